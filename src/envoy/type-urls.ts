@@ -1,0 +1,114 @@
+// The one registry of protobuf type URLs Weft sends to Envoy, each mapped to its generated
+// message codec. House rule 5: type URLs are string-literal types, never bare strings.
+import type _m0 from "protobufjs/minimal.js";
+import { Cluster } from "../../generated/envoy/config/cluster/v3/cluster.js";
+import { ClusterLoadAssignment } from "../../generated/envoy/config/endpoint/v3/endpoint.js";
+import { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
+import { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
+import { Secret } from "../../generated/envoy/extensions/transport_sockets/tls/v3/secret.js";
+import { HttpConnectionManager } from "../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js";
+import { TcpProxy } from "../../generated/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.js";
+import { Router } from "../../generated/envoy/extensions/filters/http/router/v3/router.js";
+import { UpstreamTlsContext, DownstreamTlsContext } from "../../generated/envoy/extensions/transport_sockets/tls/v3/tls.js";
+import { HttpProtocolOptions } from "../../generated/envoy/extensions/upstreams/http/v3/http_protocol_options.js";
+
+/** What every ts-proto message constant offers; enough to encode, decode and build messages. */
+export interface MessageCodec<T> {
+  encode(message: T, writer?: _m0.Writer): _m0.Writer;
+  decode(input: _m0.Reader | Uint8Array, length?: number): T;
+  fromPartial(object: never): T;
+}
+
+const PREFIX = "type.googleapis.com/";
+
+/** xDS resource types served by the management server, in push order (CDS before EDS before LDS before RDS). */
+export const XDS_TYPES = {
+  cluster: `${PREFIX}envoy.config.cluster.v3.Cluster`,
+  endpoint: `${PREFIX}envoy.config.endpoint.v3.ClusterLoadAssignment`,
+  listener: `${PREFIX}envoy.config.listener.v3.Listener`,
+  route: `${PREFIX}envoy.config.route.v3.RouteConfiguration`,
+  secret: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.Secret`,
+} as const;
+
+export type XdsTypeUrl = (typeof XDS_TYPES)[keyof typeof XDS_TYPES];
+export type XdsTypeName = keyof typeof XDS_TYPES;
+
+/** The order in which an ADS stream pushes types when several change at once. */
+export const PUSH_ORDER: readonly XdsTypeUrl[] = [
+  XDS_TYPES.cluster,
+  XDS_TYPES.endpoint,
+  XDS_TYPES.listener,
+  XDS_TYPES.route,
+  XDS_TYPES.secret,
+];
+
+/** Message type of each xDS resource type URL. */
+export interface XdsResourceTypes {
+  [XDS_TYPES.cluster]: Cluster;
+  [XDS_TYPES.endpoint]: ClusterLoadAssignment;
+  [XDS_TYPES.listener]: Listener;
+  [XDS_TYPES.route]: RouteConfiguration;
+  [XDS_TYPES.secret]: Secret;
+}
+
+export const XDS_CODECS: { [U in XdsTypeUrl]: MessageCodec<XdsResourceTypes[U]> } = {
+  [XDS_TYPES.cluster]: Cluster,
+  [XDS_TYPES.endpoint]: ClusterLoadAssignment,
+  [XDS_TYPES.listener]: Listener,
+  [XDS_TYPES.route]: RouteConfiguration,
+  [XDS_TYPES.secret]: Secret,
+};
+
+/** The name Envoy knows each resource by. */
+export function resourceName<U extends XdsTypeUrl>(typeUrl: U, resource: XdsResourceTypes[U]): string {
+  if (typeUrl === XDS_TYPES.endpoint) return (resource as ClusterLoadAssignment).clusterName ?? "";
+  return (resource as Cluster | Listener | RouteConfiguration | Secret).name ?? "";
+}
+
+/** Short names used in metrics, logs and status ("cds", "eds", ...). */
+export const TYPE_SHORT_NAMES: { [U in XdsTypeUrl]: string } = {
+  [XDS_TYPES.cluster]: "cds",
+  [XDS_TYPES.endpoint]: "eds",
+  [XDS_TYPES.listener]: "lds",
+  [XDS_TYPES.route]: "rds",
+  [XDS_TYPES.secret]: "sds",
+};
+
+export function isXdsTypeUrl(url: string): url is XdsTypeUrl {
+  return Object.prototype.hasOwnProperty.call(TYPE_SHORT_NAMES, url);
+}
+
+/** Types for which an empty subscription means "everything" (legacy wildcard, xDS spec). */
+export function isWildcardByDefault(typeUrl: XdsTypeUrl): boolean {
+  return typeUrl === XDS_TYPES.listener || typeUrl === XDS_TYPES.cluster;
+}
+
+/** Extension messages packed into `typed_config` / `typed_extension_protocol_options`. */
+export const EXTENSION_TYPES = {
+  httpConnectionManager: `${PREFIX}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+  tcpProxy: `${PREFIX}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
+  router: `${PREFIX}envoy.extensions.filters.http.router.v3.Router`,
+  upstreamTlsContext: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+  downstreamTlsContext: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
+  httpProtocolOptions: `${PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+} as const;
+
+export type ExtensionTypeUrl = (typeof EXTENSION_TYPES)[keyof typeof EXTENSION_TYPES];
+
+export interface ExtensionMessageTypes {
+  [EXTENSION_TYPES.httpConnectionManager]: HttpConnectionManager;
+  [EXTENSION_TYPES.tcpProxy]: TcpProxy;
+  [EXTENSION_TYPES.router]: Router;
+  [EXTENSION_TYPES.upstreamTlsContext]: UpstreamTlsContext;
+  [EXTENSION_TYPES.downstreamTlsContext]: DownstreamTlsContext;
+  [EXTENSION_TYPES.httpProtocolOptions]: HttpProtocolOptions;
+}
+
+export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<ExtensionMessageTypes[U]> } = {
+  [EXTENSION_TYPES.httpConnectionManager]: HttpConnectionManager,
+  [EXTENSION_TYPES.tcpProxy]: TcpProxy,
+  [EXTENSION_TYPES.router]: Router,
+  [EXTENSION_TYPES.upstreamTlsContext]: UpstreamTlsContext,
+  [EXTENSION_TYPES.downstreamTlsContext]: DownstreamTlsContext,
+  [EXTENSION_TYPES.httpProtocolOptions]: HttpProtocolOptions,
+};

@@ -1,0 +1,98 @@
+// Incremental (delta) xDS stream (DeltaAggregatedResources and the per-type Delta* methods).
+//
+// Per type the stream tracks the version of every resource the proxy holds (seeded from
+// initial_resource_versions on reconnect) and sends only resources whose version differs,
+// plus removed_resources for those the proxy holds that are gone.
+import { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../../generated/envoy/service/discovery/v3/discovery.js";
+import type { CachedResource, Snapshot } from "../../cache/snapshot.js";
+import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/type-urls.js";
+import { XdsStreamBase, type TypeState } from "../stream-base.js";
+
+interface DeltaTypeState extends TypeState {
+  /** name -> version the proxy holds (as far as we know). */
+  readonly known: Map<string, string>;
+}
+
+interface DeltaUpdate {
+  updated: CachedResource[];
+  removed: string[];
+}
+
+export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
+  onRequest(req: DeltaDiscoveryRequest): void {
+    if (this.closed || !this.identify(req.node)) return;
+    const typeUrl = this.resolveType(req.typeUrl);
+    if (!typeUrl.startsWith("type.googleapis.com/")) {
+      this.log.warn({ typeUrl: req.typeUrl }, typeUrl);
+      return;
+    }
+    const isNew = !this.types.has(typeUrl as XdsTypeUrl);
+    const st = this.typeState(typeUrl as XdsTypeUrl, (base) => ({ ...base, known: new Map() }));
+    const subscribe = req.resourceNamesSubscribe ?? [];
+    const unsubscribe = req.resourceNamesUnsubscribe ?? [];
+    if (isNew) {
+      for (const [name, version] of Object.entries(req.initialResourceVersions ?? {})) st.known.set(name, version);
+      st.wildcard = subscribe.includes("*") || (subscribe.length === 0 && isWildcardByDefault(st.typeUrl));
+    }
+    for (const name of subscribe) {
+      if (name === "*") st.wildcard = true;
+      else st.names.add(name);
+    }
+    for (const name of unsubscribe) {
+      if (name === "*") st.wildcard = false;
+      else {
+        st.names.delete(name);
+        st.known.delete(name);
+      }
+    }
+    this.refreshSubscriptionStatus(st);
+    // Subscription changes always count in delta; only the ACK part depends on the nonce.
+    this.settle(st, req.responseNonce, req.errorDetail);
+    this.pushAll();
+  }
+
+  private update(st: DeltaTypeState, snapshot: Snapshot): DeltaUpdate {
+    const all = snapshot.resources(st.typeUrl).resources;
+    const updated: CachedResource[] = [];
+    const removed: string[] = [];
+    if (st.wildcard) {
+      for (const r of all.values()) if (st.known.get(r.name) !== r.version) updated.push(r);
+    } else {
+      for (const name of st.names) {
+        const r = all.get(name);
+        if (r && st.known.get(name) !== r.version) updated.push(r);
+      }
+    }
+    const keep = st.typeUrl === XDS_TYPES.cluster && this.keepRemovedClusters();
+    if (!keep) {
+      for (const name of st.known.keys()) {
+        if (!all.has(name) && (st.wildcard || st.names.has(name))) removed.push(name);
+      }
+    }
+    return { updated, removed };
+  }
+
+  protected override hasPending(st: DeltaTypeState, snapshot: Snapshot): boolean {
+    const { updated, removed } = this.update(st, snapshot);
+    return updated.length > 0 || removed.length > 0;
+  }
+
+  protected override pushType(st: DeltaTypeState, snapshot: Snapshot): boolean {
+    const { updated, removed } = this.update(st, snapshot);
+    if (updated.length === 0 && removed.length === 0) return false;
+    const nonce = this.nextNonce();
+    const version = snapshot.resources(st.typeUrl).version;
+    const bytes = DeltaDiscoveryResponse.encode({
+      systemVersionInfo: version,
+      typeUrl: st.typeUrl,
+      nonce,
+      resources: updated.map((r) => ({ name: r.name, version: r.version, resource: { typeUrl: st.typeUrl, value: r.body } })),
+      removedResources: removed,
+      controlPlane: { identifier: this.ctx.controlPlaneId },
+    }).finish();
+    for (const r of updated) st.known.set(r.name, r.version);
+    for (const name of removed) st.known.delete(name);
+    this.emit(st, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), version, nonce, updated.length + removed.length);
+    return true;
+  }
+}

@@ -1,0 +1,279 @@
+// A simulated xDS client that behaves like Envoy on one ADS stream (SotW or delta):
+// wildcard CDS and LDS, then the EDS names its clusters use and the RDS names its listeners
+// use; ACKs every response, NACKs on command; reconnects with the versions it holds.
+// Used by unit tests and, many at a time, by bench/.
+import { EventEmitter } from "node:events";
+import { credentials, type ClientDuplexStream } from "@grpc/grpc-js";
+import { Cluster, Cluster_DiscoveryType } from "../../generated/envoy/config/cluster/v3/cluster.js";
+import { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
+import { AggregatedDiscoveryServiceClient } from "../../generated/envoy/service/discovery/v3/ads.js";
+import type {
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
+} from "../../generated/envoy/service/discovery/v3/discovery.js";
+import { unpackAny } from "../envoy/any.js";
+import { EXTENSION_TYPES, XDS_CODECS, XDS_TYPES, isXdsTypeUrl, resourceName, type XdsTypeUrl } from "../envoy/type-urls.js";
+
+export interface HeldResource {
+  version: string;
+  body: Buffer;
+}
+
+export interface ReceivedResponse {
+  typeUrl: string;
+  nonce: string;
+  version: string;
+  names: string[];
+  removed: string[];
+  acked: boolean;
+  at: bigint;
+}
+
+export interface SimulatedClientOptions {
+  target: string;
+  nodeId: string;
+  cluster?: string;
+  mode: "sotw" | "delta";
+  metadata?: Record<string, string>;
+}
+
+type Rejecter = (typeUrl: string, names: string[]) => string | undefined;
+
+/** Envoy-like client. Events: "response" (ReceivedResponse), "error" (Error), "close". */
+export class SimulatedClient extends EventEmitter {
+  /** Resources the client accepted, per type. */
+  readonly held = new Map<string, Map<string, HeldResource>>();
+  /** Last ACKed version_info per type (SotW) or system_version_info (delta). */
+  readonly acceptedVersion = new Map<string, string>();
+  readonly responses: ReceivedResponse[] = [];
+  private client?: AggregatedDiscoveryServiceClient;
+  private sotw?: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+  private delta?: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+  private readonly lastNonce = new Map<string, string>();
+  private readonly subscribed = new Map<string, Set<string>>();
+  private rejecter?: Rejecter;
+  private firstMessage = true;
+
+  constructor(readonly opts: SimulatedClientOptions) {
+    super();
+  }
+
+  /** Makes the client NACK responses for which `fn` returns an error message. */
+  rejectWhen(fn: Rejecter | undefined): void {
+    this.rejecter = fn;
+  }
+
+  start(): void {
+    this.client ??= new AggregatedDiscoveryServiceClient(this.opts.target, credentials.createInsecure(), {
+      "grpc.keepalive_time_ms": 60_000,
+    });
+    this.firstMessage = true;
+    this.lastNonce.clear();
+    if (this.opts.mode === "sotw") {
+      const stream = this.client.streamAggregatedResources();
+      this.sotw = stream;
+      stream.on("data", (r: DiscoveryResponse) => this.onSotw(r));
+      stream.on("error", (e: Error) => this.emit("stream-error", e));
+      stream.on("end", () => this.emit("close"));
+      this.requestSotw(XDS_TYPES.cluster, []);
+      this.requestSotw(XDS_TYPES.listener, []);
+      // Like Envoy on reconnect: re-request named subscriptions with the version held.
+      for (const typeUrl of [XDS_TYPES.endpoint, XDS_TYPES.route]) {
+        const names = this.subscribed.get(typeUrl);
+        if (names && names.size > 0) this.requestSotw(typeUrl, [...names]);
+      }
+    } else {
+      const stream = this.client.deltaAggregatedResources();
+      this.delta = stream;
+      stream.on("data", (r: DeltaDiscoveryResponse) => this.onDelta(r));
+      stream.on("error", (e: Error) => this.emit("stream-error", e));
+      stream.on("end", () => this.emit("close"));
+      for (const typeUrl of [XDS_TYPES.cluster, XDS_TYPES.listener]) {
+        const held = this.held.get(typeUrl);
+        this.delta.write({
+          ...this.nodePart(),
+          typeUrl,
+          resourceNamesSubscribe: [],
+          initialResourceVersions: held ? Object.fromEntries([...held].map(([n, r]) => [n, r.version])) : {},
+        });
+      }
+      // Re-subscribe named types held from a previous stream.
+      for (const typeUrl of [XDS_TYPES.endpoint, XDS_TYPES.route]) {
+        const names = this.subscribed.get(typeUrl);
+        if (names && names.size > 0) {
+          const held = this.held.get(typeUrl);
+          this.delta.write({
+            typeUrl,
+            resourceNamesSubscribe: [...names],
+            initialResourceVersions: held ? Object.fromEntries([...held].map(([n, r]) => [n, r.version])) : {},
+          });
+        }
+      }
+    }
+  }
+
+  private nodePart(): { node?: DiscoveryRequest["node"] } {
+    if (!this.firstMessage) return {};
+    this.firstMessage = false;
+    return {
+      node: {
+        id: this.opts.nodeId,
+        cluster: this.opts.cluster ?? "sim",
+        metadata: this.opts.metadata ?? {},
+        userAgentName: "weft-simulated-client",
+      },
+    };
+  }
+
+  private requestSotw(typeUrl: XdsTypeUrl, names: string[], errorMessage?: string): void {
+    this.sotw?.write({
+      ...this.nodePart(),
+      typeUrl,
+      resourceNames: names,
+      versionInfo: this.acceptedVersion.get(typeUrl) ?? "",
+      responseNonce: this.lastNonce.get(typeUrl) ?? "",
+      errorDetail: errorMessage ? { code: 13, message: errorMessage } : undefined,
+    });
+  }
+
+  private record(typeUrl: string, nonce: string, version: string, names: string[], removed: string[], acked: boolean): void {
+    const r: ReceivedResponse = { typeUrl, nonce, version, names, removed, acked, at: process.hrtime.bigint() };
+    this.responses.push(r);
+    this.emit("response", r);
+  }
+
+  private onSotw(res: DiscoveryResponse): void {
+    const typeUrl = res.typeUrl ?? "";
+    const nonce = res.nonce ?? "";
+    this.lastNonce.set(typeUrl, nonce);
+    const incoming = new Map<string, HeldResource>();
+    for (const any of res.resources ?? []) {
+      const body = Buffer.from(any.value ?? new Uint8Array());
+      incoming.set(nameOf(typeUrl, body), { version: res.versionInfo ?? "", body });
+    }
+    const error = this.rejecter?.(typeUrl, [...incoming.keys()]);
+    const names = [...incoming.keys()];
+    if (error) {
+      this.record(typeUrl, nonce, res.versionInfo ?? "", names, [], false);
+      this.requestSotw(typeUrl as XdsTypeUrl, [...(this.subscribed.get(typeUrl) ?? [])], error);
+      return;
+    }
+    let held = this.held.get(typeUrl);
+    if (!held) this.held.set(typeUrl, (held = new Map()));
+    const removed: string[] = [];
+    if (typeUrl === XDS_TYPES.cluster || typeUrl === XDS_TYPES.listener) {
+      for (const name of held.keys()) if (!incoming.has(name)) removed.push(name);
+      for (const name of removed) held.delete(name);
+    }
+    for (const [name, r] of incoming) held.set(name, r);
+    this.acceptedVersion.set(typeUrl, res.versionInfo ?? "");
+    this.record(typeUrl, nonce, res.versionInfo ?? "", names, removed, true);
+    this.requestSotw(typeUrl as XdsTypeUrl, [...(this.subscribed.get(typeUrl) ?? [])]);
+    this.followReferences(typeUrl);
+  }
+
+  private onDelta(res: DeltaDiscoveryResponse): void {
+    const typeUrl = res.typeUrl ?? "";
+    const nonce = res.nonce ?? "";
+    const names = (res.resources ?? []).map((r) => r.name ?? "");
+    const removed = res.removedResources ?? [];
+    const error = this.rejecter?.(typeUrl, names);
+    if (error) {
+      this.record(typeUrl, nonce, res.systemVersionInfo ?? "", names, removed, false);
+      this.delta?.write({ typeUrl, responseNonce: nonce, errorDetail: { code: 13, message: error } });
+      return;
+    }
+    let held = this.held.get(typeUrl);
+    if (!held) this.held.set(typeUrl, (held = new Map()));
+    for (const r of res.resources ?? []) {
+      held.set(r.name ?? "", { version: r.version ?? "", body: Buffer.from(r.resource?.value ?? new Uint8Array()) });
+    }
+    for (const name of removed) held.delete(name);
+    this.acceptedVersion.set(typeUrl, res.systemVersionInfo ?? "");
+    this.record(typeUrl, nonce, res.systemVersionInfo ?? "", names, removed, true);
+    this.delta?.write({ typeUrl, responseNonce: nonce });
+    this.followReferences(typeUrl);
+  }
+
+  /** Like Envoy: subscribe to the EDS names clusters use and the RDS names listeners use. */
+  private followReferences(typeUrl: string): void {
+    const held = this.held.get(typeUrl);
+    if (!held) return;
+    let target: XdsTypeUrl | undefined;
+    const wanted = new Set<string>();
+    if (typeUrl === XDS_TYPES.cluster) {
+      target = XDS_TYPES.endpoint;
+      for (const [name, r] of held) {
+        const c = Cluster.decode(r.body);
+        if (c.type === Cluster_DiscoveryType.EDS) wanted.add(c.edsClusterConfig?.serviceName || name);
+      }
+    } else if (typeUrl === XDS_TYPES.listener) {
+      target = XDS_TYPES.route;
+      for (const r of held.values()) {
+        for (const chain of Listener.decode(r.body).filterChains ?? []) {
+          for (const f of chain.filters ?? []) {
+            const hcm = unpackAny(EXTENSION_TYPES.httpConnectionManager, f.typedConfig);
+            if (hcm?.rds?.routeConfigName) wanted.add(hcm.rds.routeConfigName);
+          }
+        }
+      }
+    }
+    if (!target) return;
+    const before = this.subscribed.get(target) ?? new Set<string>();
+    const same = before.size === wanted.size && [...wanted].every((n) => before.has(n));
+    if (same) return;
+    this.subscribed.set(target, wanted);
+    if (this.opts.mode === "sotw") {
+      this.requestSotw(target, [...wanted]);
+    } else {
+      const subscribe = [...wanted].filter((n) => !before.has(n));
+      const unsubscribe = [...before].filter((n) => !wanted.has(n));
+      const held = this.held.get(target);
+      for (const n of unsubscribe) held?.delete(n);
+      this.delta?.write({ typeUrl: target, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe });
+    }
+  }
+
+  /** Resolves when `predicate` holds, checked after every response. */
+  waitFor(predicate: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off("response", check);
+        reject(new Error(`simulated client ${this.opts.nodeId}: timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const check = () => {
+        if (!predicate()) return;
+        clearTimeout(timer);
+        this.off("response", check);
+        resolve();
+      };
+      this.on("response", check);
+    });
+  }
+
+  names(typeUrl: string): string[] {
+    return [...(this.held.get(typeUrl)?.keys() ?? [])].sort();
+  }
+
+  /** Ends the stream (keeping what it holds, as Envoy does) without closing the channel. */
+  disconnect(): void {
+    this.sotw?.cancel();
+    this.delta?.cancel();
+    this.sotw = undefined;
+    this.delta = undefined;
+  }
+
+  close(): void {
+    this.disconnect();
+    this.client?.close();
+    this.client = undefined;
+  }
+}
+
+function nameOf(typeUrl: string, body: Buffer): string {
+  if (!isXdsTypeUrl(typeUrl)) return "";
+  return resourceName(typeUrl, XDS_CODECS[typeUrl].decode(body));
+}

@@ -1,0 +1,274 @@
+// State and rules shared by state-of-the-world and delta streams: node identity, the
+// per-type subscription and ACK/NACK state, push ordering and make-before-break.
+//
+// Rules (xDS protocol spec, "Eventual consistency considerations"):
+// - at most one response per type is in flight; further snapshots collapse into the newest;
+// - on an ADS stream types are pushed in PUSH_ORDER (CDS, EDS, LDS, RDS, SDS) and a type waits
+//   until every earlier type has answered (ACK or NACK) its latest response;
+// - clusters removed from a snapshot stay on the proxy until its listeners and routes have
+//   settled on the new snapshot (make-before-break), then they are removed;
+// - a NACKed version is recorded and never re-sent; the next different snapshot is.
+import type { Node } from "../../generated/envoy/config/core/v3/base.js";
+import type { Status } from "../../generated/google/rpc/status.js";
+import type { Snapshot } from "../cache/snapshot.js";
+import type { SnapshotSource } from "../cache/snapshot-cache.js";
+import { PUSH_ORDER, TYPE_SHORT_NAMES, XDS_TYPES, type XdsTypeUrl } from "../envoy/type-urls.js";
+import type { Logger } from "../log/logger.js";
+import { describeNode, type ProxyRegistry, type ProxyStatus, type TypeStatus, type XdsApi } from "./proxy-registry.js";
+import type { XdsMetrics } from "./xds-metrics.js";
+
+/** Where a stream writes encoded responses; a grpc-js call in production. */
+export interface ResponseSink {
+  /** Returns false when the transport's buffer is full; `onDrain` fires when it empties. */
+  write(frame: Buffer): boolean;
+  onDrain(listener: () => void): void;
+  end(): void;
+  fail(code: number, message: string): void;
+}
+
+export interface StreamContext {
+  source: SnapshotSource;
+  /** Maps a node to the snapshot key it is served from (node id, or a proxy class). */
+  nodeKey: (node: Node) => string;
+  registry: ProxyRegistry;
+  metrics: XdsMetrics;
+  logger: Logger;
+  controlPlaneId: string;
+}
+
+export interface TypeState {
+  readonly typeUrl: XdsTypeUrl;
+  readonly short: string;
+  wildcard: boolean;
+  readonly names: Set<string>;
+  inflight?: { nonce: string; version: string; sentAt: bigint };
+  /** How and when the proxy answered the latest response. */
+  lastOutcome?: "ack" | "nack";
+  answeredAt?: number;
+  readonly status: TypeStatus;
+}
+
+/**
+ * After a proxy ACKs new clusters (listeners), it subscribes to their EDS (RDS) names. Later
+ * types wait up to this long for that subscription, so routes never point at clusters that
+ * are still warming; the wait is bounded so a proxy that never subscribes cannot stall pushes.
+ */
+export const SUBSCRIPTION_WAIT_MS = 1000;
+
+let nextStreamId = 1;
+
+export abstract class XdsStreamBase<S extends TypeState> {
+  readonly streamId = nextStreamId++;
+  protected snapshot?: Snapshot;
+  protected readonly types = new Map<XdsTypeUrl, S>();
+  protected status?: ProxyStatus;
+  protected node?: Node;
+  protected readonly log: Logger;
+  private unwatch?: () => void;
+  private nonceCounter = 0;
+  private blocked = false;
+  private scheduled = false;
+  private subscriptionTimer?: NodeJS.Timeout;
+  protected closed = false;
+
+  constructor(
+    protected readonly ctx: StreamContext,
+    protected readonly sink: ResponseSink,
+    readonly api: XdsApi,
+    /** "ads", or the single type a per-type service (LDS, CDS, ...) serves. */
+    protected readonly service: "ads" | XdsTypeUrl,
+    protected readonly peer: string,
+  ) {
+    this.log = ctx.logger.child({ stream: this.streamId, api, service: service === "ads" ? "ads" : TYPE_SHORT_NAMES[service] });
+    sink.onDrain(() => {
+      this.blocked = false;
+      this.pushAll();
+    });
+  }
+
+  /** Types this stream may carry, or an error text for the client. */
+  protected resolveType(typeUrl: string | undefined): XdsTypeUrl | string {
+    const url = typeUrl || (this.service === "ads" ? "" : this.service);
+    if (!url) return "type_url is required on an aggregated (ADS) stream";
+    if (this.service !== "ads" && url !== this.service) return `this service serves ${this.service}, not ${url}`;
+    if (!(url in TYPE_SHORT_NAMES)) return `unsupported type_url ${url}`;
+    return url as XdsTypeUrl;
+  }
+
+  /** Records who is on the other end (first message carries the node) and starts watching. */
+  protected identify(node: Node | undefined): boolean {
+    if (this.status) return true;
+    if (!node?.id) {
+      this.sink.fail(3 /* INVALID_ARGUMENT */, "the first request on an xDS stream must carry node.id");
+      this.close();
+      return false;
+    }
+    this.node = node;
+    const key = this.ctx.nodeKey(node);
+    this.status = {
+      streamId: this.streamId,
+      ...describeNode(node),
+      peer: this.peer,
+      api: this.api,
+      service: this.service === "ads" ? "ads" : TYPE_SHORT_NAMES[this.service],
+      snapshotKey: key,
+      connectedAt: new Date().toISOString(),
+      types: {},
+    };
+    this.ctx.registry.add(this.status);
+    this.ctx.metrics.connectedProxies.inc({ api: this.api });
+    this.log.info({ node: node.id, cluster: node.cluster, key, envoy: this.status.envoyVersion }, "proxy connected");
+    this.snapshot = this.ctx.source.get(key);
+    this.unwatch = this.ctx.source.watch(key, (snapshot) => {
+      this.snapshot = snapshot;
+      this.schedule();
+    });
+    return true;
+  }
+
+  protected typeState(typeUrl: XdsTypeUrl, create: (base: TypeState) => S): S {
+    let st = this.types.get(typeUrl);
+    if (!st) {
+      const status: TypeStatus = { subscribed: [], pending: false, nacks: 0 };
+      st = create({ typeUrl, short: TYPE_SHORT_NAMES[typeUrl], wildcard: false, names: new Set(), status });
+      this.types.set(typeUrl, st);
+      if (this.status) this.status.types[st.short] = status;
+    }
+    return st;
+  }
+
+  protected refreshSubscriptionStatus(st: S): void {
+    st.status.subscribed = st.wildcard ? "*" : [...st.names].sort();
+  }
+
+  protected nextNonce(): string {
+    return (++this.nonceCounter).toString(36);
+  }
+
+  /**
+   * Handles the ACK/NACK part of a request. Returns "stale" when the nonce is not the one
+   * in flight (an older response's answer, ignored per the spec).
+   */
+  protected settle(st: S, responseNonce: string | undefined, errorDetail: Status | undefined): "ack" | "nack" | "stale" | "none" {
+    if (!responseNonce) return "none";
+    if (!st.inflight || st.inflight.nonce !== responseNonce) return "stale";
+    const { version, sentAt, nonce } = st.inflight;
+    st.inflight = undefined;
+    st.answeredAt = Date.now();
+    st.status.pending = false;
+    const seconds = Number(process.hrtime.bigint() - sentAt) / 1e9;
+    this.ctx.metrics.pushToAck.observe({ type: st.short }, seconds);
+    const now = new Date().toISOString();
+    if (errorDetail && (errorDetail.code || errorDetail.message)) {
+      const nack = {
+        nodeId: this.node?.id ?? "",
+        type: st.short,
+        version,
+        nonce,
+        message: errorDetail.message ?? "",
+        code: errorDetail.code ?? 0,
+        at: now,
+      };
+      st.lastOutcome = "nack";
+      st.status.nacks++;
+      st.status.lastNack = nack;
+      this.ctx.registry.recordNack(nack);
+      this.ctx.metrics.nacks.inc({ type: st.short });
+      this.log.warn({ node: nack.nodeId, type: st.short, version, error: nack.message }, "proxy rejected config (NACK); it keeps its previous config");
+      return "nack";
+    }
+    st.lastOutcome = "ack";
+    st.status.ackedVersion = version;
+    st.status.ackedAt = now;
+    this.ctx.metrics.acks.inc({ type: st.short });
+    return "ack";
+  }
+
+  /** Writes one encoded response and marks it in flight. */
+  protected emit(st: S, frame: Buffer, version: string, nonce: string, resourceCount: number): void {
+    st.inflight = { nonce, version, sentAt: process.hrtime.bigint() };
+    Object.assign(st.status, { sentVersion: version, sentNonce: nonce, sentAt: new Date().toISOString(), sentResources: resourceCount, pending: true });
+    this.ctx.metrics.pushes.inc({ type: st.short, api: this.api });
+    this.ctx.metrics.pushBytes.inc({ type: st.short, api: this.api }, frame.length);
+    this.ctx.metrics.pushResources.inc({ type: st.short, api: this.api }, resourceCount);
+    this.log.debug({ type: st.short, version, nonce, resources: resourceCount, bytes: frame.length }, "push");
+    if (!this.sink.write(frame)) this.blocked = true;
+  }
+
+  /** Coalesces wake-ups from snapshot changes into one evaluation per event-loop turn. */
+  protected schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pushAll();
+    });
+  }
+
+  /** Sends whatever each type needs, in order, respecting in-flight responses and back-pressure. */
+  protected pushAll(): void {
+    if (!this.snapshot || this.closed || this.blocked) return;
+    let earlierPending = false;
+    for (const typeUrl of PUSH_ORDER) {
+      const st = this.types.get(typeUrl);
+      if (st) {
+        if (st.inflight) earlierPending = true;
+        else if (!earlierPending && this.pushType(st, this.snapshot)) earlierPending = true;
+        if (this.blocked) return;
+      }
+      if (!earlierPending && this.awaitingSubscription(typeUrl, this.snapshot)) earlierPending = true;
+    }
+  }
+
+  /** True while the proxy has ACKed clusters (listeners) but not yet asked for their EDS (RDS). */
+  private awaitingSubscription(typeUrl: XdsTypeUrl, snapshot: Snapshot): boolean {
+    if (this.service !== "ads") return false;
+    const parentType = typeUrl === XDS_TYPES.endpoint ? XDS_TYPES.cluster : typeUrl === XDS_TYPES.route ? XDS_TYPES.listener : undefined;
+    if (!parentType) return false;
+    const parent = this.types.get(parentType);
+    if (!parent || parent.inflight || parent.lastOutcome !== "ack" || parent.answeredAt === undefined) return false;
+    const remaining = parent.answeredAt + SUBSCRIPTION_WAIT_MS - Date.now();
+    if (remaining <= 0) return false;
+    const refs = typeUrl === XDS_TYPES.endpoint ? snapshot.references.endpoints : snapshot.references.routes;
+    const st = this.types.get(typeUrl);
+    const missing = refs.some((r) => !(st && (st.wildcard || st.names.has(r.name))));
+    if (missing && !this.subscriptionTimer) {
+      this.subscriptionTimer = setTimeout(() => {
+        this.subscriptionTimer = undefined;
+        this.pushAll();
+      }, remaining + 1);
+    }
+    return missing;
+  }
+
+  /** True once a type has nothing in flight and nothing left to send. */
+  protected settled(typeUrl: XdsTypeUrl): boolean {
+    const st = this.types.get(typeUrl);
+    if (!st || !this.snapshot) return true;
+    return !st.inflight && !this.hasPending(st, this.snapshot);
+  }
+
+  /** Clusters the proxy has but the snapshot dropped are kept until listeners and routes settle. */
+  protected keepRemovedClusters(): boolean {
+    return this.service === "ads" && !(this.settled(XDS_TYPES.listener) && this.settled(XDS_TYPES.route));
+  }
+
+  /** Sends the type's update if it has one; returns whether a response was written. */
+  protected abstract pushType(st: S, snapshot: Snapshot): boolean;
+  /** Whether pushType would send something now. */
+  protected abstract hasPending(st: S, snapshot: Snapshot): boolean;
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unwatch?.();
+    clearTimeout(this.subscriptionTimer);
+    if (this.status) {
+      this.ctx.registry.remove(this.streamId);
+      this.ctx.metrics.connectedProxies.dec({ api: this.api });
+      this.log.info({ node: this.node?.id }, "proxy disconnected");
+    }
+    this.types.clear();
+    this.snapshot = undefined;
+  }
+}

@@ -1,0 +1,34 @@
+// Prometheus metrics of the xDS server. Labels are bounded: type (cds/eds/lds/rds/sds) and api.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+export class XdsMetrics {
+  readonly connectedProxies: Gauge<"api">;
+  readonly pushes: Counter<"type" | "api">;
+  readonly pushBytes: Counter<"type" | "api">;
+  readonly pushResources: Counter<"type" | "api">;
+  readonly acks: Counter<"type">;
+  readonly nacks: Counter<"type">;
+  readonly pushToAck: Histogram<"type">;
+  readonly snapshotsRefused: Counter;
+  readonly snapshotsSet: Counter;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.connectedProxies = new Gauge({ name: "weft_xds_connected_proxies", help: "Open xDS streams, by API variant (sotw, delta)", labelNames: ["api"], registers });
+    this.pushes = new Counter({ name: "weft_xds_pushes_total", help: "xDS responses sent, by type", labelNames: ["type", "api"], registers });
+    this.pushBytes = new Counter({ name: "weft_xds_push_bytes_total", help: "Encoded bytes of xDS responses sent, by type", labelNames: ["type", "api"], registers });
+    this.pushResources = new Counter({ name: "weft_xds_pushed_resources_total", help: "Resources carried by xDS responses, by type", labelNames: ["type", "api"], registers });
+    this.acks = new Counter({ name: "weft_xds_acks_total", help: "xDS responses ACKed by proxies, by type", labelNames: ["type"], registers });
+    this.nacks = new Counter({ name: "weft_xds_nacks_total", help: "xDS responses rejected (NACKed) by proxies, by type", labelNames: ["type"], registers });
+    this.pushToAck = new Histogram({
+      name: "weft_xds_push_to_ack_seconds",
+      help: "Time from sending an xDS response to its ACK or NACK",
+      labelNames: ["type"],
+      // Istio's convergence buckets (pilot_proxy_convergence_time), plus finer ones below 10 ms.
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.1, 0.5, 1, 3, 5, 10, 20, 30],
+      registers,
+    });
+    this.snapshotsSet = new Counter({ name: "weft_snapshots_set_total", help: "Snapshots accepted into the cache", registers });
+    this.snapshotsRefused = new Counter({ name: "weft_snapshots_refused_total", help: "Snapshots refused by the consistency check (the previous one stays in force)", registers });
+  }
+}

@@ -1,0 +1,212 @@
+// The gRPC xDS server: ADS (SotW + delta) and the per-type LDS/RDS/CDS/EDS/SDS services
+// (Stream*, Delta*, Fetch*). It knows the snapshot watch interface and nothing of Istio.
+import {
+  Server,
+  ServerCredentials,
+  status as GrpcStatus,
+  type MethodDefinition,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
+import { AggregatedDiscoveryServiceService } from "../../generated/envoy/service/discovery/v3/ads.js";
+import { ClusterDiscoveryServiceService } from "../../generated/envoy/service/cluster/v3/cds.js";
+import { EndpointDiscoveryServiceService } from "../../generated/envoy/service/endpoint/v3/eds.js";
+import { ListenerDiscoveryServiceService } from "../../generated/envoy/service/listener/v3/lds.js";
+import { RouteDiscoveryServiceService } from "../../generated/envoy/service/route/v3/rds.js";
+import { SecretDiscoveryServiceService } from "../../generated/envoy/service/secret/v3/sds.js";
+import type { DeltaDiscoveryRequest, DiscoveryRequest } from "../../generated/envoy/service/discovery/v3/discovery.js";
+import type { Node } from "../../generated/envoy/config/core/v3/base.js";
+import type { SnapshotSource } from "../cache/snapshot-cache.js";
+import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../envoy/type-urls.js";
+import type { Logger } from "../log/logger.js";
+import { DeltaStream } from "./delta/delta-stream.js";
+import { ProxyRegistry } from "./proxy-registry.js";
+import { SotwStream, encodeDiscoveryResponse } from "./sotw/sotw-stream.js";
+import type { ResponseSink, StreamContext } from "./stream-base.js";
+import type { XdsMetrics } from "./xds-metrics.js";
+
+export interface XdsServerOptions {
+  source: SnapshotSource;
+  metrics: XdsMetrics;
+  logger: Logger;
+  registry?: ProxyRegistry;
+  nodeKey?: (node: Node) => string;
+  controlPlaneId?: string;
+}
+
+type AnyStream = SotwStream | DeltaStream;
+
+/** Copies a generated service definition, sending responses as bytes we encoded ourselves. */
+interface GeneratedMethod {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  requestSerialize: (value: never) => Buffer;
+  requestDeserialize: (bytes: Buffer) => unknown;
+}
+type GeneratedService = Record<string, GeneratedMethod>;
+
+function withRawResponses(def: GeneratedService): ServiceDefinition {
+  const out: Record<string, MethodDefinition<unknown, Buffer>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    out[name] = {
+      path: m.path,
+      requestStream: m.requestStream,
+      responseStream: m.responseStream,
+      requestSerialize: m.requestSerialize as (value: unknown) => Buffer,
+      requestDeserialize: m.requestDeserialize,
+      responseSerialize: (b: Buffer) => b,
+      responseDeserialize: (b: Buffer) => b,
+    };
+  }
+  return out as ServiceDefinition;
+}
+
+const PER_TYPE_SERVICES: { def: GeneratedService; typeUrl: XdsTypeUrl; suffix: string }[] = [
+  { def: ListenerDiscoveryServiceService, typeUrl: XDS_TYPES.listener, suffix: "Listeners" },
+  { def: RouteDiscoveryServiceService, typeUrl: XDS_TYPES.route, suffix: "Routes" },
+  { def: ClusterDiscoveryServiceService, typeUrl: XDS_TYPES.cluster, suffix: "Clusters" },
+  { def: EndpointDiscoveryServiceService, typeUrl: XDS_TYPES.endpoint, suffix: "Endpoints" },
+  { def: SecretDiscoveryServiceService, typeUrl: XDS_TYPES.secret, suffix: "Secrets" },
+];
+
+export class XdsServer {
+  readonly registry: ProxyRegistry;
+  private readonly grpc: Server;
+  private readonly ctx: StreamContext;
+  private readonly streams = new Set<AnyStream>();
+  private readonly calls = new Set<ServerDuplexStream<unknown, Buffer>>();
+  private boundPort?: number;
+
+  constructor(private readonly opts: XdsServerOptions) {
+    this.registry = opts.registry ?? new ProxyRegistry();
+    this.ctx = {
+      source: opts.source,
+      nodeKey: opts.nodeKey ?? ((node) => node.id ?? ""),
+      registry: this.registry,
+      metrics: opts.metrics,
+      logger: opts.logger.child({ component: "xds" }),
+      controlPlaneId: opts.controlPlaneId ?? "weft",
+    };
+    this.grpc = new Server({
+      "grpc.keepalive_time_ms": 30_000,
+      "grpc.keepalive_timeout_ms": 10_000,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    });
+    const ads: UntypedServiceImplementation = {
+      streamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, Buffer>) => this.serveSotw(call, "ads"),
+      deltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) => this.serveDelta(call, "ads"),
+    };
+    this.grpc.addService(withRawResponses(AggregatedDiscoveryServiceService), ads);
+    for (const { def, typeUrl, suffix } of PER_TYPE_SERVICES) {
+      this.grpc.addService(withRawResponses(def), {
+        [`stream${suffix}`]: (call: ServerDuplexStream<DiscoveryRequest, Buffer>) => this.serveSotw(call, typeUrl),
+        [`delta${suffix}`]: (call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) => this.serveDelta(call, typeUrl),
+        [`fetch${suffix}`]: (call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>) => this.fetch(call, cb, typeUrl),
+      });
+    }
+  }
+
+  /** Binds and starts serving; returns the bound port (useful with port 0). */
+  async listen(host: string, port: number): Promise<number> {
+    const bound = await new Promise<number>((resolve, reject) =>
+      this.grpc.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(new Error(`xDS server cannot listen on ${host}:${port}: ${err.message}`)) : resolve(p),
+      ),
+    );
+    this.boundPort = bound;
+    this.ctx.logger.info({ host, port: bound }, "xDS server listening");
+    return bound;
+  }
+
+  get port(): number | undefined {
+    return this.boundPort;
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  private sinkFor(call: ServerDuplexStream<unknown, Buffer>): ResponseSink {
+    return {
+      write: (frame) => call.write(frame),
+      onDrain: (listener) => call.on("drain", listener),
+      end: () => call.end(),
+      fail: (code, message) => call.destroy(Object.assign(new Error(message), { code, details: message })),
+    };
+  }
+
+  private track<S extends AnyStream, Req>(call: ServerDuplexStream<Req, Buffer>, stream: S, onData: (msg: Req) => void): void {
+    this.streams.add(stream);
+    this.calls.add(call as ServerDuplexStream<unknown, Buffer>);
+    const done = () => {
+      stream.close();
+      this.streams.delete(stream);
+      this.calls.delete(call as ServerDuplexStream<unknown, Buffer>);
+    };
+    call.on("data", onData);
+    call.on("end", () => {
+      done();
+      call.end();
+    });
+    call.on("cancelled", done);
+    call.on("close", done);
+    call.on("error", (err: Error) => {
+      this.ctx.logger.debug({ err: err.message, stream: stream.streamId }, "xDS stream error");
+      done();
+    });
+  }
+
+  private serveSotw(call: ServerDuplexStream<DiscoveryRequest, Buffer>, service: "ads" | XdsTypeUrl): void {
+    const stream = new SotwStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "sotw", service, call.getPeer());
+    this.track(call, stream, (req) => stream.onRequest(req));
+  }
+
+  private serveDelta(call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>, service: "ads" | XdsTypeUrl): void {
+    const stream = new DeltaStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "delta", service, call.getPeer());
+    this.track(call, stream, (req) => stream.onRequest(req));
+  }
+
+  /** Unary Fetch*: the current resources for the node, without stream state. */
+  private fetch(call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>, typeUrl: XdsTypeUrl): void {
+    const node = call.request.node;
+    if (!node?.id) return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: "node.id is required" });
+    const snapshot = this.ctx.source.get(this.ctx.nodeKey(node));
+    if (!snapshot) return cb({ code: GrpcStatus.UNAVAILABLE, details: `no configuration for node ${node.id} yet` });
+    const typed = snapshot.resources(typeUrl);
+    const names = call.request.resourceNames ?? [];
+    const wildcard = names.length === 0 ? isWildcardByDefault(typeUrl) : names.includes("*");
+    const resources = wildcard ? [...typed.resources.values()] : names.flatMap((n) => typed.resources.get(n) ?? []);
+    cb(null, encodeDiscoveryResponse(typeUrl, typed.version, "", resources, this.ctx.controlPlaneId));
+  }
+
+  /** Ends every stream cleanly (proxies reconnect elsewhere or later) and stops the server. */
+  async close(graceMs = 5_000): Promise<void> {
+    for (const call of this.calls) {
+      try {
+        call.end();
+      } catch {
+        /* already closed */
+      }
+    }
+    for (const s of this.streams) s.close();
+    this.streams.clear();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpc.forceShutdown();
+        resolve();
+      }, graceMs);
+      timer.unref();
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.calls.clear();
+  }
+}
