@@ -1,10 +1,13 @@
-// Stages Envoy's API protos from npm packages into build/proto for `buf generate`.
-// Nothing is fetched from the network. Sources:
+// Generates generated/ (TypeScript for Envoy's API) with buf + ts-proto, offline:
+// 1. stages Envoy's API protos from npm packages into build/proto;
+// 2. runs `buf generate` for the files in scripts/proto-targets.txt (and their imports).
+// Run with `npm run gen`; the output is deterministic and committed. Sources:
 //   @grpc/grpc-js-xds/deps/{envoy-api,xds,googleapis}  (Envoy data-plane API, xds, googleapis)
 //   protoc-gen-validate/src/proto/validate.proto       (a validate.proto new enough for envoy v3:
 //                                                         it has StringRules.ignore_empty; the one
 //                                                         in grpc-js-xds is older and breaks buf)
-import { cpSync, mkdirSync, rmSync, existsSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync, existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
@@ -25,10 +28,24 @@ const copies = [
 ];
 for (const [from, to] of copies) {
   if (!existsSync(from)) {
-    console.error(`stage-protos: missing ${from}; run npm ci first`);
+    console.error(`gen-protos: missing ${from}; run npm ci first`);
     process.exit(1);
   }
   mkdirSync(dirname(to), { recursive: true });
   cpSync(from, to, { recursive: true, filter: (p) => !p.includes("/java/") });
 }
-console.error(`stage-protos: staged Envoy API protos in ${out}`);
+console.error(`gen-protos: staged Envoy API protos in ${out}`);
+
+const targets = readFileSync(join(root, "scripts", "proto-targets.txt"), "utf8")
+  .split("\n")
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith("#"));
+const buf = join(root, "node_modules", ".bin", "buf");
+const args = ["generate", ...targets.flatMap((t) => ["--path", join("build", "proto", t)])];
+console.error(`gen-protos: buf generate for ${targets.length} target files (and their imports) -> generated/`);
+const r = spawnSync(buf, args, { cwd: root, stdio: "inherit" });
+if (r.status !== 0) {
+  console.error(`gen-protos: buf generate failed (exit ${r.status})`);
+  process.exit(1);
+}
+console.error("gen-protos: done");

@@ -1,0 +1,59 @@
+// Admin HTTP endpoints (fastify): Prometheus metrics, health, readiness, and sync status of
+// every connected proxy (per type: sent version, ACKed version, last NACK with Envoy's text).
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
+import { PUSH_ORDER, TYPE_SHORT_NAMES } from "../envoy/type-urls.js";
+import type { SnapshotCache } from "../cache/snapshot-cache.js";
+import type { ProxyRegistry } from "../xds/proxy-registry.js";
+
+export interface AdminServerOptions {
+  metricsRegistry: Registry;
+  proxies: ProxyRegistry;
+  cache: SnapshotCache;
+  /** Readiness: the xDS server listens and the first configuration is loaded. */
+  isReady: () => { ready: boolean; reason?: string };
+}
+
+export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
+  const app = Fastify({ logger: false });
+
+  app.get("/metrics", async (_req, reply) => {
+    reply.header("content-type", opts.metricsRegistry.contentType);
+    return opts.metricsRegistry.metrics();
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+
+  app.get("/readyz", async (_req, reply) => {
+    const r = opts.isReady();
+    reply.code(r.ready ? 200 : 503);
+    return r.ready ? { status: "ready" } : { status: "not ready", reason: r.reason };
+  });
+
+  /** Every connected proxy and, per type, what it was sent, what it ACKed and its last NACK. */
+  app.get<{ Querystring: { node?: string } }>("/debug/syncz", async (req) => {
+    const proxies = req.query.node ? opts.proxies.byNode(req.query.node) : opts.proxies.list();
+    return { proxies, recentNacks: opts.proxies.recentNacks() };
+  });
+
+  /** Snapshot keys with per-type versions and resource names. */
+  app.get("/debug/snapshots", async () => {
+    return {
+      snapshots: opts.cache.keys().map((key) => {
+        const snap = opts.cache.get(key)!;
+        return {
+          key,
+          version: snap.version,
+          types: Object.fromEntries(
+            PUSH_ORDER.map((t) => {
+              const r = snap.resources(t);
+              return [TYPE_SHORT_NAMES[t], { version: r.version, names: [...r.resources.keys()] }];
+            }),
+          ),
+        };
+      }),
+    };
+  });
+
+  return app;
+}
