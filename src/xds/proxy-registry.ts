@@ -1,6 +1,7 @@
 // What the control plane knows about every connected proxy: identity and, per type, what was
 // sent, what was ACKed and the last NACK. Entries are freed when a stream ends; recent NACKs
 // are kept in a bounded ring so a proxy that NACKed and left is still visible.
+import { EventEmitter } from "node:events";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 
 export type XdsApi = "sotw" | "delta";
@@ -48,19 +49,35 @@ export interface ProxyStatus {
 
 const MAX_RECENT_NACKS = 200;
 
-export class ProxyRegistry {
+export interface AckEvent {
+  nodeId: string;
+  streamId: number;
+  type: string;
+  version: string;
+}
+
+/** Events: "ack" (AckEvent), "nack" (NackRecord), "connect"/"disconnect" (ProxyStatus). */
+export class ProxyRegistry extends EventEmitter {
   private readonly connections = new Map<number, ProxyStatus>();
   private readonly nacks: NackRecord[] = [];
 
   add(status: ProxyStatus): void {
     this.connections.set(status.streamId, status);
+    this.emit("connect", status);
   }
 
   remove(streamId: number): void {
+    const status = this.connections.get(streamId);
     this.connections.delete(streamId);
+    if (status) this.emit("disconnect", status);
+  }
+
+  recordAck(ack: AckEvent): void {
+    this.emit("ack", ack);
   }
 
   recordNack(nack: NackRecord): void {
+    this.emit("nack", nack);
     this.nacks.push(nack);
     if (this.nacks.length > MAX_RECENT_NACKS) this.nacks.splice(0, this.nacks.length - MAX_RECENT_NACKS);
   }

@@ -3,8 +3,8 @@
 //
 // Rules (xDS protocol spec, "Eventual consistency considerations"):
 // - at most one response per type is in flight; further snapshots collapse into the newest;
-// - on an ADS stream types are pushed in PUSH_ORDER (CDS, EDS, LDS, RDS, SDS) and a type waits
-//   until every earlier type has answered (ACK or NACK) its latest response;
+// - on an ADS stream types are pushed in PUSH_ORDER (CDS, EDS, LDS, RDS, SDS); listeners and
+//   routes wait until clusters and endpoints have answered (ACK or NACK) their latest response;
 // - clusters removed from a snapshot stay on the proxy until its listeners and routes have
 //   settled on the new snapshot (make-before-break), then they are removed;
 // - a NACKed version is recorded and never re-sent; the next different snapshot is.
@@ -49,9 +49,9 @@ export interface TypeState {
 }
 
 /**
- * After a proxy ACKs new clusters (listeners), it subscribes to their EDS (RDS) names. Later
- * types wait up to this long for that subscription, so routes never point at clusters that
- * are still warming; the wait is bounded so a proxy that never subscribes cannot stall pushes.
+ * After a proxy ACKs new clusters it subscribes to their EDS names. Listeners and routes wait
+ * up to this long for that subscription, so they never point at clusters that are still
+ * warming; the wait is bounded so a proxy that never subscribes cannot stall pushes.
  */
 export const SUBSCRIPTION_WAIT_MS = 1000;
 
@@ -146,12 +146,14 @@ export abstract class XdsStreamBase<S extends TypeState> {
   }
 
   /**
-   * Handles the ACK/NACK part of a request. Returns "stale" when the nonce is not the one
-   * in flight (an older response's answer, ignored per the spec).
+   * Handles the ACK/NACK part of a request. Returns "stale" when a response is in flight and
+   * the request answers an older one (SotW ignores such requests, per the spec).
    */
   protected settle(st: S, responseNonce: string | undefined, errorDetail: Status | undefined): "ack" | "nack" | "stale" | "none" {
-    if (!responseNonce) return "none";
-    if (!st.inflight || st.inflight.nonce !== responseNonce) return "stale";
+    // No nonce, or nothing in flight (the nonce names a response already answered): a plain
+    // subscription request.
+    if (!responseNonce || !st.inflight) return "none";
+    if (st.inflight.nonce !== responseNonce) return "stale";
     const { version, sentAt, nonce } = st.inflight;
     st.inflight = undefined;
     st.answeredAt = Date.now();
@@ -181,7 +183,18 @@ export abstract class XdsStreamBase<S extends TypeState> {
     st.status.ackedVersion = version;
     st.status.ackedAt = now;
     this.ctx.metrics.acks.inc({ type: st.short });
+    this.ctx.registry.recordAck({ nodeId: this.node?.id ?? "", streamId: this.streamId, type: st.short, version });
     return "ack";
+  }
+
+  /**
+   * Called when a type has nothing to send: unless the proxy's last answer was a NACK, it
+   * holds exactly the current view (e.g. after it unsubscribed from some names, or reconnected
+   * holding the current versions), so status shows that version as sent and ACKed.
+   */
+  protected markInSync(st: S, version: string): void {
+    if (st.inflight || st.lastOutcome === "nack" || st.status.ackedVersion === version) return;
+    Object.assign(st.status, { sentVersion: version, ackedVersion: version });
   }
 
   /** Writes one encoded response and marks it in flight. */
@@ -205,33 +218,35 @@ export abstract class XdsStreamBase<S extends TypeState> {
     });
   }
 
-  /** Sends whatever each type needs, in order, respecting in-flight responses and back-pressure. */
+  /**
+   * Sends whatever each type needs, respecting in-flight responses and back-pressure.
+   * Listeners and routes wait while clusters or endpoints are in flight (Envoy ACKs new
+   * clusters only once they are warm), so they never point at clusters that are not ready.
+   * Clusters, endpoints and secrets never wait: cluster and listener warming depends on them.
+   */
   protected pushAll(): void {
     if (!this.snapshot || this.closed || this.blocked) return;
-    let earlierPending = false;
+    let clustersPending = false;
     for (const typeUrl of PUSH_ORDER) {
       const st = this.types.get(typeUrl);
-      if (st) {
-        if (st.inflight) earlierPending = true;
-        else if (!earlierPending && this.pushType(st, this.snapshot)) earlierPending = true;
-        if (this.blocked) return;
+      const gated = this.service === "ads" && (typeUrl === XDS_TYPES.listener || typeUrl === XDS_TYPES.route) && clustersPending;
+      if (st && !st.inflight && !gated) this.pushType(st, this.snapshot);
+      if (this.blocked) return;
+      if (typeUrl === XDS_TYPES.cluster || typeUrl === XDS_TYPES.endpoint) {
+        if (st?.inflight || this.awaitingEndpointSubscription(typeUrl, this.snapshot)) clustersPending = true;
       }
-      if (!earlierPending && this.awaitingSubscription(typeUrl, this.snapshot)) earlierPending = true;
     }
   }
 
-  /** True while the proxy has ACKed clusters (listeners) but not yet asked for their EDS (RDS). */
-  private awaitingSubscription(typeUrl: XdsTypeUrl, snapshot: Snapshot): boolean {
-    if (this.service !== "ads") return false;
-    const parentType = typeUrl === XDS_TYPES.endpoint ? XDS_TYPES.cluster : typeUrl === XDS_TYPES.route ? XDS_TYPES.listener : undefined;
-    if (!parentType) return false;
-    const parent = this.types.get(parentType);
+  /** True while the proxy has ACKed new clusters but not yet asked for their endpoints. */
+  private awaitingEndpointSubscription(typeUrl: XdsTypeUrl, snapshot: Snapshot): boolean {
+    if (typeUrl !== XDS_TYPES.endpoint) return false;
+    const parent = this.types.get(XDS_TYPES.cluster);
     if (!parent || parent.inflight || parent.lastOutcome !== "ack" || parent.answeredAt === undefined) return false;
     const remaining = parent.answeredAt + SUBSCRIPTION_WAIT_MS - Date.now();
     if (remaining <= 0) return false;
-    const refs = typeUrl === XDS_TYPES.endpoint ? snapshot.references.endpoints : snapshot.references.routes;
     const st = this.types.get(typeUrl);
-    const missing = refs.some((r) => !(st && (st.wildcard || st.names.has(r.name))));
+    const missing = snapshot.references.endpoints.some((r) => !(st && (st.wildcard || st.names.has(r.name))));
     if (missing && !this.subscriptionTimer) {
       this.subscriptionTimer = setTimeout(() => {
         this.subscriptionTimer = undefined;

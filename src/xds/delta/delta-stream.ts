@@ -79,9 +79,12 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
 
   protected override pushType(st: DeltaTypeState, snapshot: Snapshot): boolean {
     const { updated, removed } = this.update(st, snapshot);
-    if (updated.length === 0 && removed.length === 0) return false;
-    const nonce = this.nextNonce();
     const version = snapshot.resources(st.typeUrl).version;
+    if (updated.length === 0 && removed.length === 0) {
+      this.markInSync(st, version);
+      return false;
+    }
+    const nonce = this.nextNonce();
     const bytes = DeltaDiscoveryResponse.encode({
       systemVersionInfo: version,
       typeUrl: st.typeUrl,

@@ -90,11 +90,17 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       if (claimed === version) {
         st.sent = desired;
         st.sentVersion = version;
-        Object.assign(st.status, { sentVersion: version, ackedVersion: version });
+        this.markInSync(st, version);
         return false;
       }
     }
-    if (!this.hasPending(st, snapshot)) return false;
+    if (!this.hasPending(st, snapshot)) {
+      if (st.sent) {
+        st.sentVersion = version;
+        this.markInSync(st, version);
+      }
+      return false;
+    }
     const resources = isStateOfTheWorld(st.typeUrl) ? [...desired.values()] : this.changed(st, desired);
     const nonce = this.nextNonce();
     const frame = encodeDiscoveryResponse(st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId);

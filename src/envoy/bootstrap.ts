@@ -1,0 +1,118 @@
+// Renders the bootstrap of an Envoy that gets LDS and CDS over ADS from weft.
+//
+// The template (envoy-bootstrap/sidecar.yaml) holds double-brace placeholders such as
+// `{{nodeId}}`. Every value is substituted as a JSON literal, which is also valid YAML,
+// so user-supplied strings (node id, metadata) can never break out of their field.
+
+import { existsSync, readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface BootstrapOptions {
+  /** Envoy's node.id; weft keys proxy state on it. */
+  nodeId: string;
+  /** Envoy's node.cluster. */
+  cluster: string;
+  /** node.metadata (string values only). */
+  metadata?: Record<string, string>;
+  /** Control plane host: an IP literal (STATIC cluster) or a DNS name (STRICT_DNS). */
+  xdsAddress: string;
+  xdsPort: number;
+  /** Admin listener IP. Default 127.0.0.1. */
+  adminAddress?: string;
+  /** Admin port; 0 (the default) lets the kernel pick one. */
+  adminPort?: number;
+  /** Use incremental (delta) ADS instead of state of the world. Default false. */
+  deltaXds?: boolean;
+}
+
+const TEMPLATE_RELATIVE = path.join("envoy-bootstrap", "sidecar.yaml");
+
+export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): string {
+  validateBootstrapOptions(opts);
+  const file = templatePath ?? defaultTemplatePath();
+  const template = readFileSync(file, "utf8");
+
+  const values: Record<string, string> = {
+    nodeId: JSON.stringify(opts.nodeId),
+    cluster: JSON.stringify(opts.cluster),
+    metadata: renderFlowMapping(opts.metadata ?? {}),
+    adminAddress: JSON.stringify(opts.adminAddress ?? "127.0.0.1"),
+    adminPort: String(opts.adminPort ?? 0),
+    adsApiType: opts.deltaXds ? "DELTA_GRPC" : "GRPC",
+    xdsClusterType: isIP(opts.xdsAddress) !== 0 ? "STATIC" : "STRICT_DNS",
+    xdsAddress: JSON.stringify(opts.xdsAddress),
+    xdsPort: String(opts.xdsPort),
+  };
+
+  return template.replace(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g, (_match, name: string) => {
+    const value = values[name];
+    if (value === undefined) {
+      throw new Error(`bootstrap template ${file}: unknown placeholder {{${name}}}; ` +
+        `known ones are ${Object.keys(values).join(", ")}`);
+    }
+    return value;
+  });
+}
+
+/** Throws an error naming the bad field and what was expected. */
+function validateBootstrapOptions(opts: BootstrapOptions): void {
+  const fail = (field: string, expected: string, got: unknown): never => {
+    throw new Error(`renderBootstrap: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
+  };
+  const checkText = (field: string, value: unknown): void => {
+    if (typeof value !== "string" || value === "" || /[\u0000-\u001f\u007f]/.test(value)) {
+      fail(field, "a non-empty string without control characters", value);
+    }
+  };
+  const checkPort = (field: string, value: unknown, min: number): void => {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > 65535) {
+      fail(field, `an integer port in ${min}..65535`, value);
+    }
+  };
+
+  checkText("nodeId", opts.nodeId);
+  checkText("cluster", opts.cluster);
+  for (const [key, value] of Object.entries(opts.metadata ?? {})) {
+    checkText("metadata key", key);
+    if (typeof value !== "string") fail(`metadata["${key}"]`, "a string", value);
+  }
+  if (typeof opts.xdsAddress !== "string" || (isIP(opts.xdsAddress) === 0 && !isHostName(opts.xdsAddress))) {
+    fail("xdsAddress", "an IP address or DNS host name", opts.xdsAddress);
+  }
+  checkPort("xdsPort", opts.xdsPort, 1);
+  if (opts.adminAddress !== undefined && isIP(opts.adminAddress) === 0) {
+    fail("adminAddress", "an IP address (Envoy binds it; host names are not allowed)", opts.adminAddress);
+  }
+  if (opts.adminPort !== undefined) checkPort("adminPort", opts.adminPort, 0);
+}
+
+function isHostName(name: string): boolean {
+  const label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+  return name.length <= 253 && new RegExp(`^${label}(?:\\.${label})*\\.?$`).test(name);
+}
+
+/** `{ "k": "v", ... }` with sorted keys: JSON that YAML flow parsers read unambiguously. */
+function renderFlowMapping(map: Record<string, string>): string {
+  const entries = Object.keys(map).sort().map((k) => `${JSON.stringify(k)}: ${JSON.stringify(map[k])}`);
+  return entries.length === 0 ? "{}" : `{ ${entries.join(", ")} }`;
+}
+
+/**
+ * Finds envoy-bootstrap/sidecar.yaml by walking up from this module, so the same code
+ * works run from source (src/envoy) and compiled (dist/src/envoy).
+ */
+function defaultTemplatePath(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = path.join(dir, TEMPLATE_RELATIVE);
+    if (existsSync(candidate)) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) {
+      throw new Error(`renderBootstrap: cannot find ${TEMPLATE_RELATIVE} in any parent of ` +
+        `${path.dirname(fileURLToPath(import.meta.url))}; pass templatePath explicitly`);
+    }
+    dir = parent;
+  }
+}
