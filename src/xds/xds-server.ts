@@ -137,7 +137,8 @@ export class XdsServer {
       write: (frame) => call.write(frame),
       onDrain: (listener) => call.on("drain", listener),
       end: () => call.end(),
-      fail: (code, message) => call.destroy(Object.assign(new Error(message), { code, details: message })),
+      // grpc-js ends a server stream with a status when the call emits an error carrying a code.
+      fail: (code, message) => call.emit("error", Object.assign(new Error(message), { code, details: message })),
     };
   }
 

@@ -1,0 +1,99 @@
+// The weft CLI as users run it: `weft serve` shuts down cleanly on SIGTERM with a proxy
+// connected, `weft status` reports it, and `weft demo` serves traffic through a real Envoy
+// and removes everything it started on SIGTERM.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { SimulatedClient } from "../src/xds/simulated-client.js";
+import { httpGet } from "./harness/http.js";
+
+const children: ChildProcess[] = [];
+
+function weft(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const start = Date.now();
+  while (!pred()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
+});
+
+describe("weft CLI", () => {
+  it("serve: a proxy connects, status lists it, SIGTERM closes its stream and exits 0", async () => {
+    const [xdsPort, adminPort] = [await freePort(), await freePort()];
+    const serve = weft(["serve", "--xds-address", "127.0.0.1", "--xds-port", String(xdsPort), "--admin-port", String(adminPort)]);
+    await until(() => serve.stderr().includes("weft control plane ready"), 20_000, "serve to be ready");
+    const line = serve.stderr().split("\n").find((l) => l.includes("weft control plane ready"))!;
+    expect(JSON.parse(line)).toMatchObject({ level: 30, xdsPort, adminPort });
+    expect((await httpGet(`http://127.0.0.1:${adminPort}/readyz`)).status).toBe(200);
+
+    const client = new SimulatedClient({ target: `127.0.0.1:${xdsPort}`, nodeId: "cli-node", mode: "delta" });
+    let closed = false;
+    client.on("close", () => (closed = true));
+    client.on("stream-error", () => (closed = true));
+    client.start();
+    await until(() => serve.stderr().includes("proxy connected"), 10_000, "the proxy to connect");
+
+    const status = weft(["status", "--admin", `http://127.0.0.1:${adminPort}`, "-o", "json"]);
+    expect(await status.exited).toBe(0);
+    const parsed = JSON.parse(status.stdout()) as { proxies: { nodeId: string; api: string }[] };
+    expect(parsed.proxies.map((p) => [p.nodeId, p.api])).toEqual([["cli-node", "delta"]]);
+
+    serve.child.kill("SIGTERM");
+    expect(await serve.exited).toBe(0);
+    await until(() => closed, 5_000, "the client's stream to end");
+    expect(serve.stderr()).toContain("control plane stopped");
+    client.close();
+  });
+
+  it("status: a bad flag is a usage error (exit 2), an unreachable admin server exit 1", async () => {
+    const bad = weft(["status", "--output", "xml"]);
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr()).toContain("--output must be table, json or yaml");
+    const down = weft(["status", "--admin", `http://127.0.0.1:${await freePort()}`]);
+    expect(await down.exited).toBe(1);
+    expect(down.stderr()).toContain("cannot reach the control plane's admin server");
+  });
+
+  it("demo: traffic flows through a real Envoy ingress; SIGTERM removes everything and exits 0", async () => {
+    const [ingress, xdsPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+    const demo = weft(["demo", "--ingress-port", String(ingress), "--xds-port", String(xdsPort), "--admin-port", String(adminPort), "--reviews-v2-weight", "50"]);
+    await until(() => demo.stdout().includes("Weft demo is running"), 60_000, "the demo to start");
+    expect(demo.stderr()).toContain("[4/4]");
+    const page = await httpGet(`http://127.0.0.1:${ingress}/productpage`);
+    expect(page.status).toBe(200);
+    expect(page.headers["x-service"]).toBe("productpage");
+    const versions = new Set<string>();
+    for (let i = 0; i < 60 && versions.size < 2; i++) versions.add(String((await httpGet(`http://127.0.0.1:${ingress}/reviews`)).headers["x-version"]));
+    expect([...versions].sort()).toEqual(["v1", "v2"]);
+    const envoyAdmin = /Envoy admin\s+(\S+)/.exec(demo.stdout())![1]!;
+    demo.child.kill("SIGTERM");
+    expect(await demo.exited).toBe(0);
+    await expect(httpGet(`http://127.0.0.1:${ingress}/productpage`, { timeoutMs: 1000 })).rejects.toThrow();
+    await expect(httpGet(`${envoyAdmin}/ready`, { timeoutMs: 1000 })).rejects.toThrow();
+  });
+});
