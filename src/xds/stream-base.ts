@@ -12,7 +12,7 @@ import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import type { Status } from "../../generated/google/rpc/status.js";
 import type { Snapshot } from "../cache/snapshot.js";
 import type { SnapshotSource } from "../cache/snapshot-cache.js";
-import { PUSH_ORDER, TYPE_SHORT_NAMES, XDS_TYPES, type XdsTypeUrl } from "../envoy/type-urls.js";
+import { PUSH_ORDER, TYPE_SHORT_NAMES, XDS_TYPES, isXdsTypeUrl, type XdsTypeUrl } from "../envoy/type-urls.js";
 import type { Logger } from "../log/logger.js";
 import { describeNode, type ProxyRegistry, type ProxyStatus, type TypeStatus, type XdsApi } from "./proxy-registry.js";
 import type { XdsMetrics } from "./xds-metrics.js";
@@ -86,13 +86,24 @@ export abstract class XdsStreamBase<S extends TypeState> {
     });
   }
 
-  /** Types this stream may carry, or an error text for the client. */
-  protected resolveType(typeUrl: string | undefined): XdsTypeUrl | string {
-    const url = typeUrl || (this.service === "ads" ? "" : this.service);
-    if (!url) return "type_url is required on an aggregated (ADS) stream";
-    if (this.service !== "ads" && url !== this.service) return `this service serves ${this.service}, not ${url}`;
-    if (!(url in TYPE_SHORT_NAMES)) return `unsupported type_url ${url}`;
-    return url as XdsTypeUrl;
+  /**
+   * Common start of every request: identifies the proxy (first message), resolves the type
+   * (per-type services default it) and returns its state, creating it on first use.
+   * Returns undefined when the request must be ignored (closed stream, unsupported type).
+   */
+  protected beginRequest(node: Node | undefined, requestedType: string | undefined, create: (base: TypeState) => S): { st: S; isNew: boolean } | undefined {
+    if (this.closed || !this.identify(node)) return undefined;
+    const url = requestedType || (this.service === "ads" ? "" : this.service);
+    let problem: string | undefined;
+    if (!url) problem = "type_url is required on an aggregated (ADS) stream";
+    else if (this.service !== "ads" && url !== this.service) problem = `this service serves ${this.service}, not ${url}`;
+    else if (!isXdsTypeUrl(url)) problem = `unsupported type_url ${url}`;
+    if (problem || !isXdsTypeUrl(url)) {
+      this.log.warn({ typeUrl: requestedType }, `request ignored: ${problem}`);
+      return undefined;
+    }
+    const isNew = !this.types.has(url);
+    return { st: this.typeState(url, create), isNew };
   }
 
   /** Records who is on the other end (first message carries the node) and starts watching. */

@@ -5,7 +5,7 @@
 // plus removed_resources for those the proxy holds that are gone.
 import { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../../generated/envoy/service/discovery/v3/discovery.js";
 import type { CachedResource, Snapshot } from "../../cache/snapshot.js";
-import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/type-urls.js";
+import { XDS_TYPES, isWildcardByDefault } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 
 interface DeltaTypeState extends TypeState {
@@ -20,14 +20,9 @@ interface DeltaUpdate {
 
 export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
   onRequest(req: DeltaDiscoveryRequest): void {
-    if (this.closed || !this.identify(req.node)) return;
-    const typeUrl = this.resolveType(req.typeUrl);
-    if (!typeUrl.startsWith("type.googleapis.com/")) {
-      this.log.warn({ typeUrl: req.typeUrl }, typeUrl);
-      return;
-    }
-    const isNew = !this.types.has(typeUrl as XdsTypeUrl);
-    const st = this.typeState(typeUrl as XdsTypeUrl, (base) => ({ ...base, known: new Map() }));
+    const begun = this.beginRequest(req.node, req.typeUrl, (base) => ({ ...base, known: new Map() }));
+    if (!begun) return;
+    const { st, isNew } = begun;
     const subscribe = req.resourceNamesSubscribe ?? [];
     const unsubscribe = req.resourceNamesUnsubscribe ?? [];
     if (isNew) {

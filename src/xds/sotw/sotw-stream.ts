@@ -23,14 +23,9 @@ function isStateOfTheWorld(typeUrl: XdsTypeUrl): boolean {
 
 export class SotwStream extends XdsStreamBase<SotwTypeState> {
   onRequest(req: DiscoveryRequest): void {
-    if (this.closed || !this.identify(req.node)) return;
-    const typeUrl = this.resolveType(req.typeUrl);
-    if (!typeUrl.startsWith("type.googleapis.com/")) {
-      this.log.warn({ typeUrl: req.typeUrl }, typeUrl);
-      return;
-    }
-    const isNew = !this.types.has(typeUrl as XdsTypeUrl);
-    const st = this.typeState(typeUrl as XdsTypeUrl, (base) => base);
+    const begun = this.beginRequest(req.node, req.typeUrl, (base) => base);
+    if (!begun) return;
+    const { st, isNew } = begun;
     if (isNew && req.versionInfo && !req.responseNonce) st.claimedVersion = req.versionInfo;
 
     const outcome = this.settle(st, req.responseNonce, req.errorDetail);
