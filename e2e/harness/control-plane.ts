@@ -1,6 +1,7 @@
 // Control-plane helpers for e2e tests: a real control plane (same wiring as `weft serve`)
 // and waits on what proxies ACK.
 import { createWriteStream } from "node:fs";
+import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import type { Snapshot } from "../../src/cache/snapshot.js";
 import { PUSH_ORDER, TYPE_SHORT_NAMES } from "../../src/envoy/type-urls.js";
 import { createLogger, silentLogger } from "../../src/log/logger.js";
@@ -8,10 +9,10 @@ import { startControlPlane, type ControlPlane } from "../../src/runner/control-p
 import type { ProxyRegistry } from "../../src/xds/proxy-registry.js";
 
 /** Starts a control plane on loopback; logs go to $WEFT_E2E_LOG when set. */
-export async function startTestControlPlane(opts: { xdsPort?: number } = {}): Promise<ControlPlane> {
+export async function startTestControlPlane(opts: { xdsPort?: number; nodeKey?: (node: Node) => string } = {}): Promise<ControlPlane> {
   const logFile = process.env.WEFT_E2E_LOG;
   const logger = logFile ? createLogger({ level: "debug", destination: createWriteStream(logFile, { flags: "a" }) }) : silentLogger();
-  const cp = await startControlPlane({ logger, xdsAddress: "127.0.0.1", xdsPort: opts.xdsPort ?? 0, adminAddress: "127.0.0.1", adminPort: 0 });
+  const cp = await startControlPlane({ logger, xdsAddress: "127.0.0.1", xdsPort: opts.xdsPort ?? 0, adminAddress: "127.0.0.1", adminPort: 0, nodeKey: opts.nodeKey });
   cp.markConfigLoaded();
   return cp;
 }

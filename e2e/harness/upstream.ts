@@ -10,7 +10,20 @@ export interface Upstream {
   readonly port: number;
   /** Requests served so far. */
   readonly requests: number;
+  /** Mutable: every response gets this status / delay (tests flip it to make an upstream fail). */
+  behavior: UpstreamBehavior;
   close(): Promise<void>;
+}
+
+/**
+ * How an upstream answers. Per request, the query parameters `delay=<ms>` and `status=<code>`
+ * override it, so a test can ask one request to be slow or to fail.
+ */
+export interface UpstreamBehavior {
+  status?: number;
+  delayMs?: number;
+  /** Answer the next N requests with 503, then behave normally. */
+  failNext?: number;
 }
 
 /** What an upstream answers with (JSON body). */
@@ -21,20 +34,32 @@ export interface UpstreamEcho {
   headers: IncomingHttpHeaders;
 }
 
-export async function startUpstream(name: string, opts: { host?: string; port?: number } = {}): Promise<Upstream> {
+export async function startUpstream(name: string, opts: { host?: string; port?: number; behavior?: UpstreamBehavior } = {}): Promise<Upstream> {
   const host = opts.host ?? "127.0.0.1";
   let requests = 0;
+  const state = { behavior: opts.behavior ?? {} };
   const server = createServer((req, res) => {
     requests++;
     const echo: UpstreamEcho = { upstream: name, path: req.url ?? "", method: req.method ?? "", headers: req.headers };
     const body = JSON.stringify(echo);
     req.resume(); // drain any request body
-    res.writeHead(200, {
+    const query = new URL(req.url ?? "/", "http://x").searchParams;
+    const delay = Number(query.get("delay") ?? state.behavior.delayMs ?? 0);
+    let status = Number(query.get("status") ?? state.behavior.status ?? 200);
+    if (state.behavior.failNext && state.behavior.failNext > 0) {
+      state.behavior.failNext--;
+      status = 503;
+    }
+    const respond = () => {
+    res.writeHead(status, {
       "content-type": "application/json",
       "content-length": Buffer.byteLength(body),
       "x-upstream": name,
     });
     res.end(body);
+    };
+    if (delay > 0) setTimeout(respond, delay);
+    else respond();
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -52,6 +77,12 @@ export async function startUpstream(name: string, opts: { host?: string; port?: 
     port,
     get requests() {
       return requests;
+    },
+    get behavior() {
+      return state.behavior;
+    },
+    set behavior(b: UpstreamBehavior) {
+      state.behavior = b;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -10,11 +10,20 @@
 // process exits or gets SIGINT/SIGTERM/SIGHUP. Where util-linux `setpriv` exists, Envoy
 // is also started under `setpriv --pdeathsig KILL`, so the kernel kills it even when
 // this process dies by SIGKILL.
+//
+// Sidecars in pods: `commandPrefix` runs Envoy through other commands, e.g.
+// `ip netns exec weft-a setpriv --reuid=1337 ... --` (see src/capture/sidecar.ts). The
+// command line becomes `setpriv --pdeathsig KILL -- <prefix...> <envoy> <args>`. Each
+// prefix command must exec the next in place (ip netns exec, nsenter, setpriv, chroot do;
+// sudo and su do not) so that the pid we track and signal is Envoy's. A uid/gid change
+// clears the parent-death signal, so a prefix that switches user must re-arm it
+// (`setpriv --reuid=... --pdeathsig KILL --`). `workDirOwner` chowns the temp dir so an
+// Envoy running as that user can read its bootstrap and write the admin address file.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createWriteStream, rmSync, type WriteStream } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chown, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -62,6 +71,17 @@ export interface StartEnvoyOptions {
   waitForLive?: boolean;
   /** stop(): how long after SIGTERM before SIGKILL. Default 5000. */
   stopGraceMs?: number;
+  /**
+   * Commands placed before the Envoy binary, e.g. envoyCommandPrefix(pod, 1337) from
+   * src/capture/sidecar.ts. Each must exec the next in place; see the header comment.
+   */
+  commandPrefix?: string[];
+  /**
+   * Owner of the temp dir, its bootstrap and log file: the user Envoy runs as when
+   * commandPrefix switches user. (The temp dir's parent must be searchable by that user;
+   * os.tmpdir() is.) Default: unchanged (this process's user).
+   */
+  workDirOwner?: { uid: number; gid: number };
 }
 
 /** GET /config_dump: one entry per config type (ListenersConfigDump, ClustersConfigDump, ...). */
@@ -154,6 +174,16 @@ export async function startEnvoy(opts: StartEnvoyOptions): Promise<EnvoyProcess>
   const adminAddressPath = path.join(workDir, "admin-address.txt");
   const logPath = path.join(workDir, "envoy.log");
   await writeFile(configPath, opts.bootstrapYaml);
+  if (opts.workDirOwner) {
+    const { uid, gid } = opts.workDirOwner;
+    try {
+      await writeFile(logPath, "");
+      for (const file of [workDir, configPath, logPath]) await chown(file, uid, gid);
+    } catch (err) {
+      await rm(workDir, { recursive: true, force: true });
+      throw new Error(`envoy "${name}": cannot hand ${workDir} to uid ${uid} gid ${gid}: ${(err as Error).message}`);
+    }
+  }
 
   const args = [
     "--config-path", configPath,
@@ -163,9 +193,8 @@ export async function startEnvoy(opts: StartEnvoyOptions): Promise<EnvoyProcess>
     "-l", opts.logLevel ?? process.env.WEFT_ENVOY_LOG_LEVEL ?? "info",
     ...(opts.extraArgs ?? []),
   ];
-  const [command, commandArgs] = hasSetpriv()
-    ? ["setpriv", ["--pdeathsig", "KILL", "--", binary, ...args]]
-    : [binary, args];
+  const argv = [...(hasSetpriv() ? ["setpriv", "--pdeathsig", "KILL", "--"] : []), ...(opts.commandPrefix ?? []), binary, ...args];
+  const [command, ...commandArgs] = argv as [string, ...string[]];
   const child = spawn(command, commandArgs, { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid === undefined) {
     const [spawnError]: unknown[] = await once(child, "error");
@@ -177,7 +206,7 @@ export async function startEnvoy(opts: StartEnvoyOptions): Promise<EnvoyProcess>
   const envoy = new RunningEnvoy(name, child, workDir, logPath, opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
   try {
     await envoy.waitUntilReady(adminAddressPath, opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
-      opts.waitForLive ?? true, `${binary} ${args.join(" ")}`);
+      opts.waitForLive ?? true, [...(opts.commandPrefix ?? []), binary, ...args].join(" "));
   } catch (err) {
     await envoy.stop();
     throw err;

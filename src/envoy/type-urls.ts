@@ -11,6 +11,10 @@ import { TcpProxy } from "../../generated/envoy/extensions/filters/network/tcp_p
 import { Router } from "../../generated/envoy/extensions/filters/http/router/v3/router.js";
 import { UpstreamTlsContext, DownstreamTlsContext } from "../../generated/envoy/extensions/transport_sockets/tls/v3/tls.js";
 import { HttpProtocolOptions } from "../../generated/envoy/extensions/upstreams/http/v3/http_protocol_options.js";
+import { HTTPFault } from "../../generated/envoy/extensions/filters/http/fault/v3/fault.js";
+import { Cors, CorsPolicy } from "../../generated/envoy/extensions/filters/http/cors/v3/cors.js";
+import { OriginalDst } from "../../generated/envoy/extensions/filters/listener/original_dst/v3/original_dst.js";
+import { TlsInspector } from "../../generated/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.js";
 
 /** What every ts-proto message constant offers; enough to encode, decode and build messages. */
 export interface MessageCodec<T> {
@@ -91,6 +95,11 @@ export const EXTENSION_TYPES = {
   upstreamTlsContext: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
   downstreamTlsContext: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
   httpProtocolOptions: `${PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+  fault: `${PREFIX}envoy.extensions.filters.http.fault.v3.HTTPFault`,
+  cors: `${PREFIX}envoy.extensions.filters.http.cors.v3.Cors`,
+  corsPolicy: `${PREFIX}envoy.extensions.filters.http.cors.v3.CorsPolicy`,
+  originalDst: `${PREFIX}envoy.extensions.filters.listener.original_dst.v3.OriginalDst`,
+  tlsInspector: `${PREFIX}envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`,
 } as const;
 
 export type ExtensionTypeUrl = (typeof EXTENSION_TYPES)[keyof typeof EXTENSION_TYPES];
@@ -102,6 +111,11 @@ export interface ExtensionMessageTypes {
   [EXTENSION_TYPES.upstreamTlsContext]: UpstreamTlsContext;
   [EXTENSION_TYPES.downstreamTlsContext]: DownstreamTlsContext;
   [EXTENSION_TYPES.httpProtocolOptions]: HttpProtocolOptions;
+  [EXTENSION_TYPES.fault]: HTTPFault;
+  [EXTENSION_TYPES.cors]: Cors;
+  [EXTENSION_TYPES.corsPolicy]: CorsPolicy;
+  [EXTENSION_TYPES.originalDst]: OriginalDst;
+  [EXTENSION_TYPES.tlsInspector]: TlsInspector;
 }
 
 export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<ExtensionMessageTypes[U]> } = {
@@ -111,4 +125,9 @@ export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<Extension
   [EXTENSION_TYPES.upstreamTlsContext]: UpstreamTlsContext,
   [EXTENSION_TYPES.downstreamTlsContext]: DownstreamTlsContext,
   [EXTENSION_TYPES.httpProtocolOptions]: HttpProtocolOptions,
+  [EXTENSION_TYPES.fault]: HTTPFault,
+  [EXTENSION_TYPES.cors]: Cors,
+  [EXTENSION_TYPES.corsPolicy]: CorsPolicy,
+  [EXTENSION_TYPES.originalDst]: OriginalDst,
+  [EXTENSION_TYPES.tlsInspector]: TlsInspector,
 };

@@ -279,6 +279,24 @@ export abstract class XdsStreamBase<S extends TypeState> {
     return this.service === "ads" && !(this.settled(XDS_TYPES.listener) && this.settled(XDS_TYPES.route));
   }
 
+  /**
+   * Envoy re-creates a cluster when its definition changes, and the new cluster warms only
+   * once it receives its ClusterLoadAssignment, even when the endpoints did not change. So
+   * after pushing changed EDS clusters, their endpoints are re-sent (instead of letting the
+   * cluster wait for Envoy's 15 s initial fetch timeout).
+   */
+  protected resendEndpointsOf(changedClusters: readonly string[], snapshot: Snapshot): void {
+    if (changedClusters.length === 0) return;
+    const st = this.types.get(XDS_TYPES.endpoint);
+    if (!st) return;
+    const changed = new Set(changedClusters.map((c) => `cluster/${c}`));
+    const names = snapshot.references.endpoints.filter((r) => changed.has(r.from)).map((r) => r.name);
+    if (names.length > 0) this.forgetSent(st, names);
+  }
+
+  /** Makes the stream treat these resources as not held by the proxy, so they are sent again. */
+  protected abstract forgetSent(st: S, names: readonly string[]): void;
+
   /** Sends the type's update if it has one; returns whether a response was written. */
   protected abstract pushType(st: S, snapshot: Snapshot): boolean;
   /** Whether pushType would send something now. */

@@ -100,6 +100,20 @@ describe.each(["sotw", "delta"] as const)("xDS server (%s)", (mode) => {
     expect(pushed[0]!.names).toEqual(["a"]);
   });
 
+  it("re-sends the endpoints of a cluster whose definition changed (Envoy re-warms it)", async () => {
+    cache.set(NODE, Snapshot.build(fixture()));
+    const c = client();
+    await c.waitFor(() => synced(c), 5000, "initial sync");
+    const before = c.responses.length;
+    const next = fixture();
+    next[XDS_TYPES.cluster] = [buildEdsCluster({ name: "a", connectTimeoutMs: 2500 }), buildEdsCluster({ name: "b" })];
+    cache.set(NODE, Snapshot.build(next));
+    await c.waitFor(() => c.responses.slice(before).some((r) => r.typeUrl === XDS_TYPES.endpoint), 5000, "EDS re-send");
+    const pushed = c.responses.slice(before);
+    expect(pushed[0]!.typeUrl).toBe(XDS_TYPES.cluster);
+    expect(pushed.find((r) => r.typeUrl === XDS_TYPES.endpoint)!.names).toEqual(["a"]);
+  });
+
   it("setting an identical snapshot wakes nobody", async () => {
     cache.set(NODE, Snapshot.build(fixture()));
     const c = client();

@@ -88,9 +88,15 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
       removedResources: removed,
       controlPlane: { identifier: this.ctx.controlPlaneId },
     }).finish();
+    const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? updated.filter((r) => st.known.has(r.name)).map((r) => r.name) : [];
     for (const r of updated) st.known.set(r.name, r.version);
     for (const name of removed) st.known.delete(name);
     this.emit(st, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), version, nonce, updated.length + removed.length);
+    this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
+  }
+
+  protected override forgetSent(st: DeltaTypeState, names: readonly string[]): void {
+    for (const n of names) st.known.delete(n);
   }
 }

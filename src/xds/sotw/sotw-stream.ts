@@ -97,13 +97,20 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       return false;
     }
     const resources = isStateOfTheWorld(st.typeUrl) ? [...desired.values()] : this.changed(st, desired);
+    const updatedClusters =
+      st.typeUrl === XDS_TYPES.cluster && st.sent ? resources.filter((r) => st.sent!.has(r.name) && st.sent!.get(r.name)!.version !== r.version).map((r) => r.name) : [];
     const nonce = this.nextNonce();
     const frame = encodeDiscoveryResponse(st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId);
     if (!st.sent || isStateOfTheWorld(st.typeUrl)) st.sent = desired;
     else for (const r of resources) st.sent.set(r.name, r);
     st.sentVersion = version;
     this.emit(st, frame, version, nonce, resources.length);
+    this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
+  }
+
+  protected override forgetSent(st: SotwTypeState, names: readonly string[]): void {
+    for (const n of names) st.sent?.delete(n);
   }
 }
 

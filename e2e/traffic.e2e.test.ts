@@ -1,0 +1,220 @@
+// Istio's traffic-management tasks against real Envoy: a client sidecar routes to sample
+// services per VirtualService / DestinationRule written in Istio's YAML.
+import { createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { httpGet } from "./harness/http.js";
+import { TestMesh, type MeshProxy } from "./harness/mesh.js";
+import { startUpstream, type Upstream } from "./harness/upstream.js";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const REGISTRY = (ups: Record<string, Upstream>) => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: reviews }
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 9080, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { app: reviews } }
+---
+${["v1", "v2", "v3"]
+  .map(
+    (v) => `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: reviews-${v} }
+spec: { address: 127.0.0.1, ports: { http: ${ups[`reviews-${v}`]!.port} }, labels: { app: reviews, version: ${v} } }
+---`,
+  )
+  .join("\n")}
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews }
+spec:
+  host: reviews
+  subsets:
+  - { name: v1, labels: { version: v1 } }
+  - { name: v2, labels: { version: v2 } }
+  - { name: v3, labels: { version: v3 } }
+`;
+
+describe("traffic management with real Envoy (explicit mode)", () => {
+  let mesh: TestMesh;
+  let client: MeshProxy;
+  let port: number;
+  const ups: Record<string, Upstream> = {};
+
+  const get = async (path = "/", headers: Record<string, string> = {}) => {
+    const res = await httpGet(`http://127.0.0.1:${port}${path}`, { headers: { host: "reviews:9080", ...headers }, timeoutMs: 5000 });
+    return { status: res.status, upstream: String(res.headers["x-upstream"] ?? ""), headers: res.headers };
+  };
+
+  beforeAll(async () => {
+    for (const v of ["v1", "v2", "v3"]) ups[`reviews-${v}`] = await startUpstream(`reviews-${v}`);
+    mesh = await TestMesh.start();
+    port = await freePort();
+    client = await mesh.startProxy({ name: "productpage", labels: { app: "productpage", version: "v1" }, capture: "explicit", explicitPort: port });
+  });
+
+  afterAll(async () => {
+    await mesh?.close();
+    await Promise.all(Object.values(ups).map((u) => u.close()));
+  });
+
+  it("routes by header (request routing task)", async () => {
+    await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{ headers: { end-user: { exact: jason } } }]
+    route: [{ destination: { host: reviews, subset: v2 } }]
+  - route: [{ destination: { host: reviews, subset: v1 } }]
+`);
+    for (let i = 0; i < 5; i++) expect((await get("/", { "end-user": "jason" })).upstream).toBe("reviews-v2");
+    for (let i = 0; i < 5; i++) expect((await get("/")).upstream).toBe("reviews-v1");
+    expect(client.nodeId).toContain("productpage");
+  });
+
+  it("shifts traffic by weight (80/20 over 400 requests, tolerance +-7 points: > 4 sigma)", async () => {
+    await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - { destination: { host: reviews, subset: v1 }, weight: 80 }
+    - { destination: { host: reviews, subset: v3 }, weight: 20 }
+`);
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 400; i++) {
+      const r = await get("/");
+      counts[r.upstream] = (counts[r.upstream] ?? 0) + 1;
+    }
+    expect(Object.keys(counts).sort()).toEqual(["reviews-v1", "reviews-v3"]);
+    expect(Math.abs(counts["reviews-v3"]! / 400 - 0.2)).toBeLessThan(0.07);
+  });
+
+  it("injects delay and abort faults", async () => {
+    await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{ headers: { x-fault: { exact: abort } } }]
+    fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }
+    route: [{ destination: { host: reviews, subset: v1 } }]
+  - match: [{ headers: { x-fault: { exact: delay } } }]
+    fault: { delay: { fixedDelay: 700ms, percentage: { value: 100 } } }
+    route: [{ destination: { host: reviews, subset: v1 } }]
+  - route: [{ destination: { host: reviews, subset: v1 } }]
+`);
+    expect((await get("/", { "x-fault": "abort" })).status).toBe(418);
+    const t0 = Date.now();
+    const delayed = await get("/", { "x-fault": "delay" });
+    expect(delayed.status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(650);
+    const t1 = Date.now();
+    expect((await get("/")).status).toBe(200);
+    expect(Date.now() - t1).toBeLessThan(600);
+  });
+
+  it("enforces request timeouts and retries failed requests", async () => {
+    await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{ uri: { prefix: /slow } }]
+    timeout: 300ms
+    retries: { attempts: 0 }
+    route: [{ destination: { host: reviews, subset: v1 } }]
+  - match: [{ uri: { prefix: /flaky } }]
+    retries: { attempts: 3, retryOn: 5xx, perTryTimeout: 1s }
+    route: [{ destination: { host: reviews, subset: v2 } }]
+  - match: [{ uri: { prefix: /fragile } }]
+    retries: { attempts: 0 }
+    route: [{ destination: { host: reviews, subset: v2 } }]
+  - route: [{ destination: { host: reviews, subset: v1 } }]
+`);
+    const t0 = Date.now();
+    const slow = await get("/slow?delay=2000");
+    expect(slow.status).toBe(504);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    // v2 fails its next 2 requests: with 3 retries on 5xx the client still gets a 200 ...
+    const before = ups["reviews-v2"]!.requests;
+    ups["reviews-v2"]!.behavior = { failNext: 2 };
+    expect((await get("/flaky")).status).toBe(200);
+    expect(ups["reviews-v2"]!.requests - before).toBe(3);
+    // ... and without retries it sees the failure.
+    ups["reviews-v2"]!.behavior = { failNext: 1 };
+    expect((await get("/fragile")).status).toBe(503);
+    ups["reviews-v2"]!.behavior = {};
+  });
+
+  it("rewrites, redirects and sets headers", async () => {
+    await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{ uri: { prefix: /old } }]
+    redirect: { uri: /new, redirectCode: 302 }
+  - match: [{ uri: { prefix: /api/v1 } }]
+    rewrite: { uri: /v1 }
+    headers: { request: { set: { x-weft: rewritten } }, response: { add: { x-served-by: weft } } }
+    route: [{ destination: { host: reviews, subset: v1 } }]
+`);
+    const redirect = await get("/old/page");
+    expect(redirect.status).toBe(302);
+    expect(String(redirect.headers.location)).toContain("/new");
+    const res = await httpGet(`http://127.0.0.1:${port}/api/v1/items`, { headers: { host: "reviews:9080" } });
+    const echo = JSON.parse(res.body) as { path: string; headers: Record<string, string> };
+    expect(echo.path).toBe("/v1/items");
+    expect(echo.headers["x-weft"]).toBe("rewritten");
+    expect(res.headers["x-served-by"]).toBe("weft");
+  });
+
+  it("circuit breaking: connection-pool overflow gives 503s", async () => {
+    await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews-cb }
+spec:
+  host: reviews.default.svc.cluster.local
+  trafficPolicy:
+    connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 1 } }
+`.replace(/apiVersion: networking.istio.io\/v1\nkind: DestinationRule\nmetadata: \{ name: reviews \}[\s\S]*?- \{ name: v3, labels: \{ version: v3 \} \}\n/, ""));
+    const results = await Promise.all(Array.from({ length: 20 }, () => get("/?delay=300")));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(5);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
+    const stats = await client.envoy.stats("upstream_rq_pending_overflow");
+    expect([...stats.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,389 @@
+// User-facing resource types: Istio's networking API shapes (networking.istio.io v1, v1beta1,
+// v1alpha3), written from Istio's public reference docs. Field names match Istio's YAML.
+// Validation (schema and meaning) lives beside them; these are the shapes after parsing.
+
+export const NETWORKING_GROUP = "networking.istio.io";
+export const NETWORKING_VERSIONS = ["v1", "v1beta1", "v1alpha3"] as const;
+
+export type Duration = string; // "1s", "250ms", "1.5s", "1m", "1h"
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string; // defaults to "default"
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** Where a resource came from, for error messages: file, document index within it. */
+export interface SourceRef {
+  file: string;
+  document: number;
+}
+
+interface Base<K extends string, S> {
+  apiVersion: string;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+}
+
+// ---------------------------------------------------------------------------------------
+// ServiceEntry / WorkloadEntry
+
+export type Protocol = "HTTP" | "HTTPS" | "GRPC" | "HTTP2" | "MONGO" | "TCP" | "TLS";
+
+export interface ServicePort {
+  number: number;
+  protocol?: Protocol;
+  name?: string;
+  targetPort?: number;
+}
+
+export interface WorkloadEntrySpec {
+  address?: string;
+  ports?: Record<string, number>; // port name -> target port
+  labels?: Record<string, string>;
+  network?: string;
+  locality?: string; // region/zone/subzone
+  weight?: number;
+  serviceAccount?: string;
+}
+
+export interface ServiceEntrySpec {
+  hosts: string[];
+  addresses?: string[];
+  ports?: ServicePort[];
+  location?: "MESH_EXTERNAL" | "MESH_INTERNAL";
+  resolution?: "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN";
+  endpoints?: WorkloadEntrySpec[];
+  workloadSelector?: { labels: Record<string, string> };
+  exportTo?: string[];
+  subjectAltNames?: string[];
+}
+
+export type ServiceEntry = Base<"ServiceEntry", ServiceEntrySpec>;
+export type WorkloadEntry = Base<"WorkloadEntry", WorkloadEntrySpec>;
+
+// ---------------------------------------------------------------------------------------
+// VirtualService
+
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface HTTPMatchRequest {
+  name?: string;
+  uri?: StringMatch;
+  scheme?: StringMatch;
+  method?: StringMatch;
+  authority?: StringMatch;
+  headers?: Record<string, StringMatch>;
+  queryParams?: Record<string, StringMatch>;
+  withoutHeaders?: Record<string, StringMatch>;
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  gateways?: string[];
+  sourceNamespace?: string;
+  ignoreUriCase?: boolean;
+}
+
+export interface PortSelector {
+  number: number;
+}
+
+export interface Destination {
+  host: string;
+  subset?: string;
+  port?: PortSelector;
+}
+
+export interface HeaderOperations {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+export interface Headers {
+  request?: HeaderOperations;
+  response?: HeaderOperations;
+}
+
+export interface HTTPRouteDestination {
+  destination: Destination;
+  weight?: number;
+  headers?: Headers;
+}
+
+export interface Percent {
+  value: number;
+}
+
+export interface HTTPFaultInjection {
+  delay?: { fixedDelay: Duration; percentage?: Percent };
+  abort?: { httpStatus: number; percentage?: Percent };
+}
+
+export interface HTTPRetry {
+  attempts: number;
+  perTryTimeout?: Duration;
+  retryOn?: string;
+  retryRemoteLocalities?: boolean;
+}
+
+export interface HTTPRewrite {
+  uri?: string;
+  authority?: string;
+}
+
+export interface HTTPRedirect {
+  uri?: string;
+  authority?: string;
+  port?: number;
+  scheme?: string;
+  redirectCode?: number;
+}
+
+export interface CorsPolicy {
+  allowOrigins?: StringMatch[];
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  maxAge?: Duration;
+  allowCredentials?: boolean;
+}
+
+export interface HTTPRoute {
+  name?: string;
+  match?: HTTPMatchRequest[];
+  route?: HTTPRouteDestination[];
+  redirect?: HTTPRedirect;
+  rewrite?: HTTPRewrite;
+  timeout?: Duration;
+  retries?: HTTPRetry;
+  fault?: HTTPFaultInjection;
+  mirror?: Destination;
+  mirrorPercentage?: Percent;
+  corsPolicy?: CorsPolicy;
+  headers?: Headers;
+}
+
+export interface L4MatchAttributes {
+  destinationSubnets?: string[];
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  gateways?: string[];
+  sourceNamespace?: string;
+}
+
+export interface RouteDestination {
+  destination: Destination;
+  weight?: number;
+}
+
+export interface TCPRoute {
+  match?: L4MatchAttributes[];
+  route?: RouteDestination[];
+}
+
+export interface TLSMatchAttributes extends L4MatchAttributes {
+  sniHosts: string[];
+}
+
+export interface TLSRoute {
+  match: TLSMatchAttributes[];
+  route?: RouteDestination[];
+}
+
+export interface VirtualServiceSpec {
+  hosts?: string[];
+  gateways?: string[];
+  http?: HTTPRoute[];
+  tcp?: TCPRoute[];
+  tls?: TLSRoute[];
+  exportTo?: string[];
+}
+
+export type VirtualService = Base<"VirtualService", VirtualServiceSpec>;
+
+// ---------------------------------------------------------------------------------------
+// DestinationRule
+
+export interface ConsistentHashLB {
+  httpHeaderName?: string;
+  httpCookie?: { name: string; path?: string; ttl?: Duration };
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+  minimumRingSize?: number;
+}
+
+export interface LocalityLbSetting {
+  distribute?: { from: string; to: Record<string, number> }[];
+  failover?: { from: string; to: string }[];
+  failoverPriority?: string[];
+  enabled?: boolean;
+}
+
+export interface LoadBalancerSettings {
+  simple?: "UNSPECIFIED" | "LEAST_CONN" | "RANDOM" | "PASSTHROUGH" | "ROUND_ROBIN" | "LEAST_REQUEST";
+  consistentHash?: ConsistentHashLB;
+  localityLbSetting?: LocalityLbSetting;
+  warmupDurationSecs?: Duration;
+}
+
+export interface ConnectionPoolSettings {
+  tcp?: { maxConnections?: number; connectTimeout?: Duration; tcpKeepalive?: { probes?: number; time?: Duration; interval?: Duration } };
+  http?: {
+    http1MaxPendingRequests?: number;
+    http2MaxRequests?: number;
+    maxRequestsPerConnection?: number;
+    maxRetries?: number;
+    idleTimeout?: Duration;
+    h2UpgradePolicy?: "DEFAULT" | "DO_NOT_UPGRADE" | "UPGRADE";
+  };
+}
+
+export interface OutlierDetection {
+  consecutive5xxErrors?: number;
+  consecutiveGatewayErrors?: number;
+  interval?: Duration;
+  baseEjectionTime?: Duration;
+  maxEjectionPercent?: number;
+  minHealthPercent?: number;
+  splitExternalLocalOriginErrors?: boolean;
+}
+
+export interface ClientTLSSettings {
+  mode: "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+  clientCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  credentialName?: string;
+  subjectAltNames?: string[];
+  sni?: string;
+  insecureSkipVerify?: boolean;
+}
+
+export interface PortTrafficPolicy {
+  port: PortSelector;
+  loadBalancer?: LoadBalancerSettings;
+  connectionPool?: ConnectionPoolSettings;
+  outlierDetection?: OutlierDetection;
+  tls?: ClientTLSSettings;
+}
+
+export interface TrafficPolicy {
+  loadBalancer?: LoadBalancerSettings;
+  connectionPool?: ConnectionPoolSettings;
+  outlierDetection?: OutlierDetection;
+  tls?: ClientTLSSettings;
+  portLevelSettings?: PortTrafficPolicy[];
+}
+
+export interface Subset {
+  name: string;
+  labels?: Record<string, string>;
+  trafficPolicy?: TrafficPolicy;
+}
+
+export interface DestinationRuleSpec {
+  host: string;
+  trafficPolicy?: TrafficPolicy;
+  subsets?: Subset[];
+  exportTo?: string[];
+  workloadSelector?: { matchLabels: Record<string, string> };
+}
+
+export type DestinationRule = Base<"DestinationRule", DestinationRuleSpec>;
+
+// ---------------------------------------------------------------------------------------
+// Gateway
+
+export interface ServerTLSSettings {
+  mode?: "PASSTHROUGH" | "SIMPLE" | "MUTUAL" | "AUTO_PASSTHROUGH" | "ISTIO_MUTUAL" | "OPTIONAL_MUTUAL";
+  httpsRedirect?: boolean;
+  serverCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  credentialName?: string;
+  subjectAltNames?: string[];
+  minProtocolVersion?: string;
+  maxProtocolVersion?: string;
+}
+
+export interface Server {
+  port: { number: number; protocol: string; name?: string; targetPort?: number };
+  bind?: string;
+  hosts: string[];
+  tls?: ServerTLSSettings;
+  name?: string;
+}
+
+export interface GatewaySpec {
+  servers: Server[];
+  selector?: Record<string, string>;
+}
+
+export type Gateway = Base<"Gateway", GatewaySpec>;
+
+// ---------------------------------------------------------------------------------------
+// Sidecar
+
+export interface IstioEgressListener {
+  port?: { number: number; protocol?: string; name?: string };
+  bind?: string;
+  captureMode?: "DEFAULT" | "IPTABLES" | "NONE";
+  hosts: string[]; // "namespace/dnsName"
+}
+
+export interface IstioIngressListener {
+  port: { number: number; protocol?: string; name?: string };
+  bind?: string;
+  defaultEndpoint?: string;
+}
+
+export interface SidecarSpec {
+  workloadSelector?: { labels: Record<string, string> };
+  ingress?: IstioIngressListener[];
+  egress?: IstioEgressListener[];
+  outboundTrafficPolicy?: { mode: "ALLOW_ANY" | "REGISTRY_ONLY" };
+}
+
+export type Sidecar = Base<"Sidecar", SidecarSpec>;
+
+// ---------------------------------------------------------------------------------------
+
+export type NetworkingResource = ServiceEntry | WorkloadEntry | VirtualService | DestinationRule | Gateway | Sidecar;
+export type ResourceKind = NetworkingResource["kind"];
+export const NETWORKING_KINDS: readonly ResourceKind[] = ["ServiceEntry", "WorkloadEntry", "VirtualService", "DestinationRule", "Gateway", "Sidecar"];
+
+/** A validated resource and where it was read from. */
+export interface Sourced<R extends NetworkingResource = NetworkingResource> {
+  resource: R;
+  source: SourceRef;
+}
+
+/** One validation problem, phrased for people: file, document, kind/namespace/name, field. */
+export interface ValidationIssue {
+  file: string;
+  document: number;
+  resource: string; // "VirtualService/default/reviews" or "(unknown)"
+  field: string; // "spec.http[0].route[1].weight"
+  message: string;
+  severity: "error" | "warning";
+}
+
+export function resourceKey(r: { kind: string; metadata: { namespace?: string; name: string } }): string {
+  return `${r.kind}/${r.metadata.namespace ?? "default"}/${r.metadata.name}`;
+}
+
+export function formatIssue(i: ValidationIssue): string {
+  return `${i.file}: document ${i.document}: ${i.resource}: ${i.field}: ${i.message}`;
+}
+
+/** The mesh config as read from sources: every valid resource, plus the problems found. */
+export interface MeshConfig {
+  resources: Sourced[];
+  issues: ValidationIssue[];
+}

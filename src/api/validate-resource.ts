@@ -1,0 +1,150 @@
+// Reading and validating one resource at a time: multi-document YAML in, Istio networking
+// resources out, with every problem reported against its file, document and field. The
+// per-kind spec checks live in validate-<kind>.ts; cross-resource checks in validate-mesh.ts.
+import { LineCounter, parseAllDocuments } from "yaml";
+import { CheckedObject, DNS_LABEL_RULE, DNS_SUBDOMAIN_RULE, IssueCollector, closestMatch, describeValue, isDnsLabel, isDnsSubdomain, isMapping, labelKeyProblem } from "./field-checks.js";
+import { NETWORKING_GROUP, NETWORKING_KINDS, NETWORKING_VERSIONS, type NetworkingResource, type ObjectMeta, type ResourceKind, type SourceRef, type ValidationIssue } from "./types.js";
+import { checkDestinationRuleSpec } from "./validate-destination-rule.js";
+import { checkGatewaySpec, checkSidecarSpec } from "./validate-gateway.js";
+import { checkServiceEntrySpec, checkWorkloadEntrySpec } from "./validate-service-entry.js";
+import { checkVirtualServiceSpec } from "./validate-virtual-service.js";
+
+const SPEC_CHECKS: Record<ResourceKind, (c: IssueCollector, value: unknown, path: string) => void> = {
+  ServiceEntry: checkServiceEntrySpec,
+  WorkloadEntry: checkWorkloadEntrySpec,
+  VirtualService: checkVirtualServiceSpec,
+  DestinationRule: checkDestinationRuleSpec,
+  Gateway: checkGatewaySpec,
+  Sidecar: checkSidecarSpec,
+};
+
+/** Real networking.istio.io kinds that Weft does not read (ignored with a warning, never "did you mean"). */
+const UNSUPPORTED_ISTIO_KINDS = ["EnvoyFilter", "WorkloadGroup", "ProxyConfig"];
+
+const TOP_LEVEL_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"] as const;
+/** Fields Kubernetes itself manages; accepted (so `kubectl get -o yaml` output validates) and dropped. */
+const KUBERNETES_MANAGED_METADATA = ["uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "ownerReferences", "finalizers", "generateName", "selfLink"];
+const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", ...KUBERNETES_MANAGED_METADATA] as const;
+
+export const DEFAULT_NAMESPACE = "default";
+
+/**
+ * Splits a multi-document YAML file. Documents are numbered from 1 in stream order (empty
+ * documents count, so "document 3" is the third `---` section); empty documents are skipped.
+ * A document with a YAML syntax error becomes an issue naming the file, document and line,
+ * and is left out of `docs`; the other documents of the file are still returned.
+ */
+export function parseDocuments(text: string, file: string): { docs: { document: number; value: unknown }[]; issues: ValidationIssue[] } {
+  const lineCounter = new LineCounter();
+  const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true });
+  const docs: { document: number; value: unknown }[] = [];
+  const issues: ValidationIssue[] = [];
+  const issue = (document: number, message: string, severity: ValidationIssue["severity"]): void => {
+    issues.push({ file, document, resource: "(unknown)", field: "(yaml)", message, severity });
+  };
+  const where = (offset: number): string => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `line ${line}, column ${col}`;
+  };
+
+  parsed.forEach((doc, index) => {
+    const document = index + 1;
+    for (const warning of doc.warnings) issue(document, `YAML warning at ${where(warning.pos[0])}: ${warning.message}`, "warning");
+    if (doc.errors.length > 0) {
+      for (const error of doc.errors) issue(document, `YAML syntax error at ${where(error.pos[0])}: ${error.message}; this document is skipped`, "error");
+      return;
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      issue(document, `cannot read this document: ${(err as Error).message}; it is skipped`, "error");
+      return;
+    }
+    if (value === null || value === undefined) return; // an empty document ("---" with nothing after it)
+    docs.push({ document, value });
+  });
+  return { docs, issues };
+}
+
+/**
+ * Checks one parsed document against Istio's networking API (schema and per-resource meaning).
+ * Returns the resource, with metadata.namespace filled in, only when there are no errors;
+ * warnings alone do not reject it. Resources of other API groups or kinds are ignored with a
+ * warning. All problems are reported, not just the first.
+ */
+export function validateResource(value: unknown, source: SourceRef): { resource?: NetworkingResource; issues: ValidationIssue[] } {
+  const c = new IssueCollector(source);
+  if (!isMapping(value)) {
+    c.error("(document)", `expected a resource (a mapping with apiVersion, kind, metadata and spec), found ${describeValue(value)}`);
+    return { issues: c.issues };
+  }
+  c.resource = resourceLabel(value);
+
+  const apiVersion = value["apiVersion"];
+  const kind = value["kind"];
+  if (typeof apiVersion !== "string" || apiVersion === "") {
+    c.error("apiVersion", `${apiVersion === undefined ? "required field is missing: " : ""}expected ${NETWORKING_GROUP}/v1 (or v1beta1, v1alpha3), found ${describeValue(apiVersion)}`);
+  }
+  if (typeof kind !== "string" || kind === "") {
+    c.error("kind", `${kind === undefined ? "required field is missing: " : ""}expected one of ${NETWORKING_KINDS.join(", ")}, found ${describeValue(kind)}`);
+  }
+  if (typeof apiVersion !== "string" || typeof kind !== "string") return { issues: c.issues };
+
+  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/", 2) : ["", apiVersion];
+  if (group !== NETWORKING_GROUP) {
+    c.warning("apiVersion", `ignored: Weft reads only ${NETWORKING_GROUP} resources, found apiVersion "${apiVersion}" (kind ${kind})`);
+    return { issues: c.issues };
+  }
+  if (!(NETWORKING_VERSIONS as readonly string[]).includes(version ?? "")) {
+    c.error("apiVersion", `expected one of ${NETWORKING_VERSIONS.map((v) => `${NETWORKING_GROUP}/${v}`).join(", ")}, found "${apiVersion}"`);
+  }
+  if (!(NETWORKING_KINDS as readonly string[]).includes(kind)) {
+    const close = UNSUPPORTED_ISTIO_KINDS.includes(kind) ? undefined : closestMatch(kind, NETWORKING_KINDS);
+    if (close) c.error("kind", `unknown kind "${kind}" (did you mean "${close}"?); expected one of ${NETWORKING_KINDS.join(", ")}`);
+    else c.warning("kind", `ignored: Weft does not support the kind ${kind} (supported: ${NETWORKING_KINDS.join(", ")})`);
+    return { issues: c.issues };
+  }
+
+  const top = CheckedObject.of(c, value, "", TOP_LEVEL_FIELDS);
+  const metadata = checkMetadata(c, value["metadata"]);
+  if (top?.require("spec", `the ${kind} spec`)) SPEC_CHECKS[kind as ResourceKind](c, value["spec"], "spec");
+
+  if (c.errorCount > 0 || !metadata) return { issues: c.issues };
+  // Every field of the spec was checked above against the kind's shape, so the cast is safe.
+  // The spec is cloned so that later edits to the caller's object cannot change the resource.
+  const resource = { apiVersion, kind, metadata, spec: structuredClone(value["spec"]) } as NetworkingResource;
+  return { resource, issues: c.issues };
+}
+
+/** "Kind/namespace/name" when the document names itself, else "(unknown)". Same format as resourceKey(). */
+function resourceLabel(value: Record<string, unknown>): string {
+  const kind = value["kind"];
+  const metadata = value["metadata"];
+  if (typeof kind !== "string" || !isMapping(metadata) || typeof metadata["name"] !== "string" || metadata["name"] === "") return "(unknown)";
+  const namespace = typeof metadata["namespace"] === "string" && metadata["namespace"] !== "" ? metadata["namespace"] : DEFAULT_NAMESPACE;
+  return `${kind}/${namespace}/${metadata["name"]}`;
+}
+
+/** Checks metadata and returns the ObjectMeta to keep (Kubernetes-managed fields dropped). */
+function checkMetadata(c: IssueCollector, value: unknown): ObjectMeta | undefined {
+  if (value === undefined || value === null) {
+    c.error("metadata", "required field is missing: expected a mapping with at least a name");
+    return undefined;
+  }
+  const meta = CheckedObject.of(c, value, "metadata", METADATA_FIELDS);
+  if (!meta) return undefined;
+  const name = meta.require("name", DNS_SUBDOMAIN_RULE) ? meta.string("name") : undefined;
+  if (name !== undefined && !isDnsSubdomain(name)) c.error("metadata.name", `expected ${DNS_SUBDOMAIN_RULE}, found ${describeValue(name)}`);
+  const namespace = meta.string("namespace");
+  if (namespace !== undefined && !isDnsLabel(namespace)) c.error("metadata.namespace", `expected a namespace name, ${DNS_LABEL_RULE}; found ${describeValue(namespace)}`);
+  const labels = meta.stringMap("labels", { checkKey: labelKeyProblem });
+  const annotations = meta.stringMap("annotations");
+  if (name === undefined) return undefined;
+  return {
+    name,
+    namespace: namespace || DEFAULT_NAMESPACE,
+    ...(labels ? { labels: { ...labels } } : {}),
+    ...(annotations ? { annotations: { ...annotations } } : {}),
+  };
+}

@@ -1,0 +1,177 @@
+// The mesh IR: plain, sorted data built from validated Istio resources. Services come from
+// ServiceEntries (hosts x ports), their endpoints from inline endpoints or from the
+// WorkloadEntries a ServiceEntry's workloadSelector picks. Translators read only this.
+import type {
+  DestinationRule,
+  Gateway,
+  MeshConfig,
+  Protocol,
+  ServiceEntry,
+  Sidecar,
+  VirtualService,
+  WorkloadEntry,
+  WorkloadEntrySpec,
+} from "../api/types.js";
+
+export const DEFAULT_NAMESPACE = "default";
+export const DOMAIN_SUFFIX = "svc.cluster.local";
+
+export interface ServicePortModel {
+  number: number;
+  name: string;
+  protocol: Protocol;
+  targetPort: number;
+}
+
+export interface EndpointModel {
+  address: string;
+  /** Port per service port number. */
+  ports: Record<number, number>;
+  labels: Record<string, string>;
+  locality: string; // "region/zone/subzone" or ""
+  weight: number;
+  network: string;
+  serviceAccount: string;
+  workload: string; // "ns/name" of the WorkloadEntry or "" for inline endpoints
+}
+
+export interface ServiceModel {
+  hostname: string;
+  namespace: string;
+  /** ServiceEntry that declared it (kind/ns/name). */
+  origin: string;
+  ports: ServicePortModel[];
+  addresses: string[];
+  resolution: "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN";
+  location: "MESH_EXTERNAL" | "MESH_INTERNAL";
+  exportTo: string[];
+  endpoints: EndpointModel[];
+}
+
+export interface MeshSettings {
+  rootNamespace: string;
+  outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
+}
+
+export interface MeshModel {
+  settings: MeshSettings;
+  services: ServiceModel[];
+  serviceByHost: Map<string, ServiceModel>;
+  workloads: WorkloadEntry[];
+  virtualServices: VirtualService[];
+  destinationRules: DestinationRule[];
+  gateways: Gateway[];
+  sidecars: Sidecar[];
+}
+
+export function namespaceOf(r: { metadata: { namespace?: string } }): string {
+  return r.metadata.namespace || DEFAULT_NAMESPACE;
+}
+
+export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return true;
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+function protocolFromName(name: string | undefined): Protocol | undefined {
+  const prefix = (name ?? "").split("-")[0]!.toUpperCase();
+  return (["HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS"] as const).find((p) => p === prefix);
+}
+
+function endpointFrom(spec: WorkloadEntrySpec, ports: ServicePortModel[], workload: string, fallbackAddress?: string): EndpointModel | undefined {
+  const address = spec.address ?? fallbackAddress;
+  if (!address) return undefined;
+  const portMap: Record<number, number> = {};
+  for (const p of ports) portMap[p.number] = spec.ports?.[p.name] ?? p.targetPort;
+  return {
+    address,
+    ports: portMap,
+    labels: { ...(spec.labels ?? {}) },
+    locality: spec.locality ?? "",
+    weight: spec.weight ?? 1,
+    network: spec.network ?? "",
+    serviceAccount: spec.serviceAccount ?? "default",
+    workload,
+  };
+}
+
+function servicesOf(se: ServiceEntry, workloads: WorkloadEntry[]): ServiceModel[] {
+  const namespace = namespaceOf(se);
+  const ports: ServicePortModel[] = (se.spec.ports ?? [])
+    .map((p) => ({
+      number: p.number,
+      name: p.name ?? `port-${p.number}`,
+      protocol: p.protocol ?? protocolFromName(p.name) ?? "TCP",
+      targetPort: p.targetPort ?? p.number,
+    }))
+    .sort((a, b) => a.number - b.number);
+  const selector = se.spec.workloadSelector?.labels;
+  const endpoints: EndpointModel[] = [];
+  if (selector) {
+    for (const we of workloads) {
+      if (namespaceOf(we) !== namespace || !labelsMatch(selector, we.spec.labels ?? {})) continue;
+      const ep = endpointFrom({ ...we.spec, labels: { ...(we.metadata.labels ?? {}), ...(we.spec.labels ?? {}) } }, ports, `${namespace}/${we.metadata.name}`);
+      if (ep) endpoints.push(ep);
+    }
+  } else {
+    for (const spec of se.spec.endpoints ?? []) {
+      const ep = endpointFrom(spec, ports, "");
+      if (ep) endpoints.push(ep);
+    }
+  }
+  endpoints.sort((a, b) => a.address.localeCompare(b.address) || a.workload.localeCompare(b.workload));
+  return [...se.spec.hosts].sort().map((hostname) => ({
+    hostname,
+    namespace,
+    origin: `ServiceEntry/${namespace}/${se.metadata.name}`,
+    ports,
+    addresses: [...(se.spec.addresses ?? [])].sort(),
+    resolution: se.spec.resolution ?? "NONE",
+    location: se.spec.location ?? "MESH_EXTERNAL",
+    exportTo: se.spec.exportTo ?? ["*"],
+    endpoints: se.spec.resolution === "DNS" || se.spec.resolution === "DNS_ROUND_ROBIN" ? endpoints : endpoints,
+  }));
+}
+
+function byKey<T extends { metadata: { name: string; namespace?: string } }>(a: T, b: T): number {
+  return namespaceOf(a).localeCompare(namespaceOf(b)) || a.metadata.name.localeCompare(b.metadata.name);
+}
+
+/** Builds the model from validated resources; deterministic for the same input. */
+export function buildMeshModel(config: MeshConfig, settings: Partial<MeshSettings> = {}): MeshModel {
+  const of = <K extends string>(kind: K) => config.resources.map((s) => s.resource).filter((r) => r.kind === kind);
+  const workloads = (of("WorkloadEntry") as WorkloadEntry[]).sort(byKey);
+  const serviceEntries = (of("ServiceEntry") as ServiceEntry[]).sort(byKey);
+  const services = serviceEntries.flatMap((se) => servicesOf(se, workloads)).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.namespace.localeCompare(b.namespace));
+  const serviceByHost = new Map<string, ServiceModel>();
+  for (const s of services) if (!serviceByHost.has(s.hostname)) serviceByHost.set(s.hostname, s);
+  return {
+    settings: { rootNamespace: settings.rootNamespace ?? "istio-system", outboundTrafficPolicy: settings.outboundTrafficPolicy ?? "ALLOW_ANY" },
+    services,
+    serviceByHost,
+    workloads,
+    virtualServices: (of("VirtualService") as VirtualService[]).sort(byKey),
+    destinationRules: (of("DestinationRule") as DestinationRule[]).sort(byKey),
+    gateways: (of("Gateway") as Gateway[]).sort(byKey),
+    sidecars: (of("Sidecar") as Sidecar[]).sort(byKey),
+  };
+}
+
+/** Resolves a host as written in a resource of `namespace` to a service in the model. */
+export function resolveHost(model: MeshModel, host: string, namespace: string): ServiceModel | undefined {
+  return model.serviceByHost.get(host) ?? (host.includes(".") ? model.serviceByHost.get(`${host}.${DOMAIN_SUFFIX}`) : model.serviceByHost.get(`${host}.${namespace}.${DOMAIN_SUFFIX}`));
+}
+
+/** Names a client in `namespace` may use for a service: FQDN, and short forms for cluster-local hosts. */
+export function hostAliases(service: ServiceModel, clientNamespace: string): string[] {
+  const names = [service.hostname];
+  const suffix = `.${DOMAIN_SUFFIX}`;
+  if (service.hostname.endsWith(suffix)) {
+    const [name, ns] = service.hostname.slice(0, -suffix.length).split(".");
+    if (name && ns) {
+      names.push(`${name}.${ns}`, `${name}.${ns}.svc`);
+      if (ns === clientNamespace) names.push(name);
+    }
+  }
+  return names;
+}

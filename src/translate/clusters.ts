@@ -1,0 +1,144 @@
+// Envoy clusters: outbound per service port and subset (with DestinationRule policy),
+// inbound per workload port, and the passthrough / black-hole clusters.
+import type { Cluster } from "../../generated/envoy/config/cluster/v3/cluster.js";
+import { Cluster_DiscoveryType, Cluster_LbPolicy } from "../../generated/envoy/config/cluster/v3/cluster.js";
+import { RoutingPriority } from "../../generated/envoy/config/core/v3/base.js";
+import type { Subset } from "../api/types.js";
+import { packAny } from "../envoy/any.js";
+import { ADS_CONFIG_SOURCE, socketAddress } from "../envoy/builders.js";
+import { EXTENSION_TYPES } from "../envoy/type-urls.js";
+import { toProtoDuration } from "./proto-duration.js";
+import type { ServiceModel, ServicePortModel } from "../model/mesh-model.js";
+import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, outboundClusterName } from "./naming.js";
+import type { EffectivePolicy } from "./traffic-policy.js";
+
+const DEFAULT_CONNECT_TIMEOUT = "10s"; // Istio's default
+
+export function isHttpProtocol(p: ServicePortModel["protocol"]): boolean {
+  return p === "HTTP" || p === "HTTP2" || p === "GRPC";
+}
+
+function lbPolicy(policy: EffectivePolicy): Cluster_LbPolicy {
+  const lb = policy.loadBalancer;
+  if (lb?.consistentHash) return Cluster_LbPolicy.RING_HASH;
+  switch (lb?.simple) {
+    case "LEAST_CONN":
+    case "LEAST_REQUEST":
+      return Cluster_LbPolicy.LEAST_REQUEST;
+    case "RANDOM":
+      return Cluster_LbPolicy.RANDOM;
+    default:
+      return Cluster_LbPolicy.ROUND_ROBIN;
+  }
+}
+
+function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePortModel): Cluster {
+  const pool = policy.connectionPool;
+  cluster.connectTimeout = toProtoDuration(pool?.tcp?.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT);
+  if (cluster.type !== Cluster_DiscoveryType.ORIGINAL_DST) cluster.lbPolicy = lbPolicy(policy);
+  if (policy.loadBalancer?.consistentHash?.minimumRingSize) {
+    cluster.ringHashLbConfig = { minimumRingSize: policy.loadBalancer.consistentHash.minimumRingSize };
+  }
+  // Istio's defaults are effectively unlimited (2^32-1); Envoy's own defaults are 1024.
+  const MAX = 4294967295;
+  cluster.circuitBreakers = {
+    thresholds: [
+      {
+        priority: RoutingPriority.DEFAULT,
+        maxConnections: pool?.tcp?.maxConnections ?? MAX,
+        maxPendingRequests: pool?.http?.http1MaxPendingRequests ?? MAX,
+        maxRequests: pool?.http?.http2MaxRequests ?? MAX,
+        maxRetries: pool?.http?.maxRetries ?? MAX,
+        trackRemaining: true,
+      },
+    ],
+  };
+  const http2 = port.protocol === "HTTP2" || port.protocol === "GRPC" || pool?.http?.h2UpgradePolicy === "UPGRADE";
+  const idle = pool?.http?.idleTimeout;
+  const perConn = pool?.http?.maxRequestsPerConnection;
+  if (isHttpProtocol(port.protocol) && (http2 || idle || perConn)) {
+    cluster.typedExtensionProtocolOptions = {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": packAny(EXTENSION_TYPES.httpProtocolOptions, {
+        commonHttpProtocolOptions: {
+          ...(idle ? { idleTimeout: toProtoDuration(idle) } : {}),
+          ...(perConn ? { maxRequestsPerConnection: perConn } : {}),
+        },
+        explicitHttpConfig: http2 ? { http2ProtocolOptions: {} } : { httpProtocolOptions: {} },
+      }),
+    };
+  }
+  const od = policy.outlierDetection;
+  if (od) {
+    cluster.outlierDetection = {
+      ...(od.consecutive5xxErrors !== undefined ? { consecutive5xx: od.consecutive5xxErrors, enforcingConsecutive5xx: od.consecutive5xxErrors > 0 ? 100 : 0 } : { enforcingConsecutive5xx: 0 }),
+      ...(od.consecutiveGatewayErrors !== undefined ? { consecutiveGatewayFailure: od.consecutiveGatewayErrors, enforcingConsecutiveGatewayFailure: 100 } : {}),
+      interval: toProtoDuration(od.interval ?? "10s"),
+      baseEjectionTime: toProtoDuration(od.baseEjectionTime ?? "30s"),
+      maxEjectionPercent: od.maxEjectionPercent ?? 10,
+      enforcingSuccessRate: 0,
+      ...(od.minHealthPercent !== undefined ? {} : {}),
+    };
+    if (od.minHealthPercent !== undefined) cluster.commonLbConfig = { ...(cluster.commonLbConfig ?? {}), healthyPanicThreshold: { value: od.minHealthPercent } };
+  }
+  const tls = policy.tls;
+  if (tls && (tls.mode === "SIMPLE" || tls.mode === "MUTUAL")) {
+    cluster.transportSocket = {
+      name: "envoy.transport_sockets.tls",
+      typedConfig: packAny(EXTENSION_TYPES.upstreamTlsContext, {
+        sni: tls.sni ?? "",
+        commonTlsContext: {
+          ...(tls.mode === "MUTUAL" && tls.clientCertificate && tls.privateKey
+            ? { tlsCertificates: [{ certificateChain: { filename: tls.clientCertificate }, privateKey: { filename: tls.privateKey } }] }
+            : {}),
+          ...(tls.caCertificates && !tls.insecureSkipVerify
+            ? {
+                validationContext: {
+                  trustedCa: { filename: tls.caCertificates },
+                  matchTypedSubjectAltNames: (tls.subjectAltNames ?? []).map((san) => ({ sanType: 2 /* DNS */, matcher: { exact: san } })),
+                },
+              }
+            : {}),
+        },
+      }),
+    };
+  }
+  return cluster;
+}
+
+/** Envoy cluster for one service port and subset ("" = every endpoint). */
+export function buildOutboundCluster(service: ServiceModel, port: ServicePortModel, subset: Subset | undefined, policy: EffectivePolicy): Cluster {
+  const name = outboundClusterName(port.number, subset?.name ?? "", service.hostname);
+  const passthroughLb = policy.loadBalancer?.simple === "PASSTHROUGH";
+  let cluster: Cluster;
+  if (service.resolution === "DNS" || service.resolution === "DNS_ROUND_ROBIN") {
+    const targets = service.endpoints.length > 0 ? service.endpoints.map((e) => ({ address: e.address, port: e.ports[port.number] ?? port.targetPort })) : [{ address: service.hostname, port: port.number }];
+    cluster = {
+      name,
+      type: service.resolution === "DNS" ? Cluster_DiscoveryType.STRICT_DNS : Cluster_DiscoveryType.LOGICAL_DNS,
+      dnsLookupFamily: 1 /* V4_ONLY */,
+      loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: targets.map((t) => ({ endpoint: { address: socketAddress(t.address, t.port) } })) }] },
+    };
+  } else if (service.resolution === "NONE" || passthroughLb) {
+    cluster = { name, type: Cluster_DiscoveryType.ORIGINAL_DST, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED };
+  } else {
+    cluster = { name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: ADS_CONFIG_SOURCE, serviceName: name } };
+  }
+  return applyPolicy(cluster, policy, port);
+}
+
+export function buildInboundCluster(port: number, targetPort: number): Cluster {
+  return {
+    name: inboundClusterName(port),
+    type: Cluster_DiscoveryType.STATIC,
+    connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT),
+    loadAssignment: { clusterName: inboundClusterName(port), endpoints: [{ lbEndpoints: [{ endpoint: { address: socketAddress("127.0.0.1", targetPort) } }] }] },
+  };
+}
+
+export function buildPassthroughClusters(): Cluster[] {
+  return [
+    { name: PASSTHROUGH_CLUSTER, type: Cluster_DiscoveryType.ORIGINAL_DST, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT) },
+    { name: INBOUND_PASSTHROUGH_CLUSTER, type: Cluster_DiscoveryType.ORIGINAL_DST, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT) },
+    { name: BLACKHOLE_CLUSTER, type: Cluster_DiscoveryType.STATIC, connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT) },
+  ];
+}

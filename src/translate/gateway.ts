@@ -1,0 +1,142 @@
+// Gateway proxies (ingress/egress "router" Envoys selected by a Gateway's selector): one
+// listener per server port, HTTP routes from the VirtualServices bound to the gateway,
+// TLS passthrough by SNI, TLS termination with certificate files, TCP routes.
+import type { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
+import type { FilterChain } from "../../generated/envoy/config/listener/v3/listener_components.js";
+import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
+import type { VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
+import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
+import type { Gateway, Server } from "../api/types.js";
+import type { SnapshotInput } from "../cache/snapshot.js";
+import { packAny } from "../envoy/any.js";
+import { socketAddress } from "../envoy/builders.js";
+import { EXTENSION_TYPES, XDS_TYPES } from "../envoy/type-urls.js";
+import { labelsMatch, namespaceOf, type MeshModel } from "../model/mesh-model.js";
+import type { ProxyModel } from "../model/proxy.js";
+import { buildPassthroughClusters } from "./clusters.js";
+import { buildHttpConnectionManager, buildTcpProxy } from "./http-connection-manager.js";
+import { buildVirtualServiceRoutes, resolveDestination, type RouteContext } from "./http-routes.js";
+import { gatewayRouteName } from "./naming.js";
+import { buildOutboundClusters } from "./sidecar.js";
+import { virtualServicesFor, visibleServices } from "./visibility.js";
+
+interface BoundServer {
+  gateway: string; // "ns/name"
+  server: Server;
+}
+
+function hostMatches(pattern: string, host: string): boolean {
+  const p = pattern.includes("/") ? pattern.split("/")[1]! : pattern;
+  if (p === "*") return true;
+  if (p.startsWith("*.")) return host.endsWith(p.slice(1)) || host === p;
+  return p === host;
+}
+
+function isHttp(protocol: string): boolean {
+  return ["HTTP", "HTTP2", "GRPC"].includes(protocol.toUpperCase());
+}
+
+export function gatewaysFor(model: MeshModel, proxy: ProxyModel): Gateway[] {
+  return model.gateways.filter((g) => g.spec.selector && Object.keys(g.spec.selector).length > 0 && labelsMatch(g.spec.selector, proxy.labels));
+}
+
+function httpRouteConfig(model: MeshModel, proxy: ProxyModel, port: number, servers: BoundServer[]): RouteConfiguration {
+  const gatewayKeys = [...new Set(servers.map((s) => s.gateway))];
+  const ctx: RouteContext = { model, proxy, port, gateways: gatewayKeys };
+  const hosts: VirtualHost[] = [];
+  const seen = new Set<string>();
+  for (const vs of virtualServicesFor(model, gatewayKeys, proxy.namespace)) {
+    const vsHosts = (vs.spec.hosts ?? []).filter((h) => servers.some((s) => s.server.hosts.some((p) => hostMatches(p, h))));
+    const domains = vsHosts.flatMap((h) => [h, `${h}:${port}`]).filter((d) => !seen.has(d));
+    if (domains.length === 0) continue;
+    domains.forEach((d) => seen.add(d));
+    hosts.push({ name: `${namespaceOf(vs)}/${vs.metadata.name}:${port}`, domains, routes: buildVirtualServiceRoutes(ctx, vs) });
+  }
+  return { name: gatewayRouteName(port), virtualHosts: hosts };
+}
+
+function tlsContext(server: Server) {
+  const tls = server.tls!;
+  return {
+    name: "envoy.transport_sockets.tls",
+    typedConfig: packAny(EXTENSION_TYPES.downstreamTlsContext, {
+      commonTlsContext: {
+        tlsCertificates: [{ certificateChain: { filename: tls.serverCertificate ?? "" }, privateKey: { filename: tls.privateKey ?? "" } }],
+        ...(tls.mode === "MUTUAL" && tls.caCertificates ? { validationContext: { trustedCa: { filename: tls.caCertificates } } } : {}),
+      },
+      ...(tls.mode === "MUTUAL" ? { requireClientCertificate: true } : {}),
+    }),
+  };
+}
+
+export function translateGateway(model: MeshModel, proxy: ProxyModel): SnapshotInput {
+  const byPort = new Map<number, BoundServer[]>();
+  for (const g of gatewaysFor(model, proxy)) {
+    for (const server of g.spec.servers) {
+      const list = byPort.get(server.port.number) ?? [];
+      list.push({ gateway: `${namespaceOf(g)}/${g.metadata.name}`, server });
+      byPort.set(server.port.number, list);
+    }
+  }
+  const listeners: Listener[] = [];
+  const routes: RouteConfiguration[] = [];
+  for (const [port, servers] of [...byPort.entries()].sort(([a], [b]) => a - b)) {
+    const chains: FilterChain[] = [];
+    let needsTlsInspector = false;
+    const httpServers = servers.filter((s) => isHttp(s.server.port.protocol) || (s.server.port.protocol.toUpperCase() === "HTTPS" && s.server.tls?.mode !== "PASSTHROUGH"));
+    if (httpServers.length > 0) {
+      routes.push(httpRouteConfig(model, proxy, port, httpServers));
+      const terminating = httpServers.filter((s) => s.server.tls && s.server.tls.mode !== "PASSTHROUGH" && s.server.port.protocol.toUpperCase() === "HTTPS");
+      for (const s of terminating) {
+        needsTlsInspector = true;
+        const names = s.server.hosts.map((h) => (h.includes("/") ? h.split("/")[1]! : h)).filter((h) => h !== "*");
+        chains.push({
+          name: `https_${port}_${s.gateway}`,
+          filterChainMatch: { transportProtocol: "tls", ...(names.length ? { serverNames: names } : {}) },
+          transportSocket: tlsContext(s.server),
+          filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) })],
+        });
+      }
+      if (httpServers.some((s) => isHttp(s.server.port.protocol))) {
+        chains.push({ name: `http_${port}`, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) })] });
+      }
+    }
+    const gatewayKeys = [...new Set(servers.map((s) => s.gateway))];
+    const ctx: RouteContext = { model, proxy, port, gateways: gatewayKeys };
+    for (const vs of virtualServicesFor(model, gatewayKeys, proxy.namespace)) {
+      const ns = namespaceOf(vs);
+      if (servers.some((s) => s.server.tls?.mode === "PASSTHROUGH")) {
+        for (const tls of vs.spec.tls ?? []) {
+          for (const m of tls.match.filter((m) => m.port === undefined || m.port === port)) {
+            const dests = (tls.route ?? []).map((r) => ({ r, d: resolveDestination(ctx, r.destination, ns) })).filter((x) => x.d);
+            if (!dests.length) continue;
+            needsTlsInspector = true;
+            chains.push({
+              name: `sni_${port}_${m.sniHosts[0]}`,
+              filterChainMatch: { transportProtocol: "tls", serverNames: m.sniHosts },
+              filters: [buildTcpProxy(`gateway_${port}_tls`, dests.length === 1 ? { cluster: dests[0]!.d!.cluster } : { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) })],
+            });
+          }
+        }
+      }
+      if (servers.some((s) => s.server.port.protocol.toUpperCase() === "TCP")) {
+        const rule = (vs.spec.tcp ?? []).find((r) => !r.match || r.match.some((m) => m.port === undefined || m.port === port));
+        const dests = (rule?.route ?? []).map((r) => ({ r, d: resolveDestination(ctx, r.destination, ns) })).filter((x) => x.d);
+        if (dests.length && !chains.some((c) => !c.filterChainMatch)) {
+          chains.push({ name: `tcp_${port}`, filters: [buildTcpProxy(`gateway_${port}_tcp`, dests.length === 1 ? { cluster: dests[0]!.d!.cluster } : { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) })] });
+        }
+      }
+    }
+    if (chains.length === 0) continue;
+    listeners.push({
+      name: `0.0.0.0_${port}`,
+      address: socketAddress("0.0.0.0", port),
+      trafficDirection: TrafficDirection.OUTBOUND,
+      ...(needsTlsInspector ? { listenerFilters: [{ name: "envoy.filters.listener.tls_inspector", typedConfig: packAny(EXTENSION_TYPES.tlsInspector, {}) }] } : {}),
+      filterChains: chains,
+    });
+  }
+  const { clusters, endpoints } = buildOutboundClusters(model, proxy, visibleServices(model, proxy));
+  clusters.push(...buildPassthroughClusters());
+  return { [XDS_TYPES.cluster]: clusters, [XDS_TYPES.endpoint]: endpoints, [XDS_TYPES.listener]: listeners, [XDS_TYPES.route]: routes };
+}

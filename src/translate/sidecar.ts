@@ -1,0 +1,240 @@
+// Sidecar configuration: outbound (every visible service, through the virtual outbound
+// listener in transparent mode or the explicit HTTP listener otherwise) and inbound (the
+// workload's own service ports, transparent mode).
+import type { Cluster } from "../../generated/envoy/config/cluster/v3/cluster.js";
+import type { ClusterLoadAssignment } from "../../generated/envoy/config/endpoint/v3/endpoint.js";
+import type { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
+import type { FilterChain } from "../../generated/envoy/config/listener/v3/listener_components.js";
+import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
+import type { VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
+import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
+import type { SnapshotInput } from "../cache/snapshot.js";
+import { packAny } from "../envoy/any.js";
+import { socketAddress } from "../envoy/builders.js";
+import { EXTENSION_TYPES, XDS_TYPES } from "../envoy/type-urls.js";
+import { hostAliases, labelsMatch, namespaceOf, resolveHost, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
+import type { ProxyModel } from "../model/proxy.js";
+import { buildInboundCluster, buildOutboundCluster, buildPassthroughClusters, isHttpProtocol } from "./clusters.js";
+import { buildLoadAssignmentFor } from "./endpoints.js";
+import { buildHttpConnectionManager, buildTcpProxy } from "./http-connection-manager.js";
+import { buildDefaultRoute, buildVirtualServiceRoutes, resolveDestination, type RouteContext } from "./http-routes.js";
+import {
+  BLACKHOLE_CLUSTER,
+  EXPLICIT_OUTBOUND_LISTENER,
+  EXPLICIT_OUTBOUND_ROUTE,
+  INBOUND_PASSTHROUGH_CLUSTER,
+  PASSTHROUGH_CLUSTER,
+  SIDECAR_PORTS,
+  VIRTUAL_INBOUND_LISTENER,
+  VIRTUAL_OUTBOUND_LISTENER,
+  inboundClusterName,
+  outboundClusterName,
+  outboundRouteName,
+} from "./naming.js";
+import { destinationRuleFor, effectivePolicy } from "./traffic-policy.js";
+import { outboundPolicy, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
+
+/** Clusters and endpoints for every port and subset of the visible services. */
+export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, services: ServiceModel[]): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
+  const clusters: Cluster[] = [];
+  const endpoints: ClusterLoadAssignment[] = [];
+  for (const service of services) {
+    const dr = destinationRuleFor(model, service, proxy.namespace);
+    for (const port of service.ports) {
+      for (const subset of [undefined, ...(dr?.spec.subsets ?? [])]) {
+        const policy = effectivePolicy(dr, port.number, subset);
+        const cluster = buildOutboundCluster(service, port, subset, policy);
+        clusters.push(cluster);
+        if (cluster.edsClusterConfig) {
+          endpoints.push(buildLoadAssignmentFor(cluster.name!, service, port, subset?.labels, policy, proxy.locality));
+        }
+      }
+    }
+  }
+  return { clusters, endpoints };
+}
+
+function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): VirtualHost {
+  return policy === "ALLOW_ANY"
+    ? { name: "allow_any", domains: ["*"], routes: [{ name: "allow_any", match: { prefix: "/" }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: { seconds: 0, nanos: 0 } } }] }
+    : { name: "block_all", domains: ["*"], routes: [{ name: "block_all", match: { prefix: "/" }, directResponse: { status: 502 } }] };
+}
+
+/** Virtual host for a service on one port: VirtualService routes, or the default route. */
+function serviceVirtualHost(ctx: RouteContext, service: ServiceModel, port: number, domains: string[]): VirtualHost {
+  const vss = virtualServicesForService(ctx.model, service, virtualServicesFor(ctx.model, ["mesh"], ctx.proxy.namespace));
+  const routes = vss.length > 0 ? vss.flatMap((vs) => buildVirtualServiceRoutes(ctx, vs)) : [buildDefaultRoute(outboundClusterName(port, "", service.hostname))];
+  return { name: `${service.hostname}:${port}`, domains, routes };
+}
+
+function domainsFor(service: ServiceModel, port: number, clientNamespace: string, withBareNames: boolean): string[] {
+  const names = [...hostAliases(service, clientNamespace), ...service.addresses];
+  return [...names.map((n) => `${n}:${port}`), ...(withBareNames ? names : [])];
+}
+
+function uniqueDomains(hosts: VirtualHost[]): VirtualHost[] {
+  const seen = new Set<string>();
+  return hosts
+    .map((vh) => ({ ...vh, domains: (vh.domains ?? []).filter((d: string) => (seen.has(d) ? false : (seen.add(d), true))) }))
+    .filter((vh) => vh.domains.length > 0);
+}
+
+/** Route configuration for one outbound HTTP port (transparent mode). */
+function outboundRouteConfig(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], port: number): RouteConfiguration {
+  const ctx: RouteContext = { model, proxy, port, gateways: ["mesh"] };
+  const hosts = services
+    .filter((s) => s.ports.some((p) => p.number === port && isHttpProtocol(p.protocol)))
+    .map((s) => serviceVirtualHost(ctx, s, port, domainsFor(s, port, proxy.namespace, true)));
+  return { name: outboundRouteName(port), virtualHosts: [...uniqueDomains(hosts), catchAllVirtualHost(outboundPolicy(model, proxy))], validateClusters: false };
+}
+
+/** Route configuration of the explicit-mode HTTP listener: every HTTP service on every port, by Host. */
+function explicitRouteConfig(model: MeshModel, proxy: ProxyModel, services: ServiceModel[]): RouteConfiguration {
+  const hosts: VirtualHost[] = [];
+  for (const s of services) {
+    const httpPorts = s.ports.filter((p) => isHttpProtocol(p.protocol));
+    for (const p of httpPorts) {
+      const ctx: RouteContext = { model, proxy, port: p.number, gateways: ["mesh"] };
+      hosts.push(serviceVirtualHost(ctx, s, p.number, domainsFor(s, p.number, proxy.namespace, httpPorts.length === 1)));
+    }
+  }
+  return { name: EXPLICIT_OUTBOUND_ROUTE, virtualHosts: [...uniqueDomains(hosts), catchAllVirtualHost(outboundPolicy(model, proxy))] };
+}
+
+function originalDstListenerFilter() {
+  return { name: "envoy.filters.listener.original_dst", typedConfig: packAny(EXTENSION_TYPES.originalDst, {}) };
+}
+
+/** Filter chains of the virtual outbound listener: one per HTTP port, one per TCP service port, TLS by SNI. */
+function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: ServiceModel[]): { chains: FilterChain[]; httpPorts: number[]; needsTlsInspector: boolean } {
+  const chains: FilterChain[] = [];
+  const seen = new Set<string>();
+  const add = (key: string, chain: FilterChain) => {
+    if (seen.has(key)) return;
+    seen.add(key);
+    chains.push(chain);
+  };
+  const httpPorts = [...new Set(services.flatMap((s) => s.ports.filter((p) => isHttpProtocol(p.protocol)).map((p) => p.number)))].sort((a, b) => a - b);
+  for (const port of httpPorts) {
+    add(`${port}`, { name: `0.0.0.0_${port}`, filterChainMatch: { destinationPort: port }, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: outboundRouteName(port) })] });
+  }
+  const meshVs = virtualServicesFor(model, ["mesh"], proxy.namespace);
+  let needsTlsInspector = false;
+  for (const s of services) {
+    const vss = virtualServicesForService(model, s, meshVs);
+    for (const p of s.ports) {
+      if (isHttpProtocol(p.protocol)) continue;
+      const ips = s.addresses.length > 0 ? s.addresses : s.resolution === "STATIC" ? [...new Set(s.endpoints.map((e) => e.address))] : [];
+      const prefixRanges = ips.map((ip) => ({ addressPrefix: ip.split("/")[0]!, prefixLen: Number(ip.split("/")[1] ?? 32) }));
+      const ctx: RouteContext = { model, proxy, port: p.number, gateways: ["mesh"] };
+      // TLS routes by SNI for this port
+      for (const vs of vss) {
+        for (const tls of vs.spec.tls ?? []) {
+          for (const m of tls.match.filter((m) => m.port === undefined || m.port === p.number)) {
+            const dests = (tls.route ?? []).map((r) => ({ r, d: resolveDestination(ctx, r.destination, namespaceOf(vs)) })).filter((x) => x.d);
+            if (dests.length === 0) continue;
+            needsTlsInspector = true;
+            const target = dests.length === 1 ? { cluster: dests[0]!.d!.cluster } : { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) };
+            add(`${p.number}|sni:${m.sniHosts.join(",")}`, {
+              name: `outbound_${p.number}_sni_${m.sniHosts[0]}`,
+              filterChainMatch: { destinationPort: p.number, serverNames: m.sniHosts, transportProtocol: "tls" },
+              filters: [buildTcpProxy(`outbound|${p.number}||${s.hostname}`, target)],
+            });
+          }
+        }
+      }
+      const tcpRule = vss.flatMap((vs) => (vs.spec.tcp ?? []).filter((r) => !r.match || r.match.some((m) => m.port === undefined || m.port === p.number)).map((r) => ({ r, ns: namespaceOf(vs) })))[0];
+      let target: { cluster: string } | { weighted: { name: string; weight: number }[] } = { cluster: outboundClusterName(p.number, "", s.hostname) };
+      if (tcpRule) {
+        const dests = (tcpRule.r.route ?? []).map((r) => ({ r, d: resolveDestination(ctx, r.destination, tcpRule.ns) })).filter((x) => x.d);
+        if (dests.length === 1) target = { cluster: dests[0]!.d!.cluster };
+        else if (dests.length > 1) target = { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) };
+      }
+      if (prefixRanges.length === 0 && httpPorts.includes(p.number)) continue; // the HTTP chain owns this port
+      add(`${p.number}|${ips.join(",")}`, {
+        name: `outbound_${p.number}_${s.hostname}`,
+        filterChainMatch: { destinationPort: p.number, ...(prefixRanges.length ? { prefixRanges } : {}) },
+        filters: [buildTcpProxy(`outbound|${p.number}||${s.hostname}`, target)],
+      });
+    }
+  }
+  return { chains, httpPorts, needsTlsInspector };
+}
+
+/** Services whose endpoints are this proxy's workload (same namespace, labels match). */
+function ownServices(model: MeshModel, proxy: ProxyModel): ServiceModel[] {
+  if (Object.keys(proxy.labels).length === 0) return [];
+  return model.services.filter((s) => s.namespace === proxy.namespace && s.location === "MESH_INTERNAL" && s.endpoints.some((e) => Object.keys(e.labels).length > 0 && labelsMatch(e.labels, proxy.labels)));
+}
+
+function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel): { listener: Listener; clusters: Cluster[] } {
+  const chains: FilterChain[] = [];
+  const clusters: Cluster[] = [];
+  const seen = new Set<number>();
+  for (const s of ownServices(model, proxy)) {
+    for (const p of s.ports) {
+      const target = s.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[p.number] ?? p.targetPort;
+      if (seen.has(target)) continue;
+      seen.add(target);
+      clusters.push(buildInboundCluster(target, target));
+      const cluster = inboundClusterName(target);
+      chains.push({
+        name: `inbound_${target}`,
+        filterChainMatch: { destinationPort: target },
+        filters: [
+          isHttpProtocol(p.protocol)
+            ? buildHttpConnectionManager(`inbound_0.0.0.0_${target}`, {
+                inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [{ name: "default", match: { prefix: "/" }, route: { cluster, timeout: { seconds: 0, nanos: 0 } } }] }] },
+              })
+            : buildTcpProxy(`inbound|${target}||`, { cluster }),
+        ],
+      });
+    }
+  }
+  return {
+    listener: {
+      name: VIRTUAL_INBOUND_LISTENER,
+      address: socketAddress("0.0.0.0", SIDECAR_PORTS.inbound),
+      trafficDirection: TrafficDirection.INBOUND,
+      listenerFilters: [originalDstListenerFilter()],
+      filterChains: chains,
+      defaultFilterChain: { name: "inbound-passthrough", filters: [buildTcpProxy(INBOUND_PASSTHROUGH_CLUSTER, { cluster: INBOUND_PASSTHROUGH_CLUSTER })] },
+    },
+    clusters,
+  };
+}
+
+export function translateSidecar(model: MeshModel, proxy: ProxyModel): SnapshotInput {
+  const services = visibleServices(model, proxy);
+  const { clusters, endpoints } = buildOutboundClusters(model, proxy, services);
+  const policy = outboundPolicy(model, proxy);
+  const listeners: Listener[] = [];
+  const routes: RouteConfiguration[] = [];
+  if (proxy.capture === "transparent") {
+    const { chains, httpPorts, needsTlsInspector } = outboundFilterChains(model, proxy, services);
+    listeners.push({
+      name: VIRTUAL_OUTBOUND_LISTENER,
+      address: socketAddress("0.0.0.0", SIDECAR_PORTS.outbound),
+      trafficDirection: TrafficDirection.OUTBOUND,
+      listenerFilters: [originalDstListenerFilter(), ...(needsTlsInspector ? [{ name: "envoy.filters.listener.tls_inspector", typedConfig: packAny(EXTENSION_TYPES.tlsInspector, {}) }] : [])],
+      filterChains: chains,
+      defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(policy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER, { cluster: policy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER })] },
+    });
+    for (const port of httpPorts) routes.push(outboundRouteConfig(model, proxy, services, port));
+    const inbound = inboundListenerAndClusters(model, proxy);
+    listeners.push(inbound.listener);
+    clusters.push(...inbound.clusters);
+  } else {
+    listeners.push({
+      name: EXPLICIT_OUTBOUND_LISTENER,
+      address: socketAddress("127.0.0.1", proxy.explicitPort ?? SIDECAR_PORTS.explicitHttp),
+      trafficDirection: TrafficDirection.OUTBOUND,
+      filterChains: [{ filters: [buildHttpConnectionManager("outbound_explicit", { rds: EXPLICIT_OUTBOUND_ROUTE })] }],
+    });
+    routes.push(explicitRouteConfig(model, proxy, services));
+  }
+  clusters.push(...buildPassthroughClusters());
+  return { [XDS_TYPES.cluster]: clusters, [XDS_TYPES.endpoint]: endpoints, [XDS_TYPES.listener]: listeners, [XDS_TYPES.route]: routes };
+}
+
+export { resolveHost };

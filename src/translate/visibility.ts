@@ -1,0 +1,68 @@
+// What a proxy may see: services exported to its namespace (exportTo) and, when a Sidecar
+// resource applies, only the egress hosts it lists; the outbound traffic policy in force;
+// the VirtualServices bound to a gateway ("mesh" for sidecars).
+import type { Sidecar, VirtualService } from "../api/types.js";
+import { labelsMatch, namespaceOf, resolveHost, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
+import type { ProxyModel } from "../model/proxy.js";
+
+function exported(exportTo: string[] | undefined, ownerNamespace: string, clientNamespace: string): boolean {
+  const list = exportTo && exportTo.length > 0 ? exportTo : ["*"];
+  return list.some((e) => e === "*" || (e === "." && ownerNamespace === clientNamespace) || e === clientNamespace);
+}
+
+/** The Sidecar resource for a proxy: workload-selected in its namespace, then namespace-wide, then the root namespace's. */
+export function sidecarFor(model: MeshModel, proxy: ProxyModel): Sidecar | undefined {
+  if (proxy.type !== "sidecar") return undefined;
+  const inNs = model.sidecars.filter((s) => namespaceOf(s) === proxy.namespace);
+  return (
+    inNs.find((s) => s.spec.workloadSelector && labelsMatch(s.spec.workloadSelector.labels, proxy.labels)) ??
+    inNs.find((s) => !s.spec.workloadSelector) ??
+    model.sidecars.find((s) => namespaceOf(s) === model.settings.rootNamespace && !s.spec.workloadSelector)
+  );
+}
+
+function hostPatternMatches(pattern: string, host: string): boolean {
+  if (pattern === "*") return true;
+  if (pattern.startsWith("*.")) return host.endsWith(pattern.slice(1));
+  return pattern === host;
+}
+
+/** Whether a Sidecar egress entry "ns/host" admits a service. */
+function egressAdmits(entry: string, service: ServiceModel, sidecarNamespace: string): boolean {
+  const [nsPart, hostPart] = entry.includes("/") ? entry.split("/", 2) as [string, string] : ["*", entry];
+  const ns = nsPart === "." ? sidecarNamespace : nsPart;
+  if (ns !== "*" && ns !== "~" && ns !== service.namespace) return false;
+  if (ns === "~") return false;
+  return hostPatternMatches(hostPart, service.hostname);
+}
+
+export function visibleServices(model: MeshModel, proxy: ProxyModel): ServiceModel[] {
+  const sidecar = sidecarFor(model, proxy);
+  const egress = sidecar?.spec.egress?.flatMap((e) => e.hosts);
+  return model.services.filter(
+    (s) => exported(s.exportTo, s.namespace, proxy.namespace) && (!egress || egress.some((e) => egressAdmits(e, s, namespaceOf(sidecar!)))),
+  );
+}
+
+export function outboundPolicy(model: MeshModel, proxy: ProxyModel): "ALLOW_ANY" | "REGISTRY_ONLY" {
+  return sidecarFor(model, proxy)?.spec.outboundTrafficPolicy?.mode ?? model.settings.outboundTrafficPolicy;
+}
+
+/** "ns/name" forms a VirtualService's `gateways` entry can take. */
+export function qualifyGateway(entry: string, vsNamespace: string): string {
+  return entry === "mesh" || entry.includes("/") ? entry : `${vsNamespace}/${entry}`;
+}
+
+/** VirtualServices bound to one of `gateways` ("mesh" or "ns/name"), visible from `clientNamespace`. */
+export function virtualServicesFor(model: MeshModel, gateways: string[], clientNamespace: string): VirtualService[] {
+  return model.virtualServices.filter((vs) => {
+    const ns = namespaceOf(vs);
+    const bound = (vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways : ["mesh"]).map((g) => qualifyGateway(g, ns));
+    return bound.some((g) => gateways.includes(g)) && (gateways.includes("mesh") ? exported(vs.spec.exportTo, ns, clientNamespace) : true);
+  });
+}
+
+/** The mesh VirtualServices whose hosts name a service. */
+export function virtualServicesForService(model: MeshModel, service: ServiceModel, vss: VirtualService[]): VirtualService[] {
+  return vss.filter((vs) => (vs.spec.hosts ?? []).some((h) => resolveHost(model, h, namespaceOf(vs))?.hostname === service.hostname));
+}
