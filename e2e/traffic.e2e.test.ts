@@ -217,4 +217,209 @@ spec:
     const stats = await client.envoy.stats("upstream_rq_pending_overflow");
     expect([...stats.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
+
+  it("mirrors a share of traffic to another subset", async () => {
+    await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{ destination: { host: reviews, subset: v1 } }]
+    mirror: { host: reviews, subset: v3 }
+    mirrorPercentage: { value: 100 }
+`);
+    const before = ups["reviews-v3"]!.requests;
+    for (let i = 0; i < 10; i++) expect((await get("/")).upstream).toBe("reviews-v1");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ups["reviews-v3"]!.requests - before).toBe(10);
+  });
+
+  it("outlier detection ejects a failing endpoint", async () => {
+    const bad = await startUpstream("reviews-bad");
+    try {
+      await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: reviews-bad }
+spec: { address: 127.0.0.1, ports: { http: ${bad.port} }, labels: { app: reviews, version: v1 } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews-od }
+spec:
+  host: reviews.default.svc.cluster.local
+  trafficPolicy:
+    outlierDetection: { consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100 }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - retries: { attempts: 0 }
+    route: [{ destination: { host: reviews } }]
+`.replace(/apiVersion: networking.istio.io\/v1\nkind: DestinationRule\nmetadata: \{ name: reviews \}[\s\S]*?- \{ name: v3, labels: \{ version: v3 \} \}\n/, ""));
+      bad.behavior = { status: 500 };
+      // 4 endpoints round robin: the bad one fails twice, then is ejected.
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) statuses.push((await get("/")).status);
+      expect(statuses.slice(-20).every((s) => s === 200)).toBe(true);
+      expect(statuses.filter((s) => s === 500).length).toBeGreaterThanOrEqual(2);
+      const ejected = await client.envoy.stats("outlier_detection.ejections_enforced_total");
+      expect([...ejected.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await bad.close();
+    }
+  });
+
+  it("REGISTRY_ONLY blocks hosts outside the registry; a ServiceEntry host is reachable", async () => {
+    const external = await startUpstream("external-api");
+    try {
+      await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: external-api }
+spec:
+  hosts: [api.external.example]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${external.port} } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: default }
+spec:
+  outboundTrafficPolicy: { mode: REGISTRY_ONLY }
+`);
+      const ok = await httpGet(`http://127.0.0.1:${port}/`, { headers: { host: "api.external.example" } });
+      expect(ok.status).toBe(200);
+      expect(ok.headers["x-upstream"]).toBe("external-api");
+      const blocked = await httpGet(`http://127.0.0.1:${port}/`, { headers: { host: "not-registered.example" } });
+      expect(blocked.status).toBe(502);
+    } finally {
+      await external.close();
+    }
+  });
+});
+
+describe("locality failover with real Envoy", () => {
+  let mesh: TestMesh;
+  let port: number;
+  const ups: Upstream[] = [];
+
+  afterAll(async () => {
+    await mesh?.close();
+    await Promise.all(ups.map((u) => u.close()));
+  });
+
+  it("prefers endpoints in the proxy's zone and fails over to the next region when they fail", async () => {
+    const [local, remote] = [await startUpstream("zone-a"), await startUpstream("region-2")];
+    ups.push(local, remote);
+    mesh = await TestMesh.start();
+    port = await freePort();
+    const yaml = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ratings }
+spec:
+  hosts: [ratings.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 9080, name: http, protocol: HTTP }]
+  endpoints:
+  - { address: 127.0.0.1, ports: { http: ${local.port} }, locality: region1/zone-a }
+  - { address: 127.0.0.1, ports: { http: ${remote.port} }, locality: region2/zone-b }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: ratings }
+spec:
+  host: ratings
+  trafficPolicy:
+    loadBalancer: { simple: ROUND_ROBIN, localityLbSetting: { enabled: true, failover: [{ from: region1, to: region2 }] } }
+    outlierDetection: { consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100 }
+`;
+    mesh.controller.setConfig((await import("./harness/mesh.js")).meshConfigFromYaml(yaml));
+    const client = await mesh.startProxy({ name: "reviews", labels: { app: "reviews" }, capture: "explicit", explicitPort: port, locality: { region: "region1", zone: "zone-a" } });
+    const call = async () => (await httpGet(`http://127.0.0.1:${port}/`, { headers: { host: "ratings:9080" } })).headers["x-upstream"];
+    for (let i = 0; i < 10; i++) expect(await call()).toBe("zone-a");
+    local.behavior = { status: 503 };
+    const seen: string[] = [];
+    for (let i = 0; i < 10; i++) seen.push(String(await call()));
+    expect(seen.slice(-5).every((s) => s === "region-2")).toBe(true);
+    expect(client.nodeId).toContain("reviews");
+  });
+});
+
+describe("ingress gateway with real Envoy", () => {
+  let mesh: TestMesh;
+  const ups: Upstream[] = [];
+
+  afterAll(async () => {
+    await mesh?.close();
+    await Promise.all(ups.map((u) => u.close()));
+  });
+
+  it("routes by host at an ingress gateway and routes TCP", async () => {
+    const [web, api, tcp] = [await startUpstream("web"), await startUpstream("api"), await startUpstream("tcp-echo")];
+    ups.push(web, api, tcp);
+    mesh = await TestMesh.start();
+    const [httpPort, tcpPort] = [await freePort(), await freePort()];
+    const se = (name: string, u: Upstream, proto = "HTTP") => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name} }
+spec:
+  hosts: [${name}.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8000, name: ${proto.toLowerCase()}, protocol: ${proto} }]
+  endpoints: [{ address: 127.0.0.1, ports: { ${proto.toLowerCase()}: ${u.port} } }]
+---`;
+    const yaml = `${se("web", web)}${se("api", api)}${se("echo", tcp, "TCP")}
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: public }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+  - { port: { number: ${httpPort}, name: http, protocol: HTTP }, hosts: ["*.example.com"] }
+  - { port: { number: ${tcpPort}, name: tcp, protocol: TCP }, hosts: ["*"] }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: sites }
+spec:
+  hosts: [www.example.com, api.example.com]
+  gateways: [public]
+  http:
+  - match: [{ authority: { exact: api.example.com } }]
+    route: [{ destination: { host: api, port: { number: 8000 } } }]
+  - route: [{ destination: { host: web, port: { number: 8000 } } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: echo }
+spec:
+  hosts: ["*"]
+  gateways: [public]
+  tcp:
+  - match: [{ port: ${tcpPort} }]
+    route: [{ destination: { host: echo, port: { number: 8000 } } }]
+`;
+    mesh.controller.setConfig((await import("./harness/mesh.js")).meshConfigFromYaml(yaml));
+    await mesh.startProxy({ name: "ingressgateway", namespace: "istio-system", type: "router", labels: { istio: "ingressgateway" } });
+    const at = (host: string) => httpGet(`http://127.0.0.1:${httpPort}/`, { headers: { host } });
+    expect((await at("www.example.com")).headers["x-upstream"]).toBe("web");
+    expect((await at("api.example.com")).headers["x-upstream"]).toBe("api");
+    expect((await at("other.example.com")).status).toBe(404);
+    expect((await httpGet(`http://127.0.0.1:${tcpPort}/`, { headers: { host: "anything" } })).headers["x-upstream"]).toBe("tcp-echo");
+  });
 });
