@@ -21,6 +21,7 @@ export interface MessageCodec<T> {
   encode(message: T, writer?: _m0.Writer): _m0.Writer;
   decode(input: _m0.Reader | Uint8Array, length?: number): T;
   fromPartial(object: never): T;
+  toJSON(message: T): unknown;
 }
 
 const PREFIX = "type.googleapis.com/";
