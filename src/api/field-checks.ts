@@ -314,7 +314,7 @@ export class CheckedObject {
     const what = options.itemDescription ?? "items";
     if (!Array.isArray(v)) return this.wrongType(key, `a list of ${what}`);
     if (options.nonEmpty && v.length === 0) {
-      this.c.error(this.at(key), `expected at least one of ${what}, found an empty list`);
+      this.c.error(this.at(key), `expected a non-empty list of ${what}, found an empty list`);
       return v;
     }
     v.forEach((item, index) => check(item, `${this.at(key)}[${index}]`, index));

@@ -76,7 +76,7 @@ function checkServerTls(server: CheckedObject, protocol: string | undefined): vo
   const terminatesTls = protocol === "HTTPS" || protocol === "TLS";
   const tls = server.object("tls", SERVER_TLS_FIELDS, SERVER_TLS_NOT_SUPPORTED);
   if (!tls) {
-    if (terminatesTls && !server.has("tls")) server.c.error(server.at("tls"), `required field is missing: a ${protocol} server needs tls settings (mode and certificate)`);
+    if (terminatesTls && !server.has("tls")) server.c.error(server.at("tls"), `required field is missing: ${protocol === "TLS" ? "a TLS" : "an HTTPS"} server needs tls settings (mode and certificate)`);
     return;
   }
   const mode = tls.enumValue("mode", SERVER_TLS_MODES);

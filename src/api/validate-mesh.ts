@@ -31,7 +31,11 @@ export function validateMesh(resources: Sourced[]): { valid: Sourced[]; issues: 
     unique.filter((s): s is Sourced<Extract<NetworkingResource, { kind: K }>> => s.resource.kind === kind && !rejected.has(s));
 
   checkPortProtocols(ofKind("ServiceEntry"), reject);
-  const services = new ServiceIndex(ofKind("ServiceEntry").filter((s) => !rejected.has(s)));
+  const entries = unique.filter((s): s is Sourced<ServiceEntry> => s.resource.kind === "ServiceEntry");
+  const services = new ServiceIndex(
+    entries.filter((s) => !rejected.has(s)),
+    entries.filter((s) => rejected.has(s)),
+  );
   const gateways = new Set(ofKind("Gateway").map((g) => `${namespaceOf(g)}/${g.resource.metadata.name}`));
 
   for (const rule of ofKind("DestinationRule")) checkDestinationRuleHost(rule, services, reject);
@@ -92,21 +96,28 @@ function isExportedTo(exportTo: string[] | undefined, ownNamespace: string, name
   return exportTo.some((e) => e === "*" || (e === "." && namespace === ownNamespace) || e === namespace);
 }
 
-type HostLookup = { found: true } | { found: false; hiddenBy?: Sourced<ServiceEntry> };
+type HostLookup = { found: true } | { found: false; hiddenBy?: Sourced<ServiceEntry>; rejectedDeclarer?: Sourced<ServiceEntry> };
 
 /** The hosts that ServiceEntries declare: the services routes may send traffic to. */
 class ServiceIndex {
-  constructor(private readonly entries: Sourced<ServiceEntry>[]) {}
+  constructor(
+    private readonly entries: Sourced<ServiceEntry>[],
+    /** ServiceEntries with errors: not services, but worth naming when a host is missing. */
+    private readonly rejectedEntries: Sourced<ServiceEntry>[],
+  ) {}
 
   lookup(host: string, fromNamespace: string): HostLookup {
     const qualified = qualifyHost(host, fromNamespace);
+    const declares = (entry: Sourced<ServiceEntry>) => entry.resource.spec.hosts.some((h) => h === host || hostMatches(h, qualified));
     let hiddenBy: Sourced<ServiceEntry> | undefined;
     for (const entry of this.entries) {
-      if (!entry.resource.spec.hosts.some((h) => h === host || hostMatches(h, qualified))) continue;
+      if (!declares(entry)) continue;
       if (isExportedTo(entry.resource.spec.exportTo, namespaceOf(entry), fromNamespace)) return { found: true };
       hiddenBy ??= entry;
     }
-    return hiddenBy ? { found: false, hiddenBy } : { found: false };
+    if (hiddenBy) return { found: false, hiddenBy };
+    const rejectedDeclarer = this.rejectedEntries.find(declares);
+    return rejectedDeclarer ? { found: false, rejectedDeclarer } : { found: false };
   }
 
   allHosts(): string[] {
@@ -118,7 +129,10 @@ function unknownHostMessage(host: string, namespace: string, lookup: HostLookup,
   const qualified = qualifyHost(host, namespace);
   const shown = qualified === host ? `"${host}"` : `"${host}" (${qualified})`;
   if (!lookup.found && lookup.hiddenBy) {
-    return `host ${shown} is declared by ServiceEntry ${resourceKey(lookup.hiddenBy.resource)} (${where(lookup.hiddenBy)}), but its exportTo does not include namespace "${namespace}"`;
+    return `host ${shown} is declared by ${resourceKey(lookup.hiddenBy.resource)} (${where(lookup.hiddenBy)}), but its exportTo does not include namespace "${namespace}"`;
+  }
+  if (!lookup.found && lookup.rejectedDeclarer) {
+    return `unknown host ${shown}: only ${resourceKey(lookup.rejectedDeclarer.resource)} (${where(lookup.rejectedDeclarer)}) declares it, and that ServiceEntry has errors`;
   }
   const known = services.allHosts();
   const hint = closestMatch(qualified, known);
@@ -148,7 +162,7 @@ function checkPortProtocols(entries: Sourced<ServiceEntry>[], reject: Reject): v
           reject(
             entry,
             `spec.ports[${index}].protocol`,
-            `conflicting protocols for ${host} port ${port.number}: ${port.protocol} here, but ${earlier.protocol} in ServiceEntry ${resourceKey(earlier.entry.resource)} (${where(earlier.entry)}); a host's port has one protocol`,
+            `conflicting protocols for ${host} port ${port.number}: ${port.protocol} here, but ${earlier.protocol} in ${resourceKey(earlier.entry.resource)} (${where(earlier.entry)}); a host's port has one protocol`,
           );
         }
         own.push([key, { protocol: port.protocol, entry }]);

@@ -142,7 +142,8 @@ function checkHttpMatch(c: IssueCollector, value: unknown, path: string): void {
 function checkStringMatch(c: IssueCollector, value: unknown, path: string, options: { presenceAllowed: boolean; prefixAllowed: boolean }): void {
   const match = CheckedObject.of(c, value, path, STRING_MATCH_FIELDS);
   if (!match) return;
-  const set = match.atMostOneOf(STRING_MATCH_FIELDS, "match types");
+  const set = STRING_MATCH_FIELDS.filter((k) => match.has(k));
+  if (set.length > 1) c.error(path, `expected exactly one of exact, prefix or regex, found ${set.join(" and ")}`);
   if (set.length === 0 && !options.presenceAllowed) c.error(path, "expected exactly one of exact, prefix or regex, found none");
   match.string("exact");
   match.string("prefix");

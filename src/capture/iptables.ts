@@ -18,21 +18,26 @@
 // support; captureSupport() checks all three. IPv4 only (no ip6tables rules yet).
 //
 // EXPLICIT (the fallback when captureSupport() says transparent is impossible: not root,
-// no iptables, no network namespaces, e.g. a laptop or a locked-down container). No
-// iptables, nothing is redirected. It is Istio's Sidecar resource with
-// `captureMode: NONE` and an egress listener `bind: 127.0.0.1`:
-//   - outbound: the app addresses its sidecar directly. For each service the proxy may
-//     call, the translation layer builds an outbound listener on 127.0.0.1:<service port>
-//     (no original_dst filter: the listener itself says which service is meant), and the app
-//     is configured to call 127.0.0.1:<port> (or a hosts-file name resolving to 127.0.0.1).
-//     Two services on the same port need distinct ports (or HTTP Host-based routing on one
-//     shared listener).
-//   - inbound: peers' sidecars send to this proxy's inbound port (the workload's endpoint
-//     address in EDS is <pod ip>:<inbound port> rather than the app's port); the inbound
-//     listener forwards to the app on 127.0.0.1:<app port>, and the app should listen on
-//     127.0.0.1 only so nothing can bypass the proxy.
-// Envoy then needs no special uid and no privileges. The translation engineer builds the
-// listeners for both modes; this module only decides (captureSupport) and captures.
+// no iptables, no network namespaces, e.g. a laptop or a locked-down container; or when
+// WEFT_CAPTURE_MODE=explicit forces it). No iptables, nothing is redirected, Envoy needs
+// no special uid and no privileges. This is Istio's Sidecar resource with
+// `captureMode: NONE` and egress listeners bound to 127.0.0.1; the proxy announces it
+// with node metadata INTERCEPTION_MODE=NONE (src/model/proxy.ts).
+//   - outbound: the app addresses its sidecar directly, on loopback. The translator
+//     (src/translate/sidecar.ts) builds one HTTP listener on 127.0.0.1:<explicit port>
+//     (default 15080, node metadata WEFT_EXPLICIT_PORT) that routes by Host/:authority to
+//     every service the proxy can see: the app sends plain HTTP to 127.0.0.1:15080 with
+//     `Host: reviews.default.svc.cluster.local:9080` (or uses it as its HTTP proxy).
+//     Istio's per-port form — a listener on 127.0.0.1:<service port> per service — is the
+//     natural extension for non-HTTP (TCP) services, which need one loopback port each.
+//   - inbound: traffic arrives where the peer addresses it. A sidecar's inbound listener
+//     only sees it when peers target the sidecar's inbound port (the workload's endpoints
+//     advertise <pod ip>:<inbound port>, and the inbound listener forwards to the app on
+//     127.0.0.1:<app port>, the app listening on 127.0.0.1 only). The translator builds
+//     no inbound listener in explicit mode yet, so today inbound goes straight to the app
+//     and inbound policy (mTLS, authorization) is not enforced for explicit-mode workloads.
+// This module only decides (captureSupport) and, in transparent mode, captures; the
+// translation layer builds the listeners for both modes.
 //
 // ## The rules (defaults: proxy uid 1337, outbound 15001, inbound 15006)
 //
@@ -53,6 +58,14 @@
 //   WEFT_OUTPUT -d 127.0.0.1/32 -j RETURN          loopback
 //   WEFT_OUTPUT -j WEFT_REDIRECT                    (or -d <cidr> per includeOutboundCidrs)
 //   WEFT_REDIRECT -j REDIRECT --to-ports 15001
+//
+// So the Envoy config must: exempt nothing itself (the uid does that); bind source
+// 127.0.0.6 on any cluster that connects to the pod's OWN IP (the ORIGINAL_DST inbound
+// passthrough cluster; Istio sets upstream_bind_config on InboundPassthroughCluster).
+// Without that bind the connection matches the WEFT_IN_REDIRECT rule above and comes
+// straight back to 15006: measured here, one request became 1024 looped connections (the
+// default max_connections circuit breaker) and the client got a reset. Inbound clusters
+// that target 127.0.0.1:<port> need no bind.
 //
 // applyCapture()/removeCapture() are idempotent and atomic: one `iptables-restore
 // --noflush` that (re)declares the WEFT_ chains (declaring flushes them), deletes jumps
@@ -286,7 +299,8 @@ let cachedSupport: Promise<CaptureSupport> | undefined;
  * Whether transparent capture (pods + iptables) works on this machine: Linux, root, the
  * ip/iptables-restore/iptables-save/setpriv binaries, and a real probe: create a network
  * namespace, install the capture rules in it (owner match, REDIRECT) and delete it.
- * Cached per process; `refresh` probes again.
+ * WEFT_CAPTURE_MODE=explicit forces the fallback (default "auto": probe).
+ * Cached per process; `refresh` probes again. The probe takes about 30 ms.
  */
 export function captureSupport(opts: { refresh?: boolean } = {}): Promise<CaptureSupport> {
   if (opts.refresh) cachedSupport = undefined;
@@ -298,6 +312,11 @@ const EXPLICIT = "; using explicit mode (apps call their sidecar on 127.0.0.1)";
 
 async function probeCaptureSupport(): Promise<CaptureSupport> {
   const no = (reason: string): CaptureSupport => ({ transparent: false, reason: reason + EXPLICIT });
+  const forced = process.env.WEFT_CAPTURE_MODE;
+  if (forced === "explicit") return no("WEFT_CAPTURE_MODE=explicit is set");
+  if (forced !== undefined && forced !== "" && forced !== "auto") {
+    return no(`WEFT_CAPTURE_MODE="${forced}" is not one of auto, explicit`);
+  }
   if (process.platform !== "linux") return no(`transparent capture needs Linux network namespaces and iptables; this is ${process.platform}`);
   const uid = process.getuid?.();
   if (uid !== 0) return no(`transparent capture needs root (network namespaces, iptables); running as uid ${uid}`);

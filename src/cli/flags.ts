@@ -10,21 +10,27 @@ export interface FlagSpec {
   short?: string;
 }
 
-export function helpText(command: string, summary: string, specs: Record<string, FlagSpec>): string {
+/** `args` names positional arguments for the usage line, e.g. "DIR". */
+export function helpText(command: string, summary: string, specs: Record<string, FlagSpec>, args?: string): string {
   const rows = Object.entries(specs).map(([name, s]) => {
     const flag = `${s.short ? `-${s.short}, ` : "    "}--${name}${s.type === "string" ? " <value>" : ""}`;
     const extra = [s.env ? `env ${s.env}` : "", s.default !== undefined && s.default !== false ? `default ${String(s.default)}` : ""].filter(Boolean).join(", ");
     return `  ${flag.padEnd(30)} ${s.help}${extra ? ` (${extra})` : ""}`;
   });
-  return `Usage: weft ${command} [flags]\n\n${summary}\n\nFlags:\n${rows.join("\n")}\n  -h, --help                     show this help\n`;
+  return `Usage: weft ${command}${args ? ` ${args}` : ""} [flags]\n\n${summary}\n\nFlags:\n${rows.join("\n")}\n  -h, --help                     show this help\n`;
 }
 
-export function parseFlags<T extends Record<string, FlagSpec>>(argv: string[], specs: T): { help: boolean; values: { [K in keyof T]: T[K]["type"] extends "boolean" ? boolean : string | undefined } } {
-  const options: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
-  for (const [name, s] of Object.entries(specs)) options[name] = { type: s.type, ...(s.short ? { short: s.short } : {}) };
+/** Positional arguments are a usage error unless `options.positionals` is true; then they are returned in order. */
+export function parseFlags<T extends Record<string, FlagSpec>>(
+  argv: string[],
+  specs: T,
+  options: { positionals?: boolean } = {},
+): { help: boolean; values: { [K in keyof T]: T[K]["type"] extends "boolean" ? boolean : string | undefined }; positionals: string[] } {
+  const parseOptions: Record<string, { type: "string" | "boolean"; short?: string }> = { help: { type: "boolean", short: "h" } };
+  for (const [name, s] of Object.entries(specs)) parseOptions[name] = { type: s.type, ...(s.short ? { short: s.short } : {}) };
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+    parsed = parseArgs({ args: argv, options: parseOptions, allowPositionals: options.positionals === true, strict: true });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -36,7 +42,7 @@ export function parseFlags<T extends Record<string, FlagSpec>>(argv: string[], s
     else if (fromEnv !== undefined && fromEnv !== "") values[name] = s.type === "boolean" ? ["1", "true", "yes"].includes(fromEnv.toLowerCase()) : fromEnv;
     else values[name] = s.default;
   }
-  return { help: parsed.values.help === true, values: values as never };
+  return { help: parsed.values.help === true, values: values as never, positionals: parsed.positionals };
 }
 
 export function parsePort(name: string, value: string | undefined): number {

@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // weft: the command-line entry point. Exit codes: 0 ok, 1 failure, 2 usage error.
+import { runCapture } from "./capture.js";
 import { runDemo } from "./demo.js";
 import { runServe } from "./serve.js";
 import { runStatus } from "./status.js";
+import { runValidate } from "./validate.js";
 import { UsageError } from "./usage-error.js";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
   demo: { summary: "run a local mesh: control plane, real Envoy ingress, sample services", run: runDemo },
   serve: { summary: "run the control plane (xDS server, admin server)", run: runServe },
   status: { summary: "show connected proxies and their sync/NACK state", run: runStatus },
+  validate: { summary: "check a directory of Istio YAML; prints every problem, exit 1 on errors", run: runValidate },
+  capture: { summary: "apply or remove transparent-capture iptables rules (sidecar init)", run: runCapture },
 };
 
 function usage(): string {

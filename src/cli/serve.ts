@@ -1,13 +1,17 @@
 // weft serve: runs the control plane until SIGTERM/SIGINT, then closes streams and exits 0.
 import { createLogger } from "../log/logger.js";
-import { startControlPlane } from "../runner/control-plane.js";
+import { startMeshRunner } from "../runner/mesh-runner.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
+import { UsageError } from "./usage-error.js";
 
 const FLAGS = {
   "xds-address": { type: "string", env: "WEFT_XDS_ADDRESS", default: "0.0.0.0", help: "address the xDS gRPC server binds" },
   "xds-port": { type: "string", env: "WEFT_XDS_PORT", default: "15010", help: "xDS gRPC port" },
   "admin-address": { type: "string", env: "WEFT_ADMIN_ADDRESS", default: "127.0.0.1", help: "address of the admin HTTP server" },
   "admin-port": { type: "string", env: "WEFT_ADMIN_PORT", default: "15014", help: "admin HTTP port (/metrics, /healthz, /readyz, /debug/syncz)" },
+  "config-dir": { type: "string", env: "WEFT_CONFIG_DIR", help: "directory of Istio YAML (ServiceEntry, VirtualService, ...), watched and hot-reloaded" },
+  "outbound-traffic-policy": { type: "string", env: "WEFT_OUTBOUND_TRAFFIC_POLICY", default: "ALLOW_ANY", help: "mesh default for unknown destinations: ALLOW_ANY or REGISTRY_ONLY" },
+  "root-namespace": { type: "string", env: "WEFT_ROOT_NAMESPACE", default: "istio-system", help: "namespace whose Sidecar/DestinationRule apply mesh-wide" },
   "log-level": { type: "string", env: "WEFT_LOG_LEVEL", default: "info", help: "log level: debug, info, warn, error" },
   "shutdown-grace": { type: "string", env: "WEFT_SHUTDOWN_GRACE_MS", default: "5000", help: "milliseconds to wait for streams to close on shutdown" },
 } satisfies Record<string, FlagSpec>;
@@ -18,18 +22,20 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stdout.write(helpText("serve", "Runs the Weft control plane: the xDS server Envoy connects to and the admin server.", FLAGS));
     return 0;
   }
+  const policy = values["outbound-traffic-policy"];
+  if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY") throw new UsageError(`--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);
   const logger = createLogger({ level: values["log-level"] });
-  const cp = await startControlPlane({
+  const runner = await startMeshRunner({
     logger,
     xdsAddress: values["xds-address"],
     xdsPort: parsePort("xds-port", values["xds-port"]),
     adminAddress: values["admin-address"],
     adminPort: parsePort("admin-port", values["admin-port"]),
     processMetrics: true,
+    configDir: values["config-dir"],
+    settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"] },
   });
-  // Configuration sources (file directory, Kubernetes) plug in here; with none, the control
-  // plane serves no snapshot and proxies wait.
-  cp.markConfigLoaded();
+  const cp = runner.cp;
   logger.info({ xdsPort: cp.xdsPort, adminPort: cp.adminPort }, "weft control plane ready");
   const grace = Number(values["shutdown-grace"]) || 5000;
   await new Promise<void>((resolve) => {
@@ -40,6 +46,6 @@ export async function runServe(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
-  await cp.close(grace);
+  await runner.close(grace);
   return 0;
 }

