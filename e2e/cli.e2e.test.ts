@@ -1,12 +1,17 @@
 // The weft CLI as users run it: `weft serve` shuts down cleanly on SIGTERM with a proxy
 // connected, `weft status` reports it, and `weft demo` serves traffic through a real Envoy
 // and removes everything it started on SIGTERM.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { SimulatedClient } from "../src/xds/simulated-client.js";
 import { httpGet } from "./harness/http.js";
 
+const execFileP = promisify(execFile);
 const children: ChildProcess[] = [];
 
 function weft(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
@@ -79,21 +84,40 @@ describe("weft CLI", () => {
     expect(down.stderr()).toContain("cannot reach the control plane's admin server");
   });
 
-  it("demo: traffic flows through a real Envoy ingress; SIGTERM removes everything and exits 0", async () => {
+  it("demo: bookinfo through the ingress gateway and sidecars, header routing, a live file edit, clean stop", async () => {
     const [ingress, xdsPort, adminPort] = [await freePort(), await freePort(), await freePort()];
-    const demo = weft(["demo", "--ingress-port", String(ingress), "--xds-port", String(xdsPort), "--admin-port", String(adminPort), "--reviews-v2-weight", "50"]);
-    await until(() => demo.stdout().includes("Weft demo is running"), 60_000, "the demo to start");
-    expect(demo.stderr()).toContain("[4/4]");
-    const page = await httpGet(`http://127.0.0.1:${ingress}/productpage`);
-    expect(page.status).toBe(200);
-    expect(page.headers["x-service"]).toBe("productpage");
-    const versions = new Set<string>();
-    for (let i = 0; i < 60 && versions.size < 2; i++) versions.add(String((await httpGet(`http://127.0.0.1:${ingress}/reviews`)).headers["x-version"]));
-    expect([...versions].sort()).toEqual(["v1", "v2"]);
-    const envoyAdmin = /Envoy admin\s+(\S+)/.exec(demo.stdout())![1]!;
-    demo.child.kill("SIGTERM");
-    expect(await demo.exited).toBe(0);
-    await expect(httpGet(`http://127.0.0.1:${ingress}/productpage`, { timeoutMs: 1000 })).rejects.toThrow();
-    await expect(httpGet(`${envoyAdmin}/ready`, { timeoutMs: 1000 })).rejects.toThrow();
+    const configDir = await mkdtemp(path.join(os.tmpdir(), "weft-demo-test-"));
+    const demo = weft(["demo", "--ingress-port", String(ingress), "--xds-port", String(xdsPort), "--admin-port", String(adminPort), "--config-dir", configDir]);
+    try {
+      await until(() => demo.stdout().includes("Weft demo is running") || demo.child.exitCode !== null, 120_000, "the demo to start");
+      expect(demo.stdout(), demo.stderr()).toContain("Weft demo is running");
+      expect(demo.stderr()).toContain("[7/7]");
+      const mode = /running \((\w+) mode\)/.exec(demo.stdout())![1];
+      const page = async (headers: Record<string, string> = {}) => JSON.parse((await httpGet(`http://127.0.0.1:${ingress}/productpage`, { headers, timeoutMs: 5000 })).body) as { service: string; reviews: { version: string; stars?: string }; details: { service: string } };
+      const first = await page();
+      expect(first.service).toBe("productpage");
+      expect(first.details.service).toBe("details");
+      expect(first.reviews.version).toBe("v1");
+      expect((await page({ "end-user": "jason" })).reviews).toMatchObject({ version: "v2", stars: "black" });
+      // Live edit: send everyone to reviews v3.
+      const file = path.join(configDir, "routing.yaml");
+      await writeFile(file, (await readFile(file, "utf8")).replace("    - destination: { host: reviews, subset: v1 }", "    - destination: { host: reviews, subset: v3 }"));
+      const start = Date.now();
+      while ((await page()).reviews.version !== "v3") {
+        if (Date.now() - start > 10_000) throw new Error("the edit was not applied within 10 s");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect((await page()).reviews.stars).toBe("red");
+      demo.child.kill("SIGTERM");
+      expect(await demo.exited).toBe(0);
+      await expect(httpGet(`http://127.0.0.1:${ingress}/productpage`, { timeoutMs: 1000 })).rejects.toThrow();
+      if (mode === "transparent") {
+        const { stdout } = await execFileP("ip", ["netns", "list"]);
+        expect(stdout).not.toMatch(/weft-(productpage|reviews|ratings|details)/);
+      }
+    } finally {
+      if (demo.child.exitCode === null) demo.child.kill("SIGKILL");
+      await rm(configDir, { recursive: true, force: true });
+    }
   });
 });

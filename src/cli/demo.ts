@@ -1,90 +1,243 @@
-// weft demo: the control plane, a real Envoy ingress and sample services on this machine.
-// Ctrl-C / SIGTERM stops everything it started and exits 0.
+// weft demo: a real local mesh on one machine — the control plane on an embedded default
+// config (Istio YAML written to a directory you can edit live), a bookinfo-like app of four
+// services (reviews in three versions), each workload with its own Envoy sidecar in its own
+// network namespace with transparent capture (explicit mode when that is impossible), and an
+// ingress gateway Envoy. Ctrl-C / SIGTERM removes every process, namespace and rule it made.
+import type { ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import path from "node:path";
+import { applyCapture, captureSupport } from "../capture/iptables.js";
+import { bridgeAddress, cleanupLeftovers, createPod, type Pod } from "../capture/pod-network.js";
+import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, sidecarEnvoyOptions } from "../capture/sidecar.js";
+import { DEMO_SERVICES, DEMO_WORKLOADS, routingYaml, serviceVip, servicesYaml, workloadsYaml, type DemoWorkload } from "../demo/default-mesh.js";
 import { renderBootstrap } from "../envoy/bootstrap.js";
 import { startEnvoy, type EnvoyProcess } from "../envoy/envoy-process.js";
 import { findEnvoyBinary } from "../envoy/find-envoy.js";
-import { buildDemoSnapshot, DEMO_SERVICES } from "../demo/demo-mesh.js";
-import { startSampleService, type SampleService } from "../demo/sample-service.js";
 import { createLogger, silentLogger } from "../log/logger.js";
-import { startControlPlane, type ControlPlane } from "../runner/control-plane.js";
+import { NODE_METADATA } from "../model/proxy.js";
+import { startMeshRunner, type MeshRunner } from "../runner/mesh-runner.js";
+import { waitForSync } from "../runner/wait-for-sync.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 
 const FLAGS = {
-  "ingress-port": { type: "string", env: "WEFT_DEMO_INGRESS_PORT", default: "8080", help: "port of the ingress Envoy" },
+  "ingress-port": { type: "string", env: "WEFT_DEMO_INGRESS_PORT", default: "8080", help: "port of the ingress gateway" },
   "xds-port": { type: "string", env: "WEFT_XDS_PORT", default: "15010", help: "xDS gRPC port" },
   "admin-port": { type: "string", env: "WEFT_ADMIN_PORT", default: "15014", help: "control plane admin port" },
-  "reviews-v2-weight": { type: "string", default: "20", help: "percent of /reviews traffic sent to reviews v2" },
+  "config-dir": { type: "string", env: "WEFT_DEMO_CONFIG_DIR", default: ".weft/demo", help: "where the demo writes its Istio YAML (edit it live)" },
+  mode: { type: "string", env: "WEFT_CAPTURE_MODE", default: "auto", help: "auto, transparent (iptables in network namespaces) or explicit" },
   "log-level": { type: "string", env: "WEFT_LOG_LEVEL", help: "control-plane log level (logs are off unless set)" },
 } satisfies Record<string, FlagSpec>;
 
-function progress(step: number, total: number, msg: string): void {
-  process.stderr.write(`[${step}/${total}] ${msg}\n`);
+interface Running {
+  runner?: MeshRunner;
+  pods: Pod[];
+  envoys: EnvoyProcess[];
+  apps: ChildProcess[];
+  hostsDirs: string[];
+}
+
+let stepNo = 0;
+function progress(msg: string): void {
+  process.stderr.write(`[${++stepNo}/7] ${msg}\n`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The command line that runs `weft <args>` again (compiled or through tsx). */
+function weftCommand(args: string[]): string[] {
+  return [process.execPath, ...process.execArgv, process.argv[1]!, ...args];
+}
+
+function sidecarMetadata(w: DemoWorkload, mode: "transparent" | "explicit", explicitPort?: number): Record<string, string> {
+  return {
+    [NODE_METADATA.namespace]: "default",
+    [NODE_METADATA.labels]: JSON.stringify({ app: w.app, version: w.version }),
+    [NODE_METADATA.interceptionMode]: mode === "transparent" ? "REDIRECT" : "NONE",
+    ...(explicitPort ? { [NODE_METADATA.explicitPort]: String(explicitPort) } : {}),
+  };
+}
+
+/** Resolves when a sample app prints that it listens; rejects if it exits or takes over 30 s. */
+function appListening(app: ChildProcess, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`sample app ${name} did not start within 30 s`)), 30_000);
+    app.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("listening on")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    app.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sample app ${name} exited with code ${code}`));
+    });
+  });
+}
+
+async function cleanup(r: Running): Promise<void> {
+  await Promise.all(r.envoys.map((e) => e.stop().catch(() => undefined)));
+  for (const app of r.apps) if (app.exitCode === null) app.kill("SIGTERM");
+  await Promise.all(r.pods.map((p) => p.destroy().catch(() => undefined)));
+  await Promise.all(r.hostsDirs.map((d) => rm(d, { recursive: true, force: true })));
+  await r.runner?.close(1000);
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
   const { help, values } = parseFlags(argv, FLAGS);
   if (help) {
-    process.stdout.write(helpText("demo", "Starts the Weft control plane, a real Envoy ingress and sample services on this machine.", FLAGS));
+    process.stdout.write(helpText("demo", "Runs a local mesh: the control plane, a bookinfo-like app with Envoy sidecars, an ingress gateway.", FLAGS));
     return 0;
   }
   const ingressPort = parsePort("ingress-port", values["ingress-port"]);
-  const weight = Number(values["reviews-v2-weight"]);
-  if (!Number.isInteger(weight) || weight < 0 || weight > 100) throw new UsageError(`--reviews-v2-weight must be 0-100, got "${values["reviews-v2-weight"]}"`);
+  const xdsPort = parsePort("xds-port", values["xds-port"]);
+  const adminPort = parsePort("admin-port", values["admin-port"]);
+  const requested = values.mode ?? "auto";
+  if (!["auto", "transparent", "explicit"].includes(requested)) throw new UsageError(`--mode must be auto, transparent or explicit, got "${requested}"`);
+  const configDir = path.resolve(values["config-dir"] ?? ".weft/demo");
 
-  const services: SampleService[] = [];
-  let cp: ControlPlane | undefined;
-  let envoy: EnvoyProcess | undefined;
-  const cleanup = async () => {
-    await envoy?.stop();
-    await cp?.close(1000);
-    await Promise.all(services.map((s) => s.close()));
-  };
-  // Persistent listeners (not `once`): the Envoy harness's own signal hook re-raises a signal
-  // that nobody else listens to, which would kill us before cleanup.
+  const running: Running = { pods: [], envoys: [], apps: [], hostsDirs: [] };
   let onSignal: (signal: NodeJS.Signals) => void = () => {};
-  const stopped = new Promise<string>((resolve) => {
-    onSignal = (signal) => resolve(signal);
-  });
+  const stopped = new Promise<string>((resolve) => (onSignal = (s) => resolve(s)));
+  // Persistent listeners: the Envoy harness re-raises signals nobody else listens to.
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    progress(1, 4, "finding Envoy");
+    stepNo = 0;
+    progress("finding Envoy");
     const binary = await findEnvoyBinary({ log: (m) => process.stderr.write(`      ${m}\n`) });
-    progress(2, 4, `starting ${DEMO_SERVICES.length} sample services`);
-    for (const s of DEMO_SERVICES) services.push(await startSampleService({ name: s.name, version: s.version }));
-    progress(3, 4, "starting the control plane");
+
+    progress("checking transparent capture (iptables in network namespaces)");
+    let mode: "transparent" | "explicit" = "explicit";
+    if (requested !== "explicit") {
+      const support = await captureSupport();
+      if (support.transparent) mode = "transparent";
+      else if (requested === "transparent") throw new Error(`transparent mode is not possible here: ${support.reason}`);
+      else process.stderr.write(`      explicit mode: ${support.reason}\n`);
+    }
+    if (mode === "transparent") {
+      const leftovers = await cleanupLeftovers();
+      if (leftovers.namespaces.length) process.stderr.write(`      removed leftovers of a previous run: ${leftovers.namespaces.join(", ")}\n`);
+    }
+    process.stderr.write(`      mode: ${mode}\n`);
+
+    progress(mode === "transparent" ? `creating ${DEMO_WORKLOADS.length} pods (network namespaces)` : "placing workloads on loopback");
+    const placements: { workload: DemoWorkload; address: string; port: number; pod?: Pod; sidecarPort?: number }[] = [];
+    for (const w of DEMO_WORKLOADS) {
+      if (mode === "transparent") {
+        const pod = await createPod(`${w.app}-${w.version}`);
+        running.pods.push(pod);
+        // Service names resolve to their virtual IPs inside the pod, as cluster DNS would.
+        const hostsDir = `/etc/netns/${pod.netns}`;
+        await mkdir(hostsDir, { recursive: true });
+        running.hostsDirs.push(hostsDir);
+        const lines = ["127.0.0.1 localhost", ...DEMO_SERVICES.map((s) => `${serviceVip(s)} ${s} ${s}.default ${s}.default.svc ${s}.default.svc.cluster.local`)];
+        await writeFile(`${hostsDir}/hosts`, lines.join("\n") + "\n");
+        await applyCapture(pod.netns, { proxyUid: DEFAULT_PROXY_UID });
+        placements.push({ workload: w, address: pod.ip, port: 9080, pod });
+      } else {
+        placements.push({ workload: w, address: "127.0.0.1", port: await freePort(), sidecarPort: await freePort() });
+      }
+    }
+
+    progress(`starting the control plane on ${configDir}`);
+    await mkdir(configDir, { recursive: true });
+    await writeFile(path.join(configDir, "services.yaml"), servicesYaml());
+    await writeFile(path.join(configDir, "routing.yaml"), routingYaml(ingressPort));
+    await writeFile(path.join(configDir, "workloads.yaml"), workloadsYaml(placements));
     const logger = values["log-level"] ? createLogger({ level: values["log-level"] }) : silentLogger();
-    cp = await startControlPlane({
+    const runner = await startMeshRunner({
       logger,
-      xdsAddress: "127.0.0.1",
-      xdsPort: parsePort("xds-port", values["xds-port"]),
+      xdsAddress: mode === "transparent" ? "0.0.0.0" : "127.0.0.1",
+      xdsPort,
       adminAddress: "127.0.0.1",
-      adminPort: parsePort("admin-port", values["admin-port"]),
+      adminPort,
+      configDir,
     });
-    cp.cache.set("ingress", buildDemoSnapshot({ services, ingressPort, reviewsV2Weight: weight }));
-    cp.markConfigLoaded();
-    progress(4, 4, "starting the ingress Envoy and waiting for it to be live");
-    envoy = await startEnvoy({
-      name: "ingress",
+    running.runner = runner;
+    const xdsAddress = mode === "transparent" ? bridgeAddress() : "127.0.0.1";
+
+    progress(`starting ${placements.length} workloads with their Envoy sidecars`);
+    const nodes: string[] = [];
+    await Promise.all(
+      placements.map(async (p) => {
+        const w = p.workload;
+        const nodeId = `sidecar~${p.address}~${w.app}-${w.version}.default~default.svc.cluster.local`;
+        nodes.push(nodeId);
+        const appArgs = ["sample-app", "--name", w.app, "--version", w.version, "--port", String(p.port)];
+        if (p.pod) {
+          const app = p.pod.exec(weftCommand(appArgs), { stdio: ["ignore", "pipe", "ignore"] });
+          running.apps.push(app);
+          await appListening(app, `${w.app}-${w.version}`);
+          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "transparent"), xdsAddress, xdsPort: runner.cp.xdsPort, adminAddress: p.pod.ip, adminPort: SIDECAR_ADMIN_PORT });
+          running.envoys.push(await startEnvoy({ bootstrapYaml, binary, ...sidecarEnvoyOptions(p.pod) }));
+        } else {
+          const app = spawn(weftCommand([])[0]!, [...weftCommand(appArgs).slice(1), "--host", "127.0.0.1", "--sidecar-port", String(p.sidecarPort)], { stdio: ["ignore", "pipe", "ignore"] });
+          running.apps.push(app);
+          await appListening(app, `${w.app}-${w.version}`);
+          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "explicit", p.sidecarPort), xdsAddress, xdsPort: runner.cp.xdsPort });
+          running.envoys.push(await startEnvoy({ name: `sidecar-${w.app}-${w.version}`, bootstrapYaml, binary }));
+        }
+      }),
+    );
+
+    progress("starting the ingress gateway");
+    const gwNode = "router~127.0.0.1~ingressgateway.istio-system~istio-system.svc.cluster.local";
+    nodes.push(gwNode);
+    const gateway = await startEnvoy({
+      name: "ingressgateway",
       binary,
-      bootstrapYaml: renderBootstrap({ nodeId: "ingress", cluster: "ingress", xdsAddress: "127.0.0.1", xdsPort: cp.xdsPort }),
+      bootstrapYaml: renderBootstrap({
+        nodeId: gwNode,
+        cluster: "istio-ingressgateway",
+        metadata: { [NODE_METADATA.namespace]: "istio-system", [NODE_METADATA.labels]: JSON.stringify({ istio: "ingressgateway" }) },
+        xdsAddress: "127.0.0.1",
+        xdsPort: runner.cp.xdsPort,
+      }),
     });
+    running.envoys.push(gateway);
+
+    progress("waiting for every Envoy to ACK its configuration");
+    await Promise.all(
+      nodes.map(async (nodeId) => {
+        const key = runner.cp.xds.registry.byNode(nodeId)[0]?.snapshotKey;
+        const snap = key ? runner.cp.cache.get(key) : undefined;
+        if (snap) await waitForSync(runner.cp.xds.registry, nodeId, snap, 30_000);
+      }),
+    );
+
     const base = `http://127.0.0.1:${ingressPort}`;
     process.stdout.write(
       [
         "",
-        "Weft demo is running.",
+        `Weft demo is running (${mode} mode): ${placements.length} workloads with sidecars, an ingress gateway.`,
         "",
-        "Send requests through the ingress Envoy:",
-        `  curl ${base}/productpage`,
-        `  curl ${base}/reviews        # ${100 - weight}% reviews v1, ${weight}% v2`,
-        `  curl ${base}/details`,
+        "Send requests through the ingress gateway:",
+        `  curl ${base}/productpage                          # reviews v1`,
+        `  curl -H 'end-user: jason' ${base}/productpage     # reviews v2 (header routing)`,
+        "",
+        "Change routing live (saved edits reach every Envoy within a second):",
+        `  ${path.join(configDir, "routing.yaml")}    VirtualServices, DestinationRules, Gateway`,
+        `  ${path.join(configDir, "services.yaml")}   ServiceEntries`,
+        `  ${path.join(configDir, "workloads.yaml")}  WorkloadEntries (generated)`,
         "",
         "Control plane:",
-        `  metrics      http://127.0.0.1:${cp.adminPort}/metrics`,
-        `  sync status  http://127.0.0.1:${cp.adminPort}/debug/syncz   (or: weft status --admin http://127.0.0.1:${cp.adminPort})`,
-        `  Envoy admin  ${envoy.adminUrl}`,
+        `  sync status  weft status --admin http://127.0.0.1:${runner.cp.adminPort}   (or /debug/syncz)`,
+        `  metrics      http://127.0.0.1:${runner.cp.adminPort}/metrics`,
+        `  gateway      ${gateway.adminUrl} (Envoy admin)`,
         "",
         "Press Ctrl-C to stop; everything started here is removed.",
         "",
@@ -94,7 +247,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     process.stderr.write(`\n${signal}: stopping the demo\n`);
     return 0;
   } finally {
-    await cleanup();
+    await cleanup(running);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }

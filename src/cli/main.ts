@@ -2,6 +2,7 @@
 // weft: the command-line entry point. Exit codes: 0 ok, 1 failure, 2 usage error.
 import { runCapture } from "./capture.js";
 import { runDemo } from "./demo.js";
+import { runSampleAppCommand } from "./sample-app.js";
 import { runServe } from "./serve.js";
 import { runStatus } from "./status.js";
 import { runValidate } from "./validate.js";
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   serve: { summary: "run the control plane (xDS server, admin server)", run: runServe },
   status: { summary: "show connected proxies and their sync/NACK state", run: runStatus },
   validate: { summary: "check a directory of Istio YAML; prints every problem, exit 1 on errors", run: runValidate },
+  "sample-app": { summary: "(internal) one workload of the demo's sample application", run: runSampleAppCommand },
   capture: { summary: "apply or remove transparent-capture iptables rules (sidecar init)", run: runCapture },
 };
 

@@ -1,0 +1,100 @@
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { parse } from "yaml";
+import { runValidate } from "./validate.js";
+
+const TESTDATA = join(import.meta.dirname, "..", "api", "testdata");
+
+let stdout: string;
+let stderr: string;
+let dir: string;
+
+beforeEach(() => {
+  stdout = "";
+  stderr = "";
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  dir = mkdtempSync(join(tmpdir(), "weft-validate-"));
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("weft validate", () => {
+  it("exits 0 and prints the summary for a valid directory", async () => {
+    expect(await runValidate([join(TESTDATA, "bookinfo")])).toBe(0);
+    expect(stdout).toBe("12 resources valid, 0 errors, 0 warnings\n");
+  });
+
+  it("exits 1 and prints each issue as file: document N: resource: field: message", async () => {
+    cpSync(join(TESTDATA, "invalid", "mixed.yaml"), join(dir, "mixed.yaml"));
+    cpSync(join(TESTDATA, "invalid", "bad-gateway.yaml"), join(dir, "gateway.yaml"));
+    expect(await runValidate([dir])).toBe(1);
+    const mixed = join(dir, "mixed.yaml");
+    const gateway = join(dir, "gateway.yaml");
+    expect(stdout.split("\n")).toEqual([
+      `${gateway}: document 1: Gateway/default/edge: spec.servers[0].tls: required field is missing: an HTTPS server needs tls settings (mode and certificate)`,
+      `${gateway}: document 1: Gateway/default/edge: spec.servers[1].hosts: required field is missing: expected a list of hosts such as "bookinfo.example.com" or "*"`,
+      `${mixed}: document 2: (unknown): (yaml): YAML syntax error at line 22, column 3: Flow sequence in block collection must be sufficiently indented and end with a ]; this document is skipped`,
+      `${mixed}: document 3: DestinationRule/default/httpbin: spec.subsets[1].name: duplicate subset name "v1", already used at spec.subsets[0]; subset names must be unique`,
+      `${mixed}: document 4: Deployment/default/httpbin: apiVersion: ignored: Weft reads only networking.istio.io resources, found apiVersion "apps/v1" (kind Deployment) (warning)`,
+      "2 resources valid, 4 errors, 1 warning",
+      "",
+    ]);
+  });
+
+  it("exits 0 when there are only warnings", async () => {
+    writeFileSync(join(dir, "deploy.yaml"), "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n");
+    expect(await runValidate([dir, "-o", "table"])).toBe(0);
+    expect(stdout.trim().split("\n").at(-1)).toBe("0 resources valid, 0 errors, 1 warning");
+  });
+
+  it("prints json and yaml reports", async () => {
+    cpSync(join(TESTDATA, "invalid", "bad-gateway.yaml"), join(dir, "gateway.yaml"));
+    expect(await runValidate(["--output", "json", dir])).toBe(1);
+    const report = JSON.parse(stdout) as { resources: unknown[]; issues: { field: string }[]; summary: unknown };
+    expect(report.summary).toEqual({ valid: 0, errors: 2, warnings: 0 });
+    expect(report.issues.map((i) => i.field)).toEqual(["spec.servers[0].tls", "spec.servers[1].hosts"]);
+
+    stdout = "";
+    expect(await runValidate([join(TESTDATA, "bookinfo"), "-o", "yaml"])).toBe(0);
+    const yamlReport = parse(stdout) as { resources: { resource: string }[]; summary: unknown };
+    expect(yamlReport.summary).toEqual({ valid: 12, errors: 0, warnings: 0 });
+    expect(yamlReport.resources[0]).toEqual({ resource: "Gateway/default/bookinfo-gateway", file: join(TESTDATA, "bookinfo", "gateway.yaml"), document: 1 });
+  });
+
+  it.each([
+    [[], "missing DIR: the directory of YAML files to validate"],
+    [["a", "b"], "expected one DIR, got 2: a b"],
+    [["--output", "xml", "."], '--output must be table, json or yaml, got "xml"'],
+    [["--verbose", "."], "Unknown option '--verbose'"],
+    [["/nonexistent/weft/config"], 'DIR "/nonexistent/weft/config" does not exist'],
+  ])("exits 2 on a usage error: %j", async (argv, message) => {
+    expect(await runValidate(argv)).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toContain(`weft validate: ${message}`);
+  });
+
+  it("exits 2 when DIR is a file", async () => {
+    const file = join(dir, "file.yaml");
+    writeFileSync(file, "");
+    expect(await runValidate([file])).toBe(2);
+    expect(stderr).toContain(`DIR "${file}" is not a directory`);
+  });
+
+  it("prints help with exit 0", async () => {
+    expect(await runValidate(["--help"])).toBe(0);
+    expect(stdout).toContain("Usage: weft validate DIR [flags]");
+    expect(stdout).toContain("-o, --output <value>");
+  });
+});
