@@ -160,7 +160,6 @@ describe("validateResource: VirtualService", () => {
       `spec.http[0].match[1].headers.cookie.regex: the regex "^(?!.*session=admin).*$" uses a lookahead "(?!", which RE2 (Envoy's regex engine) does not support`,
       "spec.http[0].route[0].weight: expected an integer from 0 to 100, found 150",
       'spec.http[0].route[1].weigth: unknown field (did you mean "weight"?); expected one of: destination, weight, headers',
-      'spec.http[0].timeout: expected a duration of at least 1ms, found "0s"',
       "spec.http[0].retries.attempts: expected an integer that is 0 or more, found -1",
       "spec.http[0].fault.abort.httpStatus: expected an integer from 200 to 599, found 700",
       "spec.http[1]: expected either route or redirect, found both; a redirect answers the request itself",

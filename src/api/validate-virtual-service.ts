@@ -103,7 +103,7 @@ function checkHttpRoute(c: IssueCollector, value: unknown, path: string): void {
   checkDestinationList(route, "route", HTTP_ROUTE_DESTINATION_FIELDS);
   checkRedirect(route);
   checkRewrite(route);
-  route.duration("timeout"); // 0s disables the timeout, as in Istio
+  route.duration("timeout", { positive: false }); // 0s disables the timeout, as in Istio
   checkRetries(route);
   checkFault(route);
   const mirror = route.has("mirror") ? checkDestination(c, route.value["mirror"], route.at("mirror")) : undefined;
