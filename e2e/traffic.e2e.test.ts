@@ -2,6 +2,8 @@
 // services per VirtualService / DestinationRule written in Istio's YAML.
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { captureSupport } from "../src/capture/iptables.js";
+import { bridgeAddress } from "../src/capture/pod-network.js";
 import { httpGet } from "./harness/http.js";
 import { TestMesh, type MeshProxy } from "./harness/mesh.js";
 import { startUpstream, type Upstream } from "./harness/upstream.js";
@@ -15,6 +17,15 @@ async function freePort(): Promise<number> {
     });
   });
 }
+
+// Transparent mode (client sidecar in a pod with iptables capture) where the machine allows it;
+// explicit mode always.
+const support = await captureSupport();
+const MODES: ("explicit" | "transparent")[] = ["explicit", ...(support.transparent ? (["transparent"] as const) : [])];
+if (!support.transparent) process.stderr.write(`traffic e2e: transparent mode skipped: ${support.reason}\n`);
+
+/** Where upstreams are, as the client's sidecar sees them. */
+let upstreamAddress = "127.0.0.1";
 
 const REGISTRY = (ups: Record<string, Upstream>) => `
 apiVersion: networking.istio.io/v1
@@ -32,7 +43,7 @@ ${["v1", "v2", "v3"]
     (v) => `apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: { name: reviews-${v} }
-spec: { address: 127.0.0.1, ports: { http: ${ups[`reviews-${v}`]!.port} }, labels: { app: reviews, version: ${v} } }
+spec: { address: ${upstreamAddress}, ports: { http: ${ups[`reviews-${v}`]!.port} }, labels: { app: reviews, version: ${v} } }
 ---`,
   )
   .join("\n")}
@@ -47,22 +58,29 @@ spec:
   - { name: v3, labels: { version: v3 } }
 `;
 
-describe("traffic management with real Envoy (explicit mode)", () => {
+describe.each(MODES)("traffic management with real Envoy (%s mode)", (mode) => {
   let mesh: TestMesh;
   let client: MeshProxy;
   let port: number;
   const ups: Record<string, Upstream> = {};
 
-  const get = async (path = "/", headers: Record<string, string> = {}) => {
-    const res = await httpGet(`http://127.0.0.1:${port}${path}`, { headers: { host: "reviews:9080", ...headers }, timeoutMs: 5000 });
-    return { status: res.status, upstream: String(res.headers["x-upstream"] ?? ""), headers: res.headers };
+  const get = async (path = "/", headers: Record<string, string> = {}, host = "reviews:9080", servicePort = 9080) => {
+    if (mode === "transparent") {
+      // From inside the client's pod to an arbitrary IP on the service port: capture sends it
+      // to the sidecar, which routes by Host like it would for a VIP.
+      const r = await client.fetch!({ host: "240.240.0.250", port: servicePort, path, headers: { host, ...headers }, timeoutMs: 5000 });
+      return { status: r.status, upstream: String(r.headers["x-upstream"] ?? ""), headers: r.headers, body: r.body };
+    }
+    const res = await httpGet(`http://127.0.0.1:${port}${path}`, { headers: { host, ...headers }, timeoutMs: 5000 });
+    return { status: res.status, upstream: String(res.headers["x-upstream"] ?? ""), headers: res.headers, body: res.body };
   };
 
   beforeAll(async () => {
-    for (const v of ["v1", "v2", "v3"]) ups[`reviews-${v}`] = await startUpstream(`reviews-${v}`);
-    mesh = await TestMesh.start();
+    upstreamAddress = mode === "transparent" ? bridgeAddress() : "127.0.0.1";
+    for (const v of ["v1", "v2", "v3"]) ups[`reviews-${v}`] = await startUpstream(`reviews-${v}`, { host: "0.0.0.0" });
+    mesh = await TestMesh.start({}, { transparent: mode === "transparent" });
     port = await freePort();
-    client = await mesh.startProxy({ name: "productpage", labels: { app: "productpage", version: "v1" }, capture: "explicit", explicitPort: port });
+    client = await mesh.startProxy({ name: `productpage-${mode}`, labels: { app: "productpage", version: "v1" }, capture: mode, explicitPort: port });
   });
 
   afterAll(async () => {
@@ -192,7 +210,7 @@ spec:
     const redirect = await get("/old/page");
     expect(redirect.status).toBe(302);
     expect(String(redirect.headers.location)).toContain("/new");
-    const res = await httpGet(`http://127.0.0.1:${port}/api/v1/items`, { headers: { host: "reviews:9080" } });
+    const res = await get("/api/v1/items");
     const echo = JSON.parse(res.body) as { path: string; headers: Record<string, string> };
     expect(echo.path).toBe("/v1/items");
     expect(echo.headers["x-weft"]).toBe("rewritten");
@@ -238,14 +256,14 @@ spec:
   });
 
   it("outlier detection ejects a failing endpoint", async () => {
-    const bad = await startUpstream("reviews-bad");
+    const bad = await startUpstream("reviews-bad", { host: "0.0.0.0" });
     try {
       await mesh.apply(`${REGISTRY(ups)}
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: { name: reviews-bad }
-spec: { address: 127.0.0.1, ports: { http: ${bad.port} }, labels: { app: reviews, version: v1 } }
+spec: { address: ${upstreamAddress}, ports: { http: ${bad.port} }, labels: { app: reviews, version: v1 } }
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -278,7 +296,7 @@ spec:
   });
 
   it("REGISTRY_ONLY blocks hosts outside the registry; a ServiceEntry host is reachable", async () => {
-    const external = await startUpstream("external-api");
+    const external = await startUpstream("external-api", { host: "0.0.0.0" });
     try {
       await mesh.apply(`${REGISTRY(ups)}
 ---
@@ -290,7 +308,7 @@ spec:
   location: MESH_EXTERNAL
   resolution: STATIC
   ports: [{ number: 80, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${external.port} } }]
+  endpoints: [{ address: ${upstreamAddress}, ports: { http: ${external.port} } }]
 ---
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -298,10 +316,10 @@ metadata: { name: default }
 spec:
   outboundTrafficPolicy: { mode: REGISTRY_ONLY }
 `);
-      const ok = await httpGet(`http://127.0.0.1:${port}/`, { headers: { host: "api.external.example" } });
+      const ok = await get("/", {}, "api.external.example", 80);
       expect(ok.status).toBe(200);
       expect(ok.headers["x-upstream"]).toBe("external-api");
-      const blocked = await httpGet(`http://127.0.0.1:${port}/`, { headers: { host: "not-registered.example" } });
+      const blocked = await get("/", {}, "not-registered.example", 80);
       expect(blocked.status).toBe(502);
     } finally {
       await external.close();

@@ -6,10 +6,10 @@ import { createLogger, silentLogger } from "../../src/log/logger.js";
 import { startControlPlane, type ControlPlane } from "../../src/runner/control-plane.js";
 
 /** Starts a control plane on loopback; logs go to $WEFT_E2E_LOG when set. */
-export async function startTestControlPlane(opts: { xdsPort?: number; nodeKey?: (node: Node) => string } = {}): Promise<ControlPlane> {
+export async function startTestControlPlane(opts: { xdsPort?: number; xdsAddress?: string; nodeKey?: (node: Node) => string } = {}): Promise<ControlPlane> {
   const logFile = process.env.WEFT_E2E_LOG;
   const logger = logFile ? createLogger({ level: "debug", destination: createWriteStream(logFile, { flags: "a" }) }) : silentLogger();
-  const cp = await startControlPlane({ logger, xdsAddress: "127.0.0.1", xdsPort: opts.xdsPort ?? 0, adminAddress: "127.0.0.1", adminPort: 0, nodeKey: opts.nodeKey });
+  const cp = await startControlPlane({ logger, xdsAddress: opts.xdsAddress ?? "127.0.0.1", xdsPort: opts.xdsPort ?? 0, adminAddress: "127.0.0.1", adminPort: 0, nodeKey: opts.nodeKey });
   cp.markConfigLoaded();
   return cp;
 }

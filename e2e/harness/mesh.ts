@@ -11,7 +11,11 @@ import { NODE_METADATA } from "../../src/model/proxy.js";
 import type { ControlPlane } from "../../src/runner/control-plane.js";
 import { MeshController } from "../../src/runner/mesh-controller.js";
 import { silentLogger } from "../../src/log/logger.js";
+import { applyCapture } from "../../src/capture/iptables.js";
+import { bridgeAddress, createPod, type Pod } from "../../src/capture/pod-network.js";
+import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, sidecarEnvoyOptions } from "../../src/capture/sidecar.js";
 import { startTestControlPlane, waitForSync } from "./control-plane.js";
+import { AGENT_PORT, fetchFromPod, startPodAgent, type AgentResponse } from "./pod-agent.js";
 
 export interface ProxySpec {
   name: string;
@@ -31,6 +35,10 @@ export interface MeshProxy {
   nodeId: string;
   node: Node;
   envoy: EnvoyProcess;
+  /** Transparent mode: the pod the proxy and its request agent run in. */
+  pod?: Pod;
+  /** Transparent mode: a GET made from inside the pod (through its capture). */
+  fetch?: (target: { host: string; port: number; path: string; headers: Record<string, string>; timeoutMs?: number }) => Promise<AgentResponse>;
 }
 
 /** Parses Istio YAML into a MeshConfig (tests write valid YAML; validation has its own tests). */
@@ -44,14 +52,16 @@ export function meshConfigFromYaml(yaml: string): MeshConfig {
 
 export class TestMesh {
   readonly proxies: MeshProxy[] = [];
+  private readonly pods: Pod[] = [];
   private constructor(
     readonly cp: ControlPlane,
     readonly controller: MeshController,
   ) {}
 
-  static async start(settings: Partial<MeshSettings> = {}): Promise<TestMesh> {
+  static async start(settings: Partial<MeshSettings> = {}, opts: { transparent?: boolean } = {}): Promise<TestMesh> {
     let mc: MeshController | undefined;
-    const cp = await startTestControlPlane({ nodeKey: (node) => mc!.nodeKey(node) });
+    // Pods reach the control plane at the bridge address.
+    const cp = await startTestControlPlane({ nodeKey: (node) => mc!.nodeKey(node), xdsAddress: opts.transparent ? "0.0.0.0" : "127.0.0.1" });
     mc = new MeshController(cp.cache, silentLogger(), settings);
     return new TestMesh(cp, mc);
   }
@@ -74,20 +84,38 @@ export class TestMesh {
   async startProxy(spec: ProxySpec): Promise<MeshProxy> {
     const namespace = spec.namespace ?? "default";
     const type = spec.type ?? "sidecar";
-    const nodeId = `${type}~127.0.0.1~${spec.name}.${namespace}~${namespace}.svc.cluster.local`;
+    const transparent = (spec.capture ?? "explicit") === "transparent";
+    const pod = transparent ? await createPod(spec.name) : undefined;
+    if (pod) this.pods.push(pod);
+    const nodeId = `${type}~${pod?.ip ?? "127.0.0.1"}~${spec.name}.${namespace}~${namespace}.svc.cluster.local`;
     const metadata: Record<string, string> = {
       [NODE_METADATA.namespace]: namespace,
       [NODE_METADATA.labels]: JSON.stringify(spec.labels),
-      [NODE_METADATA.interceptionMode]: (spec.capture ?? "explicit") === "explicit" ? "NONE" : "REDIRECT",
+      [NODE_METADATA.interceptionMode]: transparent ? "REDIRECT" : "NONE",
       ...(spec.explicitPort ? { [NODE_METADATA.explicitPort]: String(spec.explicitPort) } : {}),
     };
     const node: Node = { id: nodeId, cluster: spec.name, metadata, ...(spec.locality ? { locality: spec.locality } : {}) };
-    let yaml = renderBootstrap({ nodeId, cluster: spec.name, metadata, xdsAddress: spec.xdsAddress ?? "127.0.0.1", xdsPort: this.cp.xdsPort });
+    let yaml = renderBootstrap({
+      nodeId,
+      cluster: spec.name,
+      metadata,
+      xdsAddress: pod ? bridgeAddress() : (spec.xdsAddress ?? "127.0.0.1"),
+      xdsPort: this.cp.xdsPort,
+      ...(pod ? { adminAddress: pod.ip, adminPort: SIDECAR_ADMIN_PORT } : {}),
+    });
     if (spec.locality) {
       yaml = yaml.replace(/^node:\n/m, `node:\n  locality: ${JSON.stringify({ region: spec.locality.region ?? "", zone: spec.locality.zone ?? "", sub_zone: spec.locality.subZone ?? "" })}\n`);
     }
-    const envoy = await startEnvoy({ name: spec.name, bootstrapYaml: yaml, ...spec.envoy });
-    const proxy = { spec, nodeId, node, envoy };
+    let proxy: MeshProxy;
+    if (pod) {
+      await applyCapture(pod.netns, { proxyUid: DEFAULT_PROXY_UID, excludeInboundPorts: [AGENT_PORT] });
+      const envoy = await startEnvoy({ bootstrapYaml: yaml, ...sidecarEnvoyOptions(pod), ...spec.envoy });
+      await startPodAgent(pod);
+      proxy = { spec, nodeId, node, envoy, pod, fetch: (t) => fetchFromPod(pod, t) };
+    } else {
+      const envoy = await startEnvoy({ name: spec.name, bootstrapYaml: yaml, ...spec.envoy });
+      proxy = { spec, nodeId, node, envoy };
+    }
     this.proxies.push(proxy);
     const snap = this.cp.cache.get(this.controller.nodeKey(node));
     if (snap) await waitForSync(this.cp.xds.registry, nodeId, snap);
@@ -96,6 +124,7 @@ export class TestMesh {
 
   async close(): Promise<void> {
     await Promise.all(this.proxies.map((p) => p.envoy.stop()));
+    await Promise.all(this.pods.map((p) => p.destroy()));
     await this.cp.close(500);
   }
 }
