@@ -295,6 +295,50 @@ spec:
     }
   });
 
+  it.skipIf(mode !== "transparent")("routes TCP by destination VIP and port, split by weight (transparent only)", async () => {
+    await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: tcp-echo }
+spec:
+  hosts: [tcp-echo.default.svc.cluster.local]
+  addresses: [240.240.0.77]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 7000, name: tcp, protocol: TCP }]
+  endpoints:
+  - { address: ${upstreamAddress}, ports: { tcp: ${ups["reviews-v1"]!.port} }, labels: { version: v1 } }
+  - { address: ${upstreamAddress}, ports: { tcp: ${ups["reviews-v2"]!.port} }, labels: { version: v2 } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: tcp-echo }
+spec:
+  host: tcp-echo
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: tcp-echo }
+spec:
+  hosts: [tcp-echo]
+  tcp:
+  - match: [{ port: 7000 }]
+    route:
+    - { destination: { host: tcp-echo, subset: v1 }, weight: 50 }
+    - { destination: { host: tcp-echo, subset: v2 }, weight: 50 }
+`);
+    const seen = new Set<string>();
+    for (let i = 0; i < 30 && seen.size < 2; i++) {
+      const r = await client.fetch!({ host: "240.240.0.77", port: 7000, path: "/", headers: { host: "whatever" } });
+      seen.add(String(r.headers["x-upstream"]));
+    }
+    expect([...seen].sort()).toEqual(["reviews-v1", "reviews-v2"]);
+    const stats = await client.envoy.stats("tcp-echo");
+    expect([...stats.entries()].some(([k, v]) => k.includes("upstream_cx_total") && v > 0)).toBe(true);
+  });
+
   it("REGISTRY_ONLY blocks hosts outside the registry; a ServiceEntry host is reachable", async () => {
     const external = await startUpstream("external-api", { host: "0.0.0.0" });
     try {
