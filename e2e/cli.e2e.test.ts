@@ -120,4 +120,28 @@ describe("weft CLI", () => {
       await rm(configDir, { recursive: true, force: true });
     }
   });
+
+  it("demo: a run after a crash (SIGKILL) removes the leftovers first and works", async () => {
+    const ports = async () => [await freePort(), await freePort(), await freePort()];
+    const configDir = await mkdtemp(path.join(os.tmpdir(), "weft-demo-crash-"));
+    try {
+      const [i1, x1, a1] = await ports();
+      const first = weft(["demo", "--ingress-port", String(i1), "--xds-port", String(x1), "--admin-port", String(a1), "--config-dir", configDir]);
+      await until(() => first.stdout().includes("Weft demo is running") || first.child.exitCode !== null, 120_000, "the first demo to start");
+      const transparent = first.stdout().includes("(transparent mode)");
+      first.child.kill("SIGKILL");
+      await first.exited;
+      const [i2, x2, a2] = await ports();
+      const second = weft(["demo", "--ingress-port", String(i2), "--xds-port", String(x2), "--admin-port", String(a2), "--config-dir", configDir]);
+      await until(() => second.stdout().includes("Weft demo is running") || second.child.exitCode !== null, 120_000, "the second demo to start");
+      expect(second.stdout(), second.stderr()).toContain("Weft demo is running");
+      if (transparent) expect(second.stderr()).toContain("removed leftovers of a previous run");
+      const page = JSON.parse((await httpGet(`http://127.0.0.1:${i2}/productpage`, { timeoutMs: 5000 })).body) as { reviews: { version: string } };
+      expect(page.reviews.version).toBe("v1");
+      second.child.kill("SIGTERM");
+      expect(await second.exited).toBe(0);
+    } finally {
+      await rm(configDir, { recursive: true, force: true });
+    }
+  });
 });
