@@ -6,7 +6,6 @@
 //   npm run bench:edit            (N = 10; BENCH_N=20 for more)
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { DEMO_WORKLOADS, routingYaml, servicesYaml, workloadsYaml } from "../src/demo/default-mesh.js";
@@ -16,19 +15,11 @@ import { silentLogger } from "../src/log/logger.js";
 import { NODE_METADATA } from "../src/model/proxy.js";
 import { startMeshRunner } from "../src/runner/mesh-runner.js";
 import { isSynced } from "../src/runner/wait-for-sync.js";
+import { freePort } from "../src/runner/free-port.js";
 
 const N = Number(process.env.BENCH_N ?? 10);
 const DEBOUNCE_MS = 100;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "weft-bench-edit-"));

@@ -6,10 +6,10 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { SimulatedClient } from "../src/xds/simulated-client.js";
 import { httpGet } from "./harness/http.js";
+import { freePort } from "../src/runner/free-port.js";
 
 const execFileP = promisify(execFile);
 const children: ChildProcess[] = [];
@@ -25,15 +25,6 @@ function weft(args: string[]): { child: ChildProcess; stdout: () => string; stde
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const start = Date.now();

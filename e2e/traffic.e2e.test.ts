@@ -1,22 +1,13 @@
 // Istio's traffic-management tasks against real Envoy: a client sidecar routes to sample
 // services per VirtualService / DestinationRule written in Istio's YAML.
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureSupport } from "../src/capture/iptables.js";
 import { bridgeAddress } from "../src/capture/pod-network.js";
 import { httpGet } from "./harness/http.js";
 import { TestMesh, type MeshProxy } from "./harness/mesh.js";
 import { startUpstream, type Upstream } from "./harness/upstream.js";
+import { freePort } from "../src/runner/free-port.js";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 // Transparent mode (client sidecar in a pod with iptables capture) where the machine allows it;
 // explicit mode always.

@@ -1,6 +1,5 @@
 // The xDS core against real Envoy, state of the world and delta: config delivery, updates,
 // removals, NACK handling and a control-plane restart under traffic.
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cluster_DiscoveryType } from "../generated/envoy/config/cluster/v3/cluster.js";
 import { Snapshot, type SnapshotInput } from "../src/cache/snapshot.js";
@@ -12,19 +11,10 @@ import type { ControlPlane } from "../src/runner/control-plane.js";
 import { startTestControlPlane, waitForSync } from "./harness/control-plane.js";
 import { httpGet, requestLoop } from "./harness/http.js";
 import { startUpstream } from "./harness/upstream.js";
+import { freePort } from "../src/runner/free-port.js";
 
 type Upstream = Awaited<ReturnType<typeof startUpstream>>;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface MeshSpec {
   /** cluster name -> upstreams serving it */

@@ -6,7 +6,6 @@
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import path from "node:path";
 import { applyCapture, captureSupport } from "../capture/iptables.js";
 import { bridgeAddress, cleanupLeftovers, createPod, type Pod } from "../capture/pod-network.js";
@@ -21,6 +20,7 @@ import { startMeshRunner, type MeshRunner } from "../runner/mesh-runner.js";
 import { waitForSync } from "../runner/wait-for-sync.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
+import { freePort } from "../runner/free-port.js";
 
 const FLAGS = {
   "ingress-port": { type: "string", env: "WEFT_DEMO_INGRESS_PORT", default: "8080", help: "port of the ingress gateway" },
@@ -44,16 +44,6 @@ function progress(msg: string): void {
   process.stderr.write(`[${++stepNo}/7] ${msg}\n`);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The command line that runs `weft <args>` again (compiled or through tsx). */
 function weftCommand(args: string[]): string[] {
