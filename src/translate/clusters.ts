@@ -67,6 +67,10 @@ function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePor
       }),
     };
   }
+  if (policy.loadBalancer?.localityLbSetting?.distribute?.length) {
+    // Locality weights in the ClusterLoadAssignment only count with locality-weighted LB on.
+    cluster.commonLbConfig = { ...(cluster.commonLbConfig ?? {}), localityWeightedLbConfig: {} };
+  }
   const od = policy.outlierDetection;
   if (od) {
     cluster.outlierDetection = {
