@@ -3,6 +3,7 @@
 import { hostname } from "node:os";
 import type { FastifyInstance } from "fastify";
 import { Registry, collectDefaultMetrics } from "prom-client";
+import type { Metadata } from "@grpc/grpc-js";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import { SnapshotCache } from "../cache/snapshot-cache.js";
 import { buildAdminServer } from "../admin/admin-server.js";
@@ -16,7 +17,9 @@ export interface ControlPlaneOptions {
   xdsPort?: number;
   adminAddress?: string;
   adminPort?: number;
-  nodeKey?: (node: Node) => string;
+  nodeKey?: (node: Node, principal: string | undefined) => string;
+  authenticate?: (metadata: Metadata) => string | undefined;
+  xdsTls?: { certChainPem: string; privateKeyPem: string };
   /** Collect Node.js process metrics (off in tests that run several control planes). */
   processMetrics?: boolean;
 }
@@ -49,7 +52,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       log.error({ key, problems: err.problems }, err.message);
     },
   });
-  const xds = new XdsServer({ source: cache, metrics, logger: log, nodeKey: opts.nodeKey, controlPlaneId: `weft@${hostname()}` });
+  const xds = new XdsServer({ source: cache, metrics, logger: log, nodeKey: opts.nodeKey, authenticate: opts.authenticate, tls: opts.xdsTls, controlPlaneId: `weft@${hostname()}` });
   let configLoaded = false;
   let xdsListening = false;
   const admin = buildAdminServer({

@@ -11,6 +11,7 @@ import { toProtoDuration } from "./proto-duration.js";
 import type { ServiceModel, ServicePortModel } from "../model/mesh-model.js";
 import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, outboundClusterName } from "./naming.js";
 import type { EffectivePolicy } from "./traffic-policy.js";
+import { TLS_MODE_LABEL, outboundMtlsSocket, spiffeIdOf } from "./mtls.js";
 
 const DEFAULT_CONNECT_TIMEOUT = "10s"; // Istio's default
 
@@ -109,8 +110,28 @@ function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePor
   return cluster;
 }
 
+/**
+ * mTLS towards a mesh-internal service: forced by DestinationRule tls ISTIO_MUTUAL, off with
+ * DISABLE/SIMPLE/MUTUAL, otherwise automatic: only endpoints labelled tlsMode=istio.
+ */
+function applyMeshTls(cluster: Cluster, service: ServiceModel, policy: EffectivePolicy, trustDomain: string): void {
+  if (service.location !== "MESH_INTERNAL" && policy.tls?.mode !== "ISTIO_MUTUAL") return;
+  const mode = policy.tls?.mode;
+  if (mode === "DISABLE" || mode === "SIMPLE" || mode === "MUTUAL") return;
+  const identities = [
+    ...new Set(
+      service.endpoints
+        .filter((e) => mode === "ISTIO_MUTUAL" || e.labels[TLS_MODE_LABEL] === "istio")
+        .map((e) => spiffeIdOf(trustDomain, service.namespace, e.serviceAccount)),
+    ),
+  ].sort();
+  const socket = outboundMtlsSocket(policy.tls?.subjectAltNames?.length ? policy.tls.subjectAltNames : identities, policy.tls?.sni ?? service.hostname);
+  if (mode === "ISTIO_MUTUAL") cluster.transportSocket = socket;
+  else cluster.transportSocketMatches = [{ name: "tlsMode-istio", match: { tlsMode: "istio" }, transportSocket: socket }];
+}
+
 /** Envoy cluster for one service port and subset ("" = every endpoint). */
-export function buildOutboundCluster(service: ServiceModel, port: ServicePortModel, subset: Subset | undefined, policy: EffectivePolicy): Cluster {
+export function buildOutboundCluster(service: ServiceModel, port: ServicePortModel, subset: Subset | undefined, policy: EffectivePolicy, mtlsTrustDomain?: string): Cluster {
   const name = outboundClusterName(port.number, subset?.name ?? "", service.hostname);
   const passthroughLb = policy.loadBalancer?.simple === "PASSTHROUGH";
   let cluster: Cluster;
@@ -127,7 +148,9 @@ export function buildOutboundCluster(service: ServiceModel, port: ServicePortMod
   } else {
     cluster = { name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: ADS_CONFIG_SOURCE, serviceName: name } };
   }
-  return applyPolicy(cluster, policy, port);
+  applyPolicy(cluster, policy, port);
+  if (mtlsTrustDomain) applyMeshTls(cluster, service, policy, mtlsTrustDomain);
+  return cluster;
 }
 
 export function buildInboundCluster(port: number, targetPort: number): Cluster {

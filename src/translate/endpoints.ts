@@ -7,6 +7,7 @@ import type { LocalityLbSetting } from "../api/types.js";
 import { socketAddress } from "../envoy/builders.js";
 import { labelsMatch, type EndpointModel, type ServiceModel, type ServicePortModel } from "../model/mesh-model.js";
 import type { EffectivePolicy } from "./traffic-policy.js";
+import { TLS_MODE_LABEL, TLS_MODE_MATCH_KEY } from "./mtls.js";
 
 function splitLocality(l: string): [string, string, string] {
   const [region = "", zone = "", subZone = ""] = l.split("/");
@@ -65,6 +66,8 @@ export function buildLoadAssignmentFor(
         lbEndpoints: eps.map((ep) => ({
           endpoint: { address: socketAddress(ep.address, ep.ports[port.number] ?? port.targetPort) },
           loadBalancingWeight: ep.weight,
+          // Endpoints with a sidecar get mTLS from clients (the cluster's transport socket match).
+          ...(ep.labels[TLS_MODE_LABEL] === "istio" ? { metadata: { filterMetadata: { [TLS_MODE_MATCH_KEY]: { tlsMode: "istio" } } } } : {}),
         })),
         ...(weight !== undefined ? { loadBalancingWeight: weight } : {}),
         ...(localityAware && !setting?.distribute ? { priority: failoverPriority(proxyLocality, locality, setting) } : {}),

@@ -19,6 +19,7 @@ import { buildVirtualServiceRoutes, resolveDestination, type RouteContext } from
 import { gatewayRouteName } from "./naming.js";
 import { buildOutboundClusters } from "./sidecar.js";
 import { virtualServicesFor, visibleServices } from "./visibility.js";
+import { buildSecrets, type MeshSecurity } from "./mtls.js";
 
 interface BoundServer {
   gateway: string; // "ns/name"
@@ -69,7 +70,7 @@ function tlsContext(server: Server) {
   };
 }
 
-export function translateGateway(model: MeshModel, proxy: ProxyModel): SnapshotInput {
+export function translateGateway(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): SnapshotInput {
   const byPort = new Map<number, BoundServer[]>();
   for (const g of gatewaysFor(model, proxy)) {
     for (const server of g.spec.servers) {
@@ -136,7 +137,14 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel): SnapshotI
       filterChains: chains,
     });
   }
-  const { clusters, endpoints } = buildOutboundClusters(model, proxy, visibleServices(model, proxy));
+  // A gateway with an identity talks mTLS to sidecars (auto mTLS), like Istio's gateways.
+  const { clusters, endpoints } = buildOutboundClusters(model, proxy, visibleServices(model, proxy), security?.secrets ? security.trustDomain : undefined);
   clusters.push(...buildPassthroughClusters());
-  return { [XDS_TYPES.cluster]: clusters, [XDS_TYPES.endpoint]: endpoints, [XDS_TYPES.listener]: listeners, [XDS_TYPES.route]: routes };
+  return {
+    [XDS_TYPES.cluster]: clusters,
+    [XDS_TYPES.endpoint]: endpoints,
+    [XDS_TYPES.listener]: listeners,
+    [XDS_TYPES.route]: routes,
+    ...(security?.secrets ? { [XDS_TYPES.secret]: buildSecrets(security.secrets) } : {}),
+  };
 }

@@ -6,8 +6,9 @@ import { packAny } from "../envoy/any.js";
 import { ADS_CONFIG_SOURCE } from "../envoy/builders.js";
 import { EXTENSION_TYPES } from "../envoy/type-urls.js";
 import { CORS_FILTER, FAULT_FILTER } from "./http-routes.js";
+import { HttpConnectionManager_ForwardClientCertDetails } from "../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js";
 
-export function buildHttpConnectionManager(statPrefix: string, routes: { rds: string } | { inline: RouteConfiguration }): Filter {
+export function buildHttpConnectionManager(statPrefix: string, routes: { rds: string } | { inline: RouteConfiguration }, opts: { forwardClientCert?: boolean } = {}): Filter {
   return {
     name: "envoy.filters.network.http_connection_manager",
     typedConfig: packAny(EXTENSION_TYPES.httpConnectionManager, {
@@ -19,6 +20,10 @@ export function buildHttpConnectionManager(statPrefix: string, routes: { rds: st
         { name: "envoy.filters.http.router", typedConfig: packAny(EXTENSION_TYPES.router, {}) },
       ],
       normalizePath: true,
+      // Inbound with mTLS: the app sees the caller's SPIFFE ID in x-forwarded-client-cert.
+      ...(opts.forwardClientCert
+        ? { forwardClientCertDetails: HttpConnectionManager_ForwardClientCertDetails.SANITIZE_SET, setCurrentClientCertDetails: { uri: true } }
+        : {}),
     }),
   };
 }

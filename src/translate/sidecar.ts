@@ -12,7 +12,7 @@ import type { SnapshotInput } from "../cache/snapshot.js";
 import { packAny } from "../envoy/any.js";
 import { socketAddress } from "../envoy/builders.js";
 import { EXTENSION_TYPES, XDS_TYPES } from "../envoy/type-urls.js";
-import { hostAliases, labelsMatch, namespaceOf, resolveHost, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
+import { hostAliases, labelsMatch, namespaceOf, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { buildInboundCluster, buildOutboundCluster, buildPassthroughClusters, isHttpProtocol } from "./clusters.js";
 import { buildLoadAssignmentFor } from "./endpoints.js";
@@ -32,10 +32,11 @@ import {
   outboundRouteName,
 } from "./naming.js";
 import { destinationRuleFor, effectivePolicy } from "./traffic-policy.js";
+import { buildSecrets, inboundMtlsSocket, type MeshSecurity } from "./mtls.js";
 import { outboundPolicy, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
 
 /** Clusters and endpoints for every port and subset of the visible services. */
-export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, services: ServiceModel[]): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
+export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], mtlsTrustDomain?: string): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
   const clusters: Cluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
   for (const service of services) {
@@ -43,7 +44,7 @@ export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, servi
     for (const port of service.ports) {
       for (const subset of [undefined, ...(dr?.spec.subsets ?? [])]) {
         const policy = effectivePolicy(dr, port.number, subset);
-        const cluster = buildOutboundCluster(service, port, subset, policy);
+        const cluster = buildOutboundCluster(service, port, subset, policy, mtlsTrustDomain);
         clusters.push(cluster);
         if (cluster.edsClusterConfig) {
           endpoints.push(buildLoadAssignmentFor(cluster.name!, service, port, subset?.labels, policy, proxy.locality));
@@ -167,10 +168,12 @@ function ownServices(model: MeshModel, proxy: ProxyModel): ServiceModel[] {
   return model.services.filter((s) => s.namespace === proxy.namespace && s.location === "MESH_INTERNAL" && s.endpoints.some((e) => Object.keys(e.labels).length > 0 && labelsMatch(e.labels, proxy.labels)));
 }
 
-function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel): { listener: Listener; clusters: Cluster[] } {
+function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, security: MeshSecurity | undefined): { listener: Listener; clusters: Cluster[] } {
   const chains: FilterChain[] = [];
   const clusters: Cluster[] = [];
   const seen = new Set<number>();
+  const mtls = security?.secrets ? security : undefined;
+  let usesTls = false;
   for (const s of ownServices(model, proxy)) {
     for (const p of s.ports) {
       const target = s.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[p.number] ?? p.targetPort;
@@ -178,17 +181,25 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel): { list
       seen.add(target);
       clusters.push(buildInboundCluster(target, target));
       const cluster = inboundClusterName(target);
-      chains.push({
-        name: `inbound_${target}`,
-        filterChainMatch: { destinationPort: target },
-        filters: [
-          isHttpProtocol(p.protocol)
-            ? buildHttpConnectionManager(`inbound_0.0.0.0_${target}`, {
+      const filters = [
+        isHttpProtocol(p.protocol)
+          ? buildHttpConnectionManager(
+              `inbound_0.0.0.0_${target}`,
+              {
                 inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [{ name: "default", match: { prefix: "/" }, route: { cluster, timeout: { seconds: 0, nanos: 0 } } }] }] },
-              })
-            : buildTcpProxy(`inbound|${target}||`, { cluster }),
-        ],
-      });
+              },
+              { forwardClientCert: !!mtls },
+            )
+          : buildTcpProxy(`inbound|${target}||`, { cluster }),
+      ];
+      const mode = mtls ? (mtls.inbound?.byPort[target] ?? mtls.inbound?.mode ?? "PERMISSIVE") : "DISABLE";
+      if (mode === "DISABLE") {
+        chains.push({ name: `inbound_${target}`, filterChainMatch: { destinationPort: target }, filters });
+        continue;
+      }
+      usesTls = true;
+      chains.push({ name: `inbound_${target}_mtls`, filterChainMatch: { destinationPort: target, transportProtocol: "tls" }, transportSocket: inboundMtlsSocket(mtls!.trustDomain), filters });
+      if (mode === "PERMISSIVE") chains.push({ name: `inbound_${target}_plaintext`, filterChainMatch: { destinationPort: target, transportProtocol: "raw_buffer" }, filters });
     }
   }
   return {
@@ -196,7 +207,7 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel): { list
       name: VIRTUAL_INBOUND_LISTENER,
       address: socketAddress("0.0.0.0", SIDECAR_PORTS.inbound),
       trafficDirection: TrafficDirection.INBOUND,
-      listenerFilters: [originalDstListenerFilter()],
+      listenerFilters: [originalDstListenerFilter(), ...(usesTls ? [{ name: "envoy.filters.listener.tls_inspector", typedConfig: packAny(EXTENSION_TYPES.tlsInspector, {}) }] : [])],
       filterChains: chains,
       defaultFilterChain: { name: "inbound-passthrough", filters: [buildTcpProxy(INBOUND_PASSTHROUGH_CLUSTER, { cluster: INBOUND_PASSTHROUGH_CLUSTER })] },
     },
@@ -204,9 +215,9 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel): { list
   };
 }
 
-export function translateSidecar(model: MeshModel, proxy: ProxyModel): SnapshotInput {
+export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): SnapshotInput {
   const services = visibleServices(model, proxy);
-  const { clusters, endpoints } = buildOutboundClusters(model, proxy, services);
+  const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined);
   const policy = outboundPolicy(model, proxy);
   const listeners: Listener[] = [];
   const routes: RouteConfiguration[] = [];
@@ -221,7 +232,7 @@ export function translateSidecar(model: MeshModel, proxy: ProxyModel): SnapshotI
       defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(policy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER, { cluster: policy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER })] },
     });
     for (const port of httpPorts) routes.push(outboundRouteConfig(model, proxy, services, port));
-    const inbound = inboundListenerAndClusters(model, proxy);
+    const inbound = inboundListenerAndClusters(model, proxy, security);
     listeners.push(inbound.listener);
     clusters.push(...inbound.clusters);
   } else {
@@ -234,7 +245,11 @@ export function translateSidecar(model: MeshModel, proxy: ProxyModel): SnapshotI
     routes.push(explicitRouteConfig(model, proxy, services));
   }
   clusters.push(...buildPassthroughClusters());
-  return { [XDS_TYPES.cluster]: clusters, [XDS_TYPES.endpoint]: endpoints, [XDS_TYPES.listener]: listeners, [XDS_TYPES.route]: routes };
+  return {
+    [XDS_TYPES.cluster]: clusters,
+    [XDS_TYPES.endpoint]: endpoints,
+    [XDS_TYPES.listener]: listeners,
+    [XDS_TYPES.route]: routes,
+    ...(security?.secrets ? { [XDS_TYPES.secret]: buildSecrets(security.secrets) } : {}),
+  };
 }
-
-export { resolveHost };

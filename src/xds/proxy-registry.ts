@@ -43,6 +43,8 @@ export interface ProxyStatus {
   api: XdsApi;
   service: string;
   snapshotKey: string;
+  /** Who the stream authenticated as ("" when unauthenticated). */
+  principal: string;
   connectedAt: string;
   types: Record<string, TypeStatus>;
 }

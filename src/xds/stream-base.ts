@@ -28,8 +28,11 @@ export interface ResponseSink {
 
 export interface StreamContext {
   source: SnapshotSource;
-  /** Maps a node to the snapshot key it is served from (node id, or a proxy class). */
-  nodeKey: (node: Node) => string;
+  /**
+   * Maps a node to the snapshot key it is served from (node id, or a proxy class). `principal`
+   * is who the stream authenticated as (see XdsServerOptions.authenticate), if anyone.
+   */
+  nodeKey: (node: Node, principal: string | undefined) => string;
   registry: ProxyRegistry;
   metrics: XdsMetrics;
   logger: Logger;
@@ -78,6 +81,8 @@ export abstract class XdsStreamBase<S extends TypeState> {
     /** "ads", or the single type a per-type service (LDS, CDS, ...) serves. */
     protected readonly service: "ads" | XdsTypeUrl,
     protected readonly peer: string,
+    /** Who the stream authenticated as, if anyone. */
+    protected readonly principal?: string,
   ) {
     this.log = ctx.logger.child({ stream: this.streamId, api, service: service === "ads" ? "ads" : TYPE_SHORT_NAMES[service] });
     sink.onDrain(() => {
@@ -115,7 +120,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
       return false;
     }
     this.node = node;
-    const key = this.ctx.nodeKey(node);
+    const key = this.ctx.nodeKey(node, this.principal);
     this.status = {
       streamId: this.streamId,
       ...describeNode(node),
@@ -123,6 +128,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
       api: this.api,
       service: this.service === "ads" ? "ads" : TYPE_SHORT_NAMES[this.service],
       snapshotKey: key,
+      principal: this.principal ?? "",
       connectedAt: new Date().toISOString(),
       types: {},
     };

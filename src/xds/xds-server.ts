@@ -6,6 +6,7 @@ import {
   status as GrpcStatus,
   type MethodDefinition,
   type ServerDuplexStream,
+  type Metadata,
   type ServerUnaryCall,
   type ServiceDefinition,
   type UntypedServiceImplementation,
@@ -33,8 +34,12 @@ export interface XdsServerOptions {
   metrics: XdsMetrics;
   logger: Logger;
   registry?: ProxyRegistry;
-  nodeKey?: (node: Node) => string;
+  nodeKey?: (node: Node, principal: string | undefined) => string;
   controlPlaneId?: string;
+  /** Who a stream's caller is, from its gRPC metadata (e.g. a bearer token); undefined = anonymous. */
+  authenticate?: (metadata: Metadata) => string | undefined;
+  /** Serve over TLS with this certificate (PEM); clients verify it against the mesh root. */
+  tls?: { certChainPem: string; privateKeyPem: string };
 }
 
 type AnyStream = SotwStream | DeltaStream;
@@ -115,13 +120,19 @@ export class XdsServer {
   /** Binds and starts serving; returns the bound port (useful with port 0). */
   async listen(host: string, port: number): Promise<number> {
     const bound = await new Promise<number>((resolve, reject) =>
-      this.grpc.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+      this.grpc.bindAsync(`${host.includes(":") ? `[${host}]` : host}:${port}`, this.credentials(), (err, p) =>
         err ? reject(new Error(`xDS server cannot listen on ${host}:${port}: ${err.message}`)) : resolve(p),
       ),
     );
     this.boundPort = bound;
     this.ctx.logger.info({ host, port: bound }, "xDS server listening");
     return bound;
+  }
+
+  private credentials(): ServerCredentials {
+    const tls = this.opts.tls;
+    if (!tls) return ServerCredentials.createInsecure();
+    return ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.certChainPem), private_key: Buffer.from(tls.privateKeyPem) }], false);
   }
 
   get port(): number | undefined {
@@ -164,12 +175,12 @@ export class XdsServer {
   }
 
   private serveSotw(call: ServerDuplexStream<DiscoveryRequest, Buffer>, service: "ads" | XdsTypeUrl): void {
-    const stream = new SotwStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "sotw", service, call.getPeer());
+    const stream = new SotwStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "sotw", service, call.getPeer(), this.opts.authenticate?.(call.metadata));
     this.track(call, stream, (req) => stream.onRequest(req));
   }
 
   private serveDelta(call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>, service: "ads" | XdsTypeUrl): void {
-    const stream = new DeltaStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "delta", service, call.getPeer());
+    const stream = new DeltaStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "delta", service, call.getPeer(), this.opts.authenticate?.(call.metadata));
     this.track(call, stream, (req) => stream.onRequest(req));
   }
 
@@ -177,7 +188,7 @@ export class XdsServer {
   private fetch(call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>, typeUrl: XdsTypeUrl): void {
     const node = call.request.node;
     if (!node?.id) return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: "node.id is required" });
-    const snapshot = this.ctx.source.get(this.ctx.nodeKey(node));
+    const snapshot = this.ctx.source.get(this.ctx.nodeKey(node, this.opts.authenticate?.(call.metadata)));
     if (!snapshot) return cb({ code: GrpcStatus.UNAVAILABLE, details: `no configuration for node ${node.id} yet` });
     const typed = snapshot.resources(typeUrl);
     const names = call.request.resourceNames ?? [];
