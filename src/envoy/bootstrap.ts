@@ -25,6 +25,10 @@ export interface BootstrapOptions {
   adminPort?: number;
   /** Use incremental (delta) ADS instead of state of the world. Default false. */
   deltaXds?: boolean;
+  /** Bootstrap credential sent on the xDS stream as "authorization: Bearer <token>". */
+  xdsToken?: string;
+  /** Connect to the control plane over TLS, verifying its certificate against this CA file (and SNI). */
+  xdsTls?: { caFile: string; sni: string };
 }
 
 const TEMPLATE_RELATIVE = path.join("envoy-bootstrap", "sidecar.yaml");
@@ -44,6 +48,22 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
     xdsClusterType: isIP(opts.xdsAddress) !== 0 ? "STATIC" : "STRICT_DNS",
     xdsAddress: JSON.stringify(opts.xdsAddress),
     xdsPort: String(opts.xdsPort),
+    xdsInitialMetadata: JSON.stringify(opts.xdsToken ? [{ key: "authorization", value: `Bearer ${opts.xdsToken}` }] : []),
+    xdsTransportSocket: JSON.stringify(
+      opts.xdsTls
+        ? {
+            name: "envoy.transport_sockets.tls",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+              sni: opts.xdsTls.sni,
+              common_tls_context: {
+                alpn_protocols: ["h2"],
+                validation_context: { trusted_ca: { filename: opts.xdsTls.caFile }, match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: opts.xdsTls.sni } }] },
+              },
+            },
+          }
+        : null,
+    ),
   };
 
   return template.replace(/\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g, (_match, name: string) => {
