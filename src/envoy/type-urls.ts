@@ -15,6 +15,9 @@ import { HTTPFault } from "../../generated/envoy/extensions/filters/http/fault/v
 import { Cors, CorsPolicy } from "../../generated/envoy/extensions/filters/http/cors/v3/cors.js";
 import { OriginalDst } from "../../generated/envoy/extensions/filters/listener/original_dst/v3/original_dst.js";
 import { TlsInspector } from "../../generated/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.js";
+import { RBAC as HttpRbac } from "../../generated/envoy/extensions/filters/http/rbac/v3/rbac.js";
+import { RBAC as NetworkRbac } from "../../generated/envoy/extensions/filters/network/rbac/v3/rbac.js";
+import { JwtAuthentication } from "../../generated/envoy/extensions/filters/http/jwt_authn/v3/config.js";
 
 /** What every ts-proto message constant offers; enough to encode, decode and build messages. */
 export interface MessageCodec<T> {
@@ -101,6 +104,9 @@ export const EXTENSION_TYPES = {
   corsPolicy: `${PREFIX}envoy.extensions.filters.http.cors.v3.CorsPolicy`,
   originalDst: `${PREFIX}envoy.extensions.filters.listener.original_dst.v3.OriginalDst`,
   tlsInspector: `${PREFIX}envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`,
+  httpRbac: `${PREFIX}envoy.extensions.filters.http.rbac.v3.RBAC`,
+  networkRbac: `${PREFIX}envoy.extensions.filters.network.rbac.v3.RBAC`,
+  jwtAuthentication: `${PREFIX}envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication`,
 } as const;
 
 export type ExtensionTypeUrl = (typeof EXTENSION_TYPES)[keyof typeof EXTENSION_TYPES];
@@ -117,6 +123,9 @@ export interface ExtensionMessageTypes {
   [EXTENSION_TYPES.corsPolicy]: CorsPolicy;
   [EXTENSION_TYPES.originalDst]: OriginalDst;
   [EXTENSION_TYPES.tlsInspector]: TlsInspector;
+  [EXTENSION_TYPES.httpRbac]: HttpRbac;
+  [EXTENSION_TYPES.networkRbac]: NetworkRbac;
+  [EXTENSION_TYPES.jwtAuthentication]: JwtAuthentication;
 }
 
 export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<ExtensionMessageTypes[U]> } = {
@@ -131,4 +140,7 @@ export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<Extension
   [EXTENSION_TYPES.corsPolicy]: CorsPolicy,
   [EXTENSION_TYPES.originalDst]: OriginalDst,
   [EXTENSION_TYPES.tlsInspector]: TlsInspector,
+  [EXTENSION_TYPES.httpRbac]: HttpRbac,
+  [EXTENSION_TYPES.networkRbac]: NetworkRbac,
+  [EXTENSION_TYPES.jwtAuthentication]: JwtAuthentication,
 };

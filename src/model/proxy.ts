@@ -15,6 +15,8 @@ export interface ProxyModel {
   locality: string;
   /** Explicit mode: loopback port the app sends outbound HTTP to (default 15080). */
   explicitPort?: number;
+  /** The identity the proxy authenticated as (never taken from its own metadata). */
+  identity?: { namespace: string; serviceAccount: string };
 }
 
 /** Node metadata keys Weft's bootstraps set (Istio's names where Istio has one). */
@@ -56,5 +58,6 @@ export function proxyClassKey(p: ProxyModel): string {
     .sort()
     .map((k) => `${k}=${p.labels[k]}`)
     .join(",");
-  return `${p.type}/${p.namespace}/${p.capture}${p.explicitPort ? `:${p.explicitPort}` : ""}/${p.locality}/${labels}`;
+  const id = p.identity ? `/id=${p.identity.namespace}/${p.identity.serviceAccount}` : "";
+  return `${p.type}/${p.namespace}/${p.capture}${p.explicitPort ? `:${p.explicitPort}` : ""}/${p.locality}/${labels}${id}`;
 }

@@ -10,6 +10,17 @@ import type { Logger } from "../log/logger.js";
 import { buildMeshModel, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
 import { proxyClassKey, proxyFromNode, type ProxyModel } from "../model/proxy.js";
 import { translateProxy } from "../translate/translate.js";
+import type { MeshSecurity } from "../translate/mtls.js";
+import type { CredentialStore } from "../identity/credential-store.js";
+import { identityKey, type WorkloadCertificates } from "../identity/workload-certificates.js";
+
+/** mTLS for the mesh: the CA's trust domain and bundle, workload certificates, bootstrap credentials. */
+export interface ControllerSecurity {
+  trustDomain: string;
+  trustBundlePem: () => string;
+  certificates: WorkloadCertificates;
+  credentials: CredentialStore;
+}
 
 export interface GenerationStats {
   classes: number;
@@ -22,6 +33,8 @@ export class MeshController {
   private model: MeshModel;
   private readonly classes = new Map<string, ProxyModel>();
 
+  private security?: ControllerSecurity;
+
   constructor(
     private readonly cache: SnapshotCache,
     private readonly logger: Logger,
@@ -30,9 +43,29 @@ export class MeshController {
     this.model = buildMeshModel({ resources: [], issues: [] }, settings);
   }
 
-  /** The snapshot key of a node; registers and generates its class on first sight. */
-  readonly nodeKey = (node: Node): string => {
+  /** Turns mTLS on: authenticated proxies get certificates over SDS and talk mTLS. */
+  enableSecurity(security: ControllerSecurity): void {
+    this.security = security;
+  }
+
+  /**
+   * What the proxy is: its node metadata for routing, but for an authenticated stream the
+   * namespace, labels and service account come from its registered WorkloadEntry (principal
+   * "namespace/name"); a principal without a WorkloadEntry (e.g. a gateway) uses its name as
+   * service account.
+   */
+  private describe(node: Node, principal: string | undefined): ProxyModel {
     const proxy = proxyFromNode(node);
+    if (!principal || !this.security) return proxy;
+    const [namespace, name] = principal.split("/") as [string, string];
+    const we = this.model.workloads.find((w) => (w.metadata.namespace ?? "default") === namespace && w.metadata.name === name);
+    if (!we) return { ...proxy, namespace, identity: { namespace, serviceAccount: name } };
+    return { ...proxy, namespace, labels: { ...(we.metadata.labels ?? {}), ...(we.spec.labels ?? {}) }, identity: { namespace, serviceAccount: we.spec.serviceAccount ?? "default" } };
+  }
+
+  /** The snapshot key of a node; registers and generates its class on first sight. */
+  readonly nodeKey = (node: Node, principal?: string): string => {
+    const proxy = this.describe(node, principal);
     const key = proxyClassKey(proxy);
     if (!this.classes.has(key)) {
       this.classes.set(key, proxy);
@@ -45,6 +78,8 @@ export class MeshController {
   setConfig(config: MeshConfig): GenerationStats {
     const start = performance.now();
     this.model = buildMeshModel(config, this.settings);
+    // Registering a workload creates its bootstrap credential.
+    if (this.security) for (const we of this.model.workloads) this.security.credentials.ensure({ namespace: we.metadata.namespace ?? "default", name: we.metadata.name });
     let changed = 0;
     let refused = 0;
     for (const [key, proxy] of this.classes) {
@@ -61,9 +96,28 @@ export class MeshController {
     return this.model;
   }
 
+  /** Regenerates the classes of one identity (its certificate was renewed). */
+  regenerateIdentity(idKey: string): void {
+    for (const [key, proxy] of this.classes) if (proxy.identity && identityKey(proxy.identity) === idKey) this.generate(key, proxy);
+  }
+
+  private securityFor(proxy: ProxyModel): MeshSecurity | undefined | "pending" {
+    const sec = this.security;
+    if (!sec) return undefined;
+    if (!proxy.identity) return { trustDomain: sec.trustDomain };
+    const cert = sec.certificates.get(proxy.identity);
+    if (!cert) {
+      void sec.certificates.ensure(proxy.identity).then(() => this.regenerateIdentity(identityKey(proxy.identity!))).catch(() => undefined);
+      return "pending";
+    }
+    return { trustDomain: sec.trustDomain, secrets: { certChainPem: cert.certChainPem, privateKeyPem: cert.privateKeyPem, trustBundlePem: sec.trustBundlePem() } };
+  }
+
   private generate(key: string, proxy: ProxyModel): "changed" | "unchanged" | "refused" {
     try {
-      const snapshot = Snapshot.build(translateProxy(this.model, proxy));
+      const security = this.securityFor(proxy);
+      if (security === "pending") return "unchanged"; // generated once its certificate is issued
+      const snapshot = Snapshot.build(translateProxy(this.model, proxy, security));
       return this.cache.set(key, snapshot) ? "changed" : "unchanged";
     } catch (err) {
       if (err instanceof InconsistentSnapshotError) return "refused";

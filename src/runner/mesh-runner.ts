@@ -6,8 +6,26 @@ import type { MeshSettings } from "../model/mesh-model.js";
 import { FileSource } from "../sources/file/file-source.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import { MeshController } from "./mesh-controller.js";
+import path from "node:path";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import type { Metadata } from "@grpc/grpc-js";
+import { loadOrCreateCa, type CertificateAuthority } from "../ca/certificate-authority.js";
+import { CredentialStore } from "../identity/credential-store.js";
+import { WorkloadCertificates } from "../identity/workload-certificates.js";
 
-export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey"> {
+export interface MeshSecurityOptions {
+  /** Where the CA root and workload credentials are kept (reused on restart). */
+  stateDir: string;
+  trustDomain?: string;
+  workloadTtlMs?: number;
+  /** Plugged-in CA (Istio's layout: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem). */
+  pluggedCaDir?: string;
+  /** Names and IPs the control plane's serving certificate covers (what Envoys dial). */
+  servingNames?: { dnsNames: string[]; ipAddresses: string[] };
+}
+
+export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" | "authenticate" | "xdsTls"> {
+  security?: MeshSecurityOptions;
   configDir?: string;
   settings?: Partial<MeshSettings>;
   debounceMs?: number;
@@ -19,6 +37,8 @@ export interface MeshRunner {
   cp: ControlPlane;
   controller: MeshController;
   source?: FileSource;
+  /** With security: the CA, bootstrap credentials, and the trust bundle file Envoys verify the control plane with. */
+  security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string };
   close(graceMs?: number): Promise<void>;
 }
 
@@ -33,8 +53,48 @@ function logIssues(logger: Logger, config: MeshConfig): void {
 export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunner> {
   const logger = opts.logger;
   let controller: MeshController | undefined;
-  const cp = await startControlPlane({ ...opts, nodeKey: (node) => controller!.nodeKey(node) });
+  let security: MeshRunner["security"];
+  if (opts.security) {
+    const sec = opts.security;
+    const ca = await loadOrCreateCa({ dir: path.join(sec.stateDir, "ca"), trustDomain: sec.trustDomain, pluggedCaDir: sec.pluggedCaDir });
+    const credentials = new CredentialStore(path.join(sec.stateDir, "credentials"));
+    const certificates = new WorkloadCertificates(ca, (key) => controller?.regenerateIdentity(key), logger.child({ component: "ca" }), sec.workloadTtlMs);
+    // Sidecars (uid 1337) read the trust bundle: the state dir is traversable (0711), the
+    // bundle sits in public/ (0755); the CA key and credentials stay in 0700 directories.
+    await chmod(sec.stateDir, 0o711);
+    await mkdir(path.join(sec.stateDir, "public"), { recursive: true, mode: 0o755 });
+    const trustBundleFile = path.join(sec.stateDir, "public", "root-cert.pem");
+    await writeFile(trustBundleFile, ca.trustBundlePem(), { mode: 0o644 });
+    const serverName = "weft.weft-system.svc";
+    security = { ca, credentials, certificates, trustBundleFile, serverName };
+  }
+  const serving = opts.security
+    ? await security!.ca.issueServingCertificate({
+        dnsNames: [security!.serverName, ...(opts.security.servingNames?.dnsNames ?? ["localhost"])],
+        ipAddresses: opts.security.servingNames?.ipAddresses ?? ["127.0.0.1"],
+        ttlMs: 90 * 24 * 3600 * 1000, // the CA's longest lifetime; serving-cert rotation needs a server restart (noted)
+      })
+    : undefined;
+  const cp = await startControlPlane({
+    ...opts,
+    nodeKey: (node, principal) => controller!.nodeKey(node, principal),
+    ...(security
+      ? {
+          authenticate: (metadata: Metadata) => {
+            const header = metadata.get("authorization")[0];
+            const token = typeof header === "string" && header.startsWith("Bearer ") ? header.slice("Bearer ".length) : undefined;
+            const who = security!.credentials.authenticate(token);
+            return who ? `${who.namespace}/${who.name}` : undefined;
+          },
+          xdsTls: { certChainPem: serving!.certChainPem, privateKeyPem: serving!.privateKeyPem },
+        }
+      : {}),
+  });
   controller = new MeshController(cp.cache, logger.child({ component: "mesh" }), opts.settings);
+  if (security) {
+    const sec = security;
+    controller.enableSecurity({ trustDomain: sec.ca.trustDomain, trustBundlePem: () => sec.ca.trustBundlePem(), certificates: sec.certificates, credentials: sec.credentials });
+  }
   let source: FileSource | undefined;
   if (opts.configDir) {
     source = new FileSource(opts.configDir, { debounceMs: opts.debounceMs });
@@ -52,8 +112,10 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     cp,
     controller,
     source,
+    security,
     async close(graceMs = 5000) {
       source?.close();
+      security?.certificates.close();
       await cp.close(graceMs);
     },
   };
