@@ -109,6 +109,7 @@ describe("weft CLI", () => {
     } finally {
       if (demo.child.exitCode === null) demo.child.kill("SIGKILL");
       await rm(configDir, { recursive: true, force: true });
+      await rm(`${configDir}-state`, { recursive: true, force: true });
     }
   });
 
@@ -133,6 +134,7 @@ describe("weft CLI", () => {
       expect(await second.exited).toBe(0);
     } finally {
       await rm(configDir, { recursive: true, force: true });
+      await rm(`${configDir}-state`, { recursive: true, force: true });
     }
   });
 });

@@ -2,6 +2,7 @@
 // intermediate), with the chain that follows an issued leaf.
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { CertificateAuthorityError } from "./certificate-authority-error.js";
+import { certificateSubjectDer } from "./der-encoding.js";
 import type { SigningKey } from "./key-algorithm.js";
 import * as x509 from "./x509-library.js";
 
@@ -9,6 +10,8 @@ export interface CertificateSigner {
   /** The certificate whose key signs issued certificates. */
   certificate: x509.X509Certificate;
   certificatePem: string;
+  /** The exact DER of its subject: the issuer name of every certificate it signs. */
+  subjectDer: Buffer;
   key: SigningKey;
   /** PEM blocks that follow an issued leaf in its chain: intermediates only, never the root. */
   chainAfterLeaf: readonly string[];
@@ -71,6 +74,7 @@ export async function createCertificateSigner(opts: {
   return {
     certificate,
     certificatePem: opts.certificatePem,
+    subjectDer: certificateSubjectDer(new Uint8Array(certificate.rawData)),
     key: opts.key,
     chainAfterLeaf: opts.chainAfterLeaf,
     keyIdentifier: await keyIdentifierOf(certificate),

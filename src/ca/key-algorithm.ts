@@ -1,7 +1,9 @@
-// Key algorithms the CA generates keys for, and turning PEM private keys into WebCrypto signing
-// keys. WebCrypto (globalThis.crypto.subtle) does the work; Node runs its key generation and
-// signing on the libuv thread pool, so concurrent issuances overlap.
-import { createPrivateKey, type KeyObject } from "node:crypto";
+// Key algorithms the CA generates keys for, and turning PEM private keys into signing keys.
+// Roots are made with WebCrypto keys (for @peculiar/x509); workload keys and their signatures
+// use node:crypto's callback APIs. Both run on the libuv thread pool, so concurrent issuances
+// overlap and the event loop stays free.
+import { createPrivateKey, generateKeyPair as generateNodeKeyPair, type KeyObject } from "node:crypto";
+import { promisify } from "node:util";
 import { CertificateAuthorityError } from "./certificate-authority-error.js";
 import { derToPem } from "./pem-blocks.js";
 
@@ -34,8 +36,8 @@ export function signatureAlgorithmFor(algorithm: KeyAlgorithm): SignatureAlgorit
   return algorithm === "ECDSA_P256" ? { name: "ECDSA", hash: "SHA-256" } : { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
 }
 
-/** A fresh, extractable key pair (the private half is exported once, as PKCS#8 PEM). */
-export async function generateKeyPair(algorithm: KeyAlgorithm): Promise<CryptoKeyPair> {
+/** A fresh, extractable WebCrypto key pair (for a root; the private half is exported once, as PKCS#8 PEM). */
+export async function generateWebCryptoKeyPair(algorithm: KeyAlgorithm): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey(keyGenerationParams(algorithm), true, ["sign", "verify"]);
 }
 
@@ -44,10 +46,40 @@ export async function exportPrivateKeyPem(privateKey: CryptoKey): Promise<string
   return derToPem(await crypto.subtle.exportKey("pkcs8", privateKey), "PRIVATE KEY");
 }
 
+const generateNodeKeyPairAsync = promisify(generateNodeKeyPair);
+
+/** A fresh key pair for an end-entity certificate: the public key as SPKI DER, the private key as PKCS#8 PEM. */
+export async function generateLeafKeyPair(algorithm: KeyAlgorithm): Promise<{ publicKeySpkiDer: Buffer; privateKeyPem: string }> {
+  const encoding = { publicKeyEncoding: { type: "spki", format: "der" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } } as const;
+  const { publicKey, privateKey } =
+    algorithm === "ECDSA_P256"
+      ? await generateNodeKeyPairAsync("ec", { namedCurve: "P-256", ...encoding })
+      : await generateNodeKeyPairAsync("rsa", { modulusLength: algorithm === "RSA_2048" ? 2048 : 4096, ...encoding });
+  return { publicKeySpkiDer: publicKey, privateKeyPem: privateKey };
+}
+
+/** How a key signs certificates: the X.509 signature algorithm and the digest node:crypto uses. */
+export interface CertificateSignatureScheme {
+  name: "ecdsa-with-SHA256" | "ecdsa-with-SHA384" | "sha256WithRSAEncryption";
+  oid: string;
+  /** RSA algorithm identifiers carry NULL parameters; ECDSA ones carry none (RFC 5758 §3.2). */
+  nullParameters: boolean;
+  digest: "sha256" | "sha384";
+}
+
+const SIGNATURE_SCHEMES: Record<CertificateSignatureScheme["name"], CertificateSignatureScheme> = {
+  "ecdsa-with-SHA256": { name: "ecdsa-with-SHA256", oid: "1.2.840.10045.4.3.2", nullParameters: false, digest: "sha256" },
+  "ecdsa-with-SHA384": { name: "ecdsa-with-SHA384", oid: "1.2.840.10045.4.3.3", nullParameters: false, digest: "sha384" },
+  sha256WithRSAEncryption: { name: "sha256WithRSAEncryption", oid: "1.2.840.113549.1.1.11", nullParameters: true, digest: "sha256" },
+};
+
 /** A private key ready to sign certificates, with what Node knows about it. */
 export interface SigningKey {
+  /** WebCrypto form, for @peculiar/x509 (self-signed roots). */
   privateKey: CryptoKey;
   signatureAlgorithm: SignatureAlgorithm;
+  /** For end-entity certificates, signed with node:crypto. */
+  signatureScheme: CertificateSignatureScheme;
   /** Node's view of the same key, for comparing it with a certificate (X509Certificate.checkPrivateKey). */
   keyObject: KeyObject;
   /** "ECDSA P-256", "RSA 2048", ... for messages and status. */
@@ -57,6 +89,10 @@ export interface SigningKey {
 const CURVES: Record<string, { webCryptoCurve: string; hash: string; description: string }> = {
   prime256v1: { webCryptoCurve: "P-256", hash: "SHA-256", description: "ECDSA P-256" },
   secp384r1: { webCryptoCurve: "P-384", hash: "SHA-384", description: "ECDSA P-384" },
+};
+const CURVE_SIGNATURE_SCHEMES: Record<string, CertificateSignatureScheme> = {
+  prime256v1: SIGNATURE_SCHEMES["ecdsa-with-SHA256"],
+  secp384r1: SIGNATURE_SCHEMES["ecdsa-with-SHA384"],
 };
 
 /**
@@ -83,7 +119,13 @@ export async function importSigningKey(pemText: string, file: string): Promise<S
       throw new CertificateAuthorityError(`${file}: EC key on curve ${curveName} is not supported; expected P-256 (prime256v1) or P-384 (secp384r1)`);
     }
     const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "ECDSA", namedCurve: curve.webCryptoCurve }, false, ["sign"]);
-    return { privateKey, keyObject, signatureAlgorithm: { name: "ECDSA", hash: curve.hash }, description: curve.description };
+    return {
+      privateKey,
+      keyObject,
+      signatureAlgorithm: { name: "ECDSA", hash: curve.hash },
+      signatureScheme: CURVE_SIGNATURE_SCHEMES[curveName]!,
+      description: curve.description,
+    };
   }
   if (type === "rsa") {
     const bits = keyObject.asymmetricKeyDetails?.modulusLength ?? 0;
@@ -91,7 +133,13 @@ export async function importSigningKey(pemText: string, file: string): Promise<S
       throw new CertificateAuthorityError(`${file}: RSA key of ${bits} bits is too weak to sign certificates; expected at least 2048 bits`);
     }
     const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["sign"]);
-    return { privateKey, keyObject, signatureAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, description: `RSA ${bits}` };
+    return {
+      privateKey,
+      keyObject,
+      signatureAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+      signatureScheme: SIGNATURE_SCHEMES.sha256WithRSAEncryption,
+      description: `RSA ${bits}`,
+    };
   }
   throw new CertificateAuthorityError(`${file}: ${type ?? "unknown"} keys are not supported for signing; expected an EC (P-256 or P-384) or RSA private key`);
 }

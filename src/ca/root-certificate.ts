@@ -1,6 +1,6 @@
 // The self-signed root: CA:TRUE, keyCertSign + cRLSign, valid for ten years, subject
 // "O=<trust domain>, CN=Weft Root CA".
-import { exportPrivateKeyPem, generateKeyPair, signatureAlgorithmFor, type KeyAlgorithm } from "./key-algorithm.js";
+import { exportPrivateKeyPem, generateWebCryptoKeyPair, signatureAlgorithmFor, type KeyAlgorithm } from "./key-algorithm.js";
 import { derToPem } from "./pem-blocks.js";
 import { randomSerialNumberHex } from "./serial-number.js";
 import * as x509 from "./x509-library.js";
@@ -21,7 +21,7 @@ export function wholeSeconds(ms: number): Date {
 }
 
 export async function createRootCertificate(opts: { trustDomain: string; keyAlgorithm: KeyAlgorithm; now: Date }): Promise<{ certificatePem: string; privateKeyPem: string }> {
-  const keys = await generateKeyPair(opts.keyAlgorithm);
+  const keys = await generateWebCryptoKeyPair(opts.keyAlgorithm);
   const notBefore = wholeSeconds(opts.now.getTime() - CLOCK_SKEW_ALLOWANCE_MS);
   const notAfter = wholeSeconds(opts.now.getTime());
   notAfter.setUTCFullYear(notAfter.getUTCFullYear() + ROOT_VALIDITY_YEARS);

@@ -147,7 +147,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     await mkdir(configDir, { recursive: true });
     await writeFile(path.join(configDir, "services.yaml"), servicesYaml());
     await writeFile(path.join(configDir, "routing.yaml"), routingYaml(ingressPort));
-    await writeFile(path.join(configDir, "workloads.yaml"), workloadsYaml(placements));
+    // In transparent mode every workload has an inbound sidecar, so clients use mTLS to it.
+    await writeFile(path.join(configDir, "workloads.yaml"), workloadsYaml(placements, { sidecarInbound: mode === "transparent" }));
     const logger = values["log-level"] ? createLogger({ level: values["log-level"] }) : silentLogger();
     const runner = await startMeshRunner({
       logger,
@@ -156,8 +157,11 @@ export async function runDemo(argv: string[]): Promise<number> {
       adminAddress: "127.0.0.1",
       adminPort,
       configDir,
+      security: { stateDir: `${configDir}-state`, servingNames: { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", ...(mode === "transparent" ? [bridgeAddress()] : [])] } },
     });
     running.runner = runner;
+    const sec = runner.security!;
+    const xdsTls = { caFile: sec.trustBundleFile, sni: sec.serverName };
     const xdsAddress = mode === "transparent" ? bridgeAddress() : "127.0.0.1";
 
     progress(`starting ${placements.length} workloads with their Envoy sidecars`);
@@ -172,13 +176,15 @@ export async function runDemo(argv: string[]): Promise<number> {
           const app = p.pod.exec(weftCommand(appArgs), { stdio: ["ignore", "pipe", "ignore"] });
           running.apps.push(app);
           await appListening(app, `${w.app}-${w.version}`);
-          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "transparent"), xdsAddress, xdsPort: runner.cp.xdsPort, adminAddress: p.pod.ip, adminPort: SIDECAR_ADMIN_PORT });
+          const xdsToken = sec.credentials.ensure({ namespace: "default", name: `${w.app}-${w.version}` });
+          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "transparent"), xdsAddress, xdsPort: runner.cp.xdsPort, adminAddress: p.pod.ip, adminPort: SIDECAR_ADMIN_PORT, xdsToken, xdsTls });
           running.envoys.push(await startEnvoy({ bootstrapYaml, binary, ...sidecarEnvoyOptions(p.pod) }));
         } else {
           const app = spawn(weftCommand([])[0]!, [...weftCommand(appArgs).slice(1), "--host", "127.0.0.1", "--sidecar-port", String(p.sidecarPort)], { stdio: ["ignore", "pipe", "ignore"] });
           running.apps.push(app);
           await appListening(app, `${w.app}-${w.version}`);
-          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "explicit", p.sidecarPort), xdsAddress, xdsPort: runner.cp.xdsPort });
+          const xdsToken = sec.credentials.ensure({ namespace: "default", name: `${w.app}-${w.version}` });
+          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "explicit", p.sidecarPort), xdsAddress, xdsPort: runner.cp.xdsPort, xdsToken, xdsTls });
           running.envoys.push(await startEnvoy({ name: `sidecar-${w.app}-${w.version}`, bootstrapYaml, binary }));
         }
       }),
@@ -196,6 +202,8 @@ export async function runDemo(argv: string[]): Promise<number> {
         metadata: { [NODE_METADATA.namespace]: "istio-system", [NODE_METADATA.labels]: JSON.stringify({ istio: "ingressgateway" }) },
         xdsAddress: "127.0.0.1",
         xdsPort: runner.cp.xdsPort,
+        xdsToken: sec.credentials.ensure({ namespace: "istio-system", name: "istio-ingressgateway" }),
+        xdsTls,
       }),
     });
     running.envoys.push(gateway);
@@ -214,6 +222,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       [
         "",
         `Weft demo is running (${mode} mode): ${placements.length} workloads with sidecars, an ingress gateway.`,
+        mode === "transparent" ? "Sidecars talk mutual TLS with SPIFFE certificates from Weft's CA (rotated over SDS)." : "",
         "",
         "Send requests through the ingress gateway:",
         `  curl ${base}/productpage                          # reviews v1`,
