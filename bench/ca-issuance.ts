@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadOrCreateCa, type CertificateAuthority } from "../src/ca/certificate-authority.js";
-import { generateKeyPair, type KeyAlgorithm } from "../src/ca/key-algorithm.js";
+import { generateLeafKeyPair, type KeyAlgorithm } from "../src/ca/key-algorithm.js";
 
 const N = Number(process.env.BENCH_N ?? 2000);
 const WARM_UP = 200;
@@ -88,7 +88,7 @@ async function keyGeneration(algorithm: KeyAlgorithm, count: number) {
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
     const started = performance.now();
-    await generateKeyPair(algorithm);
+    await generateLeafKeyPair(algorithm);
     samples.push(performance.now() - started);
   }
   return { algorithm, count, ...latencySummary(samples) };

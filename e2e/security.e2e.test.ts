@@ -141,6 +141,23 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
     expect([...handshakes.entries()].some(([k, v]) => k.includes("15006") && v > 0)).toBe(true);
     const [cert] = await secretsOf(serverEnvoy);
     expect(cert?.uri).toBe("spiffe://cluster.local/ns/default/sa/server-sa");
+    // Status and metrics show each proxy's certificate and its expiry.
+    const norm = (s: string | undefined) => (s ?? "").toLowerCase().replace(/^0+/, "");
+    const statusCert = async () => {
+      const status = (await (await fetch(`http://127.0.0.1:${runner.cp.adminPort}/debug/syncz`)).json()) as { proxies: { principal: string; certificate?: { serial: string; identity: string } }[] };
+      return status.proxies.find((p) => p.principal === "default/server")?.certificate;
+    };
+    expect((await statusCert())?.identity).toBe("spiffe://cluster.local/ns/default/sa/server-sa");
+    // The serial in status is the one Envoy serves (allowing a rotation to be in flight).
+    let same = false;
+    for (let i = 0; i < 30 && !same; i++) {
+      same = norm((await statusCert())?.serial) === norm((await secretsOf(serverEnvoy))[0]?.serial);
+      if (!same) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(same).toBe(true);
+    const metrics = await (await fetch(`http://127.0.0.1:${runner.cp.adminPort}/metrics`)).text();
+    expect(metrics).toMatch(/weft_workload_certificate_expiry_timestamp_seconds\{identity="spiffe:\/\/cluster.local\/ns\/default\/sa\/server-sa"\} \d+/);
+    expect(metrics).toContain("weft_ca_certificates_issued_total");
   });
 
   it("identity is proven, never claimed: a proxy with the client's token claiming to be the server gets the client's certificate; no token, no secret", async () => {

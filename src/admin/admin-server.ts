@@ -12,6 +12,8 @@ export interface AdminServerOptions {
   cache: SnapshotCache;
   /** Readiness: the xDS server listens and the first configuration is loaded. */
   isReady: () => { ready: boolean; reason?: string };
+  /** The workload certificate a proxy holds, by snapshot key (when security is on). */
+  certificateOf?: (snapshotKey: string) => { identity: string; serial: string; notAfter: string } | undefined;
 }
 
 export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
@@ -32,7 +34,11 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
 
   /** Every connected proxy and, per type, what it was sent, what it ACKed and its last NACK. */
   app.get<{ Querystring: { node?: string } }>("/debug/syncz", async (req) => {
-    const proxies = req.query.node ? opts.proxies.byNode(req.query.node) : opts.proxies.list();
+    const list = req.query.node ? opts.proxies.byNode(req.query.node) : opts.proxies.list();
+    const proxies = list.map((p) => {
+      const certificate = opts.certificateOf?.(p.snapshotKey);
+      return certificate ? { ...p, certificate } : p;
+    });
     return { proxies, recentNacks: opts.proxies.recentNacks() };
   });
 

@@ -15,7 +15,7 @@ import { createCertificateSigner, type CertificateSigner } from "./certificate-s
 import { checkServingDnsName } from "./dns-names.js";
 import { FileRootStore } from "./file-root-store.js";
 import { importSigningKey, isKeyAlgorithm, KEY_ALGORITHMS, type KeyAlgorithm } from "./key-algorithm.js";
-import { issueLeafCertificate, type CertificateKind, type IssuedCertificate } from "./leaf-certificate.js";
+import { EXTENDED_KEY_USAGE, issueLeafCertificate, type CertificateKind, type ExtendedKeyUsage, type IssuedCertificate, type SubjectAltName } from "./leaf-certificate.js";
 import { joinPem, splitPemCertificates } from "./pem-blocks.js";
 import { loadPluggedCa } from "./plugged-ca.js";
 import { CLOCK_SKEW_ALLOWANCE_MS, createRootCertificate, wholeSeconds } from "./root-certificate.js";
@@ -167,8 +167,8 @@ class MeshCertificateAuthority implements CertificateAuthority {
       const identity = spiffeId(this.trustDomain, opts.namespace, opts.serviceAccount);
       return {
         identity,
-        subjectAltNames: [{ type: "url", value: identity }],
-        extendedKeyUsages: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+        subjectAltNames: [{ type: "uri", value: identity }],
+        extendedKeyUsages: [EXTENDED_KEY_USAGE.serverAuth, EXTENDED_KEY_USAGE.clientAuth],
         ttlMs: opts.ttlMs,
       };
     });
@@ -195,7 +195,7 @@ class MeshCertificateAuthority implements CertificateAuthority {
       return {
         identity: dnsNames[0] ?? ipAddresses[0]!,
         subjectAltNames: [...dnsNames.map((value) => ({ type: "dns" as const, value })), ...ipAddresses.map((value) => ({ type: "ip" as const, value }))],
-        extendedKeyUsages: [x509.ExtendedKeyUsage.serverAuth],
+        extendedKeyUsages: [EXTENDED_KEY_USAGE.serverAuth],
         ttlMs: opts.ttlMs,
       };
     });
@@ -203,7 +203,7 @@ class MeshCertificateAuthority implements CertificateAuthority {
 
   private async issue(
     kind: CertificateKind,
-    describe: () => { identity: string; subjectAltNames: x509.JsonGeneralNames; extendedKeyUsages: x509.ExtendedKeyUsage[]; ttlMs: number | undefined },
+    describe: () => { identity: string; subjectAltNames: SubjectAltName[]; extendedKeyUsages: ExtendedKeyUsage[]; ttlMs: number | undefined },
   ): Promise<IssuedCertificate> {
     const started = performance.now();
     try {

@@ -3,7 +3,6 @@
 // use node:crypto's callback APIs. Both run on the libuv thread pool, so concurrent issuances
 // overlap and the event loop stays free.
 import { createPrivateKey, generateKeyPair as generateNodeKeyPair, type KeyObject } from "node:crypto";
-import { promisify } from "node:util";
 import { CertificateAuthorityError } from "./certificate-authority-error.js";
 import { derToPem } from "./pem-blocks.js";
 
@@ -46,16 +45,14 @@ export async function exportPrivateKeyPem(privateKey: CryptoKey): Promise<string
   return derToPem(await crypto.subtle.exportKey("pkcs8", privateKey), "PRIVATE KEY");
 }
 
-const generateNodeKeyPairAsync = promisify(generateNodeKeyPair);
-
 /** A fresh key pair for an end-entity certificate: the public key as SPKI DER, the private key as PKCS#8 PEM. */
-export async function generateLeafKeyPair(algorithm: KeyAlgorithm): Promise<{ publicKeySpkiDer: Buffer; privateKeyPem: string }> {
+export function generateLeafKeyPair(algorithm: KeyAlgorithm): Promise<{ publicKeySpkiDer: Buffer; privateKeyPem: string }> {
   const encoding = { publicKeyEncoding: { type: "spki", format: "der" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } } as const;
-  const { publicKey, privateKey } =
-    algorithm === "ECDSA_P256"
-      ? await generateNodeKeyPairAsync("ec", { namedCurve: "P-256", ...encoding })
-      : await generateNodeKeyPairAsync("rsa", { modulusLength: algorithm === "RSA_2048" ? 2048 : 4096, ...encoding });
-  return { publicKeySpkiDer: publicKey, privateKeyPem: privateKey };
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null, publicKeySpkiDer: Buffer, privateKeyPem: string): void => (err ? reject(err) : resolve({ publicKeySpkiDer, privateKeyPem }));
+    if (algorithm === "ECDSA_P256") generateNodeKeyPair("ec", { namedCurve: "P-256", ...encoding }, done);
+    else generateNodeKeyPair("rsa", { modulusLength: algorithm === "RSA_2048" ? 2048 : 4096, ...encoding }, done);
+  });
 }
 
 /** How a key signs certificates: the X.509 signature algorithm and the digest node:crypto uses. */

@@ -20,6 +20,9 @@ export interface ControlPlaneOptions {
   nodeKey?: (node: Node, principal: string | undefined) => string;
   authenticate?: (metadata: Metadata) => string | undefined;
   xdsTls?: { certChainPem: string; privateKeyPem: string };
+  certificateOf?: (snapshotKey: string) => { identity: string; serial: string; notAfter: string } | undefined;
+  /** Registry to use (e.g. one other components already registered metrics in). */
+  metricsRegistry?: Registry;
   /** Collect Node.js process metrics (off in tests that run several control planes). */
   processMetrics?: boolean;
 }
@@ -39,7 +42,7 @@ export interface ControlPlane {
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.logger;
-  const metricsRegistry = new Registry();
+  const metricsRegistry = opts.metricsRegistry ?? new Registry();
   if (opts.processMetrics) collectDefaultMetrics({ register: metricsRegistry, prefix: "weft_" });
   const metrics = new XdsMetrics(metricsRegistry);
   const cache = new SnapshotCache({
@@ -59,6 +62,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     metricsRegistry,
     proxies: xds.registry,
     cache,
+    certificateOf: (key) => opts.certificateOf?.(key),
     isReady: () =>
       !xdsListening ? { ready: false, reason: "xDS server not listening" } : !configLoaded ? { ready: false, reason: "configuration not loaded yet" } : { ready: true },
   });

@@ -96,6 +96,13 @@ export class MeshController {
     return this.model;
   }
 
+  /** The certificate served to a proxy class (for sync status). */
+  certificateOf(key: string): { identity: string; serial: string; notAfter: string } | undefined {
+    const id = this.classes.get(key)?.identity;
+    const cert = id ? this.security?.certificates.get(id) : undefined;
+    return cert ? { identity: cert.identity, serial: cert.serial, notAfter: cert.notAfter.toISOString() } : undefined;
+  }
+
   /** Regenerates the classes of one identity (its certificate was renewed). */
   regenerateIdentity(idKey: string): void {
     for (const [key, proxy] of this.classes) if (proxy.identity && identityKey(proxy.identity) === idKey) this.generate(key, proxy);

@@ -9,6 +9,7 @@ import { MeshController } from "./mesh-controller.js";
 import path from "node:path";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import type { Metadata } from "@grpc/grpc-js";
+import { Gauge, Registry } from "prom-client";
 import { loadOrCreateCa, type CertificateAuthority } from "../ca/certificate-authority.js";
 import { CredentialStore } from "../identity/credential-store.js";
 import { WorkloadCertificates } from "../identity/workload-certificates.js";
@@ -54,11 +55,22 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   const logger = opts.logger;
   let controller: MeshController | undefined;
   let security: MeshRunner["security"];
+  // Registered on the control plane's registry once it exists (below).
+  const caMetrics = new Registry(); // the control plane's registry: CA and xDS metrics together
+  const expiryGauge = new Gauge({ name: "weft_workload_certificate_expiry_timestamp_seconds", help: "notAfter of the certificate each workload identity currently holds", labelNames: ["identity"], registers: [caMetrics] });
   if (opts.security) {
     const sec = opts.security;
-    const ca = await loadOrCreateCa({ dir: path.join(sec.stateDir, "ca"), trustDomain: sec.trustDomain, pluggedCaDir: sec.pluggedCaDir });
+    const ca = await loadOrCreateCa({ dir: path.join(sec.stateDir, "ca"), trustDomain: sec.trustDomain, pluggedCaDir: sec.pluggedCaDir, metrics: caMetrics });
     const credentials = new CredentialStore(path.join(sec.stateDir, "credentials"));
-    const certificates = new WorkloadCertificates(ca, (key) => controller?.regenerateIdentity(key), logger.child({ component: "ca" }), sec.workloadTtlMs);
+    const certificates = new WorkloadCertificates(
+      ca,
+      (key, cert) => {
+        expiryGauge.set({ identity: cert.identity }, cert.notAfter.getTime() / 1000);
+        controller?.regenerateIdentity(key);
+      },
+      logger.child({ component: "ca" }),
+      sec.workloadTtlMs,
+    );
     // Sidecars (uid 1337) read the trust bundle: the state dir is traversable (0711), the
     // bundle sits in public/ (0755); the CA key and credentials stay in 0700 directories.
     await chmod(sec.stateDir, 0o711);
@@ -77,7 +89,9 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     : undefined;
   const cp = await startControlPlane({
     ...opts,
+    metricsRegistry: caMetrics,
     nodeKey: (node, principal) => controller!.nodeKey(node, principal),
+    certificateOf: (key) => controller?.certificateOf(key),
     ...(security
       ? {
           authenticate: (metadata: Metadata) => {

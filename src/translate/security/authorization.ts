@@ -115,7 +115,7 @@ function sortPolicies<P extends { metadata: { namespace?: string; name: string }
 export function buildHttpRbacFilters(policies: readonly AuthorizationPolicy[], opts: AuthorizationOptions): HttpFilter[] {
   return buildRbacConfigs(policies, opts, "http").map(({ action, rules }) => ({
     name: RBAC_FILTER_NAMES[action],
-    typedConfig: packAny(EXTENSION_TYPES.httpRbac, { rules, rulesStatPrefix: `${action.toLowerCase()}_` }),
+    typedConfig: packAny(EXTENSION_TYPES.httpRbac, { rules, rulesStatPrefix: action.toLowerCase() }),
   }));
 }
 

@@ -41,8 +41,11 @@ export function loadSecurityYaml(text: string, file = "inline.yaml"): SecurityRe
 
 export const BACKEND_CLUSTER = "backend";
 
-/** An HTTP listener: the given filters, then the router; every request gets a direct 200 "ok". */
-export function httpListener(opts: { name: string; port: number; filters: readonly HttpFilter[] }): Listener {
+/**
+ * An HTTP listener: the given filters, then the router. Every request gets a direct 200 "ok",
+ * or, with `cluster`, is routed to that cluster.
+ */
+export function httpListener(opts: { name: string; port: number; filters: readonly HttpFilter[]; cluster?: string }): Listener {
   return {
     name: opts.name,
     address: socketAddress("127.0.0.1", opts.port),
@@ -55,7 +58,7 @@ export function httpListener(opts: { name: string; port: number; filters: readon
               statPrefix: opts.name,
               routeConfig: {
                 name: opts.name,
-                virtualHosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, directResponse: { status: 200, body: { inlineString: "ok" } } }] }],
+                virtualHosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, ...(opts.cluster ? { route: { cluster: opts.cluster } } : { directResponse: { status: 200, body: { inlineString: "ok" } } }) }] }],
               },
               httpFilters: [...opts.filters, { name: "envoy.filters.http.router", typedConfig: packAny(EXTENSION_TYPES.router, {}) }],
             }),
