@@ -12,11 +12,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { loadOrCreateCa, type CertificateAuthority } from "../src/ca/certificate-authority.js";
 import { generateLeafKeyPair, type KeyAlgorithm } from "../src/ca/key-algorithm.js";
 
 const N = Number(process.env.BENCH_N ?? 2000);
 const WARM_UP = 200;
+/** Sequential rounds; the median round (by rate) is reported, as the machine may be shared. */
+const ROUNDS = 3;
 
 function percentile(sortedMs: number[], p: number): number {
   return sortedMs[Math.min(sortedMs.length - 1, Math.ceil((p / 100) * sortedMs.length) - 1)]!;
@@ -63,6 +66,9 @@ async function sequential(ca: CertificateAuthority, count: number) {
 }
 
 async function burst(ca: CertificateAuthority, count: number) {
+  // How long the event loop (which also serves xDS) is held up while the burst runs.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const t0 = performance.now();
   const latencies: number[] = [];
   const outcomes = await Promise.allSettled(
@@ -73,6 +79,7 @@ async function burst(ca: CertificateAuthority, count: number) {
     ),
   );
   const totalMs = performance.now() - t0;
+  loopDelay.disable();
   const failures = outcomes.filter((o) => o.status === "rejected");
   return {
     count,
@@ -81,6 +88,8 @@ async function burst(ca: CertificateAuthority, count: number) {
     failed: failures.length,
     firstFailure: failures[0] ? String((failures[0] as PromiseRejectedResult).reason) : undefined,
     ...latencySummary(latencies),
+    eventLoopDelayMaxMs: round(loopDelay.max / 1e6, 1),
+    eventLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6, 1),
   };
 }
 
@@ -100,8 +109,10 @@ async function main(): Promise<void> {
     const ca = await loadOrCreateCa({ dir: path.join(scratch, "ecdsa") });
     process.stderr.write(`warm-up: ${WARM_UP} issuances...\n`);
     await sequential(ca, WARM_UP);
-    process.stderr.write(`sequential: ${N} ECDSA P-256 workload certificates...\n`);
-    const seq = await sequential(ca, N);
+    process.stderr.write(`sequential: ${ROUNDS} rounds of ${N} ECDSA P-256 workload certificates...\n`);
+    const rounds = [];
+    for (let round = 0; round < ROUNDS; round++) rounds.push(await sequential(ca, N));
+    const seq = [...rounds].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(ROUNDS / 2)]!;
     process.stderr.write(`burst: ${N} at once...\n`);
     const all = await burst(ca, N);
 
@@ -118,6 +129,7 @@ async function main(): Promise<void> {
       cpu: os.cpus()[0]?.model ?? "unknown",
       cpus: os.cpus().length,
       threadPool: process.env.UV_THREADPOOL_SIZE ?? "4 (default)",
+      loadAverageAtEnd: os.loadavg().map((l) => l.toFixed(2)).join(" "),
       platform: `${os.platform()} ${os.release()}`,
       command: "npx tsx bench/ca-issuance.ts",
     };
@@ -127,26 +139,31 @@ async function main(): Promise<void> {
         .map(([key, r]) => `| ${key} | ${r.count} | ${r.wallMs} | ${r.perSecond} | ${r.cpuMsPerCertificate} | ${r.certificatesPerCpuSecond} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} |`)
         .join("\n");
     const burstTable =
-      `| workloads at once | total ms | per second | failed | p50 latency ms | p99 latency ms | max latency ms |\n|---|---|---|---|---|---|---|\n` +
-      `| ${all.count} | ${all.totalMs} | ${all.perSecond} | ${all.failed} | ${all.p50Ms} | ${all.p99Ms} | ${all.maxMs} |`;
+      `| workloads at once | total ms | per second | failed | p50 latency ms | p99 latency ms | max latency ms | event-loop delay max ms | event-loop delay p99 ms |\n|---|---|---|---|---|---|---|---|---|\n` +
+      `| ${all.count} | ${all.totalMs} | ${all.perSecond} | ${all.failed} | ${all.p50Ms} | ${all.p99Ms} | ${all.maxMs} | ${all.eventLoopDelayMaxMs} | ${all.eventLoopDelayP99Ms} |`;
     const keyTable =
       `| key algorithm | keys | mean ms | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|\n` +
       keys.map((k) => `| ${k.algorithm} | ${k.count} | ${k.meanMs} | ${k.p50Ms} | ${k.p99Ms} | ${k.maxMs} |`).join("\n");
     const body =
-      `## Sequential issuance (one at a time, after ${WARM_UP} warm-up issuances)\n\n${sequentialTable}\n\n` +
+      `## Sequential issuance (one at a time, after ${WARM_UP} warm-up issuances; ECDSA: median of ${ROUNDS} rounds, ` +
+      `rates ${rounds.map((r) => r.perSecond).join(", ")} per second)\n\n${sequentialTable}\n\n` +
       `## ${all.count} workloads requesting at once (Promise.all; latency measured from the start of the burst)\n\n${burstTable}\n\n` +
-      `## Key generation alone (WebCrypto, sequential)\n\n${keyTable}\n`;
+      `## Key generation alone (node:crypto generateKeyPair, sequential)\n\n${keyTable}\n`;
     process.stdout.write(`\nCA issuance\n\n${body}`);
 
     const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "results");
     mkdirSync(resultsDir, { recursive: true });
-    writeFileSync(path.join(resultsDir, "ca-issuance.json"), JSON.stringify({ meta, sequential: { ecdsaP256: seq, rsa2048: rsaSeq }, burst: all, keyGeneration: keys }, null, 2) + "\n");
+    writeFileSync(path.join(resultsDir, "ca-issuance.json"), JSON.stringify({ meta, sequential: { ecdsaP256: seq, ecdsaP256Rounds: rounds, rsa2048: rsaSeq }, burst: all, keyGeneration: keys }, null, 2) + "\n");
     writeFileSync(
       path.join(resultsDir, "ca-issuance.md"),
       `# CA issuance: workload certificates\n\n${Object.entries(meta).map(([k, v]) => `- ${k}: ${v}`).join("\n")}\n\n` +
-        `Each issuance: a fresh key pair, a signed certificate (SPIFFE URI SAN, EC root), PKCS#8 and PEM encoding, via issueWorkloadCertificate(). ` +
-        `WebCrypto runs key generation and signing on libuv's thread pool, so "per second" in the sequential run is one request at a time, ` +
-        `and "CPU ms per cert" (process user + system time) is the cost on one core.\n\n${body}`,
+        `Each issuance: a fresh key pair, a signed certificate (SPIFFE URI SAN; signed by the ECDSA P-256 root, or the RSA 2048 root for the RSA row), ` +
+        `PKCS#8 and PEM encoding, via issueWorkloadCertificate(). node:crypto runs key generation and signing on libuv's thread pool, ` +
+        `so "per second" in the sequential run is one request at a time, and "CPU ms per cert" (process user + system time) is the cost on one core. ` +
+        `"Event-loop delay" is the longest the event loop (which also serves xDS) was held up during the burst (monitorEventLoopDelay, 1 ms resolution).\n\n` +
+        `For comparison, building the leaf with @peculiar/x509's X509CertificateGenerator (the first implementation, same harness) cost ` +
+        `3.5 ms of CPU per ECDSA certificate, nearly all of it synchronous ASN.1 work on the event loop: 184 per second sequentially, ` +
+        `and the 2000-at-once burst took 7.4 s. Leaves are now written directly in DER (src/ca/der-encoding.ts).\n\n${body}`,
     );
     if (all.failed > 0) throw new Error(`${all.failed} of ${all.count} concurrent issuances failed; first: ${all.firstFailure}`);
   } finally {

@@ -12,10 +12,16 @@ import { bridgeAddress, createPod, type Pod } from "../src/capture/pod-network.j
 import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, sidecarEnvoyOptions } from "../src/capture/sidecar.js";
 import { renderBootstrap } from "../src/envoy/bootstrap.js";
 import { startEnvoy, type EnvoyProcess } from "../src/envoy/envoy-process.js";
-import { silentLogger } from "../src/log/logger.js";
+import { createLogger, silentLogger } from "../src/log/logger.js";
+import { createWriteStream } from "node:fs";
+
+const testLogger = () => (process.env.WEFT_E2E_LOG ? createLogger({ level: "debug", destination: createWriteStream(process.env.WEFT_E2E_LOG, { flags: "a" }) }) : silentLogger());
 import { NODE_METADATA } from "../src/model/proxy.js";
 import { startMeshRunner, type MeshRunner } from "../src/runner/mesh-runner.js";
+import { waitForSync } from "../src/runner/wait-for-sync.js";
 import { AGENT_PORT, fetchFromPod, startPodAgent } from "./harness/pod-agent.js";
+import { httpGet } from "./harness/http.js";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 
 const support = await captureSupport();
 
@@ -60,9 +66,11 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
   const envoys: EnvoyProcess[] = [];
   const apps: ChildProcess[] = [];
 
+  let applied = 0;
   async function startRunner(ttlMs: number): Promise<MeshRunner> {
     return startMeshRunner({
-      logger: silentLogger(),
+      onApplied: () => applied++,
+      logger: testLogger(),
       xdsAddress: "0.0.0.0",
       xdsPort: 0,
       configDir,
@@ -88,7 +96,9 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
       ...(opts.token ? { xdsToken: opts.token } : {}),
       xdsTls: { caFile: sec.trustBundleFile, sni: sec.serverName },
     });
-    const envoy = await startEnvoy({ bootstrapYaml, ...sidecarEnvoyOptions(pod), waitForLive: false });
+    // Listener changes (mTLS mode, authorization) apply to new connections; drain old ones at once
+    // so pooled keep-alive connections from other sidecars move to the new config quickly.
+    const envoy = await startEnvoy({ bootstrapYaml, ...sidecarEnvoyOptions(pod), waitForLive: false, extraArgs: ["--drain-time-s", "1", "--drain-strategy", "immediate"] });
     envoys.push(envoy);
     return envoy;
   }
@@ -201,12 +211,138 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
     expect(serials.size).toBeGreaterThanOrEqual(2);
   });
 
+  /** Writes extra policy YAML next to the mesh and waits until every proxy ACKed the result. */
+  async function applyPolicy(yaml: string): Promise<void> {
+    const before = applied;
+    await writeFile(path.join(configDir, "policy.yaml"), yaml);
+    for (let i = 0; i < 100 && applied === before; i++) await new Promise((r) => setTimeout(r, 50));
+    await Promise.all(
+      runner.cp.xds.registry.list().map((p) => {
+        const snap = runner.cp.cache.get(p.snapshotKey);
+        return snap ? waitForSync(runner.cp.xds.registry, p.nodeId, snap, 10_000) : undefined;
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 300)); // listener updates take effect for new connections
+  }
+
+  /** Polls until `fn` returns `want` (config changes reach Envoy asynchronously). */
+  async function eventually<T>(fn: () => Promise<T>, want: T, timeoutMs = 8000): Promise<T> {
+    const end = Date.now() + timeoutMs;
+    let last = await fn();
+    while (last !== want && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 100));
+      last = await fn();
+    }
+    return last;
+  }
+
+  /** Plaintext from the host straight to the server pod (no client sidecar). */
+  const plaintext = () => httpGet(`http://${server.ip}:8080/plain`, { timeoutMs: 3000 }).then((r) => r.status, () => "refused");
+
+  it("PeerAuthentication: PERMISSIVE accepts mTLS and plaintext, STRICT rejects plaintext, DISABLE sends plaintext", async () => {
+    expect(await plaintext()).toBe(200);
+    expect((await call()).status).toBe(200);
+    await applyPolicy(`
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: default, namespace: default }
+spec: { mtls: { mode: STRICT } }
+`);
+    expect(await eventually(plaintext, "refused")).toBe("refused");
+    const strict = await call();
+    expect(strict.status).toBe(200);
+    expect((JSON.parse(strict.body) as { headers: Record<string, string> }).headers["x-forwarded-client-cert"]).toContain("sa/client-sa");
+    await applyPolicy(`
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: server-off, namespace: default }
+spec: { selector: { matchLabels: { app: server } }, mtls: { mode: DISABLE } }
+`);
+    expect(await eventually(plaintext, 200)).toBe(200);
+    // The client stops using mTLS towards a DISABLE workload (auto mTLS follows PeerAuthentication).
+    const xfcc = async () => (JSON.parse((await call()).body) as { headers: Record<string, string> }).headers["x-forwarded-client-cert"] ?? "none";
+    expect(await eventually(xfcc, "none")).toBe("none");
+    expect(await plaintext()).toBe(200);
+    await applyPolicy("");
+  });
+
+  it("AuthorizationPolicy: ALLOW by principal and path, DENY by header; default deny once an ALLOW policy selects the workload", async () => {
+    await applyPolicy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: server-allow, namespace: default }
+spec:
+  selector: { matchLabels: { app: server } }
+  action: ALLOW
+  rules:
+  - from: [{ source: { principals: ["cluster.local/ns/default/sa/client-sa"] } }]
+    to: [{ operation: { methods: ["GET"], paths: ["/allowed*"] } }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: server-deny, namespace: default }
+spec:
+  selector: { matchLabels: { app: server } }
+  action: DENY
+  rules:
+  - when: [{ key: "request.headers[x-block]", values: ["yes"] }]
+`);
+    const get = (p: string, headers: Record<string, string> = {}) => fetchFromPod(client, { host: "240.240.0.10", port: 8080, path: p, headers: { host: "server:8080", ...headers } }).then((r) => r.status);
+    expect(await get("/allowed/x")).toBe(200);
+    expect(await eventually(() => get("/other"), 403)).toBe(403);
+    expect(await get("/allowed/x", { "x-block": "yes" })).toBe(403);
+    expect(await plaintext()).toBe(403); // no principal: not allowed
+    await applyPolicy("");
+    expect(await eventually(() => get("/other"), 200)).toBe(200);
+  });
+
+  it("RequestAuthentication + AuthorizationPolicy: valid JWT 200; missing 403; expired and wrong issuer 401; wrong audience 403", async () => {
+    const { publicKey, privateKey } = await generateKeyPair("RS256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256", use: "sig" };
+    await applyPolicy(`
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: jwt, namespace: default }
+spec:
+  selector: { matchLabels: { app: server } }
+  jwtRules:
+  - issuer: https://issuer.weft.test
+    audiences: [server]
+    jwks: '${JSON.stringify({ keys: [jwk] })}'
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: require-jwt, namespace: default }
+spec:
+  selector: { matchLabels: { app: server } }
+  action: ALLOW
+  rules: [{ from: [{ source: { requestPrincipals: ["https://issuer.weft.test/*"] } }] }]
+`);
+    const token = (opts: { iss?: string; aud?: string; exp?: number } = {}) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "RS256", kid: "k1" })
+        .setIssuer(opts.iss ?? "https://issuer.weft.test")
+        .setAudience(opts.aud ?? "server")
+        .setSubject("alice")
+        .setIssuedAt()
+        .setExpirationTime(opts.exp ?? Math.floor(Date.now() / 1000) + 600)
+        .sign(privateKey);
+    const get = async (jwt?: string) => (await fetchFromPod(client, { host: "240.240.0.10", port: 8080, path: "/", headers: { host: "server:8080", ...(jwt ? { authorization: `Bearer ${jwt}` } : {}) } })).status;
+    expect(await eventually(async () => get(), 403)).toBe(403);
+    expect(await get(await token())).toBe(200);
+    expect(await get(await token({ exp: Math.floor(Date.now() / 1000) - 600 }))).toBe(401);
+    expect(await get(await token({ iss: "https://evil.test" }))).toBe(401);
+    // Envoy's jwt_authn answers a wrong audience with 403 ("Audiences in Jwt are not allowed").
+    expect(await get(await token({ aud: "someone-else" }))).toBe(403);
+    await applyPolicy("");
+  });
+
   it("a control-plane restart keeps every workload's identity (same root, same credentials)", async () => {
     const bundle = await readFile(runner.security!.trustBundleFile, "utf8");
     const xdsPort = runner.cp.xdsPort;
     await runner.close(500);
     runner = await startMeshRunner({
-      logger: silentLogger(),
+      logger: testLogger(),
       xdsAddress: "0.0.0.0",
       xdsPort,
       configDir,
@@ -224,5 +360,39 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
     for (let i = 0; i < 300 && reconnected() < 2; i++) await new Promise((r) => setTimeout(r, 100));
     expect(reconnected()).toBeGreaterThanOrEqual(2);
     expect((await call()).status).toBe(200);
+  });
+
+  // Runs last: after a completed rotation the control plane's serving certificate chains to the
+  // new root, and Envoy reads the bootstrap's trust for the control plane only at start.
+  it("root rotation: old and new roots trusted during the switch, certificates re-issued from the new root, 0 failed requests", async () => {
+    const serverEnvoy = envoys[0]!;
+    const rootsBefore = runner.security!.ca.roots().map((r) => r.serial);
+    let ok = 0;
+    let failed = 0;
+    let stop = false;
+    const loop = (async () => {
+      while (!stop) {
+        const r = await call().catch(() => undefined);
+        if (r?.status === 200) ok++;
+        else failed++;
+        await new Promise((res) => setTimeout(res, 30));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 1000));
+    await runner.rotateRoot("begin");
+    expect(runner.security!.ca.roots()).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 3000));
+    await runner.rotateRoot("finish");
+    const rootsAfter = runner.security!.ca.roots().map((r) => r.serial);
+    expect(rootsAfter).toHaveLength(1);
+    expect(rootsBefore).not.toContain(rootsAfter[0]);
+    await new Promise((r) => setTimeout(r, 3000));
+    stop = true;
+    await loop;
+    expect(failed).toBe(0);
+    expect(ok).toBeGreaterThan(50);
+    const certs = JSON.parse((await serverEnvoy.adminRequest("/certs")).body) as { certificates?: { ca_cert?: { serial_number?: string }[] }[] };
+    const caSerials = (certs.certificates ?? []).flatMap((c) => (c.ca_cert ?? []).map((x) => (x.serial_number ?? "").toLowerCase().replace(/^0+/, "")));
+    expect(caSerials).toContain(rootsAfter[0]!.toLowerCase().replace(/^0+/, ""));
   });
 });

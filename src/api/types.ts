@@ -2,6 +2,8 @@
 // v1alpha3), written from Istio's public reference docs. Field names match Istio's YAML.
 // Validation (schema and meaning) lives beside them; these are the shapes after parsing.
 
+import type { SecurityResource } from "./security/types.js";
+
 export const NETWORKING_GROUP = "networking.istio.io";
 export const NETWORKING_VERSIONS = ["v1", "v1beta1", "v1alpha3"] as const;
 
@@ -358,8 +360,8 @@ export type NetworkingResource = ServiceEntry | WorkloadEntry | VirtualService |
 export type ResourceKind = NetworkingResource["kind"];
 export const NETWORKING_KINDS: readonly ResourceKind[] = ["ServiceEntry", "WorkloadEntry", "VirtualService", "DestinationRule", "Gateway", "Sidecar"];
 
-/** A validated resource and where it was read from. */
-export interface Sourced<R extends NetworkingResource = NetworkingResource> {
+/** A validated resource (networking or security.istio.io) and where it was read from. */
+export interface Sourced<R extends NetworkingResource | SecurityResource = NetworkingResource | SecurityResource> {
   resource: R;
   source: SourceRef;
 }

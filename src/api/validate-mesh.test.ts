@@ -43,7 +43,7 @@ function keys(resources: Sourced[]): string[] {
 function find(resources: Sourced[], key: string): Sourced<NetworkingResource> {
   const found = resources.find((s) => resourceKey(s.resource) === key);
   if (!found) throw new Error(`no ${key}`);
-  return found;
+  return found as Sourced<NetworkingResource>;
 }
 
 describe("validateMesh", () => {

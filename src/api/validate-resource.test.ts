@@ -89,7 +89,7 @@ describe("validateResource: envelope", () => {
         document: 1,
         resource: "Deployment/default/web",
         field: "apiVersion",
-        message: 'ignored: Weft reads only networking.istio.io resources, found apiVersion "apps/v1" (kind Deployment)',
+        message: 'ignored: Weft reads only networking.istio.io and security.istio.io resources, found apiVersion "apps/v1" (kind Deployment)',
         severity: "warning",
       },
     ]);

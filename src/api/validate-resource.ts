@@ -3,6 +3,8 @@
 // per-kind spec checks live in validate-<kind>.ts; cross-resource checks in validate-mesh.ts.
 import { LineCounter, parseAllDocuments } from "yaml";
 import { CheckedObject, DNS_LABEL_RULE, DNS_SUBDOMAIN_RULE, IssueCollector, closestMatch, describeValue, isDnsLabel, isDnsSubdomain, isMapping, labelKeyProblem } from "./field-checks.js";
+import { SECURITY_GROUP, type SecurityResource } from "./security/types.js";
+import { validateSecurityResource } from "./security/validate-security.js";
 import { NETWORKING_GROUP, NETWORKING_KINDS, NETWORKING_VERSIONS, type NetworkingResource, type ObjectMeta, type ResourceKind, type SourceRef, type ValidationIssue } from "./types.js";
 import { checkDestinationRuleSpec } from "./validate-destination-rule.js";
 import { checkGatewaySpec, checkSidecarSpec } from "./validate-gateway.js";
@@ -73,7 +75,7 @@ export function parseDocuments(text: string, file: string): { docs: { document: 
  * warnings alone do not reject it. Resources of other API groups or kinds are ignored with a
  * warning. All problems are reported, not just the first.
  */
-export function validateResource(value: unknown, source: SourceRef): { resource?: NetworkingResource; issues: ValidationIssue[] } {
+export function validateResource(value: unknown, source: SourceRef): { resource?: NetworkingResource | SecurityResource; issues: ValidationIssue[] } {
   const c = new IssueCollector(source);
   if (!isMapping(value)) {
     c.error("(document)", `expected a resource (a mapping with apiVersion, kind, metadata and spec), found ${describeValue(value)}`);
@@ -92,8 +94,9 @@ export function validateResource(value: unknown, source: SourceRef): { resource?
   if (typeof apiVersion !== "string" || typeof kind !== "string") return { issues: c.issues };
 
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/", 2) : ["", apiVersion];
+  if (group === SECURITY_GROUP) return validateSecurityResource(value, source);
   if (group !== NETWORKING_GROUP) {
-    c.warning("apiVersion", `ignored: Weft reads only ${NETWORKING_GROUP} resources, found apiVersion "${apiVersion}" (kind ${kind})`);
+    c.warning("apiVersion", `ignored: Weft reads only ${NETWORKING_GROUP} and ${SECURITY_GROUP} resources, found apiVersion "${apiVersion}" (kind ${kind})`);
     return { issues: c.issues };
   }
   if (!(NETWORKING_VERSIONS as readonly string[]).includes(version ?? "")) {

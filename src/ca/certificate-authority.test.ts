@@ -207,6 +207,18 @@ describe("workload certificates", () => {
     expect(a.notAfter.getTime()).toBe(now.getTime() + DAY);
   });
 
+  it("handles many requests at once: all succeed, all distinct, all verify", async () => {
+    const { ca } = await newCa("concurrent");
+    const [root] = certificates(ca.trustBundlePem());
+    const issued = await Promise.all(Array.from({ length: 300 }, (_, i) => ca.issueWorkloadCertificate({ namespace: "load", serviceAccount: `sa-${i}` })));
+    expect(new Set(issued.map((c) => c.serial)).size).toBe(300);
+    for (const [i, cert] of issued.entries()) {
+      const [leaf] = certificates(cert.certChainPem);
+      expect(leaf!.verify(root!.publicKey)).toBe(true);
+      expect(leaf!.subjectAltName).toBe(`URI:spiffe://cluster.local/ns/load/sa/sa-${i}`);
+    }
+  });
+
   it("uses the configured trust domain and default TTL", async () => {
     const now = wholeSecondNow();
     const { ca } = await newCa("trust-domain", { trustDomain: "prod.example.com", defaultWorkloadTtlMs: 6 * HOUR, now: () => now });
@@ -299,10 +311,11 @@ function openssl(args: string[], cwd: string): void {
 }
 
 /**
- * root (EC P-256, SEC1 key) -> intermediate (EC P-256) -> ca-cert (RSA 2048, PKCS#1 key), in
- * Istio's layout; cert-chain.pem is ca-cert + intermediate + root, as Istio's tooling writes it.
+ * root (EC P-256, SEC1 key) -> intermediate (EC P-256) -> ca-cert (RSA 2048 with a PKCS#1 key,
+ * or EC P-384), in Istio's layout; cert-chain.pem is ca-cert + intermediate + root, as Istio's
+ * tooling writes it.
  */
-function makePluggedCaDir(name: string): string {
+function makePluggedCaDir(name: string, caKey: "rsa-2048" | "ec-p384" = "rsa-2048"): string {
   const dir = freshDir(name);
   execFileSync("mkdir", ["-p", dir]);
   const caExtensions = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n";
@@ -312,7 +325,8 @@ function makePluggedCaDir(name: string): string {
   openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "intermediate-key.pem"], dir);
   openssl(["req", "-new", "-key", "intermediate-key.pem", "-subj", "/O=Example Corp/CN=Example Intermediate", "-out", "intermediate.csr"], dir);
   openssl(["x509", "-req", "-in", "intermediate.csr", "-CA", "root-cert.pem", "-CAkey", "root-key.pem", "-CAcreateserial", "-days", "1825", "-extfile", "ca.ext", "-out", "intermediate-cert.pem"], dir);
-  openssl(["genrsa", "-traditional", "-out", "ca-key.pem", "2048"], dir);
+  if (caKey === "rsa-2048") openssl(["genrsa", "-traditional", "-out", "ca-key.pem", "2048"], dir);
+  else openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", "ca-key.pem"], dir);
   openssl(["req", "-new", "-key", "ca-key.pem", "-subj", "/O=Example Corp/OU=Mesh/CN=Example Mesh CA", "-out", "ca.csr"], dir);
   openssl(["x509", "-req", "-in", "ca.csr", "-CA", "intermediate-cert.pem", "-CAkey", "intermediate-key.pem", "-CAcreateserial", "-days", "730", "-extfile", "ca.ext", "-out", "ca-cert.pem"], dir);
   const read = (file: string): string => readFileSync(path.join(dir, file), "utf8");
@@ -343,6 +357,14 @@ describe("plugged-in CA (Istio's cacerts layout)", () => {
     const rootExpiry = new X509Certificate(readFileSync(path.join(pluggedCaDir, "root-cert.pem"))).validToDate.getTime() / 1000;
     expect(metrics).toContain(`weft_ca_root_expiry_timestamp_seconds ${rootExpiry}`);
     await expect(ca.beginRootRotation()).rejects.toThrow(/plugged in from .*; rotate its root by replacing the files there/);
+  });
+
+  it("signs with ecdsa-with-SHA384 when ca-key.pem is a P-384 key", async () => {
+    const pluggedCaDir = makePluggedCaDir("plugged-p384", "ec-p384");
+    const ca = await loadOrCreateCa({ dir: freshDir("unused"), pluggedCaDir });
+    const issued = await ca.issueServingCertificate({ dnsNames: ["weft.example"], ipAddresses: [] });
+    expect(opensslText(issued.certChainPem)).toContain("Signature Algorithm: ecdsa-with-SHA384");
+    opensslVerify(issued, ca.trustBundlePem(), "sslserver");
   });
 
   it("accepts a cert-chain.pem holding only the certificates above ca-cert.pem", async () => {

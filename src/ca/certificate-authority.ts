@@ -1,10 +1,11 @@
 // The built-in certificate authority: issues SPIFFE workload certificates (and the control
 // plane's own serving certificate) from a self-signed root kept in a directory, or from a CA
 // plugged in with Istio's file layout. Helpers live beside this file:
-//   root-certificate.ts   creating the self-signed root
+//   root-certificate.ts   creating the self-signed root (with @peculiar/x509, via x509-library.ts)
 //   file-root-store.ts    keeping it on disk (behind root-store.ts's interface)
 //   plugged-ca.ts         reading and checking a plugged-in CA
-//   leaf-certificate.ts   issuing workload and serving certificates
+//   certificate-signer.ts the signing certificate + key, checked, with the chain above it
+//   leaf-certificate.ts   issuing workload and serving certificates (DER from der-encoding.ts)
 //   renewal-time.ts       when holders should renew
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { isIP } from "node:net";
@@ -122,7 +123,7 @@ function checkTtl(value: unknown, what: string, maxMs: number, maxWhat: string):
   return value;
 }
 
-function subjectOfRoot(pem: string): { serial: string; notAfter: Date; subject: string } {
+function summarizeRoot(pem: string): { serial: string; notAfter: Date; subject: string } {
   const certificate = new x509.X509Certificate(pem);
   return { serial: certificate.serialNumber, notAfter: certificate.notAfter, subject: certificate.subject };
 }
@@ -146,7 +147,7 @@ class MeshCertificateAuthority implements CertificateAuthority {
 
   private setState(state: TrustState): void {
     this.state = state;
-    this.rootSummaries = state.trustedRootPems.map(subjectOfRoot);
+    this.rootSummaries = state.trustedRootPems.map(summarizeRoot);
     this.settings.metrics?.rootExpiry.set(new x509.X509Certificate(state.anchorRootPem).notAfter.getTime() / 1000);
   }
 
@@ -250,11 +251,11 @@ class MeshCertificateAuthority implements CertificateAuthority {
         );
       }
       const now = this.settings.now();
-      const created = await createRootCertificate({ trustDomain: this.trustDomain, keyAlgorithm: source.keyAlgorithm, now });
+      const created = await createRootCertificate({ trustDomain: this.trustDomain, keyAlgorithm: source.keyAlgorithm, now, generation: now.toISOString().replace(/[-:]|\.\d+/g, "") });
       const signer = await createCertificateSigner({
         certificatePem: created.certificatePem,
         certificateFile: source.store.names.signingCertificate,
-        key: await importSigningKey(created.privateKeyPem, source.store.names.signingKey),
+        key: importSigningKey(created.privateKeyPem, source.store.names.signingKey),
         keyFile: source.store.names.signingKey,
         chainAfterLeaf: [],
         now,
@@ -325,7 +326,7 @@ async function loadBuiltInTrust(store: RootStore, trustDomain: string, keyAlgori
   const signer = await createCertificateSigner({
     certificatePem: rootPem!,
     certificateFile: rootFile,
-    key: await importSigningKey(stored.signing.privateKeyPem, store.names.signingKey),
+    key: importSigningKey(stored.signing.privateKeyPem, store.names.signingKey),
     keyFile: store.names.signingKey,
     chainAfterLeaf: [],
     expiredRemedy: `Remove ${rootFile} and ${store.names.signingKey} to create a new root (every workload will then need the new trust bundle)`,

@@ -1,7 +1,7 @@
 // Key algorithms the CA generates keys for, and turning PEM private keys into signing keys.
-// Roots are made with WebCrypto keys (for @peculiar/x509); workload keys and their signatures
-// use node:crypto's callback APIs. Both run on the libuv thread pool, so concurrent issuances
-// overlap and the event loop stays free.
+// Roots are made with WebCrypto keys (for @peculiar/x509, rare); workload keys and their
+// signatures use node:crypto's callback APIs (every issuance). Both run on the libuv thread
+// pool, so concurrent issuances overlap and the event loop stays free.
 import { createPrivateKey, generateKeyPair as generateNodeKeyPair, type KeyObject } from "node:crypto";
 import { CertificateAuthorityError } from "./certificate-authority-error.js";
 import { derToPem } from "./pem-blocks.js";
@@ -70,26 +70,20 @@ const SIGNATURE_SCHEMES: Record<CertificateSignatureScheme["name"], CertificateS
   sha256WithRSAEncryption: { name: "sha256WithRSAEncryption", oid: "1.2.840.113549.1.1.11", nullParameters: true, digest: "sha256" },
 };
 
-/** A private key ready to sign certificates, with what Node knows about it. */
+/** A private key ready to sign certificates. */
 export interface SigningKey {
-  /** WebCrypto form, for @peculiar/x509 (self-signed roots). */
-  privateKey: CryptoKey;
-  signatureAlgorithm: SignatureAlgorithm;
-  /** For end-entity certificates, signed with node:crypto. */
-  signatureScheme: CertificateSignatureScheme;
-  /** Node's view of the same key, for comparing it with a certificate (X509Certificate.checkPrivateKey). */
+  /** Signs with node:crypto; also compared with a certificate (X509Certificate.checkPrivateKey). */
   keyObject: KeyObject;
+  /** The signature algorithm of what it signs. */
+  signatureScheme: CertificateSignatureScheme;
   /** "ECDSA P-256", "RSA 2048", ... for messages and status. */
   description: string;
 }
 
-const CURVES: Record<string, { webCryptoCurve: string; hash: string; description: string }> = {
-  prime256v1: { webCryptoCurve: "P-256", hash: "SHA-256", description: "ECDSA P-256" },
-  secp384r1: { webCryptoCurve: "P-384", hash: "SHA-384", description: "ECDSA P-384" },
-};
-const CURVE_SIGNATURE_SCHEMES: Record<string, CertificateSignatureScheme> = {
-  prime256v1: SIGNATURE_SCHEMES["ecdsa-with-SHA256"],
-  secp384r1: SIGNATURE_SCHEMES["ecdsa-with-SHA384"],
+/** EC curves a signing key may use (OpenSSL names), with the signature algorithm for each. */
+const SIGNING_CURVES: Record<string, { signatureScheme: CertificateSignatureScheme; description: string }> = {
+  prime256v1: { signatureScheme: SIGNATURE_SCHEMES["ecdsa-with-SHA256"], description: "ECDSA P-256" },
+  secp384r1: { signatureScheme: SIGNATURE_SCHEMES["ecdsa-with-SHA384"], description: "ECDSA P-384" },
 };
 
 /**
@@ -97,7 +91,7 @@ const CURVE_SIGNATURE_SCHEMES: Record<string, CertificateSignatureScheme> = {
  * KEY") for signing. Supports EC P-256/P-384 and RSA of at least 2048 bits. `file` names the
  * key in errors.
  */
-export async function importSigningKey(pemText: string, file: string): Promise<SigningKey> {
+export function importSigningKey(pemText: string, file: string): SigningKey {
   let keyObject: KeyObject;
   try {
     keyObject = createPrivateKey({ key: pemText, format: "pem" });
@@ -107,36 +101,21 @@ export async function importSigningKey(pemText: string, file: string): Promise<S
         `("PRIVATE KEY", "RSA PRIVATE KEY" or "EC PRIVATE KEY")`,
     );
   }
-  const pkcs8 = keyObject.export({ format: "der", type: "pkcs8" });
   const type = keyObject.asymmetricKeyType;
   if (type === "ec") {
     const curveName = keyObject.asymmetricKeyDetails?.namedCurve ?? "(unknown curve)";
-    const curve = CURVES[curveName];
+    const curve = SIGNING_CURVES[curveName];
     if (!curve) {
       throw new CertificateAuthorityError(`${file}: EC key on curve ${curveName} is not supported; expected P-256 (prime256v1) or P-384 (secp384r1)`);
     }
-    const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "ECDSA", namedCurve: curve.webCryptoCurve }, false, ["sign"]);
-    return {
-      privateKey,
-      keyObject,
-      signatureAlgorithm: { name: "ECDSA", hash: curve.hash },
-      signatureScheme: CURVE_SIGNATURE_SCHEMES[curveName]!,
-      description: curve.description,
-    };
+    return { keyObject, signatureScheme: curve.signatureScheme, description: curve.description };
   }
   if (type === "rsa") {
     const bits = keyObject.asymmetricKeyDetails?.modulusLength ?? 0;
     if (bits < 2048) {
       throw new CertificateAuthorityError(`${file}: RSA key of ${bits} bits is too weak to sign certificates; expected at least 2048 bits`);
     }
-    const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["sign"]);
-    return {
-      privateKey,
-      keyObject,
-      signatureAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-      signatureScheme: SIGNATURE_SCHEMES.sha256WithRSAEncryption,
-      description: `RSA ${bits}`,
-    };
+    return { keyObject, signatureScheme: SIGNATURE_SCHEMES.sha256WithRSAEncryption, description: `RSA ${bits}` };
   }
   throw new CertificateAuthorityError(`${file}: ${type ?? "unknown"} keys are not supported for signing; expected an EC (P-256 or P-384) or RSA private key`);
 }

@@ -138,7 +138,7 @@ export async function loadPluggedCa(dir: string, now: Date): Promise<PluggedCa> 
   const signer = await createCertificateSigner({
     certificatePem: caCertificate.pem,
     certificateFile: caCertificateFile,
-    key: await importSigningKey(caKeyPem, caKeyFile),
+    key: importSigningKey(caKeyPem, caKeyFile),
     keyFile: caKeyFile,
     chainAfterLeaf: pathToRoot.map((c) => c.pem),
     chainValidUntil,

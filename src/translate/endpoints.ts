@@ -46,6 +46,8 @@ export function buildLoadAssignmentFor(
   subsetLabels: Record<string, string> | undefined,
   policy: EffectivePolicy,
   proxyLocality: string,
+  /** Whether an endpoint accepts mTLS (has a sidecar and its PeerAuthentication is not DISABLE). */
+  acceptsMtls: (ep: EndpointModel) => boolean = (ep) => ep.labels[TLS_MODE_LABEL] === "istio",
 ): ClusterLoadAssignment {
   const setting = policy.loadBalancer?.localityLbSetting;
   const localityAware = setting?.enabled !== false && !!proxyLocality && (!!policy.outlierDetection || !!setting?.distribute);
@@ -67,7 +69,7 @@ export function buildLoadAssignmentFor(
           endpoint: { address: socketAddress(ep.address, ep.ports[port.number] ?? port.targetPort) },
           loadBalancingWeight: ep.weight,
           // Endpoints with a sidecar get mTLS from clients (the cluster's transport socket match).
-          ...(ep.labels[TLS_MODE_LABEL] === "istio" ? { metadata: { filterMetadata: { [TLS_MODE_MATCH_KEY]: { tlsMode: "istio" } } } } : {}),
+          ...(acceptsMtls(ep) ? { metadata: { filterMetadata: { [TLS_MODE_MATCH_KEY]: { tlsMode: "istio" } } } } : {}),
         })),
         ...(weight !== undefined ? { loadBalancingWeight: weight } : {}),
         ...(localityAware && !setting?.distribute ? { priority: failoverPriority(proxyLocality, locality, setting) } : {}),

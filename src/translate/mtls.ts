@@ -23,14 +23,10 @@ export interface ProxySecrets {
   trustBundlePem: string;
 }
 
-export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
-
 export interface MeshSecurity {
   trustDomain: string;
   /** The proxy's secrets; absent when the proxy did not authenticate (it gets no mTLS). */
   secrets?: ProxySecrets;
-  /** PeerAuthentication in force for this workload: a default and per-port overrides. */
-  inbound?: { mode: MtlsMode; byPort: Record<number, MtlsMode> };
 }
 
 export function buildSecrets(secrets: ProxySecrets): Secret[] {

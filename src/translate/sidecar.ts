@@ -12,7 +12,7 @@ import type { SnapshotInput } from "../cache/snapshot.js";
 import { packAny } from "../envoy/any.js";
 import { socketAddress } from "../envoy/builders.js";
 import { EXTENSION_TYPES, XDS_TYPES } from "../envoy/type-urls.js";
-import { hostAliases, labelsMatch, namespaceOf, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
+import { hostAliases, labelsMatch, namespaceOf, type EndpointModel, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { buildInboundCluster, buildOutboundCluster, buildPassthroughClusters, isHttpProtocol } from "./clusters.js";
 import { buildLoadAssignmentFor } from "./endpoints.js";
@@ -32,7 +32,10 @@ import {
   outboundRouteName,
 } from "./naming.js";
 import { destinationRuleFor, effectivePolicy } from "./traffic-policy.js";
-import { buildSecrets, inboundMtlsSocket, type MeshSecurity } from "./mtls.js";
+import { TLS_MODE_LABEL, buildSecrets, inboundMtlsSocket, type MeshSecurity } from "./mtls.js";
+import { buildHttpRbacFilters, buildNetworkRbacFilters, selectPolicies } from "./security/authorization.js";
+import { buildJwksClusters, buildJwtAuthnFilter } from "./security/jwt.js";
+import { effectiveMtlsMode } from "./security/peer-authentication.js";
 import { outboundPolicy, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
 
 /** Clusters and endpoints for every port and subset of the visible services. */
@@ -47,7 +50,11 @@ export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, servi
         const cluster = buildOutboundCluster(service, port, subset, policy, mtlsTrustDomain);
         clusters.push(cluster);
         if (cluster.edsClusterConfig) {
-          endpoints.push(buildLoadAssignmentFor(cluster.name!, service, port, subset?.labels, policy, proxy.locality));
+          // Auto mTLS only towards endpoints with a sidecar whose inbound port is not DISABLE.
+          const acceptsMtls = (ep: EndpointModel) =>
+            ep.labels[TLS_MODE_LABEL] === "istio" &&
+            effectiveMtlsMode(model.peerAuthentications, { namespace: service.namespace, labels: ep.labels, rootNamespace: model.settings.rootNamespace, port: ep.ports[port.number] ?? port.targetPort }) !== "DISABLE";
+          endpoints.push(buildLoadAssignmentFor(cluster.name!, service, port, subset?.labels, policy, proxy.locality, acceptsMtls));
         }
       }
     }
@@ -173,6 +180,10 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
   const clusters: Cluster[] = [];
   const seen = new Set<number>();
   const mtls = security?.secrets ? security : undefined;
+  const trustDomain = security?.trustDomain ?? "cluster.local";
+  const workload = { namespace: proxy.namespace, labels: proxy.labels, rootNamespace: model.settings.rootNamespace };
+  const authz = selectPolicies(model.authorizationPolicies, workload);
+  const jwt = buildJwtAuthnFilter(selectPolicies(model.requestAuthentications, workload));
   let usesTls = false;
   for (const s of ownServices(model, proxy)) {
     for (const p of s.ports) {
@@ -181,18 +192,19 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
       seen.add(target);
       clusters.push(buildInboundCluster(target, target));
       const cluster = inboundClusterName(target);
-      const filters = [
-        isHttpProtocol(p.protocol)
-          ? buildHttpConnectionManager(
+      const filters = isHttpProtocol(p.protocol)
+        ? [
+            buildHttpConnectionManager(
               `inbound_0.0.0.0_${target}`,
               {
                 inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [{ name: "default", match: { prefix: "/" }, route: { cluster, timeout: { seconds: 0, nanos: 0 } } }] }] },
               },
-              { forwardClientCert: !!mtls },
-            )
-          : buildTcpProxy(`inbound|${target}||`, { cluster }),
-      ];
-      const mode = mtls ? (mtls.inbound?.byPort[target] ?? mtls.inbound?.mode ?? "PERMISSIVE") : "DISABLE";
+              { forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildHttpRbacFilters(authz, { trustDomain })] },
+            ),
+          ]
+        : [...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||`, { cluster })];
+      // PeerAuthentication: workload > namespace > mesh policy, port-level overrides; no mTLS without a certificate.
+      const mode = mtls ? effectiveMtlsMode(model.peerAuthentications, { ...workload, port: target }) : "DISABLE";
       if (mode === "DISABLE") {
         chains.push({ name: `inbound_${target}`, filterChainMatch: { destinationPort: target }, filters });
         continue;
@@ -200,6 +212,8 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
       usesTls = true;
       chains.push({ name: `inbound_${target}_mtls`, filterChainMatch: { destinationPort: target, transportProtocol: "tls" }, transportSocket: inboundMtlsSocket(mtls!.trustDomain), filters });
       if (mode === "PERMISSIVE") chains.push({ name: `inbound_${target}_plaintext`, filterChainMatch: { destinationPort: target, transportProtocol: "raw_buffer" }, filters });
+      // STRICT: plaintext to this port is closed, not passed through by the default chain.
+      else chains.push({ name: `inbound_${target}_plaintext_rejected`, filterChainMatch: { destinationPort: target, transportProtocol: "raw_buffer" }, filters: [buildTcpProxy(`inbound|${target}|strict`, { cluster: BLACKHOLE_CLUSTER })] });
     }
   }
   return {
@@ -235,6 +249,9 @@ export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?:
     const inbound = inboundListenerAndClusters(model, proxy, security);
     listeners.push(inbound.listener);
     clusters.push(...inbound.clusters);
+    // Clusters Envoy fetches remote JWKS through (RequestAuthentication jwksUri).
+    const workload = { namespace: proxy.namespace, labels: proxy.labels, rootNamespace: model.settings.rootNamespace };
+    clusters.push(...buildJwksClusters(selectPolicies(model.requestAuthentications, workload)));
   } else {
     listeners.push({
       name: EXPLICIT_OUTBOUND_LISTENER,

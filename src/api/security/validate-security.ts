@@ -17,9 +17,11 @@ import {
   labelKeyProblem,
 } from "../field-checks.js";
 import type { ObjectMeta, SourceRef, ValidationIssue } from "../types.js";
-import { DEFAULT_NAMESPACE } from "../validate-resource.js";
 import { CONDITION_KEY_NAMES, parseConditionKey, type ConditionKey } from "./condition-keys.js";
 import { AUTHORIZATION_ACTIONS, MTLS_MODES, SECURITY_GROUP, SECURITY_KINDS, SECURITY_VERSIONS, type SecurityKind, type SecurityResource } from "./types.js";
+
+/** Same default as the networking validator (../validate-resource.ts imports this module, so no import back). */
+const DEFAULT_NAMESPACE = "default";
 
 const SPEC_CHECKS: Record<SecurityKind, (c: IssueCollector, value: unknown, path: string) => void> = {
   PeerAuthentication: checkPeerAuthenticationSpec,
