@@ -206,6 +206,7 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
       serials.add((await secretsOf(serverEnvoy))[0]?.serial ?? "");
       await new Promise((res) => setTimeout(res, 50));
     }
+    process.stderr.write(`certificate rotation: ${ok} requests, ${failed} failed, ${serials.size} serials served\n`);
     expect(failed).toBe(0);
     expect(ok).toBeGreaterThan(50);
     expect(serials.size).toBeGreaterThanOrEqual(2);
@@ -292,6 +293,27 @@ spec:
     expect(await eventually(() => get("/other"), 403)).toBe(403);
     expect(await get("/allowed/x", { "x-block": "yes" })).toBe(403);
     expect(await plaintext()).toBe(403); // no principal: not allowed
+    // By namespace: DENY callers from namespace "default" on /ns-guarded, ALLOW them elsewhere.
+    await applyPolicy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: by-namespace, namespace: default }
+spec:
+  selector: { matchLabels: { app: server } }
+  action: DENY
+  rules: [{ from: [{ source: { namespaces: ["default"] } }], to: [{ operation: { paths: ["/ns-guarded"] } }] }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: allow-namespace, namespace: default }
+spec:
+  selector: { matchLabels: { app: server } }
+  action: ALLOW
+  rules: [{ from: [{ source: { namespaces: ["default"] } }] }]
+`);
+    expect(await eventually(() => get("/ns-guarded"), 403)).toBe(403);
+    expect(await get("/anything")).toBe(200);
+    expect(await plaintext()).toBe(403); // no peer identity, so no namespace
     await applyPolicy("");
     expect(await eventually(() => get("/other"), 200)).toBe(200);
   });
@@ -389,6 +411,7 @@ spec:
     await new Promise((r) => setTimeout(r, 3000));
     stop = true;
     await loop;
+    process.stderr.write(`root rotation: ${ok} requests, ${failed} failed\n`);
     expect(failed).toBe(0);
     expect(ok).toBeGreaterThan(50);
     const certs = JSON.parse((await serverEnvoy.adminRequest("/certs")).body) as { certificates?: { ca_cert?: { serial_number?: string }[] }[] };

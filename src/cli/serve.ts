@@ -3,6 +3,14 @@ import { createLogger } from "../log/logger.js";
 import { startMeshRunner } from "../runner/mesh-runner.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
+import path from "node:path";
+import { parseDurationMs } from "../api/duration.js";
+
+function parseTtl(text: string | undefined): number {
+  const ms = parseDurationMs(text ?? "24h");
+  if (ms === undefined || ms < 1000) throw new UsageError(`--workload-cert-ttl must be a duration of at least 1s such as "24h" or "90m", got "${text}"`);
+  return ms;
+}
 
 const FLAGS = {
   "xds-address": { type: "string", env: "WEFT_XDS_ADDRESS", default: "0.0.0.0", help: "address the xDS gRPC server binds" },
@@ -12,6 +20,11 @@ const FLAGS = {
   "config-dir": { type: "string", env: "WEFT_CONFIG_DIR", help: "directory of Istio YAML (ServiceEntry, VirtualService, ...), watched and hot-reloaded" },
   "outbound-traffic-policy": { type: "string", env: "WEFT_OUTBOUND_TRAFFIC_POLICY", default: "ALLOW_ANY", help: "mesh default for unknown destinations: ALLOW_ANY or REGISTRY_ONLY" },
   "root-namespace": { type: "string", env: "WEFT_ROOT_NAMESPACE", default: "istio-system", help: "namespace whose Sidecar/DestinationRule apply mesh-wide" },
+  security: { type: "boolean", env: "WEFT_SECURITY", help: "turn on the CA, SDS certificates, authenticated xDS over TLS and mTLS" },
+  "state-dir": { type: "string", env: "WEFT_STATE_DIR", default: ".weft/state", help: "with --security: CA root, workload credentials, public trust bundle (kept across restarts)" },
+  "trust-domain": { type: "string", env: "WEFT_TRUST_DOMAIN", default: "cluster.local", help: "SPIFFE trust domain" },
+  "workload-cert-ttl": { type: "string", env: "WEFT_WORKLOAD_CERT_TTL", default: "24h", help: "workload certificate lifetime (renewed at 50-80%)" },
+  "plugged-ca-dir": { type: "string", env: "WEFT_PLUGGED_CA_DIR", help: "use an existing CA: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem" },
   "log-level": { type: "string", env: "WEFT_LOG_LEVEL", default: "info", help: "log level: debug, info, warn, error" },
   "shutdown-grace": { type: "string", env: "WEFT_SHUTDOWN_GRACE_MS", default: "5000", help: "milliseconds to wait for streams to close on shutdown" },
 } satisfies Record<string, FlagSpec>;
@@ -34,7 +47,23 @@ export async function runServe(argv: string[]): Promise<number> {
     processMetrics: true,
     configDir: values["config-dir"],
     settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"] },
+    ...(values.security
+      ? {
+          security: {
+            stateDir: values["state-dir"] ?? ".weft/state",
+            trustDomain: values["trust-domain"],
+            workloadTtlMs: parseTtl(values["workload-cert-ttl"]),
+            ...(values["plugged-ca-dir"] ? { pluggedCaDir: values["plugged-ca-dir"] } : {}),
+          },
+        }
+      : {}),
   });
+  if (runner.security) {
+    logger.info(
+      { trustBundle: runner.security.trustBundleFile, serverName: runner.security.serverName, credentials: path.join(values["state-dir"] ?? ".weft/state", "credentials") },
+      "security on: sidecars authenticate with their workload token and verify the control plane against the trust bundle",
+    );
+  }
   const cp = runner.cp;
   logger.info({ xdsPort: cp.xdsPort, adminPort: cp.adminPort }, "weft control plane ready");
   const grace = Number(values["shutdown-grace"]) || 5000;
