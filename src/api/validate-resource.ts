@@ -2,10 +2,11 @@
 // resources out, with every problem reported against its file, document and field. The
 // per-kind spec checks live in validate-<kind>.ts; cross-resource checks in validate-mesh.ts.
 import { LineCounter, parseAllDocuments } from "yaml";
-import { CheckedObject, DNS_LABEL_RULE, DNS_SUBDOMAIN_RULE, IssueCollector, closestMatch, describeValue, isDnsLabel, isDnsSubdomain, isMapping, labelKeyProblem } from "./field-checks.js";
+import { CheckedObject, IssueCollector, closestMatch, describeValue, isMapping } from "./field-checks.js";
 import { SECURITY_GROUP, type SecurityResource } from "./security/types.js";
 import { validateSecurityResource } from "./security/validate-security.js";
-import { NETWORKING_GROUP, NETWORKING_KINDS, NETWORKING_VERSIONS, type NetworkingResource, type ObjectMeta, type ResourceKind, type SourceRef, type ValidationIssue } from "./types.js";
+import { NETWORKING_GROUP, NETWORKING_KINDS, NETWORKING_VERSIONS, type NetworkingResource, type ResourceKind, type SourceRef, type ValidationIssue } from "./types.js";
+import { checkMetadata, resourceLabel } from "./object-meta.js";
 import { checkDestinationRuleSpec } from "./validate-destination-rule.js";
 import { checkGatewaySpec, checkSidecarSpec } from "./validate-gateway.js";
 import { checkServiceEntrySpec, checkWorkloadEntrySpec } from "./validate-service-entry.js";
@@ -24,11 +25,7 @@ const SPEC_CHECKS: Record<ResourceKind, (c: IssueCollector, value: unknown, path
 const UNSUPPORTED_ISTIO_KINDS = ["EnvoyFilter", "WorkloadGroup", "ProxyConfig"];
 
 const TOP_LEVEL_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"] as const;
-/** Fields Kubernetes itself manages; accepted (so `kubectl get -o yaml` output validates) and dropped. */
-const KUBERNETES_MANAGED_METADATA = ["uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "ownerReferences", "finalizers", "generateName", "selfLink"];
-const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", ...KUBERNETES_MANAGED_METADATA] as const;
-
-export const DEFAULT_NAMESPACE = "default";
+export { DEFAULT_NAMESPACE } from "./object-meta.js";
 
 /**
  * Splits a multi-document YAML file. Documents are numbered from 1 in stream order (empty
@@ -120,34 +117,3 @@ export function validateResource(value: unknown, source: SourceRef): { resource?
   return { resource, issues: c.issues };
 }
 
-/** "Kind/namespace/name" when the document names itself, else "(unknown)". Same format as resourceKey(). */
-function resourceLabel(value: Record<string, unknown>): string {
-  const kind = value["kind"];
-  const metadata = value["metadata"];
-  if (typeof kind !== "string" || !isMapping(metadata) || typeof metadata["name"] !== "string" || metadata["name"] === "") return "(unknown)";
-  const namespace = typeof metadata["namespace"] === "string" && metadata["namespace"] !== "" ? metadata["namespace"] : DEFAULT_NAMESPACE;
-  return `${kind}/${namespace}/${metadata["name"]}`;
-}
-
-/** Checks metadata and returns the ObjectMeta to keep (Kubernetes-managed fields dropped). */
-function checkMetadata(c: IssueCollector, value: unknown): ObjectMeta | undefined {
-  if (value === undefined || value === null) {
-    c.error("metadata", "required field is missing: expected a mapping with at least a name");
-    return undefined;
-  }
-  const meta = CheckedObject.of(c, value, "metadata", METADATA_FIELDS);
-  if (!meta) return undefined;
-  const name = meta.require("name", DNS_SUBDOMAIN_RULE) ? meta.string("name") : undefined;
-  if (name !== undefined && !isDnsSubdomain(name)) c.error("metadata.name", `expected ${DNS_SUBDOMAIN_RULE}, found ${describeValue(name)}`);
-  const namespace = meta.string("namespace");
-  if (namespace !== undefined && !isDnsLabel(namespace)) c.error("metadata.namespace", `expected a namespace name, ${DNS_LABEL_RULE}; found ${describeValue(namespace)}`);
-  const labels = meta.stringMap("labels", { checkKey: labelKeyProblem });
-  const annotations = meta.stringMap("annotations");
-  if (name === undefined) return undefined;
-  return {
-    name,
-    namespace: namespace || DEFAULT_NAMESPACE,
-    ...(labels ? { labels: { ...labels } } : {}),
-    ...(annotations ? { annotations: { ...annotations } } : {}),
-  };
-}

@@ -6,22 +6,19 @@ import { createPublicKey, type JsonWebKey } from "node:crypto";
 import {
   CheckedObject,
   DNS_LABEL_RULE,
-  DNS_SUBDOMAIN_RULE,
   IssueCollector,
   closestMatch,
   describeValue,
   isDnsLabel,
-  isDnsSubdomain,
   isIpOrCidr,
   isMapping,
   labelKeyProblem,
 } from "../field-checks.js";
-import type { ObjectMeta, SourceRef, ValidationIssue } from "../types.js";
+import type { SourceRef, ValidationIssue } from "../types.js";
+import { checkMetadata, resourceLabel } from "../object-meta.js";
 import { CONDITION_KEY_NAMES, parseConditionKey, type ConditionKey } from "./condition-keys.js";
 import { AUTHORIZATION_ACTIONS, MTLS_MODES, SECURITY_GROUP, SECURITY_KINDS, SECURITY_VERSIONS, type SecurityKind, type SecurityResource } from "./types.js";
 
-/** Same default as the networking validator (../validate-resource.ts imports this module, so no import back). */
-const DEFAULT_NAMESPACE = "default";
 
 const SPEC_CHECKS: Record<SecurityKind, (c: IssueCollector, value: unknown, path: string) => void> = {
   PeerAuthentication: checkPeerAuthenticationSpec,
@@ -30,9 +27,6 @@ const SPEC_CHECKS: Record<SecurityKind, (c: IssueCollector, value: unknown, path
 };
 
 const TOP_LEVEL_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"] as const;
-/** Fields Kubernetes itself manages; accepted (so `kubectl get -o yaml` output validates) and dropped. */
-const KUBERNETES_MANAGED_METADATA = ["uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "ownerReferences", "finalizers", "generateName", "selfLink"];
-const METADATA_FIELDS = ["name", "namespace", "labels", "annotations", ...KUBERNETES_MANAGED_METADATA] as const;
 
 /** Istio fields that attach a policy to a Gateway API resource or a Service instead of a selector. */
 const TARGET_REF_FIELDS = ["targetRef", "targetRefs"] as const;
@@ -94,36 +88,6 @@ export function validateSecurityResource(value: unknown, source: SourceRef): { r
   return { resource, issues: c.issues };
 }
 
-/** "Kind/namespace/name" when the document names itself, else "(unknown)". */
-function resourceLabel(value: Record<string, unknown>): string {
-  const kind = value["kind"];
-  const metadata = value["metadata"];
-  if (typeof kind !== "string" || !isMapping(metadata) || typeof metadata["name"] !== "string" || metadata["name"] === "") return "(unknown)";
-  const namespace = typeof metadata["namespace"] === "string" && metadata["namespace"] !== "" ? metadata["namespace"] : DEFAULT_NAMESPACE;
-  return `${kind}/${namespace}/${metadata["name"]}`;
-}
-
-function checkMetadata(c: IssueCollector, value: unknown): ObjectMeta | undefined {
-  if (value === undefined || value === null) {
-    c.error("metadata", "required field is missing: expected a mapping with at least a name");
-    return undefined;
-  }
-  const meta = CheckedObject.of(c, value, "metadata", METADATA_FIELDS);
-  if (!meta) return undefined;
-  const name = meta.require("name", DNS_SUBDOMAIN_RULE) ? meta.string("name") : undefined;
-  if (name !== undefined && !isDnsSubdomain(name)) c.error("metadata.name", `expected ${DNS_SUBDOMAIN_RULE}, found ${describeValue(name)}`);
-  const namespace = meta.string("namespace");
-  if (namespace !== undefined && !isDnsLabel(namespace)) c.error("metadata.namespace", `expected a namespace name, ${DNS_LABEL_RULE}; found ${describeValue(namespace)}`);
-  const labels = meta.stringMap("labels", { checkKey: labelKeyProblem });
-  const annotations = meta.stringMap("annotations");
-  if (name === undefined) return undefined;
-  return {
-    name,
-    namespace: namespace || DEFAULT_NAMESPACE,
-    ...(labels ? { labels: { ...labels } } : {}),
-    ...(annotations ? { annotations: { ...annotations } } : {}),
-  };
-}
 
 /** selector: { matchLabels } — the workloads a policy applies to. Returns whether it is set. */
 function checkSelector(spec: CheckedObject): boolean {
