@@ -9,12 +9,22 @@ import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/typ
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 
 interface SotwTypeState extends TypeState {
-  /** What this proxy was last sent of this type (for LDS/CDS: its whole state). */
-  sent?: Map<string, CachedResource>;
+  /** What this proxy was last sent of this type (for LDS/CDS: its whole state). May be a snapshot's own map. */
+  sent?: ReadonlyMap<string, CachedResource>;
+  /** Whether `sent` is this stream's own copy (safe to modify) rather than a snapshot's map. */
+  sentOwned?: boolean;
   /** version_info of the last response, or the version the proxy reported on reconnect. */
   sentVersion?: string;
   /** version_info the proxy said it holds in its first request (reconnect). */
   claimedVersion?: string;
+  /** The subscribed names changed since the version shown in status was computed. */
+  viewChanged?: boolean;
+}
+
+/** The resources a proxy should hold of one type, and their version when it is known without hashing. */
+interface DesiredView {
+  view: ReadonlyMap<string, CachedResource>;
+  version?: string;
 }
 
 function isStateOfTheWorld(typeUrl: XdsTypeUrl): boolean {
@@ -32,85 +42,134 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     if (outcome === "stale") return; // an answer to an older response; the newest one is still in flight
 
     const names = req.resourceNames ?? [];
-    st.wildcard = names.includes("*") || (names.length === 0 && isWildcardByDefault(st.typeUrl));
-    st.names.clear();
-    for (const n of names) if (n !== "*") st.names.add(n);
-    if (!st.wildcard && st.sent) {
-      // Forget what was sent for names the proxy no longer wants, so re-subscribing re-sends them.
-      for (const name of [...st.sent.keys()]) if (!st.names.has(name)) st.sent.delete(name);
+    const wildcard = names.includes("*") || (names.length === 0 && isWildcardByDefault(st.typeUrl));
+    const requested = names.filter((n) => n !== "*");
+    const changed = wildcard !== st.wildcard || requested.length !== st.names.size || requested.some((n) => !st.names.has(n));
+    if (changed) {
+      st.wildcard = wildcard;
+      st.names.clear();
+      for (const n of requested) st.names.add(n);
+      st.viewChanged = true;
+      if (!st.wildcard && st.sent) {
+        // Forget what was sent for names the proxy no longer wants, so re-subscribing re-sends them.
+        const sent = this.ownSent(st);
+        for (const name of [...sent.keys()]) if (!st.names.has(name)) sent.delete(name);
+      }
+      this.refreshSubscriptionStatus(st);
     }
-    this.refreshSubscriptionStatus(st);
     this.pushAll();
   }
 
-  /** Resources this proxy should hold of this type now. */
-  private desired(st: SotwTypeState, snapshot: Snapshot): Map<string, CachedResource> {
-    const all = snapshot.resources(st.typeUrl).resources;
-    let view: Map<string, CachedResource>;
-    if (st.wildcard) {
-      view = new Map(all);
-    } else {
-      view = new Map();
-      for (const name of st.names) {
-        const r = all.get(name);
-        if (r) view.set(name, r);
-      }
+  /** `sent` as this stream's own, modifiable map (copied from the snapshot's on first change). */
+  private ownSent(st: SotwTypeState): Map<string, CachedResource> {
+    if (!st.sentOwned || !(st.sent instanceof Map)) {
+      st.sent = new Map(st.sent ?? []);
+      st.sentOwned = true;
     }
-    if (st.typeUrl === XDS_TYPES.cluster && st.sent && this.keepRemovedClusters()) {
-      for (const [name, r] of st.sent) if (!view.has(name)) view.set(name, r);
-    }
-    return view;
+    return st.sent as Map<string, CachedResource>;
   }
 
-  private changed(st: SotwTypeState, desired: Map<string, CachedResource>): CachedResource[] {
+  /**
+   * Resources this proxy should hold of this type now. A wildcard subscription uses the
+   * snapshot's own map and version (no copy, no hashing): most evaluations are ACKs that
+   * change nothing, and a storm of proxies would otherwise pay O(resources) each time.
+   */
+  private desired(st: SotwTypeState, snapshot: Snapshot): DesiredView {
+    const typed = snapshot.resources(st.typeUrl);
+    let view: ReadonlyMap<string, CachedResource>;
+    let version: string | undefined;
+    if (st.wildcard) {
+      view = typed.resources;
+      version = typed.version;
+    } else {
+      const named = new Map<string, CachedResource>();
+      for (const name of st.names) {
+        const r = typed.resources.get(name);
+        if (r) named.set(name, r);
+      }
+      view = named;
+    }
+    if (st.typeUrl === XDS_TYPES.cluster && st.sent && this.keepRemovedClusters()) {
+      const kept = [...st.sent].filter(([name]) => !view.has(name));
+      if (kept.length > 0) {
+        view = new Map([...view, ...kept]);
+        version = undefined;
+      }
+    }
+    return { view, version };
+  }
+
+  private versionOfView(d: DesiredView): string {
+    return d.version ?? versionOf(d.view.values());
+  }
+
+  private changed(st: SotwTypeState, view: ReadonlyMap<string, CachedResource>): CachedResource[] {
     const out: CachedResource[] = [];
-    for (const r of desired.values()) if (st.sent?.get(r.name)?.version !== r.version) out.push(r);
+    for (const r of view.values()) if (st.sent?.get(r.name)?.version !== r.version) out.push(r);
     return out;
   }
 
+  private pendingFor(st: SotwTypeState, view: ReadonlyMap<string, CachedResource>): boolean {
+    if (!st.sent) return st.wildcard || view.size > 0;
+    if (st.sent === view) return false;
+    for (const r of view.values()) if (st.sent.get(r.name)?.version !== r.version) return true;
+    return isStateOfTheWorld(st.typeUrl) && st.sent.size !== view.size;
+  }
+
   protected override hasPending(st: SotwTypeState, snapshot: Snapshot): boolean {
-    const desired = this.desired(st, snapshot);
-    if (!st.sent) return st.wildcard || desired.size > 0;
-    if (this.changed(st, desired).length > 0) return true;
-    return isStateOfTheWorld(st.typeUrl) && st.sent.size !== desired.size;
+    return this.pendingFor(st, this.desired(st, snapshot).view);
   }
 
   protected override pushType(st: SotwTypeState, snapshot: Snapshot): boolean {
-    const desired = this.desired(st, snapshot);
-    const version = versionOf(desired.values());
+    const d = this.desired(st, snapshot);
     if (!st.sent && st.claimedVersion !== undefined) {
       // Reconnect: the proxy already holds exactly this content (versions are content hashes).
       const claimed = st.claimedVersion;
       st.claimedVersion = undefined;
+      const version = this.versionOfView(d);
       if (claimed === version) {
-        st.sent = desired;
+        st.sent = d.view;
+        st.sentOwned = false;
         st.sentVersion = version;
+        st.viewChanged = false;
         this.markInSync(st, version);
         return false;
       }
     }
-    if (!this.hasPending(st, snapshot)) {
-      if (st.sent) {
+    if (!this.pendingFor(st, d.view)) {
+      if (st.sent && st.viewChanged) {
+        // E.g. the proxy unsubscribed from some names: it now holds exactly this view.
+        st.viewChanged = false;
+        const version = this.versionOfView(d);
         st.sentVersion = version;
         this.markInSync(st, version);
       }
       return false;
     }
-    const resources = isStateOfTheWorld(st.typeUrl) ? [...desired.values()] : this.changed(st, desired);
+    const version = this.versionOfView(d);
+    const resources = isStateOfTheWorld(st.typeUrl) ? [...d.view.values()] : this.changed(st, d.view);
     const updatedClusters =
       st.typeUrl === XDS_TYPES.cluster && st.sent ? resources.filter((r) => st.sent!.has(r.name) && st.sent!.get(r.name)!.version !== r.version).map((r) => r.name) : [];
     const nonce = this.nextNonce();
     const frame = encodeDiscoveryResponse(st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId);
-    if (!st.sent || isStateOfTheWorld(st.typeUrl)) st.sent = desired;
-    else for (const r of resources) st.sent.set(r.name, r);
+    if (!st.sent || isStateOfTheWorld(st.typeUrl)) {
+      st.sent = d.view;
+      st.sentOwned = false;
+    } else {
+      const sent = this.ownSent(st);
+      for (const r of resources) sent.set(r.name, r);
+    }
     st.sentVersion = version;
+    st.viewChanged = false;
     this.emit(st, frame, version, nonce, resources.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
   }
 
   protected override forgetSent(st: SotwTypeState, names: readonly string[]): void {
-    for (const n of names) st.sent?.delete(n);
+    if (!st.sent) return;
+    const sent = this.ownSent(st);
+    for (const n of names) sent.delete(n);
   }
 }
 
