@@ -18,7 +18,7 @@ import { createWriteStream } from "node:fs";
 const testLogger = () => (process.env.WEFT_E2E_LOG ? createLogger({ level: "debug", destination: createWriteStream(process.env.WEFT_E2E_LOG, { flags: "a" }) }) : silentLogger());
 import { NODE_METADATA } from "../src/model/proxy.js";
 import { startMeshRunner, type MeshRunner } from "../src/runner/mesh-runner.js";
-import { waitForSync } from "../src/runner/wait-for-sync.js";
+import { waitForAllSynced } from "../src/runner/wait-for-sync.js";
 import { AGENT_PORT, fetchFromPod, startPodAgent } from "./harness/pod-agent.js";
 import { httpGet } from "./harness/http.js";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
@@ -217,17 +217,12 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
     const before = applied;
     await writeFile(path.join(configDir, "policy.yaml"), yaml);
     for (let i = 0; i < 100 && applied === before; i++) await new Promise((r) => setTimeout(r, 50));
-    await Promise.all(
-      runner.cp.xds.registry.list().map((p) => {
-        const snap = runner.cp.cache.get(p.snapshotKey);
-        return snap ? waitForSync(runner.cp.xds.registry, p.nodeId, snap, 10_000) : undefined;
-      }),
-    );
+    expect(await waitForAllSynced(runner.cp.xds.registry, (key) => runner.cp.cache.get(key), 15_000)).toBe(true);
     await new Promise((r) => setTimeout(r, 300)); // listener updates take effect for new connections
   }
 
   /** Polls until `fn` returns `want` (config changes reach Envoy asynchronously). */
-  async function eventually<T>(fn: () => Promise<T>, want: T, timeoutMs = 8000): Promise<T> {
+  async function eventually<T>(fn: () => Promise<T>, want: T, timeoutMs = 15_000): Promise<T> {
     const end = Date.now() + timeoutMs;
     let last = await fn();
     while (last !== want && Date.now() < end) {

@@ -6,7 +6,7 @@ import type { MeshSettings } from "../model/mesh-model.js";
 import { FileSource } from "../sources/file/file-source.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import { MeshController } from "./mesh-controller.js";
-import { waitForSync } from "./wait-for-sync.js";
+import { waitForAllSynced } from "./wait-for-sync.js";
 import path from "node:path";
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import type { Metadata } from "@grpc/grpc-js";
@@ -148,12 +148,9 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       controller!.regenerateAll(); // every proxy's ROOTCA secret
       if (phase === "begin") {
         // Only once every proxy trusts the new root may any proxy present a certificate from it.
-        await Promise.all(
-          cp.xds.registry.list().map((p) => {
-            const snap = cp.cache.get(p.snapshotKey);
-            return snap ? waitForSync(cp.xds.registry, p.nodeId, snap, 10_000).catch(() => logger.warn({ node: p.nodeId }, "proxy did not ACK the new trust bundle within 10 s")) : undefined;
-          }),
-        );
+        if (!(await waitForAllSynced(cp.xds.registry, (key) => cp.cache.get(key), 10_000))) {
+          logger.warn("not every proxy ACKed the new trust bundle within 10 s; re-issuing certificates anyway");
+        }
         await security.certificates.reissueAll();
       }
       logger.info({ phase, roots: security.ca.roots().map((r) => r.serial) }, "root rotation");

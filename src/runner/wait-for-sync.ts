@@ -41,3 +41,21 @@ export function waitForSync(registry: ProxyRegistry, nodeId: string, snapshot: S
     registry.on("connect", check);
   });
 }
+
+/**
+ * Resolves once every connected proxy has ACKed its *current* snapshot (re-read on every check,
+ * so a snapshot replaced meanwhile — e.g. by a certificate rotation — is not waited for forever).
+ * Resolves false after timeoutMs.
+ */
+export async function waitForAllSynced(registry: ProxyRegistry, snapshotOf: (key: string) => Snapshot | undefined, timeoutMs = 10_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const synced = registry.list().every((p) => {
+      const snap = snapshotOf(p.snapshotKey);
+      return !snap || isSynced(registry, p.nodeId, snap);
+    });
+    if (synced) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
