@@ -9,7 +9,7 @@ import { runValidate } from "./validate.js";
 import { UsageError } from "./usage-error.js";
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<number> }> = {
-  demo: { summary: "run a local mesh: control plane, real Envoy ingress, sample services", run: runDemo },
+  demo: { summary: "run a local mesh: control plane, app with Envoy sidecars (mTLS), ingress gateway", run: runDemo },
   serve: { summary: "run the control plane (xDS server, admin server)", run: runServe },
   status: { summary: "show connected proxies and their sync/NACK state", run: runStatus },
   validate: { summary: "check a directory of Istio YAML; prints every problem, exit 1 on errors", run: runValidate },
