@@ -15,18 +15,9 @@ import { dumpedResources, startEnvoy, stopAllEnvoys } from "../src/envoy/envoy-p
 import { findEnvoyBinary } from "../src/envoy/find-envoy.js";
 import { httpGet, requestLoop } from "./harness/http.js";
 import { startUpstream, type Upstream, type UpstreamEcho } from "./harness/upstream.js";
+import { freePort } from "../src/runner/free-port.js";
 
 /** A port that was free a moment ago (bind 0, read it, close). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Listener `ingress` on listenerPort routing everything to static cluster `backend`. */
 function staticBootstrap(listenerPort: number, upstreamPort: number): string {
