@@ -133,7 +133,7 @@ function servicesOf(se: ServiceEntry, workloads: WorkloadEntry[]): ServiceModel[
     resolution: se.spec.resolution ?? "NONE",
     location: se.spec.location ?? "MESH_EXTERNAL",
     exportTo: se.spec.exportTo ?? ["*"],
-    endpoints: se.spec.resolution === "DNS" || se.spec.resolution === "DNS_ROUND_ROBIN" ? endpoints : endpoints,
+    endpoints,
   }));
 }
 

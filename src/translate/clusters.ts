@@ -81,7 +81,6 @@ function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePor
       baseEjectionTime: toProtoDuration(od.baseEjectionTime ?? "30s"),
       maxEjectionPercent: od.maxEjectionPercent ?? 10,
       enforcingSuccessRate: 0,
-      ...(od.minHealthPercent !== undefined ? {} : {}),
     };
     if (od.minHealthPercent !== undefined) cluster.commonLbConfig = { ...(cluster.commonLbConfig ?? {}), healthyPanicThreshold: { value: od.minHealthPercent } };
   }

@@ -183,7 +183,10 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
   const trustDomain = security?.trustDomain ?? "cluster.local";
   const workload = { namespace: proxy.namespace, labels: proxy.labels, rootNamespace: model.settings.rootNamespace };
   const authz = selectPolicies(model.authorizationPolicies, workload);
-  const jwt = buildJwtAuthnFilter(selectPolicies(model.requestAuthentications, workload));
+  const requestAuthentications = selectPolicies(model.requestAuthentications, workload);
+  const jwt = buildJwtAuthnFilter(requestAuthentications);
+  // Clusters Envoy fetches remote JWKS through (RequestAuthentication jwksUri).
+  clusters.push(...buildJwksClusters(requestAuthentications));
   let usesTls = false;
   for (const s of ownServices(model, proxy)) {
     for (const p of s.ports) {
@@ -232,7 +235,7 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
 export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): SnapshotInput {
   const services = visibleServices(model, proxy);
   const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined);
-  const policy = outboundPolicy(model, proxy);
+  const unknownDestinations = outboundPolicy(model, proxy) === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
   const listeners: Listener[] = [];
   const routes: RouteConfiguration[] = [];
   if (proxy.capture === "transparent") {
@@ -243,15 +246,12 @@ export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?:
       trafficDirection: TrafficDirection.OUTBOUND,
       listenerFilters: [originalDstListenerFilter(), ...(needsTlsInspector ? [{ name: "envoy.filters.listener.tls_inspector", typedConfig: packAny(EXTENSION_TYPES.tlsInspector, {}) }] : [])],
       filterChains: chains,
-      defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(policy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER, { cluster: policy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER })] },
+      defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(unknownDestinations, { cluster: unknownDestinations })] },
     });
     for (const port of httpPorts) routes.push(outboundRouteConfig(model, proxy, services, port));
     const inbound = inboundListenerAndClusters(model, proxy, security);
     listeners.push(inbound.listener);
     clusters.push(...inbound.clusters);
-    // Clusters Envoy fetches remote JWKS through (RequestAuthentication jwksUri).
-    const workload = { namespace: proxy.namespace, labels: proxy.labels, rootNamespace: model.settings.rootNamespace };
-    clusters.push(...buildJwksClusters(selectPolicies(model.requestAuthentications, workload)));
   } else {
     listeners.push({
       name: EXPLICIT_OUTBOUND_LISTENER,
