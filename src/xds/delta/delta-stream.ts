@@ -58,12 +58,11 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
         if (r && st.known.get(name) !== r.version) updated.push(r);
       }
     }
-    const keep = st.typeUrl === XDS_TYPES.cluster && this.keepRemovedClusters();
-    if (!keep) {
-      for (const name of st.known.keys()) {
-        if (!all.has(name) && (st.wildcard || st.names.has(name))) removed.push(name);
-      }
+    for (const name of st.known.keys()) {
+      if (!all.has(name) && (st.wildcard || st.names.has(name))) removed.push(name);
     }
+    // Removed clusters stay until listeners and routes settle; only ask when some were removed.
+    if (removed.length > 0 && st.typeUrl === XDS_TYPES.cluster && this.keepRemovedClusters()) return { updated, removed: [] };
     return { updated, removed };
   }
 

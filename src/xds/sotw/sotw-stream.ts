@@ -89,10 +89,11 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       }
       view = named;
     }
-    if (st.typeUrl === XDS_TYPES.cluster && st.sent && this.keepRemovedClusters()) {
-      const kept = [...st.sent].filter(([name]) => !view.has(name));
-      if (kept.length > 0) {
-        view = new Map([...view, ...kept]);
+    if (st.typeUrl === XDS_TYPES.cluster && st.sent && st.sent !== view) {
+      // Removed clusters stay until listeners and routes settle; only ask when some were removed.
+      const removed = [...st.sent].filter(([name]) => !view.has(name));
+      if (removed.length > 0 && this.keepRemovedClusters()) {
+        view = new Map([...view, ...removed]);
         version = undefined;
       }
     }
