@@ -2,11 +2,11 @@
 // resources out, with every problem reported against its file, document and field. The
 // per-kind spec checks live in validate-<kind>.ts; cross-resource checks in validate-mesh.ts.
 import { LineCounter, parseAllDocuments } from "yaml";
-import { CheckedObject, IssueCollector, closestMatch, describeValue, isMapping } from "./field-checks.js";
+import { CheckedObject, IssueCollector } from "./field-checks.js";
 import { SECURITY_GROUP, type SecurityResource } from "./security/types.js";
 import { validateSecurityResource } from "./security/validate-security.js";
 import { NETWORKING_GROUP, NETWORKING_KINDS, NETWORKING_VERSIONS, type NetworkingResource, type ResourceKind, type SourceRef, type ValidationIssue } from "./types.js";
-import { checkMetadata, resourceLabel } from "./object-meta.js";
+import { checkMetadata, checkVersionAndKind, readEnvelope, type ApiGroup } from "./object-meta.js";
 import { checkDestinationRuleSpec } from "./validate-destination-rule.js";
 import { checkGatewaySpec, checkSidecarSpec } from "./validate-gateway.js";
 import { checkServiceEntrySpec, checkWorkloadEntrySpec } from "./validate-service-entry.js";
@@ -23,6 +23,8 @@ const SPEC_CHECKS: Record<ResourceKind, (c: IssueCollector, value: unknown, path
 
 /** Real networking.istio.io kinds that Weft does not read (ignored with a warning, never "did you mean"). */
 const UNSUPPORTED_ISTIO_KINDS = ["EnvoyFilter", "WorkloadGroup", "ProxyConfig"];
+
+const NETWORKING_API: ApiGroup<ResourceKind> = { group: NETWORKING_GROUP, versions: NETWORKING_VERSIONS, kinds: NETWORKING_KINDS, ignoredKinds: UNSUPPORTED_ISTIO_KINDS };
 
 const TOP_LEVEL_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"] as const;
 export { DEFAULT_NAMESPACE } from "./object-meta.js";
@@ -74,46 +76,25 @@ export function parseDocuments(text: string, file: string): { docs: { document: 
  */
 export function validateResource(value: unknown, source: SourceRef): { resource?: NetworkingResource | SecurityResource; issues: ValidationIssue[] } {
   const c = new IssueCollector(source);
-  if (!isMapping(value)) {
-    c.error("(document)", `expected a resource (a mapping with apiVersion, kind, metadata and spec), found ${describeValue(value)}`);
+  const env = readEnvelope(c, value, NETWORKING_API);
+  if (!env) return { issues: c.issues };
+  if (env.group === SECURITY_GROUP) return validateSecurityResource(value, source);
+  if (env.group !== NETWORKING_GROUP) {
+    c.warning("apiVersion", `ignored: Weft reads only ${NETWORKING_GROUP} and ${SECURITY_GROUP} resources, found apiVersion "${env.apiVersion}" (kind ${env.kind})`);
     return { issues: c.issues };
   }
-  c.resource = resourceLabel(value);
+  const kind = checkVersionAndKind(c, env, NETWORKING_API);
+  if (!kind) return { issues: c.issues };
+  const { apiVersion } = env;
 
-  const apiVersion = value["apiVersion"];
-  const kind = value["kind"];
-  if (typeof apiVersion !== "string" || apiVersion === "") {
-    c.error("apiVersion", `${apiVersion === undefined ? "required field is missing: " : ""}expected ${NETWORKING_GROUP}/v1 (or v1beta1, v1alpha3), found ${describeValue(apiVersion)}`);
-  }
-  if (typeof kind !== "string" || kind === "") {
-    c.error("kind", `${kind === undefined ? "required field is missing: " : ""}expected one of ${NETWORKING_KINDS.join(", ")}, found ${describeValue(kind)}`);
-  }
-  if (typeof apiVersion !== "string" || typeof kind !== "string") return { issues: c.issues };
-
-  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/", 2) : ["", apiVersion];
-  if (group === SECURITY_GROUP) return validateSecurityResource(value, source);
-  if (group !== NETWORKING_GROUP) {
-    c.warning("apiVersion", `ignored: Weft reads only ${NETWORKING_GROUP} and ${SECURITY_GROUP} resources, found apiVersion "${apiVersion}" (kind ${kind})`);
-    return { issues: c.issues };
-  }
-  if (!(NETWORKING_VERSIONS as readonly string[]).includes(version ?? "")) {
-    c.error("apiVersion", `expected one of ${NETWORKING_VERSIONS.map((v) => `${NETWORKING_GROUP}/${v}`).join(", ")}, found "${apiVersion}"`);
-  }
-  if (!(NETWORKING_KINDS as readonly string[]).includes(kind)) {
-    const close = UNSUPPORTED_ISTIO_KINDS.includes(kind) ? undefined : closestMatch(kind, NETWORKING_KINDS);
-    if (close) c.error("kind", `unknown kind "${kind}" (did you mean "${close}"?); expected one of ${NETWORKING_KINDS.join(", ")}`);
-    else c.warning("kind", `ignored: Weft does not support the kind ${kind} (supported: ${NETWORKING_KINDS.join(", ")})`);
-    return { issues: c.issues };
-  }
-
-  const top = CheckedObject.of(c, value, "", TOP_LEVEL_FIELDS);
-  const metadata = checkMetadata(c, value["metadata"]);
-  if (top?.require("spec", `the ${kind} spec`)) SPEC_CHECKS[kind as ResourceKind](c, value["spec"], "spec");
+  const top = CheckedObject.of(c, env.value, "", TOP_LEVEL_FIELDS);
+  const metadata = checkMetadata(c, env.value["metadata"]);
+  if (top?.require("spec", `the ${kind} spec`)) SPEC_CHECKS[kind](c, env.value["spec"], "spec");
 
   if (c.errorCount > 0 || !metadata) return { issues: c.issues };
   // Every field of the spec was checked above against the kind's shape, so the cast is safe.
   // The spec is cloned so that later edits to the caller's object cannot change the resource.
-  const resource = { apiVersion, kind, metadata, spec: structuredClone(value["spec"]) } as NetworkingResource;
+  const resource = { apiVersion, kind, metadata, spec: structuredClone(env.value["spec"]) } as NetworkingResource;
   return { resource, issues: c.issues };
 }
 

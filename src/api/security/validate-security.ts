@@ -15,10 +15,12 @@ import {
   labelKeyProblem,
 } from "../field-checks.js";
 import type { SourceRef, ValidationIssue } from "../types.js";
-import { checkMetadata, resourceLabel } from "../object-meta.js";
+import { checkMetadata, checkVersionAndKind, readEnvelope, type ApiGroup } from "../object-meta.js";
 import { CONDITION_KEY_NAMES, parseConditionKey, type ConditionKey } from "./condition-keys.js";
 import { AUTHORIZATION_ACTIONS, MTLS_MODES, SECURITY_GROUP, SECURITY_KINDS, SECURITY_VERSIONS, type SecurityKind, type SecurityResource } from "./types.js";
 
+
+const SECURITY_API: ApiGroup<SecurityKind> = { group: SECURITY_GROUP, versions: SECURITY_VERSIONS, kinds: SECURITY_KINDS };
 
 const SPEC_CHECKS: Record<SecurityKind, (c: IssueCollector, value: unknown, path: string) => void> = {
   PeerAuthentication: checkPeerAuthenticationSpec,
@@ -45,42 +47,21 @@ function rejectTargetRefs(spec: CheckedObject): void {
  */
 export function validateSecurityResource(value: unknown, source: SourceRef): { resource?: SecurityResource; issues: ValidationIssue[] } {
   const c = new IssueCollector(source);
-  if (!isMapping(value)) {
-    c.error("(document)", `expected a resource (a mapping with apiVersion, kind, metadata and spec), found ${describeValue(value)}`);
+  const env = readEnvelope(c, value, SECURITY_API);
+  if (!env) return { issues: c.issues };
+  if (env.group !== SECURITY_GROUP) {
+    c.warning("apiVersion", `ignored: this reads only ${SECURITY_GROUP} resources, found apiVersion "${env.apiVersion}" (kind ${env.kind})`);
     return { issues: c.issues };
   }
-  c.resource = resourceLabel(value);
+  const kind = checkVersionAndKind(c, env, SECURITY_API);
+  if (!kind) return { issues: c.issues };
+  const { apiVersion } = env;
 
-  const apiVersion = value["apiVersion"];
-  const kind = value["kind"];
-  if (typeof apiVersion !== "string" || apiVersion === "") {
-    c.error("apiVersion", `${apiVersion === undefined ? "required field is missing: " : ""}expected ${SECURITY_GROUP}/v1 (or v1beta1), found ${describeValue(apiVersion)}`);
-  }
-  if (typeof kind !== "string" || kind === "") {
-    c.error("kind", `${kind === undefined ? "required field is missing: " : ""}expected one of ${SECURITY_KINDS.join(", ")}, found ${describeValue(kind)}`);
-  }
-  if (typeof apiVersion !== "string" || typeof kind !== "string") return { issues: c.issues };
-
-  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/", 2) : ["", apiVersion];
-  if (group !== SECURITY_GROUP) {
-    c.warning("apiVersion", `ignored: this reads only ${SECURITY_GROUP} resources, found apiVersion "${apiVersion}" (kind ${kind})`);
-    return { issues: c.issues };
-  }
-  if (!(SECURITY_VERSIONS as readonly string[]).includes(version ?? "")) {
-    c.error("apiVersion", `expected one of ${SECURITY_VERSIONS.map((v) => `${SECURITY_GROUP}/${v}`).join(", ")}, found "${apiVersion}"`);
-  }
-  if (!(SECURITY_KINDS as readonly string[]).includes(kind)) {
-    const close = closestMatch(kind, SECURITY_KINDS);
-    if (close) c.error("kind", `unknown kind "${kind}" (did you mean "${close}"?); expected one of ${SECURITY_KINDS.join(", ")}`);
-    else c.warning("kind", `ignored: Weft does not support the kind ${kind} (supported: ${SECURITY_KINDS.join(", ")})`);
-    return { issues: c.issues };
-  }
-
-  CheckedObject.of(c, value, "", TOP_LEVEL_FIELDS);
-  const metadata = checkMetadata(c, value["metadata"]);
+  CheckedObject.of(c, env.value, "", TOP_LEVEL_FIELDS);
+  const metadata = checkMetadata(c, env.value["metadata"]);
   // Every security kind may have an empty spec ({}): e.g. an AuthorizationPolicy that allows nothing.
-  const spec = value["spec"] ?? {};
-  SPEC_CHECKS[kind as SecurityKind](c, spec, "spec");
+  const spec = env.value["spec"] ?? {};
+  SPEC_CHECKS[kind](c, spec, "spec");
 
   if (c.errorCount > 0 || !metadata) return { issues: c.issues };
   // Every field of the spec was checked above against the kind's shape, so the cast is safe.
