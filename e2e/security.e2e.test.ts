@@ -96,9 +96,7 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
       ...(opts.token ? { xdsToken: opts.token } : {}),
       xdsTls: { caFile: sec.trustBundleFile, sni: sec.serverName },
     });
-    // Listener changes (mTLS mode, authorization) apply to new connections; drain old ones at once
-    // so pooled keep-alive connections from other sidecars move to the new config quickly.
-    const envoy = await startEnvoy({ bootstrapYaml, ...sidecarEnvoyOptions(pod), waitForLive: false, extraArgs: ["--drain-time-s", "1", "--drain-strategy", "immediate"] });
+    const envoy = await startEnvoy({ bootstrapYaml, ...sidecarEnvoyOptions(pod), waitForLive: false });
     envoys.push(envoy);
     return envoy;
   }

@@ -9,7 +9,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { applyCapture, captureSupport } from "../capture/iptables.js";
 import { bridgeAddress, cleanupLeftovers, createPod, type Pod } from "../capture/pod-network.js";
-import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, sidecarEnvoyOptions } from "../capture/sidecar.js";
+import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, SIDECAR_ENVOY_ARGS, sidecarEnvoyOptions } from "../capture/sidecar.js";
 import { DEMO_SERVICES, DEMO_WORKLOADS, routingYaml, serviceVip, servicesYaml, workloadsYaml, type DemoWorkload } from "../demo/default-mesh.js";
 import { renderBootstrap } from "../envoy/bootstrap.js";
 import { startEnvoy, type EnvoyProcess } from "../envoy/envoy-process.js";
@@ -38,9 +38,6 @@ interface Running {
   apps: ChildProcess[];
   hostsDirs: string[];
 }
-
-/** Listener changes (policy edits) reach pooled connections within a second instead of 10 minutes. */
-const FAST_DRAIN = ["--drain-time-s", "1", "--drain-strategy", "immediate"];
 
 let stepNo = 0;
 function progress(msg: string): void {
@@ -181,14 +178,14 @@ export async function runDemo(argv: string[]): Promise<number> {
           await appListening(app, `${w.app}-${w.version}`);
           const xdsToken = sec.credentials.ensure({ namespace: "default", name: `${w.app}-${w.version}` });
           const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "transparent"), xdsAddress, xdsPort: runner.cp.xdsPort, adminAddress: p.pod.ip, adminPort: SIDECAR_ADMIN_PORT, xdsToken, xdsTls });
-          running.envoys.push(await startEnvoy({ bootstrapYaml, binary, ...sidecarEnvoyOptions(p.pod), extraArgs: FAST_DRAIN }));
+          running.envoys.push(await startEnvoy({ bootstrapYaml, binary, ...sidecarEnvoyOptions(p.pod) }));
         } else {
           const app = spawn(weftCommand([])[0]!, [...weftCommand(appArgs).slice(1), "--host", "127.0.0.1", "--sidecar-port", String(p.sidecarPort)], { stdio: ["ignore", "pipe", "ignore"] });
           running.apps.push(app);
           await appListening(app, `${w.app}-${w.version}`);
           const xdsToken = sec.credentials.ensure({ namespace: "default", name: `${w.app}-${w.version}` });
           const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "explicit", p.sidecarPort), xdsAddress, xdsPort: runner.cp.xdsPort, xdsToken, xdsTls });
-          running.envoys.push(await startEnvoy({ name: `sidecar-${w.app}-${w.version}`, bootstrapYaml, binary, extraArgs: FAST_DRAIN }));
+          running.envoys.push(await startEnvoy({ name: `sidecar-${w.app}-${w.version}`, bootstrapYaml, binary, extraArgs: [...SIDECAR_ENVOY_ARGS] }));
         }
       }),
     );
