@@ -66,6 +66,18 @@ describe.each(MODES)("traffic management with real Envoy (%s mode)", (mode) => {
     return { status: res.status, upstream: String(res.headers["x-upstream"] ?? ""), headers: res.headers, body: res.body };
   };
 
+  /** Applies the registry plus a `reviews` VirtualService with these http rules (YAML list items). */
+  const applyReviewsRoutes = (httpRules: string) =>
+    mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+${httpRules}`);
+
   beforeAll(async () => {
     upstreamAddress = mode === "transparent" ? bridgeAddress() : "127.0.0.1";
     for (const v of ["v1", "v2", "v3"]) ups[`reviews-${v}`] = await startUpstream(`reviews-${v}`, { host: "0.0.0.0" });
@@ -80,15 +92,7 @@ describe.each(MODES)("traffic management with real Envoy (%s mode)", (mode) => {
   });
 
   it("routes by header (request routing task)", async () => {
-    await mesh.apply(`${REGISTRY(ups)}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-  - match: [{ headers: { end-user: { exact: jason } } }]
+    await applyReviewsRoutes(`  - match: [{ headers: { end-user: { exact: jason } } }]
     route: [{ destination: { host: reviews, subset: v2 } }]
   - route: [{ destination: { host: reviews, subset: v1 } }]
 `);
@@ -98,15 +102,7 @@ spec:
   });
 
   it("shifts traffic by weight (80/20 over 400 requests, tolerance +-7 points: > 4 sigma)", async () => {
-    await mesh.apply(`${REGISTRY(ups)}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-  - route:
+    await applyReviewsRoutes(`  - route:
     - { destination: { host: reviews, subset: v1 }, weight: 80 }
     - { destination: { host: reviews, subset: v3 }, weight: 20 }
 `);
@@ -120,15 +116,7 @@ spec:
   });
 
   it("injects delay and abort faults", async () => {
-    await mesh.apply(`${REGISTRY(ups)}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-  - match: [{ headers: { x-fault: { exact: abort } } }]
+    await applyReviewsRoutes(`  - match: [{ headers: { x-fault: { exact: abort } } }]
     fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }
     route: [{ destination: { host: reviews, subset: v1 } }]
   - match: [{ headers: { x-fault: { exact: delay } } }]
@@ -147,15 +135,7 @@ spec:
   });
 
   it("enforces request timeouts and retries failed requests", async () => {
-    await mesh.apply(`${REGISTRY(ups)}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-  - match: [{ uri: { prefix: /slow } }]
+    await applyReviewsRoutes(`  - match: [{ uri: { prefix: /slow } }]
     timeout: 300ms
     retries: { attempts: 0 }
     route: [{ destination: { host: reviews, subset: v1 } }]
@@ -183,15 +163,7 @@ spec:
   });
 
   it("rewrites, redirects and sets headers", async () => {
-    await mesh.apply(`${REGISTRY(ups)}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-  - match: [{ uri: { prefix: /old } }]
+    await applyReviewsRoutes(`  - match: [{ uri: { prefix: /old } }]
     redirect: { uri: /new, redirectCode: 302 }
   - match: [{ uri: { prefix: /api/v1 } }]
     rewrite: { uri: /v1 }
@@ -228,15 +200,7 @@ spec:
   });
 
   it("mirrors a share of traffic to another subset", async () => {
-    await mesh.apply(`${REGISTRY(ups)}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-  - route: [{ destination: { host: reviews, subset: v1 } }]
+    await applyReviewsRoutes(`  - route: [{ destination: { host: reviews, subset: v1 } }]
     mirror: { host: reviews, subset: v3 }
     mirrorPercentage: { value: 100 }
 `);
