@@ -68,12 +68,13 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   const logger = opts.logger;
   let controller: MeshController | undefined;
   let security: MeshRunner["security"];
-  // Registered on the control plane's registry once it exists (below).
-  const caMetrics = new Registry(); // the control plane's registry: CA and xDS metrics together
-  const expiryGauge = new Gauge({ name: "weft_workload_certificate_expiry_timestamp_seconds", help: "notAfter of the certificate each workload identity currently holds", labelNames: ["identity"], registers: [caMetrics] });
+  let xdsTls: { certChainPem: string; privateKeyPem: string } | undefined;
+  // The control plane's metrics registry, created here so the CA registers its metrics in it too.
+  const metricsRegistry = new Registry();
+  const expiryGauge = new Gauge({ name: "weft_workload_certificate_expiry_timestamp_seconds", help: "notAfter of the certificate each workload identity currently holds", labelNames: ["identity"], registers: [metricsRegistry] });
   if (opts.security) {
     const sec = opts.security;
-    const ca = await loadOrCreateCa({ dir: path.join(sec.stateDir, "ca"), trustDomain: sec.trustDomain, pluggedCaDir: sec.pluggedCaDir, metrics: caMetrics });
+    const ca = await loadOrCreateCa({ dir: path.join(sec.stateDir, "ca"), trustDomain: sec.trustDomain, pluggedCaDir: sec.pluggedCaDir, metrics: metricsRegistry });
     const credentials = new CredentialStore(path.join(sec.stateDir, "credentials"));
     const certificates = new WorkloadCertificates(
       ca,
@@ -92,28 +93,28 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     await writeTrustBundle(trustBundleFile, ca.trustBundlePem());
     const serverName = "weft.weft-system.svc";
     security = { ca, credentials, certificates, trustBundleFile, serverName };
+    const serving = await ca.issueServingCertificate({
+      dnsNames: [serverName, ...(sec.servingNames?.dnsNames ?? ["localhost"])],
+      ipAddresses: sec.servingNames?.ipAddresses ?? ["127.0.0.1"],
+      ttlMs: 90 * 24 * 3600 * 1000, // the CA's longest lifetime; serving-cert rotation needs a server restart (noted)
+    });
+    xdsTls = { certChainPem: serving.certChainPem, privateKeyPem: serving.privateKeyPem };
   }
-  const serving = opts.security
-    ? await security!.ca.issueServingCertificate({
-        dnsNames: [security!.serverName, ...(opts.security.servingNames?.dnsNames ?? ["localhost"])],
-        ipAddresses: opts.security.servingNames?.ipAddresses ?? ["127.0.0.1"],
-        ttlMs: 90 * 24 * 3600 * 1000, // the CA's longest lifetime; serving-cert rotation needs a server restart (noted)
-      })
-    : undefined;
+  const credentials = security?.credentials;
   const cp = await startControlPlane({
     ...opts,
-    metricsRegistry: caMetrics,
+    metricsRegistry,
     nodeKey: (node, principal) => controller!.nodeKey(node, principal),
     certificateOf: (key) => controller?.certificateOf(key),
-    ...(security
+    ...(credentials
       ? {
           authenticate: (metadata: Metadata) => {
             const header = metadata.get("authorization")[0];
             const token = typeof header === "string" && header.startsWith("Bearer ") ? header.slice("Bearer ".length) : undefined;
-            const who = security!.credentials.authenticate(token);
+            const who = credentials.authenticate(token);
             return who ? `${who.namespace}/${who.name}` : undefined;
           },
-          xdsTls: { certChainPem: serving!.certChainPem, privateKeyPem: serving!.privateKeyPem },
+          xdsTls,
         }
       : {}),
   });
