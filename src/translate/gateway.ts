@@ -7,19 +7,18 @@ import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/r
 import type { VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
 import type { Gateway, Server } from "../api/types.js";
-import type { SnapshotInput } from "../cache/snapshot.js";
+import type { ProxyResources } from "./translate.js";
 import { packAny } from "../envoy/any.js";
 import { socketAddress } from "../envoy/builders.js";
-import { EXTENSION_TYPES, XDS_TYPES } from "../envoy/type-urls.js";
+import { EXTENSION_TYPES } from "../envoy/type-urls.js";
 import { labelsMatch, namespaceOf, type MeshModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
-import { buildPassthroughClusters } from "./clusters.js";
 import { buildHttpConnectionManager, buildTcpProxy } from "./http-connection-manager.js";
 import { buildVirtualServiceRoutes, resolveDestination, type RouteContext } from "./http-routes.js";
 import { gatewayRouteName } from "./naming.js";
 import { buildOutboundClusters } from "./sidecar.js";
 import { virtualServicesFor, visibleServices } from "./visibility.js";
-import { buildSecrets, type MeshSecurity } from "./mtls.js";
+import type { MeshSecurity } from "./mtls.js";
 
 interface BoundServer {
   gateway: string; // "ns/name"
@@ -70,7 +69,7 @@ function tlsContext(server: Server) {
   };
 }
 
-export function translateGateway(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): SnapshotInput {
+export function translateGateway(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyResources {
   const byPort = new Map<number, BoundServer[]>();
   for (const g of gatewaysFor(model, proxy)) {
     for (const server of g.spec.servers) {
@@ -139,12 +138,5 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
   }
   // A gateway with an identity talks mTLS to sidecars (auto mTLS), like Istio's gateways.
   const { clusters, endpoints } = buildOutboundClusters(model, proxy, visibleServices(model, proxy), security?.secrets ? security.trustDomain : undefined);
-  clusters.push(...buildPassthroughClusters());
-  return {
-    [XDS_TYPES.cluster]: clusters,
-    [XDS_TYPES.endpoint]: endpoints,
-    [XDS_TYPES.listener]: listeners,
-    [XDS_TYPES.route]: routes,
-    ...(security?.secrets ? { [XDS_TYPES.secret]: buildSecrets(security.secrets) } : {}),
-  };
+  return { clusters, endpoints, listeners, routes };
 }

@@ -8,13 +8,13 @@ import type { FilterChain } from "../../generated/envoy/config/listener/v3/liste
 import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
 import type { VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
-import type { SnapshotInput } from "../cache/snapshot.js";
+import type { ProxyResources } from "./translate.js";
 import { packAny } from "../envoy/any.js";
 import { socketAddress } from "../envoy/builders.js";
-import { EXTENSION_TYPES, XDS_TYPES } from "../envoy/type-urls.js";
+import { EXTENSION_TYPES } from "../envoy/type-urls.js";
 import { hostAliases, labelsMatch, namespaceOf, type EndpointModel, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
-import { buildInboundCluster, buildOutboundCluster, buildPassthroughClusters, isHttpProtocol } from "./clusters.js";
+import { buildInboundCluster, buildOutboundCluster, isHttpProtocol } from "./clusters.js";
 import { buildLoadAssignmentFor } from "./endpoints.js";
 import { buildHttpConnectionManager, buildTcpProxy } from "./http-connection-manager.js";
 import { buildDefaultRoute, buildVirtualServiceRoutes, resolveDestination, type RouteContext } from "./http-routes.js";
@@ -32,7 +32,7 @@ import {
   outboundRouteName,
 } from "./naming.js";
 import { destinationRuleFor, effectivePolicy } from "./traffic-policy.js";
-import { TLS_MODE_LABEL, buildSecrets, inboundMtlsSocket, type MeshSecurity } from "./mtls.js";
+import { TLS_MODE_LABEL, inboundMtlsSocket, type MeshSecurity } from "./mtls.js";
 import { buildHttpRbacFilters, buildNetworkRbacFilters, selectPolicies } from "./security/authorization.js";
 import { buildJwksClusters, buildJwtAuthnFilter } from "./security/jwt.js";
 import { effectiveMtlsMode } from "./security/peer-authentication.js";
@@ -232,7 +232,7 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
   };
 }
 
-export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): SnapshotInput {
+export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyResources {
   const services = visibleServices(model, proxy);
   const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined);
   const unknownDestinations = outboundPolicy(model, proxy) === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
@@ -261,12 +261,5 @@ export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?:
     });
     routes.push(explicitRouteConfig(model, proxy, services));
   }
-  clusters.push(...buildPassthroughClusters());
-  return {
-    [XDS_TYPES.cluster]: clusters,
-    [XDS_TYPES.endpoint]: endpoints,
-    [XDS_TYPES.listener]: listeners,
-    [XDS_TYPES.route]: routes,
-    ...(security?.secrets ? { [XDS_TYPES.secret]: buildSecrets(security.secrets) } : {}),
-  };
+  return { clusters, endpoints, listeners, routes };
 }
