@@ -1,10 +1,15 @@
 // An immutable, consistent set of xDS resources for one proxy class, encoded once.
 // Versions come from content (house rule 4): a resource's version is a hash of its encoded
 // bytes; a type's version is a hash of its sorted (name, version) pairs.
+//
+// A snapshot is composed of parts (ResourceSets). A part is encoded once and shared by the
+// snapshots of every proxy class that includes it — e.g. the outbound configuration of a
+// namespace, shared by all its sidecars — so memory and encoding grow with the number of
+// distinct parts, not with services × proxies.
 import { createHash } from "node:crypto";
 import { encodeMessage } from "../envoy/any.js";
-import { collectReferences, type SnapshotReferences } from "./references.js";
-import { PUSH_ORDER, resourceName, type XdsResourceTypes, type XdsTypeUrl } from "../envoy/type-urls.js";
+import { collectReferences, type Reference, type SnapshotReferences } from "./references.js";
+import { PUSH_ORDER, XDS_TYPES, resourceName, type XdsResourceTypes, type XdsTypeUrl } from "../envoy/type-urls.js";
 
 export interface CachedResource {
   readonly name: string;
@@ -34,40 +39,164 @@ export function versionOf(resources: Iterable<CachedResource>): string {
   return pairs.length === 0 ? "empty" : hash(pairs);
 }
 
-export class Snapshot {
+const EMPTY: TypeResources = { version: "empty", resources: new Map() };
+const REFERENCED_TYPE: Record<keyof SnapshotReferences, XdsTypeUrl> = {
+  endpoints: XDS_TYPES.endpoint,
+  routes: XDS_TYPES.route,
+  secrets: XDS_TYPES.secret,
+  clusters: XDS_TYPES.cluster,
+};
+const REFERENCE_KINDS = Object.keys(REFERENCED_TYPE) as (keyof SnapshotReferences)[];
+
+/** Resources encoded once, with what they reference; the building block of snapshots. */
+export class ResourceSet {
   private constructor(
     private readonly byType: ReadonlyMap<XdsTypeUrl, TypeResources>,
     /** The decoded resources, kept for consistency checks and debugging. */
     readonly input: SnapshotInput,
-    /** EDS and RDS names that this snapshot's clusters and listeners fetch over ADS. */
     readonly references: SnapshotReferences,
+    /** References this set does not satisfy itself (resolved by the other parts of a snapshot). */
+    readonly external: SnapshotReferences,
   ) {}
 
-  static build(input: SnapshotInput): Snapshot {
+  /**
+   * Encodes the resources. `intern` lets sets built together share equal bodies (one Buffer
+   * for a cluster that several namespaces' parts contain).
+   */
+  static build(input: SnapshotInput, intern?: Map<string, CachedResource>): ResourceSet {
     const byType = new Map<XdsTypeUrl, TypeResources>();
     for (const typeUrl of PUSH_ORDER) {
       const list = (input[typeUrl] ?? []) as readonly XdsResourceTypes[typeof typeUrl][];
+      if (list.length === 0) continue;
       const resources = new Map<string, CachedResource>();
       for (const message of list) {
         const name = resourceName(typeUrl, message);
         if (!name) throw new SnapshotError(`a ${shortType(typeUrl)} resource has no name`);
         if (resources.has(name)) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
         const body = encodeMessage(typeUrl, message);
-        resources.set(name, { name, version: hash([body]), body });
+        const version = hash([body]);
+        const key = `${typeUrl}\u0000${name}\u0000${version}`;
+        let cached = intern?.get(key);
+        if (!cached) {
+          cached = { name, version, body };
+          intern?.set(key, cached);
+        }
+        resources.set(name, cached);
       }
       const sorted = new Map([...resources.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
       byType.set(typeUrl, { version: versionOf(sorted.values()), resources: sorted });
     }
-    return new Snapshot(byType, input, collectReferences(input));
+    const references = collectReferences(input);
+    const external = Object.fromEntries(
+      REFERENCE_KINDS.map((kind) => {
+        const own = byType.get(REFERENCED_TYPE[kind])?.resources;
+        return [kind, references[kind].filter((r) => !own?.has(r.name))];
+      }),
+    ) as unknown as SnapshotReferences;
+    return new ResourceSet(byType, input, references, external);
   }
 
   resources(typeUrl: XdsTypeUrl): TypeResources {
-    return this.byType.get(typeUrl) ?? { version: "empty", resources: new Map() };
+    return this.byType.get(typeUrl) ?? EMPTY;
+  }
+}
+
+/** Several parts' resources of one type seen as one map, without copying them. */
+class MergedResources implements ReadonlyMap<string, CachedResource> {
+  constructor(private readonly maps: readonly ReadonlyMap<string, CachedResource>[]) {}
+  get size(): number {
+    let n = 0;
+    for (const m of this.maps) n += m.size;
+    return n;
+  }
+  get(name: string): CachedResource | undefined {
+    for (const m of this.maps) {
+      const r = m.get(name);
+      if (r) return r;
+    }
+    return undefined;
+  }
+  has(name: string): boolean {
+    return this.maps.some((m) => m.has(name));
+  }
+  forEach(fn: (value: CachedResource, key: string, map: ReadonlyMap<string, CachedResource>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
+  *entries(): MapIterator<[string, CachedResource]> {
+    for (const m of this.maps) yield* m.entries();
+  }
+  *keys(): MapIterator<string> {
+    for (const m of this.maps) yield* m.keys();
+  }
+  *values(): MapIterator<CachedResource> {
+    for (const m of this.maps) yield* m.values();
+  }
+  [Symbol.iterator](): MapIterator<[string, CachedResource]> {
+    return this.entries();
+  }
+}
+
+export class Snapshot {
+  private readonly byType = new Map<XdsTypeUrl, TypeResources>();
+  private mergedInput?: SnapshotInput;
+  private mergedReferences?: SnapshotReferences;
+  /** Summary version of the whole snapshot (for logs, status, and "did anything change"). */
+  readonly version: string;
+
+  private constructor(readonly parts: readonly ResourceSet[]) {
+    for (const typeUrl of PUSH_ORDER) {
+      const present = parts.map((p) => p.resources(typeUrl)).filter((t) => t.resources.size > 0);
+      if (present.length === 0) continue;
+      if (present.length === 1) {
+        this.byType.set(typeUrl, present[0]!);
+        continue;
+      }
+      // The smaller parts' names must not appear in any other part.
+      const bySize = [...present].sort((a, b) => a.resources.size - b.resources.size);
+      for (const [i, small] of bySize.entries()) {
+        for (const name of small.resources.keys()) {
+          if (bySize.some((other, j) => j > i && other.resources.has(name))) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
+        }
+      }
+      this.byType.set(typeUrl, { version: hash(present.map((t) => `${t.version};`)), resources: new MergedResources(present.map((t) => t.resources)) });
+    }
+    this.version = hash(PUSH_ORDER.map((t) => `${t}=${this.resources(t).version};`));
   }
 
-  /** Summary version of the whole snapshot (for logs and status). */
-  get version(): string {
-    return hash(PUSH_ORDER.map((t) => `${t}=${this.resources(t).version};`));
+  static build(input: SnapshotInput): Snapshot {
+    return new Snapshot([ResourceSet.build(input)]);
+  }
+
+  /** A snapshot made of parts built separately (and possibly shared with other snapshots). */
+  static compose(parts: readonly ResourceSet[]): Snapshot {
+    return new Snapshot(parts);
+  }
+
+  resources(typeUrl: XdsTypeUrl): TypeResources {
+    return this.byType.get(typeUrl) ?? EMPTY;
+  }
+
+  /** The decoded resources of every part (for tests and debugging). */
+  get input(): SnapshotInput {
+    if (this.parts.length === 1) return this.parts[0]!.input;
+    if (!this.mergedInput) {
+      const merged: Record<string, unknown[]> = {};
+      for (const p of this.parts) for (const [t, list] of Object.entries(p.input)) merged[t] = [...(merged[t] ?? []), ...(list as unknown[])];
+      this.mergedInput = merged as SnapshotInput;
+    }
+    return this.mergedInput;
+  }
+
+  /** What the resources reference: EDS and RDS names fetched over ADS, SDS names, clusters. */
+  get references(): SnapshotReferences {
+    if (this.parts.length === 1) return this.parts[0]!.references;
+    this.mergedReferences ??= Object.fromEntries(REFERENCE_KINDS.map((k) => [k, this.parts.flatMap((p) => p.references[k])])) as unknown as SnapshotReferences;
+    return this.mergedReferences;
+  }
+
+  /** EDS names fetched over ADS by the clusters of this snapshot, part by part (no copy). */
+  *endpointReferences(): Generator<Reference> {
+    for (const p of this.parts) yield* p.references.endpoints;
   }
 }
 

@@ -58,6 +58,9 @@ export interface MeshModel {
   settings: MeshSettings;
   services: ServiceModel[];
   serviceByHost: Map<string, ServiceModel>;
+  /** Indexes for translators (derived from the lists above): resolved host -> rules that name it. */
+  virtualServicesByHost: Map<string, VirtualService[]>;
+  destinationRulesByHost: Map<string, DestinationRule[]>;
   workloads: WorkloadEntry[];
   virtualServices: VirtualService[];
   destinationRules: DestinationRule[];
@@ -141,21 +144,42 @@ function byKey<T extends { metadata: { name: string; namespace?: string } }>(a: 
   return namespaceOf(a).localeCompare(namespaceOf(b)) || a.metadata.name.localeCompare(b.metadata.name);
 }
 
+/** Each resource under every service host it names (resolved like resolveHost), in list order. */
+function indexByHost<R extends { metadata: { name: string; namespace?: string } }>(
+  list: R[],
+  hostsOf: (r: R) => string[],
+  lookup: (host: string, namespace: string) => ServiceModel | undefined,
+): Map<string, R[]> {
+  const index = new Map<string, R[]>();
+  for (const r of list) {
+    const hosts = new Set(hostsOf(r).map((h) => lookup(h, namespaceOf(r))?.hostname).filter((h): h is string => !!h));
+    for (const h of hosts) index.set(h, [...(index.get(h) ?? []), r]);
+  }
+  return index;
+}
+
 /** Builds the model from validated resources; deterministic for the same input. */
 export function buildMeshModel(config: MeshConfig, settings: Partial<MeshSettings> = {}): MeshModel {
   const of = <K extends string>(kind: K) => config.resources.map((s) => s.resource).filter((r) => r.kind === kind);
   const workloads = (of("WorkloadEntry") as WorkloadEntry[]).sort(byKey);
   const serviceEntries = (of("ServiceEntry") as ServiceEntry[]).sort(byKey);
-  const services = serviceEntries.flatMap((se) => servicesOf(se, workloads)).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.namespace.localeCompare(b.namespace));
+  const workloadsByNamespace = new Map<string, WorkloadEntry[]>();
+  for (const we of workloads) workloadsByNamespace.set(namespaceOf(we), [...(workloadsByNamespace.get(namespaceOf(we)) ?? []), we]);
+  const services = serviceEntries.flatMap((se) => servicesOf(se, workloadsByNamespace.get(namespaceOf(se)) ?? [])).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.namespace.localeCompare(b.namespace));
   const serviceByHost = new Map<string, ServiceModel>();
   for (const s of services) if (!serviceByHost.has(s.hostname)) serviceByHost.set(s.hostname, s);
+  const virtualServices = (of("VirtualService") as VirtualService[]).sort(byKey);
+  const destinationRules = (of("DestinationRule") as DestinationRule[]).sort(byKey);
+  const lookup = (host: string, namespace: string) => serviceByHost.get(host) ?? (host.includes(".") ? serviceByHost.get(`${host}.${DOMAIN_SUFFIX}`) : serviceByHost.get(`${host}.${namespace}.${DOMAIN_SUFFIX}`));
   return {
     settings: { rootNamespace: settings.rootNamespace ?? "istio-system", outboundTrafficPolicy: settings.outboundTrafficPolicy ?? "ALLOW_ANY" },
     services,
     serviceByHost,
+    virtualServicesByHost: indexByHost(virtualServices, (vs) => vs.spec.hosts ?? [], lookup),
+    destinationRulesByHost: indexByHost(destinationRules, (dr) => [dr.spec.host], lookup),
     workloads,
-    virtualServices: (of("VirtualService") as VirtualService[]).sort(byKey),
-    destinationRules: (of("DestinationRule") as DestinationRule[]).sort(byKey),
+    virtualServices,
+    destinationRules,
     gateways: (of("Gateway") as Gateway[]).sort(byKey),
     sidecars: (of("Sidecar") as Sidecar[]).sort(byKey),
     peerAuthentications: (of("PeerAuthentication") as PeerAuthentication[]).sort(byKey),

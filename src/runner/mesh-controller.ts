@@ -4,12 +4,12 @@
 // the class keeps its last good snapshot.
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import type { MeshConfig } from "../api/types.js";
-import { Snapshot } from "../cache/snapshot.js";
+import { ResourceSet, Snapshot, type CachedResource } from "../cache/snapshot.js";
 import { InconsistentSnapshotError, type SnapshotCache } from "../cache/snapshot-cache.js";
 import type { Logger } from "../log/logger.js";
 import { buildMeshModel, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
 import { proxyClassKey, proxyFromNode, type ProxyModel } from "../model/proxy.js";
-import { translateProxy } from "../translate/translate.js";
+import { SHARED_RESOURCES, planProxy } from "../translate/translate.js";
 import type { MeshSecurity } from "../translate/mtls.js";
 import type { CredentialStore } from "../identity/credential-store.js";
 import { identityKey, type WorkloadCertificates } from "../identity/workload-certificates.js";
@@ -32,6 +32,11 @@ export interface GenerationStats {
 export class MeshController {
   private model: MeshModel;
   private readonly classes = new Map<string, ProxyModel>();
+  /** Outbound parts of the current model, by outbound key: shared by every class with that key. */
+  private outbound = new Map<string, ResourceSet>();
+  /** Equal resource bodies of the current model's parts share one Buffer. */
+  private intern = new Map<string, CachedResource>();
+  private readonly shared = ResourceSet.build(SHARED_RESOURCES());
 
   private security?: ControllerSecurity;
 
@@ -78,6 +83,8 @@ export class MeshController {
   setConfig(config: MeshConfig): GenerationStats {
     const start = performance.now();
     this.model = buildMeshModel(config, this.settings);
+    this.outbound = new Map();
+    this.intern = new Map();
     // Registering a workload creates its bootstrap credential.
     if (this.security) for (const we of this.model.workloads) this.security.credentials.ensure({ namespace: we.metadata.namespace ?? "default", name: we.metadata.name });
     let changed = 0;
@@ -129,7 +136,14 @@ export class MeshController {
     try {
       const security = this.securityFor(proxy);
       if (security === "pending") return "unchanged"; // generated once its certificate is issued
-      const snapshot = Snapshot.build(translateProxy(this.model, proxy, security));
+      const plan = planProxy(this.model, proxy, security);
+      const parts = [this.shared, ResourceSet.build(plan.local(), this.intern)];
+      if (plan.outboundKey !== undefined) {
+        let outbound = this.outbound.get(plan.outboundKey);
+        if (!outbound) this.outbound.set(plan.outboundKey, (outbound = ResourceSet.build(plan.outbound(), this.intern)));
+        parts.push(outbound);
+      }
+      const snapshot = Snapshot.compose(parts);
       return this.cache.set(key, snapshot) ? "changed" : "unchanged";
     } catch (err) {
       if (err instanceof InconsistentSnapshotError) return "refused";

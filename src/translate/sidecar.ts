@@ -232,7 +232,12 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
   };
 }
 
-export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyResources {
+/**
+ * Outbound configuration: clusters and endpoints of the visible services, the outbound
+ * listener and its routes. Reads of the proxy only what outboundView keeps, so sidecars with
+ * equal views share it.
+ */
+export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyResources {
   const services = visibleServices(model, proxy);
   const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined);
   const unknownDestinations = outboundPolicy(model, proxy) === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
@@ -249,9 +254,6 @@ export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?:
       defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(unknownDestinations, { cluster: unknownDestinations })] },
     });
     for (const port of httpPorts) routes.push(outboundRouteConfig(model, proxy, services, port));
-    const inbound = inboundListenerAndClusters(model, proxy, security);
-    listeners.push(inbound.listener);
-    clusters.push(...inbound.clusters);
   } else {
     listeners.push({
       name: EXPLICIT_OUTBOUND_LISTENER,
@@ -262,4 +264,27 @@ export function translateSidecar(model: MeshModel, proxy: ProxyModel, security?:
     routes.push(explicitRouteConfig(model, proxy, services));
   }
   return { clusters, endpoints, listeners, routes };
+}
+
+/** Inbound configuration of one workload (transparent mode): its listener on 15006 and local clusters. */
+export function translateSidecarInbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyResources {
+  if (proxy.capture !== "transparent") return { clusters: [], endpoints: [], listeners: [], routes: [] };
+  const inbound = inboundListenerAndClusters(model, proxy, security);
+  return { clusters: inbound.clusters, endpoints: [], listeners: [inbound.listener], routes: [] };
+}
+
+/** The label keys outbound translation reads: Sidecar workload selectors of the namespace, VirtualService sourceLabels. */
+function outboundLabelKeys(model: MeshModel, namespace: string): Set<string> {
+  const keys = new Set<string>();
+  for (const sc of model.sidecars) if (namespaceOf(sc) === namespace) for (const k of Object.keys(sc.spec.workloadSelector?.labels ?? {})) keys.add(k);
+  for (const vs of model.virtualServices) for (const h of vs.spec.http ?? []) for (const m of h.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
+  return keys;
+}
+
+/** The proxy as outbound translation sees it: no identity, and only the labels a selector there reads. */
+export function outboundView(model: MeshModel, proxy: ProxyModel): ProxyModel {
+  const keys = outboundLabelKeys(model, proxy.namespace);
+  const labels = Object.fromEntries(Object.entries(proxy.labels).filter(([k]) => keys.has(k)));
+  const { identity: _identity, ...rest } = proxy;
+  return { ...rest, labels };
 }

@@ -3,7 +3,7 @@
 // port-level settings, each replacing whole sections (loadBalancer, connectionPool, ...).
 import type { DestinationRule, PortTrafficPolicy, Subset, TrafficPolicy } from "../api/types.js";
 import type { MeshModel, ServiceModel } from "../model/mesh-model.js";
-import { namespaceOf, resolveHost } from "../model/mesh-model.js";
+import { namespaceOf } from "../model/mesh-model.js";
 
 export type EffectivePolicy = Omit<TrafficPolicy, "portLevelSettings">;
 
@@ -18,7 +18,7 @@ function applyPortLevel(policy: TrafficPolicy | undefined, port: number): Effect
 
 /** The DestinationRule that applies to a service for a client in `clientNamespace`. */
 export function destinationRuleFor(model: MeshModel, service: ServiceModel, clientNamespace: string): DestinationRule | undefined {
-  const matching = model.destinationRules.filter((dr) => resolveHost(model, dr.spec.host, namespaceOf(dr))?.hostname === service.hostname);
+  const matching = model.destinationRulesByHost.get(service.hostname) ?? [];
   // Istio's lookup: the client's namespace first, then the service's namespace, then the root namespace.
   return (
     matching.find((dr) => namespaceOf(dr) === clientNamespace) ??

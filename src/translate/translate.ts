@@ -6,11 +6,11 @@ import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/r
 import type { SnapshotInput } from "../cache/snapshot.js";
 import { XDS_TYPES } from "../envoy/type-urls.js";
 import type { MeshModel } from "../model/mesh-model.js";
-import type { ProxyModel } from "../model/proxy.js";
+import { proxyClassKey, type ProxyModel } from "../model/proxy.js";
 import { buildPassthroughClusters } from "./clusters.js";
 import { translateGateway } from "./gateway.js";
 import { buildSecrets, type MeshSecurity } from "./mtls.js";
-import { translateSidecar } from "./sidecar.js";
+import { outboundView, translateSidecarInbound, translateSidecarOutbound } from "./sidecar.js";
 
 /** What the sidecar and gateway translators produce; translateProxy adds what every proxy gets. */
 export interface ProxyResources {
@@ -20,15 +20,42 @@ export interface ProxyResources {
   routes: RouteConfiguration[];
 }
 
-/** `security`: the mesh's trust domain and, for an authenticated proxy, its secrets (mTLS on). */
-export function translateProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): SnapshotInput {
-  const r = proxy.type === "router" ? translateGateway(model, proxy, security) : translateSidecar(model, proxy, security);
+function toInput(r: ProxyResources): SnapshotInput {
+  return { [XDS_TYPES.cluster]: r.clusters, [XDS_TYPES.endpoint]: r.endpoints, [XDS_TYPES.listener]: r.listeners, [XDS_TYPES.route]: r.routes };
+}
+
+/**
+ * A proxy's configuration in parts that can be generated and encoded separately:
+ * - `shared`: what every proxy gets (passthrough and black-hole clusters);
+ * - `outbound`: a sidecar's outbound configuration, a function of `outboundKey` only, so
+ *   sidecars with the same key share one generation (one per namespace in a typical mesh);
+ * - `local`: the rest — a sidecar's inbound listener, a gateway's whole configuration, and
+ *   the proxy's certificates.
+ * `security`: the mesh's trust domain and, for an authenticated proxy, its secrets (mTLS on).
+ */
+export interface ProxyPlan {
+  outboundKey?: string;
+  outbound: () => SnapshotInput;
+  local: () => SnapshotInput;
+}
+
+export const SHARED_RESOURCES: () => SnapshotInput = () => ({ [XDS_TYPES.cluster]: buildPassthroughClusters() });
+
+export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyPlan {
+  const secrets = security?.secrets ? { [XDS_TYPES.secret]: buildSecrets(security.secrets) } : {};
+  if (proxy.type === "router") return { outbound: () => ({}), local: () => ({ ...toInput(translateGateway(model, proxy, security)), ...secrets }) };
+  const view = outboundView(model, proxy);
   return {
-    // Every proxy gets the passthrough and black-hole clusters, and its certificates when it has them.
-    [XDS_TYPES.cluster]: [...r.clusters, ...buildPassthroughClusters()],
-    [XDS_TYPES.endpoint]: r.endpoints,
-    [XDS_TYPES.listener]: r.listeners,
-    [XDS_TYPES.route]: r.routes,
-    ...(security?.secrets ? { [XDS_TYPES.secret]: buildSecrets(security.secrets) } : {}),
+    outboundKey: `${proxyClassKey(view)}|mtls=${security?.secrets ? security.trustDomain : ""}`,
+    outbound: () => toInput(translateSidecarOutbound(model, view, security)),
+    local: () => ({ ...toInput(translateSidecarInbound(model, proxy, security)), ...secrets }),
   };
+}
+
+/** The whole configuration of one proxy, its parts merged (goldens, tests, debugging). */
+export function translateProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): SnapshotInput {
+  const plan = planProxy(model, proxy, security);
+  const merged: Record<string, unknown[]> = {};
+  for (const part of [plan.outbound(), plan.local(), SHARED_RESOURCES()]) for (const [t, list] of Object.entries(part)) merged[t] = [...(merged[t] ?? []), ...(list as unknown[])];
+  return merged as SnapshotInput;
 }

@@ -2,7 +2,7 @@
 // resource applies, only the egress hosts it lists; the outbound traffic policy in force;
 // the VirtualServices bound to a gateway ("mesh" for sidecars).
 import type { Sidecar, VirtualService } from "../api/types.js";
-import { labelsMatch, namespaceOf, resolveHost, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
+import { labelsMatch, namespaceOf, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
 
 function exported(exportTo: string[] | undefined, ownerNamespace: string, clientNamespace: string): boolean {
@@ -53,8 +53,20 @@ export function qualifyGateway(entry: string, vsNamespace: string): string {
   return entry === "mesh" || entry.includes("/") ? entry : `${vsNamespace}/${entry}`;
 }
 
+// virtualServicesFor is asked the same question once per service while a proxy is translated.
+const boundVirtualServices = new WeakMap<MeshModel, Map<string, VirtualService[]>>();
+
 /** VirtualServices bound to one of `gateways` ("mesh" or "ns/name"), visible from `clientNamespace`. */
 export function virtualServicesFor(model: MeshModel, gateways: string[], clientNamespace: string): VirtualService[] {
+  let memo = boundVirtualServices.get(model);
+  if (!memo) boundVirtualServices.set(model, (memo = new Map()));
+  const key = `${gateways.join(",")}|${clientNamespace}`;
+  let found = memo.get(key);
+  if (!found) memo.set(key, (found = selectVirtualServices(model, gateways, clientNamespace)));
+  return found;
+}
+
+function selectVirtualServices(model: MeshModel, gateways: string[], clientNamespace: string): VirtualService[] {
   return model.virtualServices.filter((vs) => {
     const ns = namespaceOf(vs);
     const bound = (vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways : ["mesh"]).map((g) => qualifyGateway(g, ns));
@@ -64,5 +76,7 @@ export function virtualServicesFor(model: MeshModel, gateways: string[], clientN
 
 /** The mesh VirtualServices whose hosts name a service. */
 export function virtualServicesForService(model: MeshModel, service: ServiceModel, vss: VirtualService[]): VirtualService[] {
-  return vss.filter((vs) => (vs.spec.hosts ?? []).some((h) => resolveHost(model, h, namespaceOf(vs))?.hostname === service.hostname));
+  const naming = model.virtualServicesByHost.get(service.hostname);
+  if (!naming) return [];
+  return naming.filter((vs) => vss.includes(vs));
 }

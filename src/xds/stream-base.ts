@@ -263,7 +263,8 @@ export abstract class XdsStreamBase<S extends TypeState> {
     const remaining = parent.answeredAt + SUBSCRIPTION_WAIT_MS - Date.now();
     if (remaining <= 0) return false;
     const st = this.types.get(typeUrl);
-    const missing = snapshot.references.endpoints.some((r) => !(st && (st.wildcard || st.names.has(r.name))));
+    let missing = false;
+    if (!st?.wildcard) for (const r of snapshot.endpointReferences()) if (!st?.names.has(r.name)) { missing = true; break; }
     if (missing && !this.subscriptionTimer) {
       this.subscriptionTimer = setTimeout(() => {
         this.subscriptionTimer = undefined;
@@ -296,7 +297,8 @@ export abstract class XdsStreamBase<S extends TypeState> {
     const st = this.types.get(XDS_TYPES.endpoint);
     if (!st) return;
     const changed = new Set(changedClusters.map((c) => `cluster/${c}`));
-    const names = snapshot.references.endpoints.filter((r) => changed.has(r.from)).map((r) => r.name);
+    const names: string[] = [];
+    for (const r of snapshot.endpointReferences()) if (changed.has(r.from)) names.push(r.name);
     if (names.length > 0) this.forgetSent(st, names);
   }
 
