@@ -48,6 +48,9 @@ const REFERENCED_TYPE: Record<keyof SnapshotReferences, XdsTypeUrl> = {
 };
 const REFERENCE_KINDS = Object.keys(REFERENCED_TYPE) as (keyof SnapshotReferences)[];
 
+/** Encodings by message object: a message shared by several sets (same object) is encoded once. */
+const encodedMessages = new WeakMap<object, CachedResource>();
+
 /** Resources encoded once, with what they reference; the building block of snapshots. */
 export class ResourceSet {
   private constructor(
@@ -73,13 +76,17 @@ export class ResourceSet {
         const name = resourceName(typeUrl, message);
         if (!name) throw new SnapshotError(`a ${shortType(typeUrl)} resource has no name`);
         if (resources.has(name)) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
-        const body = encodeMessage(typeUrl, message);
-        const version = hash([body]);
-        const key = `${typeUrl}\u0000${name}\u0000${version}`;
-        let cached = intern?.get(key);
+        let cached = encodedMessages.get(message);
         if (!cached) {
-          cached = { name, version, body };
-          intern?.set(key, cached);
+          const body = encodeMessage(typeUrl, message);
+          const version = hash([body]);
+          const key = `${typeUrl}\u0000${name}\u0000${version}`;
+          cached = intern?.get(key);
+          if (!cached) {
+            cached = { name, version, body };
+            intern?.set(key, cached);
+          }
+          encodedMessages.set(message, cached);
         }
         resources.set(name, cached);
       }
@@ -98,6 +105,24 @@ export class ResourceSet {
 
   resources(typeUrl: XdsTypeUrl): TypeResources {
     return this.byType.get(typeUrl) ?? EMPTY;
+  }
+
+  /**
+   * A copy with some resources of one type replaced (same names; e.g. new endpoints of a few
+   * clusters). Only for resources that reference nothing (endpoints, secrets): references stay.
+   */
+  replacing<U extends typeof XDS_TYPES.endpoint | typeof XDS_TYPES.secret>(typeUrl: U, messages: readonly XdsResourceTypes[U][]): ResourceSet {
+    if (messages.length === 0) return this;
+    const update = ResourceSet.build({ [typeUrl]: messages } as SnapshotInput).resources(typeUrl).resources;
+    const current = this.resources(typeUrl).resources;
+    for (const name of update.keys()) if (!current.has(name)) throw new SnapshotError(`cannot replace ${shortType(typeUrl)} resource "${name}": not in the set`);
+    const resources = new Map([...current].map(([name, r]) => [name, update.get(name) ?? r]));
+    const byType = new Map(this.byType);
+    byType.set(typeUrl, { version: versionOf(resources.values()), resources });
+    const replaced = new Map(messages.map((m) => [resourceName(typeUrl, m), m]));
+    const list = (this.input[typeUrl] ?? []) as readonly XdsResourceTypes[U][];
+    const input = { ...this.input, [typeUrl]: list.map((m) => replaced.get(resourceName(typeUrl, m)) ?? m) };
+    return new ResourceSet(byType, input, this.references, this.external);
   }
 }
 
@@ -153,9 +178,9 @@ export class Snapshot {
       }
       // The smaller parts' names must not appear in any other part.
       const bySize = [...present].sort((a, b) => a.resources.size - b.resources.size);
-      for (const [i, small] of bySize.entries()) {
-        for (const name of small.resources.keys()) {
-          if (bySize.some((other, j) => j > i && other.resources.has(name))) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
+      for (let i = 0; i < bySize.length - 1; i++) {
+        for (const name of bySize[i]!.resources.keys()) {
+          for (let j = i + 1; j < bySize.length; j++) if (bySize[j]!.resources.has(name)) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
         }
       }
       this.byType.set(typeUrl, { version: hash(present.map((t) => `${t.version};`)), resources: new MergedResources(present.map((t) => t.resources)) });

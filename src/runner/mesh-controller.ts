@@ -9,7 +9,9 @@ import { InconsistentSnapshotError, type SnapshotCache } from "../cache/snapshot
 import type { Logger } from "../log/logger.js";
 import { buildMeshModel, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
 import { proxyClassKey, proxyFromNode, type ProxyModel } from "../model/proxy.js";
-import { SHARED_RESOURCES, planProxy } from "../translate/translate.js";
+import { SHARED_RESOURCES, outboundEndpoints, planProxy } from "../translate/translate.js";
+import { diffModels } from "../model/model-diff.js";
+import { XDS_TYPES } from "../envoy/type-urls.js";
 import type { MeshSecurity } from "../translate/mtls.js";
 import type { CredentialStore } from "../identity/credential-store.js";
 import { identityKey, type WorkloadCertificates } from "../identity/workload-certificates.js";
@@ -24,6 +26,8 @@ export interface ControllerSecurity {
 
 export interface GenerationStats {
   classes: number;
+  /** "full": every class regenerated; "endpoints": the EDS fast path; "none": nothing to do. */
+  path: "full" | "endpoints" | "none";
   changed: number;
   refused: number;
   millis: number;
@@ -36,6 +40,8 @@ export class MeshController {
   private outbound = new Map<string, ResourceSet>();
   /** Equal resource bodies of the current model's parts share one Buffer. */
   private intern = new Map<string, CachedResource>();
+  /** Each class's local part (inbound listener, gateway config, secrets) of the current model. */
+  private locals = new Map<string, ResourceSet>();
   private readonly shared = ResourceSet.build(SHARED_RESOURCES());
 
   private security?: ControllerSecurity;
@@ -79,22 +85,38 @@ export class MeshController {
     return key;
   };
 
-  /** Applies a new mesh config: every known proxy class is regenerated; unchanged ones wake nobody. */
+  /**
+   * Applies a new mesh config. A change of endpoints only takes the EDS fast path: the shared
+   * outbound parts get the new ClusterLoadAssignments of the changed services, and only the
+   * classes of those services' namespaces rebuild their local part. Anything else regenerates
+   * every known class. Classes whose snapshot comes out identical wake nobody.
+   */
   setConfig(config: MeshConfig): GenerationStats {
     const start = performance.now();
+    const previous = this.model;
     this.model = buildMeshModel(config, this.settings);
-    this.outbound = new Map();
-    this.intern = new Map();
+    const change = diffModels(previous, this.model);
     // Registering a workload creates its bootstrap credential.
     if (this.security) for (const we of this.model.workloads) this.security.credentials.ensure({ namespace: we.metadata.namespace ?? "default", name: we.metadata.name });
     let changed = 0;
     let refused = 0;
-    for (const [key, proxy] of this.classes) {
-      const r = this.generate(key, proxy);
+    const count = (r: "changed" | "unchanged" | "refused") => {
       if (r === "changed") changed++;
       if (r === "refused") refused++;
+    };
+    if (change.kind === "endpoints") {
+      const updated = new Map<string, ResourceSet>();
+      for (const [key, proxy] of this.classes) {
+        count(this.generate(key, proxy, { reuseLocal: !change.namespaces.has(proxy.namespace), outboundUpdate: { from: this.outbound, into: updated, services: change.services } }));
+      }
+      this.outbound = updated;
+    } else if (change.kind === "full") {
+      this.outbound = new Map();
+      this.intern = new Map();
+      this.locals = new Map();
+      for (const [key, proxy] of this.classes) count(this.generate(key, proxy));
     }
-    const stats = { classes: this.classes.size, changed, refused, millis: Math.round((performance.now() - start) * 10) / 10 };
+    const stats = { classes: this.classes.size, path: change.kind, changed, refused, millis: Math.round((performance.now() - start) * 10) / 10 };
     this.logger.info(stats, "mesh config applied");
     return stats;
   }
@@ -132,15 +154,34 @@ export class MeshController {
     return { trustDomain: sec.trustDomain, secrets: { certChainPem: cert.certChainPem, privateKeyPem: cert.privateKeyPem, trustBundlePem: sec.trustBundlePem() } };
   }
 
-  private generate(key: string, proxy: ProxyModel): "changed" | "unchanged" | "refused" {
+  /**
+   * Builds a class's snapshot from the shared part, its outbound part (generated once per
+   * outbound key and model) and its local part. `reuseLocal` keeps the local part of the
+   * previous model; `outboundUpdate` (EDS fast path) derives the outbound part from the
+   * previous model's by replacing the endpoints of the changed services.
+   */
+  private generate(
+    key: string,
+    proxy: ProxyModel,
+    opts: { reuseLocal?: boolean; outboundUpdate?: { from: ReadonlyMap<string, ResourceSet>; into: Map<string, ResourceSet>; services: ReadonlySet<string> } } = {},
+  ): "changed" | "unchanged" | "refused" {
     try {
       const security = this.securityFor(proxy);
       if (security === "pending") return "unchanged"; // generated once its certificate is issued
       const plan = planProxy(this.model, proxy, security);
-      const parts = [this.shared, ResourceSet.build(plan.local(), this.intern)];
+      let local = opts.reuseLocal ? this.locals.get(key) : undefined;
+      if (!local) this.locals.set(key, (local = ResourceSet.build(plan.local(), this.intern)));
+      const parts = [this.shared, local];
       if (plan.outboundKey !== undefined) {
-        let outbound = this.outbound.get(plan.outboundKey);
-        if (!outbound) this.outbound.set(plan.outboundKey, (outbound = ResourceSet.build(plan.outbound(), this.intern)));
+        const memo = opts.outboundUpdate?.into ?? this.outbound;
+        let outbound = memo.get(plan.outboundKey);
+        if (!outbound) {
+          const before = opts.outboundUpdate?.from.get(plan.outboundKey);
+          outbound = before
+            ? before.replacing(XDS_TYPES.endpoint, outboundEndpoints(this.model, proxy, security, opts.outboundUpdate!.services))
+            : ResourceSet.build(plan.outbound(), this.intern);
+          memo.set(plan.outboundKey, outbound);
+        }
         parts.push(outbound);
       }
       const snapshot = Snapshot.compose(parts);

@@ -38,26 +38,52 @@ import { buildJwksClusters, buildJwtAuthnFilter } from "./security/jwt.js";
 import { effectiveMtlsMode } from "./security/peer-authentication.js";
 import { outboundPolicy, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
 
+type ServiceClusters = { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] };
+
+/**
+ * A service's clusters depend on the service, the DestinationRule that applies, the client's
+ * locality (endpoint priorities) and mTLS — not on which namespace asks. Within one model,
+ * proxies with equal inputs get the very same objects, so they are also encoded only once
+ * (ResourceSet.build encodes an object once).
+ */
+const serviceClusterMemo = new WeakMap<MeshModel, Map<string, ServiceClusters>>();
+
+function serviceClusters(model: MeshModel, service: ServiceModel, clientNamespace: string, locality: string, mtlsTrustDomain: string | undefined): ServiceClusters {
+  const dr = destinationRuleFor(model, service, clientNamespace);
+  let memo = serviceClusterMemo.get(model);
+  if (!memo) serviceClusterMemo.set(model, (memo = new Map()));
+  const key = `${service.hostname}|${service.namespace}|${dr ? `${namespaceOf(dr)}/${dr.metadata.name}` : ""}|${locality}|${mtlsTrustDomain ?? ""}`;
+  const found = memo.get(key);
+  if (found) return found;
+  const clusters: Cluster[] = [];
+  const endpoints: ClusterLoadAssignment[] = [];
+  for (const port of service.ports) {
+    for (const subset of [undefined, ...(dr?.spec.subsets ?? [])]) {
+      const policy = effectivePolicy(dr, port.number, subset);
+      const cluster = buildOutboundCluster(service, port, subset, policy, mtlsTrustDomain);
+      clusters.push(cluster);
+      if (cluster.edsClusterConfig) {
+        // Auto mTLS only towards endpoints with a sidecar whose inbound port is not DISABLE.
+        const acceptsMtls = (ep: EndpointModel) =>
+          ep.labels[TLS_MODE_LABEL] === "istio" &&
+          effectiveMtlsMode(model.peerAuthentications, { namespace: service.namespace, labels: ep.labels, rootNamespace: model.settings.rootNamespace, port: ep.ports[port.number] ?? port.targetPort }) !== "DISABLE";
+        endpoints.push(buildLoadAssignmentFor(cluster.name!, service, port, subset?.labels, policy, locality, acceptsMtls));
+      }
+    }
+  }
+  const result = { clusters, endpoints };
+  memo.set(key, result);
+  return result;
+}
+
 /** Clusters and endpoints for every port and subset of the visible services. */
-export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], mtlsTrustDomain?: string): { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } {
+export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], mtlsTrustDomain?: string): ServiceClusters {
   const clusters: Cluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
   for (const service of services) {
-    const dr = destinationRuleFor(model, service, proxy.namespace);
-    for (const port of service.ports) {
-      for (const subset of [undefined, ...(dr?.spec.subsets ?? [])]) {
-        const policy = effectivePolicy(dr, port.number, subset);
-        const cluster = buildOutboundCluster(service, port, subset, policy, mtlsTrustDomain);
-        clusters.push(cluster);
-        if (cluster.edsClusterConfig) {
-          // Auto mTLS only towards endpoints with a sidecar whose inbound port is not DISABLE.
-          const acceptsMtls = (ep: EndpointModel) =>
-            ep.labels[TLS_MODE_LABEL] === "istio" &&
-            effectiveMtlsMode(model.peerAuthentications, { namespace: service.namespace, labels: ep.labels, rootNamespace: model.settings.rootNamespace, port: ep.ports[port.number] ?? port.targetPort }) !== "DISABLE";
-          endpoints.push(buildLoadAssignmentFor(cluster.name!, service, port, subset?.labels, policy, proxy.locality, acceptsMtls));
-        }
-      }
-    }
+    const r = serviceClusters(model, service, proxy.namespace, proxy.locality, mtlsTrustDomain);
+    clusters.push(...r.clusters);
+    endpoints.push(...r.endpoints);
   }
   return { clusters, endpoints };
 }
@@ -169,10 +195,18 @@ function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: Ser
   return { chains, httpPorts, needsTlsInspector };
 }
 
+const internalServicesByNamespace = new WeakMap<MeshModel, Map<string, ServiceModel[]>>();
+
 /** Services whose endpoints are this proxy's workload (same namespace, labels match). */
 function ownServices(model: MeshModel, proxy: ProxyModel): ServiceModel[] {
   if (Object.keys(proxy.labels).length === 0) return [];
-  return model.services.filter((s) => s.namespace === proxy.namespace && s.location === "MESH_INTERNAL" && s.endpoints.some((e) => Object.keys(e.labels).length > 0 && labelsMatch(e.labels, proxy.labels)));
+  let byNs = internalServicesByNamespace.get(model);
+  if (!byNs) {
+    byNs = new Map();
+    for (const s of model.services) if (s.location === "MESH_INTERNAL") byNs.set(s.namespace, [...(byNs.get(s.namespace) ?? []), s]);
+    internalServicesByNamespace.set(model, byNs);
+  }
+  return (byNs.get(proxy.namespace) ?? []).filter((s) => s.endpoints.some((e) => Object.keys(e.labels).length > 0 && labelsMatch(e.labels, proxy.labels)));
 }
 
 function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, security: MeshSecurity | undefined): { listener: Listener; clusters: Cluster[] } {
@@ -273,11 +307,18 @@ export function translateSidecarInbound(model: MeshModel, proxy: ProxyModel, sec
   return { clusters: inbound.clusters, endpoints: [], listeners: [inbound.listener], routes: [] };
 }
 
+const sourceLabelKeys = new WeakMap<MeshModel, Set<string>>();
+
 /** The label keys outbound translation reads: Sidecar workload selectors of the namespace, VirtualService sourceLabels. */
 function outboundLabelKeys(model: MeshModel, namespace: string): Set<string> {
-  const keys = new Set<string>();
+  let fromRoutes = sourceLabelKeys.get(model);
+  if (!fromRoutes) {
+    fromRoutes = new Set();
+    for (const vs of model.virtualServices) for (const h of vs.spec.http ?? []) for (const m of h.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) fromRoutes.add(k);
+    sourceLabelKeys.set(model, fromRoutes);
+  }
+  const keys = new Set(fromRoutes);
   for (const sc of model.sidecars) if (namespaceOf(sc) === namespace) for (const k of Object.keys(sc.spec.workloadSelector?.labels ?? {})) keys.add(k);
-  for (const vs of model.virtualServices) for (const h of vs.spec.http ?? []) for (const m of h.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
   return keys;
 }
 

@@ -10,7 +10,8 @@ import { proxyClassKey, type ProxyModel } from "../model/proxy.js";
 import { buildPassthroughClusters } from "./clusters.js";
 import { translateGateway } from "./gateway.js";
 import { buildSecrets, type MeshSecurity } from "./mtls.js";
-import { outboundView, translateSidecarInbound, translateSidecarOutbound } from "./sidecar.js";
+import { buildOutboundClusters, outboundView, translateSidecarInbound, translateSidecarOutbound } from "./sidecar.js";
+import { visibleServices } from "./visibility.js";
 
 /** What the sidecar and gateway translators produce; translateProxy adds what every proxy gets. */
 export interface ProxyResources {
@@ -50,6 +51,17 @@ export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSe
     outbound: () => toInput(translateSidecarOutbound(model, view, security)),
     local: () => ({ ...toInput(translateSidecarInbound(model, proxy, security)), ...secrets }),
   };
+}
+
+/**
+ * EDS fast path: the ClusterLoadAssignments of the outbound part that belong to `hostnames`,
+ * as translateSidecarOutbound would build them (same view, same names).
+ */
+export function outboundEndpoints(model: MeshModel, proxy: ProxyModel, security: MeshSecurity | undefined, hostnames: ReadonlySet<string>): ClusterLoadAssignment[] {
+  if (proxy.type === "router") return [];
+  const view = outboundView(model, proxy);
+  const services = visibleServices(model, view).filter((s) => hostnames.has(s.hostname));
+  return buildOutboundClusters(model, view, services, security?.secrets ? security.trustDomain : undefined).endpoints;
 }
 
 /** The whole configuration of one proxy, its parts merged (goldens, tests, debugging). */
