@@ -4,7 +4,8 @@
 // connection pool, outlier detection) and a VirtualService (90/10 split v1/v2, timeout,
 // retries). One simulated sidecar per workload (its namespace and labels as node metadata).
 //
-// The YAML goes through the same parser and validator as `weft serve --config-dir`.
+// The YAML goes through the same parser and validator as `weft serve --config-dir` (one file
+// per service).
 import { parseDocuments, validateResource } from "../../src/api/validate-resource.js";
 import { validateMesh } from "../../src/api/validate-mesh.js";
 import type { MeshConfig, Sourced } from "../../src/api/types.js";
@@ -20,11 +21,9 @@ export interface ShapeVariant {
   movedEndpoint?: { service: number; generation: number };
   /** Service index (global) whose VirtualService sends 50/50 instead of 90/10. */
   shiftedRoute?: number;
-  /** Extra services appended to the last namespace. */
+  /** Extra services appended after the last one (they form namespace load-<N>, N = namespaces). */
   extraServices?: number;
 }
-
-export const FILE = "bench/mesh/load-shape.yaml";
 
 export function serviceName(shape: LoadShape, global: number): { ns: string; name: string; host: string } {
   const ns = `load-${Math.floor(global / shape.servicesPerNamespace)}`;
@@ -97,20 +96,45 @@ export function loadShapeYaml(shape: LoadShape, variant: ShapeVariant = {}): str
   return Array.from({ length: total }, (_, i) => serviceYaml(shape, i, variant)).join("---\n");
 }
 
-/** Parses and validates the YAML like the file source does; throws on any issue. */
-export function loadShapeConfig(shape: LoadShape, variant: ShapeVariant = {}): MeshConfig {
-  const text = loadShapeYaml(shape, variant);
-  const { docs, issues } = parseDocuments(text, FILE);
-  const resources: Sourced[] = [];
+/** One service's file (ServiceEntry, WorkloadEntries, DestinationRule, VirtualService), parsed and validated. */
+export function parseService(shape: LoadShape, i: number, variant: ShapeVariant): Sourced[] {
+  const file = `bench/mesh/load-shape/${serviceName(shape, i).ns}/${serviceName(shape, i).name}.yaml`;
+  const { docs, issues } = parseDocuments(serviceYaml(shape, i, variant), file);
+  const out: Sourced[] = [];
   for (const d of docs) {
-    const r = validateResource(d.value, { file: FILE, document: d.document });
+    const r = validateResource(d.value, { file, document: d.document });
     issues.push(...r.issues);
-    if (r.resource) resources.push({ resource: r.resource, source: { file: FILE, document: d.document } });
+    if (r.resource) out.push({ resource: r.resource, source: { file, document: d.document } });
   }
-  const mesh = validateMesh(resources);
-  issues.push(...mesh.issues);
-  if (issues.length > 0) throw new Error(`load shape config invalid: ${issues.slice(0, 3).map((i) => JSON.stringify(i)).join("; ")}`);
-  return { resources: mesh.valid, issues: [] };
+  if (issues.length > 0) throw new Error(`load shape config invalid: ${issues.slice(0, 3).map((x) => JSON.stringify(x)).join("; ")}`);
+  return out;
+}
+
+/**
+ * Mesh configs for a sequence of variants, parsed and validated like the file source does
+ * (one file per service; a variant re-parses only the services it changes).
+ */
+export function loadShapeConfigs(shape: LoadShape, variants: readonly ShapeVariant[]): MeshConfig[] {
+  const base = Array.from({ length: shape.namespaces * shape.servicesPerNamespace }, (_, i) => parseService(shape, i, {}));
+  const checked = (files: Sourced[][]): MeshConfig => {
+    const mesh = validateMesh(files.flat());
+    if (mesh.issues.length > 0) throw new Error(`load shape config invalid: ${mesh.issues.slice(0, 3).map((x) => JSON.stringify(x)).join("; ")}`);
+    return { resources: mesh.valid, issues: [] };
+  };
+  checked(base);
+  return variants.map((variant) => {
+    const files = [...base];
+    for (const i of [variant.movedEndpoint?.service, variant.shiftedRoute]) if (i !== undefined) files[i] = parseService(shape, i, variant);
+    for (let k = 0; k < (variant.extraServices ?? 0); k++) files.push(parseService(shape, base.length + k, variant));
+    // A moved endpoint or a new split leaves cross-resource references as they were (the base
+    // passed validateMesh); a new service is checked again.
+    return variant.extraServices ? checked(files) : { resources: files.flat(), issues: [] };
+  });
+}
+
+/** One config (see loadShapeConfigs). */
+export function loadShapeConfig(shape: LoadShape, variant: ShapeVariant = {}): MeshConfig {
+  return loadShapeConfigs(shape, [variant])[0]!;
 }
 
 /** One sidecar per workload: what bench/go/loadgen -node-meta reads. */

@@ -225,6 +225,21 @@ describe("FileSource.start: hot reload", () => {
     expect(recorder.configs).toHaveLength(1);
   });
 
+  it("does not postpone a reload forever while writes keep coming (bounded debounce)", async () => {
+    copyBookinfo();
+    const reviews = join(dir, "reviews.yaml");
+    const recorder = changeRecorder();
+    source({ debounceMs: 200, maxDebounceMs: 400 }).start(recorder.onChange);
+    const started = Date.now();
+    // A write every 50 ms for 1.2 s: a plain trailing debounce of 200 ms would never fire.
+    for (let i = 1; i <= 24; i++) {
+      writeFileSync(reviews, readFileSync(join(BOOKINFO, "reviews.yaml"), "utf8").replace("weight: 50", `weight: ${i}`).replace("weight: 50", `weight: ${100 - i}`));
+      await sleep(50);
+    }
+    expect(recorder.configs.length).toBeGreaterThanOrEqual(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+
   it("sees editors that save by writing a temporary file and renaming it over the original", async () => {
     copyBookinfo();
     const reviews = join(dir, "reviews.yaml");

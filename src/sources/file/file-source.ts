@@ -14,9 +14,15 @@ import { resourceKey, type MeshConfig, type Sourced, type ValidationIssue } from
 export interface FileSourceOptions {
   /** Quiet time after the last file event before the directory is read again. Default 100 ms. */
   debounceMs?: number;
+  /**
+   * Longest a change waits while events keep coming (a tool rewriting files continuously
+   * would otherwise postpone every reload forever). Default 1 s.
+   */
+  maxDebounceMs?: number;
 }
 
 const DEFAULT_DEBOUNCE_MS = 100;
+const DEFAULT_MAX_DEBOUNCE_MS = 1000;
 /** How often to look again for a watched directory that does not exist (yet). */
 const MISSING_DIRECTORY_RETRY_MS = 1000;
 /**
@@ -48,6 +54,9 @@ export class FileSource {
   private directories: string[] = [];
   private readonly watchers = new Map<string, FSWatcher>();
   private debounceTimer: NodeJS.Timeout | undefined;
+  /** When the first file event not yet reloaded arrived. */
+  private pendingSince: number | undefined;
+  private readonly maxDebounceMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private onChange: ((config: MeshConfig) => void) | undefined;
   private closed = false;
@@ -57,6 +66,7 @@ export class FileSource {
     options: FileSourceOptions = {},
   ) {
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.maxDebounceMs = Math.max(this.debounceMs, options.maxDebounceMs ?? DEFAULT_MAX_DEBOUNCE_MS);
   }
 
   /** Reads and validates the directory once. Updates the last valid versions kept per resource. */
@@ -173,11 +183,15 @@ export class FileSource {
   private scheduleReload(): void {
     if (this.closed) return;
     clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => this.reload(), this.debounceMs);
+    const now = Date.now();
+    this.pendingSince ??= now;
+    const delay = Math.min(this.debounceMs, this.pendingSince + this.maxDebounceMs - now);
+    this.debounceTimer = setTimeout(() => this.reload(), Math.max(0, delay));
   }
 
   private reload(): void {
     this.debounceTimer = undefined;
+    this.pendingSince = undefined;
     if (this.closed) return;
     const config = this.load();
     this.syncWatchers();

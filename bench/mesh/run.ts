@@ -1,0 +1,421 @@
+// Scale benchmarks on Istio's load-test shape (bench/mesh/istio-load-shape.ts: 10 namespaces ×
+// 100 services, 2000 workloads, a VirtualService and DestinationRule per service), driven by
+// bench/go/loadgen (one simulated Envoy per workload, its namespace and labels as metadata):
+//   Scenario 3 (push convergence): K clients synced, then one change at a time — endpoint
+//     (x2), route (x2), new service — each marked in the load generator before the server
+//     applies it: per-client delay to receipt and to ACK (p50/p90/p99/max, Istio's
+//     convergence buckets), bytes and messages received per change. Weft vs go-control-plane
+//     serving the very snapshots Weft generated (bench/go/refserver -dump), alternated in pairs.
+//   Scenario 5 (churn, Weft): K clients, endpoint changes at 1, 10, 100 per second for a
+//     bounded time, then a reconnect of 10% of the clients: per-change p99 delivery, the
+//     highest rate whose p99 stays under 1 s, server CPU-seconds per 1000 pushes.
+//
+//   npx tsx bench/mesh/run.ts
+//   env: MESH_K=2000 MESH_PAIRS=3 MESH_MODES=sotw,delta MESH_NAMESPACES=10 MESH_SERVICES=100
+//        CHURN_K=1000 CHURN_RATES=1,10,100 CHURN_SECONDS=10 MESH_SKIP_CONVERGENCE=1 MESH_SKIP_CHURN=1
+// Writes bench/results/mesh.{md,json}. Our debounce (file source, 100 ms) is not in these
+// numbers: the clock starts when the change is handed to the controller.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { XDS_TYPES } from "../../src/envoy/type-urls.js";
+import { loadShapeNodes } from "./istio-load-shape.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const GO_DIR = path.join(ROOT, "bench/go");
+const BIN = path.join(GO_DIR, "bin");
+const list = (v: string | undefined, d: string) => (v ?? d).split(",").map((s) => s.trim()).filter(Boolean);
+const K = Number(process.env.MESH_K ?? 2000);
+const PAIRS = Number(process.env.MESH_PAIRS ?? 3);
+const MODES = list(process.env.MESH_MODES, "sotw,delta") as ("sotw" | "delta")[];
+const NS = Number(process.env.MESH_NAMESPACES ?? 10);
+const SPN = Number(process.env.MESH_SERVICES ?? 100);
+const CHURN_K = Number(process.env.CHURN_K ?? 1000);
+const CHURN_RATES = list(process.env.CHURN_RATES, "1,10,100").map(Number);
+const CHURN_SECONDS = Number(process.env.CHURN_SECONDS ?? 10);
+const CHURN_SERVICES = Math.min(50, NS * SPN);
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+let nextPort = 21000 + Math.floor(Math.random() * 2000);
+
+function log(msg: string): void {
+  console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+}
+
+/** A child process spoken to in JSON lines. */
+class LineProcess {
+  readonly proc: ChildProcess;
+  private readonly lines: string[] = [];
+  private waiters: (() => void)[] = [];
+  stderr = "";
+  constructor(cmd: string, args: string[]) {
+    this.proc = spawn(cmd, args, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+    this.proc.stderr!.on("data", (d) => (this.stderr = (this.stderr + d).slice(-4000)));
+    createInterface({ input: this.proc.stdout! }).on("line", (l) => {
+      this.lines.push(l);
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.proc.on("exit", () => {
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+  send(obj: unknown): void {
+    this.proc.stdin!.write(`${JSON.stringify(obj)}\n`);
+  }
+  /** The next line matching `pred` (lines before it that do not match are kept). */
+  async next<T>(pred: (line: string) => T | undefined, timeoutMs: number, what: string): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const [i, l] of this.lines.entries()) {
+        const v = pred(l);
+        if (v !== undefined) {
+          this.lines.splice(i, 1);
+          return v;
+        }
+      }
+      if (this.proc.exitCode !== null) throw new Error(`${what}: process exited (${this.proc.exitCode}): ${this.stderr}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${what}: timed out after ${timeoutMs} ms: ${this.stderr.slice(-500)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once("exit", r));
+    this.proc.stdin!.end();
+    this.proc.kill("SIGTERM");
+    const t = setTimeout(() => this.proc.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+const json = (l: string): Record<string, unknown> | undefined => {
+  try {
+    return l.startsWith("{") ? (JSON.parse(l) as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+const field = <T>(key: string) => (l: string): T | undefined => {
+  const o = json(l);
+  return o && key in o ? (o as T) : undefined;
+};
+
+function procCpu(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+function procMem(pid: number): { rssMb: number; hwmMb: number } {
+  const s = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string) => Number(s.match(new RegExp(`${k}:\\s+(\\d+)`))?.[1] ?? 0) / 1024;
+  return { rssMb: kb("VmRSS"), hwmMb: kb("VmHWM") };
+}
+
+type Server = "weft" | "gcp";
+interface Step {
+  step: number;
+  what: string;
+  type: string;
+  names: string[];
+}
+const STEPS: Step[] = [
+  { step: 1, what: "endpoint", type: XDS_TYPES.endpoint, names: ["outbound|8080|v1|svc-5.load-0.svc.cluster.local"] },
+  { step: 2, what: "endpoint", type: XDS_TYPES.endpoint, names: ["outbound|8080|v1|svc-5.load-0.svc.cluster.local"] },
+  { step: 3, what: "route", type: XDS_TYPES.route, names: ["8080"] },
+  { step: 4, what: "route", type: XDS_TYPES.route, names: ["8080"] },
+  { step: 5, what: "new service", type: XDS_TYPES.cluster, names: [`outbound|8080||svc-0.load-${NS}.svc.cluster.local`] },
+];
+
+interface Dist {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+interface MarkResult {
+  mark: string;
+  clients: number;
+  delivered: number;
+  recvMs: Dist;
+  ackMs: Dist;
+  buckets: Record<string, number>;
+  bytes: number;
+  messages: number;
+}
+interface SyncLine {
+  clients: number;
+  synced: number;
+  allAckedMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+async function startServer(kind: Server, nodesFile: string, dumpDir: string, extra: string[] = []): Promise<{ server: LineProcess; port: number }> {
+  const port = nextPort++;
+  const server =
+    kind === "weft"
+      ? new LineProcess(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--port", String(port), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, ...extra])
+      : new LineProcess(path.join(BIN, "refserver"), ["-port", String(port), "-dump", path.join(dumpDir, "step-0")]);
+  await server.next((l) => (l.trim() === "ready" ? true : undefined), 300_000, `${kind} ready`);
+  return { server, port };
+}
+
+function startLoadgen(port: number, clients: number, mode: string, nodesFile: string): LineProcess {
+  return new LineProcess(path.join(BIN, "loadgen"), ["-target", `127.0.0.1:${port}`, "-clients", String(clients), "-mode", mode, "-node-meta", nodesFile, "-watch", "-timeout", "600s"]);
+}
+
+interface ConvergenceRun {
+  mode: string;
+  pair: number;
+  server: Server;
+  sync: SyncLine;
+  syncCpuS: number;
+  steps: { step: number; what: string; serverMs: number; path?: string; cpuS: number; mark: MarkResult }[];
+  rssMb: number;
+  hwmMb: number;
+  loadgenCpuS: number;
+}
+
+async function convergenceRun(kind: Server, mode: string, pair: number, nodesFile: string, dumpDir: string): Promise<ConvergenceRun> {
+  const { server, port } = await startServer(kind, nodesFile, dumpDir);
+  const pid = server.proc.pid!;
+  const lg = startLoadgen(port, K, mode, nodesFile);
+  try {
+    const cpu0 = procCpu(pid);
+    const sync = await lg.next(field<SyncLine>("allAckedMs"), 600_000, "initial sync");
+    const syncCpuS = procCpu(pid) - cpu0;
+    log(`  ${kind} ${mode}: ${sync.synced}/${sync.clients} synced in ${sync.allAckedMs.toFixed(0)} ms (server CPU ${syncCpuS.toFixed(1)} s)`);
+    await new Promise((r) => setTimeout(r, 3000));
+    const steps: ConvergenceRun["steps"] = [];
+    for (const s of STEPS) {
+      const id = `${kind}-${mode}-${pair}-${s.step}`;
+      lg.send({ cmd: "mark", id, type: s.type, names: s.names, timeoutMs: 60_000 });
+      await lg.next((l) => (json(l)?.marked === id ? true : undefined), 10_000, "mark");
+      const c0 = procCpu(pid);
+      server.send(kind === "weft" ? { cmd: "apply", step: s.step } : { cmd: "load", dir: path.join(dumpDir, `step-${s.step}`) });
+      const reply = await server.next((l) => json(l) && ("applied" in json(l)! || "loaded" in json(l)! || "error" in json(l)!) ? json(l) : undefined, 120_000, "apply");
+      if (reply.error) throw new Error(`${kind} step ${s.step}: ${String(reply.error)}`);
+      const mark = await lg.next((l) => (json(l)?.mark === id ? (json(l) as unknown as MarkResult) : undefined), 90_000, "mark result");
+      const cpuS = procCpu(pid) - c0;
+      steps.push({ step: s.step, what: s.what, serverMs: Number(reply.millis ?? 0), path: reply.path as string | undefined, cpuS, mark });
+      log(`    step ${s.step} ${s.what}: server ${Number(reply.millis).toFixed(0)} ms${reply.path ? ` (${String(reply.path)})` : ""}, delivered ${mark.delivered}/${mark.clients}, ack p50 ${mark.ackMs.p50.toFixed(0)} p99 ${mark.ackMs.p99.toFixed(0)} max ${mark.ackMs.max.toFixed(0)} ms, ${(mark.bytes / 1e6).toFixed(1)} MB in ${mark.messages} messages`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const mem = procMem(pid);
+    lg.send({ cmd: "stats" });
+    const stats = await lg.next(field<{ stats: { cpuSeconds: number } }>("stats"), 10_000, "stats");
+    return { mode, pair, server: kind, sync, syncCpuS, steps, rssMb: mem.rssMb, hwmMb: mem.hwmMb, loadgenCpuS: stats.stats.cpuSeconds };
+  } finally {
+    await lg.stop();
+    await server.stop();
+  }
+}
+
+interface ChurnRate {
+  rate: number;
+  changes: number;
+  delivered: number;
+  expected: number;
+  p99OfP99Ms: number;
+  medianP99Ms: number;
+  maxMs: number;
+  serverCpuS: number;
+  pushes: number;
+  cpuPer1000Pushes: number;
+  /** Config applications (changes arriving while the controller was busy were coalesced). */
+  applications: number;
+}
+
+async function churnRun(nodesFile: string): Promise<{ mode: string; rates: ChurnRate[]; reconnect: unknown; serverMsP50: number }[]> {
+  const out = [];
+  for (const mode of MODES) {
+    const { server, port } = await startServer("weft", nodesFile, "");
+    const pid = server.proc.pid!;
+    const lg = startLoadgen(port, CHURN_K, mode, nodesFile);
+    try {
+      const sync = await lg.next(field<SyncLine>("allAckedMs"), 600_000, "initial sync");
+      log(`churn ${mode}: ${sync.synced}/${sync.clients} synced in ${sync.allAckedMs.toFixed(0)} ms`);
+      await new Promise((r) => setTimeout(r, 2000));
+      const rates: ChurnRate[] = [];
+      const serverMs: number[] = [];
+      let k = 0;
+      for (const rate of CHURN_RATES) {
+        const n = Math.max(1, Math.round(rate * CHURN_SECONDS));
+        server.send({ cmd: "stats" });
+        const before = await server.next(field<{ stats: { pushes: number } }>("stats"), 10_000, "stats");
+        const c0 = procCpu(pid);
+        const t0 = performance.now();
+        const ids: string[] = [];
+        for (let i = 0; i < n; i++, k++) {
+          const due = t0 + (i * 1000) / rate;
+          const wait = due - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          const service = k % CHURN_SERVICES;
+          const generation = (Math.floor(k / CHURN_SERVICES) % 3) + 1;
+          const id = `churn-${mode}-${rate}-${i}`;
+          ids.push(id);
+          const ns = Math.floor(service / SPN);
+          lg.send({ cmd: "mark", id, type: XDS_TYPES.endpoint, names: [`outbound|8080|v1|svc-${service % SPN}.load-${ns}.svc.cluster.local`], timeoutMs: 15_000 });
+          await lg.next((l) => (json(l)?.marked === id ? true : undefined), 10_000, "mark");
+          server.send({ cmd: "churn", service, generation });
+        }
+        const results: MarkResult[] = [];
+        for (const id of ids) results.push(await lg.next((l) => (json(l)?.mark === id ? (json(l) as unknown as MarkResult) : undefined), 60_000, "churn mark"));
+        let applied = 0;
+        let coalescedChanges = 0;
+        while (coalescedChanges < n) {
+          const r = await server.next(field<{ millis: number; coalesced: number }>("applied"), 10_000, "churn apply");
+          serverMs.push(r.millis);
+          coalescedChanges += r.coalesced;
+          applied++;
+        }
+        const cpu = procCpu(pid) - c0;
+        server.send({ cmd: "stats" });
+        const after = await server.next(field<{ stats: { pushes: number } }>("stats"), 10_000, "stats");
+        const p99s = results.map((r) => r.recvMs.p99).sort((a, b) => a - b);
+        const pushes = after.stats.pushes - before.stats.pushes;
+        const r: ChurnRate = {
+          rate,
+          changes: n,
+          delivered: results.reduce((a, m) => a + m.delivered, 0),
+          expected: n * CHURN_K,
+          p99OfP99Ms: p99s[Math.min(p99s.length - 1, Math.floor(p99s.length * 0.99))]!,
+          medianP99Ms: p99s[Math.floor(p99s.length / 2)]!,
+          maxMs: Math.max(...results.map((m) => m.recvMs.max)),
+          serverCpuS: cpu,
+          pushes,
+          cpuPer1000Pushes: pushes > 0 ? (cpu * 1000) / pushes : 0,
+          applications: applied,
+        };
+        rates.push(r);
+        log(`  ${rate}/s × ${n}: delivered ${r.delivered}/${r.expected}, per-change p99 median ${r.medianP99Ms.toFixed(0)} ms, p99 of p99 ${r.p99OfP99Ms.toFixed(0)} ms, max ${r.maxMs.toFixed(0)} ms, CPU ${cpu.toFixed(1)} s for ${pushes} pushes, ${applied} applications`);
+        await new Promise((res) => setTimeout(res, 2000));
+      }
+      lg.send({ cmd: "reconnect", count: Math.round(CHURN_K / 10), timeoutMs: 60_000 });
+      const reconnect = await lg.next(field<Record<string, unknown>>("reconnected"), 90_000, "reconnect");
+      log(`  reconnect: ${JSON.stringify(reconnect)}`);
+      serverMs.sort((a, b) => a - b);
+      out.push({ mode, rates, reconnect, serverMsP50: serverMs[Math.floor(serverMs.length / 2)] ?? 0 });
+    } finally {
+      await lg.stop();
+      await server.stop();
+    }
+  }
+  return out;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "–");
+
+async function main(): Promise<void> {
+  log(`building Go programs in ${GO_DIR}`);
+  mkdirSync(BIN, { recursive: true });
+  execFileSync("go", ["build", "-o", path.join(BIN, "refserver"), "./refserver"], { cwd: GO_DIR, stdio: "inherit" });
+  execFileSync("go", ["build", "-o", path.join(BIN, "loadgen"), "./loadgen"], { cwd: GO_DIR, stdio: "inherit" });
+  const work = mkdtempSync(path.join(os.tmpdir(), "weft-mesh-bench-"));
+  const started = new Date();
+  try {
+    const nodes = loadShapeNodes({ namespaces: NS, servicesPerNamespace: SPN });
+    const nodesFile = path.join(work, "nodes.json");
+    writeFileSync(nodesFile, JSON.stringify(nodes));
+    const runs: ConvergenceRun[] = [];
+    if (!process.env.MESH_SKIP_CONVERGENCE) {
+      log(`dumping Weft's snapshots of every step for go-control-plane (${nodes.length} proxies)`);
+      const dumpDir = path.join(work, "dump");
+      execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, "--dump", dumpDir], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+      for (const mode of MODES) {
+        for (let pair = 1; pair <= PAIRS; pair++) {
+          const order: Server[] = pair % 2 === 0 ? ["weft", "gcp"] : ["gcp", "weft"];
+          log(`scenario 3: K=${K} ${mode} pair ${pair}/${PAIRS}`);
+          for (const kind of order) runs.push(await convergenceRun(kind, mode, pair, nodesFile, dumpDir));
+        }
+      }
+    }
+    const churn = process.env.MESH_SKIP_CHURN ? [] : await churnRun(path.join(work, "nodes.json"));
+    write(started, runs, churn);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function write(started: Date, runs: ConvergenceRun[], churn: Awaited<ReturnType<typeof churnRun>>): void {
+  const gitRev = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT }).toString().trim();
+  const dirty = execFileSync("git", ["status", "--porcelain"], { cwd: ROOT }).toString().trim() ? " (+ uncommitted changes)" : "";
+  const gcpVersion = readFileSync(path.join(GO_DIR, "go.mod"), "utf8").match(/github\.com\/envoyproxy\/go-control-plane (v\S+)/)?.[1] ?? "?";
+  const meta = {
+    date: started.toISOString(),
+    machine: `${os.cpus()[0]?.model ?? "?"} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    weft: `${gitRev}${dirty}, Node ${process.version}`,
+    reference: `go-control-plane ${gcpVersion}, ${execFileSync("go", ["version"]).toString().trim()}`,
+    shape: { namespaces: NS, servicesPerNamespace: SPN, clients: K, churnClients: CHURN_K, churnRates: CHURN_RATES, churnSeconds: CHURN_SECONDS },
+    commands: [
+      `MESH_K=${K} MESH_PAIRS=${PAIRS} MESH_MODES=${MODES.join(",")} CHURN_K=${CHURN_K} CHURN_RATES=${CHURN_RATES.join(",")} CHURN_SECONDS=${CHURN_SECONDS} npx tsx bench/mesh/run.ts`,
+      "node --import tsx bench/mesh/weft-mesh-server.ts --port P --namespaces N --services S --nodes nodes.json   (stdin: apply/churn/stats)",
+      "bench/go/bin/refserver -port P -dump DIR/step-0   (stdin: load DIR/step-i)",
+      "bench/go/bin/loadgen -target 127.0.0.1:P -clients K -mode sotw|delta -node-meta nodes.json -watch -timeout 600s   (stdin: mark/stats/reconnect)",
+    ],
+  };
+  writeFileSync(path.join(ROOT, "bench/results/mesh.json"), JSON.stringify({ meta, runs, churn }, null, 2) + "\n");
+  const md: string[] = [];
+  md.push("# Scale on Istio's load-test shape: push convergence (Weft vs go-control-plane) and churn", "");
+  md.push(`- Date: ${meta.date}`, `- Machine: ${meta.machine}`, `- Weft: ${meta.weft}`, `- Reference: ${meta.reference}, serving the snapshots Weft generated (dumped per step; SetSnapshot per class)`);
+  md.push(`- Mesh: ${NS} namespaces × ${SPN} services (ServiceEntry with VIP, HTTP 8080, every 10th also TCP 3306; 2 WorkloadEntries v1/v2; DestinationRule with subsets, pool, outlier detection; VirtualService 90/10 with timeout and retries). ${K} simulated sidecars (one per workload: ${K} proxy classes), ADS, 100 streams per gRPC connection.`);
+  md.push("- Clock: a change is marked in the load generator, then handed to the server (Weft: MeshController.setConfig of the already parsed config — our file-source debounce of 100 ms comes on top; gcp: load the step's dump and SetSnapshot every changed class). recv = response received; ack = ACK sent (the convergence Istio's pilot_proxy_convergence_time measures).");
+  md.push(`- Method: ${PAIRS} pairs per mode, order flipped every pair, fresh processes per run; ratio = median of per-pair ratios weft / gcp.`, "", "Commands:", "", "```", ...meta.commands, "```", "");
+  if (runs.length > 0) {
+    md.push("## Scenario 3: push convergence (medians over pairs)", "");
+    md.push("| mode | change | server ms (weft / gcp) | ack p50 ms (weft / gcp) | ack p99 ms (weft / gcp / ratio) | ack max ms (weft / gcp) | MB received (weft / gcp) | messages (weft / gcp) |", "|---|---|---|---|---|---|---|---|");
+    for (const mode of MODES) {
+      for (const s of STEPS) {
+        const pick = (kind: Server, f: (x: ConvergenceRun["steps"][number]) => number) => median(runs.filter((r) => r.mode === mode && r.server === kind).map((r) => f(r.steps.find((x) => x.step === s.step)!)));
+        const ratios = [...new Set(runs.filter((r) => r.mode === mode).map((r) => r.pair))].map((p) => {
+          const w = runs.find((r) => r.mode === mode && r.pair === p && r.server === "weft")?.steps.find((x) => x.step === s.step);
+          const g = runs.find((r) => r.mode === mode && r.pair === p && r.server === "gcp")?.steps.find((x) => x.step === s.step);
+          return w && g ? w.mark.ackMs.p99 / g.mark.ackMs.p99 : NaN;
+        });
+        md.push(
+          `| ${mode} | ${s.step}: ${s.what} | ${fmt(pick("weft", (x) => x.serverMs))} / ${fmt(pick("gcp", (x) => x.serverMs))} | ${fmt(pick("weft", (x) => x.mark.ackMs.p50))} / ${fmt(pick("gcp", (x) => x.mark.ackMs.p50))} | ${fmt(pick("weft", (x) => x.mark.ackMs.p99))} / ${fmt(pick("gcp", (x) => x.mark.ackMs.p99))} / **${fmt(median(ratios), 2)}×** | ${fmt(pick("weft", (x) => x.mark.ackMs.max))} / ${fmt(pick("gcp", (x) => x.mark.ackMs.max))} | ${fmt(pick("weft", (x) => x.mark.bytes / 1e6), 1)} / ${fmt(pick("gcp", (x) => x.mark.bytes / 1e6), 1)} | ${fmt(pick("weft", (x) => x.mark.messages))} / ${fmt(pick("gcp", (x) => x.mark.messages))} |`,
+        );
+      }
+    }
+    md.push("", "Initial sync and memory on this shape (medians):", "", "| mode | all synced ms (weft / gcp) | server CPU s (weft / gcp) | RSS after steps MB (weft / gcp) | peak RSS MB (weft / gcp) |", "|---|---|---|---|---|");
+    for (const mode of MODES) {
+      const m = (kind: Server, f: (r: ConvergenceRun) => number) => fmt(median(runs.filter((r) => r.mode === mode && r.server === kind).map(f)));
+      md.push(`| ${mode} | ${m("weft", (r) => r.sync.allAckedMs)} / ${m("gcp", (r) => r.sync.allAckedMs)} | ${m("weft", (r) => r.syncCpuS)} / ${m("gcp", (r) => r.syncCpuS)} | ${m("weft", (r) => r.rssMb)} / ${m("gcp", (r) => r.rssMb)} | ${m("weft", (r) => r.hwmMb)} / ${m("gcp", (r) => r.hwmMb)} |`);
+    }
+    md.push("", "Per run and change:", "", "| mode | pair | server | change | server ms | path | delivered | recv p50/p99/max ms | ack p50/p90/p99/max ms | ≤0.1s/≤0.5s/≤1s/≤3s | MB | messages | server CPU s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (const r of runs) {
+      for (const s of r.steps) {
+        const b = s.mark.buckets;
+        md.push(`| ${r.mode} | ${r.pair} | ${r.server} | ${s.step}: ${s.what} | ${fmt(s.serverMs)} | ${s.path ?? ""} | ${s.mark.delivered}/${s.mark.clients} | ${fmt(s.mark.recvMs.p50)}/${fmt(s.mark.recvMs.p99)}/${fmt(s.mark.recvMs.max)} | ${fmt(s.mark.ackMs.p50)}/${fmt(s.mark.ackMs.p90)}/${fmt(s.mark.ackMs.p99)}/${fmt(s.mark.ackMs.max)} | ${b["0.1"]}/${b["0.5"]}/${b["1"]}/${b["3"]} | ${fmt(s.mark.bytes / 1e6, 1)} | ${s.mark.messages} | ${fmt(s.cpuS, 2)} |`);
+      }
+    }
+  }
+  if (churn.length > 0) {
+    md.push("", `## Scenario 5: endpoint churn (Weft, ${CHURN_K} clients, ${CHURN_SECONDS} s per rate, changes spread over ${CHURN_SERVICES} services)`, "");
+    md.push("| mode | rate /s | changes | applications (coalesced) | delivered | per-change recv p99: median / p99 ms | max ms | server CPU s | pushes | CPU s per 1000 pushes |", "|---|---|---|---|---|---|---|---|---|---|");
+    for (const c of churn) for (const r of c.rates) md.push(`| ${c.mode} | ${r.rate} | ${r.changes} | ${r.applications} | ${r.delivered}/${r.expected} | ${fmt(r.medianP99Ms)} / ${fmt(r.p99OfP99Ms)} | ${fmt(r.maxMs)} | ${fmt(r.serverCpuS, 1)} | ${r.pushes} | ${fmt(r.cpuPer1000Pushes, 2)} |`);
+    md.push("");
+    for (const c of churn) {
+      const ok = c.rates.filter((r) => r.p99OfP99Ms < 1000 && r.delivered === r.expected).map((r) => r.rate);
+      md.push(`- ${c.mode}: highest rate with p99 delivery under 1 s: ${ok.length ? `${Math.max(...ok)}/s` : "none"}; setConfig median ${fmt(c.serverMsP50)} ms; reconnect of ${Math.round(CHURN_K / 10)} clients: ${JSON.stringify(c.reconnect)}`);
+    }
+  }
+  writeFileSync(path.join(ROOT, "bench/results/mesh.md"), md.join("\n") + "\n");
+  log("wrote bench/results/mesh.{md,json}");
+}
+
+await main();
