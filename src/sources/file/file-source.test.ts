@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resourceKey, type MeshConfig, type VirtualService } from "../../api/types.js";
-import { FileSource } from "./file-source.js";
+import { FileSource, type FileSourceOptions } from "./file-source.js";
 
 const TESTDATA = join(import.meta.dirname, "..", "..", "api", "testdata");
 const BOOKINFO = join(TESTDATA, "bookinfo");
@@ -21,7 +21,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function source(options: { debounceMs?: number } = {}): FileSource {
+function source(options: FileSourceOptions = {}): FileSource {
   const s = new FileSource(dir, options);
   sources.push(s);
   return s;
