@@ -11,7 +11,7 @@
 //     highest rate whose p99 stays under 1 s, server CPU-seconds per 1000 pushes.
 //
 //   npx tsx bench/mesh/run.ts
-//   env: MESH_K=2000 MESH_PAIRS=3 MESH_MODES=sotw,delta MESH_NAMESPACES=10 MESH_SERVICES=100
+//   env: MESH_SERVERS=weft,gcp MESH_K=2000 MESH_PAIRS=3 MESH_MODES=sotw,delta MESH_NAMESPACES=10 MESH_SERVICES=100
 //        CHURN_K=1000 CHURN_RATES=1,10,100 CHURN_SECONDS=10 MESH_SKIP_CONVERGENCE=1 MESH_SKIP_CHURN=1
 // Writes bench/results/mesh.{md,json}. Our debounce (file source, 100 ms) is not in these
 // numbers: the clock starts when the change is handed to the controller.
@@ -33,6 +33,7 @@ const PAIRS = Number(process.env.MESH_PAIRS ?? 3);
 const MODES = list(process.env.MESH_MODES, "sotw,delta") as ("sotw" | "delta")[];
 const NS = Number(process.env.MESH_NAMESPACES ?? 10);
 const SPN = Number(process.env.MESH_SERVICES ?? 100);
+const SERVERS = list(process.env.MESH_SERVERS, "weft,gcp") as Server[];
 const CHURN_K = Number(process.env.CHURN_K ?? 1000);
 const CHURN_RATES = list(process.env.CHURN_RATES, "1,10,100").map(Number);
 const CHURN_SECONDS = Number(process.env.CHURN_SECONDS ?? 10);
@@ -333,12 +334,12 @@ async function main(): Promise<void> {
     writeFileSync(nodesFile, JSON.stringify(nodes));
     const runs: ConvergenceRun[] = [];
     if (!process.env.MESH_SKIP_CONVERGENCE) {
-      log(`dumping Weft's snapshots of every step for go-control-plane (${nodes.length} proxies)`);
       const dumpDir = path.join(work, "dump");
-      execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, "--dump", dumpDir], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+      if (SERVERS.includes("gcp")) log(`dumping Weft's snapshots of every step for go-control-plane (${nodes.length} proxies)`);
+      if (SERVERS.includes("gcp")) execFileSync(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, "--dump", dumpDir], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
       for (const mode of MODES) {
         for (let pair = 1; pair <= PAIRS; pair++) {
-          const order: Server[] = pair % 2 === 0 ? ["weft", "gcp"] : ["gcp", "weft"];
+          const order = (pair % 2 === 0 ? ["weft", "gcp"] : ["gcp", "weft"]).filter((k) => SERVERS.includes(k as Server)) as Server[];
           log(`scenario 3: K=${K} ${mode} pair ${pair}/${PAIRS}`);
           for (const kind of order) runs.push(await convergenceRun(kind, mode, pair, nodesFile, dumpDir));
         }

@@ -23,6 +23,12 @@ export interface TypeResources {
   /** Hash over every resource of this type; changes only when one of them does. */
   readonly version: string;
   readonly resources: ReadonlyMap<string, CachedResource>;
+  /**
+   * When known, how this differs from an earlier TypeResources: only `names` changed (same
+   * names otherwise, none removed; `from` is weak so versions do not chain up). Lets a stream that was up to date with `from` look at a
+   * handful of names instead of all of them (the EDS fast path).
+   */
+  readonly changes?: { readonly from: WeakRef<TypeResources>; readonly names: ReadonlySet<string> };
 }
 
 export type SnapshotInput = { [U in XdsTypeUrl]?: readonly XdsResourceTypes[U][] };
@@ -117,8 +123,11 @@ export class ResourceSet {
     const current = this.resources(typeUrl).resources;
     for (const name of update.keys()) if (!current.has(name)) throw new SnapshotError(`cannot replace ${shortType(typeUrl)} resource "${name}": not in the set`);
     const resources = new Map([...current].map(([name, r]) => [name, update.get(name) ?? r]));
+    const changed = new Set([...update.values()].filter((r) => current.get(r.name)!.version !== r.version).map((r) => r.name));
+    if (changed.size === 0) return this;
     const byType = new Map(this.byType);
-    byType.set(typeUrl, { version: versionOf(resources.values()), resources });
+    const before = this.resources(typeUrl);
+    byType.set(typeUrl, { version: versionOf(resources.values()), resources, changes: { from: new WeakRef(before), names: changed } });
     const replaced = new Map(messages.map((m) => [resourceName(typeUrl, m), m]));
     const list = (this.input[typeUrl] ?? []) as readonly XdsResourceTypes[U][];
     const input = { ...this.input, [typeUrl]: list.map((m) => replaced.get(resourceName(typeUrl, m)) ?? m) };
@@ -163,17 +172,30 @@ class MergedResources implements ReadonlyMap<string, CachedResource> {
 
 export class Snapshot {
   private readonly byType = new Map<XdsTypeUrl, TypeResources>();
+  /** Per type, the parts' TypeResources it was made of (to reuse the merged view next time). */
+  private readonly sources = new Map<XdsTypeUrl, readonly TypeResources[]>();
   private mergedInput?: SnapshotInput;
   private mergedReferences?: SnapshotReferences;
   /** Summary version of the whole snapshot (for logs, status, and "did anything change"). */
   readonly version: string;
 
-  private constructor(readonly parts: readonly ResourceSet[]) {
+  private constructor(
+    readonly parts: readonly ResourceSet[],
+    previous?: Snapshot,
+  ) {
     for (const typeUrl of PUSH_ORDER) {
       const present = parts.map((p) => p.resources(typeUrl)).filter((t) => t.resources.size > 0);
       if (present.length === 0) continue;
+      this.sources.set(typeUrl, present);
       if (present.length === 1) {
         this.byType.set(typeUrl, present[0]!);
+        continue;
+      }
+      // Same parts as the previous snapshot of this key: the same merged view (streams see it
+      // as unchanged without comparing anything).
+      const before = previous?.sources.get(typeUrl);
+      if (before && before.length === present.length && before.every((t, i) => t === present[i])) {
+        this.byType.set(typeUrl, previous!.resources(typeUrl));
         continue;
       }
       // The smaller parts' names must not appear in any other part.
@@ -183,7 +205,11 @@ export class Snapshot {
           for (let j = i + 1; j < bySize.length; j++) if (bySize[j]!.resources.has(name)) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
         }
       }
-      this.byType.set(typeUrl, { version: hash(present.map((t) => `${t.version};`)), resources: new MergedResources(present.map((t) => t.resources)) });
+      // Exactly one part changed, and it knows which names did: so does the merged view.
+      const differing = before && before.length === present.length ? present.filter((t, i) => t !== before[i]) : [];
+      const only = differing.length === 1 ? differing[0]! : undefined;
+      const changes = only?.changes && only.changes.from.deref() === before![present.indexOf(only)] ? { from: new WeakRef(previous!.resources(typeUrl)), names: only.changes.names } : undefined;
+      this.byType.set(typeUrl, { version: hash(present.map((t) => `${t.version};`)), resources: new MergedResources(present.map((t) => t.resources)), ...(changes ? { changes } : {}) });
     }
     this.version = hash(PUSH_ORDER.map((t) => `${t}=${this.resources(t).version};`));
   }
@@ -192,9 +218,12 @@ export class Snapshot {
     return new Snapshot([ResourceSet.build(input)]);
   }
 
-  /** A snapshot made of parts built separately (and possibly shared with other snapshots). */
-  static compose(parts: readonly ResourceSet[]): Snapshot {
-    return new Snapshot(parts);
+  /**
+   * A snapshot made of parts built separately (and possibly shared with other snapshots).
+   * `previous`: the snapshot it replaces, whose merged views are reused for unchanged types.
+   */
+  static compose(parts: readonly ResourceSet[], previous?: Snapshot): Snapshot {
+    return new Snapshot(parts, previous);
   }
 
   resources(typeUrl: XdsTypeUrl): TypeResources {

@@ -184,7 +184,7 @@ export class MeshController {
         }
         parts.push(outbound);
       }
-      const snapshot = Snapshot.compose(parts);
+      const snapshot = Snapshot.compose(parts, this.cache.get(key));
       return this.cache.set(key, snapshot) ? "changed" : "unchanged";
     } catch (err) {
       if (err instanceof InconsistentSnapshotError) return "refused";

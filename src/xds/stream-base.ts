@@ -10,7 +10,7 @@
 // - a NACKed version is recorded and never re-sent; the next different snapshot is.
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import type { Status } from "../../generated/google/rpc/status.js";
-import type { Snapshot } from "../cache/snapshot.js";
+import type { Snapshot, TypeResources } from "../cache/snapshot.js";
 import type { SnapshotSource } from "../cache/snapshot-cache.js";
 import { PUSH_ORDER, TYPE_SHORT_NAMES, XDS_TYPES, isXdsTypeUrl, type XdsTypeUrl } from "../envoy/type-urls.js";
 import type { Logger } from "../log/logger.js";
@@ -45,6 +45,11 @@ export interface TypeState {
   wildcard: boolean;
   readonly names: Set<string>;
   inflight?: { nonce: string; version: string; sentAt: bigint };
+  /**
+   * The TypeResources this stream has nothing left to send for (the proxy holds all of it
+   * that it subscribed to). Unset whenever the subscription or what the proxy holds changes.
+   */
+  clean?: TypeResources;
   /** How and when the proxy answered the latest response. */
   lastOutcome?: "ack" | "nack";
   answeredAt?: number;
@@ -300,6 +305,17 @@ export abstract class XdsStreamBase<S extends TypeState> {
     const names: string[] = [];
     for (const r of snapshot.endpointReferences()) if (changed.has(r.from)) names.push(r.name);
     if (names.length > 0) this.forgetSent(st, names);
+  }
+
+  /**
+   * What to look at for this type: "clean" (nothing to send, nothing to compare), the names
+   * that changed since the proxy was up to date (EDS fast path), or "all".
+   */
+  protected candidates(st: S, typed: TypeResources): "clean" | ReadonlySet<string> | "all" {
+    if (!st.clean) return "all";
+    if (st.clean === typed) return "clean";
+    if (typed.changes?.from.deref() === st.clean) return typed.changes.names;
+    return "all";
   }
 
   /** Makes the stream treat these resources as not held by the proxy, so they are sent again. */

@@ -1,7 +1,8 @@
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Cluster } from "../../generated/envoy/config/cluster/v3/cluster.js";
-import { Snapshot, type SnapshotInput } from "../cache/snapshot.js";
+import { ResourceSet, Snapshot, type SnapshotInput } from "../cache/snapshot.js";
+import { ClusterLoadAssignment } from "../../generated/envoy/config/endpoint/v3/endpoint.js";
 import { InconsistentSnapshotError, SnapshotCache } from "../cache/snapshot-cache.js";
 import { buildEdsCluster, buildHttpListener, buildLoadAssignment, buildPrefixRoutes } from "../envoy/builders.js";
 import { XDS_TYPES } from "../envoy/type-urls.js";
@@ -98,6 +99,33 @@ describe.each(["sotw", "delta"] as const)("xDS server (%s)", (mode) => {
     const pushed = c.responses.slice(before);
     expect(pushed.map((r) => r.typeUrl)).toEqual([XDS_TYPES.endpoint]);
     expect(pushed[0]!.names).toEqual(["a"]);
+  });
+
+  it("EDS fast path: replaced endpoints of a composed snapshot reach the proxy alone, also when changes pile up", async () => {
+    const [shared, main] = [ResourceSet.build({ [XDS_TYPES.cluster]: [buildEdsCluster({ name: "z" })], [XDS_TYPES.endpoint]: [buildLoadAssignment("z", [{ address: "127.0.0.1", port: 9900 }])] }), ResourceSet.build(fixture())];
+    let current = Snapshot.compose([shared, main]);
+    cache.set(NODE, current);
+    const c = client();
+    await c.waitFor(() => synced(c) && c.names(XDS_TYPES.endpoint).length === 3, 5000, "initial sync");
+    const before = c.responses.length;
+    // One replacement: only EDS, only "a".
+    let part = main.replacing(XDS_TYPES.endpoint, [buildLoadAssignment("a", [{ address: "127.0.0.1", port: 9100 }])]);
+    cache.set(NODE, (current = Snapshot.compose([shared, part], current)));
+    await c.waitFor(() => c.responses.length > before, 5000, "EDS push");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.responses.slice(before).map((r) => [r.typeUrl, r.names])).toEqual([[XDS_TYPES.endpoint, ["a"]]]);
+    // Three more in one go (the stream sees at most the last): the proxy ends with all of them.
+    for (const [name, port] of [["b", 9201], ["a", 9102], ["b", 9202]] as const) {
+      part = part.replacing(XDS_TYPES.endpoint, [buildLoadAssignment(name, [{ address: "127.0.0.1", port }])]);
+      cache.set(NODE, (current = Snapshot.compose([shared, part], current)));
+    }
+    const expected = { a: 9102, b: 9202, z: 9900 };
+    const portOf = (name: string) => {
+      const body = c.held.get(XDS_TYPES.endpoint)?.get(name)?.body;
+      return body ? ClusterLoadAssignment.decode(body).endpoints?.[0]?.lbEndpoints?.[0]?.endpoint?.address?.socketAddress?.portValue : undefined;
+    };
+    await c.waitFor(() => Object.entries(expected).every(([n, port]) => portOf(n) === port), 5000, "all replacements");
+    expect(c.responses.slice(before).every((r) => r.typeUrl === XDS_TYPES.endpoint)).toBe(true);
   });
 
   it("re-sends the endpoints of a cluster whose definition changed (Envoy re-warms it)", async () => {

@@ -5,7 +5,9 @@
 // responses covering every name it asked for. The same binary drives every server under test.
 //
 // Prints one JSON line when every client is synced (or -timeout passes), then keeps the
-// streams open for -hold (for memory measurement) and exits.
+// streams open for -hold (for memory measurement) and exits. With -watch it instead reads
+// commands from stdin after that line (mark, stats, reconnect, nack; see README.md here) until
+// stdin closes or -hold passes.
 package main
 
 import (
@@ -14,19 +16,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 const (
@@ -34,6 +34,7 @@ const (
 	edsType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 	ldsType = "type.googleapis.com/envoy.config.listener.v3.Listener"
 	rdsType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+	sdsType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 )
 
 type result struct {
@@ -48,25 +49,6 @@ type result struct {
 	FirstError string  `json:"firstError,omitempty"`
 }
 
-// typeState is what one client holds for one resource type.
-type typeState struct {
-	names     map[string]bool   // names subscribed (EDS/RDS); nil for wildcard types
-	have      map[string]string // name -> version held
-	acked     bool              // a response was ACKed since the last subscription change
-	lastNonce string
-	version   string
-}
-
-type client struct {
-	id     int
-	mode   string
-	start  time.Time
-	syncAt time.Duration
-	synced bool
-	types  map[string]*typeState
-	onSync func(*client)
-}
-
 var (
 	errCount atomic.Int64
 	firstErr atomic.Value
@@ -78,70 +60,13 @@ func recordErr(err error) {
 	}
 }
 
-func (c *client) node() *core.Node {
-	return &core.Node{Id: fmt.Sprintf("loadgen-%d", c.id), Cluster: "bench", UserAgentName: "envoy"}
-}
-
-func (c *client) st(t string) *typeState {
-	s := c.types[t]
-	if s == nil {
-		s = &typeState{have: map[string]string{}}
-		c.types[t] = s
-	}
-	return s
-}
-
-// referenced returns the EDS names (from clusters) or RDS names (from listeners) in resources.
-func referenced(typeURL string, res []*anypb.Any) []string {
-	var out []string
-	for _, a := range res {
-		switch typeURL {
-		case cdsType:
-			var cl cluster.Cluster
-			if err := a.UnmarshalTo(&cl); err != nil {
-				recordErr(err)
-				continue
-			}
-			if cl.GetType() == cluster.Cluster_EDS {
-				n := cl.GetEdsClusterConfig().GetServiceName()
-				if n == "" {
-					n = cl.GetName()
-				}
-				out = append(out, n)
-			}
-		case ldsType:
-			var l listener.Listener
-			if err := a.UnmarshalTo(&l); err != nil {
-				recordErr(err)
-				continue
-			}
-			for _, fc := range l.GetFilterChains() {
-				for _, f := range fc.GetFilters() {
-					tc := f.GetTypedConfig()
-					if tc == nil {
-						continue
-					}
-					var m hcm.HttpConnectionManager
-					if err := tc.UnmarshalTo(&m); err != nil {
-						continue
-					}
-					if r := m.GetRds(); r != nil {
-						out = append(out, r.GetRouteConfigName())
-					}
-				}
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// decodeName reads field 1 (length-delimited string) from an encoded message.
-func decodeName(b []byte) string {
+// decodeNameBytes reads field 1 (length-delimited: the name of a Cluster, Listener,
+// RouteConfiguration, ClusterLoadAssignment) from an encoded message, without decoding it.
+func decodeNameBytes(b []byte) []byte {
 	for i := 0; i < len(b); {
 		key, n := uvarint(b[i:])
 		if n <= 0 {
-			return ""
+			return nil
 		}
 		i += n
 		field, wt := key>>3, key&7
@@ -156,15 +81,18 @@ func decodeName(b []byte) string {
 		case 2:
 			l, n := uvarint(b[i:])
 			i += n
+			if i+int(l) > len(b) {
+				return nil
+			}
 			if field == 1 {
-				return string(b[i : i+int(l)])
+				return b[i : i+int(l)]
 			}
 			i += int(l)
 		default:
-			return ""
+			return nil
 		}
 	}
-	return ""
+	return nil
 }
 
 func uvarint(b []byte) (uint64, int) {
@@ -181,26 +109,6 @@ func uvarint(b []byte) (uint64, int) {
 		s += 7
 	}
 	return 0, 0
-}
-
-func (c *client) checkSynced() {
-	if c.synced {
-		return
-	}
-	for _, t := range []string{cdsType, ldsType, edsType, rdsType} {
-		s := c.types[t]
-		if s == nil || !s.acked {
-			return
-		}
-		for n := range s.names {
-			if _, ok := s.have[n]; !ok {
-				return
-			}
-		}
-	}
-	c.synced = true
-	c.syncAt = time.Since(c.start)
-	c.onSync(c)
 }
 
 func keys(m map[string]bool) []string {
@@ -224,133 +132,6 @@ func sameSet(a map[string]bool, b []string) bool {
 	return true
 }
 
-func (c *client) runSotw(ctx context.Context, conn *grpc.ClientConn) error {
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	if err != nil {
-		return err
-	}
-	node := c.node()
-	send := func(t string, names []string, version, nonce string) error {
-		return stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: t, ResourceNames: names, VersionInfo: version, ResponseNonce: nonce})
-	}
-	c.st(cdsType)
-	c.st(ldsType)
-	if err := send(cdsType, nil, "", ""); err != nil {
-		return err
-	}
-	if err := send(ldsType, nil, "", ""); err != nil {
-		return err
-	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		t := resp.GetTypeUrl()
-		s := c.st(t)
-		// SotW: the response is the whole state for this type (for EDS/RDS: of the names asked).
-		s.have = map[string]string{}
-		for _, a := range resp.GetResources() {
-			s.have[decodeName(a.GetValue())] = resp.GetVersionInfo()
-		}
-		// Like Envoy: subscribe the dependent type before ACKing the parent.
-		if t == cdsType || t == ldsType {
-			dep := edsType
-			if t == ldsType {
-				dep = rdsType
-			}
-			names := referenced(t, resp.GetResources())
-			ds := c.st(dep)
-			if ds.names == nil || !sameSet(ds.names, names) {
-				ds.names = map[string]bool{}
-				for _, n := range names {
-					ds.names[n] = true
-				}
-				ds.acked = false
-				if err := send(dep, names, ds.version, ds.lastNonce); err != nil {
-					return err
-				}
-			}
-		}
-		var names []string
-		if s.names != nil {
-			names = keys(s.names)
-		}
-		s.version, s.lastNonce = resp.GetVersionInfo(), resp.GetNonce()
-		if err := send(t, names, s.version, s.lastNonce); err != nil {
-			return err
-		}
-		s.acked = true
-		c.checkSynced()
-	}
-}
-
-func (c *client) runDelta(ctx context.Context, conn *grpc.ClientConn) error {
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
-	if err != nil {
-		return err
-	}
-	node := c.node()
-	c.st(cdsType)
-	c.st(ldsType)
-	for _, t := range []string{cdsType, ldsType} {
-		// Initial request: node, wildcard, and whatever this client already holds.
-		req := &discovery.DeltaDiscoveryRequest{Node: node, TypeUrl: t, ResourceNamesSubscribe: []string{"*"}}
-		if len(c.types[t].have) > 0 {
-			req.InitialResourceVersions = c.types[t].have
-		}
-		if err := stream.Send(req); err != nil {
-			return err
-		}
-	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		t := resp.GetTypeUrl()
-		s := c.st(t)
-		for _, r := range resp.GetResources() {
-			s.have[r.GetName()] = r.GetVersion()
-		}
-		for _, n := range resp.GetRemovedResources() {
-			delete(s.have, n)
-		}
-		if t == cdsType || t == ldsType {
-			dep := edsType
-			if t == ldsType {
-				dep = rdsType
-			}
-			var res []*anypb.Any
-			for _, r := range resp.GetResources() {
-				res = append(res, r.GetResource())
-			}
-			ds := c.st(dep)
-			if ds.names == nil {
-				ds.names = map[string]bool{}
-			}
-			var sub []string
-			for _, n := range referenced(t, res) {
-				if !ds.names[n] {
-					ds.names[n] = true
-					sub = append(sub, n)
-				}
-			}
-			if len(sub) > 0 {
-				ds.acked = false
-				if err := stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: dep, ResourceNamesSubscribe: sub}); err != nil {
-					return err
-				}
-			}
-		}
-		if err := stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce()}); err != nil {
-			return err
-		}
-		s.acked = true
-		c.checkSynced()
-	}
-}
-
 func percentile(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
@@ -367,13 +148,61 @@ func main() {
 	clients := flag.Int("clients", 100, "simulated clients")
 	mode := flag.String("mode", "sotw", "sotw|delta")
 	ramp := flag.Duration("ramp", 0, "spread client starts over this duration")
-	hold := flag.Duration("hold", 0, "keep clients connected this long after the result line")
+	hold := flag.Duration("hold", 0, "keep clients connected this long after the result line (with -watch: at most this long)")
 	timeout := flag.Duration("timeout", 120*time.Second, "give up waiting for sync after this")
 	perConn := flag.Int("per-conn", 100, "streams per gRPC connection")
+	nodeMeta := flag.String("node-meta", "", "JSON array of nodes {id, cluster, metadata, locality}; client i uses entry i % len")
+	watch := flag.Bool("watch", false, "after the result line, read commands from stdin (mark, stats, reconnect, nack) until it closes")
+	quiet := flag.Duration("resync-quiet", 300*time.Millisecond, "delta reconnect: a client that kept its state counts as resynced after this long without a response")
+	initOrder := flag.String("init-order", "parallel", "parallel: request CDS and LDS at once; envoy: request LDS once clusters are warm (CDS ACKed, all EDS received), as Envoy does")
+	cpuProfile := flag.String("cpu-profile", "", "write a pprof CPU profile of the loadgen to this file")
 	flag.Parse()
 	if *mode != "sotw" && *mode != "delta" {
 		fmt.Fprintln(os.Stderr, "-mode must be sotw or delta")
 		os.Exit(2)
+	}
+	if *initOrder != "parallel" && *initOrder != "envoy" {
+		fmt.Fprintln(os.Stderr, "-init-order must be parallel or envoy")
+		os.Exit(2)
+	}
+	var nodes []*core.Node
+	if *nodeMeta != "" {
+		var err error
+		if nodes, err = loadNodes(*nodeMeta); err != nil {
+			fmt.Fprintln(os.Stderr, "-node-meta:", err)
+			os.Exit(2)
+		}
+	}
+	stopProfile := func() {}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "-cpu-profile:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "-cpu-profile:", err)
+			os.Exit(2)
+		}
+		var once sync.Once
+		stopProfile = func() {
+			once.Do(func() {
+				pprof.StopCPUProfile()
+				f.Close()
+			})
+		}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		go func() {
+			s := <-sig
+			stopProfile()
+			signal.Reset(s.(syscall.Signal))
+			syscall.Kill(os.Getpid(), s.(syscall.Signal))
+		}()
+	}
+	exit := func(code int) {
+		stopProfile()
+		os.Exit(code)
 	}
 
 	nConns := (*clients + *perConn - 1) / *perConn
@@ -384,7 +213,7 @@ func main() {
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			exit(1)
 		}
 		cc.Connect()
 		conns[i] = cc
@@ -419,14 +248,19 @@ func main() {
 		}
 		mu.Unlock()
 	}
+	all := make([]*client, *clients)
 	var wg sync.WaitGroup
 	for i := 0; i < *clients; i++ {
 		var delay time.Duration
 		if *ramp > 0 && *clients > 1 {
 			delay = time.Duration(int64(*ramp) * int64(i) / int64(*clients-1))
 		}
-		c := &client{id: i, mode: *mode, types: map[string]*typeState{}, onSync: onSync}
-		conn := conns[i%nConns]
+		node := &core.Node{Id: fmt.Sprintf("loadgen-%d", i), Cluster: "bench", UserAgentName: "envoy"}
+		if len(nodes) > 0 {
+			node = nodes[i%len(nodes)]
+		}
+		c := &client{id: i, mode: *mode, envoyOrder: *initOrder == "envoy", node: node, conn: conns[i%nConns], types: map[string]*typeState{}, onSync: onSync}
+		all[i] = c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -434,13 +268,7 @@ func main() {
 				time.Sleep(delay)
 			}
 			c.start = time.Now()
-			var err error
-			if *mode == "sotw" {
-				err = c.runSotw(ctx, conn)
-			} else {
-				err = c.runDelta(ctx, conn)
-			}
-			if err != nil && ctx.Err() == nil {
+			if err := c.run(ctx); err != nil && ctx.Err() == nil {
 				recordErr(fmt.Errorf("client %d: %w", i, err))
 			}
 		}()
@@ -455,6 +283,7 @@ func main() {
 	if syncedN < *clients {
 		r.AllAckedMs = -1
 	}
+	synced := syncedN
 	mu.Unlock()
 	sort.Float64s(sorted)
 	r.P50Ms, r.P99Ms = percentile(sorted, 50), percentile(sorted, 99)
@@ -465,15 +294,35 @@ func main() {
 		r.FirstError = v
 	}
 	line, _ := json.Marshal(r)
+	outMu.Lock()
 	fmt.Println(string(line))
-	if *hold > 0 {
+	outMu.Unlock()
+	if *watch {
+		w := &watcher{clients: all, mode: *mode, quiet: *quiet, start: rx.snapshot(), marksByID: map[string]bool{}}
+		eof := make(chan struct{})
+		go func() {
+			w.serve(os.Stdin)
+			close(eof)
+		}()
+		var holdC <-chan time.Time
+		if *hold > 0 {
+			holdC = time.After(*hold)
+		}
+		select {
+		case <-eof:
+			// Outstanding marks and reconnects report before the exit (each is bounded by its timeout).
+			w.pending.Wait()
+		case <-holdC:
+		}
+	} else if *hold > 0 {
 		time.Sleep(*hold)
 	}
 	cancel()
 	for _, cc := range conns {
 		cc.Close()
 	}
-	if syncedN < *clients {
-		os.Exit(3)
+	if synced < *clients {
+		exit(3)
 	}
+	stopProfile()
 }

@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -120,13 +122,34 @@ func main() {
 	clusters := flag.Int("clusters", 100, "clusters (svc-<i>)")
 	endpoints := flag.Int("endpoints", 10, "endpoints per cluster")
 	listeners := flag.Int("listeners", 20, "HTTP listeners (each with its RDS route)")
+	dumpDir := flag.String("dump", "", "serve a Weft dump directory (manifest.json + parts) instead of the synthetic fixture: one snapshot per class; then read load commands on stdin")
+	check := flag.Bool("check", true, "-dump: check each class snapshot with Snapshot.Consistent() and log problems")
+	prehash := flag.Bool("prehash", false, "-dump: build delta version maps from per-part precomputed resource hashes instead of go-control-plane's per-snapshot ConstructVersionMap")
 	flag.Parse()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cache := cachev3.NewSnapshotCache(true, allNodes{}, nil)
-	if err := cache.SetSnapshot(ctx, "all", buildSnapshot(*clusters, *endpoints, *listeners)); err != nil {
-		log.Fatal(err)
+	var cache cachev3.SnapshotCache
+	var dump *dumpState
+	if *dumpDir == "" {
+		cache = cachev3.NewSnapshotCache(true, allNodes{}, nil)
+		if err := cache.SetSnapshot(ctx, "all", buildSnapshot(*clusters, *endpoints, *listeners)); err != nil {
+			log.Fatal(err)
+		}
+	} else {
+		hash := &classHash{}
+		cache = cachev3.NewSnapshotCache(true, hash, nil)
+		dump = &dumpState{cache: cache, hash: hash, check: *check, prehash: *prehash}
+		res, err := dump.load(ctx, *dumpDir, time.Now())
+		if err != nil {
+			log.Fatalf("-dump %s: %v", *dumpDir, err)
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		log.Printf("dump: loaded %s: %d classes, %d parts, %d ms (parse %d ms, check %d ms, %d inconsistent); live heap %d MB",
+			res.Loaded, res.Classes, res.Parts, res.Millis, res.ParseMillis, res.CheckMillis, res.Inconsistent, ms.HeapAlloc>>20)
 	}
 	srv := serverv3.NewServer(ctx, cache, nil)
 	gs := grpc.NewServer(
@@ -144,7 +167,12 @@ func main() {
 		<-sig
 		gs.Stop()
 	}()
-	fmt.Println("ready")
+	if dump == nil {
+		fmt.Println("ready")
+	} else {
+		printLine("ready")
+		go dump.serveCommands(ctx, os.Stdin)
+	}
 	if err := gs.Serve(lis); err != nil {
 		log.Fatal(err)
 	}

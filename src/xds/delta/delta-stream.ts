@@ -16,6 +16,8 @@ interface DeltaTypeState extends TypeState {
 interface DeltaUpdate {
   updated: CachedResource[];
   removed: string[];
+  /** Removed clusters held back until listeners and routes settle (make-before-break). */
+  kept?: boolean;
 }
 
 export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
@@ -25,6 +27,7 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
     const { st, isNew } = begun;
     const subscribe = req.resourceNamesSubscribe ?? [];
     const unsubscribe = req.resourceNamesUnsubscribe ?? [];
+    if (subscribe.length > 0 || unsubscribe.length > 0) st.clean = undefined;
     if (isNew) {
       for (const [name, version] of Object.entries(req.initialResourceVersions ?? {})) st.known.set(name, version);
       st.wildcard = subscribe.includes("*") || (subscribe.length === 0 && isWildcardByDefault(st.typeUrl));
@@ -47,9 +50,20 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
   }
 
   private update(st: DeltaTypeState, snapshot: Snapshot): DeltaUpdate {
-    const all = snapshot.resources(st.typeUrl).resources;
+    const typed = snapshot.resources(st.typeUrl);
+    const all = typed.resources;
     const updated: CachedResource[] = [];
     const removed: string[] = [];
+    const c = this.candidates(st, typed);
+    if (c === "clean") return { updated, removed };
+    if (c !== "all") {
+      // EDS fast path: only names that changed since the proxy was up to date.
+      for (const name of c) {
+        const r = all.get(name);
+        if (r && (st.wildcard || st.names.has(name)) && st.known.get(name) !== r.version) updated.push(r);
+      }
+      return { updated, removed };
+    }
     if (st.wildcard) {
       for (const r of all.values()) if (st.known.get(r.name) !== r.version) updated.push(r);
     } else {
@@ -62,7 +76,7 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
       if (!all.has(name) && (st.wildcard || st.names.has(name))) removed.push(name);
     }
     // Removed clusters stay until listeners and routes settle; only ask when some were removed.
-    if (removed.length > 0 && st.typeUrl === XDS_TYPES.cluster && this.keepRemovedClusters()) return { updated, removed: [] };
+    if (removed.length > 0 && st.typeUrl === XDS_TYPES.cluster && this.keepRemovedClusters()) return { updated, removed: [], kept: true };
     return { updated, removed };
   }
 
@@ -72,9 +86,12 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
   }
 
   protected override pushType(st: DeltaTypeState, snapshot: Snapshot): boolean {
-    const { updated, removed } = this.update(st, snapshot);
-    const version = snapshot.resources(st.typeUrl).version;
+    const { updated, removed, kept } = this.update(st, snapshot);
+    const typed = snapshot.resources(st.typeUrl);
+    const version = typed.version;
     if (updated.length === 0 && removed.length === 0) {
+      // Up to date with this type, unless removed clusters are being kept.
+      if (!kept) st.clean = typed;
       this.markInSync(st, version);
       return false;
     }
@@ -90,12 +107,14 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
     const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? updated.filter((r) => st.known.has(r.name)).map((r) => r.name) : [];
     for (const r of updated) st.known.set(r.name, r.version);
     for (const name of removed) st.known.delete(name);
+    if (!kept) st.clean = typed;
     this.emit(st, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), version, nonce, updated.length + removed.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
   }
 
   protected override forgetSent(st: DeltaTypeState, names: readonly string[]): void {
+    st.clean = undefined;
     for (const n of names) st.known.delete(n);
   }
 }

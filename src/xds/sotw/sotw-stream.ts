@@ -3,7 +3,7 @@
 // LDS and CDS responses carry every resource (omission means removal); RDS, EDS and SDS
 // responses carry only the subscribed resources that changed (omission means nothing).
 import { DiscoveryRequest, DiscoveryResponse } from "../../../generated/envoy/service/discovery/v3/discovery.js";
-import type { CachedResource, Snapshot } from "../../cache/snapshot.js";
+import type { CachedResource, Snapshot, TypeResources } from "../../cache/snapshot.js";
 import { versionOf } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
@@ -46,6 +46,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     const requested = names.filter((n) => n !== "*");
     const changed = wildcard !== st.wildcard || requested.length !== st.names.size || requested.some((n) => !st.names.has(n));
     if (changed) {
+      st.clean = undefined;
       st.wildcard = wildcard;
       st.names.clear();
       for (const n of requested) st.names.add(n);
@@ -77,10 +78,11 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   private desired(st: SotwTypeState, snapshot: Snapshot): DesiredView {
     const typed = snapshot.resources(st.typeUrl);
     let view: ReadonlyMap<string, CachedResource>;
-    let version: string | undefined;
+    // A named subscription's version_info is the type's version too (as go-control-plane
+    // does): hashing each proxy's own view on every push cost O(names) per proxy.
+    let version: string | undefined = typed.version;
     if (st.wildcard) {
       view = typed.resources;
-      version = typed.version;
     } else {
       const named = new Map<string, CachedResource>();
       for (const name of st.names) {
@@ -117,11 +119,55 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     return isStateOfTheWorld(st.typeUrl) && st.sent.size !== view.size;
   }
 
+  /** Of `names`, the subscribed resources whose version differs from what the proxy was sent. */
+  private changedAmong(st: SotwTypeState, typed: TypeResources, names: ReadonlySet<string>): CachedResource[] {
+    const out: CachedResource[] = [];
+    for (const name of names) {
+      if (!st.wildcard && !st.names.has(name)) continue;
+      const r = typed.resources.get(name);
+      if (r && st.sent?.get(name)?.version !== r.version) out.push(r);
+    }
+    return out;
+  }
+
   protected override hasPending(st: SotwTypeState, snapshot: Snapshot): boolean {
+    const typed = snapshot.resources(st.typeUrl);
+    const c = this.candidates(st, typed);
+    if (c === "clean") return false;
+    if (c !== "all") return this.changedAmong(st, typed, c).length > 0;
     return this.pendingFor(st, this.desired(st, snapshot).view);
   }
 
   protected override pushType(st: SotwTypeState, snapshot: Snapshot): boolean {
+    const typed = snapshot.resources(st.typeUrl);
+    const c = this.candidates(st, typed);
+    if (c === "clean") return false;
+    if (c !== "all") {
+      const changed = this.changedAmong(st, typed, c);
+      if (changed.length === 0) {
+        st.clean = typed;
+        return false;
+      }
+      if (!isStateOfTheWorld(st.typeUrl)) {
+        // EDS fast path: only the changed resources, without looking at the others.
+        const nonce = this.nextNonce();
+        const frame = encodeDiscoveryResponse(st.typeUrl, typed.version, nonce, changed, this.ctx.controlPlaneId);
+        const sent = this.ownSent(st);
+        for (const r of changed) sent.set(r.name, r);
+        st.sentVersion = typed.version;
+        st.viewChanged = false;
+        st.clean = typed;
+        this.emit(st, frame, typed.version, nonce, changed.length);
+        return true;
+      }
+    }
+    const pushed = this.pushFull(st, snapshot);
+    // Up to date with this type now, unless removed clusters are kept for make-before-break.
+    if (!st.wildcard || st.sent === typed.resources) st.clean = typed;
+    return pushed;
+  }
+
+  private pushFull(st: SotwTypeState, snapshot: Snapshot): boolean {
     const d = this.desired(st, snapshot);
     if (!st.sent && st.claimedVersion !== undefined) {
       // Reconnect: the proxy already holds exactly this content (versions are content hashes).
@@ -138,6 +184,9 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       }
     }
     if (!this.pendingFor(st, d.view)) {
+      // Same content as what was sent: remember the current map, so the next wake-up with this
+      // snapshot is recognised without comparing (see candidates()).
+      if (st.wildcard && st.sent && d.view === snapshot.resources(st.typeUrl).resources && !st.sentOwned) st.sent = d.view;
       if (st.sent && st.viewChanged) {
         // E.g. the proxy unsubscribed from some names: it now holds exactly this view.
         st.viewChanged = false;
@@ -168,6 +217,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   }
 
   protected override forgetSent(st: SotwTypeState, names: readonly string[]): void {
+    st.clean = undefined;
     if (!st.sent) return;
     const sent = this.ownSent(st);
     for (const n of names) sent.delete(n);
