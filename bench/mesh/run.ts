@@ -11,7 +11,7 @@
 //     highest rate whose p99 stays under 1 s, server CPU-seconds per 1000 pushes.
 //
 //   npx tsx bench/mesh/run.ts
-//   env: MESH_SERVERS=weft,gcp MESH_K=2000 MESH_PAIRS=3 MESH_MODES=sotw,delta MESH_NAMESPACES=10 MESH_SERVICES=100
+//   env: MESH_WEFT_NODE_ARGS=--cpu-prof,--cpu-prof-dir=/tmp/prof MESH_SERVERS=weft,gcp MESH_K=2000 MESH_PAIRS=3 MESH_MODES=sotw,delta MESH_NAMESPACES=10 MESH_SERVICES=100
 //        CHURN_K=1000 CHURN_RATES=1,10,100 CHURN_SECONDS=10 MESH_SKIP_CONVERGENCE=1 MESH_SKIP_CHURN=1
 // Writes bench/results/mesh.{md,json}. Our debounce (file source, 100 ms) is not in these
 // numbers: the clock starts when the change is handed to the controller.
@@ -165,7 +165,7 @@ async function startServer(kind: Server, nodesFile: string, dumpDir: string, ext
   const port = nextPort++;
   const server =
     kind === "weft"
-      ? new LineProcess(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--port", String(port), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, ...extra])
+      ? new LineProcess(process.execPath, [...list(process.env.MESH_WEFT_NODE_ARGS, ""), "--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--port", String(port), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, ...extra])
       : new LineProcess(path.join(BIN, "refserver"), ["-port", String(port), "-dump", path.join(dumpDir, "step-0")]);
   await server.next((l) => (l.trim() === "ready" ? true : undefined), 300_000, `${kind} ready`);
   return { server, port };

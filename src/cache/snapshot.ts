@@ -24,8 +24,8 @@ export interface TypeResources {
   readonly version: string;
   readonly resources: ReadonlyMap<string, CachedResource>;
   /**
-   * When known, how this differs from an earlier TypeResources: only `names` changed (same
-   * names otherwise, none removed; `from` is weak so versions do not chain up). Lets a stream that was up to date with `from` look at a
+   * When known, how this differs from an earlier TypeResources: only `names` changed or were
+   * added, none removed (`from` is weak so versions do not chain up). Lets a stream that was up to date with `from` look at a
    * handful of names instead of all of them (the EDS fast path).
    */
   readonly changes?: { readonly from: WeakRef<TypeResources>; readonly names: ReadonlySet<string> };
@@ -54,6 +54,19 @@ const REFERENCED_TYPE: Record<keyof SnapshotReferences, XdsTypeUrl> = {
 };
 const REFERENCE_KINDS = Object.keys(REFERENCED_TYPE) as (keyof SnapshotReferences)[];
 
+/** Which names changed (or are new) since `before`, when nothing was removed. */
+function changesFrom(before: TypeResources, after: ReadonlyMap<string, CachedResource>): Pick<TypeResources, "changes"> {
+  if (before.resources.size === 0) return {};
+  const names = new Set<string>();
+  let kept = 0;
+  for (const r of after.values()) {
+    const old = before.resources.get(r.name);
+    if (old) kept++;
+    if (old?.version !== r.version) names.add(r.name);
+  }
+  return kept === before.resources.size ? { changes: { from: new WeakRef(before), names } } : {};
+}
+
 /** Encodings by message object: a message shared by several sets (same object) is encoded once. */
 const encodedMessages = new WeakMap<object, CachedResource>();
 
@@ -72,7 +85,7 @@ export class ResourceSet {
    * Encodes the resources. `intern` lets sets built together share equal bodies (one Buffer
    * for a cluster that several namespaces' parts contain).
    */
-  static build(input: SnapshotInput, intern?: Map<string, CachedResource>): ResourceSet {
+  static build(input: SnapshotInput, intern?: Map<string, CachedResource>, previous?: ResourceSet): ResourceSet {
     const byType = new Map<XdsTypeUrl, TypeResources>();
     for (const typeUrl of PUSH_ORDER) {
       const list = (input[typeUrl] ?? []) as readonly XdsResourceTypes[typeof typeUrl][];
@@ -97,7 +110,11 @@ export class ResourceSet {
         resources.set(name, cached);
       }
       const sorted = new Map([...resources.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-      byType.set(typeUrl, { version: versionOf(sorted.values()), resources: sorted });
+      const version = versionOf(sorted.values());
+      const before = previous?.resources(typeUrl);
+      // Unchanged content: the previous object itself, so streams see "nothing changed" at once.
+      if (before && before.version === version) byType.set(typeUrl, before);
+      else byType.set(typeUrl, { version, resources: sorted, ...(before ? changesFrom(before, sorted) : {}) });
     }
     const references = collectReferences(input);
     const external = Object.fromEntries(

@@ -111,10 +111,13 @@ export class MeshController {
       }
       this.outbound = updated;
     } else if (change.kind === "full") {
+      // New parts are compared with the previous ones, so unchanged types keep their objects
+      // and changed ones say which names changed (streams then look at those only).
+      const previous = { outbound: this.outbound, locals: this.locals };
       this.outbound = new Map();
       this.intern = new Map();
       this.locals = new Map();
-      for (const [key, proxy] of this.classes) count(this.generate(key, proxy));
+      for (const [key, proxy] of this.classes) count(this.generate(key, proxy, { previous }));
     }
     const stats = { classes: this.classes.size, path: change.kind, changed, refused, millis: Math.round((performance.now() - start) * 10) / 10 };
     this.logger.info(stats, "mesh config applied");
@@ -163,14 +166,18 @@ export class MeshController {
   private generate(
     key: string,
     proxy: ProxyModel,
-    opts: { reuseLocal?: boolean; outboundUpdate?: { from: ReadonlyMap<string, ResourceSet>; into: Map<string, ResourceSet>; services: ReadonlySet<string> } } = {},
+    opts: {
+      reuseLocal?: boolean;
+      outboundUpdate?: { from: ReadonlyMap<string, ResourceSet>; into: Map<string, ResourceSet>; services: ReadonlySet<string> };
+      previous?: { outbound: ReadonlyMap<string, ResourceSet>; locals: ReadonlyMap<string, ResourceSet> };
+    } = {},
   ): "changed" | "unchanged" | "refused" {
     try {
       const security = this.securityFor(proxy);
       if (security === "pending") return "unchanged"; // generated once its certificate is issued
       const plan = planProxy(this.model, proxy, security);
       let local = opts.reuseLocal ? this.locals.get(key) : undefined;
-      if (!local) this.locals.set(key, (local = ResourceSet.build(plan.local(), this.intern)));
+      if (!local) this.locals.set(key, (local = ResourceSet.build(plan.local(), this.intern, opts.previous?.locals.get(key))));
       const parts = [this.shared, local];
       if (plan.outboundKey !== undefined) {
         const memo = opts.outboundUpdate?.into ?? this.outbound;
@@ -179,7 +186,7 @@ export class MeshController {
           const before = opts.outboundUpdate?.from.get(plan.outboundKey);
           outbound = before
             ? before.replacing(XDS_TYPES.endpoint, outboundEndpoints(this.model, proxy, security, opts.outboundUpdate!.services))
-            : ResourceSet.build(plan.outbound(), this.intern);
+            : ResourceSet.build(plan.outbound(), this.intern, opts.previous?.outbound.get(plan.outboundKey));
           memo.set(plan.outboundKey, outbound);
         }
         parts.push(outbound);
