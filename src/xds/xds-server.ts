@@ -13,6 +13,7 @@ import {
   type sendUnaryData,
 } from "@grpc/grpc-js";
 import { AggregatedDiscoveryServiceService } from "../../generated/envoy/service/discovery/v3/ads.js";
+import { decodeSotwRequest, type SotwRequest } from "./sotw/request-names.js";
 import { ClusterDiscoveryServiceService } from "../../generated/envoy/service/cluster/v3/cds.js";
 import { EndpointDiscoveryServiceService } from "../../generated/envoy/service/endpoint/v3/eds.js";
 import { ListenerDiscoveryServiceService } from "../../generated/envoy/service/listener/v3/lds.js";
@@ -62,7 +63,8 @@ function withRawResponses(def: GeneratedService): ServiceDefinition {
       requestStream: m.requestStream,
       responseStream: m.responseStream,
       requestSerialize: m.requestSerialize as (value: unknown) => Buffer,
-      requestDeserialize: m.requestDeserialize,
+      // SotW requests (Stream*/Fetch*) keep large resource_names encoded until needed.
+      requestDeserialize: m.path.includes("/Delta") ? m.requestDeserialize : decodeSotwRequest,
       responseSerialize: (b: Buffer) => b,
       responseDeserialize: (b: Buffer) => b,
     };
@@ -191,7 +193,8 @@ export class XdsServer {
     const snapshot = this.ctx.source.get(this.ctx.nodeKey(node, this.opts.authenticate?.(call.metadata)));
     if (!snapshot) return cb({ code: GrpcStatus.UNAVAILABLE, details: `no configuration for node ${node.id} yet` });
     const typed = snapshot.resources(typeUrl);
-    const names = call.request.resourceNames ?? [];
+    const request = call.request as SotwRequest;
+    const names = request.rawNames?.decode() ?? request.resourceNames ?? [];
     const wildcard = names.length === 0 ? isWildcardByDefault(typeUrl) : names.includes("*");
     const resources = wildcard ? [...typed.resources.values()] : names.flatMap((n) => typed.resources.get(n) ?? []);
     cb(null, encodeDiscoveryResponse(typeUrl, typed.version, "", resources, this.ctx.controlPlaneId));

@@ -7,6 +7,7 @@ import type { CachedResource, Snapshot, TypeResources } from "../../cache/snapsh
 import { versionOf } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
+import type { SotwRequest } from "./request-names.js";
 
 interface SotwTypeState extends TypeState {
   /** What this proxy was last sent of this type (for LDS/CDS: its whole state). May be a snapshot's own map. */
@@ -19,6 +20,8 @@ interface SotwTypeState extends TypeState {
   claimedVersion?: string;
   /** The subscribed names changed since the version shown in status was computed. */
   viewChanged?: boolean;
+  /** Fingerprint of the resource_names bytes of the last request (see request-names.ts). */
+  namesFingerprint?: string;
 }
 
 /** The resources a proxy should hold of one type, and their version when it is known without hashing. */
@@ -41,10 +44,14 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     const outcome = this.settle(st, req.responseNonce, req.errorDetail);
     if (outcome === "stale") return; // an answer to an older response; the newest one is still in flight
 
-    const names = req.resourceNames ?? [];
+    // The same names as last time (same bytes): nothing to decode or compare.
+    const raw = (req as SotwRequest).rawNames;
+    const sameNames = raw !== undefined && raw.fingerprint === st.namesFingerprint;
+    st.namesFingerprint = raw?.fingerprint;
+    const names = sameNames ? [] : (raw?.decode() ?? req.resourceNames ?? []);
     const wildcard = names.includes("*") || (names.length === 0 && isWildcardByDefault(st.typeUrl));
     const requested = names.filter((n) => n !== "*");
-    const changed = wildcard !== st.wildcard || requested.length !== st.names.size || requested.some((n) => !st.names.has(n));
+    const changed = !sameNames && (wildcard !== st.wildcard || requested.length !== st.names.size || requested.some((n) => !st.names.has(n)));
     if (changed) {
       st.clean = undefined;
       st.wildcard = wildcard;
@@ -201,7 +208,9 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     const updatedClusters =
       st.typeUrl === XDS_TYPES.cluster && st.sent ? resources.filter((r) => st.sent!.has(r.name) && st.sent!.get(r.name)!.version !== r.version).map((r) => r.name) : [];
     const nonce = this.nextNonce();
-    const frame = encodeDiscoveryResponse(st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId);
+    // A whole type's map (wildcard) is the same bytes for every stream that has it.
+    const shareKey = isStateOfTheWorld(st.typeUrl) && d.view === snapshot.resources(st.typeUrl).resources ? d.view : undefined;
+    const frame = encodeDiscoveryResponse(st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId, shareKey);
     if (!st.sent || isStateOfTheWorld(st.typeUrl)) {
       st.sent = d.view;
       st.sentOwned = false;
@@ -224,7 +233,47 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   }
 }
 
+/**
+ * Bytes of the response without its nonce, shared by every stream that sends the same
+ * resources at the same version (e.g. a route configuration to a whole namespace's proxies):
+ * encoded once, keyed weakly by what was sent (a resource, or a whole type's map).
+ */
+const sharedBodies = new WeakMap<object, Map<string, Buffer>>();
+
+/** Field 5 (nonce), appended after the shared fields: protobuf accepts fields in any order. */
+function nonceField(nonce: string): Buffer {
+  const value = Buffer.from(nonce);
+  const out = Buffer.alloc(2 + value.length);
+  out[0] = (5 << 3) | 2;
+  out[1] = value.length; // nonces are short base-36 counters (< 128 bytes)
+  value.copy(out, 2);
+  return out;
+}
+
 export function encodeDiscoveryResponse(
+  typeUrl: XdsTypeUrl,
+  versionInfo: string,
+  nonce: string,
+  resources: readonly CachedResource[],
+  controlPlaneId: string,
+  /** What `resources` are, for sharing the encoding: the single resource, or the type's map. */
+  shareKey?: object,
+): Buffer {
+  const key = shareKey ?? (resources.length === 1 ? resources[0] : undefined);
+  if (!key || nonce.length >= 128) return encodeResponse(typeUrl, versionInfo, nonce, resources, controlPlaneId);
+  let byVersion = sharedBodies.get(key);
+  if (!byVersion) sharedBodies.set(key, (byVersion = new Map()));
+  const k = `${typeUrl}\u0000${versionInfo}\u0000${controlPlaneId}\u0000${resources.length}`;
+  let body = byVersion.get(k);
+  if (!body) {
+    body = encodeResponse(typeUrl, versionInfo, "", resources, controlPlaneId);
+    if (byVersion.size > 8) byVersion.clear(); // a resource shared at many versions: keep it small
+    byVersion.set(k, body);
+  }
+  return Buffer.concat([body, nonceField(nonce)]);
+}
+
+function encodeResponse(
   typeUrl: XdsTypeUrl,
   versionInfo: string,
   nonce: string,

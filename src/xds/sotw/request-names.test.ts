@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { DiscoveryRequest } from "../../../generated/envoy/service/discovery/v3/discovery.js";
+import { decodeSotwRequest } from "./request-names.js";
+
+const names = Array.from({ length: 200 }, (_, i) => `outbound|8080||svc-${i}.load-0.svc.cluster.local`);
+const encode = (r: Partial<DiscoveryRequest>) => Buffer.from(DiscoveryRequest.encode(DiscoveryRequest.fromPartial(r)).finish());
+
+describe("decodeSotwRequest", () => {
+  it("decodes a large request like the generated decoder, with its names left encoded and fingerprinted", () => {
+    const req = { versionInfo: "v1", node: { id: "sidecar~1" }, resourceNames: names, typeUrl: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", responseNonce: "7", errorDetail: { code: 3, message: "bad" } };
+    const got = decodeSotwRequest(encode(req));
+    expect(got.rawNames).toBeDefined();
+    expect(got.rawNames!.decode()).toEqual(names);
+    const { resourceNames: _n, ...rest } = DiscoveryRequest.decode(encode(req));
+    expect({ ...got, rawNames: undefined, resourceNames: undefined }).toEqual({ ...rest, rawNames: undefined, resourceNames: undefined });
+  });
+
+  it("gives equal names equal fingerprints and different names different ones", () => {
+    const a = decodeSotwRequest(encode({ resourceNames: names, responseNonce: "1" }));
+    const b = decodeSotwRequest(encode({ resourceNames: names, responseNonce: "2", versionInfo: "x" }));
+    const c = decodeSotwRequest(encode({ resourceNames: [...names.slice(1), "other"], responseNonce: "1" }));
+    expect(a.rawNames!.fingerprint).toBe(b.rawNames!.fingerprint);
+    expect(a.rawNames!.fingerprint).not.toBe(c.rawNames!.fingerprint);
+  });
+
+  it("decodes small requests normally", () => {
+    const got = decodeSotwRequest(encode({ resourceNames: ["a", "b"], typeUrl: "t" }));
+    expect(got.rawNames).toBeUndefined();
+    expect(got.resourceNames).toEqual(["a", "b"]);
+  });
+});
