@@ -7,6 +7,7 @@ import { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../../generate
 import type { CachedResource, Snapshot } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
+import { sharedFrame } from "../shared-frames.js";
 
 interface DeltaTypeState extends TypeState {
   /** name -> version the proxy holds (as far as we know). */
@@ -96,19 +97,25 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
       return false;
     }
     const nonce = this.nextNonce();
-    const bytes = DeltaDiscoveryResponse.encode({
-      systemVersionInfo: version,
-      typeUrl: st.typeUrl,
-      nonce,
-      resources: updated.map((r) => ({ name: r.name, version: r.version, resource: { typeUrl: st.typeUrl, value: r.body } })),
-      removedResources: removed,
-      controlPlane: { identifier: this.ctx.controlPlaneId },
-    }).finish();
+    const encode = (n: string) => {
+      const bytes = DeltaDiscoveryResponse.encode({
+        systemVersionInfo: version,
+        typeUrl: st.typeUrl,
+        nonce: n,
+        resources: updated.map((r) => ({ name: r.name, version: r.version, resource: { typeUrl: st.typeUrl, value: r.body } })),
+        removedResources: removed,
+        controlPlane: { identifier: this.ctx.controlPlaneId },
+      }).finish();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    };
+    // One updated resource and nothing removed: the same bytes for every stream that sends it.
+    const shareKey = updated.length === 1 && removed.length === 0 ? updated[0] : undefined;
+    const frame = sharedFrame(shareKey, `delta\u0000${st.typeUrl}\u0000${version}\u0000${this.ctx.controlPlaneId}`, nonce, encode);
     const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? updated.filter((r) => st.known.has(r.name)).map((r) => r.name) : [];
     for (const r of updated) st.known.set(r.name, r.version);
     for (const name of removed) st.known.delete(name);
     if (!kept) st.clean = typed;
-    this.emit(st, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), version, nonce, updated.length + removed.length);
+    this.emit(st, frame, version, nonce, updated.length + removed.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
   }

@@ -8,6 +8,7 @@ import { versionOf } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import type { SotwRequest } from "./request-names.js";
+import { sharedFrame } from "../shared-frames.js";
 
 interface SotwTypeState extends TypeState {
   /** What this proxy was last sent of this type (for LDS/CDS: its whole state). May be a snapshot's own map. */
@@ -233,23 +234,6 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   }
 }
 
-/**
- * Bytes of the response without its nonce, shared by every stream that sends the same
- * resources at the same version (e.g. a route configuration to a whole namespace's proxies):
- * encoded once, keyed weakly by what was sent (a resource, or a whole type's map).
- */
-const sharedBodies = new WeakMap<object, Map<string, Buffer>>();
-
-/** Field 5 (nonce), appended after the shared fields: protobuf accepts fields in any order. */
-function nonceField(nonce: string): Buffer {
-  const value = Buffer.from(nonce);
-  const out = Buffer.alloc(2 + value.length);
-  out[0] = (5 << 3) | 2;
-  out[1] = value.length; // nonces are short base-36 counters (< 128 bytes)
-  value.copy(out, 2);
-  return out;
-}
-
 export function encodeDiscoveryResponse(
   typeUrl: XdsTypeUrl,
   versionInfo: string,
@@ -260,17 +244,7 @@ export function encodeDiscoveryResponse(
   shareKey?: object,
 ): Buffer {
   const key = shareKey ?? (resources.length === 1 ? resources[0] : undefined);
-  if (!key || nonce.length >= 128) return encodeResponse(typeUrl, versionInfo, nonce, resources, controlPlaneId);
-  let byVersion = sharedBodies.get(key);
-  if (!byVersion) sharedBodies.set(key, (byVersion = new Map()));
-  const k = `${typeUrl}\u0000${versionInfo}\u0000${controlPlaneId}\u0000${resources.length}`;
-  let body = byVersion.get(k);
-  if (!body) {
-    body = encodeResponse(typeUrl, versionInfo, "", resources, controlPlaneId);
-    if (byVersion.size > 8) byVersion.clear(); // a resource shared at many versions: keep it small
-    byVersion.set(k, body);
-  }
-  return Buffer.concat([body, nonceField(nonce)]);
+  return sharedFrame(key, `sotw\u0000${typeUrl}\u0000${versionInfo}\u0000${controlPlaneId}\u0000${resources.length}`, nonce, (n) => encodeResponse(typeUrl, versionInfo, n, resources, controlPlaneId));
 }
 
 function encodeResponse(
