@@ -38,6 +38,10 @@ const CHURN_K = Number(process.env.CHURN_K ?? 1000);
 const CHURN_RATES = list(process.env.CHURN_RATES, "1,10,100").map(Number);
 const CHURN_SECONDS = Number(process.env.CHURN_SECONDS ?? 10);
 const CHURN_SERVICES = Math.min(50, NS * SPN);
+/** How long a change may take to reach every client, and the server to apply it. */
+const MARK_TIMEOUT_MS = Number(process.env.MESH_MARK_TIMEOUT_MS ?? 120_000);
+const APPLY_TIMEOUT_MS = Number(process.env.MESH_APPLY_TIMEOUT_MS ?? 300_000);
+const failures: string[] = [];
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 let nextPort = 21000 + Math.floor(Math.random() * 2000);
 
@@ -200,13 +204,21 @@ async function convergenceRun(kind: Server, mode: string, pair: number, nodesFil
     const steps: ConvergenceRun["steps"] = [];
     for (const s of STEPS) {
       const id = `${kind}-${mode}-${pair}-${s.step}`;
-      lg.send({ cmd: "mark", id, type: s.type, names: s.names, timeoutMs: 60_000 });
+      lg.send({ cmd: "mark", id, type: s.type, names: s.names, timeoutMs: MARK_TIMEOUT_MS });
       await lg.next((l) => (json(l)?.marked === id ? true : undefined), 10_000, "mark");
       const c0 = procCpu(pid);
       server.send(kind === "weft" ? { cmd: "apply", step: s.step } : { cmd: "load", dir: path.join(dumpDir, `step-${s.step}`) });
-      const reply = await server.next((l) => json(l) && ("applied" in json(l)! || "loaded" in json(l)! || "error" in json(l)!) ? json(l) : undefined, 120_000, "apply");
+      let reply: Record<string, unknown>;
+      try {
+        reply = await server.next((l) => (json(l) && ("applied" in json(l)! || "loaded" in json(l)! || "error" in json(l)!) ? json(l) : undefined), APPLY_TIMEOUT_MS, "apply");
+      } catch (err) {
+        // A server that cannot apply a change in time: record it, end this run, keep the rest.
+        failures.push(`${kind} ${mode} pair ${pair} step ${s.step}: ${(err as Error).message.slice(0, 200)}`);
+        log(`    step ${s.step} ${s.what}: FAILED — ${(err as Error).message.slice(0, 120)}`);
+        break;
+      }
       if (reply.error) throw new Error(`${kind} step ${s.step}: ${String(reply.error)}`);
-      const mark = await lg.next((l) => (json(l)?.mark === id ? (json(l) as unknown as MarkResult) : undefined), 90_000, "mark result");
+      const mark = await lg.next((l) => (json(l)?.mark === id ? (json(l) as unknown as MarkResult) : undefined), MARK_TIMEOUT_MS + 30_000, "mark result");
       const cpuS = procCpu(pid) - c0;
       steps.push({ step: s.step, what: s.what, serverMs: Number(reply.millis ?? 0), path: reply.path as string | undefined, cpuS, mark });
       log(`    step ${s.step} ${s.what}: server ${Number(reply.millis).toFixed(0)} ms${reply.path ? ` (${String(reply.path)})` : ""}, delivered ${mark.delivered}/${mark.clients}, ack p50 ${mark.ackMs.p50.toFixed(0)} p99 ${mark.ackMs.p99.toFixed(0)} max ${mark.ackMs.max.toFixed(0)} ms, ${(mark.bytes / 1e6).toFixed(1)} MB in ${mark.messages} messages`);
@@ -341,7 +353,10 @@ async function main(): Promise<void> {
         for (let pair = 1; pair <= PAIRS; pair++) {
           const order = (pair % 2 === 0 ? ["weft", "gcp"] : ["gcp", "weft"]).filter((k) => SERVERS.includes(k as Server)) as Server[];
           log(`scenario 3: K=${K} ${mode} pair ${pair}/${PAIRS}`);
-          for (const kind of order) runs.push(await convergenceRun(kind, mode, pair, nodesFile, dumpDir));
+          for (const kind of order) {
+            runs.push(await convergenceRun(kind, mode, pair, nodesFile, dumpDir));
+            write(started, runs, []); // partial results survive a later failure
+          }
         }
       }
     }
@@ -369,19 +384,22 @@ function write(started: Date, runs: ConvergenceRun[], churn: Awaited<ReturnType<
       "bench/go/bin/loadgen -target 127.0.0.1:P -clients K -mode sotw|delta -node-meta nodes.json -watch -timeout 600s   (stdin: mark/stats/reconnect)",
     ],
   };
-  writeFileSync(path.join(ROOT, "bench/results/mesh.json"), JSON.stringify({ meta, runs, churn }, null, 2) + "\n");
+  writeFileSync(path.join(ROOT, "bench/results/mesh.json"), JSON.stringify({ meta, runs, churn, failures }, null, 2) + "\n");
   const md: string[] = [];
   md.push("# Scale on Istio's load-test shape: push convergence (Weft vs go-control-plane) and churn", "");
   md.push(`- Date: ${meta.date}`, `- Machine: ${meta.machine}`, `- Weft: ${meta.weft}`, `- Reference: ${meta.reference}, serving the snapshots Weft generated (dumped per step; SetSnapshot per class)`);
   md.push(`- Mesh: ${NS} namespaces × ${SPN} services (ServiceEntry with VIP, HTTP 8080, every 10th also TCP 3306; 2 WorkloadEntries v1/v2; DestinationRule with subsets, pool, outlier detection; VirtualService 90/10 with timeout and retries). ${K} simulated sidecars (one per workload: ${K} proxy classes), ADS, 100 streams per gRPC connection.`);
   md.push("- Clock: a change is marked in the load generator, then handed to the server (Weft: MeshController.setConfig of the already parsed config — our file-source debounce of 100 ms comes on top; gcp: load the step's dump and SetSnapshot every changed class). recv = response received; ack = ACK sent (the convergence Istio's pilot_proxy_convergence_time measures).");
+  if (failures.length > 0) md.push(`- Failures (a run ends at its first failed step): ${failures.join("; ")}`);
+  md.push(`- Timeouts: a change must reach every client within ${MARK_TIMEOUT_MS / 1000} s (else counted undelivered), the server must apply it within ${APPLY_TIMEOUT_MS / 1000} s.`);
   md.push(`- Method: ${PAIRS} pairs per mode, order flipped every pair, fresh processes per run; ratio = median of per-pair ratios weft / gcp.`, "", "Commands:", "", "```", ...meta.commands, "```", "");
   if (runs.length > 0) {
     md.push("## Scenario 3: push convergence (medians over pairs)", "");
     md.push("| mode | change | server ms (weft / gcp) | ack p50 ms (weft / gcp) | ack p99 ms (weft / gcp / ratio) | ack max ms (weft / gcp) | MB received (weft / gcp) | messages (weft / gcp) |", "|---|---|---|---|---|---|---|---|");
     for (const mode of MODES) {
       for (const s of STEPS) {
-        const pick = (kind: Server, f: (x: ConvergenceRun["steps"][number]) => number) => median(runs.filter((r) => r.mode === mode && r.server === kind).map((r) => f(r.steps.find((x) => x.step === s.step)!)));
+        const pick = (kind: Server, f: (x: ConvergenceRun["steps"][number]) => number) =>
+          median(runs.filter((r) => r.mode === mode && r.server === kind).flatMap((r) => r.steps.filter((x) => x.step === s.step).map(f)));
         const ratios = [...new Set(runs.filter((r) => r.mode === mode).map((r) => r.pair))].map((p) => {
           const w = runs.find((r) => r.mode === mode && r.pair === p && r.server === "weft")?.steps.find((x) => x.step === s.step);
           const g = runs.find((r) => r.mode === mode && r.pair === p && r.server === "gcp")?.steps.find((x) => x.step === s.step);

@@ -16,6 +16,7 @@ import { PUSH_ORDER, TYPE_SHORT_NAMES, XDS_TYPES, isXdsTypeUrl, type XdsTypeUrl 
 import type { Logger } from "../log/logger.js";
 import { describeNode, type ProxyRegistry, type ProxyStatus, type TypeStatus, type XdsApi } from "./proxy-registry.js";
 import type { XdsMetrics } from "./xds-metrics.js";
+import type { PushBudget } from "./push-budget.js";
 
 /** Where a stream writes encoded responses; a grpc-js call in production. */
 export interface ResponseSink {
@@ -37,6 +38,8 @@ export interface StreamContext {
   metrics: XdsMetrics;
   logger: Logger;
   controlPlaneId: string;
+  /** Bounds the bytes of responses in flight across all streams (see PushBudget). */
+  budget?: PushBudget;
 }
 
 export interface TypeState {
@@ -44,7 +47,7 @@ export interface TypeState {
   readonly short: string;
   wildcard: boolean;
   readonly names: Set<string>;
-  inflight?: { nonce: string; version: string; sentAt: bigint };
+  inflight?: { nonce: string; version: string; sentAt: bigint; release?: () => void };
   /**
    * The TypeResources this stream has nothing left to send for (the proxy holds all of it
    * that it subscribed to). Unset whenever the subscription or what the proxy holds changes.
@@ -176,7 +179,8 @@ export abstract class XdsStreamBase<S extends TypeState> {
     // subscription request.
     if (!responseNonce || !st.inflight) return "none";
     if (st.inflight.nonce !== responseNonce) return "stale";
-    const { version, sentAt, nonce } = st.inflight;
+    const { version, sentAt, nonce, release } = st.inflight;
+    release?.();
     st.inflight = undefined;
     st.answeredAt = Date.now();
     st.status.pending = false;
@@ -221,7 +225,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
 
   /** Writes one encoded response and marks it in flight. */
   protected emit(st: S, frame: Buffer, version: string, nonce: string, resourceCount: number): void {
-    st.inflight = { nonce, version, sentAt: process.hrtime.bigint() };
+    st.inflight = { nonce, version, sentAt: process.hrtime.bigint(), release: this.ctx.budget?.take(frame.length) };
     Object.assign(st.status, { sentVersion: version, sentNonce: nonce, sentAt: new Date().toISOString(), sentResources: resourceCount, pending: true });
     this.ctx.metrics.pushes.inc({ type: st.short, api: this.api });
     this.ctx.metrics.pushBytes.inc({ type: st.short, api: this.api }, frame.length);
@@ -246,8 +250,14 @@ export abstract class XdsStreamBase<S extends TypeState> {
    * clusters only once they are warm), so they never point at clusters that are not ready.
    * Clusters, endpoints and secrets never wait: cluster and listener warming depends on them.
    */
+  private readonly wake = () => this.schedule();
+
   protected pushAll(): void {
     if (!this.snapshot || this.closed || this.blocked) return;
+    if (this.ctx.budget && !this.ctx.budget.available) {
+      this.ctx.budget.waitForRoom(this.wake);
+      return;
+    }
     let clustersPending = false;
     for (const typeUrl of PUSH_ORDER) {
       const st = this.types.get(typeUrl);
@@ -330,6 +340,8 @@ export abstract class XdsStreamBase<S extends TypeState> {
     if (this.closed) return;
     this.closed = true;
     this.unwatch?.();
+    this.ctx.budget?.forget(this.wake);
+    for (const st of this.types.values()) st.inflight?.release?.();
     clearTimeout(this.subscriptionTimer);
     if (this.status) {
       this.ctx.registry.remove(this.streamId);

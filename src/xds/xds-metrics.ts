@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 export class XdsMetrics {
   readonly connectedProxies: Gauge<"api">;
+  readonly inflightBytes: Gauge;
   readonly pushes: Counter<"type" | "api">;
   readonly pushBytes: Counter<"type" | "api">;
   readonly pushResources: Counter<"type" | "api">;
@@ -14,6 +15,7 @@ export class XdsMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
+    this.inflightBytes = new Gauge({ name: "weft_xds_inflight_bytes", help: "Bytes of xDS responses sent and not yet ACKed or NACKed (bounded; pushes wait above the bound)", registers });
     this.connectedProxies = new Gauge({ name: "weft_xds_connected_proxies", help: "Open xDS streams, by API variant (sotw, delta)", labelNames: ["api"], registers });
     this.pushes = new Counter({ name: "weft_xds_pushes_total", help: "xDS responses sent, by type", labelNames: ["type", "api"], registers });
     this.pushBytes = new Counter({ name: "weft_xds_push_bytes_total", help: "Encoded bytes of xDS responses sent, by type", labelNames: ["type", "api"], registers });

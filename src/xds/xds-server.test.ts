@@ -128,6 +128,18 @@ describe.each(["sotw", "delta"] as const)("xDS server (%s)", (mode) => {
     expect(c.responses.slice(before).every((r) => r.typeUrl === XDS_TYPES.endpoint)).toBe(true);
   });
 
+  it("with a push budget smaller than one response, proxies are served one at a time and all sync; nothing stays in flight", async () => {
+    await server.close(1000);
+    server = new XdsServer({ source: cache, metrics, logger: silentLogger(), maxInflightBytes: 1 });
+    target = `127.0.0.1:${await server.listen("127.0.0.1", 0)}`;
+    const nodes = ["n1", "n2", "n3"].map((n) => `sidecar~10.0.0.1~${n}.default~default.svc.cluster.local`);
+    for (const n of nodes) cache.set(n, Snapshot.build(fixture()));
+    const cs = nodes.map((n) => client(n));
+    for (const c of cs) await c.waitFor(() => synced(c), 5000, "sync under a tiny budget");
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await registry.getSingleMetric("weft_xds_inflight_bytes")?.get())?.values[0]?.value).toBe(0);
+  });
+
   it("re-sends the endpoints of a cluster whose definition changed (Envoy re-warms it)", async () => {
     cache.set(NODE, Snapshot.build(fixture()));
     const c = client();

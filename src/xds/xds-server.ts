@@ -14,6 +14,7 @@ import {
 } from "@grpc/grpc-js";
 import { AggregatedDiscoveryServiceService } from "../../generated/envoy/service/discovery/v3/ads.js";
 import { decodeSotwRequest, type SotwRequest } from "./sotw/request-names.js";
+import { PushBudget } from "./push-budget.js";
 import { ClusterDiscoveryServiceService } from "../../generated/envoy/service/cluster/v3/cds.js";
 import { EndpointDiscoveryServiceService } from "../../generated/envoy/service/endpoint/v3/eds.js";
 import { ListenerDiscoveryServiceService } from "../../generated/envoy/service/listener/v3/lds.js";
@@ -41,9 +42,13 @@ export interface XdsServerOptions {
   authenticate?: (metadata: Metadata) => string | undefined;
   /** Serve over TLS with this certificate (PEM); clients verify it against the mesh root. */
   tls?: { certChainPem: string; privateKeyPem: string };
+  /** Response bytes in flight (sent, not yet ACKed or NACKed) across all streams. Default 256 MiB. */
+  maxInflightBytes?: number;
 }
 
 type AnyStream = SotwStream | DeltaStream;
+
+export const DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024;
 
 /** Copies a generated service definition, sending responses as bytes we encoded ourselves. */
 interface GeneratedMethod {
@@ -97,6 +102,7 @@ export class XdsServer {
       metrics: opts.metrics,
       logger: opts.logger.child({ component: "xds" }),
       controlPlaneId: opts.controlPlaneId ?? "weft",
+      budget: new PushBudget(opts.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, undefined, (bytes) => opts.metrics.inflightBytes.set(bytes)),
     };
     this.grpc = new Server({
       "grpc.keepalive_time_ms": 30_000,
