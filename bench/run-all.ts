@@ -50,7 +50,8 @@ function summaryOf(file: string): string {
 const only = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const selected = BENCHES.filter((b) => !only || only.includes(b.name));
 const ran: { bench: Bench; seconds: number; status: number | null }[] = [];
-for (const [i, bench] of selected.entries()) {
+// BENCH_SUMMARY_ONLY=1: rebuild summary.md from the result files already there.
+for (const [i, bench] of (process.env.BENCH_SUMMARY_ONLY ? [] : selected).entries()) {
   log(`(${i + 1}/${selected.length}) ${bench.name}: ${bench.what} — npx tsx ${bench.script}`);
   const started = Date.now();
   const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, bench.script)], { cwd: ROOT, stdio: "inherit", env: { ...process.env, ...bench.env } });
@@ -59,6 +60,7 @@ for (const [i, bench] of selected.entries()) {
   log(`${bench.name}: ${r.status === 0 ? "done" : `FAILED (exit ${r.status})`} in ${seconds.toFixed(0)} s`);
 }
 
+if (process.env.BENCH_SUMMARY_ONLY) for (const bench of selected) ran.push({ bench, seconds: NaN, status: existsSync(path.join(ROOT, "bench/results", bench.result)) ? 0 : null });
 const md = ["# Benchmark summary", "", `Run: ${new Date().toISOString()} — \`npm run bench\`${only ? ` with BENCH_ONLY=${only.join(",")}` : ""}. Each section: the summary table of one benchmark; full tables, per-run rows, machine, versions and exact commands are in the linked file.`, ""];
 for (const { bench, seconds, status } of ran) {
   md.push(`## ${bench.what}`, "", `\`npx tsx ${bench.script}\` — ${status === 0 ? "ok" : `failed (exit ${status})`}, ${seconds.toFixed(0)} s — [${bench.result}](${bench.result})`, "", summaryOf(path.join(ROOT, "bench/results", bench.result)), "");
