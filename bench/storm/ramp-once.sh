@@ -3,6 +3,7 @@
 # the server CPU over the run, its peak RSS and the load generator's result line. Needs
 # bench/go/bin/{loadgen,refserver} (built by bench/storm/run.ts). Not yet part of storm/run.ts.
 set -u
+cd "$(dirname "$0")/../.."
 CLK=$(getconf CLK_TCK)
 cpu() { awk -v t=$CLK '{print ($14+$15)/t}' /proc/$1/stat; }
 for mode in sotw delta; do for srv in weft gcp; do
