@@ -23,13 +23,14 @@
 // stopped at the end, also on failure (finally blocks, plus exit hooks in the helpers).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpuSecondsIfAlive } from "../process-stats.js";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderBootstrap } from "../../src/envoy/bootstrap.js";
 import { startEnvoy, type EnvoyProcess } from "../../src/envoy/envoy-process.js";
 import { findEnvoyBinary } from "../../src/envoy/find-envoy.js";
-import { JsonLinesProcess, type JsonObject } from "./json-lines-process.js";
+import { JsonLinesProcess, type JsonObject } from "../json-lines-process.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const GO_DIR = path.join(ROOT, "bench/go");
@@ -42,7 +43,6 @@ const C = Number(process.env.CAL_CLUSTERS ?? 100);
 const E = Number(process.env.CAL_ENDPOINTS ?? 10);
 const L = Number(process.env.CAL_LISTENERS ?? 20);
 const CHANGES = Number(process.env.CAL_CHANGES ?? 5);
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 const EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 const RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
 const TYPES = ["cds", "eds", "lds", "rds"] as const;
@@ -70,16 +70,6 @@ function log(msg: string): void {
 const epochMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const f = (x: number | undefined, d = 1) => (x !== undefined && Number.isFinite(x) ? x.toFixed(d) : "—");
-
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
 
 function nodeOf(i: number) {
   return {
@@ -192,7 +182,7 @@ async function oneRun(kind: Kind, mode: "sotw" | "delta", pair: number, nodeFile
     }
     const synced = await server.call({ cmd: "wait-synced", streams: N, timeoutMs: 60_000 }, "synced", 70_000);
     const after = await serverStats(server);
-    const clientCpuS = kind !== "envoy" ? cpuSeconds(lg!.pid) : envoys.reduce((a, e) => a + cpuSeconds(e.pid), 0);
+    const clientCpuS = kind !== "envoy" ? cpuSecondsIfAlive(lg!.pid) : envoys.reduce((a, e) => a + cpuSecondsIfAlive(e.pid), 0);
     const perStream = Object.values(synced.perStream as Record<string, { syncMs: number | null }>);
     const endpointChanges: ChangeResult[] = [];
     const routeChanges: ChangeResult[] = [];

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { JsonLinesProcess, type JsonObject } from "./json-lines-process.js";
+import { JsonLinesProcess, type JsonObject } from "../json-lines-process.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const GO_DIR = path.join(ROOT, "bench/go");

@@ -32,6 +32,7 @@
 import { execFileSync, type ChildProcess } from "node:child_process";
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpuSeconds, statusKb } from "../process-stats.js";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -76,23 +77,11 @@ const APP_PORT = 8080;
 const SERVICE_VIP = "240.240.0.10";
 const SERVICE_HOST = "server.default.svc.cluster.local";
 const TRUST_DOMAIN = "cluster.local";
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 
 function log(msg: string): void {
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from #3 (state) on
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // #14 utime, #15 stime
-}
-
-function statusKb(pid: number, key: "VmHWM" | "VmRSS"): number {
-  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"));
-  return m ? Number(m[1]) : NaN;
-}
 
 // ---------------------------------------------------------------------------------------
 // Load generator and upstream (bench/go/httpload), inside pods

@@ -15,13 +15,14 @@
 //        CHURN_K=1000 CHURN_RATES=1,10,100 CHURN_SECONDS=10 MESH_SKIP_CONVERGENCE=1 MESH_SKIP_CHURN=1
 // Writes bench/results/mesh.{md,json}. Our debounce (file source, 100 ms) is not in these
 // numbers: the clock starts when the change is handed to the controller.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { XDS_TYPES } from "../../src/envoy/type-urls.js";
+import { cpuSeconds, statusKb } from "../process-stats.js";
+import { JsonLinesProcess, type JsonObject } from "../json-lines-process.js";
 import { loadShapeNodes } from "./istio-load-shape.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -42,87 +43,16 @@ const CHURN_SERVICES = Math.min(50, NS * SPN);
 const MARK_TIMEOUT_MS = Number(process.env.MESH_MARK_TIMEOUT_MS ?? 120_000);
 const APPLY_TIMEOUT_MS = Number(process.env.MESH_APPLY_TIMEOUT_MS ?? 300_000);
 const failures: string[] = [];
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 let nextPort = 21000 + Math.floor(Math.random() * 2000);
 
 function log(msg: string): void {
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
 }
 
-/** A child process spoken to in JSON lines. */
-class LineProcess {
-  readonly proc: ChildProcess;
-  private readonly lines: string[] = [];
-  private waiters: (() => void)[] = [];
-  stderr = "";
-  constructor(cmd: string, args: string[]) {
-    this.proc = spawn(cmd, args, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
-    this.proc.stderr!.on("data", (d) => (this.stderr = (this.stderr + d).slice(-4000)));
-    createInterface({ input: this.proc.stdout! }).on("line", (l) => {
-      this.lines.push(l);
-      for (const w of this.waiters.splice(0)) w();
-    });
-    this.proc.on("exit", () => {
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-  send(obj: unknown): void {
-    this.proc.stdin!.write(`${JSON.stringify(obj)}\n`);
-  }
-  /** The next line matching `pred` (lines before it that do not match are kept). */
-  async next<T>(pred: (line: string) => T | undefined, timeoutMs: number, what: string): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      for (const [i, l] of this.lines.entries()) {
-        const v = pred(l);
-        if (v !== undefined) {
-          this.lines.splice(i, 1);
-          return v;
-        }
-      }
-      if (this.proc.exitCode !== null) throw new Error(`${what}: process exited (${this.proc.exitCode}): ${this.stderr}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${what}: timed out after ${timeoutMs} ms: ${this.stderr.slice(-500)}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-  }
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    const exited = new Promise((r) => this.proc.once("exit", r));
-    this.proc.stdin!.end();
-    this.proc.kill("SIGTERM");
-    const t = setTimeout(() => this.proc.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(t);
-  }
-}
-
-const json = (l: string): Record<string, unknown> | undefined => {
-  try {
-    return l.startsWith("{") ? (JSON.parse(l) as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-};
-const field = <T>(key: string) => (l: string): T | undefined => {
-  const o = json(l);
-  return o && key in o ? (o as T) : undefined;
-};
-
-function procCpu(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
+/** The reply that has `key` (or an error), typed. */
+const has = (key: string) => (o: JsonObject) => key in o;
 function procMem(pid: number): { rssMb: number; hwmMb: number } {
-  const s = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (k: string) => Number(s.match(new RegExp(`${k}:\\s+(\\d+)`))?.[1] ?? 0) / 1024;
-  return { rssMb: kb("VmRSS"), hwmMb: kb("VmHWM") };
+  return { rssMb: statusKb(pid, "VmRSS") / 1024, hwmMb: statusKb(pid, "VmHWM") / 1024 };
 }
 
 type Server = "weft" | "gcp";
@@ -165,18 +95,18 @@ interface SyncLine {
   errors: number;
 }
 
-async function startServer(kind: Server, nodesFile: string, dumpDir: string, extra: string[] = []): Promise<{ server: LineProcess; port: number }> {
+async function startServer(kind: Server, nodesFile: string, dumpDir: string, extra: string[] = []): Promise<{ server: JsonLinesProcess; port: number }> {
   const port = nextPort++;
   const server =
     kind === "weft"
-      ? new LineProcess(process.execPath, [...list(process.env.MESH_WEFT_NODE_ARGS, ""), "--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--port", String(port), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, ...extra])
-      : new LineProcess(path.join(BIN, "refserver"), ["-port", String(port), "-dump", path.join(dumpDir, "step-0")]);
-  await server.next((l) => (l.trim() === "ready" ? true : undefined), 300_000, `${kind} ready`);
+      ? new JsonLinesProcess("weft", process.execPath, [...list(process.env.MESH_WEFT_NODE_ARGS, ""), "--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--port", String(port), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, ...extra], { cwd: ROOT })
+      : new JsonLinesProcess("gcp", path.join(BIN, "refserver"), ["-port", String(port), "-dump", path.join(dumpDir, "step-0")], { cwd: ROOT });
+  await server.next((o) => o.line === "ready", 300_000, `${kind} ready`);
   return { server, port };
 }
 
-function startLoadgen(port: number, clients: number, mode: string, nodesFile: string): LineProcess {
-  return new LineProcess(path.join(BIN, "loadgen"), ["-target", `127.0.0.1:${port}`, "-clients", String(clients), "-mode", mode, "-node-meta", nodesFile, "-watch", "-timeout", "600s"]);
+function startLoadgen(port: number, clients: number, mode: string, nodesFile: string): JsonLinesProcess {
+  return new JsonLinesProcess("loadgen", path.join(BIN, "loadgen"), ["-target", `127.0.0.1:${port}`, "-clients", String(clients), "-mode", mode, "-node-meta", nodesFile, "-watch", "-timeout", "600s"], { cwd: ROOT });
 }
 
 interface ConvergenceRun {
@@ -193,24 +123,24 @@ interface ConvergenceRun {
 
 async function convergenceRun(kind: Server, mode: string, pair: number, nodesFile: string, dumpDir: string): Promise<ConvergenceRun> {
   const { server, port } = await startServer(kind, nodesFile, dumpDir);
-  const pid = server.proc.pid!;
+  const pid = server.pid;
   const lg = startLoadgen(port, K, mode, nodesFile);
   try {
-    const cpu0 = procCpu(pid);
-    const sync = await lg.next(field<SyncLine>("allAckedMs"), 600_000, "initial sync");
-    const syncCpuS = procCpu(pid) - cpu0;
+    const cpu0 = cpuSeconds(pid);
+    const sync = (await lg.next(has("allAckedMs"), 600_000, "initial sync")) as unknown as SyncLine;
+    const syncCpuS = cpuSeconds(pid) - cpu0;
     log(`  ${kind} ${mode}: ${sync.synced}/${sync.clients} synced in ${sync.allAckedMs.toFixed(0)} ms (server CPU ${syncCpuS.toFixed(1)} s)`);
     await new Promise((r) => setTimeout(r, 3000));
     const steps: ConvergenceRun["steps"] = [];
     for (const s of STEPS) {
       const id = `${kind}-${mode}-${pair}-${s.step}`;
       lg.send({ cmd: "mark", id, type: s.type, names: s.names, timeoutMs: MARK_TIMEOUT_MS });
-      await lg.next((l) => (json(l)?.marked === id ? true : undefined), 10_000, "mark");
-      const c0 = procCpu(pid);
+      await lg.next((o) => o.marked === id, 10_000, "mark");
+      const c0 = cpuSeconds(pid);
       server.send(kind === "weft" ? { cmd: "apply", step: s.step } : { cmd: "load", dir: path.join(dumpDir, `step-${s.step}`) });
-      let reply: Record<string, unknown>;
+      let reply: JsonObject;
       try {
-        reply = await server.next((l) => (json(l) && ("applied" in json(l)! || "loaded" in json(l)! || "error" in json(l)!) ? json(l) : undefined), APPLY_TIMEOUT_MS, "apply");
+        reply = await server.next((o) => "applied" in o || "loaded" in o || "error" in o, APPLY_TIMEOUT_MS, "apply");
       } catch (err) {
         // A server that cannot apply a change in time: record it, end this run, keep the rest.
         failures.push(`${kind} ${mode} pair ${pair} step ${s.step}: ${(err as Error).message.slice(0, 200)}`);
@@ -218,15 +148,15 @@ async function convergenceRun(kind: Server, mode: string, pair: number, nodesFil
         break;
       }
       if (reply.error) throw new Error(`${kind} step ${s.step}: ${String(reply.error)}`);
-      const mark = await lg.next((l) => (json(l)?.mark === id ? (json(l) as unknown as MarkResult) : undefined), MARK_TIMEOUT_MS + 30_000, "mark result");
-      const cpuS = procCpu(pid) - c0;
+      const mark = (await lg.next((o) => o.mark === id, MARK_TIMEOUT_MS + 30_000, "mark result")) as unknown as MarkResult;
+      const cpuS = cpuSeconds(pid) - c0;
       steps.push({ step: s.step, what: s.what, serverMs: Number(reply.millis ?? 0), path: reply.path as string | undefined, cpuS, mark });
       log(`    step ${s.step} ${s.what}: server ${Number(reply.millis).toFixed(0)} ms${reply.path ? ` (${String(reply.path)})` : ""}, delivered ${mark.delivered}/${mark.clients}, ack p50 ${mark.ackMs.p50.toFixed(0)} p99 ${mark.ackMs.p99.toFixed(0)} max ${mark.ackMs.max.toFixed(0)} ms, ${(mark.bytes / 1e6).toFixed(1)} MB in ${mark.messages} messages`);
       await new Promise((r) => setTimeout(r, 1000));
     }
     const mem = procMem(pid);
     lg.send({ cmd: "stats" });
-    const stats = await lg.next(field<{ stats: { cpuSeconds: number } }>("stats"), 10_000, "stats");
+    const stats = (await lg.next(has("stats"), 10_000, "stats")) as unknown as { stats: { cpuSeconds: number } };
     return { mode, pair, server: kind, sync, syncCpuS, steps, rssMb: mem.rssMb, hwmMb: mem.hwmMb, loadgenCpuS: stats.stats.cpuSeconds };
   } finally {
     await lg.stop();
@@ -253,10 +183,10 @@ async function churnRun(nodesFile: string): Promise<{ mode: string; rates: Churn
   const out = [];
   for (const mode of MODES) {
     const { server, port } = await startServer("weft", nodesFile, "");
-    const pid = server.proc.pid!;
+    const pid = server.pid;
     const lg = startLoadgen(port, CHURN_K, mode, nodesFile);
     try {
-      const sync = await lg.next(field<SyncLine>("allAckedMs"), 600_000, "initial sync");
+      const sync = (await lg.next(has("allAckedMs"), 600_000, "initial sync")) as unknown as SyncLine;
       log(`churn ${mode}: ${sync.synced}/${sync.clients} synced in ${sync.allAckedMs.toFixed(0)} ms`);
       await new Promise((r) => setTimeout(r, 2000));
       const rates: ChurnRate[] = [];
@@ -265,8 +195,8 @@ async function churnRun(nodesFile: string): Promise<{ mode: string; rates: Churn
       for (const rate of CHURN_RATES) {
         const n = Math.max(1, Math.round(rate * CHURN_SECONDS));
         server.send({ cmd: "stats" });
-        const before = await server.next(field<{ stats: { pushes: number } }>("stats"), 10_000, "stats");
-        const c0 = procCpu(pid);
+        const before = (await server.next(has("stats"), 10_000, "stats")) as unknown as { stats: { pushes: number } };
+        const c0 = cpuSeconds(pid);
         const t0 = performance.now();
         const ids: string[] = [];
         for (let i = 0; i < n; i++, k++) {
@@ -279,22 +209,22 @@ async function churnRun(nodesFile: string): Promise<{ mode: string; rates: Churn
           ids.push(id);
           const ns = Math.floor(service / SPN);
           lg.send({ cmd: "mark", id, type: XDS_TYPES.endpoint, names: [`outbound|8080|v1|svc-${service % SPN}.load-${ns}.svc.cluster.local`], timeoutMs: 15_000 });
-          await lg.next((l) => (json(l)?.marked === id ? true : undefined), 10_000, "mark");
+          await lg.next((o) => o.marked === id, 10_000, "mark");
           server.send({ cmd: "churn", service, generation });
         }
         const results: MarkResult[] = [];
-        for (const id of ids) results.push(await lg.next((l) => (json(l)?.mark === id ? (json(l) as unknown as MarkResult) : undefined), 60_000, "churn mark"));
+        for (const id of ids) results.push((await lg.next((o) => o.mark === id, 60_000, "churn mark")) as unknown as MarkResult);
         let applied = 0;
         let coalescedChanges = 0;
         while (coalescedChanges < n) {
-          const r = await server.next(field<{ millis: number; coalesced: number }>("applied"), 10_000, "churn apply");
+          const r = (await server.next(has("applied"), 10_000, "churn apply")) as unknown as { millis: number; coalesced: number };
           serverMs.push(r.millis);
           coalescedChanges += r.coalesced;
           applied++;
         }
-        const cpu = procCpu(pid) - c0;
+        const cpu = cpuSeconds(pid) - c0;
         server.send({ cmd: "stats" });
-        const after = await server.next(field<{ stats: { pushes: number } }>("stats"), 10_000, "stats");
+        const after = (await server.next(has("stats"), 10_000, "stats")) as unknown as { stats: { pushes: number } };
         const p99s = results.map((r) => r.recvMs.p99).sort((a, b) => a - b);
         const pushes = after.stats.pushes - before.stats.pushes;
         const r: ChurnRate = {
@@ -315,7 +245,7 @@ async function churnRun(nodesFile: string): Promise<{ mode: string; rates: Churn
         await new Promise((res) => setTimeout(res, 2000));
       }
       lg.send({ cmd: "reconnect", count: Math.round(CHURN_K / 10), timeoutMs: 60_000 });
-      const reconnect = await lg.next(field<Record<string, unknown>>("reconnected"), 90_000, "reconnect");
+      const reconnect = await lg.next(has("reconnected"), 90_000, "reconnect");
       log(`  reconnect: ${JSON.stringify(reconnect)}`);
       serverMs.sort((a, b) => a - b);
       out.push({ mode, rates, reconnect, serverMsP50: serverMs[Math.floor(serverMs.length / 2)] ?? 0 });

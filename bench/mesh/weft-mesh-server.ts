@@ -140,7 +140,10 @@ async function counter(name: string): Promise<number> {
   return (metric?.values ?? []).reduce((a, v) => a + v.value, 0);
 }
 
-createInterface({ input: process.stdin }).on("line", (line) => {
+// Closing stdin ends the server (as the load generator does), like SIGTERM.
+createInterface({ input: process.stdin })
+  .on("close", () => stop())
+  .on("line", (line) => {
   void (async () => {
     try {
       const cmd = JSON.parse(line) as { cmd: string; step?: number; service?: number; generation?: number };

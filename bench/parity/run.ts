@@ -26,6 +26,7 @@
 // $TMPDIR/weft-parity-failures/ and the log tail into the JSON.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpuSecondsIfAlive } from "../process-stats.js";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
@@ -61,7 +62,6 @@ const VERBOSE = !!process.env.PARITY_VERBOSE && process.env.PARITY_VERBOSE !== "
 type ServerKind = "weft" | "gcp";
 const SERVERS = list(process.env.PARITY_SERVERS, "weft,gcp") as ServerKind[];
 const ENVOY_ARGS = ["--drain-time-s", "1"]; // as go-control-plane's scripts/integration.sh
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 const FAILURE_DIR = path.join(os.tmpdir(), "weft-parity-failures");
 
 function log(msg: string): void {
@@ -247,16 +247,6 @@ async function stopServer(s: ServerProc): Promise<void> {
   clearTimeout(t);
 }
 
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // One run
 
@@ -416,7 +406,7 @@ async function run(mode: ParityMode, kind: ServerKind, pair: number, upstreamBas
       timeoutMs: 15_000,
       intervalMs: 10,
     });
-    cpu0 = cpuSeconds(server.proc.pid!);
+    cpu0 = cpuSecondsIfAlive(server.proc.pid!);
     const initial = await converge(0);
     result.initialMs = initial.ttaMs;
     result.failed += initial.failed;
@@ -427,7 +417,7 @@ async function run(mode: ParityMode, kind: ServerKind, pair: number, upstreamBas
       result.failed += v.failed;
       if (VERBOSE) log(`  ${mode} ${kind} v${n}: ${f(v.ttaMs)} ms (build+set ${f(v.buildSetMs, 2)} ms; "set" written -> set ${f(v.setLatencyMs, 2)} ms), misses ${JSON.stringify(v.missKinds)}, failed ${v.failed}${v.firstFailure ? ` (${v.firstFailure})` : ""}`);
     }
-    result.serverCpuS = cpuSeconds(server.proc.pid!) - cpu0;
+    result.serverCpuS = cpuSecondsIfAlive(server.proc.pid!) - cpu0;
     server.proc.stdin!.write("nacks\n");
     result.serverNacks = Number((await server.next("nacks ", 5000)).split(" ")[1]);
     for (const [name, value] of await envoy.stats("^(cluster_manager\\.cds|listener_manager\\.lds)\\.update_(attempt|success|rejected)$|^listener_manager\\.listener_(added|modified|removed)$|^cluster\\.xds_cluster\\.upstream_rq_total$")) {
@@ -461,7 +451,7 @@ async function run(mode: ParityMode, kind: ServerKind, pair: number, upstreamBas
       await envoy.stop();
     }
     if (server) {
-      if (!Number.isFinite(result.serverCpuS) && Number.isFinite(cpu0)) result.serverCpuS = cpuSeconds(server.proc.pid!) - cpu0;
+      if (!Number.isFinite(result.serverCpuS) && Number.isFinite(cpu0)) result.serverCpuS = cpuSecondsIfAlive(server.proc.pid!) - cpu0;
       await stopServer(server);
     }
     for (let p = base; p < base + H + T; p++) handedOut.delete(p);

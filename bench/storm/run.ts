@@ -14,6 +14,7 @@
 // Writes bench/results/storm.{md,json}.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpuSeconds, statusKb } from "../process-stats.js";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -31,7 +32,6 @@ const MEM_PAIRS = Number(process.env.BENCH_MEM_PAIRS ?? PAIRS);
 const C = Number(process.env.BENCH_CLUSTERS ?? 100);
 const E = Number(process.env.BENCH_ENDPOINTS ?? 10);
 const L = Number(process.env.BENCH_LISTENERS ?? 20);
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
 
 type ServerKind = "weft" | "gcp";
 const SERVERS: ServerKind[] = ["weft", "gcp"];
@@ -78,17 +78,6 @@ async function stopServer(s: Running): Promise<void> {
   const t = setTimeout(() => s.proc.kill("SIGKILL"), 5000);
   await exited;
   clearTimeout(t);
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from #3 (state) on
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // #14 utime, #15 stime
-}
-
-function statusKb(pid: number, key: "VmHWM" | "VmRSS"): number {
-  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${key}:\\s+(\\d+) kB`, "m"));
-  return m ? Number(m[1]) : NaN;
 }
 
 interface LoadResult {

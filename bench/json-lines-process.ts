@@ -1,5 +1,5 @@
-// A child process that speaks JSON lines (commands on stdin, replies on stdout): the calibration
-// fixture server and the load generator in -watch mode. Every process started here is killed
+// A child process that speaks JSON lines (commands on stdin, replies on stdout): the benchmark
+// servers and the load generator in -watch mode. Every process started here is killed
 // when this process exits, so a failed run leaves nothing behind.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -58,12 +58,14 @@ export class JsonLinesProcess {
     });
     this.proc.stdin!.on("error", () => {}); // EPIPE when it exited first: the exit is reported elsewhere
     createInterface({ input: this.proc.stdout! }).on("line", (line) => {
-      if (!line.startsWith("{")) return;
-      let o: JsonObject;
-      try {
-        o = JSON.parse(line) as JsonObject;
-      } catch {
-        return;
+      // A line that is not a JSON object (e.g. a bare "ready") arrives as { line }.
+      let o: JsonObject = { line: line.trim() };
+      if (line.startsWith("{")) {
+        try {
+          o = JSON.parse(line) as JsonObject;
+        } catch {
+          /* kept as { line } */
+        }
       }
       const i = this.waiters.findIndex((w) => w.match(o));
       if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(o);
