@@ -192,7 +192,6 @@ export class Snapshot {
   /** Per type, the parts' TypeResources it was made of (to reuse the merged view next time). */
   private readonly sources = new Map<XdsTypeUrl, readonly TypeResources[]>();
   private mergedInput?: SnapshotInput;
-  private mergedReferences?: SnapshotReferences;
   /** Summary version of the whole snapshot (for logs, status, and "did anything change"). */
   readonly version: string;
 
@@ -256,13 +255,6 @@ export class Snapshot {
       this.mergedInput = merged as SnapshotInput;
     }
     return this.mergedInput;
-  }
-
-  /** What the resources reference: EDS and RDS names fetched over ADS, SDS names, clusters. */
-  get references(): SnapshotReferences {
-    if (this.parts.length === 1) return this.parts[0]!.references;
-    this.mergedReferences ??= Object.fromEntries(REFERENCE_KINDS.map((k) => [k, this.parts.flatMap((p) => p.references[k])])) as unknown as SnapshotReferences;
-    return this.mergedReferences;
   }
 
   /** EDS names fetched over ADS by the clusters of this snapshot, part by part (no copy). */
