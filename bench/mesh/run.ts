@@ -99,7 +99,7 @@ async function startServer(kind: Server, nodesFile: string, dumpDir: string, ext
   const port = nextPort++;
   const server =
     kind === "weft"
-      ? new JsonLinesProcess("weft", process.execPath, [...list(process.env.MESH_WEFT_NODE_ARGS, ""), "--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--port", String(port), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, ...extra], { cwd: ROOT })
+      ? new JsonLinesProcess("weft", process.execPath, ["--expose-gc", ...list(process.env.MESH_WEFT_NODE_ARGS, ""), "--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--port", String(port), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, ...extra], { cwd: ROOT })
       : new JsonLinesProcess("gcp", path.join(BIN, "refserver"), ["-port", String(port), "-dump", path.join(dumpDir, "step-0")], { cwd: ROOT });
   await server.next((o) => o.line === "ready", 300_000, `${kind} ready`);
   return { server, port };
@@ -119,11 +119,23 @@ interface ConvergenceRun {
   rssMb: number;
   hwmMb: number;
   loadgenCpuS: number;
+  /** Weft only (node --expose-gc): heap after a full GC before any proxy, and with K synced. */
+  heapEmptyMb?: number;
+  heapSyncedMb?: number;
+  heapPerProxyKb?: number;
 }
 
 async function convergenceRun(kind: Server, mode: string, pair: number, nodesFile: string, dumpDir: string): Promise<ConvergenceRun> {
   const { server, port } = await startServer(kind, nodesFile, dumpDir);
   const pid = server.pid;
+  // Weft's heap after a full GC, before any proxy and once all are synced: bytes per proxy.
+  const heap = async (): Promise<number | undefined> => {
+    if (kind !== "weft") return undefined;
+    server.send({ cmd: "mem" });
+    const m = (await server.next((o) => "mem" in o, 60_000, "mem")).mem as { heapMb: number; gc: boolean };
+    return m.gc ? m.heapMb : undefined;
+  };
+  const heapEmptyMb = await heap();
   const lg = startLoadgen(port, K, mode, nodesFile);
   try {
     const cpu0 = cpuSeconds(pid);
@@ -131,6 +143,9 @@ async function convergenceRun(kind: Server, mode: string, pair: number, nodesFil
     const syncCpuS = cpuSeconds(pid) - cpu0;
     log(`  ${kind} ${mode}: ${sync.synced}/${sync.clients} synced in ${sync.allAckedMs.toFixed(0)} ms (server CPU ${syncCpuS.toFixed(1)} s)`);
     await new Promise((r) => setTimeout(r, 3000));
+    const heapSyncedMb = await heap();
+    const heapPerProxyKb = heapEmptyMb !== undefined && heapSyncedMb !== undefined ? ((heapSyncedMb - heapEmptyMb) * 1000) / K : undefined;
+    if (heapPerProxyKb !== undefined) log(`  ${kind} ${mode}: heap after GC ${heapEmptyMb!.toFixed(0)} MB with no proxy, ${heapSyncedMb!.toFixed(0)} MB with ${K} synced: ${heapPerProxyKb.toFixed(0)} KB per proxy`);
     const steps: ConvergenceRun["steps"] = [];
     for (const s of STEPS) {
       const id = `${kind}-${mode}-${pair}-${s.step}`;
@@ -157,7 +172,7 @@ async function convergenceRun(kind: Server, mode: string, pair: number, nodesFil
     const mem = procMem(pid);
     lg.send({ cmd: "stats" });
     const stats = (await lg.next(has("stats"), 10_000, "stats")) as unknown as { stats: { cpuSeconds: number } };
-    return { mode, pair, server: kind, sync, syncCpuS, steps, rssMb: mem.rssMb, hwmMb: mem.hwmMb, loadgenCpuS: stats.stats.cpuSeconds };
+    return { mode, pair, server: kind, sync, syncCpuS, steps, rssMb: mem.rssMb, hwmMb: mem.hwmMb, loadgenCpuS: stats.stats.cpuSeconds, heapEmptyMb, heapSyncedMb, heapPerProxyKb };
   } finally {
     await lg.stop();
     await server.stop();
@@ -340,10 +355,10 @@ function write(started: Date, runs: ConvergenceRun[], churn: Awaited<ReturnType<
         );
       }
     }
-    md.push("", "Initial sync and memory on this shape (medians):", "", "| mode | all synced ms (weft / gcp) | server CPU s (weft / gcp) | RSS after steps MB (weft / gcp) | peak RSS MB (weft / gcp) |", "|---|---|---|---|---|");
+    md.push("", "Initial sync and memory on this shape (medians):", "", "| mode | all synced ms (weft / gcp) | server CPU s (weft / gcp) | RSS after steps MB (weft / gcp) | peak RSS MB (weft / gcp) | weft heap after GC MB: no proxy / all synced / KB per proxy |", "|---|---|---|---|---|---|");
     for (const mode of MODES) {
       const m = (kind: Server, f: (r: ConvergenceRun) => number) => fmt(median(runs.filter((r) => r.mode === mode && r.server === kind).map(f)));
-      md.push(`| ${mode} | ${m("weft", (r) => r.sync.allAckedMs)} / ${m("gcp", (r) => r.sync.allAckedMs)} | ${m("weft", (r) => r.syncCpuS)} / ${m("gcp", (r) => r.syncCpuS)} | ${m("weft", (r) => r.rssMb)} / ${m("gcp", (r) => r.rssMb)} | ${m("weft", (r) => r.hwmMb)} / ${m("gcp", (r) => r.hwmMb)} |`);
+      md.push(`| ${mode} | ${m("weft", (r) => r.sync.allAckedMs)} / ${m("gcp", (r) => r.sync.allAckedMs)} | ${m("weft", (r) => r.syncCpuS)} / ${m("gcp", (r) => r.syncCpuS)} | ${m("weft", (r) => r.rssMb)} / ${m("gcp", (r) => r.rssMb)} | ${m("weft", (r) => r.hwmMb)} / ${m("gcp", (r) => r.hwmMb)} | ${m("weft", (r) => r.heapEmptyMb ?? NaN)} / ${m("weft", (r) => r.heapSyncedMb ?? NaN)} / ${m("weft", (r) => r.heapPerProxyKb ?? NaN)} |`);
     }
     md.push("", "Per run and change:", "", "| mode | pair | server | change | server ms | path | delivered | recv p50/p99/max ms | ack p50/p90/p99/max ms | ≤0.1s/≤0.5s/≤1s/≤3s | MB | messages | server CPU s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (const r of runs) {

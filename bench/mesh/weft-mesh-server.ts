@@ -9,6 +9,8 @@
 //     {"cmd":"churn","service":s,"generation":g} -> moves service s's v1 endpoint; commands that
 //        arrive while the controller is busy are coalesced: {"applied":"churn","coalesced":n,...}
 //     {"cmd":"stats"}              -> {"stats":{"pushes":..,"bytes":..,"cpuSeconds":..,"rssMb":..}}
+//     {"cmd":"mem"}                -> {"mem":{"heapMb":..,"rssMb":..,"gc":true|false}} after a full GC
+//        (when node runs with --expose-gc)
 //   --dump DIR: write every step's snapshots (bench/go/refserver -dump format) to DIR/step-<i>, then exit.
 // Prints "ready" once every proxy class of --nodes is generated and the server listens.
 import { createHash } from "node:crypto";
@@ -159,6 +161,11 @@ createInterface({ input: process.stdin })
             stats: { pushes: await counter("weft_xds_pushes_total"), bytes: await counter("weft_xds_push_bytes_total"), cpuSeconds: cpuSeconds(), rssMb: process.memoryUsage().rss / 1e6 },
           }),
         );
+      } else if (cmd.cmd === "mem") {
+        const gc = (globalThis as { gc?: () => void }).gc;
+        gc?.();
+        const m = process.memoryUsage();
+        console.log(JSON.stringify({ mem: { heapMb: m.heapUsed / 1e6, externalMb: (m.external + m.arrayBuffers) / 1e6, rssMb: m.rss / 1e6, gc: gc !== undefined } }));
       } else throw new Error(`unknown command ${cmd.cmd}`);
     } catch (err) {
       console.log(JSON.stringify({ error: (err as Error).message }));
