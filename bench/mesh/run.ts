@@ -144,6 +144,13 @@ async function convergenceRun(kind: Server, mode: string, pair: number, nodesFil
     log(`  ${kind} ${mode}: ${sync.synced}/${sync.clients} synced in ${sync.allAckedMs.toFixed(0)} ms (server CPU ${syncCpuS.toFixed(1)} s)`);
     await new Promise((r) => setTimeout(r, 3000));
     const heapSyncedMb = await heap();
+    if (process.env.MESH_HEAP_SNAPSHOT_DIR && kind === "weft") {
+      // For bench/heap-summary.ts: what the synced proxies' state is made of.
+      const file = path.join(process.env.MESH_HEAP_SNAPSHOT_DIR, `weft-${mode}-${K}-${pair}.heapsnapshot`);
+      server.send({ cmd: "heap", file });
+      await server.next((o) => "heap" in o, 300_000, "heap snapshot");
+      log(`  heap snapshot: ${file}`);
+    }
     const heapPerProxyKb = heapEmptyMb !== undefined && heapSyncedMb !== undefined ? ((heapSyncedMb - heapEmptyMb) * 1000) / K : undefined;
     if (heapPerProxyKb !== undefined) log(`  ${kind} ${mode}: heap after GC ${heapEmptyMb!.toFixed(0)} MB with no proxy, ${heapSyncedMb!.toFixed(0)} MB with ${K} synced: ${heapPerProxyKb.toFixed(0)} KB per proxy`);
     const steps: ConvergenceRun["steps"] = [];

@@ -11,6 +11,7 @@
 //     {"cmd":"stats"}              -> {"stats":{"pushes":..,"bytes":..,"cpuSeconds":..,"rssMb":..}}
 //     {"cmd":"mem"}                -> {"mem":{"heapMb":..,"rssMb":..,"gc":true|false}} after a full GC
 //        (when node runs with --expose-gc)
+//     {"cmd":"heap","file":F}      -> writes a V8 heap snapshot to F: {"heap":F}
 //   --dump DIR: write every step's snapshots (bench/go/refserver -dump format) to DIR/step-<i>, then exit.
 // Prints "ready" once every proxy class of --nodes is generated and the server listens.
 import { createHash } from "node:crypto";
@@ -18,6 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
+import { writeHeapSnapshot } from "node:v8";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import type { MeshConfig } from "../../src/api/types.js";
 import type { ResourceSet } from "../../src/cache/snapshot.js";
@@ -166,6 +168,8 @@ createInterface({ input: process.stdin })
         gc?.();
         const m = process.memoryUsage();
         console.log(JSON.stringify({ mem: { heapMb: m.heapUsed / 1e6, externalMb: (m.external + m.arrayBuffers) / 1e6, rssMb: m.rss / 1e6, gc: gc !== undefined } }));
+      } else if (cmd.cmd === "heap") {
+        console.log(JSON.stringify({ heap: writeHeapSnapshot((cmd as { file?: string }).file) }));
       } else throw new Error(`unknown command ${cmd.cmd}`);
     } catch (err) {
       console.log(JSON.stringify({ error: (err as Error).message }));

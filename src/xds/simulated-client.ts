@@ -169,9 +169,10 @@ export class SimulatedClient extends EventEmitter {
     }
     for (const [name, r] of incoming) held.set(name, r);
     this.acceptedVersion.set(typeUrl, res.versionInfo ?? "");
-    this.record(typeUrl, nonce, res.versionInfo ?? "", names, removed, true);
     this.requestSotw(typeUrl as XdsTypeUrl, [...(this.subscribed.get(typeUrl) ?? [])]);
     this.followReferences(typeUrl);
+    // Recorded (and waiters woken) once the response is fully processed, subscriptions included.
+    this.record(typeUrl, nonce, res.versionInfo ?? "", names, removed, true);
   }
 
   private onDelta(res: DeltaDiscoveryResponse): void {
@@ -192,9 +193,9 @@ export class SimulatedClient extends EventEmitter {
     }
     for (const name of removed) held.delete(name);
     this.acceptedVersion.set(typeUrl, res.systemVersionInfo ?? "");
-    this.record(typeUrl, nonce, res.systemVersionInfo ?? "", names, removed, true);
     this.delta?.write({ typeUrl, responseNonce: nonce });
     this.followReferences(typeUrl);
+    this.record(typeUrl, nonce, res.systemVersionInfo ?? "", names, removed, true);
   }
 
   /** Like Envoy: subscribe to the EDS names clusters use and the RDS names listeners use. */
@@ -225,13 +226,13 @@ export class SimulatedClient extends EventEmitter {
     const same = before.size === wanted.size && [...wanted].every((n) => before.has(n));
     if (same) return;
     this.subscribed.set(target, wanted);
+    // Like Envoy, drop what is no longer subscribed (a removed cluster's endpoints go with it).
+    const unsubscribe = [...before].filter((n) => !wanted.has(n));
+    for (const n of unsubscribe) this.held.get(target)?.delete(n);
     if (this.opts.mode === "sotw") {
       this.requestSotw(target, [...wanted]);
     } else {
       const subscribe = [...wanted].filter((n) => !before.has(n));
-      const unsubscribe = [...before].filter((n) => !wanted.has(n));
-      const held = this.held.get(target);
-      for (const n of unsubscribe) held?.delete(n);
       this.delta?.write({ typeUrl: target, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe });
     }
   }

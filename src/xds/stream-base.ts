@@ -17,6 +17,7 @@ import type { Logger } from "../log/logger.js";
 import { describeNode, type ProxyRegistry, type ProxyStatus, type TypeStatus, type XdsApi } from "./proxy-registry.js";
 import type { XdsMetrics } from "./xds-metrics.js";
 import type { PushBudget } from "./push-budget.js";
+import { HeldResources } from "./held-resources.js";
 
 /** Where a stream writes encoded responses; a grpc-js call in production. */
 export interface ResponseSink {
@@ -46,7 +47,10 @@ export interface TypeState {
   readonly typeUrl: XdsTypeUrl;
   readonly short: string;
   wildcard: boolean;
-  readonly names: Set<string>;
+  /** The subscribed names (replaced, never modified: equal subscriptions share one Set). */
+  names: ReadonlySet<string>;
+  /** What the proxy holds of this type, as far as this stream knows. */
+  readonly held: HeldResources;
   inflight?: { nonce: string; version: string; sentAt: bigint; release?: () => void };
   /**
    * The TypeResources this stream has nothing left to send for (the proxy holds all of it
@@ -154,16 +158,16 @@ export abstract class XdsStreamBase<S extends TypeState> {
   protected typeState(typeUrl: XdsTypeUrl, create: (base: TypeState) => S): S {
     let st = this.types.get(typeUrl);
     if (!st) {
-      const status: TypeStatus = { subscribed: [], pending: false, nacks: 0 };
-      st = create({ typeUrl, short: TYPE_SHORT_NAMES[typeUrl], wildcard: false, names: new Set(), status });
+      const status = { pending: false, nacks: 0 } as TypeStatus;
+      const base: TypeState = { typeUrl, short: TYPE_SHORT_NAMES[typeUrl], wildcard: false, names: new Set(), held: new HeldResources(), status };
+      const created = create(base);
+      // Listed only when someone looks (admin API): a sorted copy per proxy cost O(names) each.
+      Object.defineProperty(status, "subscribed", { enumerable: true, get: () => (created.wildcard ? "*" : [...created.names].sort()) });
+      st = created;
       this.types.set(typeUrl, st);
       if (this.status) this.status.types[st.short] = status;
     }
     return st;
-  }
-
-  protected refreshSubscriptionStatus(st: S): void {
-    st.status.subscribed = st.wildcard ? "*" : [...st.names].sort();
   }
 
   protected nextNonce(): string {

@@ -191,6 +191,16 @@ describe.each(["sotw", "delta"] as const)("xDS server (%s)", (mode) => {
     expect(removalIdx).toBeGreaterThan(routeIdx);
   });
 
+  it("a cluster removed and added back gets its endpoints again (the proxy dropped them)", async () => {
+    cache.set(NODE, Snapshot.build(fixture()));
+    const c = client();
+    await c.waitFor(() => synced(c), 5000, "initial sync");
+    cache.set(NODE, Snapshot.build(fixture({ clusters: ["a"] })));
+    await c.waitFor(() => c.names(XDS_TYPES.cluster).join() === "a" && c.names(XDS_TYPES.endpoint).join() === "a", 5000, "b removed");
+    cache.set(NODE, Snapshot.build(fixture()));
+    await c.waitFor(() => c.names(XDS_TYPES.endpoint).sort().join() === "a,b", 5000, "b's endpoints re-sent");
+  });
+
   it("removes a listener", async () => {
     const input = fixture();
     input[XDS_TYPES.listener] = [...input[XDS_TYPES.listener]!, buildHttpListener({ name: "extra", address: "127.0.0.1", port: 10001, routeConfigName: "http-routes" })];

@@ -1,18 +1,17 @@
 // Incremental (delta) xDS stream (DeltaAggregatedResources and the per-type Delta* methods).
 //
 // Per type the stream tracks the version of every resource the proxy holds (seeded from
-// initial_resource_versions on reconnect) and sends only resources whose version differs,
-// plus removed_resources for those the proxy holds that are gone.
+// initial_resource_versions on reconnect; see held-resources.ts) and sends only resources
+// whose version differs, plus removed_resources for those the proxy holds that are gone.
 import { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../../generated/envoy/service/discovery/v3/discovery.js";
 import type { CachedResource, Snapshot } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import { sharedFrame } from "../shared-frames.js";
+import { ALL_NAMES } from "../held-resources.js";
+import { sharedNames } from "../shared-names.js";
 
-interface DeltaTypeState extends TypeState {
-  /** name -> version the proxy holds (as far as we know). */
-  readonly known: Map<string, string>;
-}
+type DeltaTypeState = TypeState;
 
 interface DeltaUpdate {
   updated: CachedResource[];
@@ -23,28 +22,32 @@ interface DeltaUpdate {
 
 export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
   onRequest(req: DeltaDiscoveryRequest): void {
-    const begun = this.beginRequest(req.node, req.typeUrl, (base) => ({ ...base, known: new Map() }));
+    const begun = this.beginRequest(req.node, req.typeUrl, (base) => base);
     if (!begun) return;
     const { st, isNew } = begun;
     const subscribe = req.resourceNamesSubscribe ?? [];
     const unsubscribe = req.resourceNamesUnsubscribe ?? [];
     if (subscribe.length > 0 || unsubscribe.length > 0) st.clean = undefined;
     if (isNew) {
-      for (const [name, version] of Object.entries(req.initialResourceVersions ?? {})) st.known.set(name, version);
+      for (const [name, version] of Object.entries(req.initialResourceVersions ?? {})) st.held.set(name, version);
       st.wildcard = subscribe.includes("*") || (subscribe.length === 0 && isWildcardByDefault(st.typeUrl));
     }
-    for (const name of subscribe) {
-      if (name === "*") st.wildcard = true;
-      else st.names.add(name);
-    }
-    for (const name of unsubscribe) {
-      if (name === "*") st.wildcard = false;
-      else {
-        st.names.delete(name);
-        st.known.delete(name);
+    if (subscribe.length > 0 || unsubscribe.length > 0) {
+      // A new Set (the current one may be shared with other streams), then shared itself.
+      const names = new Set(st.names);
+      for (const name of subscribe) {
+        if (name === "*") st.wildcard = true;
+        else names.add(name);
       }
+      for (const name of unsubscribe) {
+        if (name === "*") st.wildcard = false;
+        else {
+          names.delete(name);
+          st.held.delete(name);
+        }
+      }
+      st.names = sharedNames(names);
     }
-    this.refreshSubscriptionStatus(st);
     // Subscription changes always count in delta; only the ACK part depends on the nonce.
     this.settle(st, req.responseNonce, req.errorDetail);
     this.pushAll();
@@ -61,19 +64,20 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
       // EDS fast path: only names that changed since the proxy was up to date.
       for (const name of c) {
         const r = all.get(name);
-        if (r && (st.wildcard || st.names.has(name)) && st.known.get(name) !== r.version) updated.push(r);
+        if (r && (st.wildcard || st.names.has(name)) && st.held.version(name) !== r.version) updated.push(r);
       }
       return { updated, removed };
     }
     if (st.wildcard) {
-      for (const r of all.values()) if (st.known.get(r.name) !== r.version) updated.push(r);
+      if (st.held.isExactly(all)) return { updated, removed };
+      for (const r of all.values()) if (st.held.version(r.name) !== r.version) updated.push(r);
     } else {
       for (const name of st.names) {
         const r = all.get(name);
-        if (r && st.known.get(name) !== r.version) updated.push(r);
+        if (r && st.held.version(name) !== r.version) updated.push(r);
       }
     }
-    for (const name of st.known.keys()) {
+    for (const name of st.held.names()) {
       if (!all.has(name) && (st.wildcard || st.names.has(name))) removed.push(name);
     }
     // Removed clusters stay until listeners and routes settle; only ask when some were removed.
@@ -92,7 +96,10 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
     const version = typed.version;
     if (updated.length === 0 && removed.length === 0) {
       // Up to date with this type, unless removed clusters are being kept.
-      if (!kept) st.clean = typed;
+      if (!kept) {
+        st.clean = typed;
+        st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
+      }
       this.markInSync(st, version);
       return false;
     }
@@ -111,10 +118,14 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
     // One updated resource and nothing removed: the same bytes for every stream that sends it.
     const shareKey = updated.length === 1 && removed.length === 0 ? updated[0] : undefined;
     const frame = sharedFrame(shareKey, `delta\u0000${st.typeUrl}\u0000${version}\u0000${this.ctx.controlPlaneId}`, nonce, encode);
-    const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? updated.filter((r) => st.known.has(r.name)).map((r) => r.name) : [];
-    for (const r of updated) st.known.set(r.name, r.version);
-    for (const name of removed) st.known.delete(name);
-    if (!kept) st.clean = typed;
+    const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? updated.filter((r) => st.held.has(r.name)).map((r) => r.name) : [];
+    if (kept) {
+      for (const r of updated) st.held.set(r.name, r.version);
+    } else {
+      // The proxy now holds exactly this type's resources it subscribed to.
+      st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
+      st.clean = typed;
+    }
     this.emit(st, frame, version, nonce, updated.length + removed.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
@@ -122,6 +133,6 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
 
   protected override forgetSent(st: DeltaTypeState, names: readonly string[]): void {
     st.clean = undefined;
-    for (const n of names) st.known.delete(n);
+    for (const n of names) st.held.delete(n);
   }
 }

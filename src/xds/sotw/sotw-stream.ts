@@ -9,12 +9,17 @@ import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/typ
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import type { SotwRequest } from "./request-names.js";
 import { sharedFrame } from "../shared-frames.js";
+import { ALL_NAMES } from "../held-resources.js";
+import { namesByFingerprint } from "../shared-names.js";
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const n of a) if (!b.has(n)) return false;
+  return true;
+}
 
 interface SotwTypeState extends TypeState {
-  /** What this proxy was last sent of this type (for LDS/CDS: its whole state). May be a snapshot's own map. */
-  sent?: ReadonlyMap<string, CachedResource>;
-  /** Whether `sent` is this stream's own copy (safe to modify) rather than a snapshot's map. */
-  sentOwned?: boolean;
   /** version_info of the last response, or the version the proxy reported on reconnect. */
   sentVersion?: string;
   /** version_info the proxy said it holds in its first request (reconnect). */
@@ -49,33 +54,21 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     const raw = (req as SotwRequest).rawNames;
     const sameNames = raw !== undefined && raw.fingerprint === st.namesFingerprint;
     st.namesFingerprint = raw?.fingerprint;
-    const names = sameNames ? [] : (raw?.decode() ?? req.resourceNames ?? []);
-    const wildcard = names.includes("*") || (names.length === 0 && isWildcardByDefault(st.typeUrl));
-    const requested = names.filter((n) => n !== "*");
-    const changed = !sameNames && (wildcard !== st.wildcard || requested.length !== st.names.size || requested.some((n) => !st.names.has(n)));
-    if (changed) {
-      st.clean = undefined;
-      st.wildcard = wildcard;
-      st.names.clear();
-      for (const n of requested) st.names.add(n);
-      st.viewChanged = true;
-      if (!st.wildcard && st.sent) {
+    if (!sameNames) {
+      // Large lists are shared by every stream that sends the same bytes (decoded once).
+      const listed = raw ? namesByFingerprint(raw.fingerprint, raw.decode) : new Set(req.resourceNames ?? []);
+      const wildcard = listed.has("*") || (listed.size === 0 && isWildcardByDefault(st.typeUrl));
+      const requested = listed.has("*") ? new Set([...listed].filter((n) => n !== "*")) : listed;
+      if (wildcard !== st.wildcard || !sameSet(requested, st.names)) {
+        st.clean = undefined;
+        st.wildcard = wildcard;
+        st.names = requested;
+        st.viewChanged = true;
         // Forget what was sent for names the proxy no longer wants, so re-subscribing re-sends them.
-        const sent = this.ownSent(st);
-        for (const name of [...sent.keys()]) if (!st.names.has(name)) sent.delete(name);
+        if (!st.wildcard) st.held.keepOnly(requested);
       }
-      this.refreshSubscriptionStatus(st);
     }
     this.pushAll();
-  }
-
-  /** `sent` as this stream's own, modifiable map (copied from the snapshot's on first change). */
-  private ownSent(st: SotwTypeState): Map<string, CachedResource> {
-    if (!st.sentOwned || !(st.sent instanceof Map)) {
-      st.sent = new Map(st.sent ?? []);
-      st.sentOwned = true;
-    }
-    return st.sent as Map<string, CachedResource>;
   }
 
   /**
@@ -99,9 +92,14 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       }
       view = named;
     }
-    if (st.typeUrl === XDS_TYPES.cluster && st.sent && st.sent !== view) {
+    if (st.typeUrl === XDS_TYPES.cluster && !st.held.empty && !st.held.isExactly(view)) {
       // Removed clusters stay until listeners and routes settle; only ask when some were removed.
-      const removed = [...st.sent].filter(([name]) => !view.has(name));
+      const removed: [string, CachedResource][] = [];
+      for (const name of st.held.names()) {
+        if (view.has(name)) continue;
+        const r = st.held.resource(name);
+        if (r) removed.push([name, r]);
+      }
       if (removed.length > 0 && this.keepRemovedClusters()) {
         view = new Map([...view, ...removed]);
         version = undefined;
@@ -116,15 +114,15 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
 
   private changed(st: SotwTypeState, view: ReadonlyMap<string, CachedResource>): CachedResource[] {
     const out: CachedResource[] = [];
-    for (const r of view.values()) if (st.sent?.get(r.name)?.version !== r.version) out.push(r);
+    for (const r of view.values()) if (st.held.version(r.name) !== r.version) out.push(r);
     return out;
   }
 
   private pendingFor(st: SotwTypeState, view: ReadonlyMap<string, CachedResource>): boolean {
-    if (!st.sent) return st.wildcard || view.size > 0;
-    if (st.sent === view) return false;
-    for (const r of view.values()) if (st.sent.get(r.name)?.version !== r.version) return true;
-    return isStateOfTheWorld(st.typeUrl) && st.sent.size !== view.size;
+    if (st.held.empty) return st.wildcard || view.size > 0;
+    if (st.held.isExactly(view)) return false;
+    for (const r of view.values()) if (st.held.version(r.name) !== r.version) return true;
+    return isStateOfTheWorld(st.typeUrl) && st.held.size !== view.size;
   }
 
   /** Of `names`, the subscribed resources whose version differs from what the proxy was sent. */
@@ -133,7 +131,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     for (const name of names) {
       if (!st.wildcard && !st.names.has(name)) continue;
       const r = typed.resources.get(name);
-      if (r && st.sent?.get(name)?.version !== r.version) out.push(r);
+      if (r && st.held.version(name) !== r.version) out.push(r);
     }
     return out;
   }
@@ -160,8 +158,8 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
         // EDS fast path: only the changed resources, without looking at the others.
         const nonce = this.nextNonce();
         const frame = encodeDiscoveryResponse(st.typeUrl, typed.version, nonce, changed, this.ctx.controlPlaneId);
-        const sent = this.ownSent(st);
-        for (const r of changed) sent.set(r.name, r);
+        // The proxy now holds this type's resources it subscribed to.
+        st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
         st.sentVersion = typed.version;
         st.viewChanged = false;
         st.clean = typed;
@@ -171,20 +169,19 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     }
     const pushed = this.pushFull(st, snapshot);
     // Up to date with this type now, unless removed clusters are kept for make-before-break.
-    if (!st.wildcard || st.sent === typed.resources) st.clean = typed;
+    if (!st.wildcard || st.held.isExactly(typed.resources)) st.clean = typed;
     return pushed;
   }
 
   private pushFull(st: SotwTypeState, snapshot: Snapshot): boolean {
     const d = this.desired(st, snapshot);
-    if (!st.sent && st.claimedVersion !== undefined) {
+    if (st.held.empty && st.claimedVersion !== undefined) {
       // Reconnect: the proxy already holds exactly this content (versions are content hashes).
       const claimed = st.claimedVersion;
       st.claimedVersion = undefined;
       const version = this.versionOfView(d);
       if (claimed === version) {
-        st.sent = d.view;
-        st.sentOwned = false;
+        this.holdView(st, d, snapshot);
         st.sentVersion = version;
         st.viewChanged = false;
         this.markInSync(st, version);
@@ -194,8 +191,8 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     if (!this.pendingFor(st, d.view)) {
       // Same content as what was sent: remember the current map, so the next wake-up with this
       // snapshot is recognised without comparing (see candidates()).
-      if (st.wildcard && st.sent && d.view === snapshot.resources(st.typeUrl).resources && !st.sentOwned) st.sent = d.view;
-      if (st.sent && st.viewChanged) {
+      if (!st.held.empty) this.holdView(st, d, snapshot);
+      if (!st.held.empty && st.viewChanged) {
         // E.g. the proxy unsubscribed from some names: it now holds exactly this view.
         st.viewChanged = false;
         const version = this.versionOfView(d);
@@ -206,19 +203,12 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     }
     const version = this.versionOfView(d);
     const resources = isStateOfTheWorld(st.typeUrl) ? [...d.view.values()] : this.changed(st, d.view);
-    const updatedClusters =
-      st.typeUrl === XDS_TYPES.cluster && st.sent ? resources.filter((r) => st.sent!.has(r.name) && st.sent!.get(r.name)!.version !== r.version).map((r) => r.name) : [];
+    const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? resources.filter((r) => st.held.has(r.name) && st.held.version(r.name) !== r.version).map((r) => r.name) : [];
     const nonce = this.nextNonce();
     // A whole type's map (wildcard) is the same bytes for every stream that has it.
     const shareKey = isStateOfTheWorld(st.typeUrl) && d.view === snapshot.resources(st.typeUrl).resources ? d.view : undefined;
     const frame = encodeDiscoveryResponse(st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId, shareKey);
-    if (!st.sent || isStateOfTheWorld(st.typeUrl)) {
-      st.sent = d.view;
-      st.sentOwned = false;
-    } else {
-      const sent = this.ownSent(st);
-      for (const r of resources) sent.set(r.name, r);
-    }
+    this.holdView(st, d, snapshot);
     st.sentVersion = version;
     st.viewChanged = false;
     this.emit(st, frame, version, nonce, resources.length);
@@ -226,11 +216,19 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     return true;
   }
 
+  /**
+   * The proxy now holds `d.view`: the type's own map filtered by the subscription (no copy),
+   * or, for clusters kept for make-before-break, the view itself.
+   */
+  private holdView(st: SotwTypeState, d: DesiredView, snapshot: Snapshot): void {
+    const typed = snapshot.resources(st.typeUrl);
+    if (st.wildcard && d.view !== typed.resources) st.held.rebase(d.view, ALL_NAMES);
+    else st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
+  }
+
   protected override forgetSent(st: SotwTypeState, names: readonly string[]): void {
     st.clean = undefined;
-    if (!st.sent) return;
-    const sent = this.ownSent(st);
-    for (const n of names) sent.delete(n);
+    for (const n of names) st.held.delete(n);
   }
 }
 

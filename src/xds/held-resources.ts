@@ -1,0 +1,94 @@
+// What a proxy holds of one resource type, as far as its stream knows, in O(1) memory when
+// the proxy is up to date.
+//
+// Keeping a name -> version map per stream cost O(resources) per proxy: with Istio's load
+// shape (3300 clusters and 3300 endpoints per sidecar) that was ~450 KB per connected proxy,
+// most of the control plane's memory at 2000 proxies. Almost always a proxy holds exactly
+// what some TypeResources map holds, restricted to the names it subscribed to; so the state is
+// that map (shared by every stream up to date with it), the subscription(s) that filter it,
+// and a small map of exceptions since.
+import type { CachedResource } from "../cache/snapshot.js";
+
+/** Every name (a wildcard subscription). */
+export const ALL_NAMES = "*";
+export type NameFilter = ReadonlySet<string> | typeof ALL_NAMES;
+
+export class HeldResources {
+  /** The map the proxy was brought up to date with (read only; usually a snapshot's own). */
+  private base?: ReadonlyMap<string, CachedResource>;
+  /** A name of `base` is held only if every filter has it (the subscriptions since). */
+  private filters: NameFilter[] = [];
+  /** Exceptions since: the version held, or null when not held. */
+  private readonly overrides = new Map<string, string | null>();
+
+  /** The version of `name` the proxy holds, if it holds it. */
+  version(name: string): string | undefined {
+    const o = this.overrides.get(name);
+    if (o !== undefined) return o ?? undefined;
+    if (!this.base || !this.filters.every((f) => f === ALL_NAMES || f.has(name))) return undefined;
+    return this.base.get(name)?.version;
+  }
+
+  /** The resource held, when it is known from the map the proxy was brought up to date with. */
+  resource(name: string): CachedResource | undefined {
+    if (this.overrides.has(name) || !this.base || !this.filters.every((f) => f === ALL_NAMES || f.has(name))) return undefined;
+    return this.base.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.version(name) !== undefined;
+  }
+
+  set(name: string, version: string): void {
+    this.overrides.set(name, version);
+  }
+
+  delete(name: string): void {
+    if (this.base?.has(name)) this.overrides.set(name, null);
+    else this.overrides.delete(name);
+  }
+
+  /** The proxy now holds exactly `resources` restricted to `names`. */
+  rebase(resources: ReadonlyMap<string, CachedResource>, names: NameFilter): void {
+    this.base = resources;
+    this.filters = [names];
+    this.overrides.clear();
+  }
+
+  /** The proxy dropped every name not in `names` (it unsubscribed from them). */
+  keepOnly(names: ReadonlySet<string>): void {
+    if (this.base) this.filters.push(names);
+    for (const [name, v] of this.overrides) if (v !== null && !names.has(name)) this.overrides.delete(name);
+  }
+
+  /** True when the proxy holds exactly `resources`, known without comparing (same map, whole). */
+  isExactly(resources: ReadonlyMap<string, CachedResource>): boolean {
+    return this.base === resources && this.overrides.size === 0 && this.filters.length === 1 && this.filters[0] === ALL_NAMES;
+  }
+
+  /** Whether anything was ever recorded (a first response has been sent or claimed). */
+  get empty(): boolean {
+    return !this.base && this.overrides.size === 0;
+  }
+
+  /** The names held. */
+  *names(): Generator<string> {
+    for (const [name, v] of this.overrides) if (v !== null) yield name;
+    if (!this.base) return;
+    const filters = this.filters.filter((f) => f !== ALL_NAMES) as ReadonlySet<string>[];
+    // Iterate the smaller of the base and the first subscription.
+    const first = filters[0];
+    const candidates: Iterable<string> = first && first.size < this.base.size ? first : this.base.keys();
+    for (const name of candidates) {
+      if (this.overrides.has(name) || !this.base.has(name)) continue;
+      if (filters.every((f) => f.has(name))) yield name;
+    }
+  }
+
+  get size(): number {
+    if (this.base && this.overrides.size === 0 && this.filters.every((f) => f === ALL_NAMES)) return this.base.size;
+    let n = 0;
+    for (const _ of this.names()) n++;
+    return n;
+  }
+}
