@@ -107,7 +107,15 @@ export class MeshController {
     if (change.kind === "endpoints") {
       const updated = new Map<string, ResourceSet>();
       for (const [key, proxy] of this.classes) {
-        count(this.generate(key, proxy, { reuseLocal: !change.namespaces.has(proxy.namespace), outboundUpdate: { from: this.outbound, into: updated, services: change.services } }));
+        // A rebuilt local part is compared with the previous one (read before it is replaced),
+        // so its unchanged types keep their objects and streams see "nothing changed" at once.
+        count(
+          this.generate(key, proxy, {
+            reuseLocal: !change.namespaces.has(proxy.namespace),
+            outboundUpdate: { from: this.outbound, into: updated, services: change.services },
+            previous: { outbound: this.outbound, locals: this.locals },
+          }),
+        );
       }
       this.outbound = updated;
     } else if (change.kind === "full") {

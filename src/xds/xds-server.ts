@@ -203,7 +203,7 @@ export class XdsServer {
     const names = request.rawNames?.decode() ?? request.resourceNames ?? [];
     const wildcard = names.length === 0 ? isWildcardByDefault(typeUrl) : names.includes("*");
     const resources = wildcard ? [...typed.resources.values()] : names.flatMap((n) => typed.resources.get(n) ?? []);
-    cb(null, encodeDiscoveryResponse(typeUrl, typed.version, "", resources, this.ctx.controlPlaneId));
+    cb(null, encodeDiscoveryResponse(typeUrl, typed.version, "", resources, this.ctx.controlPlaneId).bytes);
   }
 
   /** Ends every stream cleanly (proxies reconnect elsewhere or later) and stops the server. */

@@ -126,7 +126,7 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
       st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
       st.clean = typed;
     }
-    this.emit(st, frame, version, nonce, updated.length + removed.length);
+    this.emit(st, frame.bytes, version, frame.nonce, updated.length + removed.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
   }

@@ -8,7 +8,7 @@ import { versionOf } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import type { SotwRequest } from "./request-names.js";
-import { sharedFrame } from "../shared-frames.js";
+import { sharedFrame, type Frame } from "../shared-frames.js";
 import { ALL_NAMES } from "../held-resources.js";
 import { namesByFingerprint } from "../shared-names.js";
 
@@ -163,7 +163,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
         st.sentVersion = typed.version;
         st.viewChanged = false;
         st.clean = typed;
-        this.emit(st, frame, typed.version, nonce, changed.length);
+        this.emit(st, frame.bytes, typed.version, frame.nonce, changed.length);
         return true;
       }
     }
@@ -211,7 +211,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     this.holdView(st, d, snapshot);
     st.sentVersion = version;
     st.viewChanged = false;
-    this.emit(st, frame, version, nonce, resources.length);
+    this.emit(st, frame.bytes, version, frame.nonce, resources.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
   }
@@ -240,7 +240,7 @@ export function encodeDiscoveryResponse(
   controlPlaneId: string,
   /** What `resources` are, for sharing the encoding: the single resource, or the type's map. */
   shareKey?: object,
-): Buffer {
+): Frame {
   const key = shareKey ?? (resources.length === 1 ? resources[0] : undefined);
   return sharedFrame(key, `sotw\u0000${typeUrl}\u0000${versionInfo}\u0000${controlPlaneId}\u0000${resources.length}`, nonce, (n) => encodeResponse(typeUrl, versionInfo, n, resources, controlPlaneId));
 }
