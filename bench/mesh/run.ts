@@ -12,6 +12,7 @@
 //
 //   npx tsx bench/mesh/run.ts
 //   env: MESH_WEFT_NODE_ARGS=--cpu-prof,--cpu-prof-dir=/tmp/prof MESH_SERVERS=weft,gcp MESH_K=2000 MESH_PAIRS=3 MESH_MODES=sotw,delta MESH_NAMESPACES=10 MESH_SERVICES=100
+//        MESH_MAX_INFLIGHT_MB=256 (Weft's push budget)
 //        CHURN_K=1000 CHURN_RATES=1,10,100 CHURN_SECONDS=10 MESH_SKIP_CONVERGENCE=1 MESH_SKIP_CHURN=1
 // Writes bench/results/mesh.{md,json}. Our debounce (file source, 100 ms) is not in these
 // numbers: the clock starts when the change is handed to the controller.
@@ -99,7 +100,7 @@ async function startServer(kind: Server, nodesFile: string, dumpDir: string, ext
   const port = nextPort++;
   const server =
     kind === "weft"
-      ? new JsonLinesProcess("weft", process.execPath, ["--expose-gc", ...list(process.env.MESH_WEFT_NODE_ARGS, ""), "--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--port", String(port), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, ...extra], { cwd: ROOT })
+      ? new JsonLinesProcess("weft", process.execPath, ["--expose-gc", ...list(process.env.MESH_WEFT_NODE_ARGS, ""), "--import", "tsx", path.join(ROOT, "bench/mesh/weft-mesh-server.ts"), "--port", String(port), "--namespaces", String(NS), "--services", String(SPN), "--nodes", nodesFile, ...(process.env.MESH_MAX_INFLIGHT_MB ? ["--max-inflight-mb", process.env.MESH_MAX_INFLIGHT_MB] : []), ...extra], { cwd: ROOT })
       : new JsonLinesProcess("gcp", path.join(BIN, "refserver"), ["-port", String(port), "-dump", path.join(dumpDir, "step-0")], { cwd: ROOT });
   await server.next((o) => o.line === "ready", 300_000, `${kind} ready`);
   return { server, port };

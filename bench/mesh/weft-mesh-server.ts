@@ -12,6 +12,7 @@
 //     {"cmd":"mem"}                -> {"mem":{"heapMb":..,"rssMb":..,"gc":true|false}} after a full GC
 //        (when node runs with --expose-gc)
 //     {"cmd":"heap","file":F}      -> writes a V8 heap snapshot to F: {"heap":F}
+//   --max-inflight-mb N: the xDS server's push budget (default 256 MiB).
 //   --dump DIR: write every step's snapshots (bench/go/refserver -dump format) to DIR/step-<i>, then exit.
 // Prints "ready" once every proxy class of --nodes is generated and the server listens.
 import { createHash } from "node:crypto";
@@ -55,6 +56,7 @@ const { values } = parseArgs({
     services: { type: "string", default: "100" },
     nodes: { type: "string" },
     dump: { type: "string" },
+    "max-inflight-mb": { type: "string" },
   },
 });
 const shape: LoadShape = { namespaces: Number(values.namespaces), servicesPerNamespace: Number(values.services) };
@@ -126,7 +128,9 @@ if (values.dump) {
   process.exit(0);
 }
 
-const cp = await startControlPlane({ logger: silentLogger(), xdsAddress: "127.0.0.1", xdsPort: Number(values.port), nodeKey: (node) => controller.nodeKey(node) });
+const cp = await startControlPlane({ logger: silentLogger(), xdsAddress: "127.0.0.1", xdsPort: Number(values.port), nodeKey: (node) => controller.nodeKey(node),
+  maxInflightBytes: values["max-inflight-mb"] ? Number(values["max-inflight-mb"]) * 1024 * 1024 : undefined,
+});
 const controller = new MeshController(cp.cache, silentLogger());
 controller.setConfig(configs[0]!);
 // Classes are generated before clients connect (as for the reference server, which is handed

@@ -20,6 +20,8 @@ export interface ControlPlaneOptions {
   nodeKey?: (node: Node, principal: string | undefined) => string;
   authenticate?: (metadata: Metadata) => string | undefined;
   xdsTls?: { certChainPem: string; privateKeyPem: string };
+  /** Bytes of xDS responses in flight across all streams (see PushBudget); default 256 MiB. */
+  maxInflightBytes?: number;
   certificateOf?: (snapshotKey: string) => { identity: string; serial: string; notAfter: string } | undefined;
   /** Registry to use (e.g. one other components already registered metrics in). */
   metricsRegistry?: Registry;
@@ -55,7 +57,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       log.error({ key, problems: err.problems }, err.message);
     },
   });
-  const xds = new XdsServer({ source: cache, metrics, logger: log, nodeKey: opts.nodeKey, authenticate: opts.authenticate, tls: opts.xdsTls, controlPlaneId: `weft@${hostname()}` });
+  const xds = new XdsServer({ source: cache, metrics, logger: log, nodeKey: opts.nodeKey, authenticate: opts.authenticate, tls: opts.xdsTls, controlPlaneId: `weft@${hostname()}`, maxInflightBytes: opts.maxInflightBytes });
   let configLoaded = false;
   let xdsListening = false;
   const admin = buildAdminServer({

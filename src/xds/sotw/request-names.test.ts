@@ -23,6 +23,15 @@ describe("decodeSotwRequest", () => {
     expect(a.rawNames!.fingerprint).not.toBe(c.rawNames!.fingerprint);
   });
 
+  it("names split by other fields (any order is valid protobuf) decode and fingerprint as one list", () => {
+    const split = Buffer.concat([encode({ resourceNames: names.slice(0, 120) }), encode({ typeUrl: "t", responseNonce: "3" }), encode({ resourceNames: names.slice(120) })]);
+    const got = decodeSotwRequest(split);
+    expect(got.typeUrl).toBe("t");
+    expect(got.responseNonce).toBe("3");
+    expect(got.rawNames!.decode()).toEqual(names);
+    expect(got.rawNames!.fingerprint).toBe(decodeSotwRequest(encode({ resourceNames: names })).rawNames!.fingerprint);
+  });
+
   it("decodes small requests normally", () => {
     const got = decodeSotwRequest(encode({ resourceNames: ["a", "b"], typeUrl: "t" }));
     expect(got.rawNames).toBeUndefined();

@@ -3,7 +3,7 @@
 // of an endpoint push to thousands of proxies, although they almost never change. So requests
 // are decoded without their resource_names; the names' raw bytes are fingerprinted, and only
 // decoded when the fingerprint differs from the last request of that type.
-import { hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { DiscoveryRequest } from "../../../generated/envoy/service/discovery/v3/discovery.js";
 
 const RESOURCE_NAMES_FIELD = 3;
@@ -28,45 +28,70 @@ function varint(buf: Buffer, pos: number): [value: number, next: number] {
   }
 }
 
-/** Byte ranges [start, end) of each top-level field, with the field number and payload. */
-function fields(buf: Buffer): { field: number; start: number; end: number; payload?: [number, number] }[] {
-  const out = [];
-  let pos = 0;
-  while (pos < buf.length) {
-    const start = pos;
-    const [key, afterKey] = varint(buf, pos);
-    const field = Math.floor(key / 8);
-    const wire = key & 7;
-    pos = afterKey;
-    let payload: [number, number] | undefined;
-    if (wire === 0) pos = varint(buf, pos)[1];
-    else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
-    else if (wire === 2) {
-      const [len, afterLen] = varint(buf, pos);
-      payload = [afterLen, afterLen + len];
+/** Where a field ends: `pos` is at its key. Throws on malformed input. */
+function fieldEnd(buf: Buffer, pos: number): { field: number; wire: number; end: number } {
+  const [key, afterKey] = varint(buf, pos);
+  const field = Math.floor(key / 8);
+  const wire = key & 7;
+  let end: number;
+  if (wire === 0) end = varint(buf, afterKey)[1];
+  else if (wire === 1) end = afterKey + 8;
+  else if (wire === 5) end = afterKey + 4;
+  else if (wire === 2) {
+    const [len, afterLen] = varint(buf, afterKey);
+    end = afterLen + len;
+  } else throw new RangeError(`unsupported wire type ${wire}`);
+  if (end > buf.length) throw new RangeError("truncated field");
+  return { field, wire, end };
+}
+
+type Range = [start: number, end: number];
+
+/** Appends [start, end) to `ranges`, merging it with the last range when adjacent. */
+function addRange(ranges: Range[], start: number, end: number): void {
+  const last = ranges[ranges.length - 1];
+  if (last && last[1] === start) last[1] = end;
+  else ranges.push([start, end]);
+}
+
+/** The strings of the resource_names fields within `ranges`. */
+function decodeNames(buf: Buffer, ranges: readonly Range[]): string[] {
+  const out: string[] = [];
+  for (const [start, end] of ranges) {
+    let pos = start;
+    while (pos < end) {
+      const afterKey = varint(buf, pos)[1];
+      const [len, afterLen] = varint(buf, afterKey);
+      out.push(buf.toString("utf8", afterLen, afterLen + len));
       pos = afterLen + len;
-    } else throw new RangeError(`unsupported wire type ${wire}`);
-    if (pos > buf.length) throw new RangeError("truncated field");
-    out.push({ field, start, end: pos, payload });
+    }
   }
   return out;
 }
 
 export function decodeSotwRequest(bytes: Buffer): SotwRequest {
   if (bytes.length < RAW_NAMES_THRESHOLD) return DiscoveryRequest.decode(bytes);
-  let parts: ReturnType<typeof fields>;
+  // One pass: the byte ranges of the names (usually one contiguous run) and of the rest.
+  const names: Range[] = [];
+  const others: Range[] = [];
+  let namesBytes = 0;
   try {
-    parts = fields(bytes);
+    for (let pos = 0; pos < bytes.length; ) {
+      const { field, wire, end } = fieldEnd(bytes, pos);
+      if (field === RESOURCE_NAMES_FIELD && wire === 2) {
+        addRange(names, pos, end);
+        namesBytes += end - pos;
+      } else addRange(others, pos, end);
+      pos = end;
+    }
   } catch {
     return DiscoveryRequest.decode(bytes); // let the regular decoder report what is wrong
   }
-  const names = parts.filter((p) => p.field === RESOURCE_NAMES_FIELD && p.payload);
-  const namesBytes = names.reduce((n, p) => n + (p.end - p.start), 0);
   if (namesBytes < RAW_NAMES_THRESHOLD) return DiscoveryRequest.decode(bytes);
-  const rest = Buffer.concat(parts.filter((p) => p.field !== RESOURCE_NAMES_FIELD).map((p) => bytes.subarray(p.start, p.end)));
+  const rest = others.length === 1 ? bytes.subarray(others[0]![0], others[0]![1]) : Buffer.concat(others.map(([s, e]) => bytes.subarray(s, e)));
   const req: SotwRequest = DiscoveryRequest.decode(rest);
-  const fingerprint = hash("sha1", Buffer.concat(names.map((p) => bytes.subarray(p.start, p.end))), "base64");
-  req.rawNames = { fingerprint, decode: () => names.map((p) => bytes.toString("utf8", p.payload![0], p.payload![1])) };
+  const h = createHash("sha1");
+  for (const [s, e] of names) h.update(bytes.subarray(s, e));
+  req.rawNames = { fingerprint: h.digest("base64"), decode: () => decodeNames(bytes, names) };
   return req;
 }
