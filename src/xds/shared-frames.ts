@@ -14,9 +14,29 @@ export interface Frame {
   readonly nonce: string;
 }
 
-/** Shared frames, keyed weakly by what was sent (a resource, or a whole type's map). */
+/**
+ * Shared frames, keyed weakly by what was sent (a resource, a whole type's map, a shared
+ * subscription) and then by variant (type, version, ...). Only the most recent frames, up to
+ * RETAINED_BYTES, are kept: a frame is reused by the streams that send it in the same burst,
+ * and a frame whose key belongs to one proxy class alone (e.g. its whole CDS) does not stay
+ * in memory for as long as its snapshot lives (2000 classes x 1 MB of clusters was 2 GB).
+ */
 const sharedFrames = new WeakMap<object, Map<string, Frame>>();
+const RETAINED_BYTES = 64 * 1024 * 1024;
+const retained: { key: WeakRef<object>; variant: string; bytes: number }[] = [];
+let retainedBytes = 0;
 let sharedNonces = 0;
+
+function retain(key: object, variant: string, frame: Frame): void {
+  retained.push({ key: new WeakRef(key), variant, bytes: frame.bytes.length });
+  retainedBytes += frame.bytes.length;
+  while (retainedBytes > RETAINED_BYTES && retained.length > 1) {
+    const old = retained.shift()!;
+    retainedBytes -= old.bytes;
+    const k = old.key.deref();
+    if (k) sharedFrames.get(k)?.delete(old.variant);
+  }
+}
 
 /**
  * The frame for `key` (the resources sent) and `variant` (type, version, ...): encoded once with
@@ -30,8 +50,13 @@ export function sharedFrame(key: object | undefined, variant: string, nonce: str
   if (!frame) {
     const shared = `_${(++sharedNonces).toString(36)}`;
     frame = { bytes: encode(shared), nonce: shared };
-    if (byVariant.size > 8) byVariant.clear(); // a resource shared at many versions: keep it small
     byVariant.set(variant, frame);
+    retain(key, variant, frame);
   }
   return frame;
+}
+
+/** Bytes of shared frames kept for reuse (bounded by RETAINED_BYTES plus the newest frame). */
+export function retainedFrameBytes(): number {
+  return retainedBytes;
 }

@@ -115,9 +115,13 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
       }).finish();
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     };
-    // One updated resource and nothing removed: the same bytes for every stream that sends it.
-    const shareKey = updated.length === 1 && removed.length === 0 ? updated[0] : undefined;
-    const frame = sharedFrame(shareKey, `delta\u0000${st.typeUrl}\u0000${version}\u0000${this.ctx.controlPlaneId}`, nonce, encode);
+    // The same bytes for every stream that sends the same thing: one updated resource, or a
+    // first response (the proxy holds nothing) carrying the whole type or the whole of a
+    // subscription shared with other streams (same names, same order: see shared-names.ts).
+    const whole = st.held.empty && removed.length === 0 && updated.length > 1;
+    const shareKey = updated.length === 1 && removed.length === 0 ? updated[0] : whole ? (st.wildcard ? typed.resources : st.names) : undefined;
+    const variant = `delta\u0000${st.typeUrl}\u0000${version}\u0000${this.ctx.controlPlaneId}${whole ? "\u0000whole" : ""}`;
+    const frame = sharedFrame(shareKey, variant, nonce, encode);
     const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? updated.filter((r) => st.held.has(r.name)).map((r) => r.name) : [];
     if (kept) {
       for (const r of updated) st.held.set(r.name, r.version);

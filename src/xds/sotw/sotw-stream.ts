@@ -10,7 +10,7 @@ import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import type { SotwRequest } from "./request-names.js";
 import { sharedFrame, type Frame } from "../shared-frames.js";
 import { ALL_NAMES } from "../held-resources.js";
-import { namesByFingerprint } from "../shared-names.js";
+import { namesByFingerprint, sharedNames } from "../shared-names.js";
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   if (a === b) return true;
@@ -56,7 +56,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     st.namesFingerprint = raw?.fingerprint;
     if (!sameNames) {
       // Large lists are shared by every stream that sends the same bytes (decoded once).
-      const listed = raw ? namesByFingerprint(raw.fingerprint, raw.decode) : new Set(req.resourceNames ?? []);
+      const listed = raw ? namesByFingerprint(raw.fingerprint, raw.decode) : sharedNames(new Set(req.resourceNames ?? []));
       const wildcard = listed.has("*") || (listed.size === 0 && isWildcardByDefault(st.typeUrl));
       const requested = listed.has("*") ? new Set([...listed].filter((n) => n !== "*")) : listed;
       if (wildcard !== st.wildcard || !sameSet(requested, st.names)) {
@@ -205,8 +205,15 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     const resources = isStateOfTheWorld(st.typeUrl) ? [...d.view.values()] : this.changed(st, d.view);
     const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? resources.filter((r) => st.held.has(r.name) && st.held.version(r.name) !== r.version).map((r) => r.name) : [];
     const nonce = this.nextNonce();
-    // A whole type's map (wildcard) is the same bytes for every stream that has it.
-    const shareKey = isStateOfTheWorld(st.typeUrl) && d.view === snapshot.resources(st.typeUrl).resources ? d.view : undefined;
+    // The same bytes for every stream that sends the same thing: a whole type's map
+    // (wildcard), or a first response to a subscription shared with other streams (same
+    // names, same order: see shared-names.ts) at the type's version.
+    const shareKey =
+      isStateOfTheWorld(st.typeUrl) && d.view === snapshot.resources(st.typeUrl).resources
+        ? d.view
+        : !isStateOfTheWorld(st.typeUrl) && !st.wildcard && st.held.empty && d.version !== undefined && resources.length > 1
+          ? st.names
+          : undefined;
     const frame = encodeDiscoveryResponse(st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId, shareKey);
     this.holdView(st, d, snapshot);
     st.sentVersion = version;

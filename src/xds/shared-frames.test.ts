@@ -1,0 +1,86 @@
+import { Registry } from "prom-client";
+import { describe, expect, it } from "vitest";
+import { DeltaDiscoveryResponse, DiscoveryResponse } from "../../generated/envoy/service/discovery/v3/discovery.js";
+import { SnapshotCache } from "../cache/snapshot-cache.js";
+import { Snapshot } from "../cache/snapshot.js";
+import { buildEdsCluster, buildLoadAssignment } from "../envoy/builders.js";
+import { XDS_TYPES } from "../envoy/type-urls.js";
+import { silentLogger } from "../log/logger.js";
+import { DeltaStream } from "./delta/delta-stream.js";
+import { ProxyRegistry } from "./proxy-registry.js";
+import { SotwStream } from "./sotw/sotw-stream.js";
+import type { ResponseSink, StreamContext } from "./stream-base.js";
+import { XdsMetrics } from "./xds-metrics.js";
+import { retainedFrameBytes, sharedFrame } from "./shared-frames.js";
+
+const clusters = Array.from({ length: 40 }, (_, i) => `svc-${i}`);
+
+function setup(): { ctx: StreamContext; sink: () => { sink: ResponseSink; frames: Buffer[] } } {
+  const cache = new SnapshotCache();
+  cache.set("class-a", Snapshot.build({ [XDS_TYPES.cluster]: clusters.map((name) => buildEdsCluster({ name })), [XDS_TYPES.endpoint]: clusters.map((name, i) => buildLoadAssignment(name, [{ address: "127.0.0.1", port: 9000 + i }])) }));
+  const ctx: StreamContext = { source: cache, nodeKey: () => "class-a", registry: new ProxyRegistry(), metrics: new XdsMetrics(new Registry()), logger: silentLogger(), controlPlaneId: "weft@test" };
+  return {
+    ctx,
+    sink: () => {
+      const frames: Buffer[] = [];
+      return { frames, sink: { write: (f) => (frames.push(f), true), onDrain: () => undefined, end: () => undefined, fail: () => undefined } };
+    },
+  };
+}
+
+describe("first responses shared between proxies of one class", () => {
+  it("delta: the whole CDS and the whole EDS subscription are one encoding for every proxy", () => {
+    const { ctx, sink } = setup();
+    const proxies = ["p1", "p2", "p3"].map((id) => {
+      const s = sink();
+      const stream = new DeltaStream(ctx, s.sink, "delta", "ads", id);
+      stream.onRequest({ node: { id }, typeUrl: XDS_TYPES.cluster });
+      stream.onRequest({ typeUrl: XDS_TYPES.endpoint, resourceNamesSubscribe: [...clusters] });
+      return { stream, frames: s.frames };
+    });
+    for (const p of proxies) expect(p.frames).toHaveLength(2);
+    for (const i of [0, 1]) {
+      expect(proxies[1]!.frames[i]).toBe(proxies[0]!.frames[i]);
+      expect(proxies[2]!.frames[i]).toBe(proxies[0]!.frames[i]);
+    }
+    const eds = DeltaDiscoveryResponse.decode(proxies[0]!.frames[1]!);
+    expect(eds.resources?.map((r) => r.name)).toEqual(clusters);
+    expect(eds.nonce).toMatch(/^_/);
+    // A proxy that already holds some (reconnect) gets its own response.
+    const s = sink();
+    new DeltaStream(ctx, s.sink, "delta", "ads", "p4").onRequest({ node: { id: "p4" }, typeUrl: XDS_TYPES.cluster, initialResourceVersions: { "svc-0": "old" } });
+    expect(s.frames[0]).not.toBe(proxies[0]!.frames[0]);
+    expect(DeltaDiscoveryResponse.decode(s.frames[0]!).resources).toHaveLength(clusters.length);
+    for (const p of proxies) p.stream.close();
+  });
+
+  it("sotw: the first EDS response to the same names is one encoding", () => {
+    const { ctx, sink } = setup();
+    const proxies = ["p1", "p2"].map((id) => {
+      const s = sink();
+      const stream = new SotwStream(ctx, s.sink, "sotw", "ads", id);
+      stream.onRequest({ node: { id }, typeUrl: XDS_TYPES.cluster });
+      stream.onRequest({ typeUrl: XDS_TYPES.endpoint, resourceNames: [...clusters] });
+      return { stream, frames: s.frames };
+    });
+    expect(proxies[1]!.frames[1]).toBe(proxies[0]!.frames[1]);
+    expect(DiscoveryResponse.decode(proxies[0]!.frames[1]!).resources).toHaveLength(clusters.length);
+    for (const p of proxies) p.stream.close();
+  });
+});
+
+describe("sharedFrame", () => {
+  it("keeps only the most recent frames: memory stays bounded, an old frame is encoded again", () => {
+    let encodes = 0;
+    const encode = () => (encodes++, Buffer.alloc(1024 * 1024));
+    const keys = Array.from({ length: 100 }, () => ({}));
+    for (const k of keys) sharedFrame(k, "v", "1", encode);
+    expect(encodes).toBe(100);
+    expect(retainedFrameBytes()).toBeLessThanOrEqual(65 * 1024 * 1024);
+    const newest = sharedFrame(keys[99]!, "v", "2", encode);
+    expect(encodes).toBe(100); // recent: reused
+    expect(sharedFrame(keys[99]!, "v", "3", encode)).toBe(newest);
+    sharedFrame(keys[0]!, "v", "4", encode);
+    expect(encodes).toBe(101); // evicted long ago: encoded again
+  });
+});
