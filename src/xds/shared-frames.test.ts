@@ -12,6 +12,7 @@ import { SotwStream } from "./sotw/sotw-stream.js";
 import type { ResponseSink, StreamContext } from "./stream-base.js";
 import { XdsMetrics } from "./xds-metrics.js";
 import { retainedFrameBytes, sharedFrame } from "./shared-frames.js";
+import { framed, preframing, wire } from "./grpc-framing.js";
 
 const clusters = Array.from({ length: 40 }, (_, i) => `svc-${i}`);
 
@@ -82,5 +83,20 @@ describe("sharedFrame", () => {
     expect(sharedFrame(keys[99]!, "v", "3", encode)).toBe(newest);
     sharedFrame(keys[0]!, "v", "4", encode);
     expect(encodes).toBe(101); // evicted long ago: encoded again
+  });
+});
+
+describe("gRPC framing once per shared frame", () => {
+  it("grpc-js is taught to send framed messages as they are; the framed Buffer holds header + message", () => {
+    expect(preframing).toBe(true); // the pinned grpc-js has the hook; an upgrade that drops it is noticed here
+    const message = Buffer.from("hello xds");
+    const view = framed(message);
+    expect(view.equals(message)).toBe(true);
+    const out = wire(view);
+    expect(out.length).toBe(message.length + 5);
+    expect(out[0]).toBe(0);
+    expect(out.readUInt32BE(1)).toBe(message.length);
+    expect(out.subarray(5).equals(message)).toBe(true);
+    expect(wire(message)).toBe(message); // not framed by us: grpc-js frames it
   });
 });

@@ -8,6 +8,8 @@
 // Before, each stream appended its own nonce: one copy of the whole response per stream (a
 // 423 KB route configuration to 2000 proxies was 847 MB of copies).
 
+import { framed } from "./grpc-framing.js";
+
 /** An encoded response and the nonce it carries. */
 export interface Frame {
   readonly bytes: Buffer;
@@ -49,7 +51,8 @@ export function sharedFrame(key: object | undefined, variant: string, nonce: str
   let frame = byVariant.get(variant);
   if (!frame) {
     const shared = `_${(++sharedNonces).toString(36)}`;
-    frame = { bytes: encode(shared), nonce: shared };
+    // Framed for gRPC once here, not by grpc-js once per stream (see grpc-framing.ts).
+    frame = { bytes: framed(encode(shared)), nonce: shared };
     byVariant.set(variant, frame);
     retain(key, variant, frame);
   }

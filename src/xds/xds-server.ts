@@ -14,6 +14,7 @@ import {
 } from "@grpc/grpc-js";
 import { AggregatedDiscoveryServiceService } from "../../generated/envoy/service/discovery/v3/ads.js";
 import { decodeSotwRequest, type SotwRequest } from "./sotw/request-names.js";
+import { wire } from "./grpc-framing.js";
 import { PushBudget } from "./push-budget.js";
 import { ClusterDiscoveryServiceService } from "../../generated/envoy/service/cluster/v3/cds.js";
 import { EndpointDiscoveryServiceService } from "../../generated/envoy/service/endpoint/v3/eds.js";
@@ -153,7 +154,7 @@ export class XdsServer {
 
   private sinkFor(call: ServerDuplexStream<unknown, Buffer>): ResponseSink {
     return {
-      write: (frame) => call.write(frame),
+      write: (frame) => call.write(wire(frame)),
       onDrain: (listener) => call.on("drain", listener),
       end: () => call.end(),
       // grpc-js ends a server stream with a status when the call emits an error carrying a code.
