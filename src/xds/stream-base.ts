@@ -17,7 +17,7 @@ import type { Logger } from "../log/logger.js";
 import { describeNode, type ProxyRegistry, type ProxyStatus, type TypeStatus, type XdsApi } from "./proxy-registry.js";
 import type { XdsMetrics } from "./xds-metrics.js";
 import type { PushBudget } from "./push-budget.js";
-import { HeldResources } from "./held-resources.js";
+import { ALL_NAMES, HeldResources } from "./held-resources.js";
 
 /** Where a stream writes encoded responses; a grpc-js call in production. */
 export interface ResponseSink {
@@ -330,6 +330,11 @@ export abstract class XdsStreamBase<S extends TypeState> {
     if (st.clean === typed) return "clean";
     if (typed.changes?.from.deref() === st.clean) return typed.changes.names;
     return "all";
+  }
+
+  /** The proxy now holds exactly the resources of `typed` it subscribed to. */
+  protected holdAll(st: S, typed: TypeResources): void {
+    st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
   }
 
   /** Makes the stream treat these resources as not held by the proxy, so they are sent again. */

@@ -8,10 +8,7 @@ import type { CachedResource, Snapshot } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import { sharedFrame } from "../shared-frames.js";
-import { ALL_NAMES } from "../held-resources.js";
 import { sharedNames } from "../shared-names.js";
-
-type DeltaTypeState = TypeState;
 
 interface DeltaUpdate {
   updated: CachedResource[];
@@ -20,19 +17,19 @@ interface DeltaUpdate {
   kept?: boolean;
 }
 
-export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
+export class DeltaStream extends XdsStreamBase<TypeState> {
   onRequest(req: DeltaDiscoveryRequest): void {
     const begun = this.beginRequest(req.node, req.typeUrl, (base) => base);
     if (!begun) return;
     const { st, isNew } = begun;
     const subscribe = req.resourceNamesSubscribe ?? [];
     const unsubscribe = req.resourceNamesUnsubscribe ?? [];
-    if (subscribe.length > 0 || unsubscribe.length > 0) st.clean = undefined;
     if (isNew) {
       for (const [name, version] of Object.entries(req.initialResourceVersions ?? {})) st.held.set(name, version);
       st.wildcard = subscribe.includes("*") || (subscribe.length === 0 && isWildcardByDefault(st.typeUrl));
     }
     if (subscribe.length > 0 || unsubscribe.length > 0) {
+      st.clean = undefined;
       // A new Set (the current one may be shared with other streams), then shared itself.
       const names = new Set(st.names);
       for (const name of subscribe) {
@@ -53,7 +50,7 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
     this.pushAll();
   }
 
-  private update(st: DeltaTypeState, snapshot: Snapshot): DeltaUpdate {
+  private update(st: TypeState, snapshot: Snapshot): DeltaUpdate {
     const typed = snapshot.resources(st.typeUrl);
     const all = typed.resources;
     const updated: CachedResource[] = [];
@@ -85,12 +82,12 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
     return { updated, removed };
   }
 
-  protected override hasPending(st: DeltaTypeState, snapshot: Snapshot): boolean {
+  protected override hasPending(st: TypeState, snapshot: Snapshot): boolean {
     const { updated, removed } = this.update(st, snapshot);
     return updated.length > 0 || removed.length > 0;
   }
 
-  protected override pushType(st: DeltaTypeState, snapshot: Snapshot): boolean {
+  protected override pushType(st: TypeState, snapshot: Snapshot): boolean {
     const { updated, removed, kept } = this.update(st, snapshot);
     const typed = snapshot.resources(st.typeUrl);
     const version = typed.version;
@@ -98,7 +95,7 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
       // Up to date with this type, unless removed clusters are being kept.
       if (!kept) {
         st.clean = typed;
-        st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
+        this.holdAll(st, typed);
       }
       this.markInSync(st, version);
       return false;
@@ -126,8 +123,7 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
     if (kept) {
       for (const r of updated) st.held.set(r.name, r.version);
     } else {
-      // The proxy now holds exactly this type's resources it subscribed to.
-      st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
+      this.holdAll(st, typed);
       st.clean = typed;
     }
     this.emit(st, frame.bytes, version, frame.nonce, updated.length + removed.length);
@@ -135,7 +131,7 @@ export class DeltaStream extends XdsStreamBase<DeltaTypeState> {
     return true;
   }
 
-  protected override forgetSent(st: DeltaTypeState, names: readonly string[]): void {
+  protected override forgetSent(st: TypeState, names: readonly string[]): void {
     st.clean = undefined;
     for (const n of names) st.held.delete(n);
   }

@@ -56,13 +56,14 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     st.namesFingerprint = raw?.fingerprint;
     if (!sameNames) {
       // Large lists are shared by every stream that sends the same bytes (decoded once).
-      const listed = raw ? namesByFingerprint(raw.fingerprint, raw.decode) : sharedNames(new Set(req.resourceNames ?? []));
+      const listed = raw ? namesByFingerprint(raw.fingerprint, raw.decode) : new Set(req.resourceNames ?? []);
       const wildcard = listed.has("*") || (listed.size === 0 && isWildcardByDefault(st.typeUrl));
       const requested = listed.has("*") ? new Set([...listed].filter((n) => n !== "*")) : listed;
       if (wildcard !== st.wildcard || !sameSet(requested, st.names)) {
         st.clean = undefined;
         st.wildcard = wildcard;
-        st.names = requested;
+        // Shorter lists are shared once they differ (not hashed again on every ACK).
+        st.names = raw ? requested : sharedNames(requested);
         st.viewChanged = true;
         // Forget what was sent for names the proxy no longer wants, so re-subscribing re-sends them.
         if (!st.wildcard) st.held.keepOnly(requested);
@@ -158,8 +159,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
         // EDS fast path: only the changed resources, without looking at the others.
         const nonce = this.nextNonce();
         const frame = encodeDiscoveryResponse(st.typeUrl, typed.version, nonce, changed, this.ctx.controlPlaneId);
-        // The proxy now holds this type's resources it subscribed to.
-        st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
+        this.holdAll(st, typed);
         st.sentVersion = typed.version;
         st.viewChanged = false;
         st.clean = typed;
@@ -203,7 +203,13 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     }
     const version = this.versionOfView(d);
     const resources = isStateOfTheWorld(st.typeUrl) ? [...d.view.values()] : this.changed(st, d.view);
-    const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? resources.filter((r) => st.held.has(r.name) && st.held.version(r.name) !== r.version).map((r) => r.name) : [];
+    const updatedClusters =
+      st.typeUrl === XDS_TYPES.cluster
+        ? resources.filter((r) => {
+            const held = st.held.version(r.name);
+            return held !== undefined && held !== r.version;
+          }).map((r) => r.name)
+        : [];
     const nonce = this.nextNonce();
     // The same bytes for every stream that sends the same thing: a whole type's map
     // (wildcard), or a first response to a subscription shared with other streams (same
@@ -230,7 +236,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   private holdView(st: SotwTypeState, d: DesiredView, snapshot: Snapshot): void {
     const typed = snapshot.resources(st.typeUrl);
     if (st.wildcard && d.view !== typed.resources) st.held.rebase(d.view, ALL_NAMES);
-    else st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
+    else this.holdAll(st, typed);
   }
 
   protected override forgetSent(st: SotwTypeState, names: readonly string[]): void {
