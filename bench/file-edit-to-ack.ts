@@ -4,6 +4,7 @@
 // the benchmark needs no root; the control-plane path is the same as in transparent mode.
 //
 //   npm run bench:edit            (N = 10; BENCH_N=20 for more)
+import { FileSource } from "../src/sources/file/file-source.js";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   await writeFile(path.join(dir, "services.yaml"), servicesYaml());
   await writeFile(path.join(dir, "routing.yaml"), routing);
   await writeFile(path.join(dir, "workloads.yaml"), workloadsYaml(await Promise.all(DEMO_WORKLOADS.map(async (w) => ({ workload: w, address: "127.0.0.1", port: await freePort() })))));
-  const runner = await startMeshRunner({ logger: silentLogger(), configDir: dir, debounceMs: DEBOUNCE_MS });
+  const runner = await startMeshRunner({ logger: silentLogger(), sources: [new FileSource(dir)], debounceMs: DEBOUNCE_MS });
   const nodes: { nodeId: string }[] = [];
   try {
     process.stderr.write(`starting ${DEMO_WORKLOADS.length} sidecars and the ingress gateway...\n`);

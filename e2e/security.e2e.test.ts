@@ -2,6 +2,7 @@
 // mTLS between sidecars with the caller's SPIFFE ID visible to the server, identity proven by
 // the bootstrap credential (never by node metadata), rotation under traffic, restart keeps
 // identity.
+import { FileSource } from "../src/sources/file/file-source.js";
 import { mkdtemp, rm, writeFile, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -73,7 +74,7 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
       logger: testLogger(),
       xdsAddress: "0.0.0.0",
       xdsPort: 0,
-      configDir,
+      sources: [new FileSource(configDir)],
       security: { stateDir, workloadTtlMs: ttlMs, servingNames: { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", bridgeAddress()] } },
     });
   }
@@ -360,7 +361,7 @@ spec:
       logger: testLogger(),
       xdsAddress: "0.0.0.0",
       xdsPort,
-      configDir,
+      sources: [new FileSource(configDir)],
       security: { stateDir, workloadTtlMs: 10_000, servingNames: { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", bridgeAddress()] } },
     });
     expect(await readFile(runner.security!.trustBundleFile, "utf8")).toBe(bundle);

@@ -29,6 +29,7 @@
 //        BENCH_KEEP_DUMPS=1                 keep the config dumps (path printed)
 // Needs root (network namespaces, iptables). Pods: dp-client, dp-server on bridge dp0,
 // 10.86.0.0/24 (never the weft0 pods of other runs).
+import { FileSource } from "../../src/sources/file/file-source.js";
 import { execFileSync, type ChildProcess } from "node:child_process";
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -226,7 +227,7 @@ async function setupWeft(client: Pod, server: Pod, tmp: string): Promise<Setup> 
       xdsPort: 0,
       adminAddress: "127.0.0.1",
       adminPort: 0,
-      configDir,
+      sources: [new FileSource(configDir)],
       security: { stateDir, servingNames: { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", bridgeAddress(NET)] } },
     });
     const sec = runner.security!;

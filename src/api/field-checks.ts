@@ -18,11 +18,11 @@ export class IssueCollector {
   ) {}
 
   error(field: string, message: string): void {
-    this.issues.push({ file: this.source.file, document: this.source.document, resource: this.resource, field, message, severity: "error" });
+    this.issues.push({ ...this.source, resource: this.resource, field, message, severity: "error" });
   }
 
   warning(field: string, message: string): void {
-    this.issues.push({ file: this.source.file, document: this.source.document, resource: this.resource, field, message, severity: "warning" });
+    this.issues.push({ ...this.source, resource: this.resource, field, message, severity: "warning" });
   }
 
   get errorCount(): number {

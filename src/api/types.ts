@@ -16,10 +16,53 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
 }
 
-/** Where a resource came from, for error messages: file, document index within it. */
-export interface SourceRef {
+/**
+ * Where a resource (or a problem) came from: origin-neutral, so every source — a directory of
+ * YAML, a Kubernetes cluster — can say it in its own terms. Print one with `formatSource`.
+ * Tell the variants apart with `isFileRef` (a FileRef has `file`, a ClusterObjectRef `cluster`).
+ */
+export type SourceRef = FileRef | ClusterObjectRef;
+
+/** A document of a YAML file: numbered from 1 in stream order; 0 means the file (or directory) as a whole. */
+export interface FileRef {
   file: string;
   document: number;
+}
+
+/**
+ * An object of a Kubernetes cluster, as read from its API server. `kind` is the object's kind
+ * ("VirtualService"); `namespace` is absent for cluster-scoped objects; `resourceVersion` is the
+ * version the problem was found in. A reference to the cluster as a whole (a problem about the
+ * source itself) leaves kind, name and resourceVersion empty.
+ */
+export interface ClusterObjectRef {
+  /** The cluster's name (Istio's cluster ID, e.g. "Kubernetes"); "" when there is only one. */
+  cluster: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  resourceVersion: string;
+}
+
+export function isFileRef(ref: SourceRef): ref is FileRef {
+  return "file" in ref;
+}
+
+/**
+ * A source reference for people: "config/reviews.yaml document 2", "config/reviews.yaml" (document 0),
+ * "kubernetes VirtualService/bookinfo/reviews (resourceVersion 123)", "kubernetes cluster east ...".
+ */
+export function formatSource(ref: SourceRef): string {
+  if (isFileRef(ref)) return ref.document > 0 ? `${ref.file} document ${ref.document}` : ref.file;
+  return [clusterLabel(ref), ref.kind ? clusterObjectLabel(ref) : "", ref.resourceVersion ? `(resourceVersion ${ref.resourceVersion})` : ""].filter(Boolean).join(" ");
+}
+
+function clusterLabel(ref: ClusterObjectRef): string {
+  return ref.cluster ? `kubernetes cluster ${ref.cluster}` : "kubernetes";
+}
+
+function clusterObjectLabel(ref: ClusterObjectRef): string {
+  return ref.namespace ? `${ref.kind}/${ref.namespace}/${ref.name}` : `${ref.kind}/${ref.name}`;
 }
 
 interface Base<K extends string, S> {
@@ -366,22 +409,38 @@ export interface Sourced<R extends NetworkingResource | SecurityResource = Netwo
   source: SourceRef;
 }
 
-/** One validation problem, phrased for people: file, document, kind/namespace/name, field. */
-export interface ValidationIssue {
-  file: string;
-  document: number;
+/**
+ * One validation problem, phrased for people: where (the SourceRef's fields, flattened: `file`
+ * and `document`, or `cluster`, `kind`, `namespace`, `name`, `resourceVersion`), kind/namespace/name, field.
+ * Build one as `{ ...source, resource, field, message, severity }`.
+ */
+export type ValidationIssue = SourceRef & {
   resource: string; // "VirtualService/default/reviews" or "(unknown)"
   field: string; // "spec.http[0].route[1].weight"
   message: string;
   severity: "error" | "warning";
+};
+
+/** The SourceRef part of an issue (without its message). */
+export function issueSource(i: ValidationIssue): SourceRef {
+  if (isFileRef(i)) return { file: i.file, document: i.document };
+  return { cluster: i.cluster, kind: i.kind, ...(i.namespace !== undefined ? { namespace: i.namespace } : {}), name: i.name, resourceVersion: i.resourceVersion };
 }
 
 export function resourceKey(r: { kind: string; metadata: { namespace?: string; name: string } }): string {
   return `${r.kind}/${r.metadata.namespace ?? "default"}/${r.metadata.name}`;
 }
 
+/**
+ * The one way an issue is printed:
+ *   file:       "config/reviews.yaml: document 2: VirtualService/default/reviews: spec.http[0].route[0].weight: expected ..."
+ *   Kubernetes: "kubernetes: VirtualService/bookinfo/reviews (resourceVersion 123): spec.http[0]...: expected ..."
+ */
 export function formatIssue(i: ValidationIssue): string {
-  return `${i.file}: document ${i.document}: ${i.resource}: ${i.field}: ${i.message}`;
+  if (isFileRef(i)) return `${i.file}: document ${i.document}: ${i.resource}: ${i.field}: ${i.message}`;
+  const object = i.resource !== "(unknown)" ? i.resource : i.kind ? clusterObjectLabel(i) : "(cluster)";
+  const version = i.resourceVersion ? ` (resourceVersion ${i.resourceVersion})` : "";
+  return `${clusterLabel(i)}: ${object}${version}: ${i.field}: ${i.message}`;
 }
 
 /** The mesh config as read from sources: every valid resource, plus the problems found. */

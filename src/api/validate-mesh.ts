@@ -4,6 +4,7 @@
 // VirtualService routing to a dropped ServiceEntry's host is reported too.
 import { closestMatch } from "./field-checks.js";
 import {
+  formatSource,
   resourceKey,
   type Destination,
   type DestinationRule,
@@ -23,7 +24,7 @@ export function validateMesh(resources: Sourced[]): { valid: Sourced[]; issues: 
   const rejected = new Set<Sourced>();
   const reject = (item: Sourced, field: string, message: string): void => {
     rejected.add(item);
-    issues.push({ file: item.source.file, document: item.source.document, resource: resourceKey(item.resource), field, message, severity: "error" });
+    issues.push({ ...item.source, resource: resourceKey(item.resource), field, message, severity: "error" });
   };
 
   const unique = dropDuplicates(resources, reject);
@@ -56,7 +57,7 @@ function namespaceOf(s: Sourced): string {
 }
 
 function where(s: Sourced): string {
-  return `${s.source.file} document ${s.source.document}`;
+  return formatSource(s.source);
 }
 
 /** The first definition of a kind/namespace/name wins; later ones are rejected, naming both places. */

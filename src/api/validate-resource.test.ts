@@ -154,7 +154,7 @@ describe("validateResource: VirtualService", () => {
     const { docs, file } = readFixture("invalid/bad-virtual-service.yaml");
     const result = validateResource(docs[0]!.value, { file, document: 1 });
     expect(result.resource).toBeUndefined();
-    expect(result.issues.every((i) => i.file === file && i.document === 1 && i.resource === "VirtualService/default/reviews" && i.severity === "error")).toBe(true);
+    expect(result.issues.every((i) => "file" in i && i.file === file && i.document === 1 && i.resource === "VirtualService/default/reviews" && i.severity === "error")).toBe(true);
     expect(problems(result)).toEqual([
       "spec.http[0].match[0].uri: expected exactly one of exact, prefix or regex, found exact and prefix",
       `spec.http[0].match[1].headers.cookie.regex: the regex "^(?!.*session=admin).*$" uses a lookahead "(?!", which RE2 (Envoy's regex engine) does not support`,

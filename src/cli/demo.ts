@@ -3,6 +3,7 @@
 // services (reviews in three versions), each workload with its own Envoy sidecar in its own
 // network namespace with transparent capture (explicit mode when that is impossible), and an
 // ingress gateway Envoy. Ctrl-C / SIGTERM removes every process, namespace and rule it made.
+import { FileSource } from "../sources/file/file-source.js";
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
@@ -156,7 +157,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       xdsPort,
       adminAddress: "127.0.0.1",
       adminPort,
-      configDir,
+      sources: [new FileSource(configDir)],
       security: { stateDir: `${configDir}-state`, servingNames: { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", ...(mode === "transparent" ? [bridgeAddress()] : [])] } },
     });
     running.runner = runner;

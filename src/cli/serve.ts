@@ -1,6 +1,7 @@
 // weft serve: runs the control plane until SIGTERM/SIGINT, then closes streams and exits 0.
 import { createLogger } from "../log/logger.js";
 import { startMeshRunner } from "../runner/mesh-runner.js";
+import { FileSource } from "../sources/file/file-source.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 import path from "node:path";
@@ -45,7 +46,7 @@ export async function runServe(argv: string[]): Promise<number> {
     adminAddress: values["admin-address"],
     adminPort: parsePort("admin-port", values["admin-port"]),
     processMetrics: true,
-    configDir: values["config-dir"],
+    sources: values["config-dir"] ? [new FileSource(values["config-dir"])] : [],
     settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"] },
     ...(values.security
       ? {

@@ -2,7 +2,8 @@
 // every problem. Exit codes: 0 no errors (warnings allowed), 1 errors found, 2 usage error.
 import { statSync } from "node:fs";
 import { stringify } from "yaml";
-import { formatIssue, resourceKey, type MeshConfig, type ValidationIssue } from "../api/types.js";
+import { formatIssue, isFileRef, resourceKey, type MeshConfig, type SourceRef, type ValidationIssue } from "../api/types.js";
+import { ConfigAggregator } from "../sources/config-aggregator.js";
 import { FileSource } from "../sources/file/file-source.js";
 import { helpText, parseFlags, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
@@ -41,7 +42,7 @@ function validate(argv: string[]): number {
   const dir = positionals[0]!;
   checkDirectory(dir);
 
-  const config = new FileSource(dir).load();
+  const config = new ConfigAggregator([new FileSource(dir)]).load();
   const errors = config.issues.filter((i) => i.severity === "error").length;
   const warnings = config.issues.length - errors;
   if (output === "table") process.stdout.write(renderTable(config, errors, warnings));
@@ -75,14 +76,14 @@ export function summaryLine(valid: number, errors: number, warnings: number): st
 }
 
 interface Report {
-  resources: { resource: string; file: string; document: number }[];
+  resources: ({ resource: string } & ({ file: string; document: number } | { source: SourceRef }))[];
   issues: ValidationIssue[];
   summary: { valid: number; errors: number; warnings: number };
 }
 
 function toReport(config: MeshConfig, errors: number, warnings: number): Report {
   return {
-    resources: config.resources.map((s) => ({ resource: resourceKey(s.resource), file: s.source.file, document: s.source.document })),
+    resources: config.resources.map((s) => ({ resource: resourceKey(s.resource), ...(isFileRef(s.source) ? { file: s.source.file, document: s.source.document } : { source: s.source }) })),
     issues: config.issues,
     summary: { valid: config.resources.length, errors, warnings },
   };

@@ -1,9 +1,11 @@
-// The running mesh control plane: control plane + mesh controller + a config source.
-// Used by `weft serve --config-dir` and `weft demo`.
+// The running mesh control plane: control plane + mesh controller + config sources (behind the
+// ConfigSource seam, merged by a ConfigAggregator). Used by `weft serve` and `weft demo`; the
+// caller builds the sources (a FileSource for --config-dir, ...): this file names none.
 import { formatIssue, type MeshConfig } from "../api/types.js";
 import type { Logger } from "../log/logger.js";
 import type { MeshSettings } from "../model/mesh-model.js";
-import { FileSource } from "../sources/file/file-source.js";
+import { ConfigAggregator } from "../sources/config-aggregator.js";
+import type { ConfigSource } from "../sources/config-source.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import { MeshController } from "./mesh-controller.js";
 import { waitForAllSynced } from "./wait-for-sync.js";
@@ -28,9 +30,16 @@ export interface MeshSecurityOptions {
 
 export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" | "authenticate" | "xdsTls"> {
   security?: MeshSecurityOptions;
-  configDir?: string;
+  /**
+   * Where the mesh config comes from, in order of precedence: on a kind/namespace/name defined
+   * by two sources, the first source's definition is used (the other is reported). None: an empty mesh.
+   */
+  sources?: ConfigSource[];
   settings?: Partial<MeshSettings>;
+  /** Quiet time after a source's last change before the config is rebuilt (default 100 ms). */
   debounceMs?: number;
+  /** Warn (log + issue) when one change removes at least this share (0..1) of a source's resources; default 0.5. */
+  largeRemovalShare?: number;
   /** Called after every applied config (tests and the demo use it to measure). */
   onApplied?: (config: MeshConfig) => void;
 }
@@ -38,7 +47,8 @@ export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" |
 export interface MeshRunner {
   cp: ControlPlane;
   controller: MeshController;
-  source?: FileSource;
+  /** The sources and what they last gave (undefined without sources). */
+  config?: ConfigAggregator;
   /** With security: the CA, bootstrap credentials, and the trust bundle file Envoys verify the control plane with. */
   security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string };
   /**
@@ -58,7 +68,7 @@ async function writeTrustBundle(file: string, pem: string): Promise<void> {
 
 function logIssues(logger: Logger, config: MeshConfig): void {
   for (const issue of config.issues) {
-    const fields = { file: issue.file, document: issue.document, resource: issue.resource, field: issue.field };
+    const { message: _message, severity: _severity, ...fields } = issue;
     if (issue.severity === "error") logger.error(fields, formatIssue(issue));
     else logger.warn(fields, formatIssue(issue));
   }
@@ -123,23 +133,31 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     const sec = security;
     controller.enableSecurity({ trustDomain: sec.ca.trustDomain, trustBundlePem: () => sec.ca.trustBundlePem(), certificates: sec.certificates, credentials: sec.credentials });
   }
-  let source: FileSource | undefined;
-  if (opts.configDir) {
-    source = new FileSource(opts.configDir, { debounceMs: opts.debounceMs });
+  let aggregator: ConfigAggregator | undefined;
+  if (opts.sources && opts.sources.length > 0) {
+    aggregator = new ConfigAggregator(opts.sources, { debounceMs: opts.debounceMs, largeRemovalShare: opts.largeRemovalShare, logger: logger.child({ component: "config" }) });
     const apply = (config: MeshConfig) => {
       logIssues(logger, config);
       controller!.setConfig(config);
       opts.onApplied?.(config);
     };
-    const initial = source.start(apply);
-    logger.info({ dir: opts.configDir, resources: initial.resources.length, issues: initial.issues.length }, "watching config directory");
+    let initial: MeshConfig;
+    try {
+      initial = await aggregator.start(apply);
+    } catch (err) {
+      await aggregator.close();
+      security?.certificates.close();
+      await cp.close(0);
+      throw err;
+    }
+    logger.info({ sources: opts.sources.map((s) => s.name), resources: initial.resources.length, issues: initial.issues.length }, "watching config sources");
     apply(initial);
   }
   cp.markConfigLoaded();
   return {
     cp,
     controller,
-    source,
+    config: aggregator,
     security,
     async rotateRoot(phase) {
       if (!security) throw new Error("root rotation needs security to be on");
@@ -157,7 +175,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       logger.info({ phase, roots: security.ca.roots().map((r) => r.serial) }, "root rotation");
     },
     async close(graceMs = 5000) {
-      source?.close();
+      await aggregator?.close();
       security?.certificates.close();
       await cp.close(graceMs);
     },

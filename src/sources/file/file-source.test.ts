@@ -3,13 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resourceKey, type MeshConfig, type VirtualService } from "../../api/types.js";
-import { FileSource, type FileSourceOptions } from "./file-source.js";
+import { ConfigAggregator, type ConfigAggregatorOptions } from "../config-aggregator.js";
+import { FileSource } from "./file-source.js";
 
 const TESTDATA = join(import.meta.dirname, "..", "..", "api", "testdata");
 const BOOKINFO = join(TESTDATA, "bookinfo");
 
 let dir: string;
-let sources: FileSource[];
+let sources: ConfigAggregator[];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "weft-file-source-"));
@@ -17,12 +18,13 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const s of sources) s.close();
+  for (const s of sources) void s.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-function source(options: FileSourceOptions = {}): FileSource {
-  const s = new FileSource(dir, options);
+/** A FileSource on the test directory behind the ConfigAggregator (which keeps last valid versions and debounces). */
+function source(options: ConfigAggregatorOptions = {}, root = dir): ConfigAggregator {
+  const s = new ConfigAggregator([new FileSource(root)], options);
   sources.push(s);
   return s;
 }
@@ -111,7 +113,7 @@ describe("FileSource.load", () => {
     const config = source().load();
     const file = join(dir, "mixed.yaml");
     expect(keys(config)).toEqual(["ServiceEntry/default/httpbin", "VirtualService/default/httpbin"]);
-    expect(config.issues.map((i) => [i.file, i.document, i.severity, i.field])).toEqual([
+    expect(config.issues.map((i) => ["file" in i && i.file, "file" in i && i.document, i.severity, i.field])).toEqual([
       [file, 2, "error", "(yaml)"],
       [file, 3, "error", "spec.subsets[1].name"],
       [file, 4, "warning", "apiVersion"],
@@ -120,7 +122,7 @@ describe("FileSource.load", () => {
 
   it("reports a directory that does not exist", () => {
     const missing = join(dir, "nope");
-    const config = new FileSource(missing).load();
+    const config = source({}, missing).load();
     expect(config).toEqual({
       resources: [],
       issues: [{ file: missing, document: 0, resource: "(unknown)", field: "(directory)", message: "cannot read the directory: it does not exist", severity: "error" }],
@@ -196,7 +198,7 @@ describe("FileSource.start: hot reload", () => {
   it("returns the initial config and reports a new file after the debounce", async () => {
     cpSync(join(BOOKINFO, "services.yaml"), join(dir, "services.yaml"));
     const recorder = changeRecorder();
-    const initial = source({ debounceMs: 50 }).start(recorder.onChange);
+    const initial = await source({ debounceMs: 50 }).start(recorder.onChange);
     expect(keys(initial)).toHaveLength(5);
     expect(recorder.configs).toHaveLength(0);
 
@@ -211,7 +213,7 @@ describe("FileSource.start: hot reload", () => {
     copyBookinfo();
     const reviews = join(dir, "reviews.yaml");
     const recorder = changeRecorder();
-    source({ debounceMs: 250 }).start(recorder.onChange);
+    await source({ debounceMs: 250 }).start(recorder.onChange);
 
     const next = recorder.next();
     for (const weight of [10, 20, 30]) {
@@ -229,7 +231,7 @@ describe("FileSource.start: hot reload", () => {
     copyBookinfo();
     const reviews = join(dir, "reviews.yaml");
     const recorder = changeRecorder();
-    source({ debounceMs: 200, maxDebounceMs: 400 }).start(recorder.onChange);
+    await source({ debounceMs: 200, maxDebounceMs: 400 }).start(recorder.onChange);
     const started = Date.now();
     // A write every 50 ms for 1.2 s: a plain trailing debounce of 200 ms would never fire.
     for (let i = 1; i <= 24; i++) {
@@ -244,7 +246,7 @@ describe("FileSource.start: hot reload", () => {
     copyBookinfo();
     const reviews = join(dir, "reviews.yaml");
     const recorder = changeRecorder();
-    source({ debounceMs: 50 }).start(recorder.onChange);
+    await source({ debounceMs: 50 }).start(recorder.onChange);
 
     const next = recorder.next();
     const temporary = join(dir, ".reviews.yaml.swp");
@@ -262,7 +264,7 @@ describe("FileSource.start: hot reload", () => {
   it("watches directories created after start", async () => {
     cpSync(join(BOOKINFO, "services.yaml"), join(dir, "services.yaml"));
     const recorder = changeRecorder();
-    source({ debounceMs: 50 }).start(recorder.onChange);
+    await source({ debounceMs: 50 }).start(recorder.onChange);
 
     const first = recorder.next();
     mkdirSync(join(dir, "team-a"));
@@ -280,13 +282,13 @@ describe("FileSource.start: hot reload", () => {
     await sleep(50); // let handles closed by earlier tests go away
     const before = activeHandles();
     const recorder = changeRecorder();
-    const s = new FileSource(dir, { debounceMs: 1000 });
-    s.start(recorder.onChange);
+    const s = new ConfigAggregator([new FileSource(dir)], { debounceMs: 1000 });
+    await s.start(recorder.onChange);
     expect(activeHandles()).toBeGreaterThan(before);
 
     writeFileSync(join(dir, "extra.yaml"), readFileSync(join(BOOKINFO, "gateway.yaml"), "utf8").replaceAll("bookinfo", "extra"));
     await sleep(100); // the event arrives and a debounce timer is pending
-    s.close();
+    await s.close();
     expect(activeHandles()).toBe(before);
     await sleep(1100);
     expect(recorder.configs).toHaveLength(0);

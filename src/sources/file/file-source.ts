@@ -1,28 +1,17 @@
-// The file source: a directory of Istio YAML, read recursively, validated, and watched.
+// The file source: a directory of Istio YAML, read recursively, validated per resource, and
+// watched. A ConfigSource (../config-source.ts): it reports complete snapshots; the
+// ConfigAggregator debounces, checks the mesh as a whole and keeps last valid versions.
 //
-// Every reload reads the whole directory again (sorted, so results never depend on readdir
-// order), validates each document, then checks the mesh as a whole. A resource that was valid
-// and becomes invalid — a schema error, a YAML typo that breaks its document, or a mesh error
-// such as a route to an undefined subset — is not dropped: its last valid version stays in
-// the config and the issue says so. A resource whose document is removed is removed.
+// Every snapshot reads the whole directory again (sorted, so results never depend on readdir
+// order). A document that names a resource but is invalid becomes an entry without a resource
+// (its last valid version is kept); a file that cannot be read or parsed is an unreadable
+// place (what came from it is kept). A file always is synced: a read is complete.
 import { readdirSync, readFileSync, realpathSync, statSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
-import { validateMesh } from "../../api/validate-mesh.js";
 import { parseDocuments, validateResource } from "../../api/validate-resource.js";
-import { resourceKey, type MeshConfig, type Sourced, type ValidationIssue } from "../../api/types.js";
+import { resourceKey, type FileRef, type ValidationIssue } from "../../api/types.js";
+import type { ConfigSource, SourceEntry, SourceListener, SourceSnapshot, UnreadablePlace } from "../config-source.js";
 
-export interface FileSourceOptions {
-  /** Quiet time after the last file event before the directory is read again. Default 100 ms. */
-  debounceMs?: number;
-  /**
-   * Longest a change waits while events keep coming (a tool rewriting files continuously
-   * would otherwise postpone every reload forever). Default 1 s.
-   */
-  maxDebounceMs?: number;
-}
-
-const DEFAULT_DEBOUNCE_MS = 100;
-const DEFAULT_MAX_DEBOUNCE_MS = 1000;
 /** How often to look again for a watched directory that does not exist (yet). */
 const MISSING_DIRECTORY_RETRY_MS = 1000;
 /**
@@ -31,179 +20,71 @@ const MISSING_DIRECTORY_RETRY_MS = 1000;
  */
 const NATIVE_RECURSIVE_WATCH = process.platform === "darwin" || process.platform === "win32";
 
-interface DocumentResult {
-  /** Kind/namespace/name when the document names itself, even if it is invalid. */
-  key?: string;
-  sourced?: Sourced;
-  issues: ValidationIssue[];
-}
-
 interface FileResult {
   file: string;
-  documents: DocumentResult[];
+  entries: SourceEntry[];
+  /** Problems of documents that name no resource, or an ignored one, and are not errors. */
+  unnamedIssues: ValidationIssue[];
   /** Errors not tied to one resource: an unreadable file, YAML syntax errors, unnamed documents. */
   unattributedErrors: ValidationIssue[];
+  /** YAML warnings. */
   otherIssues: ValidationIssue[];
 }
 
-export class FileSource {
-  private readonly debounceMs: number;
-  /** The last valid version of each resource, by kind/namespace/name. */
-  private readonly lastGood = new Map<string, Sourced>();
-  private lastSerialized: string | undefined;
+export class FileSource implements ConfigSource {
+  readonly name: string;
+  readonly origin: FileRef;
   private directories: string[] = [];
   private readonly watchers = new Map<string, FSWatcher>();
-  private debounceTimer: NodeJS.Timeout | undefined;
-  /** When the first file event not yet reloaded arrived. */
-  private pendingSince: number | undefined;
-  private readonly maxDebounceMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
-  private onChange: ((config: MeshConfig) => void) | undefined;
+  private listener: SourceListener | undefined;
   private closed = false;
 
-  constructor(
-    readonly dir: string,
-    options: FileSourceOptions = {},
-  ) {
-    this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
-    this.maxDebounceMs = Math.max(this.debounceMs, options.maxDebounceMs ?? DEFAULT_MAX_DEBOUNCE_MS);
+  constructor(readonly dir: string) {
+    this.name = `directory ${dir}`;
+    this.origin = { file: dir, document: 0 };
   }
 
-  /** Reads and validates the directory once. Updates the last valid versions kept per resource. */
-  load(): MeshConfig {
+  /** Reads and validates every file once (no mesh checks: the aggregator does those). */
+  snapshot(): SourceSnapshot {
     const listing = listYamlFiles(this.dir);
     this.directories = listing.directories;
     const files = listing.files.map(readYamlFile);
-    const issues: ValidationIssue[] = [...listing.issues];
-
-    const freshKeys = new Set<string>();
-    for (const f of files) for (const d of f.documents) if (d.sourced) freshKeys.add(resourceKey(d.sourced.resource));
-    const presentKeys = new Set(freshKeys);
-    const retained = new Set<Sourced>();
-    const candidates: Sourced[] = [];
-    const keep = (good: Sourced): void => {
-      candidates.push(good);
-      retained.add(good);
-      presentKeys.add(resourceKey(good.resource));
-    };
-
-    // A document that names a resource but is invalid: keep that resource's last valid version.
+    const snapshot: SourceSnapshot = { synced: true, entries: [], issues: [...listing.issues], unreadable: [...listing.unreadable] };
     for (const file of files) {
-      for (const doc of file.documents) {
-        issues.push(...doc.issues);
-        if (doc.sourced) {
-          candidates.push(doc.sourced);
-          continue;
-        }
-        if (!doc.key || !doc.issues.some((i) => i.severity === "error")) continue;
-        const good = this.lastGood.get(doc.key);
-        presentKeys.add(doc.key);
-        if (!good || freshKeys.has(doc.key) || retained.has(good)) continue;
-        keep(good);
-        annotateErrors(doc.issues, `keeping the last valid version (${where(good)})`);
-      }
-      issues.push(...file.unattributedErrors, ...file.otherIssues);
+      snapshot.entries.push(...file.entries);
+      snapshot.issues.push(...file.unnamedIssues, ...file.unattributedErrors, ...file.otherIssues);
+      if (file.unattributedErrors.length > 0) snapshot.unreadable.push({ place: file.file, issues: file.unattributedErrors });
     }
-    // A file (or the whole directory) that could not be read, or has documents too broken to
-    // name their resource: keep the last valid versions that came from it and appear nowhere else.
-    const brokenFiles = new Map(files.filter((f) => f.unattributedErrors.length > 0).map((f) => [f.file, f.unattributedErrors]));
-    const keptByFile = new Map<string, string[]>();
-    for (const [key, good] of this.lastGood) {
-      if (presentKeys.has(key) || !(listing.unreadable || brokenFiles.has(good.source.file))) continue;
-      keep(good);
-      keptByFile.set(good.source.file, [...(keptByFile.get(good.source.file) ?? []), key]);
-    }
-    for (const [file, keys] of keptByFile) {
-      annotateErrors(brokenFiles.get(file) ?? listing.issues, `keeping the last valid version of ${keys.join(", ")}`);
-    }
-
-    const { valid, issues: meshIssues } = this.checkMesh(candidates, retained);
-    issues.push(...meshIssues);
-
-    for (const key of [...this.lastGood.keys()]) if (!presentKeys.has(key)) this.lastGood.delete(key);
-    for (const s of valid) this.lastGood.set(resourceKey(s.resource), s);
-
-    return { resources: valid, issues: sortIssues(issues) };
+    this.syncWatchers();
+    return snapshot;
   }
 
-  /**
-   * Loads the directory, starts watching it, and returns the initial config. Afterwards
-   * `onChange` is called (debounced) each time an edit changes the resulting config; edits
-   * that change nothing (a comment, a rewrite with the same content) are not reported.
-   */
-  start(onChange: (config: MeshConfig) => void): MeshConfig {
-    if (this.onChange) throw new Error(`FileSource for ${this.dir} is already started`);
+  /** Starts watching the directory (and each directory under it); events call `listener.changed()`. */
+  async start(listener: SourceListener): Promise<void> {
+    if (this.listener) throw new Error(`FileSource for ${this.dir} is already started`);
     if (this.closed) throw new Error(`FileSource for ${this.dir} is closed`);
-    this.onChange = onChange;
-    const config = this.load();
-    this.lastSerialized = stableStringify(config);
+    this.listener = listener;
+    this.directories = listYamlFiles(this.dir).directories;
     this.syncWatchers();
-    return config;
   }
 
   /** Stops watching; no timers or watchers are left behind. */
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.debounceTimer);
     clearTimeout(this.retryTimer);
-    this.debounceTimer = this.retryTimer = undefined;
+    this.retryTimer = undefined;
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
   }
 
-  /**
-   * Mesh checks, then one retry for resources the mesh rejected: where a resource that was
-   * valid before now fails (e.g. it routes to a subset that is not defined), its last valid
-   * version is checked in its place, and kept if it passes.
-   */
-  private checkMesh(candidates: Sourced[], retained: Set<Sourced>): { valid: Sourced[]; issues: ValidationIssue[] } {
-    const first = validateMesh(candidates);
-    const validKeys = new Set(first.valid.map((s) => resourceKey(s.resource)));
-    const replaced = new Map<Sourced, Sourced>();
-    for (const s of candidates) {
-      const key = resourceKey(s.resource);
-      const good = this.lastGood.get(key);
-      if (validKeys.has(key) || retained.has(s) || !good || good === s) continue;
-      replaced.set(s, good);
-      validKeys.add(key); // one replacement per key
-    }
-    if (replaced.size === 0) return first;
-
-    const second = validateMesh(candidates.map((s) => replaced.get(s) ?? s));
-    const secondValid = new Set(second.valid);
-    const issuesOfReplaced: ValidationIssue[] = [];
-    for (const [fresh, good] of replaced) {
-      const own = first.issues.filter((i) => i.file === fresh.source.file && i.document === fresh.source.document && i.resource === resourceKey(fresh.resource));
-      if (secondValid.has(good)) annotateErrors(own, `keeping the last valid version (${where(good)})`);
-      issuesOfReplaced.push(...own);
-    }
-    return { valid: second.valid, issues: [...issuesOfReplaced, ...second.issues] };
+  private changed(): void {
+    if (!this.closed) this.listener?.changed();
   }
 
-  private scheduleReload(): void {
-    if (this.closed) return;
-    clearTimeout(this.debounceTimer);
-    const now = Date.now();
-    this.pendingSince ??= now;
-    const delay = Math.min(this.debounceMs, this.pendingSince + this.maxDebounceMs - now);
-    this.debounceTimer = setTimeout(() => this.reload(), Math.max(0, delay));
-  }
-
-  private reload(): void {
-    this.debounceTimer = undefined;
-    this.pendingSince = undefined;
-    if (this.closed) return;
-    const config = this.load();
-    this.syncWatchers();
-    const serialized = stableStringify(config);
-    if (serialized === this.lastSerialized) return;
-    this.lastSerialized = serialized;
-    this.onChange?.(config);
-  }
-
-  /** Watches the root (natively recursive where supported) or every directory found by the last load. */
+  /** Watches the root (natively recursive where supported) or every directory found by the last listing. */
   private syncWatchers(): void {
-    if (this.closed) return;
+    if (this.closed || !this.listener) return;
     const wanted = NATIVE_RECURSIVE_WATCH ? [this.dir] : this.directories;
     for (const [dir, watcher] of this.watchers) {
       if (!wanted.includes(dir)) {
@@ -216,34 +97,26 @@ export class FileSource {
       try {
         // Directories, not files, are watched: editors that save by writing a temporary file
         // and renaming it over the original replace the file's inode, which a file watch misses.
-        const watcher = watch(dir, { recursive: NATIVE_RECURSIVE_WATCH, persistent: true }, () => this.scheduleReload());
+        const watcher = watch(dir, { recursive: NATIVE_RECURSIVE_WATCH, persistent: true }, () => this.changed());
         watcher.on("error", () => {
           // The directory went away (or the watch broke): drop it and let a reload re-scan.
           watcher.close();
           if (this.watchers.get(dir) === watcher) this.watchers.delete(dir);
-          this.scheduleReload();
+          this.changed();
         });
         this.watchers.set(dir, watcher);
       } catch {
-        // It vanished between listing and watching; the next reload sees that.
+        // It vanished between listing and watching; the next snapshot sees that.
       }
     }
     // Nothing to watch (the directory does not exist yet): look again shortly.
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    if (!this.watchers.has(this.dir)) this.retryTimer = setTimeout(() => this.reload(), MISSING_DIRECTORY_RETRY_MS);
+    if (!this.watchers.has(this.dir)) this.retryTimer = setTimeout(() => this.changed(), MISSING_DIRECTORY_RETRY_MS);
   }
 }
 
 // ---------------------------------------------------------------------------------------
-
-function where(s: Sourced): string {
-  return `from ${s.source.file} document ${s.source.document}`;
-}
-
-function annotateErrors(issues: ValidationIssue[], note: string): void {
-  for (const issue of issues) if (issue.severity === "error" && !issue.message.endsWith(note)) issue.message += `; ${note}`;
-}
 
 function isYamlFile(name: string): boolean {
   return /\.ya?ml$/i.test(name);
@@ -254,12 +127,12 @@ function isYamlFile(name: string): boolean {
  * are skipped: editor swap and lock files, and the "..data" internals of Kubernetes ConfigMap
  * volumes (whose visible files are symlinks into them). Symlinks are followed, once each.
  */
-function listYamlFiles(root: string): { files: string[]; directories: string[]; issues: ValidationIssue[]; unreadable: boolean } {
+function listYamlFiles(root: string): { files: string[]; directories: string[]; issues: ValidationIssue[]; unreadable: UnreadablePlace[] } {
   const files: string[] = [];
   const directories: string[] = [];
   const issues: ValidationIssue[] = [];
+  const unreadable: UnreadablePlace[] = [];
   const visited = new Set<string>();
-  let unreadable = false;
 
   const walk = (dir: string): void => {
     let real: string;
@@ -270,8 +143,9 @@ function listYamlFiles(root: string): { files: string[]; directories: string[]; 
       visited.add(real);
       entries = readdirSync(dir).sort(compareNames);
     } catch (err) {
-      if (dir === root) unreadable = true;
-      issues.push({ file: dir, document: 0, resource: "(unknown)", field: "(directory)", message: `cannot read the directory: ${describeFsError(err)}`, severity: "error" });
+      const issue: ValidationIssue = { file: dir, document: 0, resource: "(unknown)", field: "(directory)", message: `cannot read the directory: ${describeFsError(err)}`, severity: "error" };
+      issues.push(issue);
+      unreadable.push({ place: join(dir), issues: [issue] });
       return;
     }
     directories.push(dir);
@@ -297,7 +171,7 @@ function compareNames(a: string, b: string): number {
 }
 
 function readYamlFile(file: string): FileResult {
-  const result: FileResult = { file, documents: [], unattributedErrors: [], otherIssues: [] };
+  const result: FileResult = { file, entries: [], unnamedIssues: [], unattributedErrors: [], otherIssues: [] };
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -311,15 +185,9 @@ function readYamlFile(file: string): FileResult {
     const { resource, issues } = validateResource(value, { file, document });
     const label = issues[0]?.resource ?? (resource ? resourceKey(resource) : "(unknown)");
     const hasErrors = issues.some((i) => i.severity === "error");
-    if (label === "(unknown)" && hasErrors) {
-      result.unattributedErrors.push(...issues);
-      continue;
-    }
-    result.documents.push({
-      ...(label !== "(unknown)" ? { key: label } : {}),
-      ...(resource ? { sourced: { resource, source: { file, document } } } : {}),
-      issues,
-    });
+    if (label === "(unknown)" && hasErrors) result.unattributedErrors.push(...issues);
+    else if (label !== "(unknown)" && (resource || hasErrors)) result.entries.push({ key: label, source: { file, document }, ...(resource ? { resource } : {}), issues });
+    else result.unnamedIssues.push(...issues); // warnings only: an ignored kind, an unnamed document
   }
   return result;
 }
@@ -330,17 +198,4 @@ function describeFsError(err: unknown): string {
   if (e.code === "EACCES" || e.code === "EPERM") return "permission denied";
   if (e.code === "ENOTDIR") return "it is not a directory";
   return e.message;
-}
-
-/** Issues grouped by file, then document; within a document, in the order found. */
-function sortIssues(issues: ValidationIssue[]): ValidationIssue[] {
-  return [...issues].sort((a, b) => compareNames(a.file, b.file) || a.document - b.document);
-}
-
-/** JSON with object keys sorted, so equal configs serialize equally. */
-export function stableStringify(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v !== "object" || v === null || Array.isArray(v)) return v;
-    return Object.fromEntries(Object.entries(v).sort(([a], [b]) => compareNames(a, b)));
-  });
 }
