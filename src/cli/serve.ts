@@ -19,6 +19,7 @@ const FLAGS = {
   "admin-address": { type: "string", env: "WEFT_ADMIN_ADDRESS", default: "127.0.0.1", help: "address of the admin HTTP server" },
   "admin-port": { type: "string", env: "WEFT_ADMIN_PORT", default: "15014", help: "admin HTTP port (/metrics, /healthz, /readyz, /debug/syncz)" },
   "config-dir": { type: "string", env: "WEFT_CONFIG_DIR", help: "directory of Istio YAML (ServiceEntry, VirtualService, ...), watched and hot-reloaded" },
+  "large-removal-warning": { type: "string", env: "WEFT_LARGE_REMOVAL_WARNING", default: "50", help: "warn (log + issue) when one config change removes at least this percentage of a source's resources (at least 5 of them); 101 turns it off" },
   "outbound-traffic-policy": { type: "string", env: "WEFT_OUTBOUND_TRAFFIC_POLICY", default: "ALLOW_ANY", help: "mesh default for unknown destinations: ALLOW_ANY or REGISTRY_ONLY" },
   "root-namespace": { type: "string", env: "WEFT_ROOT_NAMESPACE", default: "istio-system", help: "namespace whose Sidecar/DestinationRule apply mesh-wide" },
   security: { type: "boolean", env: "WEFT_SECURITY", help: "turn on the CA, SDS certificates, authenticated xDS over TLS and mTLS" },
@@ -38,6 +39,8 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   const policy = values["outbound-traffic-policy"];
   if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY") throw new UsageError(`--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);
+  const removalPercent = Number(values["large-removal-warning"]);
+  if (!Number.isFinite(removalPercent) || removalPercent < 0 || removalPercent > 101) throw new UsageError(`--large-removal-warning must be a percentage from 0 to 101, got "${values["large-removal-warning"]}"`);
   const logger = createLogger({ level: values["log-level"] });
   const runner = await startMeshRunner({
     logger,
@@ -47,6 +50,7 @@ export async function runServe(argv: string[]): Promise<number> {
     adminPort: parsePort("admin-port", values["admin-port"]),
     processMetrics: true,
     sources: values["config-dir"] ? [new FileSource(values["config-dir"])] : [],
+    largeRemovalShare: removalPercent / 100,
     settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"] },
     ...(values.security
       ? {
