@@ -18,6 +18,9 @@ import { TlsInspector } from "../../generated/envoy/extensions/filters/listener/
 import { RBAC as HttpRbac } from "../../generated/envoy/extensions/filters/http/rbac/v3/rbac.js";
 import { RBAC as NetworkRbac } from "../../generated/envoy/extensions/filters/network/rbac/v3/rbac.js";
 import { JwtAuthentication } from "../../generated/envoy/extensions/filters/http/jwt_authn/v3/config.js";
+import { HttpInspector } from "../../generated/envoy/extensions/filters/listener/http_inspector/v3/http_inspector.js";
+import { PreviousHostsPredicate } from "../../generated/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.js";
+import { UuidRequestIdConfig } from "../../generated/envoy/extensions/request_id/uuid/v3/uuid.js";
 
 /** What every ts-proto message constant offers; enough to encode, decode and build messages. */
 export interface MessageCodec<T> {
@@ -107,6 +110,9 @@ export const EXTENSION_TYPES = {
   httpRbac: `${PREFIX}envoy.extensions.filters.http.rbac.v3.RBAC`,
   networkRbac: `${PREFIX}envoy.extensions.filters.network.rbac.v3.RBAC`,
   jwtAuthentication: `${PREFIX}envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication`,
+  httpInspector: `${PREFIX}envoy.extensions.filters.listener.http_inspector.v3.HttpInspector`,
+  previousHosts: `${PREFIX}envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`,
+  uuidRequestId: `${PREFIX}envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig`,
 } as const;
 
 export type ExtensionTypeUrl = (typeof EXTENSION_TYPES)[keyof typeof EXTENSION_TYPES];
@@ -126,6 +132,9 @@ export interface ExtensionMessageTypes {
   [EXTENSION_TYPES.httpRbac]: HttpRbac;
   [EXTENSION_TYPES.networkRbac]: NetworkRbac;
   [EXTENSION_TYPES.jwtAuthentication]: JwtAuthentication;
+  [EXTENSION_TYPES.httpInspector]: HttpInspector;
+  [EXTENSION_TYPES.previousHosts]: PreviousHostsPredicate;
+  [EXTENSION_TYPES.uuidRequestId]: UuidRequestIdConfig;
 }
 
 export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<ExtensionMessageTypes[U]> } = {
@@ -143,4 +152,7 @@ export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<Extension
   [EXTENSION_TYPES.httpRbac]: HttpRbac,
   [EXTENSION_TYPES.networkRbac]: NetworkRbac,
   [EXTENSION_TYPES.jwtAuthentication]: JwtAuthentication,
+  [EXTENSION_TYPES.httpInspector]: HttpInspector,
+  [EXTENSION_TYPES.previousHosts]: PreviousHostsPredicate,
+  [EXTENSION_TYPES.uuidRequestId]: UuidRequestIdConfig,
 };

@@ -5,7 +5,8 @@ import { Cluster_DiscoveryType, Cluster_LbPolicy } from "../../generated/envoy/c
 import { RoutingPriority } from "../../generated/envoy/config/core/v3/base.js";
 import type { Subset } from "../api/types.js";
 import { packAny } from "../envoy/any.js";
-import { ADS_CONFIG_SOURCE, socketAddress } from "../envoy/builders.js";
+import { socketAddress } from "../envoy/builders.js";
+import { MESH_CONFIG_SOURCE } from "./config-source.js";
 import { EXTENSION_TYPES } from "../envoy/type-urls.js";
 import { toProtoDuration } from "./proto-duration.js";
 import type { ServiceModel, ServicePortModel } from "../model/mesh-model.js";
@@ -28,8 +29,11 @@ function lbPolicy(policy: EffectivePolicy): Cluster_LbPolicy {
       return Cluster_LbPolicy.LEAST_REQUEST;
     case "RANDOM":
       return Cluster_LbPolicy.RANDOM;
-    default:
+    case "ROUND_ROBIN":
       return Cluster_LbPolicy.ROUND_ROBIN;
+    default:
+      // Istio's default: the less busy of two random endpoints.
+      return Cluster_LbPolicy.LEAST_REQUEST;
   }
 }
 
@@ -82,7 +86,9 @@ function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePor
       maxEjectionPercent: od.maxEjectionPercent ?? 10,
       enforcingSuccessRate: 0,
     };
-    if (od.minHealthPercent !== undefined) cluster.commonLbConfig = { ...(cluster.commonLbConfig ?? {}), healthyPanicThreshold: { value: od.minHealthPercent } };
+    // Istio turns Envoy's panic mode off (threshold 0) unless minHealthPercent says otherwise:
+    // with every endpoint ejected the caller gets 503 at once instead of the ejected endpoints.
+    cluster.commonLbConfig = { ...(cluster.commonLbConfig ?? {}), healthyPanicThreshold: { value: od.minHealthPercent ?? 0 } };
   }
   const tls = policy.tls;
   if (tls && (tls.mode === "SIMPLE" || tls.mode === "MUTUAL")) {
@@ -145,7 +151,7 @@ export function buildOutboundCluster(service: ServiceModel, port: ServicePortMod
   } else if (service.resolution === "NONE" || passthroughLb) {
     cluster = { name, type: Cluster_DiscoveryType.ORIGINAL_DST, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED };
   } else {
-    cluster = { name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: ADS_CONFIG_SOURCE, serviceName: name } };
+    cluster = { name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: MESH_CONFIG_SOURCE, serviceName: name } };
   }
   applyPolicy(cluster, policy, port);
   if (mtlsTrustDomain) applyMeshTls(cluster, service, policy, mtlsTrustDomain);

@@ -47,12 +47,13 @@ function httpRouteConfig(model: MeshModel, proxy: ProxyModel, port: number, serv
   const seen = new Set<string>();
   for (const vs of virtualServicesFor(model, gatewayKeys, proxy.namespace)) {
     const vsHosts = (vs.spec.hosts ?? []).filter((h) => servers.some((s) => s.server.hosts.some((p) => hostMatches(p, h))));
-    const domains = vsHosts.flatMap((h) => [h, `${h}:${port}`]).filter((d) => !seen.has(d));
+    const domains = vsHosts.filter((d) => !seen.has(d));
     if (domains.length === 0) continue;
     domains.forEach((d) => seen.add(d));
-    hosts.push({ name: `${namespaceOf(vs)}/${vs.metadata.name}:${port}`, domains, routes: buildVirtualServiceRoutes(ctx, vs) });
+    hosts.push({ name: `${namespaceOf(vs)}/${vs.metadata.name}:${port}`, domains, routes: buildVirtualServiceRoutes(ctx, vs), includeRequestAttemptCount: true });
   }
-  return { name: gatewayRouteName(port), virtualHosts: hosts };
+  // As Istio's gateways: the port in Host does not take part in matching.
+  return { name: gatewayRouteName(port), virtualHosts: hosts, ignorePortInHostMatching: true };
 }
 
 function tlsContext(server: Server) {
@@ -94,11 +95,11 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
           name: `https_${port}_${s.gateway}`,
           filterChainMatch: { transportProtocol: "tls", ...(names.length ? { serverNames: names } : {}) },
           transportSocket: tlsContext(s.server),
-          filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) })],
+          filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) }, { direction: "gateway" })],
         });
       }
       if (httpServers.some((s) => isHttp(s.server.port.protocol))) {
-        chains.push({ name: `http_${port}`, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) })] });
+        chains.push({ name: `http_${port}`, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) }, { direction: "gateway" })] });
       }
     }
     const gatewayKeys = [...new Set(servers.map((s) => s.gateway))];

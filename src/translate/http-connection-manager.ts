@@ -4,21 +4,32 @@ import type { Filter } from "../../generated/envoy/config/listener/v3/listener_c
 import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
 import type { HttpFilter } from "../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js";
 import { packAny } from "../envoy/any.js";
-import { ADS_CONFIG_SOURCE } from "../envoy/builders.js";
+import { MESH_CONFIG_SOURCE } from "./config-source.js";
 import { EXTENSION_TYPES } from "../envoy/type-urls.js";
 import { CORS_FILTER, FAULT_FILTER } from "./http-routes.js";
 import { HttpConnectionManager_ForwardClientCertDetails } from "../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js";
 
+/** Which side of the sidecar an HTTP connection manager serves (Istio's listener classes). */
+export type HttpDirection = "outbound" | "inbound" | "gateway";
+
+/**
+ * Istio's defaults for every connection manager: WebSocket upgrades allowed, no stream idle
+ * timeout (idle long polls, SSE and gRPC streams are not cut), `Expect: 100-continue` passed
+ * to the app, a UUID request id. Inbound and gateway answer as `istio-envoy` (Istio's outbound
+ * keeps Envoy's `envoy`). Inbound with mTLS appends the caller's certificate to
+ * x-forwarded-client-cert (Subject, URI, DNS), as Istio's APPEND_FORWARD.
+ */
 export function buildHttpConnectionManager(
   statPrefix: string,
   routes: { rds: string } | { inline: RouteConfiguration },
-  opts: { forwardClientCert?: boolean; authFilters?: HttpFilter[] } = {},
+  opts: { direction?: HttpDirection; forwardClientCert?: boolean; authFilters?: HttpFilter[] } = {},
 ): Filter {
+  const direction = opts.direction ?? "outbound";
   return {
     name: "envoy.filters.network.http_connection_manager",
     typedConfig: packAny(EXTENSION_TYPES.httpConnectionManager, {
       statPrefix,
-      ...("rds" in routes ? { rds: { routeConfigName: routes.rds, configSource: ADS_CONFIG_SOURCE } } : { routeConfig: routes.inline }),
+      ...("rds" in routes ? { rds: { routeConfigName: routes.rds, configSource: MESH_CONFIG_SOURCE } } : { routeConfig: routes.inline }),
       httpFilters: [
         // Authentication (jwt_authn) and authorization (RBAC DENY, then ALLOW) come first.
         ...(opts.authFilters ?? []),
@@ -27,13 +38,21 @@ export function buildHttpConnectionManager(
         { name: "envoy.filters.http.router", typedConfig: packAny(EXTENSION_TYPES.router, {}) },
       ],
       normalizePath: true,
-      // Inbound with mTLS: the app sees the caller's SPIFFE ID in x-forwarded-client-cert.
+      upgradeConfigs: [{ upgradeType: "websocket" }],
+      streamIdleTimeout: { seconds: 0, nanos: 0 },
+      proxy100Continue: true,
+      requestIdExtension: { typedConfig: packAny(EXTENSION_TYPES.uuidRequestId, {}) },
+      ...(direction !== "outbound" ? { serverName: ISTIO_SERVER_NAME } : {}),
+      // Inbound with mTLS: the app sees the caller's identity in x-forwarded-client-cert.
       ...(opts.forwardClientCert
-        ? { forwardClientCertDetails: HttpConnectionManager_ForwardClientCertDetails.SANITIZE_SET, setCurrentClientCertDetails: { uri: true } }
+        ? { forwardClientCertDetails: HttpConnectionManager_ForwardClientCertDetails.APPEND_FORWARD, setCurrentClientCertDetails: { subject: true, uri: true, dns: true } }
         : {}),
     }),
   };
 }
+
+/** The `server` header inbound and gateway listeners answer with (Istio's). */
+export const ISTIO_SERVER_NAME = "istio-envoy";
 
 export function buildTcpProxy(statPrefix: string, target: { cluster: string } | { weighted: { name: string; weight: number }[] }): Filter {
   return {

@@ -23,13 +23,11 @@ import { toProtoDuration } from "./proto-duration.js";
 import { labelsMatch, namespaceOf, resolveHost, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { outboundClusterName } from "./naming.js";
+import { outboundRetryPolicy } from "./retry-policy.js";
 import { destinationRuleFor, effectivePolicy } from "./traffic-policy.js";
 
 export const FAULT_FILTER = "envoy.filters.http.fault";
 export const CORS_FILTER = "envoy.filters.http.cors";
-
-/** Istio's default retry policy for routes without `retries`. */
-const DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
 export interface RouteContext {
   model: MeshModel;
@@ -88,6 +86,17 @@ interface ResolvedDestination {
   port: number;
 }
 
+/**
+ * The route's timeout (none by default, as Istio) and gRPC deadlines: a gRPC request's
+ * `grpc-timeout` header is honoured, capped by the route timeout when there is one. This is
+ * max_grpc_timeout, as Istio's sidecars use: setting the newer max_stream_duration on a route
+ * makes Envoy ignore the route's `timeout` (measured: a 300 ms timeout stopped applying).
+ */
+export function withTimeout(action: RouteAction, timeout?: string): RouteAction {
+  const t = toProtoDuration(timeout ?? "0s");
+  return { ...action, timeout: t, maxGrpcTimeout: t };
+}
+
 /** Resolves a route destination to its cluster; undefined when the host is unknown. */
 export function resolveDestination(ctx: RouteContext, dest: Destination, fromNamespace: string): ResolvedDestination | undefined {
   const service = resolveHost(ctx.model, dest.host, fromNamespace);
@@ -110,18 +119,6 @@ function hashPolicies(ctx: RouteContext, dest: ResolvedDestination | undefined, 
   return [];
 }
 
-function retryPolicy(rule: HTTPRoute): RetryPolicy | undefined {
-  const r = rule.retries;
-  if (r && r.attempts === 0) return undefined;
-  return {
-    retryOn: r?.retryOn ?? DEFAULT_RETRY_ON,
-    numRetries: r?.attempts ?? 2,
-    ...(r?.perTryTimeout ? { perTryTimeout: toProtoDuration(r.perTryTimeout) } : {}),
-    retriableStatusCodes: [503],
-    hostSelectionRetryMaxAttempts: 5,
-  };
-}
-
 function routeAction(ctx: RouteContext, rule: HTTPRoute, fromNamespace: string, match: HTTPMatchRequest | undefined): Pick<Route, "route" | "directResponse"> {
   const dests = rule.route ?? [];
   const resolved = dests.map((d) => resolveDestination(ctx, d.destination, fromNamespace));
@@ -129,7 +126,7 @@ function routeAction(ctx: RouteContext, rule: HTTPRoute, fromNamespace: string, 
     const unknown = dests.find((_, i) => !resolved[i])?.destination.host ?? "(none)";
     return { directResponse: { status: 503, body: { inlineString: `weft: no service for destination host ${unknown}\n` } } };
   }
-  const action: RouteAction = { timeout: toProtoDuration(rule.timeout ?? "0s") };
+  const action: RouteAction = withTimeout({}, rule.timeout);
   if (resolved.length === 1) {
     action.cluster = resolved[0]!.cluster;
   } else {
@@ -148,10 +145,10 @@ function routeAction(ctx: RouteContext, rule: HTTPRoute, fromNamespace: string, 
       }),
     };
   }
-  const retry = retryPolicy(rule);
-  if (retry) action.retryPolicy = retry;
   const hash = hashPolicies(ctx, resolved[0], dests[0]?.destination.subset);
   if (hash.length) action.hashPolicy = hash;
+  const retry = outboundRetryPolicy(rule.retries, hash.length > 0);
+  if (retry) action.retryPolicy = retry;
   if (rule.mirror) {
     const mirror = resolveDestination(ctx, rule.mirror, fromNamespace);
     if (mirror) action.requestMirrorPolicies = [{ cluster: mirror.cluster, runtimeFraction: { defaultValue: fractionalPercent(rule.mirrorPercentage?.value) } }];
@@ -249,7 +246,7 @@ export function buildDefaultRoute(cluster: string): Route {
   return {
     name: "default",
     match: { prefix: "/" },
-    route: { cluster, timeout: toProtoDuration("0s"), retryPolicy: retryPolicy({})!, },
+    route: withTimeout({ cluster, retryPolicy: outboundRetryPolicy(undefined)! }),
     decorator: { operation: cluster },
   };
 }

@@ -7,7 +7,7 @@ import type { CommonTlsContext } from "../../generated/envoy/extensions/transpor
 import { SubjectAltNameMatcher_SanType } from "../../generated/envoy/extensions/transport_sockets/tls/v3/common.js";
 import type { TransportSocket } from "../../generated/envoy/config/core/v3/base.js";
 import { packAny } from "../envoy/any.js";
-import { ADS_CONFIG_SOURCE } from "../envoy/builders.js";
+import { MESH_CONFIG_SOURCE } from "./config-source.js";
 import { EXTENSION_TYPES } from "../envoy/type-urls.js";
 
 export const WORKLOAD_SECRET = "default";
@@ -44,10 +44,10 @@ function commonContext(sans: { exact?: string[]; prefix?: string }): CommonTlsCo
     ? sans.exact.map((san) => ({ sanType: SubjectAltNameMatcher_SanType.URI, matcher: { exact: san } }))
     : [{ sanType: SubjectAltNameMatcher_SanType.URI, matcher: { prefix: sans.prefix ?? "spiffe://" } }];
   return {
-    tlsCertificateSdsSecretConfigs: [{ name: WORKLOAD_SECRET, sdsConfig: ADS_CONFIG_SOURCE }],
+    tlsCertificateSdsSecretConfigs: [{ name: WORKLOAD_SECRET, sdsConfig: MESH_CONFIG_SOURCE }],
     combinedValidationContext: {
       defaultValidationContext: { matchTypedSubjectAltNames: matchers },
-      validationContextSdsSecretConfig: { name: ROOT_SECRET, sdsConfig: ADS_CONFIG_SOURCE },
+      validationContextSdsSecretConfig: { name: ROOT_SECRET, sdsConfig: MESH_CONFIG_SOURCE },
     },
   };
 }

@@ -6,7 +6,7 @@ import type { ClusterLoadAssignment } from "../../generated/envoy/config/endpoin
 import type { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
 import type { FilterChain } from "../../generated/envoy/config/listener/v3/listener_components.js";
 import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
-import type { VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
+import type { Route, VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
 import type { ProxyResources } from "./translate.js";
 import { packAny } from "../envoy/any.js";
@@ -17,7 +17,8 @@ import type { ProxyModel } from "../model/proxy.js";
 import { buildInboundCluster, buildOutboundCluster, isHttpProtocol } from "./clusters.js";
 import { buildLoadAssignmentFor } from "./endpoints.js";
 import { buildHttpConnectionManager, buildTcpProxy } from "./http-connection-manager.js";
-import { buildDefaultRoute, buildVirtualServiceRoutes, resolveDestination, type RouteContext } from "./http-routes.js";
+import { buildDefaultRoute, buildVirtualServiceRoutes, resolveDestination, withTimeout, type RouteContext } from "./http-routes.js";
+import { inboundRetryPolicy } from "./retry-policy.js";
 import {
   BLACKHOLE_CLUSTER,
   EXPLICIT_OUTBOUND_LISTENER,
@@ -90,20 +91,27 @@ export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, servi
 
 function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): VirtualHost {
   return policy === "ALLOW_ANY"
-    ? { name: "allow_any", domains: ["*"], routes: [{ name: "allow_any", match: { prefix: "/" }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: { seconds: 0, nanos: 0 } } }] }
-    : { name: "block_all", domains: ["*"], routes: [{ name: "block_all", match: { prefix: "/" }, directResponse: { status: 502 } }] };
+    ? { name: "allow_any", domains: ["*"], routes: [{ name: "allow_any", match: { prefix: "/" }, route: withTimeout({ cluster: PASSTHROUGH_CLUSTER }) }], includeRequestAttemptCount: true }
+    : { name: "block_all", domains: ["*"], routes: [{ name: "block_all", match: { prefix: "/" }, directResponse: { status: 502 } }], includeRequestAttemptCount: true };
 }
 
 /** Virtual host for a service on one port: VirtualService routes, or the default route. */
 function serviceVirtualHost(ctx: RouteContext, service: ServiceModel, port: number, domains: string[]): VirtualHost {
   const vss = virtualServicesForService(ctx.model, service, virtualServicesFor(ctx.model, ["mesh"], ctx.proxy.namespace));
   const routes = vss.length > 0 ? vss.flatMap((vs) => buildVirtualServiceRoutes(ctx, vs)) : [buildDefaultRoute(outboundClusterName(port, "", service.hostname))];
-  return { name: `${service.hostname}:${port}`, domains, routes };
+  // x-envoy-attempt-count tells the app which attempt it is serving (Istio's default).
+  return { name: `${service.hostname}:${port}`, domains, routes, includeRequestAttemptCount: true };
 }
 
-function domainsFor(service: ServiceModel, port: number, clientNamespace: string, withBareNames: boolean): string[] {
-  const names = [...hostAliases(service, clientNamespace), ...service.addresses];
-  return [...names.map((n) => `${n}:${port}`), ...(withBareNames ? names : [])];
+/**
+ * Host names a service answers to: its aliases, VIPs and, as Istio, the absolute FQDN with a
+ * trailing dot. `withPorts`: also each as name:port (explicit mode, whose one listener serves
+ * every port, so the port in Host selects the service port); `withBareNames`: also without a
+ * port. Transparent mode serves one port per route configuration and ignores the Host's port.
+ */
+function domainsFor(service: ServiceModel, clientNamespace: string, opts: { port?: number; withBareNames: boolean }): string[] {
+  const names = [...hostAliases(service, clientNamespace), ...(service.hostname.includes(".") ? [`${service.hostname}.`] : []), ...service.addresses];
+  return [...(opts.port !== undefined ? names.map((n) => `${n}:${opts.port}`) : []), ...(opts.withBareNames ? names : [])];
 }
 
 function uniqueDomains(hosts: VirtualHost[]): VirtualHost[] {
@@ -118,8 +126,9 @@ function outboundRouteConfig(model: MeshModel, proxy: ProxyModel, services: Serv
   const ctx: RouteContext = { model, proxy, port, gateways: ["mesh"] };
   const hosts = services
     .filter((s) => s.ports.some((p) => p.number === port && isHttpProtocol(p.protocol)))
-    .map((s) => serviceVirtualHost(ctx, s, port, domainsFor(s, port, proxy.namespace, true)));
-  return { name: outboundRouteName(port), virtualHosts: [...uniqueDomains(hosts), catchAllVirtualHost(outboundPolicy(model, proxy))], validateClusters: false };
+    .map((s) => serviceVirtualHost(ctx, s, port, domainsFor(s, proxy.namespace, { withBareNames: true })));
+  // The port in Host never decides (Istio: `reviews:8080` on port 9080 is still reviews).
+  return { name: outboundRouteName(port), virtualHosts: [...uniqueDomains(hosts), catchAllVirtualHost(outboundPolicy(model, proxy))], validateClusters: false, ignorePortInHostMatching: true };
 }
 
 /** Route configuration of the explicit-mode HTTP listener: every HTTP service on every port, by Host. */
@@ -129,7 +138,7 @@ function explicitRouteConfig(model: MeshModel, proxy: ProxyModel, services: Serv
     const httpPorts = s.ports.filter((p) => isHttpProtocol(p.protocol));
     for (const p of httpPorts) {
       const ctx: RouteContext = { model, proxy, port: p.number, gateways: ["mesh"] };
-      hosts.push(serviceVirtualHost(ctx, s, p.number, domainsFor(s, p.number, proxy.namespace, httpPorts.length === 1)));
+      hosts.push(serviceVirtualHost(ctx, s, p.number, domainsFor(s, proxy.namespace, { port: p.number, withBareNames: httpPorts.length === 1 })));
     }
   }
   return { name: EXPLICIT_OUTBOUND_ROUTE, virtualHosts: [...uniqueDomains(hosts), catchAllVirtualHost(outboundPolicy(model, proxy))] };
@@ -209,6 +218,14 @@ function ownServices(model: MeshModel, proxy: ProxyModel): ServiceModel[] {
   return (byNs.get(proxy.namespace) ?? []).filter((s) => s.endpoints.some((e) => Object.keys(e.labels).length > 0 && labelsMatch(e.labels, proxy.labels)));
 }
 
+/**
+ * The route to the local app: no timeout, gRPC deadlines honoured, and (not for gRPC, whose
+ * streams do not suit it) a retry when the request was reset before it reached the app.
+ */
+function inboundRoute(cluster: string, protocol: ServiceModel["ports"][number]["protocol"]): Route {
+  return { name: "default", match: { prefix: "/" }, route: withTimeout({ cluster, ...(protocol === "GRPC" ? {} : { retryPolicy: inboundRetryPolicy() }) }) };
+}
+
 function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, security: MeshSecurity | undefined): { listener: Listener; clusters: Cluster[] } {
   const chains: FilterChain[] = [];
   const clusters: Cluster[] = [];
@@ -234,9 +251,9 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
             buildHttpConnectionManager(
               `inbound_0.0.0.0_${target}`,
               {
-                inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [{ name: "default", match: { prefix: "/" }, route: { cluster, timeout: { seconds: 0, nanos: 0 } } }] }] },
+                inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [inboundRoute(cluster, p.protocol)] }] },
               },
-              { forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildHttpRbacFilters(authz, { trustDomain })] },
+              { direction: "inbound", forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildHttpRbacFilters(authz, { trustDomain })] },
             ),
           ]
         : [...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||`, { cluster })];
