@@ -1,0 +1,287 @@
+// The Kubernetes source: Services, EndpointSlices, Pods, Nodes and Namespaces become the
+// service registry (generated ServiceEntries, see service-registry.ts), and Istio's custom
+// resources are read from the cluster and validated with the same validators as files. One
+// reflector per resource type keeps small records; the source is "synced" once every
+// reflector has completed its list, and again "not synced" while any relists after 410 Gone.
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
+import { validateResource } from "../../api/validate-resource.js";
+import { resourceKey, type MeshConfig, type Sourced, type SourceRef, type ValidationIssue } from "../../api/types.js";
+import type { Logger } from "../../log/logger.js";
+import { ClusterRegistry, type CoreKind, type CoreRecord } from "./cluster-registry.js";
+import { ISTIO_KINDS, type IstioKind } from "./istio-kinds.js";
+import { endpointSliceRecord, namespaceRecord, nodeRecord, podRecord, serviceRecord, type KubeEndpointSlice, type KubeObject, type KubePod, type KubeService } from "./kube-records.js";
+import { Reflector, type ListPage, type ListWatchClient } from "./reflector.js";
+import { DEFAULT_CLUSTER_DOMAIN } from "./service-registry.js";
+import { clusterSourceRef } from "./cluster-source-ref.js";
+
+export interface KubernetesSourceOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Cluster DNS domain (Service hosts are `<name>.<namespace>.svc.<domain>`). Default cluster.local. */
+  clusterDomain?: string;
+  /** Name of the cluster in references and messages. Default "Kubernetes" (Istio's default cluster ID). */
+  clusterId?: string;
+  /** Page size of list calls. Default 500. */
+  pageSize?: number;
+  /** First retry delay after an API error (doubles to maxBackoffMs). Default 1000. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** One Istio custom resource as kept: the validated resource (if valid) and its issues. */
+interface CustomRecord {
+  namespace: string;
+  name: string;
+  resourceVersion: string;
+  sourced?: Sourced;
+  issues: ValidationIssue[];
+}
+
+interface CoreKindSpec {
+  kind: CoreKind;
+  resource: string;
+  watchPath: string;
+  list: (page: { limit: number; continueToken?: string }) => Promise<ListPage>;
+  toRecord: (o: unknown) => CoreRecord | undefined;
+}
+
+/** The most a custom resource's spec may take as JSON before it is refused (Kubernetes' own object limit is ~1.5 MB). */
+const MAX_CUSTOM_RESOURCE_BYTES = 1536 * 1024;
+
+export class KubernetesSource {
+  readonly clusterId: string;
+  private readonly registry: ClusterRegistry;
+  private readonly custom = new Map<string, Map<string, CustomRecord>>();
+  private readonly reflectors: Reflector<unknown>[] = [];
+  private readonly watch: Watch;
+  private onChange: (() => void) | undefined;
+  private started = false;
+
+  constructor(private readonly opts: KubernetesSourceOptions) {
+    this.clusterId = opts.clusterId ?? "Kubernetes";
+    this.watch = new Watch(opts.kubeConfig);
+    this.registry = new ClusterRegistry({
+      clusterDomain: opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
+      sourceOf: (s) => clusterSourceRef({ cluster: this.clusterId, kind: "Service", namespace: s.namespace, name: s.name, resourceVersion: s.resourceVersion }),
+    });
+  }
+
+  /** True once every watched type has been listed completely, false while one relists. */
+  get synced(): boolean {
+    return this.reflectors.length > 0 && this.reflectors.every((r) => r.isSynced);
+  }
+
+  /** Starts listing and watching; `onChange` is called after every change of what `current()` returns. */
+  start(onChange: () => void): void {
+    if (this.started) throw new Error("KubernetesSource is already started");
+    this.started = true;
+    this.onChange = onChange;
+    const core = this.opts.kubeConfig.makeApiClient(CoreV1Api);
+    const discovery = this.opts.kubeConfig.makeApiClient(DiscoveryV1Api);
+    const customs = this.opts.kubeConfig.makeApiClient(CustomObjectsApi);
+    const page = (p: { limit: number; continueToken?: string }) => ({ limit: p.limit, ...(p.continueToken ? { _continue: p.continueToken } : {}) });
+    const coreKinds: CoreKindSpec[] = [
+      { kind: "Namespace", resource: "namespaces", watchPath: "/api/v1/namespaces", list: (p) => core.listNamespace(page(p)), toRecord: (o) => namespaceRecord(o as KubeObject) },
+      { kind: "Node", resource: "nodes", watchPath: "/api/v1/nodes", list: (p) => core.listNode(page(p)), toRecord: (o) => nodeRecord(o as KubeObject) },
+      { kind: "Pod", resource: "pods", watchPath: "/api/v1/pods", list: (p) => core.listPodForAllNamespaces(page(p)), toRecord: (o) => podRecord(o as KubePod) },
+      { kind: "Service", resource: "services", watchPath: "/api/v1/services", list: (p) => core.listServiceForAllNamespaces(page(p)), toRecord: (o) => serviceRecord(o as KubeService) },
+      {
+        kind: "EndpointSlice",
+        resource: "endpointslices.discovery.k8s.io",
+        watchPath: "/apis/discovery.k8s.io/v1/endpointslices",
+        list: (p) => discovery.listEndpointSliceForAllNamespaces(page(p)),
+        toRecord: (o) => endpointSliceRecord(o as KubeEndpointSlice),
+      },
+    ];
+    for (const spec of coreKinds) this.reflectors.push(this.coreReflector(spec) as Reflector<unknown>);
+    for (const kind of ISTIO_KINDS) this.reflectors.push(this.customReflector(kind, customs) as Reflector<unknown>);
+    for (const r of this.reflectors) r.start();
+  }
+
+  close(): void {
+    for (const r of this.reflectors) r.stop();
+    this.onChange = undefined;
+  }
+
+  /** The registry's ServiceEntries and the valid Istio resources, with the issues found. */
+  current(): MeshConfig {
+    const resources: Sourced[] = [...this.registry.serviceEntries()];
+    const issues: ValidationIssue[] = [];
+    for (const kind of ISTIO_KINDS) {
+      const records = this.custom.get(kind.kind);
+      if (!records) continue;
+      for (const key of [...records.keys()].sort()) {
+        const r = records.get(key)!;
+        if (r.sourced) resources.push(r.sourced);
+        issues.push(...r.issues);
+      }
+    }
+    return { resources, issues };
+  }
+
+  /** Counts for logs, metrics and benchmarks. */
+  stats(): { records: Record<string, number>; reflectors: Record<string, Reflector<unknown>["stats"]> } {
+    const records: Record<string, number> = { ...this.registry.counts };
+    for (const [kind, m] of this.custom) records[kind] = m.size;
+    return { records, reflectors: Object.fromEntries(this.reflectors.map((r, i) => [this.reflectorNames[i] ?? String(i), r.stats])) };
+  }
+
+  private readonly reflectorNames: string[] = [];
+
+  private changed(): void {
+    if (this.synced) this.onChange?.();
+  }
+
+  private syncedChanged(): void {
+    // Becoming synced is a change worth applying; becoming unsynced is reported through `synced`.
+    this.onChange?.();
+  }
+
+  private watchClient(path: () => string, list: ListWatchClient["list"]): ListWatchClient {
+    return {
+      list,
+      watch: async (params, onEvent, done) => {
+        const controller = await this.watch.watch(path(), params, onEvent, done);
+        return () => controller.abort();
+      },
+    };
+  }
+
+  private coreReflector(spec: CoreKindSpec): Reflector<CoreRecord> {
+    this.reflectorNames.push(spec.resource);
+    return new Reflector<CoreRecord>({
+      resource: spec.resource,
+      client: this.watchClient(() => spec.watchPath, spec.list),
+      toRecord: spec.toRecord,
+      logger: this.opts.logger,
+      pageSize: this.opts.pageSize,
+      initialBackoffMs: this.opts.initialBackoffMs,
+      maxBackoffMs: this.opts.maxBackoffMs,
+      handler: {
+        replace: (records) => {
+          let changed = false;
+          const fresh = new Set(records.map((r) => `${r.namespace}/${r.name}`));
+          for (const { namespace, name } of this.registry.keysOf(spec.kind)) {
+            if (!fresh.has(`${namespace}/${name}`)) changed = this.registry.remove(spec.kind, namespace, name) || changed;
+          }
+          for (const r of records) changed = this.registry.upsert(r) || changed;
+          if (changed) this.changed();
+        },
+        upsert: (record) => {
+          if (this.registry.upsert(record)) this.changed();
+        },
+        remove: ({ namespace, name }) => {
+          if (this.registry.remove(spec.kind, namespace, name)) this.changed();
+        },
+        syncedChanged: () => this.syncedChanged(),
+      },
+    });
+  }
+
+  private customReflector(kind: IstioKind, api: CustomObjectsApi): Reflector<CustomRecord> {
+    const resource = `${kind.plural}.${kind.group}`;
+    this.reflectorNames.push(resource);
+    const records = new Map<string, CustomRecord>();
+    this.custom.set(kind.kind, records);
+    // The first version the cluster serves, found by listing (a 404 moves on to the next).
+    let versionIndex = 0;
+    const list = async (p: { limit: number; continueToken?: string }): Promise<ListPage> => {
+      for (;;) {
+        const version = kind.versions[versionIndex]!;
+        try {
+          return (await api.listClusterCustomObject({ group: kind.group, version, plural: kind.plural, limit: p.limit, ...(p.continueToken ? { _continue: p.continueToken } : {}) })) as ListPage;
+        } catch (err) {
+          const code = (err as { code?: number }).code;
+          if (code === 404 && versionIndex < kind.versions.length - 1 && !p.continueToken) {
+            versionIndex++;
+            continue;
+          }
+          if (code === 404) versionIndex = 0;
+          throw err;
+        }
+      }
+    };
+    const toRecord = (o: unknown): CustomRecord | undefined => this.customRecord(kind, kind.versions[versionIndex]!, o);
+    const set = (r: CustomRecord): boolean => {
+      const key = `${r.namespace}/${r.name}`;
+      const before = records.get(key);
+      records.set(key, r);
+      return !before || before.resourceVersion !== r.resourceVersion || JSON.stringify(before.sourced?.resource) !== JSON.stringify(r.sourced?.resource);
+    };
+    return new Reflector<CustomRecord>({
+      resource,
+      optional: true,
+      client: this.watchClient(() => `/apis/${kind.group}/${kind.versions[versionIndex]}/${kind.plural}`, list),
+      toRecord,
+      logger: this.opts.logger,
+      pageSize: this.opts.pageSize,
+      initialBackoffMs: this.opts.initialBackoffMs,
+      maxBackoffMs: this.opts.maxBackoffMs,
+      handler: {
+        replace: (fresh) => {
+          let changed = fresh.length !== records.size;
+          const keys = new Set(fresh.map((r) => `${r.namespace}/${r.name}`));
+          for (const key of [...records.keys()]) if (!keys.has(key)) records.delete(key);
+          for (const r of fresh) changed = set(r) || changed;
+          if (changed) this.changed();
+        },
+        upsert: (r) => {
+          if (set(r)) this.changed();
+        },
+        remove: ({ namespace, name }) => {
+          if (records.delete(`${namespace}/${name}`)) this.changed();
+        },
+        syncedChanged: () => this.syncedChanged(),
+      },
+    });
+  }
+
+  /**
+   * Validates one custom resource as it arrives. Only apiVersion, kind, name, namespace,
+   * labels, annotations and spec are kept; the object itself (status, managed fields) is not.
+   */
+  private customRecord(kind: IstioKind, version: string, o: unknown): CustomRecord | undefined {
+    const object = o as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown; labels?: unknown; annotations?: unknown }; spec?: unknown };
+    const m = object?.metadata;
+    if (!m || typeof m.name !== "string") return undefined;
+    const namespace = typeof m.namespace === "string" ? m.namespace : "";
+    const resourceVersion = typeof m.resourceVersion === "string" ? m.resourceVersion : "";
+    const source: SourceRef = clusterSourceRef({ cluster: this.clusterId, kind: kind.kind, namespace, name: m.name, resourceVersion });
+    const trimmed = {
+      apiVersion: typeof object.apiVersion === "string" ? object.apiVersion : `${kind.group}/${version}`,
+      kind: typeof object.kind === "string" ? object.kind : kind.kind,
+      metadata: { name: m.name, namespace, ...(m.labels ? { labels: m.labels } : {}), ...(m.annotations ? { annotations: m.annotations } : {}) },
+      spec: object.spec,
+    };
+    const size = JSON.stringify(trimmed.spec ?? null).length;
+    if (size > MAX_CUSTOM_RESOURCE_BYTES) {
+      const issue: ValidationIssue = { ...issueWhere(source), resource: `${kind.kind}/${namespace}/${m.name}`, field: "spec", message: `spec is ${size} bytes, more than Weft reads (${MAX_CUSTOM_RESOURCE_BYTES}); ignored`, severity: "error" };
+      return { namespace, name: m.name, resourceVersion, issues: [issue] };
+    }
+    const { resource, issues } = validateResource(trimmed, source);
+    if (resource && resourceKey(resource) !== `${kind.kind}/${namespace || "default"}/${m.name}`) return { namespace, name: m.name, resourceVersion, issues };
+    return { namespace, name: m.name, resourceVersion, ...(resource ? { sourced: { resource, source } } : {}), issues };
+  }
+}
+
+function issueWhere(source: SourceRef): Pick<ValidationIssue, "file" | "document"> {
+  return { file: source.file, document: source.document };
+}
+
+/**
+ * The client configuration: an explicit kubeconfig file, else the in-cluster service account
+ * (inside a pod), else $KUBECONFIG, else ~/.kube/config.
+ */
+export function loadKubeConfig(kubeconfigFile?: string): { kubeConfig: KubeConfig; from: string } {
+  const kc = new KubeConfig();
+  if (kubeconfigFile) {
+    kc.loadFromFile(kubeconfigFile);
+    return { kubeConfig: kc, from: kubeconfigFile };
+  }
+  if (process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT) {
+    kc.loadFromCluster();
+    return { kubeConfig: kc, from: "in-cluster service account" };
+  }
+  kc.loadFromDefault();
+  return { kubeConfig: kc, from: process.env.KUBECONFIG ? `KUBECONFIG (${process.env.KUBECONFIG})` : "~/.kube/config" };
+}
