@@ -6,6 +6,8 @@ import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 import path from "node:path";
 import { parseDurationMs } from "../api/duration.js";
+import { KubernetesSource, loadKubeConfig } from "../sources/kubernetes/kubernetes-source.js";
+import { isDnsSubdomain } from "../api/field-checks.js";
 
 function parseTtl(text: string | undefined): number {
   const ms = parseDurationMs(text ?? "24h");
@@ -20,6 +22,10 @@ const FLAGS = {
   "admin-port": { type: "string", env: "WEFT_ADMIN_PORT", default: "15014", help: "admin HTTP port (/metrics, /healthz, /readyz, /debug/syncz)" },
   "config-dir": { type: "string", env: "WEFT_CONFIG_DIR", help: "directory of Istio YAML (ServiceEntry, VirtualService, ...), watched and hot-reloaded" },
   "large-removal-warning": { type: "string", env: "WEFT_LARGE_REMOVAL_WARNING", default: "50", help: "warn (log + issue) when one config change removes at least this percentage of a source's resources (at least 5 of them); 101 turns it off" },
+  kubernetes: { type: "boolean", env: "WEFT_KUBERNETES", help: "read Services, EndpointSlices, Pods, Nodes, Namespaces and Istio resources from a Kubernetes cluster (with or without --config-dir)" },
+  kubeconfig: { type: "string", env: "WEFT_KUBECONFIG", help: "with --kubernetes: kubeconfig file (default: the in-cluster service account inside a pod, else $KUBECONFIG, else ~/.kube/config)" },
+  "cluster-domain": { type: "string", env: "WEFT_CLUSTER_DOMAIN", default: "cluster.local", help: "with --kubernetes: the cluster's DNS domain (Service hosts are <name>.<namespace>.svc.<domain>)" },
+  "cluster-id": { type: "string", env: "WEFT_CLUSTER_ID", default: "Kubernetes", help: "with --kubernetes: the cluster's name in messages (Istio's default cluster ID)" },
   "outbound-traffic-policy": { type: "string", env: "WEFT_OUTBOUND_TRAFFIC_POLICY", default: "ALLOW_ANY", help: "mesh default for unknown destinations: ALLOW_ANY or REGISTRY_ONLY" },
   "root-namespace": { type: "string", env: "WEFT_ROOT_NAMESPACE", default: "istio-system", help: "namespace whose Sidecar/DestinationRule apply mesh-wide" },
   security: { type: "boolean", env: "WEFT_SECURITY", help: "turn on the CA, SDS certificates, authenticated xDS over TLS and mTLS" },
@@ -42,6 +48,25 @@ export async function runServe(argv: string[]): Promise<number> {
   const removalPercent = Number(values["large-removal-warning"]);
   if (!Number.isFinite(removalPercent) || removalPercent < 0 || removalPercent > 101) throw new UsageError(`--large-removal-warning must be a percentage from 0 to 101, got "${values["large-removal-warning"]}"`);
   const logger = createLogger({ level: values["log-level"] });
+  if (values.kubeconfig && !values.kubernetes) throw new UsageError("--kubeconfig needs --kubernetes");
+  const clusterDomain = values["cluster-domain"] ?? "cluster.local";
+  if (!isDnsSubdomain(clusterDomain)) throw new UsageError(`--cluster-domain must be a DNS name such as "cluster.local", got "${clusterDomain}"`);
+  let kubernetes: { kubeConfig: ReturnType<typeof loadKubeConfig>["kubeConfig"]; clusterDomain: string; clusterId: string } | undefined;
+  if (values.kubernetes) {
+    let loaded: ReturnType<typeof loadKubeConfig>;
+    try {
+      loaded = loadKubeConfig(values.kubeconfig);
+    } catch (err) {
+      throw new UsageError(`--kubernetes: cannot load the cluster configuration${values.kubeconfig ? ` from ${values.kubeconfig}` : ""}: ${(err as Error).message}`);
+    }
+    const server = loaded.kubeConfig.getCurrentCluster()?.server;
+    if (!server) throw new UsageError(`--kubernetes: ${loaded.from} names no current cluster; pass --kubeconfig or set KUBECONFIG`);
+    kubernetes = { kubeConfig: loaded.kubeConfig, clusterDomain, clusterId: values["cluster-id"] ?? "Kubernetes" };
+    logger.info({ server, from: loaded.from, clusterDomain }, "Kubernetes mode: reading Services, EndpointSlices, Pods, Nodes, Namespaces and Istio resources from the cluster");
+    logger.warn(
+      "Kubernetes mode trusts node metadata: a proxy's namespace, labels, pod name and service account are taken from what it sends (NAMESPACE, LABELS, POD_NAME, SERVICE_ACCOUNT), not proven; anyone who can reach the xDS port can claim any workload until token review arrives (issue 12)",
+    );
+  }
   const runner = await startMeshRunner({
     logger,
     xdsAddress: values["xds-address"],
@@ -49,7 +74,8 @@ export async function runServe(argv: string[]): Promise<number> {
     adminAddress: values["admin-address"],
     adminPort: parsePort("admin-port", values["admin-port"]),
     processMetrics: true,
-    sources: values["config-dir"] ? [new FileSource(values["config-dir"])] : [],
+    // Files first: a resource defined by both a file and the cluster is taken from the file.
+    sources: [...(values["config-dir"] ? [new FileSource(values["config-dir"])] : []), ...(kubernetes ? [new KubernetesSource({ ...kubernetes, logger: logger.child({ component: "kubernetes" }) })] : [])],
     largeRemovalShare: removalPercent / 100,
     settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"] },
     ...(values.security
