@@ -51,7 +51,7 @@ export async function runServe(argv: string[]): Promise<number> {
   if (values.kubeconfig && !values.kubernetes) throw new UsageError("--kubeconfig needs --kubernetes");
   const clusterDomain = values["cluster-domain"] ?? "cluster.local";
   if (!isDnsSubdomain(clusterDomain)) throw new UsageError(`--cluster-domain must be a DNS name such as "cluster.local", got "${clusterDomain}"`);
-  let kubernetes: { kubeConfig: ReturnType<typeof loadKubeConfig>["kubeConfig"]; clusterDomain: string; clusterId: string } | undefined;
+  let kubernetes: { kubeConfig: ReturnType<typeof loadKubeConfig>["kubeConfig"]; clusterDomain: string; clusterId: string; configFrom: string } | undefined;
   if (values.kubernetes) {
     let loaded: ReturnType<typeof loadKubeConfig>;
     try {
@@ -61,7 +61,7 @@ export async function runServe(argv: string[]): Promise<number> {
     }
     const server = loaded.kubeConfig.getCurrentCluster()?.server;
     if (!server) throw new UsageError(`--kubernetes: ${loaded.from} names no current cluster; pass --kubeconfig or set KUBECONFIG`);
-    kubernetes = { kubeConfig: loaded.kubeConfig, clusterDomain, clusterId: values["cluster-id"] ?? "Kubernetes" };
+    kubernetes = { kubeConfig: loaded.kubeConfig, clusterDomain, clusterId: values["cluster-id"] ?? "Kubernetes", configFrom: loaded.from };
     logger.info({ server, from: loaded.from, clusterDomain }, "Kubernetes mode: reading Services, EndpointSlices, Pods, Nodes, Namespaces and Istio resources from the cluster");
     logger.warn(
       "Kubernetes mode trusts node metadata: a proxy's namespace, labels, pod name and service account are taken from what it sends (NAMESPACE, LABELS, POD_NAME, SERVICE_ACCOUNT), not proven; anyone who can reach the xDS port can claim any workload until token review arrives (issue 12)",

@@ -1,18 +1,19 @@
-// The Kubernetes source: Services, EndpointSlices, Pods, Nodes and Namespaces become the
-// service registry (generated ServiceEntries, see service-registry.ts), and Istio's custom
-// resources are read from the cluster and validated with the same validators as files. One
-// reflector per resource type keeps small records; the source is "synced" once every
-// reflector has completed its list, and again "not synced" while any relists after 410 Gone.
+// The Kubernetes source (a ConfigSource, ../config-source.ts): Services, EndpointSlices, Pods,
+// Nodes and Namespaces become the service registry (generated ServiceEntries, see
+// service-registry.ts), and Istio's custom resources are read from the cluster and validated
+// with the same validators as files. One reflector per resource type keeps small records; the
+// source is "synced" once every reflector has completed its list, and again "not synced" while
+// any relists after 410 Gone — the aggregator then keeps using the last synced snapshot.
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
 import { validateResource } from "../../api/validate-resource.js";
-import { resourceKey, type MeshConfig, type Sourced, type SourceRef, type ValidationIssue } from "../../api/types.js";
+import { resourceKey, type ClusterObjectRef, type Sourced, type ValidationIssue } from "../../api/types.js";
+import type { ConfigSource, SourceEntry, SourceListener, SourceSnapshot } from "../config-source.js";
 import type { Logger } from "../../log/logger.js";
 import { ClusterRegistry, type CoreKind, type CoreRecord } from "./cluster-registry.js";
 import { ISTIO_KINDS, type IstioKind } from "./istio-kinds.js";
 import { endpointSliceRecord, namespaceRecord, nodeRecord, podRecord, serviceRecord, type KubeEndpointSlice, type KubeObject, type KubePod, type KubeService } from "./kube-records.js";
 import { Reflector, type ListPage, type ListWatchClient } from "./reflector.js";
 import { DEFAULT_CLUSTER_DOMAIN } from "./service-registry.js";
-import { clusterSourceRef } from "./cluster-source-ref.js";
 
 export interface KubernetesSourceOptions {
   kubeConfig: KubeConfig;
@@ -21,6 +22,8 @@ export interface KubernetesSourceOptions {
   clusterDomain?: string;
   /** Name of the cluster in references and messages. Default "Kubernetes" (Istio's default cluster ID). */
   clusterId?: string;
+  /** Where the client configuration came from, for the source's name ("kubeconfig ~/.kube/config"). */
+  configFrom?: string;
   /** Page size of list calls. Default 500. */
   pageSize?: number;
   /** First retry delay after an API error (doubles to maxBackoffMs). Default 1000. */
@@ -33,8 +36,7 @@ interface CustomRecord {
   namespace: string;
   name: string;
   resourceVersion: string;
-  sourced?: Sourced;
-  issues: ValidationIssue[];
+  entry: SourceEntry;
 }
 
 interface CoreKindSpec {
@@ -48,21 +50,25 @@ interface CoreKindSpec {
 /** The most a custom resource's spec may take as JSON before it is refused (Kubernetes' own object limit is ~1.5 MB). */
 const MAX_CUSTOM_RESOURCE_BYTES = 1536 * 1024;
 
-export class KubernetesSource {
+export class KubernetesSource implements ConfigSource {
   readonly clusterId: string;
+  readonly name: string;
+  readonly origin: ClusterObjectRef;
   private readonly registry: ClusterRegistry;
   private readonly custom = new Map<string, Map<string, CustomRecord>>();
   private readonly reflectors: Reflector<unknown>[] = [];
   private readonly watch: Watch;
-  private onChange: (() => void) | undefined;
+  private listener: SourceListener | undefined;
   private started = false;
 
   constructor(private readonly opts: KubernetesSourceOptions) {
     this.clusterId = opts.clusterId ?? "Kubernetes";
+    this.name = `kubernetes cluster ${this.clusterId}${opts.configFrom ? ` (${opts.configFrom})` : ""}`;
+    this.origin = { cluster: this.clusterId, kind: "", name: "", resourceVersion: "" };
     this.watch = new Watch(opts.kubeConfig);
     this.registry = new ClusterRegistry({
       clusterDomain: opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
-      sourceOf: (s) => clusterSourceRef({ cluster: this.clusterId, kind: "Service", namespace: s.namespace, name: s.name, resourceVersion: s.resourceVersion }),
+      sourceOf: (s) => ({ cluster: this.clusterId, kind: "Service", namespace: s.namespace, name: s.name, resourceVersion: s.resourceVersion }),
     });
   }
 
@@ -71,11 +77,11 @@ export class KubernetesSource {
     return this.reflectors.length > 0 && this.reflectors.every((r) => r.isSynced);
   }
 
-  /** Starts listing and watching; `onChange` is called after every change of what `current()` returns. */
-  start(onChange: () => void): void {
+  /** Starts listing and watching; `listener.changed()` follows every change of what `snapshot()` returns. */
+  async start(listener: SourceListener): Promise<void> {
     if (this.started) throw new Error("KubernetesSource is already started");
     this.started = true;
-    this.onChange = onChange;
+    this.listener = listener;
     const core = this.opts.kubeConfig.makeApiClient(CoreV1Api);
     const discovery = this.opts.kubeConfig.makeApiClient(DiscoveryV1Api);
     const customs = this.opts.kubeConfig.makeApiClient(CustomObjectsApi);
@@ -98,25 +104,28 @@ export class KubernetesSource {
     for (const r of this.reflectors) r.start();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     for (const r of this.reflectors) r.stop();
-    this.onChange = undefined;
+    this.listener = undefined;
   }
 
-  /** The registry's ServiceEntries and the valid Istio resources, with the issues found. */
-  current(): MeshConfig {
-    const resources: Sourced[] = [...this.registry.serviceEntries()];
-    const issues: ValidationIssue[] = [];
+  /**
+   * The registry's generated ServiceEntries, then the Istio resources (valid or not) by kind,
+   * namespace and name. Not synced until every type is listed, and while one relists.
+   */
+  snapshot(): SourceSnapshot {
+    const entries: SourceEntry[] = this.registry.serviceEntries().map((s) => ({ key: resourceKey(s.resource), source: s.source, resource: s.resource, issues: [] }));
     for (const kind of ISTIO_KINDS) {
       const records = this.custom.get(kind.kind);
       if (!records) continue;
-      for (const key of [...records.keys()].sort()) {
-        const r = records.get(key)!;
-        if (r.sourced) resources.push(r.sourced);
-        issues.push(...r.issues);
-      }
+      for (const key of [...records.keys()].sort()) entries.push(records.get(key)!.entry);
     }
-    return { resources, issues };
+    return { synced: this.synced, entries, issues: [], unreadable: [] };
+  }
+
+  /** The generated ServiceEntries and valid Istio resources now held (benchmarks, tests). */
+  resources(): Sourced[] {
+    return this.snapshot().entries.flatMap((e) => (e.resource ? [{ resource: e.resource, source: e.source }] : []));
   }
 
   /** Counts for logs, metrics and benchmarks. */
@@ -129,12 +138,12 @@ export class KubernetesSource {
   private readonly reflectorNames: string[] = [];
 
   private changed(): void {
-    if (this.synced) this.onChange?.();
+    this.listener?.changed();
   }
 
   private syncedChanged(): void {
-    // Becoming synced is a change worth applying; becoming unsynced is reported through `synced`.
-    this.onChange?.();
+    // Becoming synced is a change worth applying; becoming unsynced is reported by snapshot().
+    this.listener?.changed();
   }
 
   private watchClient(path: () => string, list: ListWatchClient["list"]): ListWatchClient {
@@ -206,7 +215,7 @@ export class KubernetesSource {
       const key = `${r.namespace}/${r.name}`;
       const before = records.get(key);
       records.set(key, r);
-      return !before || before.resourceVersion !== r.resourceVersion || JSON.stringify(before.sourced?.resource) !== JSON.stringify(r.sourced?.resource);
+      return !before || before.resourceVersion !== r.resourceVersion || JSON.stringify(before.entry.resource) !== JSON.stringify(r.entry.resource);
     };
     return new Reflector<CustomRecord>({
       resource,
@@ -246,7 +255,8 @@ export class KubernetesSource {
     if (!m || typeof m.name !== "string") return undefined;
     const namespace = typeof m.namespace === "string" ? m.namespace : "";
     const resourceVersion = typeof m.resourceVersion === "string" ? m.resourceVersion : "";
-    const source: SourceRef = clusterSourceRef({ cluster: this.clusterId, kind: kind.kind, namespace, name: m.name, resourceVersion });
+    const source: ClusterObjectRef = { cluster: this.clusterId, kind: kind.kind, ...(namespace ? { namespace } : {}), name: m.name, resourceVersion };
+    const key = `${kind.kind}/${namespace || "default"}/${m.name}`;
     const trimmed = {
       apiVersion: typeof object.apiVersion === "string" ? object.apiVersion : `${kind.group}/${version}`,
       kind: typeof object.kind === "string" ? object.kind : kind.kind,
@@ -255,17 +265,12 @@ export class KubernetesSource {
     };
     const size = JSON.stringify(trimmed.spec ?? null).length;
     if (size > MAX_CUSTOM_RESOURCE_BYTES) {
-      const issue: ValidationIssue = { ...issueWhere(source), resource: `${kind.kind}/${namespace}/${m.name}`, field: "spec", message: `spec is ${size} bytes, more than Weft reads (${MAX_CUSTOM_RESOURCE_BYTES}); ignored`, severity: "error" };
-      return { namespace, name: m.name, resourceVersion, issues: [issue] };
+      const issue: ValidationIssue = { ...source, resource: key, field: "spec", message: `spec is ${size} bytes, more than Weft reads (${MAX_CUSTOM_RESOURCE_BYTES}); ignored`, severity: "error" };
+      return { namespace, name: m.name, resourceVersion, entry: { key, source, issues: [issue] } };
     }
     const { resource, issues } = validateResource(trimmed, source);
-    if (resource && resourceKey(resource) !== `${kind.kind}/${namespace || "default"}/${m.name}`) return { namespace, name: m.name, resourceVersion, issues };
-    return { namespace, name: m.name, resourceVersion, ...(resource ? { sourced: { resource, source } } : {}), issues };
+    return { namespace, name: m.name, resourceVersion, entry: { key, source, ...(resource && resourceKey(resource) === key ? { resource } : {}), issues } };
   }
-}
-
-function issueWhere(source: SourceRef): Pick<ValidationIssue, "file" | "document"> {
-  return { file: source.file, document: source.document };
 }
 
 /**
