@@ -128,10 +128,11 @@ if (values.dump) {
   process.exit(0);
 }
 
-const cp = await startControlPlane({ logger: silentLogger(), xdsAddress: "127.0.0.1", xdsPort: Number(values.port), nodeKey: (node) => controller.nodeKey(node),
+const cp = await startControlPlane({ logger: silentLogger(), xdsAddress: "127.0.0.1", xdsPort: Number(values.port), admit: (node, principal) => controller.admit(node, principal),
   maxInflightBytes: values["max-inflight-mb"] ? Number(values["max-inflight-mb"]) * 1024 * 1024 : undefined,
 });
-const controller = new MeshController(cp.cache, silentLogger());
+// Pre-generated classes outlive the wait for clients; every node may be its own class.
+const controller = new MeshController(cp.cache, silentLogger(), {}, { releaseGraceMs: 30 * 60_000, maxClasses: nodes.length + 1 });
 controller.setConfig(configs[0]!);
 // Classes are generated before clients connect (as for the reference server, which is handed
 // ready snapshots): the storm measures serving, the steps measure generation + serving.

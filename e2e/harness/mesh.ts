@@ -61,7 +61,7 @@ export class TestMesh {
   static async start(settings: Partial<MeshSettings> = {}, opts: { transparent?: boolean } = {}): Promise<TestMesh> {
     let mc: MeshController | undefined;
     // Pods reach the control plane at the bridge address.
-    const cp = await startTestControlPlane({ nodeKey: (node) => mc!.nodeKey(node), xdsAddress: opts.transparent ? "0.0.0.0" : "127.0.0.1" });
+    const cp = await startTestControlPlane({ admit: (node, principal) => mc!.admit(node, principal), xdsAddress: opts.transparent ? "0.0.0.0" : "127.0.0.1" });
     mc = new MeshController(cp.cache, silentLogger(), settings);
     return new TestMesh(cp, mc);
   }

@@ -87,6 +87,8 @@ export interface CaOptions {
   /** Longest lifetime a caller may ask for; default 90 days (Istio's max-workload-cert-ttl). */
   maxWorkloadTtlMs?: number;
   metrics?: Registry;
+  /** Told about problems that do not stop the CA (e.g. a plugged-in ca-key.pem readable by others). */
+  onWarning?: (message: string) => void;
   /** For tests. */
   now?: () => Date;
 }
@@ -349,7 +351,7 @@ export async function loadOrCreateCa(opts: CaOptions): Promise<CertificateAuthor
   const metrics = opts.metrics ? new CaMetrics(opts.metrics) : undefined;
   const settings = { keyAlgorithm: checked.keyAlgorithm, defaultWorkloadTtlMs: checked.defaultWorkloadTtlMs, maxWorkloadTtlMs: checked.maxWorkloadTtlMs, now, ...(metrics ? { metrics } : {}) };
   if (opts.pluggedCaDir !== undefined) {
-    const plugged = await loadPluggedCa(opts.pluggedCaDir, now());
+    const plugged = await loadPluggedCa(opts.pluggedCaDir, now(), opts.onWarning);
     const state = { signer: plugged.signer, anchorRootPem: plugged.anchorRootPem, trustedRootPems: plugged.rootCertificatePems };
     return new MeshCertificateAuthority(checked.trustDomain, { kind: "plugged-in", dir: opts.pluggedCaDir }, state, settings);
   }

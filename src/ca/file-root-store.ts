@@ -2,11 +2,13 @@
 //   root-cert.pem           the signing root's certificate
 //   root-key.pem            its PKCS#8 private key (mode 0600)
 //   previous-root-cert.pem  roots still trusted during a root rotation (absent otherwise)
-// Each file is written to a temporary name and renamed into place. Replacing the root writes
+// Each file is written to a temporary name, flushed and renamed into place (then the directory
+// is flushed). A root key with group/other permission bits refuses to load. Replacing the root writes
 // root-key.pem.new and root-cert.pem.new first, then renames the key, then the certificate; a
 // crash between the two renames is completed on the next load, and a crash before them leaves
 // the old root in force. One process at a time should own the directory.
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { privateKeyFileExposure, writeFileAtomically } from "../state/atomic-file.js";
 import path from "node:path";
 import { CertificateAuthorityError } from "./certificate-authority-error.js";
 import type { RootStore, StoredRoot, StoredRoots } from "./root-store.js";
@@ -35,16 +37,10 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-async function writeFileAtomically(file: string, contents: string, mode: number): Promise<void> {
-  const temporary = `${file}.tmp-${process.pid}`;
-  await writeFileWithMode(temporary, contents, mode);
-  await rename(temporary, file);
-}
-
+/** Writes (flushed, exact mode) and renames into place, or throws naming the file; nothing half-written is left. */
 async function writeFileWithMode(file: string, contents: string, mode: number): Promise<void> {
   try {
-    await writeFile(file, contents, { mode, flush: true });
-    await chmod(file, mode); // the umask may have removed bits; make the mode exact
+    await writeFileAtomically(file, contents, mode);
   } catch (err) {
     throw new CertificateAuthorityError(`${file}: cannot write (${(err as Error).message})`);
   }
@@ -100,6 +96,14 @@ export class FileRootStore implements RootStore {
           `Restore ${path.basename(missing)}, or remove ${path.basename(present)} to create a new root (every workload will then need the new trust bundle)`,
       );
     }
+    // Weft creates the key 0600; looser bits mean someone changed them and others may have read it.
+    const exposure = await privateKeyFileExposure(this.keyFile);
+    if (exposure) {
+      throw new CertificateAuthorityError(
+        `${this.keyFile}: ${exposure}; the CA's private key must be readable by its owner only. Run "chmod 600 ${this.keyFile}" ` +
+          `(and, if others may have read it, remove ${ROOT_KEY_FILE} and ${ROOT_CERTIFICATE_FILE} to create a new root)`,
+      );
+    }
     const retiringCertificatesPem = await readIfPresent(this.previousFile);
     return { signing: { certificatePem, privateKeyPem }, ...(retiringCertificatesPem !== undefined ? { retiringCertificatesPem } : {}) };
   }
@@ -121,6 +125,6 @@ export class FileRootStore implements RootStore {
       await rm(this.previousFile, { force: true });
       return;
     }
-    await writeFileAtomically(this.previousFile, pem, 0o644);
+    await writeFileWithMode(this.previousFile, pem, 0o644);
   }
 }

@@ -8,6 +8,7 @@
 // them), so a cert-chain.pem that repeats ca-cert.pem or ends with the root works too.
 import { X509Certificate as NodeX509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { privateKeyFileExposure } from "../state/atomic-file.js";
 import path from "node:path";
 import { CertificateAuthorityError } from "./certificate-authority-error.js";
 import { createCertificateSigner, type CertificateSigner } from "./certificate-signer.js";
@@ -79,7 +80,7 @@ function checkStillValid(certificate: ParsedCertificate, file: string, now: Date
  * must be a CA certificate, and it must chain (through cert-chain.pem) to a root in
  * root-cert.pem, with nothing on the path expired. Errors name the file at fault.
  */
-export async function loadPluggedCa(dir: string, now: Date): Promise<PluggedCa> {
+export async function loadPluggedCa(dir: string, now: Date, onWarning?: (message: string) => void): Promise<PluggedCa> {
   const file = (name: string): string => path.join(dir, name);
   const caCertificateFile = file(PLUGGED_CA_FILES.caCertificate);
   const caKeyFile = file(PLUGGED_CA_FILES.caKey);
@@ -88,6 +89,9 @@ export async function loadPluggedCa(dir: string, now: Date): Promise<PluggedCa> 
 
   const caCertificates = parseCertificates(await readRequiredFile(caCertificateFile, "the PEM certificate of the CA that signs workload certificates"), caCertificateFile);
   const caKeyPem = await readRequiredFile(caKeyFile, `the PEM private key of ${PLUGGED_CA_FILES.caCertificate}`);
+  // Warned, not refused: a plugged-in CA is often a mounted Kubernetes Secret (mode 0644 by default).
+  const exposure = await privateKeyFileExposure(caKeyFile);
+  if (exposure) onWarning?.(`${caKeyFile}: ${exposure}; a CA private key should be readable by its owner only ("chmod 600 ${caKeyFile}", or defaultMode: 0400 on the Secret volume)`);
   const roots = parseCertificates(await readRequiredFile(rootFile, "the PEM root certificate(s) that workloads trust"), rootFile);
   const chain = parseCertificates(
     await readRequiredFile(chainFile, `the PEM certificates from ${PLUGGED_CA_FILES.caCertificate} up to the root in ${PLUGGED_CA_FILES.rootCertificates}`),

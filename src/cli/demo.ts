@@ -203,7 +203,8 @@ export async function runDemo(argv: string[]): Promise<number> {
         metadata: { [NODE_METADATA.namespace]: "istio-system", [NODE_METADATA.labels]: JSON.stringify({ istio: "ingressgateway" }) },
         xdsAddress: "127.0.0.1",
         xdsPort: runner.cp.xdsPort,
-        xdsToken: sec.credentials.ensure({ namespace: "istio-system", name: "istio-ingressgateway" }),
+        // The gateway has no WorkloadEntry: a standalone credential carries its labels and service account.
+        xdsToken: sec.credentials.ensure({ namespace: "istio-system", name: "istio-ingressgateway", labels: { istio: "ingressgateway" } }),
         xdsTls,
       }),
     });

@@ -10,6 +10,7 @@ import { buildAdminServer } from "../admin/admin-server.js";
 import type { Logger } from "../log/logger.js";
 import { XdsMetrics } from "../xds/xds-metrics.js";
 import { XdsServer } from "../xds/xds-server.js";
+import type { AdmitStream } from "../xds/stream-base.js";
 
 export interface ControlPlaneOptions {
   logger: Logger;
@@ -18,6 +19,8 @@ export interface ControlPlaneOptions {
   adminAddress?: string;
   adminPort?: number;
   nodeKey?: (node: Node, principal: string | undefined) => string;
+  /** Admission of each xDS stream (see MeshController.admit); takes precedence over nodeKey. */
+  admit?: AdmitStream;
   authenticate?: (metadata: Metadata) => string | undefined;
   xdsTls?: { certChainPem: string; privateKeyPem: string };
   /** Bytes of xDS responses in flight across all streams (see PushBudget); default 256 MiB. */
@@ -57,7 +60,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       log.error({ key, problems: err.problems }, err.message);
     },
   });
-  const xds = new XdsServer({ source: cache, metrics, logger: log, nodeKey: opts.nodeKey, authenticate: opts.authenticate, tls: opts.xdsTls, controlPlaneId: `weft@${hostname()}`, maxInflightBytes: opts.maxInflightBytes });
+  const xds = new XdsServer({ source: cache, metrics, logger: log, nodeKey: opts.nodeKey, admit: opts.admit, authenticate: opts.authenticate, tls: opts.xdsTls, controlPlaneId: `weft@${hostname()}`, maxInflightBytes: opts.maxInflightBytes });
   let configLoaded = false;
   let xdsListening = false;
   const admin = buildAdminServer({

@@ -1,8 +1,5 @@
 // The mesh controller's generation paths: shared outbound parts, the EDS fast path, and that
 // both give exactly what a full regeneration gives.
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import type { MeshConfig, NetworkingResource, WorkloadEntry } from "../api/types.js";
@@ -11,16 +8,9 @@ import type { Snapshot } from "../cache/snapshot.js";
 import { PUSH_ORDER, XDS_TYPES } from "../envoy/type-urls.js";
 import { silentLogger } from "../log/logger.js";
 import { MeshController } from "./mesh-controller.js";
+import { bookinfoConfig } from "./bookinfo-fixture.js";
 
-const BOOKINFO = path.join(path.dirname(new URL(import.meta.url).pathname), "../translate/testdata/in/bookinfo.yaml");
-
-function bookinfo(edit: (r: NetworkingResource) => NetworkingResource = (r) => r): MeshConfig {
-  const resources = parseAllDocuments(readFileSync(BOOKINFO, "utf8"))
-    .map((d) => d.toJS() as NetworkingResource | null)
-    .filter((r): r is NetworkingResource => !!r)
-    .map((resource, document) => ({ resource: edit(resource), source: { file: "bookinfo.yaml", document } }));
-  return { resources, issues: [] };
-}
+const bookinfo = bookinfoConfig;
 
 const moveReviewsV2 = (address: string) => (r: NetworkingResource) =>
   r.kind === "WorkloadEntry" && r.metadata.name === "reviews-v2" ? ({ ...r, spec: { ...(r as WorkloadEntry).spec, address } } as NetworkingResource) : r;

@@ -1,8 +1,16 @@
 // Turns mesh config into per-proxy-class snapshots: rebuilds the model when the config
-// changes and regenerates each known proxy class; a class is registered (and generated) the
-// moment its first proxy connects. A snapshot refused by the consistency check is logged and
-// the class keeps its last good snapshot.
+// changes and regenerates each held proxy class. A class is registered (and generated) the
+// moment its first proxy connects, counted by the streams that use it, and released (snapshot,
+// local part, and outbound parts nobody else uses) a grace period after its last proxy left.
+// The number of classes is bounded: past the limit new classes are refused, never a crash.
+// With security, what defines a class (namespace, labels, identity) comes from the stream's
+// credential and its WorkloadEntry, never from node metadata, and streams without a valid
+// credential are refused. A snapshot refused by the consistency check is logged and the class
+// keeps its last good snapshot.
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
+import type { Admission } from "../xds/stream-base.js";
 import type { MeshConfig } from "../api/types.js";
 import { ResourceSet, Snapshot, type CachedResource } from "../cache/snapshot.js";
 import { InconsistentSnapshotError, type SnapshotCache } from "../cache/snapshot-cache.js";
@@ -11,7 +19,7 @@ import { buildMeshModel, type MeshModel, type MeshSettings } from "../model/mesh
 import { proxyClassKey, proxyFromNode, type ProxyModel } from "../model/proxy.js";
 import { SHARED_RESOURCES, outboundEndpoints, planProxy } from "../translate/translate.js";
 import { diffModels } from "../model/model-diff.js";
-import { XDS_TYPES } from "../envoy/type-urls.js";
+import { PUSH_ORDER, XDS_TYPES } from "../envoy/type-urls.js";
 import type { MeshSecurity } from "../translate/mtls.js";
 import type { CredentialStore } from "../identity/credential-store.js";
 import { identityKey, type WorkloadCertificates } from "../identity/workload-certificates.js";
@@ -24,6 +32,37 @@ export interface ControllerSecurity {
   credentials: CredentialStore;
 }
 
+/** Bounds on proxy classes (defaults: DEFAULT_MAX_PROXY_CLASSES, DEFAULT_CLASS_RELEASE_GRACE_MS). */
+export interface ClassLimits {
+  /** Most proxy classes held at once; a stream that would create one more is refused (RESOURCE_EXHAUSTED). */
+  maxClasses?: number;
+  /** How long a class outlives its last proxy, so a reconnecting proxy finds it still generated. */
+  releaseGraceMs?: number;
+  /** Registry for weft_proxy_classes and weft_proxy_classes_refused_total. */
+  metrics?: Registry;
+}
+
+export const DEFAULT_MAX_PROXY_CLASSES = 2000;
+export const DEFAULT_CLASS_RELEASE_GRACE_MS = 30_000;
+/** Node metadata labels accepted per proxy (plaintext mode); more is refused as invalid. */
+export const MAX_NODE_LABELS = 64;
+/** Longest class description (labels included) accepted from node metadata. */
+export const MAX_CLASS_KEY_CHARS = 4096;
+const WARN_INTERVAL_MS = 10_000;
+
+interface ProxyClass {
+  proxy: ProxyModel;
+  /** Streams (and fetches in progress) using the class. */
+  refs: number;
+  /** Set while refs is 0: frees the class when it fires. */
+  releaseTimer?: NodeJS.Timeout;
+  idleSince?: number;
+  /** The outbound part the class's snapshot uses (kept while some class uses it). */
+  outboundKey?: string;
+}
+
+type Refusal = { refused: { code: number; message: string; reason: string } };
+
 export interface GenerationStats {
   classes: number;
   /** "full": every class regenerated; "endpoints": the EDS fast path; "none": nothing to do. */
@@ -35,7 +74,7 @@ export interface GenerationStats {
 
 export class MeshController {
   private model: MeshModel;
-  private readonly classes = new Map<string, ProxyModel>();
+  private readonly classes = new Map<string, ProxyClass>();
   /** Outbound parts of the current model, by outbound key: shared by every class with that key. */
   private outbound = new Map<string, ResourceSet>();
   /** Equal resource bodies of the current model's parts share one Buffer. */
@@ -45,13 +84,27 @@ export class MeshController {
   private readonly shared = ResourceSet.build(SHARED_RESOURCES());
 
   private security?: ControllerSecurity;
+  private readonly maxClasses: number;
+  private readonly releaseGraceMs: number;
+  private readonly classGauge?: Gauge;
+  private readonly refusedCounter?: Counter;
+  private readonly lastWarned = new Map<string, { at: number; suppressed: number }>();
+  private sweepScheduled = false;
+  private closed = false;
 
   constructor(
     private readonly cache: SnapshotCache,
     private readonly logger: Logger,
     private readonly settings: Partial<MeshSettings> = {},
+    limits: ClassLimits = {},
   ) {
     this.model = buildMeshModel({ resources: [], issues: [] }, settings);
+    this.maxClasses = limits.maxClasses ?? DEFAULT_MAX_PROXY_CLASSES;
+    this.releaseGraceMs = limits.releaseGraceMs ?? DEFAULT_CLASS_RELEASE_GRACE_MS;
+    if (limits.metrics) {
+      this.classGauge = new Gauge({ name: "weft_proxy_classes", help: "proxy classes held (each has its own generated configuration)", registers: [limits.metrics] });
+      this.refusedCounter = new Counter({ name: "weft_proxy_classes_refused_total", help: "xDS streams refused before any configuration was generated for them", labelNames: ["reason"], registers: [limits.metrics] });
+    }
   }
 
   /** Turns mTLS on: authenticated proxies get certificates over SDS and talk mTLS. */
@@ -59,31 +112,171 @@ export class MeshController {
     this.security = security;
   }
 
-  /**
-   * What the proxy is: its node metadata for routing, but for an authenticated stream the
-   * namespace, labels and service account come from its registered WorkloadEntry (principal
-   * "namespace/name"); a principal without a WorkloadEntry (e.g. a gateway) uses its name as
-   * service account.
-   */
-  private describe(node: Node, principal: string | undefined): ProxyModel {
-    const proxy = proxyFromNode(node);
-    if (!principal || !this.security) return proxy;
-    const [namespace, name] = principal.split("/") as [string, string];
-    const we = this.model.workloads.find((w) => (w.metadata.namespace ?? "default") === namespace && w.metadata.name === name);
-    if (!we) return { ...proxy, namespace, identity: { namespace, serviceAccount: name } };
-    return { ...proxy, namespace, labels: { ...(we.metadata.labels ?? {}), ...(we.spec.labels ?? {}) }, identity: { namespace, serviceAccount: we.spec.serviceAccount ?? "default" } };
+  /** Logs a warning at most once per WARN_INTERVAL_MS per kind, saying how many were suppressed. */
+  private warnRateLimited(kind: string, fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    const last = this.lastWarned.get(kind);
+    if (last && now - last.at < WARN_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.lastWarned.set(kind, { at: now, suppressed: 0 });
+    this.logger.warn({ ...fields, ...(last?.suppressed ? { suppressedSinceLastWarning: last.suppressed } : {}) }, message);
   }
 
-  /** The snapshot key of a node; registers and generates its class on first sight. */
-  readonly nodeKey = (node: Node, principal?: string): string => {
-    const proxy = this.describe(node, principal);
-    const key = proxyClassKey(proxy);
-    if (!this.classes.has(key)) {
-      this.classes.set(key, proxy);
-      this.generate(key, proxy);
+  private refuse(reason: string, code: number, message: string, fields: Record<string, unknown>): Refusal {
+    this.refusedCounter?.inc({ reason });
+    this.warnRateLimited(reason, fields, message);
+    return { refused: { code, message, reason } };
+  }
+
+  /**
+   * What the proxy is. Without security: its node metadata (trusted; labels bounded). With
+   * security: type, capture mode and locality from the node, but namespace, labels and identity
+   * from the credential the stream authenticated with (principal) and, for a workload
+   * credential, its registered WorkloadEntry; a stream without a valid credential is refused.
+   */
+  private describe(node: Node, principal: string | undefined): ProxyModel | Refusal {
+    const fromNode = proxyFromNode(node);
+    if (!this.security) {
+      if (Object.keys(fromNode.labels).length > MAX_NODE_LABELS) {
+        return this.refuse("invalid", GrpcStatus.INVALID_ARGUMENT, `node ${node.id}: ${Object.keys(fromNode.labels).length} labels in node metadata LABELS; at most ${MAX_NODE_LABELS} are accepted`, { node: node.id });
+      }
+      return fromNode;
     }
-    return key;
+    const { labels: _claimed, ...proxy } = fromNode;
+    const credential = principal ? this.security.credentials.byPrincipalName(principal) : undefined;
+    if (!credential) {
+      return this.refuse(
+        "unauthenticated",
+        GrpcStatus.UNAUTHENTICATED,
+        principal
+          ? `the credential this stream authenticated with was revoked (its WorkloadEntry was deleted or changed); the proxy needs its workload's current token`
+          : `no valid credential: with --security every xDS stream must send its workload token ("authorization: Bearer <token>", xdsToken in the bootstrap)`,
+        { node: node.id },
+      );
+    }
+    const { namespace, serviceAccount } = credential;
+    const identity = { namespace, serviceAccount };
+    if (credential.kind === "standalone") return { ...proxy, namespace, labels: { ...(credential.labels ?? {}) }, identity };
+    const we = this.model.workloads.find((w) => (w.metadata.namespace ?? "default") === namespace && w.metadata.name === credential.name);
+    if (!we || (we.spec.serviceAccount ?? "default") !== serviceAccount) {
+      return this.refuse("unauthenticated", GrpcStatus.UNAUTHENTICATED, `the credential of WorkloadEntry ${namespace}/${credential.name} no longer matches a registered workload; the proxy needs its workload's current token`, { node: node.id });
+    }
+    return { ...proxy, namespace, labels: { ...(we.metadata.labels ?? {}), ...(we.spec.labels ?? {}) }, identity };
+  }
+
+  /**
+   * Admits a stream: the snapshot key of its proxy class, registering and generating the
+   * class on first sight, and a release to call once when the stream ends; or a refusal (no
+   * valid credential under security, too many classes, oversized metadata).
+   */
+  readonly admit = (node: Node, principal: string | undefined): Admission => {
+    const proxy = this.describe(node, principal);
+    if ("refused" in proxy) return proxy;
+    const key = proxyClassKey(proxy);
+    if (key.length > MAX_CLASS_KEY_CHARS) {
+      return this.refuse("invalid", GrpcStatus.INVALID_ARGUMENT, `node ${node.id}: its description (namespace, labels, locality) is ${key.length} characters; at most ${MAX_CLASS_KEY_CHARS} are accepted`, { node: node.id });
+    }
+    let entry = this.classes.get(key);
+    if (!entry) {
+      if (this.classes.size >= this.maxClasses && !this.evictIdleClass()) {
+        return this.refuse(
+          "limit",
+          GrpcStatus.RESOURCE_EXHAUSTED,
+          `proxy class limit reached: ${this.maxClasses} distinct proxy descriptions (namespace, labels, ...) already have a configuration; raise --max-proxy-classes if this is expected`,
+          { node: node.id, classes: this.classes.size, limit: this.maxClasses },
+        );
+      }
+      entry = { proxy, refs: 0 };
+      this.classes.set(key, entry);
+      this.classGauge?.set(this.classes.size);
+      this.generate(key, entry);
+    }
+    entry.refs++;
+    clearTimeout(entry.releaseTimer);
+    entry.releaseTimer = undefined;
+    entry.idleSince = undefined;
+    let released = false;
+    return {
+      key,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.releaseRef(key);
+      },
+    };
   };
+
+  /** The snapshot key of a node, generating its class if new (kept for the grace period unless a stream holds it). Throws if refused. */
+  readonly nodeKey = (node: Node, principal?: string): string => {
+    const admission = this.admit(node, principal);
+    if ("refused" in admission) throw new Error(admission.refused.message);
+    admission.release?.();
+    return admission.key;
+  };
+
+  /** Proxy classes held now (in use or within their grace period). */
+  get classCount(): number {
+    return this.classes.size;
+  }
+
+  /** What the controller holds (tests, soak): classes, streams using them, generated parts, interned bodies. */
+  holdings(): { classes: number; streams: number; outboundParts: number; localParts: number; internedBodies: number } {
+    let streams = 0;
+    for (const e of this.classes.values()) streams += e.refs;
+    return { classes: this.classes.size, streams, outboundParts: this.outbound.size, localParts: this.locals.size, internedBodies: this.intern.size };
+  }
+
+  private releaseRef(key: string): void {
+    const entry = this.classes.get(key);
+    if (!entry || --entry.refs > 0) return;
+    entry.idleSince = Date.now();
+    if (this.closed) return;
+    entry.releaseTimer = setTimeout(() => this.free(key), this.releaseGraceMs);
+    entry.releaseTimer.unref();
+  }
+
+  /** At the limit, a class no proxy uses (within its grace period) gives way to a new one. */
+  private evictIdleClass(): boolean {
+    let oldest: [string, ProxyClass] | undefined;
+    for (const e of this.classes) if (e[1].refs === 0 && (!oldest || e[1].idleSince! < oldest[1].idleSince!)) oldest = e;
+    if (!oldest) return false;
+    this.free(oldest[0]);
+    return true;
+  }
+
+  /** Forgets a class nobody uses: its snapshot, its local part; unused outbound parts go in the next sweep. */
+  private free(key: string): void {
+    const entry = this.classes.get(key);
+    if (!entry || entry.refs > 0) return;
+    clearTimeout(entry.releaseTimer);
+    this.classes.delete(key);
+    this.cache.delete(key);
+    this.locals.delete(key);
+    this.classGauge?.set(this.classes.size);
+    if (!this.sweepScheduled) {
+      this.sweepScheduled = true;
+      setImmediate(() => this.sweep());
+    }
+  }
+
+  /** Drops outbound parts no class uses and interned bodies no part holds. */
+  private sweep(): void {
+    this.sweepScheduled = false;
+    const usedOutbound = new Set<string>();
+    for (const e of this.classes.values()) if (e.outboundKey !== undefined) usedOutbound.add(e.outboundKey);
+    for (const k of [...this.outbound.keys()]) if (!usedOutbound.has(k)) this.outbound.delete(k);
+    const live = new Set<CachedResource>();
+    for (const set of [...this.outbound.values(), ...this.locals.values()]) for (const t of PUSH_ORDER) for (const r of set.resources(t).resources.values()) live.add(r);
+    for (const [k, r] of [...this.intern]) if (!live.has(r)) this.intern.delete(k);
+  }
+
+  /** Stops release timers (the controller is being dropped). */
+  close(): void {
+    this.closed = true;
+    for (const e of this.classes.values()) clearTimeout(e.releaseTimer);
+  }
 
   /**
    * Applies a new mesh config. A change of endpoints only takes the EDS fast path: the shared
@@ -96,8 +289,10 @@ export class MeshController {
     const previous = this.model;
     this.model = buildMeshModel(config, this.settings);
     const change = diffModels(previous, this.model);
-    // Registering a workload creates its bootstrap credential.
-    if (this.security) for (const we of this.model.workloads) this.security.credentials.ensure({ namespace: we.metadata.namespace ?? "default", name: we.metadata.name });
+    // Registered workloads hold credentials bound to their identity; deleted ones lose theirs.
+    if (this.security) {
+      this.security.credentials.reconcile(this.model.workloads.map((we) => ({ namespace: we.metadata.namespace ?? "default", name: we.metadata.name, serviceAccount: we.spec.serviceAccount ?? "default" })));
+    }
     let changed = 0;
     let refused = 0;
     const count = (r: "changed" | "unchanged" | "refused") => {
@@ -106,12 +301,12 @@ export class MeshController {
     };
     if (change.kind === "endpoints") {
       const updated = new Map<string, ResourceSet>();
-      for (const [key, proxy] of this.classes) {
+      for (const [key, entry] of this.classes) {
         // A rebuilt local part is compared with the previous one (read before it is replaced),
         // so its unchanged types keep their objects and streams see "nothing changed" at once.
         count(
-          this.generate(key, proxy, {
-            reuseLocal: !change.namespaces.has(proxy.namespace),
+          this.generate(key, entry, {
+            reuseLocal: !change.namespaces.has(entry.proxy.namespace),
             outboundUpdate: { from: this.outbound, into: updated, services: change.services },
             previous: { outbound: this.outbound, locals: this.locals },
           }),
@@ -125,7 +320,7 @@ export class MeshController {
       this.outbound = new Map();
       this.intern = new Map();
       this.locals = new Map();
-      for (const [key, proxy] of this.classes) count(this.generate(key, proxy, { previous }));
+      for (const [key, entry] of this.classes) count(this.generate(key, entry, { previous }));
     }
     const stats = { classes: this.classes.size, path: change.kind, changed, refused, millis: Math.round((performance.now() - start) * 10) / 10 };
     this.logger.info(stats, "mesh config applied");
@@ -138,19 +333,19 @@ export class MeshController {
 
   /** The certificate served to a proxy class (for sync status). */
   certificateOf(key: string): { identity: string; serial: string; notAfter: string } | undefined {
-    const id = this.classes.get(key)?.identity;
+    const id = this.classes.get(key)?.proxy.identity;
     const cert = id ? this.security?.certificates.get(id) : undefined;
     return cert ? { identity: cert.identity, serial: cert.serial, notAfter: cert.notAfter.toISOString() } : undefined;
   }
 
   /** Regenerates every proxy class (e.g. the trust bundle changed). */
   regenerateAll(): void {
-    for (const [key, proxy] of this.classes) this.generate(key, proxy);
+    for (const [key, entry] of this.classes) this.generate(key, entry);
   }
 
   /** Regenerates the classes of one identity (its certificate was renewed). */
   regenerateIdentity(idKey: string): void {
-    for (const [key, proxy] of this.classes) if (proxy.identity && identityKey(proxy.identity) === idKey) this.generate(key, proxy);
+    for (const [key, entry] of this.classes) if (entry.proxy.identity && identityKey(entry.proxy.identity) === idKey) this.generate(key, entry);
   }
 
   private securityFor(proxy: ProxyModel): MeshSecurity | undefined | "pending" {
@@ -159,7 +354,8 @@ export class MeshController {
     if (!proxy.identity) return { trustDomain: sec.trustDomain };
     const cert = sec.certificates.get(proxy.identity);
     if (!cert) {
-      void sec.certificates.ensure(proxy.identity).then(() => this.regenerateIdentity(identityKey(proxy.identity!))).catch(() => undefined);
+      const id = proxy.identity;
+      void sec.certificates.ensure(id).then(() => this.regenerateIdentity(identityKey(id))).catch(() => undefined);
       return "pending";
     }
     return { trustDomain: sec.trustDomain, secrets: { certChainPem: cert.certChainPem, privateKeyPem: cert.privateKeyPem, trustBundlePem: sec.trustBundlePem() } };
@@ -173,13 +369,14 @@ export class MeshController {
    */
   private generate(
     key: string,
-    proxy: ProxyModel,
+    entry: ProxyClass,
     opts: {
       reuseLocal?: boolean;
       outboundUpdate?: { from: ReadonlyMap<string, ResourceSet>; into: Map<string, ResourceSet>; services: ReadonlySet<string> };
       previous?: { outbound: ReadonlyMap<string, ResourceSet>; locals: ReadonlyMap<string, ResourceSet> };
     } = {},
   ): "changed" | "unchanged" | "refused" {
+    const proxy = entry.proxy;
     try {
       const security = this.securityFor(proxy);
       if (security === "pending") return "unchanged"; // generated once its certificate is issued
@@ -187,6 +384,7 @@ export class MeshController {
       let local = opts.reuseLocal ? this.locals.get(key) : undefined;
       if (!local) this.locals.set(key, (local = ResourceSet.build(plan.local(), this.intern, opts.previous?.locals.get(key))));
       const parts = [this.shared, local];
+      entry.outboundKey = plan.outboundKey;
       if (plan.outboundKey !== undefined) {
         const memo = opts.outboundUpdate?.into ?? this.outbound;
         let outbound = memo.get(plan.outboundKey);

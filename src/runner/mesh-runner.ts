@@ -7,10 +7,12 @@ import type { MeshSettings } from "../model/mesh-model.js";
 import { ConfigAggregator } from "../sources/config-aggregator.js";
 import type { ConfigSource } from "../sources/config-source.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
-import { MeshController } from "./mesh-controller.js";
+import { MeshController, type ClassLimits } from "./mesh-controller.js";
+import { status as GrpcStatus } from "@grpc/grpc-js";
 import { waitForAllSynced } from "./wait-for-sync.js";
 import path from "node:path";
-import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
+import { writeFileAtomically } from "../state/atomic-file.js";
 import type { Metadata } from "@grpc/grpc-js";
 import { Gauge, Registry } from "prom-client";
 import { loadOrCreateCa, type CertificateAuthority } from "../ca/certificate-authority.js";
@@ -28,13 +30,15 @@ export interface MeshSecurityOptions {
   servingNames?: { dnsNames: string[]; ipAddresses: string[] };
 }
 
-export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" | "authenticate" | "xdsTls"> {
+export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" | "admit" | "authenticate" | "xdsTls"> {
   security?: MeshSecurityOptions;
   /**
    * Where the mesh config comes from, in order of precedence: on a kind/namespace/name defined
    * by two sources, the first source's definition is used (the other is reported). None: an empty mesh.
    */
   sources?: ConfigSource[];
+  /** Bounds on proxy classes (limit, release grace); metrics go to the control plane's registry. */
+  classLimits?: Omit<ClassLimits, "metrics">;
   settings?: Partial<MeshSettings>;
   /** Quiet time after a source's last change before the config is rebuilt (default 100 ms). */
   debounceMs?: number;
@@ -59,11 +63,13 @@ export interface MeshRunner {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Writes the bundle atomically (write + rename), which is what Envoy's watched_directory notices. */
+/** Writes the bundle atomically (temp file + fsync + rename), which is what Envoy's watched_directory notices. */
 async function writeTrustBundle(file: string, pem: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, pem, { mode: 0o644 });
-  await rename(tmp, file);
+  try {
+    await writeFileAtomically(file, pem, 0o644);
+  } catch (err) {
+    throw new Error(`trust bundle ${file}: cannot write (${(err as Error).message})`);
+  }
 }
 
 function logIssues(logger: Logger, config: MeshConfig): void {
@@ -77,6 +83,7 @@ function logIssues(logger: Logger, config: MeshConfig): void {
 export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunner> {
   const logger = opts.logger;
   let controller: MeshController | undefined;
+  let controlPlane: ControlPlane | undefined;
   let security: MeshRunner["security"];
   let xdsTls: { certChainPem: string; privateKeyPem: string } | undefined;
   // The control plane's metrics registry, created here so the CA registers its metrics in it too.
@@ -84,8 +91,16 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   const expiryGauge = new Gauge({ name: "weft_workload_certificate_expiry_timestamp_seconds", help: "notAfter of the certificate each workload identity currently holds", labelNames: ["identity"], registers: [metricsRegistry] });
   if (opts.security) {
     const sec = opts.security;
-    const ca = await loadOrCreateCa({ dir: path.join(sec.stateDir, "ca"), trustDomain: sec.trustDomain, pluggedCaDir: sec.pluggedCaDir, metrics: metricsRegistry });
-    const credentials = new CredentialStore(path.join(sec.stateDir, "credentials"));
+    const ca = await loadOrCreateCa({ dir: path.join(sec.stateDir, "ca"), trustDomain: sec.trustDomain, pluggedCaDir: sec.pluggedCaDir, metrics: metricsRegistry, onWarning: (message) => logger.warn(message) });
+    // A revoked credential's open streams are ended: the proxy loses its configuration and
+    // certificate stream, and cannot reconnect with that token.
+    const credentials = new CredentialStore(path.join(sec.stateDir, "credentials"), {
+      logger: logger.child({ component: "credentials" }),
+      onRevoked: (credential, reason) => {
+        const closed = controlPlane?.xds.terminateStreamsOf(credential.principal, GrpcStatus.UNAUTHENTICATED, `credential revoked: ${reason}`) ?? 0;
+        if (closed > 0) logger.info({ credential: `${credential.namespace}/${credential.name}`, streams: closed }, "streams of a revoked credential closed");
+      },
+    });
     const certificates = new WorkloadCertificates(
       ca,
       (key, cert) => {
@@ -114,21 +129,22 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   const cp = await startControlPlane({
     ...opts,
     metricsRegistry,
-    nodeKey: (node, principal) => controller!.nodeKey(node, principal),
+    // Until the controller exists (a few ms after the port opens), streams are asked to retry.
+    admit: (node, principal) => controller?.admit(node, principal) ?? { refused: { code: GrpcStatus.UNAVAILABLE, message: "the control plane is starting; retry" } },
     certificateOf: (key) => controller?.certificateOf(key),
     ...(credentials
       ? {
           authenticate: (metadata: Metadata) => {
             const header = metadata.get("authorization")[0];
             const token = typeof header === "string" && header.startsWith("Bearer ") ? header.slice("Bearer ".length) : undefined;
-            const who = credentials.authenticate(token);
-            return who ? `${who.namespace}/${who.name}` : undefined;
+            return credentials.authenticate(token)?.principal;
           },
           xdsTls,
         }
       : {}),
   });
-  controller = new MeshController(cp.cache, logger.child({ component: "mesh" }), opts.settings);
+  controlPlane = cp;
+  controller = new MeshController(cp.cache, logger.child({ component: "mesh" }), opts.settings, { ...opts.classLimits, metrics: metricsRegistry });
   if (security) {
     const sec = security;
     controller.enableSecurity({ trustDomain: sec.ca.trustDomain, trustBundlePem: () => sec.ca.trustBundlePem(), certificates: sec.certificates, credentials: sec.credentials });
@@ -154,6 +170,18 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     apply(initial);
   }
   cp.markConfigLoaded();
+  // After start a failed bundle write (disk full) is logged and retried, never thrown.
+  let bundleRetry: NodeJS.Timeout | undefined;
+  const publishTrustBundle = async (): Promise<void> => {
+    clearTimeout(bundleRetry);
+    if (!security) return;
+    try {
+      await writeTrustBundle(security.trustBundleFile, security.ca.trustBundlePem());
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, "cannot write the trust bundle; retrying in 5 s (proxies get the roots over SDS meanwhile)");
+      bundleRetry = setTimeout(() => void publishTrustBundle(), 5000).unref();
+    }
+  };
   return {
     cp,
     controller,
@@ -163,7 +191,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       if (!security) throw new Error("root rotation needs security to be on");
       if (phase === "begin") await security.ca.beginRootRotation();
       else await security.ca.finishRootRotation();
-      await writeTrustBundle(security.trustBundleFile, security.ca.trustBundlePem());
+      await publishTrustBundle();
       controller!.regenerateAll(); // every proxy's ROOTCA secret
       if (phase === "begin") {
         // Only once every proxy trusts the new root may any proxy present a certificate from it.
@@ -176,6 +204,9 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     },
     async close(graceMs = 5000) {
       await aggregator?.close();
+      controller?.close();
+      clearTimeout(bundleRetry);
+      security?.credentials.close();
       security?.certificates.close();
       await cp.close(graceMs);
     },

@@ -19,7 +19,7 @@ const clusters = Array.from({ length: 40 }, (_, i) => `svc-${i}`);
 function setup(): { ctx: StreamContext; sink: () => { sink: ResponseSink; frames: Buffer[] } } {
   const cache = new SnapshotCache();
   cache.set("class-a", Snapshot.build({ [XDS_TYPES.cluster]: clusters.map((name) => buildEdsCluster({ name })), [XDS_TYPES.endpoint]: clusters.map((name, i) => buildLoadAssignment(name, [{ address: "127.0.0.1", port: 9000 + i }])) }));
-  const ctx: StreamContext = { source: cache, nodeKey: () => "class-a", registry: new ProxyRegistry(), metrics: new XdsMetrics(new Registry()), logger: silentLogger(), controlPlaneId: "weft@test" };
+  const ctx: StreamContext = { source: cache, admit: () => ({ key: "class-a" }), registry: new ProxyRegistry(), metrics: new XdsMetrics(new Registry()), logger: silentLogger(), controlPlaneId: "weft@test" };
   return {
     ctx,
     sink: () => {

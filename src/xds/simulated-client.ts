@@ -3,7 +3,7 @@
 // use; ACKs every response, NACKs on command; reconnects with the versions it holds.
 // Used by unit tests and, many at a time, by bench/.
 import { EventEmitter } from "node:events";
-import { credentials, type ClientDuplexStream } from "@grpc/grpc-js";
+import { Metadata, credentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import { Cluster, Cluster_DiscoveryType } from "../../generated/envoy/config/cluster/v3/cluster.js";
 import { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
 import { AggregatedDiscoveryServiceClient } from "../../generated/envoy/service/discovery/v3/ads.js";
@@ -37,6 +37,10 @@ export interface SimulatedClientOptions {
   cluster?: string;
   mode: "sotw" | "delta";
   metadata?: Record<string, string>;
+  /** Sent as "authorization: Bearer <token>" on every stream, as Envoy's initial_metadata does. */
+  token?: string;
+  /** Connect over TLS, verifying the server against this CA bundle (PEM) and name. */
+  tls?: { caPem: string; serverName: string };
 }
 
 type Rejecter = (typeUrl: string, names: string[]) => string | undefined;
@@ -66,13 +70,17 @@ export class SimulatedClient extends EventEmitter {
   }
 
   start(): void {
-    this.client ??= new AggregatedDiscoveryServiceClient(this.opts.target, credentials.createInsecure(), {
+    const tls = this.opts.tls;
+    this.client ??= new AggregatedDiscoveryServiceClient(this.opts.target, tls ? credentials.createSsl(Buffer.from(tls.caPem)) : credentials.createInsecure(), {
       "grpc.keepalive_time_ms": 60_000,
+      ...(tls ? { "grpc.ssl_target_name_override": tls.serverName, "grpc.default_authority": tls.serverName } : {}),
     });
+    const md = new Metadata();
+    if (this.opts.token) md.set("authorization", `Bearer ${this.opts.token}`);
     this.firstMessage = true;
     this.lastNonce.clear();
     if (this.opts.mode === "sotw") {
-      const stream = this.client.streamAggregatedResources();
+      const stream = this.client.streamAggregatedResources(md);
       this.sotw = stream;
       stream.on("data", (r: DiscoveryResponse) => this.onSotw(r));
       stream.on("error", (e: Error) => this.emit("stream-error", e));
@@ -85,7 +93,7 @@ export class SimulatedClient extends EventEmitter {
         if (names && names.size > 0) this.requestSotw(typeUrl, [...names]);
       }
     } else {
-      const stream = this.client.deltaAggregatedResources();
+      const stream = this.client.deltaAggregatedResources(md);
       this.delta = stream;
       stream.on("data", (r: DeltaDiscoveryResponse) => this.onDelta(r));
       stream.on("error", (e: Error) => this.emit("stream-error", e));

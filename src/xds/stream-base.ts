@@ -28,13 +28,23 @@ export interface ResponseSink {
   fail(code: number, message: string): void;
 }
 
+/**
+ * Whether a stream is served, decided once from its first node: the snapshot key it is served
+ * from and `release`, called exactly once when the stream ends (so whoever owns the key can
+ * free it when nobody uses it); or a refusal that ends the stream with a gRPC status.
+ */
+export type Admission = { key: string; release?: () => void } | { refused: { code: number; message: string } };
+
+/** Decides a stream's admission from its node and who it authenticated as (opaque; undefined = nobody). */
+export type AdmitStream = (node: Node, principal: string | undefined) => Admission;
+
 export interface StreamContext {
   source: SnapshotSource;
   /**
-   * Maps a node to the snapshot key it is served from (node id, or a proxy class). `principal`
-   * is who the stream authenticated as (see XdsServerOptions.authenticate), if anyone.
+   * Admits a node and maps it to the snapshot key it is served from (node id, or a proxy
+   * class). `principal` is who the stream authenticated as (see XdsServerOptions.authenticate).
    */
-  nodeKey: (node: Node, principal: string | undefined) => string;
+  admit: AdmitStream;
   registry: ProxyRegistry;
   metrics: XdsMetrics;
   logger: Logger;
@@ -84,6 +94,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
   private blocked = false;
   private scheduled = false;
   private subscriptionTimer?: NodeJS.Timeout;
+  private release?: () => void;
   protected closed = false;
 
   constructor(
@@ -131,8 +142,16 @@ export abstract class XdsStreamBase<S extends TypeState> {
       this.close();
       return false;
     }
+    const admission = this.ctx.admit(node, this.principal);
+    if ("refused" in admission) {
+      this.log.debug({ node: node.id, code: admission.refused.code }, `stream refused: ${admission.refused.message}`);
+      this.sink.fail(admission.refused.code, admission.refused.message);
+      this.close();
+      return false;
+    }
+    const key = admission.key;
+    this.release = admission.release;
     this.node = node;
-    const key = this.ctx.nodeKey(node, this.principal);
     this.status = {
       streamId: this.streamId,
       ...describeNode(node),
@@ -359,5 +378,20 @@ export abstract class XdsStreamBase<S extends TypeState> {
     }
     this.types.clear();
     this.snapshot = undefined;
+    const release = this.release;
+    this.release = undefined;
+    release?.();
+  }
+
+  /** Who the stream authenticated as ("" when nobody), as given by XdsServerOptions.authenticate. */
+  get authenticatedAs(): string {
+    return this.principal ?? "";
+  }
+
+  /** Ends the stream with a gRPC status (e.g. its credential was revoked). */
+  terminate(code: number, message: string): void {
+    if (this.closed) return;
+    this.sink.fail(code, message);
+    this.close();
   }
 }

@@ -29,7 +29,7 @@ import type { Logger } from "../log/logger.js";
 import { DeltaStream } from "./delta/delta-stream.js";
 import { ProxyRegistry } from "./proxy-registry.js";
 import { SotwStream, encodeDiscoveryResponse } from "./sotw/sotw-stream.js";
-import type { ResponseSink, StreamContext } from "./stream-base.js";
+import type { AdmitStream, ResponseSink, StreamContext } from "./stream-base.js";
 import type { XdsMetrics } from "./xds-metrics.js";
 
 export interface XdsServerOptions {
@@ -38,6 +38,8 @@ export interface XdsServerOptions {
   logger: Logger;
   registry?: ProxyRegistry;
   nodeKey?: (node: Node, principal: string | undefined) => string;
+  /** Admission of each stream (takes precedence over nodeKey): its key and release, or a refusal. */
+  admit?: AdmitStream;
   controlPlaneId?: string;
   /** Who a stream's caller is, from its gRPC metadata (e.g. a bearer token); undefined = anonymous. */
   authenticate?: (metadata: Metadata) => string | undefined;
@@ -98,7 +100,7 @@ export class XdsServer {
     this.registry = opts.registry ?? new ProxyRegistry();
     this.ctx = {
       source: opts.source,
-      nodeKey: opts.nodeKey ?? ((node) => node.id ?? ""),
+      admit: opts.admit ?? ((node, principal) => ({ key: opts.nodeKey ? opts.nodeKey(node, principal) : (node.id ?? "") })),
       registry: this.registry,
       metrics: opts.metrics,
       logger: opts.logger.child({ component: "xds" }),
@@ -197,7 +199,10 @@ export class XdsServer {
   private fetch(call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>, typeUrl: XdsTypeUrl): void {
     const node = call.request.node;
     if (!node?.id) return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: "node.id is required" });
-    const snapshot = this.ctx.source.get(this.ctx.nodeKey(node, this.opts.authenticate?.(call.metadata)));
+    const admission = this.ctx.admit(node, this.opts.authenticate?.(call.metadata));
+    if ("refused" in admission) return cb({ code: admission.refused.code, details: admission.refused.message });
+    const snapshot = this.ctx.source.get(admission.key);
+    admission.release?.();
     if (!snapshot) return cb({ code: GrpcStatus.UNAVAILABLE, details: `no configuration for node ${node.id} yet` });
     const typed = snapshot.resources(typeUrl);
     const request = call.request as SotwRequest;
@@ -205,6 +210,18 @@ export class XdsServer {
     const wildcard = names.length === 0 ? isWildcardByDefault(typeUrl) : names.includes("*");
     const resources = wildcard ? [...typed.resources.values()] : names.flatMap((n) => typed.resources.get(n) ?? []);
     cb(null, encodeDiscoveryResponse(typeUrl, typed.version, "", resources, this.ctx.controlPlaneId).bytes);
+  }
+
+  /** Ends every stream that authenticated as `principal` with a gRPC status (e.g. its credential was revoked); returns how many. */
+  terminateStreamsOf(principal: string, code: number, message: string): number {
+    let n = 0;
+    for (const s of [...this.streams]) {
+      if (s.authenticatedAs !== principal) continue;
+      s.terminate(code, message);
+      this.streams.delete(s);
+      n++;
+    }
+    return n;
   }
 
   /** Ends every stream cleanly (proxies reconnect elsewhere or later) and stops the server. */
