@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -125,6 +125,14 @@ describe("self-signed root", () => {
     const { dir: otherDir } = await newCa("other");
     writeFileSync(path.join(dir, "root-key.pem"), readFileSync(path.join(otherDir, "root-key.pem")));
     await expect(loadOrCreateCa({ dir })).rejects.toThrow(/root-key\.pem does not match .*root-cert\.pem/);
+  });
+
+  it("refuses a root-key.pem readable by group or others (e.g. 0644) and says how to fix it", async () => {
+    const { dir } = await newCa("loose-key");
+    chmodSync(path.join(dir, "root-key.pem"), 0o644);
+    await expect(loadOrCreateCa({ dir })).rejects.toThrow(/root-key\.pem: mode 0644 gives group\/other access.*chmod 600/);
+    chmodSync(path.join(dir, "root-key.pem"), 0o600);
+    await expect(loadOrCreateCa({ dir })).resolves.toBeDefined();
   });
 
   it("refuses an expired root and says how to replace it", async () => {
@@ -335,6 +343,18 @@ function makePluggedCaDir(name: string, caKey: "rsa-2048" | "ec-p384" = "rsa-204
 }
 
 describe("plugged-in CA (Istio's cacerts layout)", () => {
+  it("warns (does not refuse: mounted Secrets are 0644 by default) when ca-key.pem is readable by others", async () => {
+    const pluggedCaDir = makePluggedCaDir("plugged-loose");
+    chmodSync(path.join(pluggedCaDir, "ca-key.pem"), 0o640);
+    const warnings: string[] = [];
+    await loadOrCreateCa({ dir: freshDir("plugged-loose-unused"), pluggedCaDir, onWarning: (m) => warnings.push(m) });
+    expect(warnings).toEqual([expect.stringMatching(/ca-key\.pem: mode 0640 gives group\/other access.*chmod 600/)]);
+    chmodSync(path.join(pluggedCaDir, "ca-key.pem"), 0o600);
+    warnings.length = 0;
+    await loadOrCreateCa({ dir: freshDir("plugged-tight-unused"), pluggedCaDir, onWarning: (m) => warnings.push(m) });
+    expect(warnings).toEqual([]);
+  });
+
   it("issues with the full chain (leaf, ca-cert, intermediate), verifying against root-cert.pem", async () => {
     const pluggedCaDir = makePluggedCaDir("plugged");
     const registry = new Registry();

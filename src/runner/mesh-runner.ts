@@ -28,6 +28,8 @@ export interface MeshSecurityOptions {
   pluggedCaDir?: string;
   /** Names and IPs the control plane's serving certificate covers (what Envoys dial). */
   servingNames?: { dnsNames: string[]; ipAddresses: string[] };
+  /** Delay before a credential write that failed (disk full) is retried; default 5 s. */
+  credentialRetryMs?: number;
 }
 
 export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" | "admit" | "authenticate" | "xdsTls"> {
@@ -96,6 +98,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     // certificate stream, and cannot reconnect with that token.
     const credentials = new CredentialStore(path.join(sec.stateDir, "credentials"), {
       logger: logger.child({ component: "credentials" }),
+      ...(sec.credentialRetryMs !== undefined ? { retryMs: sec.credentialRetryMs } : {}),
       onRevoked: (credential, reason) => {
         const closed = controlPlane?.xds.terminateStreamsOf(credential.principal, GrpcStatus.UNAUTHENTICATED, `credential revoked: ${reason}`) ?? 0;
         if (closed > 0) logger.info({ credential: `${credential.namespace}/${credential.name}`, streams: closed }, "streams of a revoked credential closed");
