@@ -154,7 +154,7 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
     const norm = (s: string | undefined) => (s ?? "").toLowerCase().replace(/^0+/, "");
     const statusCert = async () => {
       const status = (await (await fetch(`http://127.0.0.1:${runner.cp.adminPort}/debug/syncz`)).json()) as { proxies: { principal: string; certificate?: { serial: string; identity: string } }[] };
-      return status.proxies.find((p) => p.principal === "default/server")?.certificate;
+      return status.proxies.find((p) => p.principal.startsWith("default/server#"))?.certificate;
     };
     expect((await statusCert())?.identity).toBe("spiffe://cluster.local/ns/default/sa/server-sa");
     // The serial in status is the one Envoy serves (allowing a rotation to be in flight).
@@ -169,7 +169,7 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
     expect(metrics).toContain("weft_ca_certificates_issued_total");
   });
 
-  it("identity is proven, never claimed: a proxy with the client's token claiming to be the server gets the client's certificate; no token, no secret", async () => {
+  it("identity is proven, never claimed: a proxy with the client's token claiming to be the server gets the client's certificate; no token, no stream", async () => {
     const impostorPod = await createPod("sec-impostor");
     try {
       await applyCapture(impostorPod.netns, { proxyUid: DEFAULT_PROXY_UID });
@@ -177,12 +177,20 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
       const impostor = await sidecar(impostorPod, "server", { token, claimLabels: { app: "server" } });
       await impostor.waitFor(async () => ((await secretsOf(impostor)).length > 0 ? true : undefined), { what: "a certificate", timeoutMs: 15_000 });
       expect((await secretsOf(impostor))[0]?.uri).toBe("spiffe://cluster.local/ns/default/sa/client-sa");
+      // Without a token (as on Istio's secure port) a stream is refused: no secrets, no configuration at all.
       const anonymousPod = await createPod("sec-anon");
       try {
+        const refused = async () => {
+          const m = (await runner.cp.metricsRegistry.getMetricsAsJSON()).find((x) => x.name === "weft_proxy_classes_refused_total");
+          return m?.values.find((v) => v.labels.reason === "unauthenticated")?.value ?? 0;
+        };
+        const before = await refused();
         const anonymous = await sidecar(anonymousPod, "anon", {});
-        await anonymous.waitFor(async () => (runner.cp.xds.registry.list().some((p) => p.nodeId.includes("anon") && p.types.lds?.ackedVersion) ? true : undefined), { what: "the anonymous proxy to sync", timeoutMs: 15_000 });
+        await anonymous.waitFor(async () => ((await refused()) > before ? true : undefined), { what: "the anonymous proxy to be refused", timeoutMs: 15_000 });
         expect(await secretsOf(anonymous)).toEqual([]);
-        expect(runner.cp.xds.registry.list().find((p) => p.nodeId.includes("anon"))?.principal).toBe("");
+        const listeners = JSON.parse((await anonymous.adminRequest("/listeners?format=json")).body) as { listener_statuses?: unknown[] };
+        expect(listeners.listener_statuses ?? []).toEqual([]);
+        expect(runner.cp.xds.registry.list().some((p) => p.nodeId.includes("anon"))).toBe(false);
       } finally {
         await anonymousPod.destroy();
       }
@@ -372,7 +380,7 @@ spec:
     }
     expect(res?.status).toBe(200);
     // Both sidecars reconnect (TLS to the control plane, same tokens) and ACK their secrets.
-    const reconnected = () => runner.cp.xds.registry.list().filter((p) => (p.principal === "default/client" || p.principal === "default/server") && p.types.sds?.ackedVersion).length;
+    const reconnected = () => runner.cp.xds.registry.list().filter((p) => (p.principal.startsWith("default/client#") || p.principal.startsWith("default/server#")) && p.types.sds?.ackedVersion).length;
     for (let i = 0; i < 300 && reconnected() < 2; i++) await new Promise((r) => setTimeout(r, 100));
     expect(reconnected()).toBeGreaterThanOrEqual(2);
     expect((await call()).status).toBe(200);

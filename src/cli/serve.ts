@@ -8,6 +8,15 @@ import path from "node:path";
 import { parseDurationMs } from "../api/duration.js";
 import { KubernetesSource, loadKubeConfig } from "../sources/kubernetes/kubernetes-source.js";
 import { isDnsSubdomain } from "../api/field-checks.js";
+import { DEFAULT_CLASS_RELEASE_GRACE_MS, DEFAULT_MAX_PROXY_CLASSES } from "../runner/mesh-controller.js";
+
+function parseClassLimits(maxText: string | undefined, graceText: string | undefined): { maxClasses: number; releaseGraceMs: number } {
+  const maxClasses = Number(maxText);
+  if (!Number.isInteger(maxClasses) || maxClasses < 1) throw new UsageError(`--max-proxy-classes must be a whole number of at least 1, got "${maxText}"`);
+  const releaseGraceMs = parseDurationMs(graceText ?? "30s");
+  if (releaseGraceMs === undefined || releaseGraceMs < 0) throw new UsageError(`--proxy-class-grace must be a duration such as "30s" or "0s", got "${graceText}"`);
+  return { maxClasses, releaseGraceMs };
+}
 
 function parseTtl(text: string | undefined): number {
   const ms = parseDurationMs(text ?? "24h");
@@ -33,6 +42,8 @@ const FLAGS = {
   "trust-domain": { type: "string", env: "WEFT_TRUST_DOMAIN", default: "cluster.local", help: "SPIFFE trust domain" },
   "workload-cert-ttl": { type: "string", env: "WEFT_WORKLOAD_CERT_TTL", default: "24h", help: "workload certificate lifetime (renewed at 50-80%)" },
   "plugged-ca-dir": { type: "string", env: "WEFT_PLUGGED_CA_DIR", help: "use an existing CA: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem" },
+  "max-proxy-classes": { type: "string", env: "WEFT_MAX_PROXY_CLASSES", default: String(DEFAULT_MAX_PROXY_CLASSES), help: "most distinct proxy classes (namespace, labels, ...) with a generated configuration; past it new ones are refused (RESOURCE_EXHAUSTED)" },
+  "proxy-class-grace": { type: "string", env: "WEFT_PROXY_CLASS_GRACE", default: `${DEFAULT_CLASS_RELEASE_GRACE_MS / 1000}s`, help: "how long a proxy class's configuration is kept after its last proxy left (a duration such as 30s)" },
   "log-level": { type: "string", env: "WEFT_LOG_LEVEL", default: "info", help: "log level: debug, info, warn, error" },
   "shutdown-grace": { type: "string", env: "WEFT_SHUTDOWN_GRACE_MS", default: "5000", help: "milliseconds to wait for streams to close on shutdown" },
 } satisfies Record<string, FlagSpec>;
@@ -47,6 +58,7 @@ export async function runServe(argv: string[]): Promise<number> {
   if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY") throw new UsageError(`--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);
   const removalPercent = Number(values["large-removal-warning"]);
   if (!Number.isFinite(removalPercent) || removalPercent < 0 || removalPercent > 101) throw new UsageError(`--large-removal-warning must be a percentage from 0 to 101, got "${values["large-removal-warning"]}"`);
+  const classLimits = parseClassLimits(values["max-proxy-classes"], values["proxy-class-grace"]);
   const logger = createLogger({ level: values["log-level"] });
   if (values.kubeconfig && !values.kubernetes) throw new UsageError("--kubeconfig needs --kubernetes");
   const clusterDomain = values["cluster-domain"] ?? "cluster.local";
@@ -77,6 +89,7 @@ export async function runServe(argv: string[]): Promise<number> {
     // Files first: a resource defined by both a file and the cluster is taken from the file.
     sources: [...(values["config-dir"] ? [new FileSource(values["config-dir"])] : []), ...(kubernetes ? [new KubernetesSource({ ...kubernetes, logger: logger.child({ component: "kubernetes" }) })] : [])],
     largeRemovalShare: removalPercent / 100,
+    classLimits,
     settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"] },
     ...(values.security
       ? {

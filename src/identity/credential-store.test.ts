@@ -8,12 +8,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CredentialStore, type Credential } from "./credential-store.js";
 
 const dirs: string[] = [];
+const unmounts: (() => void)[] = [];
 function tempDir(): string {
   const d = mkdtempSync(path.join(os.tmpdir(), "weft-creds-"));
   dirs.push(d);
   return d;
 }
 afterEach(() => {
+  for (const u of unmounts.splice(0)) u();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -111,27 +113,28 @@ describe("credential store", () => {
   });
 });
 
-/** A tmpfs of `size` mounted on a fresh directory (root only); undefined where mounting is not allowed. */
-function mountTmpfs(size: string): { dir: string; unmount: () => void } | undefined {
+/** A tmpfs of `size` mounted on a fresh directory (root only; unmounted after the test); undefined where mounting is not allowed. */
+function mountTmpfs(size: string): string | undefined {
   const dir = tempDir();
   try {
     execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", dir], { stdio: "ignore" });
   } catch {
     return undefined;
   }
-  return { dir, unmount: () => execFileSync("umount", [dir]) };
+  unmounts.push(() => execFileSync("umount", [dir]));
+  return dir;
 }
 
 const probe = mountTmpfs("16k");
-probe?.unmount();
+for (const u of unmounts.splice(0)) u();
 
 describe.skipIf(!probe)(`credentials on a full disk (a real tmpfs)${probe ? "" : " (skipped: cannot mount tmpfs here; the injected-failure test above covers the path)"}`, () => {
   it("ENOSPC while issuing: no exception, no empty token file; issued once space is back", async () => {
-    const fs = mountTmpfs("64k")!;
-    const store = new CredentialStore(path.join(fs.dir, "credentials"), { retryMs: 50 });
+    const mounted = mountTmpfs("64k")!;
+    const store = new CredentialStore(path.join(mounted, "credentials"), { retryMs: 50 });
     try {
       store.reconcile([{ namespace: "default", name: "before", serviceAccount: "sa" }]);
-      const fill = path.join(fs.dir, "fill");
+      const fill = path.join(mounted, "fill");
       try {
         writeFileSync(fill, Buffer.alloc(1024 * 1024));
       } catch (err) {
@@ -141,7 +144,7 @@ describe.skipIf(!probe)(`credentials on a full disk (a real tmpfs)${probe ? "" :
       const result = store.reconcile([{ namespace: "default", name: "before", serviceAccount: "sa" }, w]);
       expect(result).toMatchObject({ failed: 1, issued: 0 });
       expect(existsSync(store.tokenPath(w))).toBe(false);
-      expect(readdirSync(path.join(fs.dir, "credentials", "default")).sort()).toEqual(["before.json", "before.token"]);
+      expect(readdirSync(path.join(mounted, "credentials", "default")).sort()).toEqual(["before.json", "before.token"]);
       rmSync(fill);
       await new Promise((r) => setTimeout(r, 300));
       const token = readFileSync(store.tokenPath(w), "utf8").trim();
@@ -149,7 +152,6 @@ describe.skipIf(!probe)(`credentials on a full disk (a real tmpfs)${probe ? "" :
       expect(store.authenticate(token)).toMatchObject({ name: "added" });
     } finally {
       store.close();
-      fs.unmount();
     }
   });
 });
