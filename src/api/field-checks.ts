@@ -5,6 +5,7 @@
 import { isIP } from "node:net";
 import { parseDurationMs } from "./duration.js";
 import { findRe2Problem } from "./re2-regex.js";
+import { closestMatch } from "./spelling-hints.js";
 import type { SourceRef, ValidationIssue } from "./types.js";
 
 /** Collects the issues of one document. */
@@ -56,34 +57,6 @@ export function isMapping(value: unknown): value is Record<string, unknown> {
 
 function quoteList(values: readonly string[]): string {
   return values.map((v) => JSON.stringify(v)).join(", ");
-}
-
-/** Edit distance, for "did you mean" hints on misspelt field names and enum values. */
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
-export function closestMatch(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 4)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
 }
 
 // ---------------------------------------------------------------------------------------

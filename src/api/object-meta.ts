@@ -1,6 +1,7 @@
 // Resource metadata shared by the networking and security validators: the name, namespace,
 // labels and annotations to keep, and the "Kind/namespace/name" label used in messages.
-import { CheckedObject, DNS_LABEL_RULE, DNS_SUBDOMAIN_RULE, type IssueCollector, closestMatch, describeValue, isDnsLabel, isDnsSubdomain, isMapping, labelKeyProblem } from "./field-checks.js";
+import { CheckedObject, DNS_LABEL_RULE, DNS_SUBDOMAIN_RULE, type IssueCollector, describeValue, isDnsLabel, isDnsSubdomain, isMapping, labelKeyProblem } from "./field-checks.js";
+import { closestMatch } from "./spelling-hints.js";
 import type { ObjectMeta } from "./types.js";
 
 export const DEFAULT_NAMESPACE = "default";

@@ -2,7 +2,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { resourceKey, type NetworkingResource, type Sourced, type ValidationIssue } from "./types.js";
-import { validateMesh } from "./validate-mesh.js";
+import { validateMesh, type ValidationCounters } from "./validate-mesh.js";
+import { MAX_COMPARED } from "./spelling-hints.js";
 import { parseDocuments, validateResource } from "./validate-resource.js";
 
 const BOOKINFO = join(import.meta.dirname, "testdata", "bookinfo");
@@ -170,5 +171,49 @@ describe("validateMesh", () => {
     expect(problems(issues)).toEqual([
       'VirtualService/default/mirror: spec.http[0].mirror.host: unknown host "unknown-mirror" (unknown-mirror.default.svc.cluster.local): no ServiceEntry declares it',
     ]);
+  });
+
+  it("finds subsets through a wildcard DestinationRule, and names the first hiding ServiceEntry", () => {
+    const wildcard = sourced({ kind: "ServiceEntry", metadata: { name: "example" }, spec: { hosts: ["*.example.com"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "NONE" } });
+    const rule = sourced({ kind: "DestinationRule", metadata: { name: "example" }, spec: { host: "*.example.com", subsets: [{ name: "blue", labels: { color: "blue" } }] } });
+    const vs = virtualService("api", { hosts: ["api.example.com"], http: [{ route: [{ destination: { host: "api.example.com", subset: "blue" } }] }] });
+    const hidden = (name: string) =>
+      sourced({ kind: "ServiceEntry", metadata: { name, namespace: "finance" }, spec: { hosts: ["ledger.finance.svc.cluster.local"], exportTo: ["."], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "DNS" } });
+    const toLedger = virtualService("ledger", { hosts: ["ledger.example.com"], http: [{ route: [{ destination: { host: "ledger.finance.svc.cluster.local" } }] }] });
+    const { valid, issues } = validateMesh([wildcard, rule, vs, hidden("ledger-b"), hidden("ledger-a"), toLedger]);
+    expect(valid).toContain(vs);
+    expect(problems(issues)).toEqual([
+      'VirtualService/default/ledger: spec.http[0].route[0].destination.host: host "ledger.finance.svc.cluster.local" is declared by ServiceEntry/finance/ledger-b (extra.yaml document 1), but its exportTo does not include namespace "default"',
+    ]);
+  });
+
+  it("looks up each reference through indexes: the work grows with the mesh, not its square", () => {
+    /** n ServiceEntries and n VirtualServices, 1 in 100 routing to a misspelt host. */
+    const mesh = (n: number): { input: Sourced[]; typos: number } => {
+      const input: Sourced[] = [];
+      let typos = 0;
+      for (let i = 0; i < n; i++) {
+        const namespace = `ns-${i % 20}`;
+        const host = `svc-${i}.${namespace}.svc.cluster.local`;
+        const source = { file: `${namespace}.yaml`, document: i + 1 };
+        input.push({ resource: { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: `svc-${i}`, namespace }, spec: { hosts: [host], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "STATIC" } }, source } as Sourced);
+        const typo = i % 100 === 7;
+        if (typo) typos++;
+        const destination = typo ? host.replace("local", "lcoal") : `svc-${i}`;
+        input.push({ resource: { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: `svc-${i}`, namespace }, spec: { hosts: [`svc-${i}`], http: [{ route: [{ destination: { host: destination } }] }] } }, source } as Sourced);
+      }
+      return { input, typos };
+    };
+    for (const n of [1000, 4000]) {
+      const { input, typos } = mesh(n);
+      const counters: ValidationCounters = { hostCandidates: 0, hints: { comparisons: 0 } };
+      const { issues } = validateMesh(input, counters);
+      expect(issues).toHaveLength(typos);
+      expect(issues[0]?.message).toBe('unknown host "svc-7.ns-7.svc.cluster.lcoal": no ServiceEntry declares it (did you mean "svc-7.ns-7.svc.cluster.local"?)');
+      // Each route's lookup returns just the ServiceEntry that declares its host (none for a typo);
+      // a scan would look at all n for every route.
+      expect(counters.hostCandidates).toBe(n - typos);
+      expect(counters.hints.comparisons).toBeLessThanOrEqual(typos * MAX_COMPARED);
+    }
   });
 });

@@ -2,7 +2,7 @@
 // own schema checks (validate-resource.ts). A resource with an error here is left out of
 // `valid`, and resources that depend on it are checked against what is left, so a
 // VirtualService routing to a dropped ServiceEntry's host is reported too.
-import { closestMatch } from "./field-checks.js";
+import { HintIndex, type HintCounter } from "./spelling-hints.js";
 import {
   formatSource,
   resourceKey,
@@ -19,7 +19,23 @@ import {
 const MESH_GATEWAY = "mesh";
 const CLUSTER_DOMAIN = "svc.cluster.local";
 
-export function validateMesh(resources: Sourced[]): { valid: Sourced[]; issues: ValidationIssue[] } {
+/** How much cross-checking a validation did; tests use it to prove the work is linear in the mesh. */
+export interface ValidationCounters {
+  /** Resources returned by index lookups (hosts, DestinationRule hosts): the ones then looked at. */
+  hostCandidates: number;
+  /** Edit-distance comparisons for "did you mean" hints. */
+  hints: HintCounter;
+}
+
+/** At most this many names are listed in a message when there is no close one to suggest. */
+const MAX_LISTED = 10;
+
+/**
+ * Checks references between resources. Every lookup goes through an index built once here
+ * (hosts, DestinationRule hosts, gateways, hint trigrams), so the work grows with the size of
+ * the mesh, not its square.
+ */
+export function validateMesh(resources: Sourced[], counters?: ValidationCounters): { valid: Sourced[]; issues: ValidationIssue[] } {
   const issues: ValidationIssue[] = [];
   const rejected = new Set<Sourced>();
   const reject = (item: Sourced, field: string, message: string): void => {
@@ -36,11 +52,12 @@ export function validateMesh(resources: Sourced[]): { valid: Sourced[]; issues: 
   const services = new ServiceIndex(
     entries.filter((s) => !rejected.has(s)),
     entries.filter((s) => rejected.has(s)),
+    counters,
   );
-  const gateways = new Set(ofKind("Gateway").map((g) => `${namespaceOf(g)}/${g.resource.metadata.name}`));
+  const gateways = new GatewayIndex(ofKind("Gateway").map((g) => `${namespaceOf(g)}/${g.resource.metadata.name}`), counters?.hints);
 
   for (const rule of ofKind("DestinationRule")) checkDestinationRuleHost(rule, services, reject);
-  const subsets = new SubsetIndex(ofKind("DestinationRule").filter((s) => !rejected.has(s)));
+  const subsets = new SubsetIndex(ofKind("DestinationRule"), counters);
 
   for (const vs of ofKind("VirtualService")) {
     for (const { destination, path } of destinationsOf(vs.resource)) checkDestination(vs, destination, path, services, subsets, reject);
@@ -85,12 +102,6 @@ export function qualifyHost(host: string, namespace: string): string {
   return host.includes(".") || host.includes("*") ? host : `${host}.${namespace}.${CLUSTER_DOMAIN}`;
 }
 
-function hostMatches(pattern: string, host: string): boolean {
-  if (pattern === "*") return true;
-  if (pattern.startsWith("*.")) return host.endsWith(pattern.slice(1));
-  return pattern === host;
-}
-
 /** Whether a resource with this exportTo in `ownNamespace` is visible from `namespace`. */
 function isExportedTo(exportTo: string[] | undefined, ownNamespace: string, namespace: string): boolean {
   if (!exportTo || exportTo.length === 0) return true;
@@ -99,30 +110,79 @@ function isExportedTo(exportTo: string[] | undefined, ownNamespace: string, name
 
 type HostLookup = { found: true } | { found: false; hiddenBy?: Sourced<ServiceEntry>; rejectedDeclarer?: Sourced<ServiceEntry> };
 
+/**
+ * Items under the host patterns they declare, for "which items match this host" without a
+ * scan: exact hosts in a map, "*.suffix" patterns by suffix (a host is looked up under each of
+ * its dot-suffixes), "*" apart. Answers keep the items' own order.
+ */
+class HostPatternIndex<T> {
+  private readonly exact = new Map<string, number[]>();
+  private readonly suffixes = new Map<string, number[]>();
+  private readonly everything: number[] = [];
+
+  constructor(
+    private readonly items: readonly T[],
+    patternsOf: (item: T) => readonly string[],
+    private readonly counter?: ValidationCounters,
+  ) {
+    items.forEach((item, index) => {
+      for (const pattern of new Set(patternsOf(item))) {
+        if (pattern === "*") this.everything.push(index);
+        else if (pattern.startsWith("*.")) push(this.suffixes, pattern.slice(1), index);
+        else push(this.exact, pattern, index);
+      }
+    });
+  }
+
+  /** Items with a pattern equal to one of `names` or matching it as a host, in item order. */
+  matching(...names: string[]): T[] {
+    const found = new Set<number>(this.everything);
+    for (const name of names) {
+      for (const index of this.exact.get(name) ?? []) found.add(index);
+      for (let dot = name.indexOf("."); dot !== -1; dot = name.indexOf(".", dot + 1)) {
+        for (const index of this.suffixes.get(name.slice(dot)) ?? []) found.add(index);
+      }
+    }
+    if (this.counter) this.counter.hostCandidates += found.size;
+    return [...found].sort((a, b) => a - b).map((index) => this.items[index]!);
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
 /** The hosts that ServiceEntries declare: the services routes may send traffic to. */
 class ServiceIndex {
-  constructor(
-    private readonly entries: Sourced<ServiceEntry>[],
-    /** ServiceEntries with errors: not services, but worth naming when a host is missing. */
-    private readonly rejectedEntries: Sourced<ServiceEntry>[],
-  ) {}
+  private readonly declared: HostPatternIndex<Sourced<ServiceEntry>>;
+  private readonly declaredByRejected: HostPatternIndex<Sourced<ServiceEntry>>;
+  readonly hints: HintIndex;
 
+  constructor(
+    entries: Sourced<ServiceEntry>[],
+    /** ServiceEntries with errors: not services, but worth naming when a host is missing. */
+    rejectedEntries: Sourced<ServiceEntry>[],
+    counter?: ValidationCounters,
+  ) {
+    const hostsOf = (e: Sourced<ServiceEntry>) => e.resource.spec.hosts;
+    this.declared = new HostPatternIndex(entries, hostsOf, counter);
+    this.declaredByRejected = new HostPatternIndex(rejectedEntries, hostsOf, counter);
+    this.hints = new HintIndex([...new Set(entries.flatMap(hostsOf))].sort(), counter?.hints);
+  }
+
+  /** A host as written (`host`) in `fromNamespace`: declared as written, or matched in its qualified form. */
   lookup(host: string, fromNamespace: string): HostLookup {
     const qualified = qualifyHost(host, fromNamespace);
-    const declares = (entry: Sourced<ServiceEntry>) => entry.resource.spec.hosts.some((h) => h === host || hostMatches(h, qualified));
     let hiddenBy: Sourced<ServiceEntry> | undefined;
-    for (const entry of this.entries) {
-      if (!declares(entry)) continue;
+    for (const entry of this.declared.matching(host, qualified)) {
       if (isExportedTo(entry.resource.spec.exportTo, namespaceOf(entry), fromNamespace)) return { found: true };
       hiddenBy ??= entry;
     }
     if (hiddenBy) return { found: false, hiddenBy };
-    const rejectedDeclarer = this.rejectedEntries.find(declares);
+    const rejectedDeclarer = this.declaredByRejected.matching(host, qualified)[0];
     return rejectedDeclarer ? { found: false, rejectedDeclarer } : { found: false };
-  }
-
-  allHosts(): string[] {
-    return [...new Set(this.entries.flatMap((e) => e.resource.spec.hosts))].sort();
   }
 }
 
@@ -135,9 +195,8 @@ function unknownHostMessage(host: string, namespace: string, lookup: HostLookup,
   if (!lookup.found && lookup.rejectedDeclarer) {
     return `unknown host ${shown}: only ${resourceKey(lookup.rejectedDeclarer.resource)} (${where(lookup.rejectedDeclarer)}) declares it, and that ServiceEntry has errors`;
   }
-  const known = services.allHosts();
-  const hint = closestMatch(qualified, known);
-  return `unknown host ${shown}: no ServiceEntry declares it${hint ? ` (did you mean "${hint}"?)` : known.length === 0 ? " (there are no ServiceEntries)" : ""}`;
+  const hint = services.hints.closest(qualified);
+  return `unknown host ${shown}: no ServiceEntry declares it${hint ? ` (did you mean "${hint}"?)` : services.hints.size === 0 ? " (there are no ServiceEntries)" : ""}`;
 }
 
 function checkDestinationRuleHost(rule: Sourced<DestinationRule>, services: ServiceIndex, reject: Reject): void {
@@ -176,16 +235,16 @@ function checkPortProtocols(entries: Sourced<ServiceEntry>[], reject: Reject): v
 // ---------------------------------------------------------------------------------------
 // Subsets
 
-/** The subsets each DestinationRule defines, by the (qualified) host it applies to. */
+/** The DestinationRules (and so the subsets) that apply to each qualified host. */
 class SubsetIndex {
-  private readonly rules: { host: string; rule: Sourced<DestinationRule> }[];
+  private readonly rules: HostPatternIndex<Sourced<DestinationRule>>;
 
-  constructor(rules: Sourced<DestinationRule>[]) {
-    this.rules = rules.map((rule) => ({ host: qualifyHost(rule.resource.spec.host, namespaceOf(rule)), rule }));
+  constructor(rules: Sourced<DestinationRule>[], counter?: ValidationCounters) {
+    this.rules = new HostPatternIndex(rules, (rule) => [qualifyHost(rule.resource.spec.host, namespaceOf(rule))], counter);
   }
 
   rulesFor(qualifiedHost: string): Sourced<DestinationRule>[] {
-    return this.rules.filter((r) => hostMatches(r.host, qualifiedHost)).map((r) => r.rule);
+    return this.rules.matching(qualifiedHost);
   }
 }
 
@@ -239,11 +298,33 @@ function gatewayReferencesOf(vs: VirtualService): { gateway: string; path: strin
   return found;
 }
 
-function checkGatewayReference(vs: Sourced<VirtualService>, gateway: string, path: string, gateways: Set<string>, reject: Reject): void {
+/** The Gateways by "namespace/name", with hints for misspelt references. */
+class GatewayIndex {
+  private readonly names: Set<string>;
+  private readonly hints: HintIndex;
+
+  constructor(names: string[], counter?: HintCounter) {
+    this.names = new Set(names);
+    this.hints = new HintIndex([...this.names], counter);
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  /** What to tell someone who named a Gateway that does not exist. */
+  suggestion(name: string): string {
+    if (this.names.size === 0) return "there are no Gateways";
+    const hint = this.hints.closest(name);
+    if (hint) return `did you mean "${hint}"?`;
+    const known = [...this.names].sort();
+    return `known: ${known.slice(0, MAX_LISTED).join(", ")}${known.length > MAX_LISTED ? `, and ${known.length - MAX_LISTED} more` : ""}`;
+  }
+}
+
+function checkGatewayReference(vs: Sourced<VirtualService>, gateway: string, path: string, gateways: GatewayIndex, reject: Reject): void {
   if (gateway === MESH_GATEWAY) return;
   const qualified = gateway.includes("/") ? gateway : `${namespaceOf(vs)}/${gateway}`;
   if (gateways.has(qualified)) return;
-  const hint = closestMatch(qualified, [...gateways]);
-  const known = gateways.size === 0 ? "there are no Gateways" : hint ? `did you mean "${hint}"?` : `known: ${[...gateways].sort().join(", ")}`;
-  reject(vs, path, `Gateway "${qualified}" does not exist (${known}); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"`);
+  reject(vs, path, `Gateway "${qualified}" does not exist (${gateways.suggestion(qualified)}); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"`);
 }

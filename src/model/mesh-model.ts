@@ -102,7 +102,35 @@ function endpointFrom(spec: WorkloadEntrySpec, ports: ServicePortModel[], worklo
   };
 }
 
-function servicesOf(se: ServiceEntry, workloads: WorkloadEntry[]): ServiceModel[] {
+/**
+ * The WorkloadEntries of one namespace by label: a workloadSelector reads only the entries
+ * carrying its rarest label, not every entry of the namespace.
+ */
+class WorkloadsByLabel {
+  private readonly byLabel = new Map<string, WorkloadEntry[]>();
+
+  constructor(readonly all: readonly WorkloadEntry[]) {
+    for (const we of all) for (const [k, v] of Object.entries(we.spec.labels ?? {})) pushTo(this.byLabel, `${k}=${v}`, we);
+  }
+
+  /** The entries whose labels include every label of `selector`, in their own order. */
+  selected(selector: Record<string, string>): WorkloadEntry[] {
+    let narrowest: readonly WorkloadEntry[] = this.all;
+    for (const [k, v] of Object.entries(selector)) {
+      const list = this.byLabel.get(`${k}=${v}`) ?? [];
+      if (list.length < narrowest.length) narrowest = list;
+    }
+    return narrowest.filter((we) => labelsMatch(selector, we.spec.labels ?? {}));
+  }
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function servicesOf(se: ServiceEntry, workloads: WorkloadsByLabel | undefined): ServiceModel[] {
   const namespace = namespaceOf(se);
   const ports: ServicePortModel[] = (se.spec.ports ?? [])
     .map((p) => ({
@@ -115,8 +143,7 @@ function servicesOf(se: ServiceEntry, workloads: WorkloadEntry[]): ServiceModel[
   const selector = se.spec.workloadSelector?.labels;
   const endpoints: EndpointModel[] = [];
   if (selector) {
-    for (const we of workloads) {
-      if (namespaceOf(we) !== namespace || !labelsMatch(selector, we.spec.labels ?? {})) continue;
+    for (const we of workloads?.selected(selector) ?? []) {
       const ep = endpointFrom({ ...we.spec, labels: { ...(we.metadata.labels ?? {}), ...(we.spec.labels ?? {}) } }, ports, `${namespace}/${we.metadata.name}`);
       if (ep) endpoints.push(ep);
     }
@@ -153,7 +180,7 @@ function indexByHost<R extends { metadata: { name: string; namespace?: string } 
   const index = new Map<string, R[]>();
   for (const r of list) {
     const hosts = new Set(hostsOf(r).map((h) => lookup(h, namespaceOf(r))?.hostname).filter((h): h is string => !!h));
-    for (const h of hosts) index.set(h, [...(index.get(h) ?? []), r]);
+    for (const h of hosts) pushTo(index, h, r);
   }
   return index;
 }
@@ -164,8 +191,9 @@ export function buildMeshModel(config: MeshConfig, settings: Partial<MeshSetting
   const workloads = (of("WorkloadEntry") as WorkloadEntry[]).sort(byKey);
   const serviceEntries = (of("ServiceEntry") as ServiceEntry[]).sort(byKey);
   const workloadsByNamespace = new Map<string, WorkloadEntry[]>();
-  for (const we of workloads) workloadsByNamespace.set(namespaceOf(we), [...(workloadsByNamespace.get(namespaceOf(we)) ?? []), we]);
-  const services = serviceEntries.flatMap((se) => servicesOf(se, workloadsByNamespace.get(namespaceOf(se)) ?? [])).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.namespace.localeCompare(b.namespace));
+  for (const we of workloads) pushTo(workloadsByNamespace, namespaceOf(we), we);
+  const workloadIndexes = new Map([...workloadsByNamespace].map(([ns, list]) => [ns, new WorkloadsByLabel(list)]));
+  const services = serviceEntries.flatMap((se) => servicesOf(se, workloadIndexes.get(namespaceOf(se)))).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.namespace.localeCompare(b.namespace));
   const serviceByHost = new Map<string, ServiceModel>();
   for (const s of services) if (!serviceByHost.has(s.hostname)) serviceByHost.set(s.hostname, s);
   const virtualServices = (of("VirtualService") as VirtualService[]).sort(byKey);

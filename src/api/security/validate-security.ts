@@ -7,13 +7,13 @@ import {
   CheckedObject,
   DNS_LABEL_RULE,
   IssueCollector,
-  closestMatch,
   describeValue,
   isDnsLabel,
   isIpOrCidr,
   isMapping,
   labelKeyProblem,
 } from "../field-checks.js";
+import { closestMatch } from "../spelling-hints.js";
 import type { SourceRef, ValidationIssue } from "../types.js";
 import { checkMetadata, checkVersionAndKind, readEnvelope, type ApiGroup } from "../object-meta.js";
 import { CONDITION_KEY_NAMES, parseConditionKey, type ConditionKey } from "./condition-keys.js";
