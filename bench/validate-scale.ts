@@ -218,6 +218,8 @@ interface ValidateResult {
   resources: number;
   mb: number;
   seconds: number | null;
+  /** User + system CPU seconds: what the machine being shared (load) changes least. */
+  cpuSeconds: number | null;
   peakRssMb: number | null;
   errors: number | null;
   expectedErrors: number;
@@ -225,9 +227,9 @@ interface ValidateResult {
 }
 
 function runValidate(config: GeneratedConfig, n: number, timeoutS: number): Promise<ValidateResult> {
-  const base: ValidateResult = { n, resources: config.resources, mb: round(config.bytes / 1e6, 1), seconds: null, peakRssMb: null, errors: null, expectedErrors: config.invalidReferences };
+  const base: ValidateResult = { n, resources: config.resources, mb: round(config.bytes / 1e6, 1), seconds: null, cpuSeconds: null, peakRssMb: null, errors: null, expectedErrors: config.invalidReferences };
   return new Promise((resolve) => {
-    const child = spawn("/usr/bin/time", ["-f", "TIME %e %M", process.execPath, CLI, "validate", "-o", "json", config.dir], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("/usr/bin/time", ["-f", "TIME %e %U %S %M", process.execPath, CLI, "validate", "-o", "json", config.dir], { stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
     let err = "";
     child.stdout.on("data", (d: Buffer) => out.push(d));
@@ -235,7 +237,7 @@ function runValidate(config: GeneratedConfig, n: number, timeoutS: number): Prom
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutS * 1000);
     child.on("close", () => {
       clearTimeout(timer);
-      const m = err.match(/TIME ([\d.]+) (\d+)/);
+      const m = err.match(/TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/);
       if (!m) return resolve({ ...base, note: `no result within ${timeoutS} s (killed)` });
       let errors: number | null = null;
       try {
@@ -243,7 +245,7 @@ function runValidate(config: GeneratedConfig, n: number, timeoutS: number): Prom
       } catch {
         /* reported as null */
       }
-      resolve({ ...base, seconds: Number(m[1]), peakRssMb: Math.round(Number(m[2]) / 1024), errors });
+      resolve({ ...base, seconds: Number(m[1]), cpuSeconds: round(Number(m[2]) + Number(m[3]), 2), peakRssMb: Math.round(Number(m[4]) / 1024), errors });
     });
   });
 }
@@ -255,7 +257,7 @@ interface ServeResult {
   n: number;
   mb: number;
   initialLoadSeconds: number;
-  edits: { appliedMs: number; maxEventLoopDelayMs: number }[];
+  edits: { appliedMs: number; cpuMs: number; maxEventLoopDelayMs: number }[];
   peakRssMb: number;
 }
 
@@ -279,11 +281,13 @@ async function serveChild(dir: string, editFile: string, editLine: string, edits
     histogram.reset();
     const done = new Promise<void>((resolve) => (applied = resolve));
     const start = performance.now();
+    const cpu = process.cpuUsage();
     writeFileSync(editFile, original.replace(editLine, `    timeout: ${6 + k}s`));
     await Promise.race([done, new Promise((r) => setTimeout(r, 600_000))]);
     const appliedMs = performance.now() - start;
+    const used = process.cpuUsage(cpu);
     await new Promise((r) => setTimeout(r, 50)); // let the histogram see the end of the last stall
-    results.push({ appliedMs: Math.round(appliedMs), maxEventLoopDelayMs: Math.round(histogram.max / 1e6) });
+    results.push({ appliedMs: Math.round(appliedMs), cpuMs: Math.round((used.user + used.system) / 1000), maxEventLoopDelayMs: Math.round(histogram.max / 1e6) });
   }
   histogram.disable();
   writeFileSync(editFile, original);
@@ -349,7 +353,7 @@ async function main(): Promise<void> {
       process.stderr.write(`validate N=${n} (${config.resources} resources, ${round(config.bytes / 1e6, 1)} MB)... `);
       const r = await runValidate(config, n, timeoutS);
       validate.push(r);
-      process.stderr.write(`${r.seconds ?? r.note} s, ${r.peakRssMb} MB, ${r.errors}/${r.expectedErrors} errors\n`);
+      process.stderr.write(`${r.seconds ?? r.note} s (${r.cpuSeconds} s CPU), ${r.peakRssMb} MB, ${r.errors}/${r.expectedErrors} errors, load ${os.loadavg()[0]!.toFixed(1)}\n`);
       if (!process.env.BENCH_KEEP) rmSync(config.dir, { recursive: true, force: true });
     }
     for (const n of serveNs) {
@@ -363,7 +367,7 @@ async function main(): Promise<void> {
     if (process.env.BENCH_KEEP) process.stderr.write(`kept ${parent}\n`);
     else rmSync(parent, { recursive: true, force: true });
   }
-  const meta = { date: new Date().toISOString(), commit: gitCommit(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "", label: process.env.BENCH_LABEL ?? "" };
+  const meta = { date: new Date().toISOString(), loadAverage: os.loadavg().map((x) => round(x, 1)), commit: gitCommit(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "", label: process.env.BENCH_LABEL ?? "" };
   const resultsDir = path.join(ROOT, "bench", "results");
   mkdirSync(resultsDir, { recursive: true });
   const jsonFile = path.join(resultsDir, "validate-scale.json");

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import type { ValidationIssue } from "./types.js";
 import { parseDocuments, validateResource } from "./validate-resource.js";
 
@@ -50,6 +51,41 @@ describe("parseDocuments", () => {
         severity: "error",
       },
     ]);
+  });
+
+  it("reads every fixture, and YAML's scalar corner cases, exactly as the `yaml` library does", () => {
+    /** What `yaml` itself makes of a text: one value per document (null when empty). */
+    const byYaml = (text: string) => parseAllDocuments(text, { merge: true }).map((d) => d.toJS({ maxAliasCount: 100 }) as unknown);
+    const expected = (text: string) => byYaml(text).flatMap((value, i) => (value === null ? [] : [{ document: i + 1, value }]));
+    const files = readdirSync(TESTDATA, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".yaml")).map((f) => join(TESTDATA, f));
+    expect(files.length).toBeGreaterThan(5);
+    for (const file of files) {
+      const text = readFileSync(file, "utf8");
+      const { docs, issues } = parseDocuments(text, file);
+      if (issues.length === 0) expect(docs, file).toEqual(expected(text));
+    }
+    const scalars = ["017", "0o17", "0x1F", "1_000", "1:20", "yes", "on", "~", ".inf", "-.Inf", ".NaN", "2020-01-01", "1e3", "+12", "-0", "0.", ".5", "True", "NULL", "08", "0.1.2", "9007199254740993", "'a'", '"\u0041"', '""', "5s", "*.example.com", "'*'", "10.0.0.0/8", "2001:db8::1", "12:30:45", "!!str 1", "!!int '7'"];
+    for (const v of scalars) {
+      for (const text of [`x: ${v}`, `- ${v}`, `${v.replace(/^\*/, "'*'")}: x`, `${v}: x`, `~: x\ny: ${v}`, `null: ${v}`, `%YAML 1.1\n---\nx: ${v}`, `? ${v}\n: x`, `a: &anchor {b: ${v}}\nc: {<<: *anchor}`]) {
+        let yamlSays: unknown;
+        try {
+          yamlSays = expected(text);
+        } catch {
+          continue;
+        }
+        const { docs, issues } = parseDocuments(text, "corner.yaml");
+        if (issues.every((i) => i.severity !== "error")) expect(docs, text).toEqual(yamlSays);
+      }
+    }
+  });
+
+  it("reads aliases with `yaml`, which bounds them, and reports tags it does not know as warnings", () => {
+    expect(parseDocuments("a: &x [1]\nb: *x\n", "alias.yaml").docs).toEqual([{ document: 1, value: { a: [1], b: [1] } }]);
+    const bomb = ["a: &a [x, x]", ...Array.from({ length: 12 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`)].join("\n");
+    expect(parseDocuments(bomb, "bomb.yaml").issues.map((i) => i.severity)).toEqual(["error"]);
+    const tagged = parseDocuments("k: !foo 1\n", "tag.yaml");
+    expect(tagged.docs).toEqual([{ document: 1, value: { k: "1" } }]);
+    expect(tagged.issues.map((i) => `${i.severity}: ${i.message.split(":")[0]}`)).toEqual(["warning: YAML warning at line 1, column 4"]);
   });
 
   it("reports duplicate keys, which YAML forbids", () => {

@@ -1,6 +1,7 @@
 // Reading and validating one resource at a time: multi-document YAML in, Istio networking
 // resources out, with every problem reported against its file, document and field. The
 // per-kind spec checks live in validate-<kind>.ts; cross-resource checks in validate-mesh.ts.
+import { CORE_SCHEMA, loadAll, mergeTag } from "js-yaml";
 import { LineCounter, parseAllDocuments } from "yaml";
 import { CheckedObject, IssueCollector } from "./field-checks.js";
 import { SECURITY_GROUP, type SecurityResource } from "./security/types.js";
@@ -30,12 +31,40 @@ const TOP_LEVEL_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"] as
 export { DEFAULT_NAMESPACE } from "./object-meta.js";
 
 /**
+ * The fast reader (js-yaml) reads YAML 1.2's core schema with merge keys, as `yaml` does, at
+ * about 15 times the speed (20 MB of Istio YAML: about 1 s of CPU instead of 15 s). It is
+ * used only where both readers give the same result: no aliases (refused, so no alias can
+ * expand), no directives ("%YAML 1.1" changes the schema), no explicit "?" keys, no null keys
+ * (`yaml` turns `null:` into the key "", js-yaml into "null"). Anything it refuses or does
+ * not take, `yaml` reads, with its warnings and precise errors.
+ */
+const FAST_SCHEMA = CORE_SCHEMA.withTags(mergeTag);
+const NEEDS_FULL_READER = /^%|^[ \t-]*\?(?:[ \t]|$)|(?:^|[\s{,?-])(?:~|null|Null|NULL)[ \t]*:(?:[ \t]|$)/m;
+
+/** Every document of `text` (null for an empty one), or undefined when `yaml` must read it. */
+function readQuickly(text: string): unknown[] | undefined {
+  if (NEEDS_FULL_READER.test(text)) return undefined;
+  try {
+    return loadAll(text, { schema: FAST_SCHEMA, maxAliases: 0 });
+  } catch {
+    return undefined; // a syntax error, an alias, a tag: `yaml` says precisely what and where
+  }
+}
+
+/**
  * Splits a multi-document YAML file. Documents are numbered from 1 in stream order (empty
  * documents count, so "document 3" is the third `---` section); empty documents are skipped.
  * A document with a YAML syntax error becomes an issue naming the file, document and line,
  * and is left out of `docs`; the other documents of the file are still returned.
  */
 export function parseDocuments(text: string, file: string): { docs: { document: number; value: unknown }[]; issues: ValidationIssue[] } {
+  const quick = readQuickly(text);
+  if (quick) return { docs: quick.flatMap((value, index) => (value === null || value === undefined ? [] : [{ document: index + 1, value }])), issues: [] };
+  return parseDocumentsFully(text, file);
+}
+
+/** parseDocuments with `yaml`: warnings, errors with line and column, aliases (at most 100 per document). */
+function parseDocumentsFully(text: string, file: string): { docs: { document: number; value: unknown }[]; issues: ValidationIssue[] } {
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true });
   const docs: { document: number; value: unknown }[] = [];
