@@ -266,9 +266,10 @@ async function serveChild(dir: string, editFile: string, editLine: string, edits
   const { startMeshRunner } = await import("../src/runner/mesh-runner.js");
   const { silentLogger } = await import("../src/log/logger.js");
   const { NODE_METADATA } = await import("../src/model/proxy.js");
+  const { FileSource } = await import("../src/sources/file/file-source.js");
   let applied: (() => void) | undefined;
   const t0 = performance.now();
-  const runner = await startMeshRunner({ logger: silentLogger(), configDir: dir, debounceMs: 100, onApplied: () => applied?.() });
+  const runner = await startMeshRunner({ logger: silentLogger(), sources: [new FileSource(dir)], debounceMs: 100, onApplied: () => applied?.() });
   // One connected sidecar in ns-1: its class is generated now and regenerated on each change.
   runner.controller.nodeKey({ id: "sidecar~10.0.0.1~svc-1.ns-1~ns-1.svc.cluster.local", metadata: { [NODE_METADATA.namespace]: "ns-1", [NODE_METADATA.labels]: JSON.stringify({ app: "svc-1", version: "v1" }) } } as never);
   const initialLoadSeconds = (performance.now() - t0) / 1000;
