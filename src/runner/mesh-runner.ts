@@ -86,6 +86,8 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   const logger = opts.logger;
   let controller: MeshController | undefined;
   let controlPlane: ControlPlane | undefined;
+  /** Set once the first config is applied: from then on streams are admitted. */
+  let admitting = false;
   let security: MeshRunner["security"];
   let xdsTls: { certChainPem: string; privateKeyPem: string } | undefined;
   // The control plane's metrics registry, created here so the CA registers its metrics in it too.
@@ -132,8 +134,11 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   const cp = await startControlPlane({
     ...opts,
     metricsRegistry,
-    // Until the controller exists (a few ms after the port opens), streams are asked to retry.
-    admit: (node, principal) => controller?.admit(node, principal) ?? { refused: { code: GrpcStatus.UNAVAILABLE, message: "the control plane is starting; retry" } },
+    // Until the first config is applied (the controller exists and every config source has
+    // synced, e.g. a Kubernetes cluster listed), streams are asked to retry: a proxy that
+    // reconnects while Weft starts keeps the config it has instead of getting an empty mesh.
+    admit: (node, principal) =>
+      (admitting ? controller?.admit(node, principal) : undefined) ?? { refused: { code: GrpcStatus.UNAVAILABLE, message: "the control plane is starting (waiting for its config sources to sync); retry" } },
     certificateOf: (key) => controller?.certificateOf(key),
     ...(credentials
       ? {
@@ -172,6 +177,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     logger.info({ sources: opts.sources.map((s) => s.name), resources: initial.resources.length, issues: initial.issues.length }, "watching config sources");
     apply(initial);
   }
+  admitting = true;
   cp.markConfigLoaded();
   // After start a failed bundle write (disk full) is logged and retried, never thrown.
   let bundleRetry: NodeJS.Timeout | undefined;

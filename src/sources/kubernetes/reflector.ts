@@ -65,7 +65,10 @@ function isNotServed(err: unknown): boolean {
 
 function shortError(err: unknown): string {
   const code = statusCodeOf(err);
-  const message = err instanceof Error ? err.message.split("\n")[0]! : String(err);
+  let message = err instanceof Error ? err.message.split("\n")[0]! : String(err);
+  // undici says "fetch failed" and keeps the reason (ECONNREFUSED, a TLS error) in `cause`.
+  const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  if (cause && typeof cause.message === "string") message += ` (${typeof cause.code === "string" ? `${cause.code}: ` : ""}${cause.message.split("\n")[0]})`;
   return code !== undefined ? `HTTP ${code}: ${message.replace(/^HTTP-Code: \d+\s*/, "")}`.slice(0, 300) : message.slice(0, 300);
 }
 
