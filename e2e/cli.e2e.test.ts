@@ -66,6 +66,24 @@ describe("weft CLI", () => {
     client.close();
   });
 
+  it("serve: xDS binds loopback by default without --security; a plaintext bind on another address logs a loud warning", async () => {
+    for (const [args, host, warned] of [
+      [[], "127.0.0.1", false],
+      [["--xds-address", "0.0.0.0"], "0.0.0.0", true],
+    ] as const) {
+      const [xdsPort, adminPort] = [await freePort(), await freePort()];
+      const serve = weft(["serve", ...args, "--xds-port", String(xdsPort), "--admin-port", String(adminPort)]);
+      await until(() => serve.stderr().includes("weft control plane ready"), 20_000, "serve to be ready");
+      const lines = serve.stderr().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; host?: string });
+      expect(lines.find((l) => l.msg === "xDS server listening")?.host).toBe(host);
+      const warning = lines.find((l) => l.level === 40 && l.msg.includes("PLAINTEXT"));
+      expect(warning !== undefined).toBe(warned);
+      if (warning) expect(warning.msg).toMatch(/anyone who can connect reads the whole mesh configuration.*node metadata.*trusted/);
+      serve.child.kill("SIGTERM");
+      expect(await serve.exited).toBe(0);
+    }
+  });
+
   it("status: a bad flag is a usage error (exit 2), an unreachable admin server exit 1", async () => {
     const bad = weft(["status", "--output", "xml"]);
     expect(await bad.exited).toBe(2);

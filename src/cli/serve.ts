@@ -17,6 +17,7 @@ function parseClassLimits(maxText: string | undefined, graceText: string | undef
   if (releaseGraceMs === undefined || releaseGraceMs < 0) throw new UsageError(`--proxy-class-grace must be a duration such as "30s" or "0s", got "${graceText}"`);
   return { maxClasses, releaseGraceMs };
 }
+import { DEFAULT_XDS_LIMITS } from "../xds/xds-limits.js";
 
 function parseTtl(text: string | undefined): number {
   const ms = parseDurationMs(text ?? "24h");
@@ -24,8 +25,21 @@ function parseTtl(text: string | undefined): number {
   return ms;
 }
 
+function parseRequestBytes(text: string | undefined): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 64 * 1024) throw new UsageError(`--xds-max-request-bytes must be a whole number of bytes, at least 65536, got "${text}"`);
+  return n;
+}
+
+function parseStallTimeout(text: string | undefined): number {
+  if (text === "0") return 0;
+  const ms = parseDurationMs(text ?? "60s");
+  if (ms === undefined || ms < 1000) throw new UsageError(`--xds-stall-timeout must be a duration of at least 1s such as "60s" or "5m", or 0 for never, got "${text}"`);
+  return ms;
+}
+
 const FLAGS = {
-  "xds-address": { type: "string", env: "WEFT_XDS_ADDRESS", default: "0.0.0.0", help: "address the xDS gRPC server binds" },
+  "xds-address": { type: "string", env: "WEFT_XDS_ADDRESS", help: "address the xDS gRPC server binds (default 127.0.0.1; 0.0.0.0 with --security; plaintext on another address logs a warning)" },
   "xds-port": { type: "string", env: "WEFT_XDS_PORT", default: "15010", help: "xDS gRPC port" },
   "admin-address": { type: "string", env: "WEFT_ADMIN_ADDRESS", default: "127.0.0.1", help: "address of the admin HTTP server" },
   "admin-port": { type: "string", env: "WEFT_ADMIN_PORT", default: "15014", help: "admin HTTP port (/metrics, /healthz, /readyz, /debug/syncz)" },
@@ -44,6 +58,8 @@ const FLAGS = {
   "plugged-ca-dir": { type: "string", env: "WEFT_PLUGGED_CA_DIR", help: "use an existing CA: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem" },
   "max-proxy-classes": { type: "string", env: "WEFT_MAX_PROXY_CLASSES", default: String(DEFAULT_MAX_PROXY_CLASSES), help: "most distinct proxy classes (namespace, labels, ...) with a generated configuration; past it new ones are refused (RESOURCE_EXHAUSTED)" },
   "proxy-class-grace": { type: "string", env: "WEFT_PROXY_CLASS_GRACE", default: `${DEFAULT_CLASS_RELEASE_GRACE_MS / 1000}s`, help: "how long a proxy class's configuration is kept after its last proxy left (a duration such as 30s)" },
+  "xds-max-request-bytes": { type: "string", env: "WEFT_XDS_MAX_REQUEST_BYTES", default: String(DEFAULT_XDS_LIMITS.maxRequestBytes), help: "largest xDS request message accepted from a client, in bytes" },
+  "xds-stall-timeout": { type: "string", env: "WEFT_XDS_STALL_TIMEOUT", default: "60s", help: "end an xDS stream whose response stays unanswered (no ACK/NACK) this long; 0 = never" },
   "log-level": { type: "string", env: "WEFT_LOG_LEVEL", default: "info", help: "log level: debug, info, warn, error" },
   "shutdown-grace": { type: "string", env: "WEFT_SHUTDOWN_GRACE_MS", default: "5000", help: "milliseconds to wait for streams to close on shutdown" },
 } satisfies Record<string, FlagSpec>;
@@ -81,7 +97,9 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   const runner = await startMeshRunner({
     logger,
-    xdsAddress: values["xds-address"],
+    // Plaintext xDS trusts whatever node metadata a client claims: loopback unless secured.
+    xdsAddress: values["xds-address"] ?? (values.security ? "0.0.0.0" : "127.0.0.1"),
+    xdsLimits: { maxRequestBytes: parseRequestBytes(values["xds-max-request-bytes"]), stallTimeoutMs: parseStallTimeout(values["xds-stall-timeout"]) },
     xdsPort: parsePort("xds-port", values["xds-port"]),
     adminAddress: values["admin-address"],
     adminPort: parsePort("admin-port", values["admin-port"]),

@@ -11,6 +11,8 @@ import type { Logger } from "../log/logger.js";
 import { XdsMetrics } from "../xds/xds-metrics.js";
 import { XdsServer } from "../xds/xds-server.js";
 import type { AdmitStream } from "../xds/stream-base.js";
+import type { XdsLimits } from "../xds/xds-limits.js";
+import { isLoopbackAddress } from "./bind-address.js";
 
 export interface ControlPlaneOptions {
   logger: Logger;
@@ -25,6 +27,8 @@ export interface ControlPlaneOptions {
   xdsTls?: { certChainPem: string; privateKeyPem: string };
   /** Bytes of xDS responses in flight across all streams (see PushBudget); default 256 MiB. */
   maxInflightBytes?: number;
+  /** Bounds on what xDS clients may send and make the server keep (see xds-limits.ts). */
+  xdsLimits?: Partial<XdsLimits>;
   certificateOf?: (snapshotKey: string) => { identity: string; serial: string; notAfter: string } | undefined;
   /** Registry to use (e.g. one other components already registered metrics in). */
   metricsRegistry?: Registry;
@@ -60,7 +64,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       log.error({ key, problems: err.problems }, err.message);
     },
   });
-  const xds = new XdsServer({ source: cache, metrics, logger: log, nodeKey: opts.nodeKey, admit: opts.admit, authenticate: opts.authenticate, tls: opts.xdsTls, controlPlaneId: `weft@${hostname()}`, maxInflightBytes: opts.maxInflightBytes });
+  const xds = new XdsServer({ source: cache, metrics, logger: log, nodeKey: opts.nodeKey, admit: opts.admit, authenticate: opts.authenticate, tls: opts.xdsTls, controlPlaneId: `weft@${hostname()}`, maxInflightBytes: opts.maxInflightBytes, limits: opts.xdsLimits });
   let configLoaded = false;
   let xdsListening = false;
   const admin = buildAdminServer({
@@ -71,8 +75,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     isReady: () =>
       !xdsListening ? { ready: false, reason: "xDS server not listening" } : !configLoaded ? { ready: false, reason: "configuration not loaded yet" } : { ready: true },
   });
-  const xdsPort = await xds.listen(opts.xdsAddress ?? "127.0.0.1", opts.xdsPort ?? 0);
+  const xdsAddress = opts.xdsAddress ?? "127.0.0.1";
+  const xdsPort = await xds.listen(xdsAddress, opts.xdsPort ?? 0);
   xdsListening = true;
+  if (!opts.xdsTls && !isLoopbackAddress(xdsAddress)) {
+    log.warn(
+      { xdsAddress, xdsPort },
+      `xDS is served in PLAINTEXT on a non-loopback address (${xdsAddress}): anyone who can connect reads the whole mesh configuration, and the node metadata clients send (namespace, labels) is trusted as they send it. Use --security, or bind 127.0.0.1.`,
+    );
+  }
   try {
     await admin.listen({ host: opts.adminAddress ?? "127.0.0.1", port: opts.adminPort ?? 0 });
   } catch (err) {

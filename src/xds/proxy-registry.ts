@@ -3,6 +3,8 @@
 // are kept in a bounded ring so a proxy that NACKed and left is still visible.
 import { EventEmitter } from "node:events";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
+import { boundedMetadata, truncateText } from "../log/bounded-text.js";
+import { DEFAULT_XDS_LIMITS, type XdsLimits } from "./xds-limits.js";
 
 export type XdsApi = "sotw" | "delta";
 
@@ -19,7 +21,9 @@ export interface NackRecord {
 }
 
 export interface TypeStatus {
+  /** "*" (wildcard) or the subscribed names, sorted, at most XdsLimits.maxListedNames of them. */
   subscribed: "*" | string[];
+  subscribedCount: number;
   sentVersion?: string;
   sentNonce?: string;
   sentAt?: string;
@@ -49,8 +53,6 @@ export interface ProxyStatus {
   types: Record<string, TypeStatus>;
 }
 
-const MAX_RECENT_NACKS = 200;
-
 export interface AckEvent {
   nodeId: string;
   streamId: number;
@@ -62,6 +64,11 @@ export interface AckEvent {
 export class ProxyRegistry extends EventEmitter {
   private readonly connections = new Map<number, ProxyStatus>();
   private readonly nacks: NackRecord[] = [];
+  private nackBytes = 0;
+
+  constructor(private readonly limits: Pick<XdsLimits, "maxRecentNacks" | "maxRecentNackBytes"> = DEFAULT_XDS_LIMITS) {
+    super();
+  }
 
   add(status: ProxyStatus): void {
     this.connections.set(status.streamId, status);
@@ -78,10 +85,20 @@ export class ProxyRegistry extends EventEmitter {
     this.emit("ack", ack);
   }
 
+  /** Records a NACK (its text already bounded by the stream) in the ring of recent ones. */
   recordNack(nack: NackRecord): void {
     this.emit("nack", nack);
     this.nacks.push(nack);
-    if (this.nacks.length > MAX_RECENT_NACKS) this.nacks.splice(0, this.nacks.length - MAX_RECENT_NACKS);
+    this.nackBytes += nackSize(nack);
+    const { maxRecentNacks, maxRecentNackBytes } = this.limits;
+    while (this.nacks.length > 0 && (this.nacks.length > maxRecentNacks || this.nackBytes > maxRecentNackBytes)) {
+      this.nackBytes -= nackSize(this.nacks.shift()!);
+    }
+  }
+
+  /** Bytes held by the recent-NACK ring (approximate: string lengths). */
+  get recentNackBytes(): number {
+    return this.nackBytes;
   }
 
   list(): ProxyStatus[] {
@@ -101,14 +118,26 @@ export class ProxyRegistry extends EventEmitter {
   }
 }
 
-export function describeNode(node: Node): Pick<ProxyStatus, "nodeId" | "cluster" | "metadata" | "envoyVersion" | "userAgent"> {
+function nackSize(n: NackRecord): number {
+  return n.nodeId.length + n.type.length + n.version.length + n.nonce.length + n.message.length + n.at.length + 64;
+}
+
+/**
+ * What status shows of a node, bounded: every field comes from the client. (node.id is
+ * checked against its own limit before this.)
+ */
+export function describeNode(
+  node: Node,
+  limits: Pick<XdsLimits, "maxNodeFieldBytes" | "maxNodeMetadataBytes"> = DEFAULT_XDS_LIMITS,
+): Pick<ProxyStatus, "nodeId" | "cluster" | "metadata" | "envoyVersion" | "userAgent"> {
   const build = node.userAgentBuildVersion?.version;
   const envoyVersion = build ? `${build.majorNumber ?? 0}.${build.minorNumber ?? 0}.${build.patch ?? 0}` : (node.userAgentVersion ?? "");
+  const field = (text: string | undefined) => truncateText(text ?? "", limits.maxNodeFieldBytes);
   return {
     nodeId: node.id ?? "",
-    cluster: node.cluster ?? "",
-    metadata: { ...(node.metadata ?? {}) } as Record<string, unknown>,
-    envoyVersion,
-    userAgent: node.userAgentName ?? "",
+    cluster: field(node.cluster),
+    metadata: boundedMetadata((node.metadata ?? {}) as Record<string, unknown>, limits.maxNodeMetadataBytes),
+    envoyVersion: field(envoyVersion),
+    userAgent: field(node.userAgentName),
   };
 }

@@ -1,20 +1,57 @@
 // A bound on response bytes in flight (written, not yet answered by an ACK or NACK) across
 // all streams: thousands of proxies connecting at once would otherwise have every snapshot
 // encoded and queued in the transport at the same time (measured: 6 GB for 2000 proxies of
-// 2 MB each). Streams wait for room before they push; the answer, the stream's end, or at
-// the latest `holdMs` gives the room back, so a proxy that never answers cannot starve others.
+// 2 MB each). Streams wait for room before they push; the answer or the stream's end gives
+// the room back.
+//
+// A stream that stops answering must not hold room others need (500 streams that never read
+// once delayed a well-behaved proxy's update by 41.5 s). So a response unanswered for `holdMs`
+// (`unreadHoldMs` if the client has not even read it) stops counting against the budget and
+// counts as overdue instead. Overdue bytes are bounded
+// too: above `limitBytes` of them, the stream of the oldest overdue response whose bytes the
+// client has not even read is cut off (its owner ends it), which frees them. Bytes a client
+// read but did not answer are no longer in this process; the stream's stall timeout ends it.
+
+/** The stream a response belongs to, as the budget sees it. */
+export interface BudgetOwner {
+  /** Whether this response's bytes are still queued here (the client has not read them). */
+  unread(): boolean;
+  /** Ends the stream: the client holds too many bytes unread for too long. */
+  cutOff(unreadMs: number): void;
+}
+
+interface Entry {
+  bytes: number;
+  takenAt: number;
+  owner?: BudgetOwner;
+  overdueSince?: number;
+  timer?: NodeJS.Timeout;
+}
+
 export class PushBudget {
   private inflight = 0;
+  private overdue = 0;
+  /** Overdue entries, oldest first (Set iteration follows insertion order). */
+  private readonly overdueEntries = new Set<Entry>();
   private readonly waiters = new Set<() => void>();
 
   constructor(
     readonly limitBytes: number,
-    private readonly holdMs = 30_000,
-    private readonly onChange: (bytesInFlight: number) => void = () => undefined,
-  ) {}
+    private readonly holdMs = 5_000,
+    private readonly onChange: (bytesInFlight: number, bytesOverdue: number) => void = () => undefined,
+    unreadHoldMs = 1_000,
+  ) {
+    this.unreadHoldMs = Math.min(unreadHoldMs, holdMs);
+  }
+
+  private readonly unreadHoldMs: number;
 
   get bytesInFlight(): number {
     return this.inflight;
+  }
+
+  get bytesOverdue(): number {
+    return this.overdue;
   }
 
   /** Room for another response (one response may exceed the rest of the room). */
@@ -23,25 +60,32 @@ export class PushBudget {
   }
 
   /** Counts `bytes` as in flight; the returned function gives them back (once). */
-  take(bytes: number): () => void {
+  take(bytes: number, owner?: BudgetOwner): () => void {
+    const entry: Entry = { bytes, owner, takenAt: Date.now() };
     this.inflight += bytes;
-    this.onChange(this.inflight);
+    this.changed();
     let released = false;
-    const release = () => {
+    // First look when an unread response would be overdue; a read one gets the rest of holdMs.
+    entry.timer = setTimeout(() => {
+      if (owner?.unread() || this.unreadHoldMs >= this.holdMs) return this.makeOverdue(entry);
+      entry.timer = setTimeout(() => this.makeOverdue(entry), this.holdMs - this.unreadHoldMs);
+      entry.timer.unref();
+    }, this.unreadHoldMs);
+    entry.timer.unref();
+    return () => {
       if (released) return;
       released = true;
-      clearTimeout(timer);
-      this.inflight -= bytes;
-      this.onChange(this.inflight);
-      if (this.available) {
-        const waiting = [...this.waiters];
-        this.waiters.clear();
-        for (const wake of waiting) wake();
+      clearTimeout(entry.timer);
+      if (entry.overdueSince !== undefined) {
+        this.overdue -= bytes;
+        this.overdueEntries.delete(entry);
+        this.changed();
+      } else {
+        this.inflight -= bytes;
+        this.changed();
+        this.wakeIfRoom();
       }
     };
-    const timer = setTimeout(release, this.holdMs);
-    timer.unref();
-    return release;
   }
 
   /** Calls `wake` once when there is room again. */
@@ -51,5 +95,38 @@ export class PushBudget {
 
   forget(wake: () => void): void {
     this.waiters.delete(wake);
+  }
+
+  private makeOverdue(entry: Entry): void {
+    entry.overdueSince = Date.now();
+    this.inflight -= entry.bytes;
+    this.overdue += entry.bytes;
+    this.overdueEntries.add(entry);
+    this.changed();
+    this.cutOverdue();
+    this.wakeIfRoom();
+  }
+
+  /** While overdue bytes exceed the limit, ends the stream of the oldest unread overdue response. */
+  private cutOverdue(): void {
+    if (this.overdue <= this.limitBytes) return;
+    const now = Date.now();
+    for (const entry of [...this.overdueEntries]) {
+      if (this.overdue <= this.limitBytes) return;
+      if (!this.overdueEntries.has(entry) || !entry.owner?.unread()) continue;
+      // The owner ends its stream, which releases this entry (and its others).
+      entry.owner.cutOff(now - entry.takenAt);
+    }
+  }
+
+  private wakeIfRoom(): void {
+    if (!this.available) return;
+    const waiting = [...this.waiters];
+    this.waiters.clear();
+    for (const wake of waiting) wake();
+  }
+
+  private changed(): void {
+    this.onChange(this.inflight, this.overdue);
   }
 }

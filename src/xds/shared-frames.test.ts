@@ -13,13 +13,14 @@ import type { ResponseSink, StreamContext } from "./stream-base.js";
 import { XdsMetrics } from "./xds-metrics.js";
 import { retainedFrameBytes, sharedFrame } from "./shared-frames.js";
 import { framed, preframing, wire } from "./grpc-framing.js";
+import { xdsLimits } from "./xds-limits.js";
 
 const clusters = Array.from({ length: 40 }, (_, i) => `svc-${i}`);
 
 function setup(): { ctx: StreamContext; sink: () => { sink: ResponseSink; frames: Buffer[] } } {
   const cache = new SnapshotCache();
   cache.set("class-a", Snapshot.build({ [XDS_TYPES.cluster]: clusters.map((name) => buildEdsCluster({ name })), [XDS_TYPES.endpoint]: clusters.map((name, i) => buildLoadAssignment(name, [{ address: "127.0.0.1", port: 9000 + i }])) }));
-  const ctx: StreamContext = { source: cache, admit: () => ({ key: "class-a" }), registry: new ProxyRegistry(), metrics: new XdsMetrics(new Registry()), logger: silentLogger(), controlPlaneId: "weft@test" };
+  const ctx: StreamContext = { source: cache, admit: () => ({ key: "class-a" }), registry: new ProxyRegistry(), metrics: new XdsMetrics(new Registry()), logger: silentLogger(), controlPlaneId: "weft@test", limits: xdsLimits() };
   return {
     ctx,
     sink: () => {

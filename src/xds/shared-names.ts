@@ -43,3 +43,10 @@ export function sharedNameSets(): number {
   for (const ref of pool.values()) if (ref.deref()) n++;
   return n;
 }
+
+/** Total UTF-8 bytes of some names. */
+export function utf8Bytes(names: Iterable<string>): number {
+  let n = 0;
+  for (const name of names) n += Buffer.byteLength(name, "utf8");
+  return n;
+}

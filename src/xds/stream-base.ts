@@ -18,13 +18,20 @@ import { describeNode, type ProxyRegistry, type ProxyStatus, type TypeStatus, ty
 import type { XdsMetrics } from "./xds-metrics.js";
 import type { PushBudget } from "./push-budget.js";
 import { ALL_NAMES, HeldResources } from "./held-resources.js";
+import { truncateText } from "../log/bounded-text.js";
+import { GRPC_DEADLINE_EXCEEDED, GRPC_INVALID_ARGUMENT, GRPC_RESOURCE_EXHAUSTED, LimitExceeded, type XdsLimits } from "./xds-limits.js";
 
 /** Where a stream writes encoded responses; a grpc-js call in production. */
 export interface ResponseSink {
-  /** Returns false when the transport's buffer is full; `onDrain` fires when it empties. */
-  write(frame: Buffer): boolean;
+  /**
+   * Returns false when the transport's buffer is full; `onDrain` fires when it empties.
+   * `onWritten` fires once the transport took the bytes (the client read them, as far as
+   * HTTP/2 flow control is concerned); never, for a client that stopped reading.
+   */
+  write(frame: Buffer, onWritten?: () => void): boolean;
   onDrain(listener: () => void): void;
   end(): void;
+  /** Ends the stream with this status; a stream whose client does not read is reset. */
   fail(code: number, message: string): void;
 }
 
@@ -51,6 +58,22 @@ export interface StreamContext {
   controlPlaneId: string;
   /** Bounds the bytes of responses in flight across all streams (see PushBudget). */
   budget?: PushBudget;
+  /** What a client may make the server store, log or echo (see xds-limits.ts). */
+  limits: XdsLimits;
+}
+
+/** The response of a type sent and not answered yet (at most one per type). */
+export interface InflightResponse {
+  nonce: string;
+  version: string;
+  bytes: number;
+  sentAt: bigint;
+  /** The client read the bytes (see ResponseSink.write). */
+  written: boolean;
+  /** Gives the bytes back to the push budget. */
+  release?: () => void;
+  /** Ends the stream when the response stays unanswered (XdsLimits.stallTimeoutMs). */
+  stallTimer?: NodeJS.Timeout;
 }
 
 export interface TypeState {
@@ -59,9 +82,11 @@ export interface TypeState {
   wildcard: boolean;
   /** The subscribed names (replaced, never modified: equal subscriptions share one Set). */
   names: ReadonlySet<string>;
+  /** UTF-8 bytes of `names` (bounded by XdsLimits.maxNameBytesPerType). */
+  namesBytes: number;
   /** What the proxy holds of this type, as far as this stream knows. */
   readonly held: HeldResources;
-  inflight?: { nonce: string; version: string; sentAt: bigint; release?: () => void };
+  inflight?: InflightResponse;
   /**
    * The TypeResources this stream has nothing left to send for (the proxy holds all of it
    * that it subscribed to). Unset whenever the subscription or what the proxy holds changes.
@@ -82,12 +107,24 @@ export const SUBSCRIPTION_WAIT_MS = 1000;
 
 let nextStreamId = 1;
 
+/** Up to `max` of `names`, sorted, and a last entry saying how many more there are. */
+function listNames(names: ReadonlySet<string>, max: number): string[] {
+  const sorted = [...names].sort();
+  if (sorted.length <= max) return sorted;
+  const shown = sorted.slice(0, max);
+  shown.push(`… ${sorted.length - max} more`);
+  return shown;
+}
+
 export abstract class XdsStreamBase<S extends TypeState> {
   readonly streamId = nextStreamId++;
   protected snapshot?: Snapshot;
   protected readonly types = new Map<XdsTypeUrl, S>();
   protected status?: ProxyStatus;
-  protected node?: Node;
+  /** node.id of the first request (bounded); the rest of the node is not kept. */
+  protected nodeId?: string;
+  /** An unsupported type_url was logged on this stream already (logged once per stream). */
+  private loggedUnsupportedType = false;
   protected readonly log: Logger;
   private unwatch?: () => void;
   private nonceCounter = 0;
@@ -122,24 +159,63 @@ export abstract class XdsStreamBase<S extends TypeState> {
   protected beginRequest(node: Node | undefined, requestedType: string | undefined, create: (base: TypeState) => S): { st: S; isNew: boolean } | undefined {
     if (this.closed || !this.identify(node)) return undefined;
     const url = requestedType || (this.service === "ads" ? "" : this.service);
+    const { maxTypeUrlChars } = this.ctx.limits;
+    if (url.length > maxTypeUrlChars) {
+      this.refuse(new LimitExceeded(GRPC_INVALID_ARGUMENT, `type_url is ${url.length} characters long; at most ${maxTypeUrlChars} are accepted (it starts "${truncateText(url, 64)}")`, "type_url"));
+      return undefined;
+    }
     let problem: string | undefined;
     if (!url) problem = "type_url is required on an aggregated (ADS) stream";
     else if (this.service !== "ads" && url !== this.service) problem = `this service serves ${this.service}, not ${url}`;
     else if (!isXdsTypeUrl(url)) problem = `unsupported type_url ${url}`;
     if (problem || !isXdsTypeUrl(url)) {
-      this.log.warn({ typeUrl: requestedType }, `request ignored: ${problem}`);
+      // Logged once per stream: a client repeating it must not fill the log.
+      this.ctx.metrics.requestsIgnored.inc({ reason: "type_url" });
+      if (!this.loggedUnsupportedType) {
+        this.loggedUnsupportedType = true;
+        this.log.warn(`request ignored: ${problem} (further requests ignored for this reason are not logged)`);
+      }
       return undefined;
     }
     const isNew = !this.types.has(url);
     return { st: this.typeState(url, create), isNew };
   }
 
+  /**
+   * Ends the stream because the client broke a bound: a gRPC status saying which, one log
+   * line, a metric. Nothing the client sent is kept.
+   */
+  protected refuse(err: LimitExceeded): void {
+    if (this.closed) return;
+    this.ctx.metrics.streamsRefused.inc({ reason: err.reason });
+    this.log.warn({ node: this.nodeId, code: err.code, reason: err.reason }, `stream ended: ${err.message}`);
+    this.sink.fail(err.code, err.message);
+    this.close();
+  }
+
+  /** Throws LimitExceeded when a subscription of `count` names and `bytes` bytes is over the bounds. */
+  protected checkNames(st: S, count: number, bytes: number, what: "names" | "initial_versions" = "names"): void {
+    const { maxNamesPerType, maxNameBytesPerType } = this.ctx.limits;
+    if (count <= maxNamesPerType && bytes <= maxNameBytesPerType) return;
+    const field = what === "names" ? "resource names" : "initial_resource_versions entries";
+    throw new LimitExceeded(
+      GRPC_RESOURCE_EXHAUSTED,
+      `${count} ${field} (${bytes} bytes) for ${st.short.toUpperCase()}; at most ${maxNamesPerType} names and ${maxNameBytesPerType} bytes per type are accepted`,
+      what,
+    );
+  }
+
   /** Records who is on the other end (first message carries the node) and starts watching. */
   protected identify(node: Node | undefined): boolean {
     if (this.status) return true;
     if (!node?.id) {
-      this.sink.fail(3 /* INVALID_ARGUMENT */, "the first request on an xDS stream must carry node.id");
+      this.sink.fail(GRPC_INVALID_ARGUMENT, "the first request on an xDS stream must carry node.id");
       this.close();
+      return false;
+    }
+    const { maxNodeIdChars } = this.ctx.limits;
+    if (node.id.length > maxNodeIdChars) {
+      this.refuse(new LimitExceeded(GRPC_INVALID_ARGUMENT, `node.id is ${node.id.length} characters long; at most ${maxNodeIdChars} are accepted`, "node_id"));
       return false;
     }
     const admission = this.ctx.admit(node, this.principal);
@@ -151,10 +227,10 @@ export abstract class XdsStreamBase<S extends TypeState> {
     }
     const key = admission.key;
     this.release = admission.release;
-    this.node = node;
+    this.nodeId = node.id;
     this.status = {
       streamId: this.streamId,
-      ...describeNode(node),
+      ...describeNode(node, this.ctx.limits),
       peer: this.peer,
       api: this.api,
       service: this.service === "ads" ? "ads" : TYPE_SHORT_NAMES[this.service],
@@ -165,7 +241,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
     };
     this.ctx.registry.add(this.status);
     this.ctx.metrics.connectedProxies.inc({ api: this.api });
-    this.log.info({ node: node.id, cluster: node.cluster, key, envoy: this.status.envoyVersion }, "proxy connected");
+    this.log.info({ node: this.status.nodeId, cluster: this.status.cluster, key, envoy: this.status.envoyVersion }, "proxy connected");
     this.snapshot = this.ctx.source.get(key);
     this.unwatch = this.ctx.source.watch(key, (snapshot) => {
       this.snapshot = snapshot;
@@ -178,10 +254,12 @@ export abstract class XdsStreamBase<S extends TypeState> {
     let st = this.types.get(typeUrl);
     if (!st) {
       const status = { pending: false, nacks: 0 } as TypeStatus;
-      const base: TypeState = { typeUrl, short: TYPE_SHORT_NAMES[typeUrl], wildcard: false, names: new Set(), held: new HeldResources(), status };
+      const base: TypeState = { typeUrl, short: TYPE_SHORT_NAMES[typeUrl], wildcard: false, names: new Set(), namesBytes: 0, held: new HeldResources(), status };
       const created = create(base);
       // Listed only when someone looks (admin API): a sorted copy per proxy cost O(names) each.
-      Object.defineProperty(status, "subscribed", { enumerable: true, get: () => (created.wildcard ? "*" : [...created.names].sort()) });
+      const listed = this.ctx.limits.maxListedNames;
+      Object.defineProperty(status, "subscribed", { enumerable: true, get: () => (created.wildcard ? "*" : listNames(created.names, listed)) });
+      Object.defineProperty(status, "subscribedCount", { enumerable: true, get: () => created.names.size });
       st = created;
       this.types.set(typeUrl, st);
       if (this.status) this.status.types[st.short] = status;
@@ -202,8 +280,9 @@ export abstract class XdsStreamBase<S extends TypeState> {
     // subscription request.
     if (!responseNonce || !st.inflight) return "none";
     if (st.inflight.nonce !== responseNonce) return "stale";
-    const { version, sentAt, nonce, release } = st.inflight;
+    const { version, sentAt, nonce, release, stallTimer } = st.inflight;
     release?.();
+    clearTimeout(stallTimer);
     st.inflight = undefined;
     st.answeredAt = Date.now();
     st.status.pending = false;
@@ -212,11 +291,12 @@ export abstract class XdsStreamBase<S extends TypeState> {
     const now = new Date().toISOString();
     if (errorDetail && (errorDetail.code || errorDetail.message)) {
       const nack = {
-        nodeId: this.node?.id ?? "",
+        nodeId: this.nodeId ?? "",
         type: st.short,
         version,
         nonce,
-        message: errorDetail.message ?? "",
+        // Bounded before it is stored, logged or shown: a client chooses its length.
+        message: truncateText(errorDetail.message ?? "", this.ctx.limits.maxNackMessageBytes),
         code: errorDetail.code ?? 0,
         at: now,
       };
@@ -232,7 +312,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
     st.status.ackedVersion = version;
     st.status.ackedAt = now;
     this.ctx.metrics.acks.inc({ type: st.short });
-    this.ctx.registry.recordAck({ nodeId: this.node?.id ?? "", streamId: this.streamId, type: st.short, version });
+    this.ctx.registry.recordAck({ nodeId: this.nodeId ?? "", streamId: this.streamId, type: st.short, version });
     return "ack";
   }
 
@@ -248,13 +328,44 @@ export abstract class XdsStreamBase<S extends TypeState> {
 
   /** Writes one encoded response and marks it in flight. */
   protected emit(st: S, frame: Buffer, version: string, nonce: string, resourceCount: number): void {
-    st.inflight = { nonce, version, sentAt: process.hrtime.bigint(), release: this.ctx.budget?.take(frame.length) };
+    const inflight: InflightResponse = { nonce, version, bytes: frame.length, sentAt: process.hrtime.bigint(), written: false };
+    inflight.release = this.ctx.budget?.take(frame.length, {
+      unread: () => !inflight.written,
+      cutOff: (unreadMs) =>
+        this.refuse(
+          new LimitExceeded(
+            GRPC_RESOURCE_EXHAUSTED,
+            `the ${st.short.toUpperCase()} response (nonce ${nonce}, ${frame.length} bytes) was not read for ${Math.round(unreadMs / 1000)} s while responses waiting for their proxies exceed the server's bound: the stream is ended (the proxy may reconnect)`,
+            "overdue",
+          ),
+        ),
+    });
+    const { stallTimeoutMs } = this.ctx.limits;
+    if (stallTimeoutMs > 0) {
+      inflight.stallTimer = setTimeout(() => this.stalled(st, inflight), stallTimeoutMs);
+      inflight.stallTimer.unref();
+    }
+    st.inflight = inflight;
     Object.assign(st.status, { sentVersion: version, sentNonce: nonce, sentAt: new Date().toISOString(), sentResources: resourceCount, pending: true });
     this.ctx.metrics.pushes.inc({ type: st.short, api: this.api });
     this.ctx.metrics.pushBytes.inc({ type: st.short, api: this.api }, frame.length);
     this.ctx.metrics.pushResources.inc({ type: st.short, api: this.api }, resourceCount);
     this.log.debug({ type: st.short, version, nonce, resources: resourceCount, bytes: frame.length }, "push");
-    if (!this.sink.write(frame)) this.blocked = true;
+    if (!this.sink.write(frame, () => (inflight.written = true))) this.blocked = true;
+  }
+
+  /** A response stayed unanswered for the stall timeout: the stream is ended, its memory freed. */
+  private stalled(st: S, inflight: InflightResponse): void {
+    if (st.inflight !== inflight) return;
+    const seconds = Math.round(this.ctx.limits.stallTimeoutMs / 1000);
+    const what = inflight.written ? "the proxy read it but sent no ACK or NACK" : "the proxy did not even read it";
+    this.refuse(
+      new LimitExceeded(
+        GRPC_DEADLINE_EXCEEDED,
+        `no answer within ${seconds} s to the ${st.short.toUpperCase()} response (nonce ${inflight.nonce}, ${inflight.bytes} bytes): ${what}; the stream is ended (the proxy may reconnect)`,
+        "stalled",
+      ),
+    );
   }
 
   /** Coalesces wake-ups from snapshot changes into one evaluation per event-loop turn. */
@@ -369,12 +480,15 @@ export abstract class XdsStreamBase<S extends TypeState> {
     this.closed = true;
     this.unwatch?.();
     this.ctx.budget?.forget(this.wake);
-    for (const st of this.types.values()) st.inflight?.release?.();
+    for (const st of this.types.values()) {
+      st.inflight?.release?.();
+      clearTimeout(st.inflight?.stallTimer);
+    }
     clearTimeout(this.subscriptionTimer);
     if (this.status) {
       this.ctx.registry.remove(this.streamId);
       this.ctx.metrics.connectedProxies.dec({ api: this.api });
-      this.log.info({ node: this.node?.id }, "proxy disconnected");
+      this.log.info({ node: this.nodeId }, "proxy disconnected");
     }
     this.types.clear();
     this.snapshot = undefined;

@@ -12,6 +12,9 @@ export class XdsMetrics {
   readonly pushToAck: Histogram<"type">;
   readonly snapshotsRefused: Counter;
   readonly snapshotsSet: Counter;
+  readonly streamsRefused: Counter<"reason">;
+  readonly requestsIgnored: Counter<"reason">;
+  readonly overdueBytes: Gauge;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -30,6 +33,14 @@ export class XdsMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.1, 0.5, 1, 3, 5, 10, 20, 30],
       registers,
     });
+    this.streamsRefused = new Counter({
+      name: "weft_xds_streams_refused_total",
+      help: "xDS streams the server ended because the client broke a bound (reason: node_id, type_url, names, initial_versions, stalled, overdue)",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.requestsIgnored = new Counter({ name: "weft_xds_requests_ignored_total", help: "xDS requests ignored (reason: type_url = unsupported or wrong for the service)", labelNames: ["reason"], registers });
+    this.overdueBytes = new Gauge({ name: "weft_xds_overdue_bytes", help: "Bytes of xDS responses unanswered past the budget hold time (no longer counted in weft_xds_inflight_bytes; bounded, the oldest streams are ended above the bound)", registers });
     this.snapshotsSet = new Counter({ name: "weft_snapshots_set_total", help: "Snapshots accepted into the cache", registers });
     this.snapshotsRefused = new Counter({ name: "weft_snapshots_refused_total", help: "Snapshots refused by the consistency check (the previous one stays in force)", registers });
   }

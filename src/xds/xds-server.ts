@@ -12,6 +12,7 @@ import {
   type UntypedServiceImplementation,
   type sendUnaryData,
 } from "@grpc/grpc-js";
+import http2 from "node:http2";
 import { AggregatedDiscoveryServiceService } from "../../generated/envoy/service/discovery/v3/ads.js";
 import { decodeSotwRequest, type SotwRequest } from "./sotw/request-names.js";
 import { wire } from "./grpc-framing.js";
@@ -31,6 +32,7 @@ import { ProxyRegistry } from "./proxy-registry.js";
 import { SotwStream, encodeDiscoveryResponse } from "./sotw/sotw-stream.js";
 import type { AdmitStream, ResponseSink, StreamContext } from "./stream-base.js";
 import type { XdsMetrics } from "./xds-metrics.js";
+import { xdsLimits, type XdsLimits } from "./xds-limits.js";
 
 export interface XdsServerOptions {
   source: SnapshotSource;
@@ -47,9 +49,29 @@ export interface XdsServerOptions {
   tls?: { certChainPem: string; privateKeyPem: string };
   /** Response bytes in flight (sent, not yet ACKed or NACKed) across all streams. Default 256 MiB. */
   maxInflightBytes?: number;
+  /** Bounds on what clients may send and make the server keep (see xds-limits.ts); defaults otherwise. */
+  limits?: Partial<XdsLimits>;
 }
 
 type AnyStream = SotwStream | DeltaStream;
+
+/** After a status was sent, the client has this long to close its side before a reset. */
+const RESET_GRACE_MS = 2_000;
+
+/** The HTTP/2 stream under a grpc-js server call (grpc-js 1.14.x internals; see resetStream). */
+interface UnderlyingCall {
+  call?: { stream?: { closed?: boolean; destroyed?: boolean; close?: (code: number) => void } };
+}
+
+/**
+ * Resets the HTTP/2 stream of a call (RST_STREAM CANCEL). grpc-js has no public way to do so;
+ * this reaches its server call's `stream` (present in the pinned 1.14.x, feature-detected:
+ * without it the stream stays until the connection ends). Tested in stalled-streams.test.ts.
+ */
+function resetStream(call: ServerDuplexStream<unknown, Buffer>): void {
+  const h2 = (call as unknown as UnderlyingCall).call?.stream;
+  if (h2 && !h2.closed && !h2.destroyed && typeof h2.close === "function") h2.close(http2.constants.NGHTTP2_CANCEL);
+}
 
 export const DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024;
 
@@ -97,22 +119,29 @@ export class XdsServer {
   private boundPort?: number;
 
   constructor(private readonly opts: XdsServerOptions) {
-    this.registry = opts.registry ?? new ProxyRegistry();
+    const limits = xdsLimits(opts.limits);
+    this.registry = opts.registry ?? new ProxyRegistry(limits);
     this.ctx = {
+      limits,
       source: opts.source,
       admit: opts.admit ?? ((node, principal) => ({ key: opts.nodeKey ? opts.nodeKey(node, principal) : (node.id ?? "") })),
       registry: this.registry,
       metrics: opts.metrics,
       logger: opts.logger.child({ component: "xds" }),
       controlPlaneId: opts.controlPlaneId ?? "weft",
-      budget: new PushBudget(opts.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, undefined, (bytes) => opts.metrics.inflightBytes.set(bytes)),
+      budget: new PushBudget(opts.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, limits.budgetHoldMs, (inflight, overdue) => {
+        opts.metrics.inflightBytes.set(inflight);
+        opts.metrics.overdueBytes.set(overdue);
+      }, limits.budgetUnreadHoldMs),
     };
     this.grpc = new Server({
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 10_000,
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.http2.min_ping_interval_without_data_ms": 5_000,
-      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      // Envoy's requests are small (~230 KB for 3300 EDS names); a larger message is refused by
+      // grpc-js with RESOURCE_EXHAUSTED before it is decoded.
+      "grpc.max_receive_message_length": limits.maxRequestBytes,
     });
     const ads: UntypedServiceImplementation = {
       streamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, Buffer>) => this.serveSotw(call, "ads"),
@@ -156,11 +185,17 @@ export class XdsServer {
 
   private sinkFor(call: ServerDuplexStream<unknown, Buffer>): ResponseSink {
     return {
-      write: (frame) => call.write(wire(frame)),
+      write: (frame, onWritten) => call.write(wire(frame), onWritten ? () => onWritten() : undefined),
       onDrain: (listener) => call.on("drain", listener),
       end: () => call.end(),
-      // grpc-js ends a server stream with a status when the call emits an error carrying a code.
-      fail: (code, message) => call.emit("error", Object.assign(new Error(message), { code, details: message })),
+      fail: (code, message) => {
+        // grpc-js ends a server stream with a status when the call emits an error carrying a
+        // code, but only after every queued message went out: to a client that stopped
+        // reading, never. Such a stream is reset, which frees what is queued for it.
+        call.emit("error", Object.assign(new Error(message), { code, details: message }));
+        if (call.writableLength > 0) resetStream(call);
+        else setTimeout(() => resetStream(call), RESET_GRACE_MS).unref();
+      },
     };
   }
 

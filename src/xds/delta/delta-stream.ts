@@ -9,6 +9,7 @@ import { XDS_TYPES, isWildcardByDefault } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import { sharedFrame } from "../shared-frames.js";
 import { sharedNames } from "../shared-names.js";
+import { LimitExceeded } from "../xds-limits.js";
 
 interface DeltaUpdate {
   updated: CachedResource[];
@@ -19,31 +20,51 @@ interface DeltaUpdate {
 
 export class DeltaStream extends XdsStreamBase<TypeState> {
   onRequest(req: DeltaDiscoveryRequest): void {
+    try {
+      this.handle(req);
+    } catch (err) {
+      if (err instanceof LimitExceeded) this.refuse(err);
+      else throw err;
+    }
+  }
+
+  private handle(req: DeltaDiscoveryRequest): void {
     const begun = this.beginRequest(req.node, req.typeUrl, (base) => base);
     if (!begun) return;
     const { st, isNew } = begun;
     const subscribe = req.resourceNamesSubscribe ?? [];
     const unsubscribe = req.resourceNamesUnsubscribe ?? [];
     if (isNew) {
-      for (const [name, version] of Object.entries(req.initialResourceVersions ?? {})) st.held.set(name, version);
+      const initial = Object.entries(req.initialResourceVersions ?? {});
+      let bytes = 0;
+      for (const [name, version] of initial) bytes += Buffer.byteLength(name, "utf8") + Buffer.byteLength(version, "utf8");
+      this.checkNames(st, initial.length, bytes, "initial_versions");
+      for (const [name, version] of initial) st.held.set(name, version);
       st.wildcard = subscribe.includes("*") || (subscribe.length === 0 && isWildcardByDefault(st.typeUrl));
     }
     if (subscribe.length > 0 || unsubscribe.length > 0) {
-      st.clean = undefined;
       // A new Set (the current one may be shared with other streams), then shared itself.
       const names = new Set(st.names);
+      let bytes = st.namesBytes;
+      let wildcard = st.wildcard;
       for (const name of subscribe) {
-        if (name === "*") st.wildcard = true;
-        else names.add(name);
-      }
-      for (const name of unsubscribe) {
-        if (name === "*") st.wildcard = false;
-        else {
-          names.delete(name);
-          st.held.delete(name);
+        if (name === "*") wildcard = true;
+        else if (!names.has(name)) {
+          names.add(name);
+          bytes += Buffer.byteLength(name, "utf8");
         }
       }
+      for (const name of unsubscribe) {
+        if (name === "*") wildcard = false;
+        else if (names.delete(name)) bytes -= Buffer.byteLength(name, "utf8");
+      }
+      // Subscriptions accumulate over requests: bounded in count and bytes per type.
+      this.checkNames(st, names.size, bytes);
+      for (const name of unsubscribe) if (name !== "*") st.held.delete(name);
+      st.clean = undefined;
+      st.wildcard = wildcard;
       st.names = sharedNames(names);
+      st.namesBytes = bytes;
     }
     // Subscription changes always count in delta; only the ACK part depends on the nonce.
     this.settle(st, req.responseNonce, req.errorDetail);

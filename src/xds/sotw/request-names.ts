@@ -12,7 +12,7 @@ const RAW_NAMES_THRESHOLD = 1024;
 
 export interface SotwRequest extends DiscoveryRequest {
   /** Present when the names were left encoded: their fingerprint and a way to decode them. */
-  rawNames?: { fingerprint: string; decode: () => string[] };
+  rawNames?: { fingerprint: string; decode: () => string[]; count: number; bytes: number };
 }
 
 function varint(buf: Buffer, pos: number): [value: number, next: number] {
@@ -75,12 +75,14 @@ export function decodeSotwRequest(bytes: Buffer): SotwRequest {
   const names: Range[] = [];
   const others: Range[] = [];
   let namesBytes = 0;
+  let count = 0;
   try {
     for (let pos = 0; pos < bytes.length; ) {
       const { field, wire, end } = fieldEnd(bytes, pos);
       if (field === RESOURCE_NAMES_FIELD && wire === 2) {
         addRange(names, pos, end);
         namesBytes += end - pos;
+        count++;
       } else addRange(others, pos, end);
       pos = end;
     }
@@ -92,6 +94,7 @@ export function decodeSotwRequest(bytes: Buffer): SotwRequest {
   const req: SotwRequest = DiscoveryRequest.decode(rest);
   const h = createHash("sha1");
   for (const [s, e] of names) h.update(bytes.subarray(s, e));
-  req.rawNames = { fingerprint: h.digest("base64"), decode: () => decodeNames(bytes, names) };
+  // `bytes` counts each name's field key and length too: an upper bound of the names' bytes.
+  req.rawNames = { fingerprint: h.digest("base64"), decode: () => decodeNames(bytes, names), count, bytes: namesBytes };
   return req;
 }

@@ -10,7 +10,11 @@ import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import type { SotwRequest } from "./request-names.js";
 import { sharedFrame, type Frame } from "../shared-frames.js";
 import { ALL_NAMES } from "../held-resources.js";
-import { namesByFingerprint, sharedNames } from "../shared-names.js";
+import { namesByFingerprint, sharedNames, utf8Bytes } from "../shared-names.js";
+import { LimitExceeded } from "../xds-limits.js";
+
+/** version_info a reconnecting proxy claims is kept only up to this length (ours are ~16). */
+const MAX_CLAIMED_VERSION_CHARS = 128;
 
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   if (a === b) return true;
@@ -42,10 +46,20 @@ function isStateOfTheWorld(typeUrl: XdsTypeUrl): boolean {
 
 export class SotwStream extends XdsStreamBase<SotwTypeState> {
   onRequest(req: DiscoveryRequest): void {
+    try {
+      this.handle(req);
+    } catch (err) {
+      if (err instanceof LimitExceeded) this.refuse(err);
+      else throw err;
+    }
+  }
+
+  private handle(req: DiscoveryRequest): void {
     const begun = this.beginRequest(req.node, req.typeUrl, (base) => base);
     if (!begun) return;
     const { st, isNew } = begun;
-    if (isNew && req.versionInfo && !req.responseNonce) st.claimedVersion = req.versionInfo;
+    // Versions are short content hashes: a longer claim cannot match and is not kept.
+    if (isNew && req.versionInfo && !req.responseNonce && req.versionInfo.length <= MAX_CLAIMED_VERSION_CHARS) st.claimedVersion = req.versionInfo;
 
     const outcome = this.settle(st, req.responseNonce, req.errorDetail);
     if (outcome === "stale") return; // an answer to an older response; the newest one is still in flight
@@ -55,6 +69,8 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     const sameNames = raw !== undefined && raw.fingerprint === st.namesFingerprint;
     st.namesFingerprint = raw?.fingerprint;
     if (!sameNames) {
+      if (raw) this.checkNames(st, raw.count, raw.bytes);
+      else this.checkNames(st, req.resourceNames?.length ?? 0, utf8Bytes(req.resourceNames ?? []));
       // Large lists are shared by every stream that sends the same bytes (decoded once).
       const listed = raw ? namesByFingerprint(raw.fingerprint, raw.decode) : new Set(req.resourceNames ?? []);
       const wildcard = listed.has("*") || (listed.size === 0 && isWildcardByDefault(st.typeUrl));
@@ -64,6 +80,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
         st.wildcard = wildcard;
         // Shorter lists are shared once they differ (not hashed again on every ACK).
         st.names = raw ? requested : sharedNames(requested);
+        st.namesBytes = raw ? raw.bytes : utf8Bytes(requested);
         st.viewChanged = true;
         // Forget what was sent for names the proxy no longer wants, so re-subscribing re-sends them.
         if (!st.wildcard) st.held.keepOnly(requested);
