@@ -2,7 +2,7 @@
 // not at all: written to a temporary file in the same directory, flushed to disk, renamed over
 // the old one, and the directory flushed so the rename survives a power cut. A failed write
 // (ENOSPC, EACCES, ...) removes its temporary file and leaves the previous file untouched.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { chmod, open, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 
@@ -65,15 +65,6 @@ export function privateKeyExposure(mode: number): string | undefined {
 export async function privateKeyFileExposure(file: string): Promise<string | undefined> {
   try {
     return privateKeyExposure((await stat(file)).mode);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-}
-
-export function privateKeyFileExposureSync(file: string): string | undefined {
-  try {
-    return privateKeyExposure(statSync(file).mode);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
