@@ -65,7 +65,12 @@ describe("credential store", () => {
     const token = store.ensure({ namespace: "istio-system", name: "istio-ingressgateway", labels: { istio: "ingressgateway" } });
     store.reconcile([]);
     expect(store.authenticate(token)).toMatchObject({ kind: "standalone", serviceAccount: "istio-ingressgateway", labels: { istio: "ingressgateway" } });
-    expect(store.ensure({ namespace: "istio-system", name: "istio-ingressgateway" })).toBe(token);
+    expect(store.ensure({ namespace: "istio-system", name: "istio-ingressgateway", labels: { istio: "ingressgateway" } })).toBe(token);
+    // Asked for with other labels: another identity, so a new token; the old one is revoked.
+    const relabelled = store.ensure({ namespace: "istio-system", name: "istio-ingressgateway", labels: { istio: "egressgateway" } });
+    expect(relabelled).not.toBe(token);
+    expect(store.authenticate(token)).toBeUndefined();
+    expect(store.authenticate(relabelled)).toMatchObject({ labels: { istio: "egressgateway" } });
   });
 
   it("keeps credentials across restarts, and at start removes (and logs) empty, corrupt or mismatched files", () => {

@@ -192,13 +192,18 @@ export class CredentialStore {
 
   /**
    * A standalone credential's token (gateways, tools), issued on first request and bound to
-   * `serviceAccount` (default: the name) and `labels`. An existing credential of that name is
-   * returned as it is. Throws when the credential cannot be written.
+   * `serviceAccount` (default: the name) and `labels`. The existing token when it is bound to
+   * exactly these (or is a WorkloadEntry's); otherwise the old one is revoked and a new one
+   * issued. Throws when the credential cannot be written.
    */
   ensure(w: WorkloadRef & { serviceAccount?: string; labels?: Record<string, string> }): string {
     const have = this.byRef.get(refKey(w));
-    if (have) return have.token;
-    return this.issue({ namespace: w.namespace, name: w.name }, w.serviceAccount ?? w.name, "standalone", w.labels).token;
+    const serviceAccount = w.serviceAccount ?? w.name;
+    if (have?.credential.kind === "workload") return have.token; // its WorkloadEntry defines it
+    if (have && have.credential.serviceAccount === serviceAccount && sameLabels(have.credential.labels, w.labels)) return have.token;
+    // A standalone identity that changed is a new credential: the old token stops working.
+    if (have) this.revoke(have.credential, "its standalone identity (service account or labels) changed; a new token is issued");
+    return this.issue({ namespace: w.namespace, name: w.name }, serviceAccount, "standalone", w.labels).token;
   }
 
   /**
@@ -273,6 +278,11 @@ export class CredentialStore {
     this.closed = true;
     clearTimeout(this.retryTimer);
   }
+}
+
+function sameLabels(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => a![k] === b?.[k]);
 }
 
 function readIfPresent(file: string): string | undefined {

@@ -48,6 +48,12 @@ export const DEFAULT_CLASS_RELEASE_GRACE_MS = 30_000;
 export const MAX_NODE_LABELS = 64;
 /** Longest class description (labels included) accepted from node metadata. */
 export const MAX_CLASS_KEY_CHARS = 4096;
+/**
+ * With security: distinct classes one credential's streams may use at once (the node still
+ * chooses type, capture mode, locality and explicit port), so one token cannot take the
+ * whole class budget.
+ */
+export const MAX_CLASSES_PER_CREDENTIAL = 8;
 const WARN_INTERVAL_MS = 10_000;
 
 interface ProxyClass {
@@ -89,6 +95,8 @@ export class MeshController {
   private readonly classGauge?: Gauge;
   private readonly refusedCounter?: Counter;
   private readonly lastWarned = new Map<string, { at: number; suppressed: number }>();
+  /** With security: per principal, the classes its streams use and how many streams each. */
+  private readonly classesOfPrincipal = new Map<string, Map<string, number>>();
   private sweepScheduled = false;
   private closed = false;
 
@@ -178,6 +186,15 @@ export class MeshController {
     if (key.length > MAX_CLASS_KEY_CHARS) {
       return this.refuse("invalid", GrpcStatus.INVALID_ARGUMENT, `node ${node.id}: its description (namespace, labels, locality) is ${key.length} characters; at most ${MAX_CLASS_KEY_CHARS} are accepted`, { node: node.id });
     }
+    const ofPrincipal = principal !== undefined && this.security ? this.classesOfPrincipal.get(principal) : undefined;
+    if (ofPrincipal && !ofPrincipal.has(key) && ofPrincipal.size >= MAX_CLASSES_PER_CREDENTIAL) {
+      return this.refuse(
+        "limit",
+        GrpcStatus.RESOURCE_EXHAUSTED,
+        `the proxies of this credential already use ${MAX_CLASSES_PER_CREDENTIAL} proxy classes (distinct proxy type, capture mode, locality or port); a credential is meant for one workload`,
+        { node: node.id, principal },
+      );
+    }
     let entry = this.classes.get(key);
     if (!entry) {
       if (this.classes.size >= this.maxClasses && !this.evictIdleClass()) {
@@ -197,12 +214,19 @@ export class MeshController {
     clearTimeout(entry.releaseTimer);
     entry.releaseTimer = undefined;
     entry.idleSince = undefined;
+    const tracked = principal !== undefined && this.security ? principal : undefined;
+    if (tracked !== undefined) {
+      let m = this.classesOfPrincipal.get(tracked);
+      if (!m) this.classesOfPrincipal.set(tracked, (m = new Map()));
+      m.set(key, (m.get(key) ?? 0) + 1);
+    }
     let released = false;
     return {
       key,
       release: () => {
         if (released) return;
         released = true;
+        if (tracked !== undefined) this.forgetPrincipalUse(tracked, key);
         this.releaseRef(key);
       },
     };
@@ -226,6 +250,15 @@ export class MeshController {
     let streams = 0;
     for (const e of this.classes.values()) streams += e.refs;
     return { classes: this.classes.size, streams, outboundParts: this.outbound.size, localParts: this.locals.size, internedBodies: this.intern.size };
+  }
+
+  private forgetPrincipalUse(principal: string, key: string): void {
+    const m = this.classesOfPrincipal.get(principal);
+    const n = m?.get(key);
+    if (!m || n === undefined) return;
+    if (n > 1) m.set(key, n - 1);
+    else m.delete(key);
+    if (m.size === 0) this.classesOfPrincipal.delete(principal);
   }
 
   private releaseRef(key: string): void {

@@ -188,4 +188,28 @@ describe("proxy classes with --security", () => {
     expect(key).toContain("app=productpage,version=v1");
     expect(key).toContain("/id=bookinfo/bookinfo-productpage");
   });
+
+  it("one credential's proxies may use at most 8 classes at once (they still choose port, capture, locality): the 9th is refused", async () => {
+    const { target, tls } = await secure();
+    const token = runner!.security!.credentials.ensure({ namespace: "bookinfo", name: "productpage-v1" });
+    const explicit = (port: number) => {
+      const c = new SimulatedClient({ target, nodeId: `sidecar~127.0.0.1~p${port}.bookinfo~bookinfo.svc.cluster.local`, mode: "delta", metadata: { INTERCEPTION_MODE: "NONE", WEFT_EXPLICIT_PORT: String(port) }, token, tls });
+      clients.push(c);
+      return c;
+    };
+    const eight = Array.from({ length: 8 }, (_, i) => explicit(15100 + i));
+    for (const c of eight) c.start();
+    await Promise.all(eight.map((c) => c.waitFor(() => c.names(XDS_TYPES.listener).length > 0)));
+    const ninth = explicit(15200);
+    const outcome = firstOutcome(ninth);
+    ninth.start();
+    expect(await outcome).toMatchObject({ code: GrpcStatus.RESOURCE_EXHAUSTED });
+    expect(runner!.controller.classCount).toBe(8);
+    // Once one of them leaves, another may come.
+    eight[0]!.close();
+    await waitUntil("the stream to end", () => runner!.controller.holdings().streams === 7);
+    const tenth = explicit(15300);
+    tenth.start();
+    await tenth.waitFor(() => tenth.names(XDS_TYPES.listener).length > 0);
+  });
 });
