@@ -13,22 +13,23 @@ function withoutEndpoints(s: ServiceModel): string {
   return JSON.stringify(rest);
 }
 
-/** The parts of a model other than services and workloads, in one comparable string. */
-function rulesOf(m: MeshModel): string {
-  return JSON.stringify([
-    m.settings,
-    m.virtualServices,
-    m.destinationRules,
-    m.gateways,
-    m.sidecars,
-    m.peerAuthentications,
-    m.authorizationPolicies,
-    m.requestAuthentications,
-  ]);
+/** The parts of a model other than services and workloads. */
+const RULE_LISTS = ["virtualServices", "destinationRules", "gateways", "sidecars", "peerAuthentications", "authorizationPolicies", "requestAuthentications"] as const;
+
+/**
+ * Whether two lists have equal JSON, element by element: an element that is the same object
+ * in both (a resource from a file that did not change) is not serialized at all.
+ */
+function sameList(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i] || JSON.stringify(x) === JSON.stringify(b[i]));
+}
+
+function sameRules(a: MeshModel, b: MeshModel): boolean {
+  return JSON.stringify(a.settings) === JSON.stringify(b.settings) && RULE_LISTS.every((list) => sameList(a[list], b[list]));
 }
 
 export function diffModels(previous: MeshModel, next: MeshModel): ModelChange {
-  if (previous.services.length !== next.services.length || rulesOf(previous) !== rulesOf(next)) return { kind: "full" };
+  if (previous.services.length !== next.services.length || !sameRules(previous, next)) return { kind: "full" };
   const services = new Set<string>();
   const namespaces = new Set<string>();
   for (const [i, a] of previous.services.entries()) {

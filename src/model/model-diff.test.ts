@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import type { MeshConfig, Sourced } from "../api/types.js";
+import { buildMeshModel } from "./mesh-model.js";
+import { diffModels } from "./model-diff.js";
+
+function config(timeout: string, extraRoute = false): MeshConfig {
+  const source = { file: "mesh.yaml", document: 1 };
+  const resources = [
+    { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "a", namespace: "default" }, spec: { hosts: ["a.default.svc.cluster.local"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "STATIC", endpoints: [{ address: "10.0.0.1" }] } },
+    { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "a", namespace: "default" }, spec: { hosts: ["a"], http: [{ route: [{ destination: { host: "a" } }], timeout }] } },
+    ...(extraRoute ? [{ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "b", namespace: "default" }, spec: { hosts: ["b.example.com"], http: [{ route: [{ destination: { host: "a" } }] }] } }] : []),
+  ];
+  return { resources: resources.map((resource) => ({ resource, source }) as Sourced), issues: [] };
+}
+
+describe("diffModels", () => {
+  it("finds no change between models of equal content, whether or not they share objects", () => {
+    const shared = config("5s");
+    expect(diffModels(buildMeshModel(shared), buildMeshModel(shared))).toEqual({ kind: "none" });
+    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("5s")))).toEqual({ kind: "none" });
+  });
+
+  it("asks for a full regeneration when a rule changes, is added or is removed", () => {
+    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("6s")))).toEqual({ kind: "full" });
+    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("5s", true)))).toEqual({ kind: "full" });
+    expect(diffModels(buildMeshModel(config("5s", true)), buildMeshModel(config("5s")))).toEqual({ kind: "full" });
+  });
+
+  it("takes the endpoint path when only endpoints changed", () => {
+    const next = config("5s");
+    const se = next.resources[0]!.resource;
+    if (se.kind !== "ServiceEntry") throw new Error("fixture changed");
+    se.spec.endpoints = [{ address: "10.0.0.2" }];
+    const change = diffModels(buildMeshModel(config("5s")), buildMeshModel(next));
+    expect(change.kind).toBe("endpoints");
+  });
+});
