@@ -28,6 +28,7 @@ const BENCHES: Bench[] = [
   { name: "parity", script: "bench/parity/run.ts", result: "parity.md", what: "scenario 1: Envoy parity with go-control-plane's integration shape" },
   // BENCH_PAIRS is also the storm's; DATAPLANE_PAIRS sets this one alone.
   { name: "dataplane", script: "bench/dataplane/run.ts", result: "dataplane.md", what: "scenario 6: data-plane overhead of our config", env: { BENCH_PAIRS: process.env.DATAPLANE_PAIRS ?? "5" } },
+  { name: "validate", script: "bench/validate-scale.ts", result: "validate-scale.md", what: "validation and hot reload of 500..10,000-service configs (needs npm run build)" },
   { name: "calibrate", script: "bench/calibrate/run.ts", result: "loadgen-calibration.md", what: "load generator vs 10 real Envoys" },
 ];
 

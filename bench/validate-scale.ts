@@ -16,6 +16,7 @@
 //   BENCH_SERVE_N=0 (skip serve)  BENCH_VALIDATE_N= (skip validate)  BENCH_EDITS=3
 //   BENCH_KEEP=1 keeps the generated directories (printed).
 //   npx tsx bench/validate-scale.ts --generate N PARENT_DIR   only writes PARENT_DIR/mesh-N
+//   npx tsx bench/validate-scale.ts --render                  rewrites the .md from the .json
 // Results: bench/results/validate-scale.md and .json.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -380,11 +381,56 @@ async function main(): Promise<void> {
       return [];
     }
   })();
-  writeFileSync(jsonFile, JSON.stringify([...previous, { meta, validate, serve }], null, 2) + "\n");
+  const runs = [...previous, { meta, validate, serve }] as Run[];
+  writeFileSync(jsonFile, JSON.stringify(runs, null, 2) + "\n");
+  writeFileSync(path.join(resultsDir, "validate-scale.md"), markdown(runs));
   process.stdout.write(JSON.stringify({ meta, validate, serve }, null, 2) + "\n");
 }
 
-if (process.argv[2] === "--generate") {
+interface Run {
+  meta: { date: string; commit: string; label: string; node: string; cpus: number; cpuModel: string; loadAverage?: number[] };
+  validate: ValidateResult[];
+  serve: (ServeResult | { n: number; note: string })[];
+}
+
+/** bench/results/validate-scale.md: the newest run first, then every earlier run (before/after). */
+function markdown(runs: Run[]): string {
+  const newestFirst = [...runs].reverse();
+  const md = [
+    "# Validation and hot reload at scale (bench/validate-scale.ts)",
+    "",
+    "N ServiceEntries + N VirtualServices + N/2 DestinationRules + N/100 Gateways (about 1% of routes misspelt: host, subset or gateway).",
+    "`weft validate -o json DIR` with the built CLI; serve: `startMeshRunner` on the directory with one connected sidecar class, a one-line edit of one file,",
+    "time until applied and the event loop's longest stall during it. Wall times depend on the machine's load (given per run); CPU seconds much less.",
+    "",
+    "Commands: `npm run build && npx tsx bench/validate-scale.ts` (BENCH_VALIDATE_N, BENCH_SERVE_N, BENCH_EDITS, BENCH_TIMEOUT_S, BENCH_LABEL).",
+    "",
+  ];
+  for (const run of newestFirst) {
+    const m = run.meta;
+    md.push(`## ${m.label || "run"}: ${m.date}, commit ${m.commit}, Node ${m.node}, ${m.cpus} × ${m.cpuModel}, load average ${m.loadAverage?.join(" / ") ?? "?"}`, "");
+    if (run.validate.length > 0) {
+      md.push("| N | resources | MB | weft validate, s (wall) | CPU s | peak RSS, MB | errors found / planted |", "|---|---|---|---|---|---|---|");
+      for (const v of run.validate) md.push(`| ${v.n} | ${v.resources} | ${v.mb} | ${v.seconds ?? v.note ?? "-"} | ${v.cpuSeconds ?? "-"} | ${v.peakRssMb ?? "-"} | ${v.errors ?? "-"} / ${v.expectedErrors} |`);
+      md.push("");
+    }
+    for (const sv of run.serve) {
+      if ("note" in sv) {
+        md.push(`serve N=${sv.n}: ${sv.note}`, "");
+        continue;
+      }
+      md.push(`serve N=${sv.n} (${sv.mb} MB): initial load ${sv.initialLoadSeconds} s, peak RSS ${sv.peakRssMb} MB`, "", "| edit | applied after, ms | CPU, ms | event loop max delay, ms |", "|---|---|---|---|");
+      sv.edits.forEach((e, i) => md.push(`| ${i + 1} | ${e.appliedMs} | ${e.cpuMs ?? "-"} | ${e.maxEventLoopDelayMs} |`));
+      md.push("");
+    }
+  }
+  return md.join("\n");
+}
+
+if (process.argv[2] === "--render") {
+  const resultsDir = path.join(ROOT, "bench", "results");
+  writeFileSync(path.join(resultsDir, "validate-scale.md"), markdown(JSON.parse(readFileSync(path.join(resultsDir, "validate-scale.json"), "utf8")) as Run[]));
+} else if (process.argv[2] === "--generate") {
   process.stdout.write(JSON.stringify(generateConfig(Number(process.argv[3]), process.argv[4] ?? os.tmpdir())) + "\n");
 } else if (process.argv[2] === "--serve-child") {
   await serveChild(process.argv[3]!, process.argv[4]!, process.argv[5]!, Number(process.argv[6]));
