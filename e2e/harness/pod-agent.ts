@@ -1,13 +1,15 @@
 // A request agent inside a pod: the test process (on the host) asks it over HTTP to make a
 // request from inside the pod, so the request leaves through the pod's transparent capture
 // exactly as an application's would.
+// POD_AGENT_SCRIPT is exported so a pod that also runs an app (e2e/kubernetes/kubelet.ts) can
+// serve both from one Node process.
 import { request } from "node:http";
 import type { ChildProcess } from "node:child_process";
 import type { Pod } from "../../src/capture/pod-network.js";
 
 export const AGENT_PORT = 7777;
 
-const AGENT_SCRIPT = `
+export const POD_AGENT_SCRIPT = `
 const http = require("node:http");
 http.createServer((req, res) => {
   const q = new URL(req.url, "http://agent").searchParams;
@@ -32,7 +34,7 @@ export interface AgentResponse {
 }
 
 export async function startPodAgent(pod: Pod): Promise<ChildProcess> {
-  const child = pod.exec([process.execPath, "-e", AGENT_SCRIPT], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = pod.exec([process.execPath, "-e", POD_AGENT_SCRIPT], { stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`agent in ${pod.name} did not start`)), 15_000);
     child.stdout!.on("data", (d: Buffer) => {

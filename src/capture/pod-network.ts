@@ -563,7 +563,7 @@ interface OwnerRecord {
   startTime: string;
 }
 
-function processStartTime(pid: number): string | undefined {
+export function processStartTime(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
@@ -573,11 +573,11 @@ function processStartTime(pid: number): string | undefined {
   }
 }
 
-function ownerIdentity(): { pid: number; startTime: string } {
+export function ownerIdentity(): { pid: number; startTime: string } {
   return { pid: process.pid, startTime: processStartTime(process.pid) ?? "" };
 }
 
-function ownerAlive(record: { pid: number; startTime: string }): boolean {
+export function ownerAlive(record: { pid: number; startTime: string }): boolean {
   const now = processStartTime(record.pid);
   return now !== undefined && now === record.startTime;
 }

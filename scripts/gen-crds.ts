@@ -1,0 +1,237 @@
+// Generates manifests/crds/*.yaml: CustomResourceDefinitions for every Istio kind Weft reads,
+// with Istio's groups, versions, kinds, names, short names and categories, and structural
+// schemas derived from our own TypeScript types (src/api/types.ts, src/api/security/types.ts)
+// with the TypeScript compiler's type checker.
+//
+//   npm run gen:crds           # rewrites manifests/crds/
+//   npm run gen:crds -- --check  # exits 1 when the committed files differ (CI)
+//
+// Schema choices:
+// - Every object we describe also carries `x-kubernetes-preserve-unknown-fields: true`: an Istio
+//   field Weft does not model is kept as written (Weft's validation then reports it by name)
+//   instead of being pruned silently by the apiserver. Istio's own CRDs describe every field.
+// - No `required` and no `enum`: the apiserver accepts what Istio's CRDs accept; Weft's
+//   validation reports missing fields and unknown values with the resource and field named.
+// - TypeScript `number` becomes `integer` (ports, weights, counts), except the fields listed in
+//   DOUBLE_FIELDS (Istio's double-valued fields).
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+import { stringify } from "yaml";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const OUT_DIR = path.join(ROOT, "manifests", "crds");
+
+interface PrinterColumn {
+  name: string;
+  type: "string" | "date";
+  jsonPath: string;
+  description: string;
+}
+
+interface KindInfo {
+  kind: string;
+  plural: string;
+  shortNames?: string[];
+  columns: PrinterColumn[];
+}
+
+interface GroupInfo {
+  group: string;
+  /** The file holding the kinds' type aliases (`type VirtualService = Base<"VirtualService", ...>`). */
+  typesFile: string;
+  versions: string[];
+  /** Istio's storage version. */
+  storage: string;
+  categories: string[];
+  kinds: KindInfo[];
+}
+
+const AGE: PrinterColumn = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp", description: "Time since the object was created." };
+
+const GROUPS: GroupInfo[] = [
+  {
+    group: "networking.istio.io",
+    typesFile: "src/api/types.ts",
+    versions: ["v1", "v1alpha3", "v1beta1"],
+    storage: "v1",
+    categories: ["istio-io", "networking-istio-io"],
+    kinds: [
+      { kind: "VirtualService", plural: "virtualservices", shortNames: ["vs"], columns: [
+        { name: "Gateways", type: "string", jsonPath: ".spec.gateways", description: "Gateways and sidecars the routes apply to." },
+        { name: "Hosts", type: "string", jsonPath: ".spec.hosts", description: "Destination hosts the routes are for." }, AGE] },
+      { kind: "DestinationRule", plural: "destinationrules", shortNames: ["dr"], columns: [
+        { name: "Host", type: "string", jsonPath: ".spec.host", description: "The service the policies apply to." }, AGE] },
+      { kind: "Gateway", plural: "gateways", shortNames: ["gw"], columns: [] },
+      { kind: "ServiceEntry", plural: "serviceentries", shortNames: ["se"], columns: [
+        { name: "Hosts", type: "string", jsonPath: ".spec.hosts", description: "Hosts of the service." },
+        { name: "Location", type: "string", jsonPath: ".spec.location", description: "MESH_EXTERNAL or MESH_INTERNAL." },
+        { name: "Resolution", type: "string", jsonPath: ".spec.resolution", description: "NONE, STATIC, DNS or DNS_ROUND_ROBIN." }, AGE] },
+      { kind: "WorkloadEntry", plural: "workloadentries", shortNames: ["we"], columns: [
+        AGE, { name: "Address", type: "string", jsonPath: ".spec.address", description: "Address of the workload." }] },
+      { kind: "Sidecar", plural: "sidecars", columns: [] },
+    ],
+  },
+  {
+    group: "security.istio.io",
+    typesFile: "src/api/security/types.ts",
+    versions: ["v1", "v1beta1"],
+    storage: "v1",
+    categories: ["istio-io", "security-istio-io"],
+    kinds: [
+      { kind: "PeerAuthentication", plural: "peerauthentications", shortNames: ["pa"], columns: [
+        { name: "Mode", type: "string", jsonPath: ".spec.mtls.mode", description: "The mutual TLS mode." }, AGE] },
+      { kind: "AuthorizationPolicy", plural: "authorizationpolicies", shortNames: ["ap"], columns: [
+        { name: "Action", type: "string", jsonPath: ".spec.action", description: "ALLOW, DENY, AUDIT or CUSTOM." }, AGE] },
+      { kind: "RequestAuthentication", plural: "requestauthentications", shortNames: ["ra"], columns: [] },
+    ],
+  },
+];
+
+/** `Interface.field` whose TypeScript number is a double in Istio's API. */
+const DOUBLE_FIELDS = new Set(["Percent.value"]);
+
+type Schema = { [key: string]: unknown };
+
+class SchemaWriter {
+  constructor(private readonly checker: ts.TypeChecker) {}
+
+  /** The schema of `type`; `where` names the field for errors. */
+  schema(type: ts.Type, where: string, owner?: string): Schema {
+    const c = this.checker;
+    const parts = (type.isUnion() ? type.types : [type]).filter((t) => !(t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)));
+    if (parts.length === 0) throw new Error(`${where}: no type`);
+    if (parts.every((t) => t.flags & ts.TypeFlags.StringLike)) return { type: "string" };
+    if (parts.every((t) => t.flags & ts.TypeFlags.BooleanLike)) return { type: "boolean" };
+    if (parts.every((t) => t.flags & ts.TypeFlags.NumberLike)) return { type: owner && DOUBLE_FIELDS.has(owner) ? "number" : "integer" };
+    if (parts.length > 1) throw new Error(`${where}: a union of ${parts.map((t) => c.typeToString(t)).join(" | ")} has no structural schema`);
+    const t = parts[0]!;
+    if (c.isArrayType(t)) {
+      const [element] = c.getTypeArguments(t as ts.TypeReference);
+      return { type: "array", items: this.schema(element!, `${where}[]`) };
+    }
+    if (!(t.flags & ts.TypeFlags.Object)) throw new Error(`${where}: type ${c.typeToString(t)} is not supported`);
+    const properties = c.getPropertiesOfType(t);
+    const index = c.getIndexInfoOfType(t, ts.IndexKind.String);
+    if (index && properties.length === 0) {
+      return { type: "object", additionalProperties: this.schema(index.type, `${where}{}`) };
+    }
+    if (index) throw new Error(`${where}: an object with both fields and an index signature has no structural schema`);
+    const out: Schema = {};
+    for (const prop of properties) {
+      const declaration = prop.valueDeclaration ?? prop.declarations?.[0];
+      if (!declaration) throw new Error(`${where}.${prop.name}: no declaration`);
+      const parent = declaration.parent;
+      const parentName = ts.isInterfaceDeclaration(parent) || ts.isTypeAliasDeclaration(parent) ? parent.name.text : undefined;
+      const field = this.schema(c.getTypeOfSymbolAtLocation(prop, declaration), `${where}.${prop.name}`,
+        parentName ? `${parentName}.${prop.name}` : undefined);
+      const doc = ts.displayPartsToString(prop.getDocumentationComment(c)).trim();
+      out[prop.name] = doc ? { description: doc.replace(/\s+/g, " "), ...field } : field;
+    }
+    return { type: "object", properties: out, "x-kubernetes-preserve-unknown-fields": true };
+  }
+}
+
+function crd(group: GroupInfo, kind: KindInfo, spec: Schema): Schema {
+  const singular = kind.kind.toLowerCase();
+  const version = (name: string): Schema => ({
+    name,
+    served: true,
+    storage: name === group.storage,
+    subresources: { status: {} },
+    ...(kind.columns.length > 0 && { additionalPrinterColumns: kind.columns }),
+    schema: {
+      openAPIV3Schema: {
+        type: "object",
+        description: `${kind.kind} (${group.group}), read by Weft. Schema generated from Weft's types; ` +
+          "fields Weft does not model are kept and reported by Weft's validation.",
+        properties: {
+          spec,
+          status: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+        },
+      },
+    },
+  });
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: {
+      name: `${kind.plural}.${group.group}`,
+      labels: { "app.kubernetes.io/part-of": "weft" },
+      // Helm leaves CRDs (and every custom resource) in place on uninstall, as Istio's chart does.
+      annotations: { "helm.sh/resource-policy": "keep" },
+    },
+    spec: {
+      group: group.group,
+      names: {
+        kind: kind.kind,
+        listKind: `${kind.kind}List`,
+        plural: kind.plural,
+        singular,
+        ...(kind.shortNames && { shortNames: kind.shortNames }),
+        categories: group.categories,
+      },
+      scope: "Namespaced",
+      versions: group.versions.map(version),
+    },
+  };
+}
+
+/** The type of `spec` in the alias `type <Kind> = Base<"<Kind>", Spec>` of `file`. */
+function specType(program: ts.Program, checker: ts.TypeChecker, file: string, kind: string): ts.Type {
+  const source = program.getSourceFile(file);
+  if (!source) throw new Error(`${file}: not found`);
+  for (const statement of source.statements) {
+    if (ts.isTypeAliasDeclaration(statement) && statement.name.text === kind) {
+      const type = checker.getTypeAtLocation(statement.name);
+      const spec = checker.getPropertyOfType(type, "spec");
+      if (!spec) throw new Error(`${file}: type ${kind} has no spec`);
+      return checker.getTypeOfSymbolAtLocation(spec, statement);
+    }
+  }
+  throw new Error(`${file}: no type alias ${kind}`);
+}
+
+export function generateCrdFiles(): Map<string, string> {
+  const files = GROUPS.map((g) => path.join(ROOT, g.typesFile));
+  const program = ts.createProgram(files, { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true });
+  const checker = program.getTypeChecker();
+  const writer = new SchemaWriter(checker);
+  const out = new Map<string, string>();
+  for (const group of GROUPS) {
+    const file = path.join(ROOT, group.typesFile);
+    const docs = group.kinds.map((kind) => {
+      const spec = writer.schema(specType(program, checker, file, kind.kind), `${kind.kind}.spec`);
+      return stringify(crd(group, kind, spec), { lineWidth: 0, aliasDuplicateObjects: false });
+    });
+    const header = `# CustomResourceDefinitions for ${group.group} (${group.versions.join(", ")}): Istio's groups, versions\n` +
+      `# and kinds, with schemas generated from ${group.typesFile}. Generated by scripts/gen-crds.ts; do not edit.\n`;
+    out.set(path.join(OUT_DIR, `${group.group}.yaml`), header + docs.map((d) => `---\n${d}`).join(""));
+  }
+  return out;
+}
+
+function main(): void {
+  const check = process.argv.includes("--check");
+  let stale = 0;
+  for (const [file, text] of generateCrdFiles()) {
+    let current = "";
+    try {
+      current = readFileSync(file, "utf8");
+    } catch {
+      // missing
+    }
+    if (current === text) continue;
+    if (check) {
+      console.error(`${path.relative(ROOT, file)} differs from what scripts/gen-crds.ts generates (run npm run gen:crds)`);
+      stale++;
+    } else {
+      writeFileSync(file, text);
+      console.log(`wrote ${path.relative(ROOT, file)}`);
+    }
+  }
+  if (stale > 0) process.exit(1);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
