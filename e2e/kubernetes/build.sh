@@ -22,9 +22,11 @@ log() { printf '[k8s-build %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 # True when every binary exists and says it is $version.
 built() {
   [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kubectl" ] || return 1
-  "$bin/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $version" || return 1
-  "$bin/kube-controller-manager" --version 2>/dev/null | grep -qx "Kubernetes $version" || return 1
-  "$bin/kubectl" version --client 2>/dev/null | grep -qx "Client Version: $version" || return 1
+  # Whole outputs first: `cmd | grep -q` fails under pipefail when grep exits before cmd is done.
+  local out
+  out="$("$bin/kube-apiserver" --version 2>/dev/null)" && [ "$out" = "Kubernetes $version" ] || return 1
+  out="$("$bin/kube-controller-manager" --version 2>/dev/null)" && [ "$out" = "Kubernetes $version" ] || return 1
+  out="$("$bin/kubectl" version --client 2>/dev/null)" && grep -qx "Client Version: $version" <<<"$out" || return 1
 }
 
 mkdir -p "$cache"

@@ -10,8 +10,10 @@ export interface ClusterCertificates {
   caKey: string;
   servingCert: string;
   servingKey: string;
-  /** Signs service-account tokens (private); the apiserver verifies with the same file. */
+  /** Signs service-account tokens (PKCS#8 private key). */
   serviceAccountKey: string;
+  /** Its public key: the apiserver verifies tokens with it. */
+  serviceAccountPublicKey: string;
 }
 
 const DAYS = "2";
@@ -25,6 +27,7 @@ export async function createClusterCertificates(dir: string): Promise<ClusterCer
     servingCert: file("apiserver.crt"),
     servingKey: file("apiserver.key"),
     serviceAccountKey: file("service-account.key"),
+    serviceAccountPublicKey: file("service-account.pub"),
   };
   const ecKey = (target: string) => ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", target];
   await Promise.all([
@@ -32,6 +35,8 @@ export async function createClusterCertificates(dir: string): Promise<ClusterCer
     mustRun(ecKey(out.servingKey), "test cluster: serving key"),
     mustRun(ecKey(out.serviceAccountKey), "test cluster: service-account signing key"),
   ]);
+  await mustRun(["openssl", "pkey", "-in", out.serviceAccountKey, "-pubout", "-out", out.serviceAccountPublicKey],
+    "test cluster: service-account public key");
   await mustRun(["openssl", "req", "-x509", "-new", "-key", out.caKey, "-sha256", "-days", DAYS, "-subj", "/CN=weft-test-cluster-ca",
     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", out.caCert],
   "test cluster: CA certificate");

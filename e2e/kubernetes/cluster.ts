@@ -437,7 +437,7 @@ export async function startKubernetes(opts: StartKubernetesOptions = {}): Promis
       `--tls-cert-file=${certificates.servingCert}`, `--tls-private-key-file=${certificates.servingKey}`,
       `--client-ca-file=${certificates.caCert}`, `--token-auth-file=${tokenFile}`,
       `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`, `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
-      `--service-account-key-file=${certificates.serviceAccountKey}`,
+      `--service-account-key-file=${certificates.serviceAccountPublicKey}`,
       `--service-account-signing-key-file=${certificates.serviceAccountKey}`,
       `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
       "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount",

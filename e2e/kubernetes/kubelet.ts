@@ -328,6 +328,7 @@ export class Kubelet {
     const uid = pod.metadata?.uid;
     if (!uid) return;
     const nodeName = pod.spec?.nodeName;
+    if (deleted) this.binding.delete(uid);
     if (!nodeName) {
       if (!deleted && (this.opts.schedule ?? true)) this.schedule(pod);
       return;
@@ -408,13 +409,11 @@ export class Kubelet {
       const sidecar = await this.injected(pod);
       if (sidecar) await applyCapture(net.netns, { proxyUid: DEFAULT_PROXY_UID, excludeInboundPorts: [AGENT_PORT] });
       running.agent = await this.startApp(running);
+      if (sidecar) await this.startSidecar(running, pod);
       await this.patchStatus(running, false);
-      if (sidecar) {
-        await this.startSidecar(running, pod);
-        await running.envoy!.waitFor(async () => (await running!.envoy!.adminRequest("/ready")).status === 200,
-          { what: `pod ${namespace}/${name}: sidecar LIVE (initial configuration received)`, timeoutMs: 60_000 });
-      }
-      if (!state.stopped && !state.notReadyForced) await this.patchStatus(running, true);
+      // Ready once the sidecar has its configuration, outside the pod's operation chain so a
+      // deletion meanwhile is not held up.
+      void this.markReadyWhenLive(state, running);
     } catch (err) {
       if (state.stopped) return; // deleted while starting
       this.errors.push(`pod ${namespace}/${name}: ${errorText(err)}`);
@@ -422,6 +421,20 @@ export class Kubelet {
         name, namespace,
         body: { status: { phase: "Failed", reason: "WeftHarnessError", message: errorText(err).slice(0, 1000) } },
       }, mergePatch).catch(() => {});
+    }
+  }
+
+  private async markReadyWhenLive(state: PodState, running: RunningPodImpl): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    try {
+      while (running.envoy && !state.stopped) {
+        if ((await running.envoy.adminRequest("/ready").catch(() => ({ status: 0 }))).status === 200) break;
+        if (Date.now() > deadline) throw new Error("sidecar not LIVE (no initial configuration from the xDS server) in 60 s");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (!state.stopped && !state.notReadyForced) await this.patchStatus(running, true);
+    } catch (err) {
+      if (!state.stopped) this.errors.push(`pod ${running.namespace}/${running.name}: ${errorText(err)}`);
     }
   }
 
