@@ -1,14 +1,32 @@
 // Istio's sidecar defaults, observed in traffic through real Envoy (issue 16): what an
 // application moving from Istio relies on without writing any configuration for it.
-// This part runs the client sidecar in explicit mode on loopback (no pods, no root).
-import { connect } from "node:net";
+// The first part runs the client sidecar in explicit mode on loopback (no pods, no root); the
+// second runs sidecars in pods with transparent capture and mTLS (root + iptables; run the file
+// under `flock /tmp/weft-pods.lock`).
+import { connect, createServer as createNetServer } from "node:net";
 import { createServer, request, type Server } from "node:http";
+import { createServer as createHttp2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
+import type { ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpGet } from "./harness/http.js";
 import { TestMesh, type MeshProxy } from "./harness/mesh.js";
 import { startUpstream, type Upstream } from "./harness/upstream.js";
 import { freePort } from "../src/runner/free-port.js";
+import { applyCapture, captureSupport } from "../src/capture/iptables.js";
+import { bridgeAddress, createPod, type Pod } from "../src/capture/pod-network.js";
+import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, sidecarEnvoyOptions } from "../src/capture/sidecar.js";
+import { renderBootstrap } from "../src/envoy/bootstrap.js";
+import { startEnvoy, type EnvoyProcess } from "../src/envoy/envoy-process.js";
+import { silentLogger } from "../src/log/logger.js";
+import { NODE_METADATA } from "../src/model/proxy.js";
+import { startMeshRunner, type MeshRunner } from "../src/runner/mesh-runner.js";
+import { waitForAllSynced } from "../src/runner/wait-for-sync.js";
+import { FileSource } from "../src/sources/file/file-source.js";
+import { AGENT_PORT, fetchFromPod, startPodAgent } from "./harness/pod-agent.js";
 
 /** A ServiceEntry `name` on port 9080 with these endpoints (loopback ports), labelled by version. */
 function service(name: string, endpoints: { port: number; version: string }[]): string {
@@ -250,5 +268,292 @@ spec:
     const text = dump.body;
     expect(text).toContain('"stream_idle_timeout": "0s"');
     expect(text).not.toMatch(/"stream_idle_timeout": "(?!0s)/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// In pods (transparent capture, mTLS from Weft's CA): inbound, limits, sniffing, mTLS wire
+// details. Needs root + iptables; run under `flock /tmp/weft-pods.lock`.
+
+const support = await captureSupport();
+
+/** An HTTP echo app inside a pod: answers with its peer address and the request headers. */
+function echoApp(host: string, port: number, delayMs = 0): string[] {
+  return [process.execPath, "-e", `
+    require("node:http").createServer((req, res) => {
+      req.resume();
+      const q = new URL(req.url, "http://x").searchParams;
+      setTimeout(() => {
+        res.writeHead(200, { "content-type": "application/json", "x-upstream": "server" });
+        res.end(JSON.stringify({ peer: req.socket.remoteAddress, headers: req.headers, version: req.httpVersion }));
+      }, Number(q.get("delay") ?? ${delayMs}));
+    }).listen(${port}, ${JSON.stringify(host)}, () => console.log("listening"));`];
+}
+
+/** Parses a TLS ClientHello (first record) for SNI and ALPN; undefined when it is not one. */
+function parseClientHello(buf: Buffer): { sni?: string; alpn: string[] } | undefined {
+  if (buf.length < 44 || buf[0] !== 0x16 || buf[5] !== 0x01) return undefined;
+  let i = 9 + 2 + 32; // record header 5 + handshake header 4, version, random
+  i += 1 + buf[i]!; // session id
+  i += 2 + buf.readUInt16BE(i); // cipher suites
+  i += 1 + buf[i]!; // compression methods
+  const end = i + 2 + buf.readUInt16BE(i);
+  i += 2;
+  const out: { sni?: string; alpn: string[] } = { alpn: [] };
+  while (i + 4 <= end && i + 4 <= buf.length) {
+    const type = buf.readUInt16BE(i);
+    const len = buf.readUInt16BE(i + 2);
+    const body = buf.subarray(i + 4, i + 4 + len);
+    if (type === 0) out.sni = body.subarray(5, 5 + body.readUInt16BE(3)).toString();
+    if (type === 16) for (let j = 2; j < body.length; j += 1 + body[j]!) out.alpn.push(body.subarray(j + 1, j + 1 + body[j]!).toString());
+    i += 4 + len;
+  }
+  return out;
+}
+
+describe.skipIf(!support.transparent)(`Istio's sidecar defaults with real Envoy in pods${support.transparent ? "" : ` (skipped: ${support.reason})`}`, () => {
+  let stateDir: string;
+  let configDir: string;
+  let runner: MeshRunner;
+  let server: Pod;
+  let client: Pod;
+  const envoys: EnvoyProcess[] = [];
+  const apps: ChildProcess[] = [];
+  const hostServers: { close: () => void }[] = [];
+  const hello: { sni?: string; alpn: string[] }[] = [];
+  let forwarderPort = 0;
+  let rawPort = 0;
+  let h2Port = 0;
+
+  async function sidecar(pod: Pod, name: string, token: string): Promise<EnvoyProcess> {
+    const sec = runner.security!;
+    const metadata = { [NODE_METADATA.namespace]: "default", [NODE_METADATA.labels]: JSON.stringify({ app: name }), [NODE_METADATA.interceptionMode]: "REDIRECT" };
+    const bootstrapYaml = renderBootstrap({
+      nodeId: `sidecar~${pod.ip}~${name}.default~default.svc.cluster.local`,
+      cluster: name,
+      metadata,
+      xdsAddress: bridgeAddress(),
+      xdsPort: runner.cp.xdsPort,
+      adminAddress: pod.ip,
+      adminPort: SIDECAR_ADMIN_PORT,
+      xdsToken: token,
+      xdsTls: { caFile: sec.trustBundleFile, sni: sec.serverName },
+    });
+    const envoy = await startEnvoy({ bootstrapYaml, ...sidecarEnvoyOptions(pod), waitForLive: false });
+    envoys.push(envoy);
+    return envoy;
+  }
+
+  const untilListening = (child: ChildProcess) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("app did not start")), 10_000);
+      child.stdout!.on("data", (d: Buffer) => {
+        if (d.toString().includes("listening")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+
+  const fromClient = (host: string, port: number, path: string, headers: Record<string, string> = {}) => fetchFromPod(client, { host, port, path, headers, timeoutMs: 8000 });
+
+  /** Runs a node script inside the client pod; resolves with its stdout. */
+  async function inClient(script: string): Promise<string> {
+    const r = await client.run([process.execPath, "-e", script], { cwd: "/", timeoutMs: 15_000 });
+    if (r.code !== 0) throw new Error(`script in client pod failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+    return r.stdout;
+  }
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), "weft-idf-state-"));
+    configDir = await mkdtemp(path.join(os.tmpdir(), "weft-idf-config-"));
+    server = await createPod("idf-server");
+    client = await createPod("idf-client");
+    for (const pod of [server, client]) await applyCapture(pod.netns, { proxyUid: DEFAULT_PROXY_UID, excludeInboundPorts: [AGENT_PORT] });
+    const bridge = bridgeAddress();
+    // On the host: a forwarder to the server pod that records each ClientHello (SNI, ALPN) ...
+    const forwarder = createNetServer((down) => {
+      down.once("data", (first: Buffer) => {
+        const h = parseClientHello(first);
+        if (h) hello.push(h);
+        const up = connect(8080, server.ip, () => {
+          up.write(first);
+          down.pipe(up).pipe(down);
+        });
+        up.on("error", () => down.destroy());
+        down.on("error", () => up.destroy());
+      });
+    });
+    // ... a raw TCP server (PING -> PONG) and an HTTP/2 (h2c) server that says which HTTP version it got.
+    const raw = createNetServer((s) => s.on("data", (d: Buffer) => s.end(d.toString().startsWith("PING") ? "PONG\n" : "WHAT\n")));
+    const h2 = createHttp2Server((req, res) => res.end(JSON.stringify({ version: req.httpVersion })));
+    for (const [srv, set] of [
+      [forwarder, (p: number) => (forwarderPort = p)],
+      [raw, (p: number) => (rawPort = p)],
+      [h2, (p: number) => (h2Port = p)],
+    ] as const) {
+      await new Promise<void>((resolve) => srv.listen(0, bridge, resolve));
+      set((srv.address() as AddressInfo).port);
+      hostServers.push({ close: () => srv.close() });
+    }
+    await writeFile(
+      path.join(configDir, "mesh.yaml"),
+      `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: server, namespace: default }
+spec:
+  hosts: [server.default.svc.cluster.local]
+  addresses: [240.240.0.20]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }, { number: 8090 }]
+  workloadSelector: { labels: { app: server } }
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: server, namespace: default }
+spec: { address: ${server.ip}, labels: { app: server, security.istio.io/tlsMode: istio }, serviceAccount: server-sa }
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: { name: client, namespace: default }
+spec: { address: ${client.ip}, labels: { app: client, security.istio.io/tlsMode: istio }, serviceAccount: client-sa }
+---
+# The server again, reached through the host's ClientHello recorder.
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: recorded, namespace: default }
+spec:
+  hosts: [recorded.default.svc.cluster.local]
+  addresses: [240.240.0.21]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 8080, name: http, protocol: HTTP }]
+  endpoints: [{ address: ${bridge}, ports: { http: ${forwarderPort} }, labels: { security.istio.io/tlsMode: istio }, serviceAccount: server-sa }]
+---
+# HTTP ports the host's raw TCP and h2c servers listen on: the client's sidecar has HTTP chains for them.
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: host-ports, namespace: default }
+spec:
+  hosts: [host-ports.default.svc.cluster.local]
+  addresses: [240.240.0.22]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: ${rawPort}, name: http-raw, protocol: HTTP }, { number: ${h2Port}, name: http-h2, protocol: HTTP }]
+  endpoints: [{ address: ${bridge} }]
+`,
+    );
+    runner = await startMeshRunner({
+      logger: silentLogger(),
+      xdsAddress: "0.0.0.0",
+      xdsPort: 0,
+      sources: [new FileSource(configDir)],
+      security: { stateDir, servingNames: { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", bridge] } },
+    });
+    // The app listens on the pod IP only (not 127.0.0.1), and a second one on an undeclared port.
+    for (const [host, port] of [[server.ip, 8080], ["0.0.0.0", 8090]] as const) {
+      const app = server.exec(echoApp(host, port), { stdio: ["ignore", "pipe", "inherit"] });
+      apps.push(app);
+      await untilListening(app);
+    }
+    await startPodAgent(client);
+    const creds = runner.security!.credentials;
+    await sidecar(server, "server", creds.ensure({ namespace: "default", name: "server" }));
+    await sidecar(client, "client", creds.ensure({ namespace: "default", name: "client" }));
+    await waitForAllSynced(runner.cp.xds.registry, (key) => runner.cp.cache.get(key), 20_000);
+    // Until both have certificates and the first request passes.
+    const until = Date.now() + 20_000;
+    while (Date.now() < until) {
+      const r = await fetchFromPod(client, { host: "240.240.0.20", port: 8080, path: "/", headers: { host: "server" }, timeoutMs: 2000 }).catch((e: Error) => e);
+      if (!(r instanceof Error) && r.status === 200) break;
+      if (process.env.WEFT_E2E_DEBUG) process.stderr.write(`waiting for the first request: ${r instanceof Error ? r.message : `${r.status} ${r.body}`}\n`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(envoys.map((e) => e.stop()));
+    for (const a of apps) a.kill("SIGKILL");
+    for (const s of hostServers) s.close();
+    await runner?.close(500);
+    await Promise.all([server, client].filter(Boolean).map((p) => p.destroy()));
+    await rm(stateDir, { recursive: true, force: true });
+    await rm(configDir, { recursive: true, force: true });
+  });
+
+  it("item 6: an app bound only to its pod IP is reachable and sees the 127.0.0.6 source", async () => {
+    const res = await fromClient("240.240.0.20", 8080, "/", { host: "server" });
+    expect(res.status).toBe(200);
+    expect((JSON.parse(res.body) as { peer: string }).peer).toBe("127.0.0.6");
+  });
+
+  it("item 4: a Host with another port follows the service's routes", async () => {
+    const res = await fromClient("240.240.0.20", 8080, "/", { host: "server:9999" });
+    expect({ status: res.status, upstream: res.headers["x-upstream"] }).toEqual({ status: 200, upstream: "server" });
+  });
+
+  it("item 11: mTLS between sidecars is TLS 1.3 with Istio's SNI and ALPN; XFCC carries Subject and URI", async () => {
+    hello.length = 0;
+    const res = await fromClient("240.240.0.21", 8080, "/", { host: "recorded" });
+    expect(res.status).toBe(200);
+    expect(hello[0]).toEqual({ sni: "outbound_.8080_._.recorded.default.svc.cluster.local", alpn: ["istio-http/1.1", "istio", "http/1.1"] });
+    const xfcc = (JSON.parse(res.body) as { headers: Record<string, string> }).headers["x-forwarded-client-cert"] ?? "";
+    expect(xfcc).toContain("URI=spiffe://cluster.local/ns/default/sa/client-sa");
+    expect(xfcc).toContain("Subject=");
+    const stats = await envoys[0]!.stats("ssl");
+    const tls13 = [...stats.entries()].filter(([k, v]) => k.includes("15006") && k.endsWith("ssl.versions.TLSv1.3") && v > 0);
+    const tls12 = [...stats.entries()].filter(([k, v]) => k.includes("15006") && k.endsWith("ssl.versions.TLSv1.2") && v > 0);
+    expect({ tls13: tls13.length > 0, tls12: tls12.length }).toEqual({ tls13: true, tls12: 0 });
+  });
+
+  it("item 7: 2000 concurrent inbound requests all pass (no 1024 circuit-breaker limit, no 503 UO)", async () => {
+    const statuses: Record<string, number> = {};
+    await Promise.all(
+      Array.from({ length: 2000 }, () =>
+        httpGet(`http://${server.ip}:8080/?delay=1500`, { timeoutMs: 30_000 })
+          .then((r) => String(r.status))
+          .catch((e: Error) => e.message.slice(0, 60))
+          .then((k) => (statuses[k] = (statuses[k] ?? 0) + 1)),
+      ),
+    );
+    expect(statuses).toEqual({ "200": 2000 });
+    const overflow = await envoys[0]!.stats("overflow");
+    expect([...overflow.entries()].filter(([k, v]) => k.includes("inbound|8080") && v > 0)).toEqual([]);
+  });
+
+  it("item 8: raw TCP to a declared HTTP port passes through instead of hitting the HTTP manager", async () => {
+    const out = await inClient(`
+      const s = require("node:net").connect(${rawPort}, ${JSON.stringify(bridgeAddress())}, () => s.write("PING\\n"));
+      let d = ""; s.on("data", (b) => (d += b)); s.on("end", () => process.stdout.write(d));
+      s.setTimeout(5000, () => { process.stdout.write("timeout:" + d); s.destroy(); });
+      s.on("error", (e) => process.stdout.write("error:" + e.message));`);
+    expect(out).toBe("PONG\n");
+  });
+
+  it("item 8: an undeclared port is sniffed: HTTP goes through the HTTP manager on both sides", async () => {
+    // Outbound: the client's sidecar routed it as HTTP (its router added x-envoy-attempt-count).
+    const res = await fromClient("240.240.0.20", 8090, "/", { host: "server" });
+    expect(res.status).toBe(200);
+    expect((JSON.parse(res.body) as { headers: Record<string, string> }).headers["x-envoy-attempt-count"]).toBe("1");
+    // Inbound, plaintext from outside the mesh: the server's sidecar handled it as HTTP (x-request-id).
+    const plain = await httpGet(`http://${server.ip}:8090/`, { timeoutMs: 5000 });
+    expect((JSON.parse(plain.body) as { headers: Record<string, string> }).headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
+    // No listener-filter timeout on either capture listener (Envoy's effective config).
+    for (const envoy of envoys) {
+      const dump = (await envoy.adminRequest("/config_dump?resource=dynamic_listeners")).body;
+      expect(dump.match(/"listener_filters_timeout": "0s"/g)?.length).toBe(2);
+    }
+  });
+
+  it("item 10: passthrough keeps the downstream protocol (h2c stays HTTP/2)", async () => {
+    const out = await inClient(`
+      const c = require("node:http2").connect("http://${bridgeAddress()}:${h2Port}");
+      c.on("error", (e) => { process.stdout.write("error:" + e.message); c.close(); });
+      const r = c.request({ ":path": "/", ":authority": "not-in-the-registry.example" });
+      let d = ""; r.on("data", (b) => (d += b)); r.on("end", () => { process.stdout.write(d); c.close(); });
+      r.end();`);
+    expect(JSON.parse(out)).toEqual({ version: "2.0" });
   });
 });

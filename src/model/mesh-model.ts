@@ -17,10 +17,13 @@ import type { AuthorizationPolicy, PeerAuthentication, RequestAuthentication } f
 export const DEFAULT_NAMESPACE = "default";
 export const DOMAIN_SUFFIX = "svc.cluster.local";
 
+/** A port's protocol; AUTO when neither `protocol` nor the name's prefix declares one (Istio sniffs those). */
+export type PortProtocol = Protocol | "AUTO";
+
 export interface ServicePortModel {
   number: number;
   name: string;
-  protocol: Protocol;
+  protocol: PortProtocol;
   targetPort: number;
 }
 
@@ -136,7 +139,7 @@ function servicesOf(se: ServiceEntry, workloads: WorkloadsByLabel | undefined): 
     .map((p) => ({
       number: p.number,
       name: p.name ?? `port-${p.number}`,
-      protocol: p.protocol ?? protocolFromName(p.name) ?? "TCP",
+      protocol: p.protocol ?? protocolFromName(p.name) ?? ("AUTO" as const),
       targetPort: p.targetPort ?? p.number,
     }))
     .sort((a, b) => a.number - b.number);

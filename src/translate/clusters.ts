@@ -12,7 +12,7 @@ import { toProtoDuration } from "./proto-duration.js";
 import type { ServiceModel, ServicePortModel } from "../model/mesh-model.js";
 import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, outboundClusterName } from "./naming.js";
 import type { EffectivePolicy } from "./traffic-policy.js";
-import { TLS_MODE_LABEL, outboundMtlsSocket, spiffeIdOf } from "./mtls.js";
+import { TLS_MODE_LABEL, meshSni, outboundMtlsSocket, spiffeIdOf } from "./mtls.js";
 
 const DEFAULT_CONNECT_TIMEOUT = "10s"; // Istio's default
 
@@ -37,6 +37,37 @@ function lbPolicy(policy: EffectivePolicy): Cluster_LbPolicy {
   }
 }
 
+/** Istio's limits are effectively none (2^32-1) where not configured; Envoy's own defaults are 1024 (and 3 retries). */
+const UNLIMITED = 4294967295;
+
+function circuitBreakers(limits: { maxConnections?: number; maxPendingRequests?: number; maxRequests?: number; maxRetries?: number } = {}): Cluster["circuitBreakers"] {
+  return {
+    thresholds: [
+      {
+        priority: RoutingPriority.DEFAULT,
+        maxConnections: limits.maxConnections ?? UNLIMITED,
+        maxPendingRequests: limits.maxPendingRequests ?? UNLIMITED,
+        maxRequests: limits.maxRequests ?? UNLIMITED,
+        maxRetries: limits.maxRetries ?? UNLIMITED,
+        trackRemaining: true,
+      },
+    ],
+  };
+}
+
+/**
+ * Upstream HTTP protocol of a cluster whose callers' protocol is not known in advance
+ * (passthrough, undeclared inbound ports): the one the downstream spoke, so h2c and gRPC stay
+ * HTTP/2 (Istio: USE_DOWNSTREAM_PROTOCOL).
+ */
+function downstreamProtocol(): Cluster["typedExtensionProtocolOptions"] {
+  return {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": packAny(EXTENSION_TYPES.httpProtocolOptions, {
+      useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} },
+    }),
+  };
+}
+
 function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePortModel): Cluster {
   const pool = policy.connectionPool;
   cluster.connectTimeout = toProtoDuration(pool?.tcp?.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT);
@@ -44,20 +75,12 @@ function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePor
   if (policy.loadBalancer?.consistentHash?.minimumRingSize) {
     cluster.ringHashLbConfig = { minimumRingSize: policy.loadBalancer.consistentHash.minimumRingSize };
   }
-  // Istio's defaults are effectively unlimited (2^32-1); Envoy's own defaults are 1024.
-  const MAX = 4294967295;
-  cluster.circuitBreakers = {
-    thresholds: [
-      {
-        priority: RoutingPriority.DEFAULT,
-        maxConnections: pool?.tcp?.maxConnections ?? MAX,
-        maxPendingRequests: pool?.http?.http1MaxPendingRequests ?? MAX,
-        maxRequests: pool?.http?.http2MaxRequests ?? MAX,
-        maxRetries: pool?.http?.maxRetries ?? MAX,
-        trackRemaining: true,
-      },
-    ],
-  };
+  cluster.circuitBreakers = circuitBreakers({
+    maxConnections: pool?.tcp?.maxConnections,
+    maxPendingRequests: pool?.http?.http1MaxPendingRequests,
+    maxRequests: pool?.http?.http2MaxRequests,
+    maxRetries: pool?.http?.maxRetries,
+  });
   const http2 = port.protocol === "HTTP2" || port.protocol === "GRPC" || pool?.http?.h2UpgradePolicy === "UPGRADE";
   const idle = pool?.http?.idleTimeout;
   const perConn = pool?.http?.maxRequestsPerConnection;
@@ -119,7 +142,7 @@ function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePor
  * mTLS towards a mesh-internal service: forced by DestinationRule tls ISTIO_MUTUAL, off with
  * DISABLE/SIMPLE/MUTUAL, otherwise automatic: only endpoints labelled tlsMode=istio.
  */
-function applyMeshTls(cluster: Cluster, service: ServiceModel, policy: EffectivePolicy, trustDomain: string): void {
+function applyMeshTls(cluster: Cluster, service: ServiceModel, port: ServicePortModel, subset: string, policy: EffectivePolicy, trustDomain: string): void {
   if (service.location !== "MESH_INTERNAL" && policy.tls?.mode !== "ISTIO_MUTUAL") return;
   const mode = policy.tls?.mode;
   if (mode === "DISABLE" || mode === "SIMPLE" || mode === "MUTUAL") return;
@@ -130,7 +153,9 @@ function applyMeshTls(cluster: Cluster, service: ServiceModel, policy: Effective
         .map((e) => spiffeIdOf(trustDomain, service.namespace, e.serviceAccount)),
     ),
   ].sort();
-  const socket = outboundMtlsSocket(policy.tls?.subjectAltNames?.length ? policy.tls.subjectAltNames : identities, policy.tls?.sni ?? service.hostname);
+  const http2 = port.protocol === "HTTP2" || port.protocol === "GRPC" || policy.connectionPool?.http?.h2UpgradePolicy === "UPGRADE";
+  const alpn = !isHttpProtocol(port.protocol) ? "tcp" : http2 ? "http2" : "http1";
+  const socket = outboundMtlsSocket(policy.tls?.subjectAltNames?.length ? policy.tls.subjectAltNames : identities, policy.tls?.sni ?? meshSni(port.number, subset, service.hostname), alpn);
   if (mode === "ISTIO_MUTUAL") cluster.transportSocket = socket;
   else cluster.transportSocketMatches = [{ name: "tlsMode-istio", match: { tlsMode: "istio" }, transportSocket: socket }];
 }
@@ -154,30 +179,50 @@ export function buildOutboundCluster(service: ServiceModel, port: ServicePortMod
     cluster = { name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: MESH_CONFIG_SOURCE, serviceName: name } };
   }
   applyPolicy(cluster, policy, port);
-  if (mtlsTrustDomain) applyMeshTls(cluster, service, policy, mtlsTrustDomain);
+  if (mtlsTrustDomain) applyMeshTls(cluster, service, port, subset?.name ?? "", policy, mtlsTrustDomain);
   return cluster;
 }
 
-export function buildInboundCluster(port: number, targetPort: number): Cluster {
+/**
+ * The cluster to the local app for one inbound port, as Istio's: to the address the caller
+ * asked for (the pod IP and port, ORIGINAL_DST), from 127.0.0.6 so the capture rules let it
+ * through and the app sees a source that is not its own loopback, without connection limits.
+ * An app listening only on 127.0.0.1 is not reachable from other pods (as with Istio).
+ */
+export function buildInboundCluster(port: number, protocol: ServicePortModel["protocol"]): Cluster {
+  const http2 = protocol === "HTTP2" || protocol === "GRPC";
   return {
-    name: inboundClusterName(port),
-    type: Cluster_DiscoveryType.STATIC,
-    connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT),
-    loadAssignment: { clusterName: inboundClusterName(port), endpoints: [{ lbEndpoints: [{ endpoint: { address: socketAddress("127.0.0.1", targetPort) } }] }] },
+    ...originalDstCluster(inboundClusterName(port)),
+    upstreamBindConfig: { sourceAddress: { address: INBOUND_PASSTHROUGH_SOURCE, portValue: 0 } },
+    ...(http2
+      ? { typedExtensionProtocolOptions: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": packAny(EXTENSION_TYPES.httpProtocolOptions, { explicitHttpConfig: { http2ProtocolOptions: {} } }) } }
+      : protocol === "AUTO" ? { typedExtensionProtocolOptions: downstreamProtocol() } : {}),
   };
 }
 
+/** An ORIGINAL_DST cluster (to where the connection was going) without connection limits. */
+function originalDstCluster(name: string): Cluster {
+  return {
+    name,
+    type: Cluster_DiscoveryType.ORIGINAL_DST,
+    lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
+    connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT),
+    circuitBreakers: circuitBreakers(),
+  };
+}
+
+/** Source address of Envoy's connections to its own pod (the capture rules let it through). */
+const INBOUND_PASSTHROUGH_SOURCE = "127.0.0.6";
+
 export function buildPassthroughClusters(): Cluster[] {
   return [
-    { name: PASSTHROUGH_CLUSTER, type: Cluster_DiscoveryType.ORIGINAL_DST, lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED, connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT) },
+    { ...originalDstCluster(PASSTHROUGH_CLUSTER), typedExtensionProtocolOptions: downstreamProtocol() },
     {
-      name: INBOUND_PASSTHROUGH_CLUSTER,
-      type: Cluster_DiscoveryType.ORIGINAL_DST,
-      lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
-      connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT),
+      ...originalDstCluster(INBOUND_PASSTHROUGH_CLUSTER),
+      typedExtensionProtocolOptions: downstreamProtocol(),
       // The capture rules let traffic from 127.0.0.6 through; without this bind, passthrough to an
       // undeclared port is captured again (measured: 1024 looped connections for one request).
-      upstreamBindConfig: { sourceAddress: { address: "127.0.0.6", portValue: 0 } },
+      upstreamBindConfig: { sourceAddress: { address: INBOUND_PASSTHROUGH_SOURCE, portValue: 0 } },
     },
     { name: BLACKHOLE_CLUSTER, type: Cluster_DiscoveryType.STATIC, connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT) },
   ];

@@ -4,7 +4,7 @@
 import type { Cluster } from "../../generated/envoy/config/cluster/v3/cluster.js";
 import type { ClusterLoadAssignment } from "../../generated/envoy/config/endpoint/v3/endpoint.js";
 import type { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
-import type { FilterChain } from "../../generated/envoy/config/listener/v3/listener_components.js";
+import type { FilterChain, FilterChainMatch } from "../../generated/envoy/config/listener/v3/listener_components.js";
 import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
 import type { Route, VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
@@ -12,13 +12,14 @@ import type { ProxyResources } from "./translate.js";
 import { packAny } from "../envoy/any.js";
 import { socketAddress } from "../envoy/builders.js";
 import { EXTENSION_TYPES } from "../envoy/type-urls.js";
-import { hostAliases, labelsMatch, namespaceOf, type EndpointModel, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
+import { hostAliases, labelsMatch, namespaceOf, type EndpointModel, type MeshModel, type PortProtocol, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { buildInboundCluster, buildOutboundCluster, isHttpProtocol } from "./clusters.js";
 import { buildLoadAssignmentFor } from "./endpoints.js";
 import { buildHttpConnectionManager, buildTcpProxy } from "./http-connection-manager.js";
 import { buildDefaultRoute, buildVirtualServiceRoutes, resolveDestination, withTimeout, type RouteContext } from "./http-routes.js";
 import { inboundRetryPolicy } from "./retry-policy.js";
+import { MESH_HTTP_ALPNS, PLAINTEXT_HTTP_MATCH, captureListenerFilters, carriesHttp } from "./protocol-sniffing.js";
 import {
   BLACKHOLE_CLUSTER,
   EXPLICIT_OUTBOUND_LISTENER,
@@ -125,7 +126,7 @@ function uniqueDomains(hosts: VirtualHost[]): VirtualHost[] {
 function outboundRouteConfig(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], port: number): RouteConfiguration {
   const ctx: RouteContext = { model, proxy, port, gateways: ["mesh"] };
   const hosts = services
-    .filter((s) => s.ports.some((p) => p.number === port && isHttpProtocol(p.protocol)))
+    .filter((s) => s.ports.some((p) => p.number === port && carriesHttp(p.protocol)))
     .map((s) => serviceVirtualHost(ctx, s, port, domainsFor(s, proxy.namespace, { withBareNames: true })));
   // The port in Host never decides (Istio: `reviews:8080` on port 9080 is still reviews).
   return { name: outboundRouteName(port), virtualHosts: [...uniqueDomains(hosts), catchAllVirtualHost(outboundPolicy(model, proxy))], validateClusters: false, ignorePortInHostMatching: true };
@@ -135,7 +136,7 @@ function outboundRouteConfig(model: MeshModel, proxy: ProxyModel, services: Serv
 function explicitRouteConfig(model: MeshModel, proxy: ProxyModel, services: ServiceModel[]): RouteConfiguration {
   const hosts: VirtualHost[] = [];
   for (const s of services) {
-    const httpPorts = s.ports.filter((p) => isHttpProtocol(p.protocol));
+    const httpPorts = s.ports.filter((p) => carriesHttp(p.protocol));
     for (const p of httpPorts) {
       const ctx: RouteContext = { model, proxy, port: p.number, gateways: ["mesh"] };
       hosts.push(serviceVirtualHost(ctx, s, p.number, domainsFor(s, proxy.namespace, { port: p.number, withBareNames: httpPorts.length === 1 })));
@@ -144,12 +145,12 @@ function explicitRouteConfig(model: MeshModel, proxy: ProxyModel, services: Serv
   return { name: EXPLICIT_OUTBOUND_ROUTE, virtualHosts: [...uniqueDomains(hosts), catchAllVirtualHost(outboundPolicy(model, proxy))] };
 }
 
-function originalDstListenerFilter() {
-  return { name: "envoy.filters.listener.original_dst", typedConfig: packAny(EXTENSION_TYPES.originalDst, {}) };
-}
-
-/** Filter chains of the virtual outbound listener: one per HTTP port, one per TCP service port, TLS by SNI. */
-function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: ServiceModel[]): { chains: FilterChain[]; httpPorts: number[]; needsTlsInspector: boolean } {
+/**
+ * Filter chains of the virtual outbound listener: per HTTP port the connection manager (for
+ * HTTP only, as the HTTP inspector reports it; other bytes pass through), per TCP service port
+ * TCP proxying, TLS by SNI; undeclared (AUTO) ports get both, told apart by the inspector.
+ */
+function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: ServiceModel[]): { chains: FilterChain[]; routePorts: number[]; tlsPorts: number[] } {
   const chains: FilterChain[] = [];
   const seen = new Set<string>();
   const add = (key: string, chain: FilterChain) => {
@@ -157,12 +158,14 @@ function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: Ser
     seen.add(key);
     chains.push(chain);
   };
-  const httpPorts = [...new Set(services.flatMap((s) => s.ports.filter((p) => isHttpProtocol(p.protocol)).map((p) => p.number)))].sort((a, b) => a - b);
-  for (const port of httpPorts) {
-    add(`${port}`, { name: `0.0.0.0_${port}`, filterChainMatch: { destinationPort: port }, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: outboundRouteName(port) })] });
-  }
+  const httpChain = (port: number, match: FilterChainMatch, key: string, name = `0.0.0.0_${port}`) =>
+    add(key, { name, filterChainMatch: { destinationPort: port, ...match, ...PLAINTEXT_HTTP_MATCH }, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: outboundRouteName(port) })] });
+  const portsWhere = (pred: (p: PortProtocol) => boolean) => [...new Set(services.flatMap((s) => s.ports.filter((p) => pred(p.protocol)).map((p) => p.number)))].sort((a, b) => a - b);
+  const httpPorts = portsWhere(isHttpProtocol);
+  const routePorts = portsWhere(carriesHttp);
+  for (const port of httpPorts) httpChain(port, {}, `${port}`);
   const meshVs = virtualServicesFor(model, ["mesh"], proxy.namespace);
-  let needsTlsInspector = false;
+  const tlsPorts = new Set<number>();
   for (const s of services) {
     const vss = virtualServicesForService(model, s, meshVs);
     for (const p of s.ports) {
@@ -176,7 +179,7 @@ function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: Ser
           for (const m of tls.match.filter((m) => m.port === undefined || m.port === p.number)) {
             const dests = (tls.route ?? []).map((r) => ({ r, d: resolveDestination(ctx, r.destination, namespaceOf(vs)) })).filter((x) => x.d);
             if (dests.length === 0) continue;
-            needsTlsInspector = true;
+            tlsPorts.add(p.number);
             const target = dests.length === 1 ? { cluster: dests[0]!.d!.cluster } : { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) };
             add(`${p.number}|sni:${m.sniHosts.join(",")}`, {
               name: `outbound_${p.number}_sni_${m.sniHosts[0]}`,
@@ -194,14 +197,20 @@ function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: Ser
         else if (dests.length > 1) target = { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) };
       }
       if (prefixRanges.length === 0 && httpPorts.includes(p.number)) continue; // the HTTP chain owns this port
-      add(`${p.number}|${ips.join(",")}`, {
-        name: `outbound_${p.number}_${s.hostname}`,
-        filterChainMatch: { destinationPort: p.number, ...(prefixRanges.length ? { prefixRanges } : {}) },
-        filters: [buildTcpProxy(`outbound|${p.number}||${s.hostname}`, target)],
-      });
+      const ipMatch: FilterChainMatch = prefixRanges.length ? { prefixRanges } : {};
+      const tcpChain = (key: string, match: FilterChainMatch) =>
+        add(key, { name: `outbound_${p.number}_${s.hostname}${match.transportProtocol ? "_tcp" : ""}`, filterChainMatch: { destinationPort: p.number, ...ipMatch, ...match }, filters: [buildTcpProxy(`outbound|${p.number}||${s.hostname}`, target)] });
+      if (p.protocol === "AUTO") {
+        // Sniffed: HTTP to the connection manager; other plaintext (and TLS) to this service over TCP.
+        // Envoy does not fall back from a matched transport protocol, so plaintext TCP needs its own chain.
+        if (prefixRanges.length) httpChain(p.number, ipMatch, `${p.number}|${ips.join(",")}|http`, `outbound_${p.number}_${s.hostname}_http`);
+        else httpChain(p.number, {}, `${p.number}`);
+        tcpChain(`${p.number}|${ips.join(",")}|raw`, { transportProtocol: "raw_buffer" });
+      }
+      tcpChain(`${p.number}|${ips.join(",")}`, {});
     }
   }
-  return { chains, httpPorts, needsTlsInspector };
+  return { chains, routePorts, tlsPorts: [...tlsPorts] };
 }
 
 const internalServicesByNamespace = new WeakMap<MeshModel, Map<string, ServiceModel[]>>();
@@ -238,36 +247,50 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
   const jwt = buildJwtAuthnFilter(requestAuthentications);
   // Clusters Envoy fetches remote JWKS through (RequestAuthentication jwksUri).
   clusters.push(...buildJwksClusters(requestAuthentications));
-  let usesTls = false;
+  const tlsPorts: number[] = [];
+  const sniffedPorts: number[] = [];
   for (const s of ownServices(model, proxy)) {
     for (const p of s.ports) {
       const target = s.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[p.number] ?? p.targetPort;
       if (seen.has(target)) continue;
       seen.add(target);
-      clusters.push(buildInboundCluster(target, target));
+      clusters.push(buildInboundCluster(target, p.protocol));
       const cluster = inboundClusterName(target);
-      const filters = isHttpProtocol(p.protocol)
-        ? [
-            buildHttpConnectionManager(
-              `inbound_0.0.0.0_${target}`,
-              {
-                inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [inboundRoute(cluster, p.protocol)] }] },
-              },
-              { direction: "inbound", forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildHttpRbacFilters(authz, { trustDomain })] },
-            ),
-          ]
-        : [...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||`, { cluster })];
+      const http = [
+        buildHttpConnectionManager(
+          `inbound_0.0.0.0_${target}`,
+          { inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [inboundRoute(cluster, p.protocol)] }] } },
+          { direction: "inbound", forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildHttpRbacFilters(authz, { trustDomain })] },
+        ),
+      ];
+      const tcp = [...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||`, { cluster })];
+      const filters = isHttpProtocol(p.protocol) ? http : tcp;
+      const sniffed = p.protocol === "AUTO";
+      const chain = (suffix: string, match: FilterChainMatch, chainFilters: FilterChain["filters"], tls = false): FilterChain => ({
+        name: `inbound_${target}${suffix}`,
+        filterChainMatch: { destinationPort: target, ...match },
+        ...(tls ? { transportSocket: inboundMtlsSocket(mtls!.trustDomain, { tcp: !isHttpProtocol(p.protocol) }) } : {}),
+        filters: chainFilters,
+      });
       // PeerAuthentication: workload > namespace > mesh policy, port-level overrides; no mTLS without a certificate.
       const mode = mtls ? effectiveMtlsMode(model.peerAuthentications, { ...workload, port: target }) : "DISABLE";
-      if (mode === "DISABLE") {
-        chains.push({ name: `inbound_${target}`, filterChainMatch: { destinationPort: target }, filters });
-        continue;
+      if (mode !== "DISABLE") tlsPorts.push(target);
+      if (sniffed && mode !== "STRICT") sniffedPorts.push(target);
+      // Mesh mTLS: HTTP when the client said so in ALPN (sniffed ports), else the port's protocol.
+      if (mode !== "DISABLE") {
+        if (sniffed) chains.push(chain("_mtls_http", { transportProtocol: "tls", applicationProtocols: MESH_HTTP_ALPNS }, http, true));
+        chains.push(chain("_mtls", { transportProtocol: "tls" }, filters, true));
       }
-      usesTls = true;
-      chains.push({ name: `inbound_${target}_mtls`, filterChainMatch: { destinationPort: target, transportProtocol: "tls" }, transportSocket: inboundMtlsSocket(mtls!.trustDomain), filters });
-      if (mode === "PERMISSIVE") chains.push({ name: `inbound_${target}_plaintext`, filterChainMatch: { destinationPort: target, transportProtocol: "raw_buffer" }, filters });
-      // STRICT: plaintext to this port is closed, not passed through by the default chain.
-      else chains.push({ name: `inbound_${target}_plaintext_rejected`, filterChainMatch: { destinationPort: target, transportProtocol: "raw_buffer" }, filters: [buildTcpProxy(`inbound|${target}|strict`, { cluster: BLACKHOLE_CLUSTER })] });
+      if (mode === "STRICT") {
+        // Plaintext to this port is closed, not passed through by the default chain.
+        chains.push(chain("_plaintext_rejected", { transportProtocol: "raw_buffer" }, [buildTcpProxy(`inbound|${target}|strict`, { cluster: BLACKHOLE_CLUSTER })]));
+      } else if (sniffed) {
+        // Plaintext, sniffed: HTTP as the inspector reports it, anything else over TCP.
+        chains.push(chain("_plaintext_http", PLAINTEXT_HTTP_MATCH, http));
+        chains.push(chain("_plaintext", { transportProtocol: "raw_buffer" }, tcp));
+      } else {
+        chains.push(chain(mode === "DISABLE" ? "" : "_plaintext", mode === "DISABLE" ? {} : { transportProtocol: "raw_buffer" }, filters));
+      }
     }
   }
   return {
@@ -275,7 +298,7 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
       name: VIRTUAL_INBOUND_LISTENER,
       address: socketAddress("0.0.0.0", SIDECAR_PORTS.inbound),
       trafficDirection: TrafficDirection.INBOUND,
-      listenerFilters: [originalDstListenerFilter(), ...(usesTls ? [{ name: "envoy.filters.listener.tls_inspector", typedConfig: packAny(EXTENSION_TYPES.tlsInspector, {}) }] : [])],
+      ...captureListenerFilters({ tlsPorts, httpPorts: sniffedPorts }),
       filterChains: chains,
       defaultFilterChain: { name: "inbound-passthrough", filters: [buildTcpProxy(INBOUND_PASSTHROUGH_CLUSTER, { cluster: INBOUND_PASSTHROUGH_CLUSTER })] },
     },
@@ -295,16 +318,16 @@ export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, se
   const listeners: Listener[] = [];
   const routes: RouteConfiguration[] = [];
   if (proxy.capture === "transparent") {
-    const { chains, httpPorts, needsTlsInspector } = outboundFilterChains(model, proxy, services);
+    const { chains, routePorts, tlsPorts } = outboundFilterChains(model, proxy, services);
     listeners.push({
       name: VIRTUAL_OUTBOUND_LISTENER,
       address: socketAddress("0.0.0.0", SIDECAR_PORTS.outbound),
       trafficDirection: TrafficDirection.OUTBOUND,
-      listenerFilters: [originalDstListenerFilter(), ...(needsTlsInspector ? [{ name: "envoy.filters.listener.tls_inspector", typedConfig: packAny(EXTENSION_TYPES.tlsInspector, {}) }] : [])],
+      ...captureListenerFilters({ tlsPorts, httpPorts: routePorts }),
       filterChains: chains,
       defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(unknownDestinations, { cluster: unknownDestinations })] },
     });
-    for (const port of httpPorts) routes.push(outboundRouteConfig(model, proxy, services, port));
+    for (const port of routePorts) routes.push(outboundRouteConfig(model, proxy, services, port));
   } else {
     listeners.push({
       name: EXPLICIT_OUTBOUND_LISTENER,

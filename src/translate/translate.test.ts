@@ -43,6 +43,7 @@ const CASES: { name: string; input: string; proxy: ProxyModel }[] = [
   { name: "bookinfo.productpage-explicit", input: "bookinfo", proxy: sidecar("productpage", "bookinfo", "explicit") },
   { name: "bookinfo.ingressgateway", input: "bookinfo", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway" }, capture: "transparent", locality: "" } },
   { name: "egress.shop-app", input: "egress", proxy: sidecar("shop", "shop") },
+  { name: "sniffing.shop", input: "sniffing", proxy: sidecar("shop", "shop") },
 ];
 
 describe("translation goldens", () => {
