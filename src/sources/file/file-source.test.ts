@@ -289,7 +289,9 @@ describe("FileSource.start: hot reload", () => {
     writeFileSync(join(dir, "extra.yaml"), readFileSync(join(BOOKINFO, "gateway.yaml"), "utf8").replaceAll("bookinfo", "extra"));
     await sleep(100); // the event arrives and a debounce timer is pending
     await s.close();
-    expect(activeHandles()).toBe(before);
+    await sleep(20); // libuv closes watch handles on the next turn of the loop
+    expect(activeHandles()).toBeLessThanOrEqual(before); // "before" may still hold an earlier test's timer
+
     await sleep(1100);
     expect(recorder.configs).toHaveLength(0);
   });

@@ -2,15 +2,50 @@
 // watched. A ConfigSource (../config-source.ts): it reports complete snapshots; the
 // ConfigAggregator debounces, checks the mesh as a whole and keeps last valid versions.
 //
-// Every snapshot reads the whole directory again (sorted, so results never depend on readdir
-// order). A document that names a resource but is invalid becomes an entry without a resource
-// (its last valid version is kept); a file that cannot be read or parsed is an unreadable
-// place (what came from it is kept). A file always is synced: a read is complete.
-import { readdirSync, readFileSync, realpathSync, statSync, watch, type FSWatcher } from "node:fs";
-import { join } from "node:path";
-import { parseDocuments, validateResource } from "../../api/validate-resource.js";
-import { resourceKey, type FileRef, type ValidationIssue } from "../../api/types.js";
-import type { ConfigSource, SourceEntry, SourceListener, SourceSnapshot, UnreadablePlace } from "../config-source.js";
+// - Listing (config-directory-listing.ts): sorted, bounded, symlinks followed only within the
+//   directory, only regular files. Reading (bounded-file-read.ts): non-blocking open, size caps.
+// - A per-file parse cache: a file whose (dev, ino, size, mtime, ctime) did not change is not
+//   read or parsed again; a one-line edit re-parses one file.
+// - Files caught while being written are held: a known file that became empty, ends in the
+//   middle of a line, has YAML syntax errors, lost resources or gained errors, and a directory
+//   that was replaced or emptied, keep their previous resources until they have not changed for
+//   `settleMs` (at most `maxHoldMs`); the hold is a warning naming the file. A plain edit
+//   (change a weight, add a resource) applies at once.
+// - Watches: each directory (inotify watches one at a time), plus the parent of the root, so a
+//   directory replaced by another (`rm -rf dir && mkdir dir`, `mv`) is noticed and watched again.
+import { watch, type FSWatcher } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import type { FileRef, ValidationIssue } from "../../api/types.js";
+import type { Logger } from "../../log/logger.js";
+import type { ConfigSource, SourceListener, SourceSnapshot } from "../config-source.js";
+import { currentIdentity, formatBytes, readRegularFile } from "./bounded-file-read.js";
+import { listConfigDirectory, type ListedDirectory } from "./config-directory-listing.js";
+import { parseConfigFile, unreadableConfigFile, type ParsedConfigFile } from "./parsed-config-file.js";
+
+export interface FileSourceOptions {
+  /** Largest file read; a larger one is an error naming it (its last valid resources stay). Default 32 MiB. */
+  maxFileBytes?: number;
+  /** Most bytes read across all files of the directory; files past it are errors. Default 128 MiB. */
+  maxTotalBytes?: number;
+  /** Most YAML files read. Default 10,000. */
+  maxFiles?: number;
+  /** Most directories listed and watched. Default 1,000. */
+  maxDirectories?: number;
+  /** How long a file caught while being written must stay unchanged before it is applied. Default 500 ms. */
+  settleMs?: number;
+  /** Longest a file is held while it keeps changing; then it is applied as it is, with a warning. Default 5 s. */
+  maxHoldMs?: number;
+  logger?: Logger;
+}
+
+export const FILE_SOURCE_DEFAULTS = {
+  maxFileBytes: 32 * 1024 * 1024,
+  maxTotalBytes: 128 * 1024 * 1024,
+  maxFiles: 10_000,
+  maxDirectories: 1_000,
+  settleMs: 500,
+  maxHoldMs: 5_000,
+} as const;
 
 /** How often to look again for a watched directory that does not exist (yet). */
 const MISSING_DIRECTORY_RETRY_MS = 1000;
@@ -20,42 +55,139 @@ const MISSING_DIRECTORY_RETRY_MS = 1000;
  */
 const NATIVE_RECURSIVE_WATCH = process.platform === "darwin" || process.platform === "win32";
 
-interface FileResult {
-  file: string;
-  entries: SourceEntry[];
-  /** Problems of documents that name no resource, or an ignored one, and are not errors. */
-  unnamedIssues: ValidationIssue[];
-  /** Errors not tied to one resource: an unreadable file, YAML syntax errors, unnamed documents. */
-  unattributedErrors: ValidationIssue[];
-  /** YAML warnings. */
-  otherIssues: ValidationIssue[];
+/** A change being held until it settles. */
+interface Hold {
+  /** What was seen (a file identity, or a listing fingerprint). */
+  seen: string;
+  /** When this exact state was first seen. */
+  seenAt: number;
+  /** When the hold began. */
+  since: number;
+}
+
+interface FileRecord {
+  /** Identity the parse below was made from; undefined when the file could not be read. */
+  identity: string | undefined;
+  parsed: ParsedConfigFile;
+  /** What was last applied from this file. */
+  accepted?: { keys: Set<string>; entryErrors: number };
+  hold?: Hold;
 }
 
 export class FileSource implements ConfigSource {
   readonly name: string;
   readonly origin: FileRef;
-  private directories: string[] = [];
-  private readonly watchers = new Map<string, FSWatcher>();
+  private readonly options: Required<Omit<FileSourceOptions, "logger">>;
+  private readonly logger: Logger | undefined;
+  private readonly records = new Map<string, FileRecord>();
+  /** What was last applied of the directory as a whole. */
+  private acceptedDirectory: { identity: string | undefined; files: number } | undefined;
+  private directoryHold: Hold | undefined;
+  private directories: ListedDirectory[] = [];
+  private readonly watchers = new Map<string, { watcher: FSWatcher; identity: string; stale?: boolean }>();
+  private parentWatcher: FSWatcher | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
   private listener: SourceListener | undefined;
+  private snapshots = 0;
   private closed = false;
+  /** Counters for tests and benchmarks: files read and parsed, and files taken from the cache. */
+  readonly stats = { parsed: 0, cached: 0 };
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    options: FileSourceOptions = {},
+  ) {
     this.name = `directory ${dir}`;
     this.origin = { file: dir, document: 0 };
+    const { logger, ...limits } = options;
+    this.logger = logger;
+    this.options = { ...FILE_SOURCE_DEFAULTS, ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) };
   }
 
-  /** Reads and validates every file once (no mesh checks: the aggregator does those). */
+  /** Reads and validates every file (from the cache where unchanged); no mesh checks: the aggregator does those. */
   snapshot(): SourceSnapshot {
-    const listing = listYamlFiles(this.dir);
+    const now = Date.now();
+    const holding = this.listener !== undefined && this.snapshots++ > 0; // never hold the first read, or a one-shot one
+    const listing = listConfigDirectory(this.dir, { maxDirectories: this.options.maxDirectories, maxFiles: this.options.maxFiles });
     this.directories = listing.directories;
-    const files = listing.files.map(readYamlFile);
     const snapshot: SourceSnapshot = { synced: true, entries: [], issues: [...listing.issues], unreadable: [...listing.unreadable] };
-    for (const file of files) {
-      snapshot.entries.push(...file.entries);
-      snapshot.issues.push(...file.unnamedIssues, ...file.unattributedErrors, ...file.otherIssues);
-      if (file.unattributedErrors.length > 0) snapshot.unreadable.push({ place: file.file, issues: file.unattributedErrors });
+    const held: ValidationIssue[] = [];
+    const fingerprint: string[] = [listing.directories[0]?.identity ?? "-"];
+    let totalBytes = 0;
+    let budgetExceeded = false;
+    const seen = new Set<string>();
+
+    for (const file of listing.files) {
+      seen.add(file);
+      const current = currentIdentity(file);
+      fingerprint.push(`${file}=${current?.identity ?? "-"}`);
+      let record = this.records.get(file);
+      if (!budgetExceeded && current && totalBytes + current.size > this.options.maxTotalBytes) {
+        budgetExceeded = true;
+        const issue: ValidationIssue = {
+          file,
+          document: 0,
+          resource: "(unknown)",
+          field: "(file)",
+          message: `the YAML files of the config directory add up to more than the limit of ${formatBytes(this.options.maxTotalBytes)} in total; this file and the ones after it are not read`,
+          severity: "error",
+        };
+        snapshot.issues.push(issue);
+        snapshot.unreadable.push({ place: this.dir, issues: [issue] });
+      }
+      if (budgetExceeded) continue;
+      if (record && current && record.identity === current.identity) this.stats.cached++;
+      else {
+        this.stats.parsed++;
+        const read = readRegularFile(file, this.options.maxFileBytes);
+        record = {
+          ...(record?.accepted ? { accepted: record.accepted } : {}),
+          ...(record?.hold ? { hold: record.hold } : {}),
+          identity: read.ok ? read.identity : undefined,
+          parsed: read.ok ? parseConfigFile(file, read.text, read.bytes) : unreadableConfigFile(file, read.message),
+        };
+        this.records.set(file, record);
+      }
+      totalBytes += record.parsed.bytes;
+
+      const suspicion = holding ? this.suspicion(record) : undefined;
+      if (suspicion) {
+        const decision = this.decide(record.hold, record.identity ?? "-", now);
+        record.hold = decision.hold;
+        if (decision.holding) {
+          const issue = this.holdIssue(file, "(file)", `${suspicion}, as if caught while being written`);
+          held.push(issue);
+          snapshot.unreadable.push({ place: file, issues: [issue] });
+          continue;
+        }
+        if (decision.expired) snapshot.issues.push(this.expiredIssue(file, "(file)", suspicion));
+      } else record.hold = undefined;
+      record.accepted = { keys: new Set(record.parsed.entries.map((e) => e.key)), entryErrors: record.parsed.entryErrors };
+      this.add(snapshot, record.parsed);
     }
+    for (const file of this.records.keys()) if (!seen.has(file)) this.records.delete(file);
+
+    // The directory as a whole: replaced by another one, or emptied. Hold everything until the listing settles.
+    const rootIdentity = listing.directories[0]?.path === this.dir ? listing.directories[0].identity : undefined;
+    const before = this.acceptedDirectory;
+    const replaced = before?.identity !== undefined && rootIdentity !== undefined && rootIdentity !== before.identity;
+    const emptied = (before?.files ?? 0) > 0 && rootIdentity !== undefined && listing.files.length === 0;
+    if (holding && (replaced || emptied)) {
+      const decision = this.decide(this.directoryHold, fingerprint.join("\n"), now);
+      this.directoryHold = decision.hold;
+      const what = replaced ? "the directory was replaced by another one" : "the directory has become empty";
+      if (decision.holding) {
+        const issue = this.holdIssue(this.dir, "(directory)", what);
+        this.logger?.warn({ dir: this.dir }, issue.message);
+        return { synced: true, entries: [], issues: [issue], unreadable: [{ place: this.dir, issues: [issue] }] };
+      }
+      if (decision.expired) snapshot.issues.push(this.expiredIssue(this.dir, "(directory)", what));
+      if (replaced) this.logger?.warn({ dir: this.dir }, `config directory ${this.dir} was replaced by another one; reading and watching the new one`);
+    } else this.directoryHold = undefined;
+    if (rootIdentity !== undefined) this.acceptedDirectory = { identity: rootIdentity, files: listing.files.length };
+
+    snapshot.issues.push(...held);
     this.syncWatchers();
     return snapshot;
   }
@@ -65,137 +197,160 @@ export class FileSource implements ConfigSource {
     if (this.listener) throw new Error(`FileSource for ${this.dir} is already started`);
     if (this.closed) throw new Error(`FileSource for ${this.dir} is closed`);
     this.listener = listener;
-    this.directories = listYamlFiles(this.dir).directories;
+    this.directories = listConfigDirectory(this.dir, { maxDirectories: this.options.maxDirectories, maxFiles: this.options.maxFiles }).directories;
     this.syncWatchers();
+  }
+
+  /** The directories watched now (for tests and status). */
+  watchedDirectories(): string[] {
+    return [...this.watchers.keys()];
   }
 
   /** Stops watching; no timers or watchers are left behind. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    for (const watcher of this.watchers.values()) watcher.close();
+    clearTimeout(this.holdTimer);
+    this.retryTimer = this.holdTimer = undefined;
+    for (const { watcher } of this.watchers.values()) watcher.close();
     this.watchers.clear();
+    this.parentWatcher?.close();
+    this.parentWatcher = undefined;
+  }
+
+  private add(snapshot: SourceSnapshot, parsed: ParsedConfigFile): void {
+    snapshot.entries.push(...parsed.entries);
+    snapshot.issues.push(...parsed.unnamedIssues, ...parsed.unattributedErrors, ...parsed.otherIssues);
+    if (parsed.unattributedErrors.length > 0) snapshot.unreadable.push({ place: parsed.file, issues: parsed.unattributedErrors });
+  }
+
+  /** Why this read of a file looks like one caught while it was being written, if it does. */
+  private suspicion(record: FileRecord): string | undefined {
+    const { parsed, accepted } = record;
+    if (parsed.endsMidLine) return "it ends in the middle of a line";
+    if (parsed.yamlErrors) return "it has YAML syntax errors";
+    if (!accepted) return undefined;
+    if (parsed.bytes === 0 && accepted.keys.size > 0) return "it has become empty";
+    const now = new Set(parsed.entries.map((e) => e.key));
+    const lost = [...accepted.keys].filter((k) => !now.has(k)).length;
+    if (lost > 0) return `it lost ${lost} of its ${accepted.keys.size} resources`;
+    if (parsed.entryErrors > accepted.entryErrors) return "it has new errors";
+    return undefined;
+  }
+
+  /**
+   * Hold or apply a suspicious state: applied once the same state has been seen for settleMs,
+   * or once the hold has lasted maxHoldMs (expired). While holding, a re-check is scheduled.
+   */
+  private decide(previous: Hold | undefined, seen: string, now: number): { holding: boolean; expired: boolean; hold: Hold | undefined } {
+    const hold: Hold = previous && previous.seen === seen ? previous : { seen, seenAt: now, since: previous?.since ?? now };
+    if (now - hold.seenAt >= this.options.settleMs) return { holding: false, expired: false, hold: undefined };
+    if (now - hold.since >= this.options.maxHoldMs) return { holding: false, expired: true, hold: undefined };
+    this.recheckAt(Math.min(hold.seenAt + this.options.settleMs, hold.since + this.options.maxHoldMs));
+    return { holding: true, expired: false, hold };
+  }
+
+  private recheckAt(when: number): void {
+    if (this.closed || !this.listener) return;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      this.changed();
+    }, Math.max(0, when - Date.now()) + 5);
+  }
+
+  private holdIssue(path: string, field: "(file)" | "(directory)", why: string): ValidationIssue {
+    return {
+      file: path,
+      document: 0,
+      resource: "(unknown)",
+      field,
+      message: `not applied yet: ${why}; its previous resources stay until it has not changed for ${this.options.settleMs} ms (at most ${this.options.maxHoldMs} ms)`,
+      severity: "warning",
+    };
+  }
+
+  private expiredIssue(path: string, field: "(file)" | "(directory)", why: string): ValidationIssue {
+    return { file: path, document: 0, resource: "(unknown)", field, message: `applied as it is: ${why}, and it kept changing for ${this.options.maxHoldMs} ms`, severity: "warning" };
+  }
+
+  /** The watch on `dir` (if any) is made again at the next snapshot. */
+  private markStale(dir: string): void {
+    const entry = this.watchers.get(dir);
+    if (entry) entry.stale = true;
   }
 
   private changed(): void {
     if (!this.closed) this.listener?.changed();
   }
 
-  /** Watches the root (natively recursive where supported) or every directory found by the last listing. */
+  /**
+   * Watches every listed directory (natively recursive: the root only), replacing a watch whose
+   * directory is now another one (same path, other inode), plus the root's parent, which sees
+   * the root being removed, created or renamed.
+   */
   private syncWatchers(): void {
     if (this.closed || !this.listener) return;
-    const wanted = NATIVE_RECURSIVE_WATCH ? [this.dir] : this.directories;
-    for (const [dir, watcher] of this.watchers) {
-      if (!wanted.includes(dir)) {
-        watcher.close();
-        this.watchers.delete(dir);
-      }
+    const wanted = new Map((NATIVE_RECURSIVE_WATCH ? this.directories.filter((d) => d.path === this.dir) : this.directories).map((d) => [d.path, d.identity]));
+    for (const [dir, { watcher, identity, stale }] of this.watchers) {
+      if (wanted.get(dir) === identity && !stale) continue;
+      watcher.close();
+      this.watchers.delete(dir);
+      if (wanted.has(dir)) this.logger?.warn({ dir }, `directory ${dir} was removed, replaced or moved; watching what is there now`);
     }
-    for (const dir of wanted) {
+    let added = false;
+    for (const [dir, identity] of wanted) {
       if (this.watchers.has(dir)) continue;
       try {
         // Directories, not files, are watched: editors that save by writing a temporary file
         // and renaming it over the original replace the file's inode, which a file watch misses.
-        const watcher = watch(dir, { recursive: NATIVE_RECURSIVE_WATCH, persistent: true }, () => this.changed());
-        watcher.on("error", () => {
-          // The directory went away (or the watch broke): drop it and let a reload re-scan.
-          watcher.close();
-          if (this.watchers.get(dir) === watcher) this.watchers.delete(dir);
+        // An event naming a watched subdirectory (removed, created, renamed) may mean it is
+        // another directory now, whose watch must be made again (inodes are reused, so a
+        // directory's identity alone cannot tell).
+        const watcher = watch(dir, { recursive: NATIVE_RECURSIVE_WATCH, persistent: true }, (_event, filename) => {
+          if (filename !== null) this.markStale(join(dir, filename.toString()));
           this.changed();
         });
-        this.watchers.set(dir, watcher);
+        watcher.on("error", (err) => {
+          // The directory went away (or the watch broke): drop it and let a reload re-scan.
+          this.logger?.warn({ dir, err: err.message }, `watch on ${dir} ended; reading the directory again`);
+          watcher.close();
+          if (this.watchers.get(dir)?.watcher === watcher) this.watchers.delete(dir);
+          this.changed();
+        });
+        this.watchers.set(dir, { watcher, identity });
+        added = true;
       } catch {
         // It vanished between listing and watching; the next snapshot sees that.
       }
     }
-    // Nothing to watch (the directory does not exist yet): look again shortly.
+    // What was written into a new directory before its watch existed: read once more.
+    if (added && this.snapshots > 0) setImmediate(() => this.changed());
+    this.watchParent();
+    // The root itself is not watched (it does not exist, yet or any more): look again shortly.
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (!this.watchers.has(this.dir)) this.retryTimer = setTimeout(() => this.changed(), MISSING_DIRECTORY_RETRY_MS);
   }
-}
 
-// ---------------------------------------------------------------------------------------
-
-function isYamlFile(name: string): boolean {
-  return /\.ya?ml$/i.test(name);
-}
-
-/**
- * Every *.yaml / *.yml file under `root`, recursively, sorted by path. Hidden entries (".name")
- * are skipped: editor swap and lock files, and the "..data" internals of Kubernetes ConfigMap
- * volumes (whose visible files are symlinks into them). Symlinks are followed, once each.
- */
-function listYamlFiles(root: string): { files: string[]; directories: string[]; issues: ValidationIssue[]; unreadable: UnreadablePlace[] } {
-  const files: string[] = [];
-  const directories: string[] = [];
-  const issues: ValidationIssue[] = [];
-  const unreadable: UnreadablePlace[] = [];
-  const visited = new Set<string>();
-
-  const walk = (dir: string): void => {
-    let real: string;
-    let entries: string[];
+  private watchParent(): void {
+    if (this.parentWatcher) return;
+    const root = resolve(this.dir);
+    const name = basename(root);
     try {
-      real = realpathSync(dir);
-      if (visited.has(real)) return;
-      visited.add(real);
-      entries = readdirSync(dir).sort(compareNames);
-    } catch (err) {
-      const issue: ValidationIssue = { file: dir, document: 0, resource: "(unknown)", field: "(directory)", message: `cannot read the directory: ${describeFsError(err)}`, severity: "error" };
-      issues.push(issue);
-      unreadable.push({ place: join(dir), issues: [issue] });
-      return;
+      const watcher = watch(dirname(root), { persistent: true }, (_event, filename) => {
+        if (filename !== null && filename.toString() !== name) return;
+        this.markStale(this.dir);
+        this.changed();
+      });
+      watcher.on("error", () => {
+        watcher.close();
+        if (this.parentWatcher === watcher) this.parentWatcher = undefined;
+        this.changed();
+      });
+      this.parentWatcher = watcher;
+    } catch {
+      // No parent to watch (yet): the missing-directory retry covers it.
     }
-    directories.push(dir);
-    for (const name of entries) {
-      if (name.startsWith(".")) continue;
-      const path = join(dir, name);
-      let isDirectory: boolean;
-      try {
-        isDirectory = statSync(path).isDirectory();
-      } catch {
-        continue; // a dangling symlink, or removed since the listing
-      }
-      if (isDirectory) walk(path);
-      else if (isYamlFile(name)) files.push(path);
-    }
-  };
-  walk(root);
-  return { files, directories, issues, unreadable };
-}
-
-function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function readYamlFile(file: string): FileResult {
-  const result: FileResult = { file, entries: [], unnamedIssues: [], unattributedErrors: [], otherIssues: [] };
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    result.unattributedErrors.push({ file, document: 0, resource: "(unknown)", field: "(file)", message: `cannot read the file: ${describeFsError(err)}`, severity: "error" });
-    return result;
   }
-  const parsed = parseDocuments(text, file);
-  for (const issue of parsed.issues) (issue.severity === "error" ? result.unattributedErrors : result.otherIssues).push(issue);
-  for (const { document, value } of parsed.docs) {
-    const { resource, issues } = validateResource(value, { file, document });
-    const label = issues[0]?.resource ?? (resource ? resourceKey(resource) : "(unknown)");
-    const hasErrors = issues.some((i) => i.severity === "error");
-    if (label === "(unknown)" && hasErrors) result.unattributedErrors.push(...issues);
-    else if (label !== "(unknown)" && (resource || hasErrors)) result.entries.push({ key: label, source: { file, document }, ...(resource ? { resource } : {}), issues });
-    else result.unnamedIssues.push(...issues); // warnings only: an ignored kind, an unnamed document
-  }
-  return result;
-}
-
-function describeFsError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === "ENOENT") return "it does not exist";
-  if (e.code === "EACCES" || e.code === "EPERM") return "permission denied";
-  if (e.code === "ENOTDIR") return "it is not a directory";
-  return e.message;
 }
