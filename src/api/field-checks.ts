@@ -6,7 +6,7 @@ import { isIP } from "node:net";
 import { parseDurationMs } from "./duration.js";
 import { findRe2Problem } from "./re2-regex.js";
 import { closestMatch } from "./spelling-hints.js";
-import type { SourceRef, ValidationIssue } from "./types.js";
+import { boundText, type SourceRef, type ValidationIssue } from "./types.js";
 
 /** Collects the issues of one document. */
 export class IssueCollector {
@@ -19,11 +19,11 @@ export class IssueCollector {
   ) {}
 
   error(field: string, message: string): void {
-    this.issues.push({ ...this.source, resource: this.resource, field, message, severity: "error" });
+    this.issues.push({ ...this.source, resource: boundText(this.resource), field: boundText(field), message: boundText(message), severity: "error" });
   }
 
   warning(field: string, message: string): void {
-    this.issues.push({ ...this.source, resource: this.resource, field, message, severity: "warning" });
+    this.issues.push({ ...this.source, resource: boundText(this.resource), field: boundText(field), message: boundText(message), severity: "warning" });
   }
 
   get errorCount(): number {

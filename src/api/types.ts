@@ -421,6 +421,14 @@ export type ValidationIssue = SourceRef & {
   severity: "error" | "warning";
 };
 
+/** Longest message, field or resource text an issue carries: what it quotes from input is cut, not echoed whole. */
+export const ISSUE_TEXT_MAX = 1000;
+
+/** At most `max` characters of a text that may quote input, saying how much was cut. */
+export function boundText(text: string, max = ISSUE_TEXT_MAX): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length - max} more characters)`;
+}
+
 /** The SourceRef part of an issue (without its message). */
 export function issueSource(i: ValidationIssue): SourceRef {
   if (isFileRef(i)) return { file: i.file, document: i.document };

@@ -4,6 +4,7 @@
 // VirtualService routing to a dropped ServiceEntry's host is reported too.
 import { HintIndex, type HintCounter } from "./spelling-hints.js";
 import {
+  boundText,
   formatSource,
   resourceKey,
   type Destination,
@@ -40,7 +41,7 @@ export function validateMesh(resources: Sourced[], counters?: ValidationCounters
   const rejected = new Set<Sourced>();
   const reject = (item: Sourced, field: string, message: string): void => {
     rejected.add(item);
-    issues.push({ ...item.source, resource: resourceKey(item.resource), field, message, severity: "error" });
+    issues.push({ ...item.source, resource: boundText(resourceKey(item.resource)), field: boundText(field), message: boundText(message), severity: "error" });
   };
 
   const unique = dropDuplicates(resources, reject);
