@@ -200,7 +200,7 @@ export class CredentialStore {
     const have = this.byRef.get(refKey(w));
     const serviceAccount = w.serviceAccount ?? w.name;
     if (have?.credential.kind === "workload") return have.token; // its WorkloadEntry defines it
-    if (have && have.credential.serviceAccount === serviceAccount && sameLabels(have.credential.labels, w.labels)) return have.token;
+    if (have && have.credential.serviceAccount === serviceAccount && boundLabelsEqual(have.credential.labels, w.labels)) return have.token;
     // A standalone identity that changed is a new credential: the old token stops working.
     if (have) this.revoke(have.credential, "its standalone identity (service account or labels) changed; a new token is issued");
     return this.issue({ namespace: w.namespace, name: w.name }, serviceAccount, "standalone", w.labels).token;
@@ -280,9 +280,10 @@ export class CredentialStore {
   }
 }
 
-function sameLabels(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
-  const ka = Object.keys(a ?? {});
-  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => a![k] === b?.[k]);
+/** Labels bound to a standalone credential equal to those asked for (absent = empty). */
+function boundLabelsEqual(bound: Record<string, string> | undefined, asked: Record<string, string> | undefined): boolean {
+  const entries = Object.entries(bound ?? {});
+  return entries.length === Object.keys(asked ?? {}).length && entries.every(([k, v]) => asked?.[k] === v);
 }
 
 function readIfPresent(file: string): string | undefined {

@@ -61,3 +61,9 @@ export function proxyClassKey(p: ProxyModel): string {
   const id = p.identity ? `/id=${p.identity.namespace}/${p.identity.serviceAccount}` : "";
   return `${p.type}/${p.namespace}/${p.capture}${p.explicitPort ? `:${p.explicitPort}` : ""}/${p.locality}/${labels}${id}`;
 }
+
+/** Whether two label sets are equal (absent = empty). */
+export function sameLabels(a: Readonly<Record<string, string>> | undefined, b: Readonly<Record<string, string>> | undefined): boolean {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => Object.hasOwn(b ?? {}, k) && a![k] === b![k]);
+}

@@ -113,6 +113,40 @@ describe("credential revocation with --security", () => {
   });
 });
 
+describe("a WorkloadEntry's labels change under --security", () => {
+  it("its proxies' streams are ended (UNAVAILABLE) and they reconnect into the class of the new labels; the token stays valid", async () => {
+    runner = await startMeshRunner({ logger: silentLogger(), security: { stateDir: tempDir() }, classLimits: { releaseGraceMs: 100 } });
+    runner.controller.setConfig(withProductpage("low-priv"));
+    const token = readFileSync(runner.security!.credentials.tokenPath(PRODUCTPAGE), "utf8").trim();
+    const c = sidecar(runner, token);
+    c.start();
+    await c.waitFor(() => c.names(XDS_TYPES.listener).length > 0);
+    expect(runner.cp.xds.registry.list()[0]!.snapshotKey).toContain("app=productpage,version=v1");
+    const ended = streamError(c);
+    /** Fresh objects each time: a config once applied is never modified. */
+    const relabelled = (reviewsV2Address?: string) => {
+      const config = withProductpage("low-priv");
+      for (const r of config.resources) {
+        const spec = (r.resource as WorkloadEntry).spec;
+        if (r.resource.metadata.name === "bookinfo-productpage") r.resource = { ...r.resource, spec: { ...spec, labels: { app: "productpage", version: "v2" } } } as NetworkingResource;
+        if (reviewsV2Address && r.resource.metadata.name === "reviews-v2") r.resource = { ...r.resource, spec: { ...spec, address: reviewsV2Address } } as NetworkingResource;
+      }
+      return config;
+    };
+    runner.controller.setConfig(relabelled());
+    expect((await ended).code).toBe(GrpcStatus.UNAVAILABLE);
+    c.start();
+    await waitFor(() => runner!.cp.xds.registry.size === 1);
+    expect(runner.cp.xds.registry.list()[0]!.snapshotKey).toContain("app=productpage,version=v2");
+    // An unrelated change leaves the stream alone.
+    let errors = 0;
+    c.on("stream-error", () => errors++);
+    expect(runner.controller.setConfig(relabelled("10.77.0.99")).path).toBe("endpoints");
+    await sleep(200);
+    expect(errors).toBe(0);
+  });
+});
+
 async function waitFor(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!predicate()) {

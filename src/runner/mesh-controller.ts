@@ -16,7 +16,7 @@ import { ResourceSet, Snapshot, type CachedResource } from "../cache/snapshot.js
 import { InconsistentSnapshotError, type SnapshotCache } from "../cache/snapshot-cache.js";
 import type { Logger } from "../log/logger.js";
 import { buildMeshModel, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
-import { proxyClassKey, proxyFromNode, type ProxyModel } from "../model/proxy.js";
+import { proxyClassKey, proxyFromNode, sameLabels, type ProxyModel } from "../model/proxy.js";
 import { SHARED_RESOURCES, outboundEndpoints, planProxy } from "../translate/translate.js";
 import { diffModels } from "../model/model-diff.js";
 import { PUSH_ORDER, XDS_TYPES } from "../envoy/type-urls.js";
@@ -30,6 +30,11 @@ export interface ControllerSecurity {
   trustBundlePem: () => string;
   certificates: WorkloadCertificates;
   credentials: CredentialStore;
+  /**
+   * Ends the streams of a principal whose class no longer matches its WorkloadEntry (labels or
+   * namespace changed): the proxy reconnects and is admitted into the class it now belongs to.
+   */
+  endStreamsOf?: (principal: string, message: string) => void;
 }
 
 /** Bounds on proxy classes (defaults: DEFAULT_MAX_PROXY_CLASSES, DEFAULT_CLASS_RELEASE_GRACE_MS). */
@@ -355,9 +360,31 @@ export class MeshController {
       this.locals = new Map();
       for (const [key, entry] of this.classes) count(this.generate(key, entry, { previous }));
     }
+    if (this.security && change.kind !== "none") this.endStaleStreams();
     const stats = { classes: this.classes.size, path: change.kind, changed, refused, millis: Math.round((performance.now() - start) * 10) / 10 };
     this.logger.info(stats, "mesh config applied");
     return stats;
+  }
+
+  /** Principals whose streams sit in a class their (changed) WorkloadEntry no longer describes. */
+  private endStaleStreams(): void {
+    const sec = this.security;
+    if (!sec?.endStreamsOf) return;
+    for (const [principal, keys] of [...this.classesOfPrincipal]) {
+      const credential = sec.credentials.byPrincipalName(principal);
+      if (!credential || credential.kind !== "workload") continue; // revoked ones are ended by the store
+      const we = this.model.workloads.find((w) => (w.metadata.namespace ?? "default") === credential.namespace && w.metadata.name === credential.name);
+      if (!we) continue;
+      const labels = { ...(we.metadata.labels ?? {}), ...(we.spec.labels ?? {}) };
+      const stale = [...keys.keys()].some((key) => {
+        const p = this.classes.get(key)?.proxy;
+        return p !== undefined && !sameLabels(p.labels, labels);
+      });
+      if (stale) {
+        this.logger.info({ workload: `${credential.namespace}/${credential.name}` }, "workload labels changed: its proxies reconnect into their new proxy class");
+        sec.endStreamsOf(principal, `WorkloadEntry ${credential.namespace}/${credential.name} changed its labels; reconnect`);
+      }
+    }
   }
 
   get currentModel(): MeshModel {

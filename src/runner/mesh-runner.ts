@@ -155,7 +155,13 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   controller = new MeshController(cp.cache, logger.child({ component: "mesh" }), opts.settings, { ...opts.classLimits, metrics: metricsRegistry });
   if (security) {
     const sec = security;
-    controller.enableSecurity({ trustDomain: sec.ca.trustDomain, trustBundlePem: () => sec.ca.trustBundlePem(), certificates: sec.certificates, credentials: sec.credentials });
+    controller.enableSecurity({
+      trustDomain: sec.ca.trustDomain,
+      trustBundlePem: () => sec.ca.trustBundlePem(),
+      certificates: sec.certificates,
+      credentials: sec.credentials,
+      endStreamsOf: (principal, message) => void cp.xds.terminateStreamsOf(principal, GrpcStatus.UNAVAILABLE, message),
+    });
   }
   let aggregator: ConfigAggregator | undefined;
   if (opts.sources && opts.sources.length > 0) {
