@@ -18,15 +18,14 @@ import { startUpstream, type Upstream } from "./harness/upstream.js";
 import { freePort } from "../src/runner/free-port.js";
 import { applyCapture, captureSupport } from "../src/capture/iptables.js";
 import { bridgeAddress, createPod, type Pod } from "../src/capture/pod-network.js";
-import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, sidecarEnvoyOptions } from "../src/capture/sidecar.js";
-import { renderBootstrap } from "../src/envoy/bootstrap.js";
-import { startEnvoy, type EnvoyProcess } from "../src/envoy/envoy-process.js";
+import { DEFAULT_PROXY_UID } from "../src/capture/sidecar.js";
+import type { EnvoyProcess } from "../src/envoy/envoy-process.js";
 import { silentLogger } from "../src/log/logger.js";
-import { NODE_METADATA } from "../src/model/proxy.js";
 import { startMeshRunner, type MeshRunner } from "../src/runner/mesh-runner.js";
 import { waitForAllSynced } from "../src/runner/wait-for-sync.js";
 import { FileSource } from "../src/sources/file/file-source.js";
 import { AGENT_PORT, fetchFromPod, startPodAgent } from "./harness/pod-agent.js";
+import { startSecureSidecar } from "./harness/secure-sidecar.js";
 
 /** A ServiceEntry `name` on port 9080 with these endpoints (loopback ports), labelled by version. */
 function service(name: string, endpoints: { port: number; version: string }[]): string {
@@ -42,31 +41,6 @@ spec:
   endpoints:
 ${endpoints.map((e) => `  - { address: 127.0.0.1, ports: { http: ${e.port} }, labels: { version: ${e.version} } }`).join("\n")}
 ---`;
-}
-
-/** A raw HTTP/1.1 exchange over one TCP connection: writes `head`, resolves with everything read until `until` matches or the timeout. */
-function rawExchange(port: number, head: string, until: RegExp, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    let data = "";
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(data);
-    }, timeoutMs);
-    socket.on("connect", () => socket.write(head));
-    socket.on("data", (d: Buffer) => {
-      data += d.toString("latin1");
-      if (until.test(data)) {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(data);
-      }
-    });
-    socket.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
 }
 
 describe("Istio's sidecar defaults with real Envoy (explicit mode)", () => {
@@ -326,20 +300,7 @@ describe.skipIf(!support.transparent)(`Istio's sidecar defaults with real Envoy 
   let h2Port = 0;
 
   async function sidecar(pod: Pod, name: string, token: string): Promise<EnvoyProcess> {
-    const sec = runner.security!;
-    const metadata = { [NODE_METADATA.namespace]: "default", [NODE_METADATA.labels]: JSON.stringify({ app: name }), [NODE_METADATA.interceptionMode]: "REDIRECT" };
-    const bootstrapYaml = renderBootstrap({
-      nodeId: `sidecar~${pod.ip}~${name}.default~default.svc.cluster.local`,
-      cluster: name,
-      metadata,
-      xdsAddress: bridgeAddress(),
-      xdsPort: runner.cp.xdsPort,
-      adminAddress: pod.ip,
-      adminPort: SIDECAR_ADMIN_PORT,
-      xdsToken: token,
-      xdsTls: { caFile: sec.trustBundleFile, sni: sec.serverName },
-    });
-    const envoy = await startEnvoy({ bootstrapYaml, ...sidecarEnvoyOptions(pod), waitForLive: false });
+    const envoy = await startSecureSidecar(runner, pod, name, { token });
     envoys.push(envoy);
     return envoy;
   }

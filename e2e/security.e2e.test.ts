@@ -10,17 +10,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProcess } from "node:child_process";
 import { applyCapture, captureSupport } from "../src/capture/iptables.js";
 import { bridgeAddress, createPod, type Pod } from "../src/capture/pod-network.js";
-import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, sidecarEnvoyOptions } from "../src/capture/sidecar.js";
-import { renderBootstrap } from "../src/envoy/bootstrap.js";
-import { startEnvoy, type EnvoyProcess } from "../src/envoy/envoy-process.js";
+import { DEFAULT_PROXY_UID } from "../src/capture/sidecar.js";
+import type { EnvoyProcess } from "../src/envoy/envoy-process.js";
 import { createLogger, silentLogger } from "../src/log/logger.js";
 import { createWriteStream } from "node:fs";
 
 const testLogger = () => (process.env.WEFT_E2E_LOG ? createLogger({ level: "debug", destination: createWriteStream(process.env.WEFT_E2E_LOG, { flags: "a" }) }) : silentLogger());
-import { NODE_METADATA } from "../src/model/proxy.js";
 import { startMeshRunner, type MeshRunner } from "../src/runner/mesh-runner.js";
 import { waitForAllSynced } from "../src/runner/wait-for-sync.js";
 import { AGENT_PORT, fetchFromPod, startPodAgent } from "./harness/pod-agent.js";
+import { startSecureSidecar } from "./harness/secure-sidecar.js";
 import { httpGet } from "./harness/http.js";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 
@@ -80,24 +79,7 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
   }
 
   async function sidecar(pod: Pod, name: string, opts: { token?: string; claimLabels?: Record<string, string> } = {}): Promise<EnvoyProcess> {
-    const sec = runner.security!;
-    const metadata = {
-      [NODE_METADATA.namespace]: "default",
-      [NODE_METADATA.labels]: JSON.stringify(opts.claimLabels ?? { app: name }),
-      [NODE_METADATA.interceptionMode]: "REDIRECT",
-    };
-    const bootstrapYaml = renderBootstrap({
-      nodeId: `sidecar~${pod.ip}~${name}.default~default.svc.cluster.local`,
-      cluster: name,
-      metadata,
-      xdsAddress: bridgeAddress(),
-      xdsPort: runner.cp.xdsPort,
-      adminAddress: pod.ip,
-      adminPort: SIDECAR_ADMIN_PORT,
-      ...(opts.token ? { xdsToken: opts.token } : {}),
-      xdsTls: { caFile: sec.trustBundleFile, sni: sec.serverName },
-    });
-    const envoy = await startEnvoy({ bootstrapYaml, ...sidecarEnvoyOptions(pod), waitForLive: false });
+    const envoy = await startSecureSidecar(runner, pod, name, opts);
     envoys.push(envoy);
     return envoy;
   }

@@ -7,7 +7,6 @@ import type {
   RouteAction,
   RouteAction_HashPolicy,
   RouteMatch,
-  RetryPolicy,
 } from "../../generated/envoy/config/route/v3/route_components.js";
 import { RedirectAction_RedirectResponseCode } from "../../generated/envoy/config/route/v3/route_components.js";
 import { HeaderValueOption_HeaderAppendAction } from "../../generated/envoy/config/core/v3/base.js";

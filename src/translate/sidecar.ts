@@ -9,9 +9,7 @@ import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/r
 import type { Route, VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
 import type { ProxyResources } from "./translate.js";
-import { packAny } from "../envoy/any.js";
 import { socketAddress } from "../envoy/builders.js";
-import { EXTENSION_TYPES } from "../envoy/type-urls.js";
 import { hostAliases, labelsMatch, namespaceOf, type EndpointModel, type MeshModel, type PortProtocol, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { buildInboundCluster, buildOutboundCluster, isHttpProtocol } from "./clusters.js";
