@@ -67,7 +67,10 @@ describe.skipIf(!support.available)(`Kubernetes test fixture${note}`, () => {
     // Weft as the pods' xDS server, listening where pods reach the host.
     mesh = await TestMesh.start({}, { transparent: true });
     kubelet = await Kubelet.start(cluster.kubeConfig, {
-      nodes: [{ name: "node-a", labels: { "topology.kubernetes.io/region": "r1", "topology.kubernetes.io/zone": "z1" } }],
+      nodes: [
+        { name: "node-a", labels: { "topology.kubernetes.io/region": "r1", "topology.kubernetes.io/zone": "z1" } },
+        { name: "virtual-a", labels: { "topology.kubernetes.io/zone": "z2" }, virtual: true },
+      ],
       sidecar: { xdsPort: mesh.cp.xdsPort },
     });
   }, 180_000);
@@ -223,6 +226,46 @@ describe.skipIf(!support.available)(`Kubernetes test fixture${note}`, () => {
     expect((await pod!.envoy!.adminRequest("/ready")).status).toBe(200);
     const listeners = (await pod!.envoy!.listeners()).map((l) => l.name);
     expect(listeners.length).toBeGreaterThan(0); // from Weft over xDS
+    expect(kubelet.errors).toEqual([]);
+  });
+
+  it("runs pods on a virtual node as API objects only (many pods, no processes)", async () => {
+    await createNamespace(cluster.kubeConfig, "scale");
+    await createDeployment(cluster.kubeConfig, { namespace: "scale", name: "many", replicas: 30, virtual: true, maxSurge: 30 });
+    await createService(cluster.kubeConfig, { namespace: "scale", name: "many", selector: { app: "many" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] });
+    await waitForRollout(cluster.kubeConfig, "scale", "many");
+    const ips = new Set(kubelet.virtualPods().filter((p) => p.namespace === "scale").map((p) => p.ip));
+    expect(ips.size).toBe(30);
+    expect([...ips].every((ip) => ip.startsWith("10.78."))).toBe(true);
+    expect(kubelet.runningPods().filter((p) => p.namespace === "scale")).toEqual([]);
+    const discovery = cluster.kubeConfig.makeApiClient(DiscoveryV1Api);
+    await eventually("30 ready endpoints in zone z2", async () => {
+      const slices = await discovery.listNamespacedEndpointSlice({ namespace: "scale", labelSelector: "kubernetes.io/service-name=many" });
+      const ready = slices.items.flatMap((sl) => sl.endpoints ?? []).filter((e) => e.conditions?.ready && e.zone === "z2" && ips.has(e.addresses[0]!));
+      return ready.length === 30 ? true : undefined;
+    });
+    expect(kubelet.errors).toEqual([]);
+  });
+
+  it("compacts etcd (an old resourceVersion gets 410 Gone) and restarts the apiserver (the harness keeps working)", async () => {
+    const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    const before = await core.listNamespacedPod({ namespace: "apps" });
+    const oldVersion = before.metadata!.resourceVersion!;
+    await core.createNamespacedConfigMap({ namespace: "apps", body: { metadata: { name: "bump" } } });
+    await cluster.compactEtcd();
+    const gone = await core.listNamespacedPod({ namespace: "apps", resourceVersion: oldVersion, resourceVersionMatch: "Exact" })
+      .then(() => undefined, (e: { code?: number }) => e.code);
+    expect(gone).toBe(410);
+
+    const apiserverPid = cluster.pid("kube-apiserver");
+    await cluster.restart("kube-apiserver");
+    expect(cluster.pid("kube-apiserver")).not.toBe(apiserverPid);
+    await core.createNamespacedPod({
+      namespace: "apps",
+      body: { metadata: { name: "after-restart", labels: { app: "after" } }, spec: { containers: [{ name: "app", image: "weft.local/echo:harness", ports: [{ containerPort: 8080 }] }] } },
+    });
+    const running = await kubelet.waitForPod("apps", "after-restart");
+    expect((await httpGet(running.ip, 8080, "/")).status).toBe(200);
     expect(kubelet.errors).toEqual([]);
   });
 

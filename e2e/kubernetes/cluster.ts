@@ -14,6 +14,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { request } from "node:https";
 import { createServer, type AddressInfo } from "node:net";
 import os from "node:os";
@@ -75,6 +76,14 @@ export interface KubernetesCluster {
   kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
   /** Stops one component (SIGTERM, then SIGKILL after 5 s) and starts it again with the same flags and ports. */
   restart(component: ClusterComponent, opts?: { downMs?: number }): Promise<void>;
+  /** etcd's client URL ("http://127.0.0.1:<port>"). */
+  readonly etcdUrl: string;
+  /**
+   * Compacts etcd's history up to its current revision: a watch or list resumed from an older
+   * resourceVersion then gets 410 Gone (once the apiserver's watch cache no longer covers it).
+   * Returns the revision compacted to.
+   */
+  compactEtcd(): Promise<number>;
   /** The last lines of a component's log (for failure messages). */
   logTail(component: ClusterComponent, lines?: number): string;
   /** Kills every component and removes the directory. Idempotent. */
@@ -243,6 +252,7 @@ class ClusterImpl implements KubernetesCluster {
     readonly binaries: KubernetesBinaries,
     private readonly recordPath: string,
     private readonly keepDir: boolean,
+    readonly etcdUrl: string,
   ) {}
 
   get caFile(): string {
@@ -371,6 +381,15 @@ class ClusterImpl implements KubernetesCluster {
     if (name === "kube-apiserver" || name === "etcd") await this.waitReady(deadline);
   }
 
+  async compactEtcd(): Promise<number> {
+    // etcd's JSON gateway; keys and ranges are base64: "\0" to "\0" means every key.
+    const range = await postJson(`${this.etcdUrl}/v3/kv/range`, { key: "AA==", range_end: "AA==", count_only: true }) as { header?: { revision?: string } };
+    const revision = Number(range.header?.revision);
+    if (!Number.isInteger(revision) || revision <= 0) throw new Error(`etcd at ${this.etcdUrl}: no revision in ${JSON.stringify(range)}`);
+    await postJson(`${this.etcdUrl}/v3/kv/compaction`, { revision: String(revision), physical: true });
+    return revision;
+  }
+
   logTail(component: ClusterComponent, lines = 20): string {
     return this.component(component).tail(lines);
   }
@@ -417,7 +436,7 @@ export async function startKubernetes(opts: StartKubernetesOptions = {}): Promis
     await writeFile(kubeconfigPath, kubeconfigYaml(server, readFileSync(certificates.caCert), adminToken), { mode: 0o600 });
 
     cluster = new ClusterImpl(dir, server, kubeconfigPath, adminToken, certificates, binaries, recordPath,
-      opts.keepDir ?? !!process.env.WEFT_K8S_KEEP);
+      opts.keepDir ?? !!process.env.WEFT_K8S_KEEP, `http://127.0.0.1:${etcdPort}`);
     liveClusters.add(cluster);
     installExitHook();
     cluster.kubeConfig.loadFromFile(kubeconfigPath);
@@ -468,6 +487,22 @@ export async function startKubernetes(opts: StartKubernetesOptions = {}): Promis
     else await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+function postJson(url: string, body: unknown): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: "POST", headers: { "content-type": "application/json" }, timeout: 5000, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (d: string) => (text += d));
+      res.on("end", () => {
+        if (res.statusCode !== 200) reject(new Error(`POST ${url}: ${res.statusCode} ${text.slice(0, 300)}`));
+        else resolve(JSON.parse(text) as unknown);
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end(JSON.stringify(body));
+  });
 }
 
 function kubeconfigYaml(server: string, ca: Buffer, token: string): string {

@@ -35,6 +35,41 @@ import { AGENT_PORT, POD_AGENT_SCRIPT, fetchFromPod, type AgentResponse } from "
 export interface NodeSpec {
   name: string;
   labels?: Record<string, string>;
+  /**
+   * Pods bound to a virtual node run nothing: they get an address from 10.78.0.0/16 and go
+   * Running and Ready at once, for tests and benchmarks that need many pods in the API (the
+   * pod bridge holds at most 253 real pods). A virtual node has the label and the NoSchedule
+   * taint VIRTUAL_NODE (=true): only pods that tolerate it go there (VIRTUAL_POD_PLACEMENT).
+   */
+  virtual?: boolean;
+}
+
+/** Label and taint key of virtual nodes. */
+export const VIRTUAL_NODE = "weft.test/virtual";
+
+/** Pod spec fields that place a pod on a virtual node. */
+export const VIRTUAL_POD_PLACEMENT = {
+  nodeSelector: { [VIRTUAL_NODE]: "true" },
+  tolerations: [{ key: VIRTUAL_NODE, operator: "Equal", value: "true", effect: "NoSchedule" }],
+};
+
+/** A pod on a virtual node: only its API status. */
+export interface VirtualPod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly node: string;
+  readonly ip: string;
+}
+
+/** What a status update needs to know about a pod. */
+interface PodAddress {
+  namespace: string;
+  name: string;
+  ip: string;
+  hostIp: string;
+  /** Prefix of the containerIDs reported. */
+  runtimeId: string;
 }
 
 export interface SidecarSettings {
@@ -138,6 +173,9 @@ interface PodState {
   /** Operations on this pod run one after another. */
   chain: Promise<void>;
   running?: RunningPodImpl;
+  virtual?: VirtualPod;
+  /** run() was queued. */
+  started: boolean;
   stopped: boolean;
   deletionConfirmed: boolean;
   notReadyForced: boolean;
@@ -172,6 +210,10 @@ class RunningPodImpl implements RunningPod {
   }
 }
 
+function addressOf(running: RunningPodImpl): PodAddress {
+  return { namespace: running.namespace, name: running.name, ip: running.ip, hostIp: running.net.gateway, runtimeId: `weft://${running.net.netns}` };
+}
+
 export class Kubelet {
   /** Problems running pods (each names the pod); tests assert this stays empty. */
   readonly errors: string[] = [];
@@ -181,6 +223,7 @@ export class Kubelet {
   private readonly pods = new Map<string, PodState>();
   private readonly binding = new Set<string>();
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
+  private readonly virtualIps = new Set<string>();
   private informer: Informer<V1Pod> | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private roundRobin = 0;
@@ -210,6 +253,11 @@ export class Kubelet {
     return [...this.pods.values()].flatMap((s) => (s.running && !s.stopped ? [s.running] : []));
   }
 
+  /** Pods on virtual nodes, now. */
+  virtualPods(): VirtualPod[] {
+    return [...this.pods.values()].flatMap((s) => (s.virtual && !s.stopped ? [s.virtual] : []));
+  }
+
   find(namespace: string, name: string): RunningPod | undefined {
     return this.runningPods().find((p) => p.namespace === namespace && p.name === name);
   }
@@ -234,10 +282,14 @@ export class Kubelet {
 
   /** Sets a running pod's Ready condition (as a failing or passing readiness probe would). */
   async setReady(namespace: string, name: string, ready: boolean): Promise<void> {
-    const state = [...this.pods.values()].find((s) => s.running?.namespace === namespace && s.running.name === name && !s.stopped);
-    if (!state?.running) throw new Error(`kubelet harness: pod ${namespace}/${name} is not running here`);
+    const state = [...this.pods.values()].find((s) => {
+      const pod = s.running ?? s.virtual;
+      return pod?.namespace === namespace && pod.name === name && !s.stopped;
+    });
+    if (!state?.running && !state?.virtual) throw new Error(`kubelet harness: pod ${namespace}/${name} is not running here`);
     state.notReadyForced = !ready;
-    await this.patchStatus(state.running, ready);
+    await this.patchStatus(state.running ? addressOf(state.running)
+      : { ...state.virtual!, hostIp: bridgeAddress(), runtimeId: `weft-virtual://${state.virtual!.uid}` }, ready);
   }
 
   /** Stops watching, stops renewing leases, and stops every pod's processes and namespace (API objects stay). */
@@ -255,11 +307,16 @@ export class Kubelet {
   // -------------------------------------------------------------------------------------
   // Nodes
 
+  private nodeLabels(spec: NodeSpec): Record<string, string> {
+    return { "kubernetes.io/hostname": spec.name, "kubernetes.io/os": "linux", ...(spec.virtual && { [VIRTUAL_NODE]: "true" }), ...spec.labels };
+  }
+
   private async registerNodes(): Promise<void> {
     const hostIP = bridgeAddress();
     for (const spec of this.nodes) {
       const body: V1Node = {
-        metadata: { name: spec.name, labels: { "kubernetes.io/hostname": spec.name, "kubernetes.io/os": "linux", ...spec.labels } },
+        metadata: { name: spec.name, labels: this.nodeLabels(spec) },
+        ...(spec.virtual && { spec: { taints: [{ key: VIRTUAL_NODE, value: "true", effect: "NoSchedule" }] } }),
       };
       await this.core.createNode({ body }).catch((err: unknown) => {
         if ((err as { code?: number }).code !== 409) throw new Error(`kubelet harness: creating node ${spec.name}: ${errorText(err)}`);
@@ -337,7 +394,8 @@ export class Kubelet {
     const state = this.stateOf(uid);
     if (deleted || pod.metadata?.deletionTimestamp) {
       this.enqueue(state, () => this.terminate(state, pod, !deleted));
-    } else if (!state.running && !state.stopped && (pod.status?.phase ?? "Pending") === "Pending") {
+    } else if (!state.started && (pod.status?.phase ?? "Pending") === "Pending") {
+      state.started = true;
       this.enqueue(state, () => this.run(state, pod));
     }
   }
@@ -345,7 +403,7 @@ export class Kubelet {
   private stateOf(uid: string): PodState {
     let state = this.pods.get(uid);
     if (!state) {
-      state = { chain: Promise.resolve(), stopped: false, deletionConfirmed: false, notReadyForced: false };
+      state = { chain: Promise.resolve(), started: false, stopped: false, deletionConfirmed: false, notReadyForced: false };
       this.pods.set(uid, state);
     }
     return state;
@@ -360,9 +418,11 @@ export class Kubelet {
     if (this.binding.has(uid) || pod.metadata?.deletionTimestamp) return;
     if ((pod.spec?.schedulerName ?? "default-scheduler") !== "default-scheduler") return;
     const selector = pod.spec?.nodeSelector ?? {};
+    const tolerates = (pod.spec?.tolerations ?? []).some((t) => (t.key === VIRTUAL_NODE || (!t.key && t.operator === "Exists")) &&
+      (!t.effect || t.effect === "NoSchedule"));
     const fits = this.nodes.filter((n) => {
-      const labels: Record<string, string> = { "kubernetes.io/hostname": n.name, "kubernetes.io/os": "linux", ...n.labels };
-      return Object.entries(selector).every(([k, v]) => labels[k] === v);
+      const labels = this.nodeLabels(n);
+      return (!n.virtual || tolerates) && Object.entries(selector).every(([k, v]) => labels[k] === v);
     });
     if (fits.length === 0) return; // stays Pending, as with a real scheduler
     const node = fits[this.roundRobin++ % fits.length]!;
@@ -398,6 +458,10 @@ export class Kubelet {
     const uid = meta.uid!;
     const appPorts = (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? [])
       .filter((p) => (p.protocol ?? "TCP") === "TCP").map((p) => p.containerPort));
+    if (this.nodes.find((n) => n.name === pod.spec!.nodeName)?.virtual) {
+      await this.runVirtual(state, pod);
+      return;
+    }
     let running: RunningPodImpl | undefined;
     try {
       if (appPorts.includes(AGENT_PORT) || appPorts.some((p) => p >= 15000 && p <= 15090)) {
@@ -410,7 +474,7 @@ export class Kubelet {
       if (sidecar) await applyCapture(net.netns, { proxyUid: DEFAULT_PROXY_UID, excludeInboundPorts: [AGENT_PORT] });
       running.agent = await this.startApp(running);
       if (sidecar) await this.startSidecar(running, pod);
-      await this.patchStatus(running, false);
+      await this.patchStatus(addressOf(running), false);
       // Ready once the sidecar has its configuration, outside the pod's operation chain so a
       // deletion meanwhile is not held up.
       void this.markReadyWhenLive(state, running);
@@ -424,6 +488,28 @@ export class Kubelet {
     }
   }
 
+  private async runVirtual(state: PodState, pod: V1Pod): Promise<void> {
+    const { namespace, name, uid } = pod.metadata as { namespace: string; name: string; uid: string };
+    const ip = this.allocateVirtualIp();
+    state.virtual = { namespace, name, uid, node: pod.spec!.nodeName!, ip };
+    try {
+      await this.patchStatus({ namespace, name, ip, hostIp: bridgeAddress(), runtimeId: `weft-virtual://${uid}` }, !state.notReadyForced);
+    } catch (err) {
+      if (!state.stopped && !isNotFound(err)) this.errors.push(`pod ${namespace}/${name}: ${errorText(err)}`);
+    }
+  }
+
+  /** 10.78.0.1 - 10.78.255.254, lowest free first. */
+  private allocateVirtualIp(): string {
+    for (let i = 1; i < 65_535; i++) {
+      const ip = `10.78.${i >> 8}.${i & 255}`;
+      if ((i & 255) === 0 || (i & 255) === 255 || this.virtualIps.has(ip)) continue;
+      this.virtualIps.add(ip);
+      return ip;
+    }
+    throw new Error("kubelet harness: no free virtual pod address left in 10.78.0.0/16");
+  }
+
   private async markReadyWhenLive(state: PodState, running: RunningPodImpl): Promise<void> {
     const deadline = Date.now() + 60_000;
     try {
@@ -432,7 +518,7 @@ export class Kubelet {
         if (Date.now() > deadline) throw new Error("sidecar not LIVE (no initial configuration from the xDS server) in 60 s");
         await new Promise((r) => setTimeout(r, 100));
       }
-      if (!state.stopped && !state.notReadyForced) await this.patchStatus(running, true);
+      if (!state.stopped && !state.notReadyForced) await this.patchStatus(addressOf(running), true);
     } catch (err) {
       if (!state.stopped) this.errors.push(`pod ${running.namespace}/${running.name}: ${errorText(err)}`);
     }
@@ -491,7 +577,7 @@ export class Kubelet {
     });
   }
 
-  private async patchStatus(running: RunningPodImpl, ready: boolean): Promise<void> {
+  private async patchStatus(running: PodAddress, ready: boolean): Promise<void> {
     const now = rfc3339();
     const status = ready ? "True" : "False";
     const condition = (type: string, value: string) => ({ type, status: value, lastProbeTime: null, lastTransitionTime: now });
@@ -503,8 +589,8 @@ export class Kubelet {
       body: {
         status: {
           phase: "Running",
-          hostIP: running.net.gateway,
-          hostIPs: [{ ip: running.net.gateway }],
+          hostIP: running.hostIp,
+          hostIPs: [{ ip: running.hostIp }],
           podIP: running.ip,
           podIPs: [{ ip: running.ip }],
           startTime: pod.status?.startTime ? rfc3339(new Date(pod.status.startTime)) : now,
@@ -516,7 +602,7 @@ export class Kubelet {
             condition("PodScheduled", "True"),
           ],
           containerStatuses: containers.map((c) => ({
-            name: c.name, image: c.image ?? "", imageID: "", containerID: `weft://${running.net.netns}/${c.name}`,
+            name: c.name, image: c.image ?? "", imageID: "", containerID: `${running.runtimeId}/${c.name}`,
             ready, started: true, restartCount: 0, state: { running: { startedAt: now } },
           })),
         },
@@ -529,6 +615,7 @@ export class Kubelet {
     if (!state.stopped) {
       if (confirmDeletion && this.opts.terminationDelayMs) await new Promise((r) => setTimeout(r, this.opts.terminationDelayMs));
       state.stopped = true;
+      if (state.virtual) this.virtualIps.delete(state.virtual.ip);
       await state.running?.stop().catch((err: unknown) => this.errors.push(`stopping pod ${namespace}/${name}: ${errorText(err)}`));
     }
     if (!confirmDeletion) {

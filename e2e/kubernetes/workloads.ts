@@ -3,6 +3,7 @@
 // pod-template-hash label; the kubelet harness schedules and runs their pods) and
 // `kubectl rollout restart`.
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment, type V1Service } from "@kubernetes/client-node";
+import { VIRTUAL_POD_PLACEMENT } from "./kubelet.js";
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
@@ -70,6 +71,8 @@ export interface DeploymentSpec {
   ports?: { name: string; containerPort: number }[];
   serviceAccount?: string;
   nodeSelector?: Record<string, string>;
+  /** Place the pods on the harness's virtual nodes (API objects only, no processes). */
+  virtual?: boolean;
   /** Rolling update bounds. Default maxSurge 1, maxUnavailable 0 (a new pod is Ready before an old one goes). */
   maxSurge?: number;
   maxUnavailable?: number;
@@ -91,6 +94,7 @@ export async function createDeployment(kubeConfig: KubeConfig, spec: DeploymentS
           spec: {
             ...(spec.serviceAccount && { serviceAccountName: spec.serviceAccount }),
             ...(spec.nodeSelector && { nodeSelector: spec.nodeSelector }),
+            ...(spec.virtual && { nodeSelector: { ...VIRTUAL_POD_PLACEMENT.nodeSelector, ...spec.nodeSelector }, tolerations: VIRTUAL_POD_PLACEMENT.tolerations }),
             terminationGracePeriodSeconds: 1,
             containers: [{
               name: "app",
