@@ -7,7 +7,15 @@ import http2 from "node:http2";
 export const XDS_METHODS = {
   sotw: "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
   delta: "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources",
+  sotwClusters: "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters",
+  deltaEndpoints: "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints",
+  fetchListeners: "/envoy.service.listener.v3.ListenerDiscoveryService/FetchListeners",
 } as const;
+
+/** Which request message a method takes. */
+export function requestKind(api: keyof typeof XDS_METHODS): "sotw" | "delta" {
+  return api === "delta" || api === "deltaEndpoints" ? "delta" : "sotw";
+}
 
 /** The gRPC length-prefixed frame of one message. */
 export function grpcFrame(message: Uint8Array): Buffer {
@@ -30,7 +38,9 @@ export class RawXdsStream {
   /** Complete response messages received (only when reading). */
   readonly messages: Buffer[] = [];
   readonly ended: Promise<RawStreamEnd>;
-  private pending: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet part of a complete message (chunks, joined only when needed). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private trailers?: http2.IncomingHttpHeaders;
 
   constructor(private readonly req: http2.ClientHttp2Stream, read: boolean) {
@@ -63,13 +73,26 @@ export class RawXdsStream {
   }
 
   private onData(chunk: Buffer): void {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    while (this.pending.length >= 5) {
-      const len = this.pending.readUInt32BE(1);
-      if (this.pending.length < 5 + len) break;
-      this.messages.push(this.pending.subarray(5, 5 + len));
-      this.pending = this.pending.subarray(5 + len);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    for (;;) {
+      if (this.pendingBytes < 5) return;
+      let head = this.pending[0]!;
+      if (head.length < 5) head = this.join();
+      const len = head.readUInt32BE(1);
+      if (this.pendingBytes < 5 + len) return;
+      const all = this.join();
+      this.messages.push(all.subarray(5, 5 + len));
+      const rest = all.subarray(5 + len);
+      this.pending = rest.length > 0 ? [rest] : [];
+      this.pendingBytes = rest.length;
     }
+  }
+
+  private join(): Buffer {
+    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    this.pending = [all];
+    return all;
   }
 
   /** Sends one message (framed for gRPC). */
@@ -87,9 +110,13 @@ export class RawXdsStream {
     if (!this.req.closed && !this.req.destroyed) this.req.end();
   }
 
-  /** Resets the stream. */
+  /** Resets the stream (and drops what it received but never read). */
   cancel(): void {
-    if (!this.req.destroyed) this.req.close(http2.constants.NGHTTP2_CANCEL);
+    if (this.req.destroyed) return;
+    this.req.close(http2.constants.NGHTTP2_CANCEL);
+    // A paused stream with unread data would otherwise wait to emit "close".
+    this.req.resume();
+    setTimeout(() => this.req.destroy(), 100).unref();
   }
 }
 
