@@ -61,7 +61,7 @@ export const FULL_SEARCH_LIMIT = 256;
 /** Beyond it: at most this many candidates, those sharing the most trigrams with the word, are compared. */
 export const MAX_COMPARED = 64;
 /** ... and at most this many trigram postings are read to choose them (rarest trigrams first). */
-const MAX_POSTINGS_READ = 20_000;
+const MAX_POSTINGS_READ = 4096;
 
 function trigramsOf(word: string): string[] {
   const padded = `\u0002${word.toLowerCase()}\u0003`;
