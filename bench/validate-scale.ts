@@ -271,8 +271,11 @@ async function serveChild(dir: string, editFile: string, editLine: string, edits
   let applied: (() => void) | undefined;
   const t0 = performance.now();
   const runner = await startMeshRunner({ logger: silentLogger(), sources: [new FileSource(dir)], debounceMs: 100, onApplied: () => applied?.() });
-  // One connected sidecar in ns-1: its class is generated now and regenerated on each change.
-  runner.controller.nodeKey({ id: "sidecar~10.0.0.1~svc-1.ns-1~ns-1.svc.cluster.local", metadata: { [NODE_METADATA.namespace]: "ns-1", [NODE_METADATA.labels]: JSON.stringify({ app: "svc-1", version: "v1" }) } } as never);
+  // One connected sidecar in ns-1, held as an open stream holds it (a class nobody holds is
+  // released after a grace period): generated now and regenerated on each change.
+  const node = { id: "sidecar~10.0.0.1~svc-1.ns-1~ns-1.svc.cluster.local", metadata: { [NODE_METADATA.namespace]: "ns-1", [NODE_METADATA.labels]: JSON.stringify({ app: "svc-1", version: "v1" }) } };
+  const admission = runner.controller.admit(node as never, undefined);
+  if ("refused" in admission) throw new Error(`the sidecar class was refused: ${admission.refused.message}`);
   const initialLoadSeconds = (performance.now() - t0) / 1000;
   const original = readFileSync(editFile, "utf8");
   const results: ServeResult["edits"] = [];
@@ -293,6 +296,7 @@ async function serveChild(dir: string, editFile: string, editLine: string, edits
   }
   histogram.disable();
   writeFileSync(editFile, original);
+  admission.release?.();
   await runner.close(100);
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   process.stdout.write(`RESULT ${JSON.stringify({ initialLoadSeconds: round(initialLoadSeconds, 2), edits: results, peakRssMb })}\n`);
@@ -369,7 +373,7 @@ async function main(): Promise<void> {
     if (process.env.BENCH_KEEP) process.stderr.write(`kept ${parent}\n`);
     else rmSync(parent, { recursive: true, force: true });
   }
-  const meta = { date: new Date().toISOString(), loadAverage: os.loadavg().map((x) => round(x, 1)), commit: gitCommit(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "", label: process.env.BENCH_LABEL ?? "" };
+  const meta = { note: process.env.BENCH_NOTE, date: new Date().toISOString(), loadAverage: os.loadavg().map((x) => round(x, 1)), commit: gitCommit(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "", label: process.env.BENCH_LABEL ?? "" };
   const resultsDir = path.join(ROOT, "bench", "results");
   mkdirSync(resultsDir, { recursive: true });
   const jsonFile = path.join(resultsDir, "validate-scale.json");
@@ -388,7 +392,7 @@ async function main(): Promise<void> {
 }
 
 interface Run {
-  meta: { date: string; commit: string; label: string; node: string; cpus: number; cpuModel: string; loadAverage?: number[] };
+  meta: { date: string; commit: string; label: string; node: string; cpus: number; cpuModel: string; loadAverage?: number[]; note?: string };
   validate: ValidateResult[];
   serve: (ServeResult | { n: number; note: string })[];
 }
@@ -406,9 +410,22 @@ function markdown(runs: Run[]): string {
     "Commands: `npm run build && npx tsx bench/validate-scale.ts` (BENCH_VALIDATE_N, BENCH_SERVE_N, BENCH_EDITS, BENCH_TIMEOUT_S, BENCH_LABEL).",
     "",
   ];
+  // The first and the newest run that validated, side by side (CPU is what load changes least).
+  const validated = runs.filter((r) => r.validate.length > 0);
+  const [first, last] = [validated[0], validated.at(-1)];
+  if (first && last && first !== last) {
+    md.push(`## Before (${first.meta.label}, ${first.meta.commit}) and after (${last.meta.label}, ${last.meta.commit})`, "");
+    md.push("| N | resources | CPU s before | CPU s after | wall s before | wall s after | peak RSS MB before | after |", "|---|---|---|---|---|---|---|---|");
+    for (const a of last.validate) {
+      const b = first.validate.find((v) => v.n === a.n);
+      md.push(`| ${a.n} | ${a.resources} | ${b?.cpuSeconds ?? "-"} | ${a.cpuSeconds ?? "-"} | ${b?.seconds ?? b?.note ?? "-"} | ${a.seconds ?? a.note ?? "-"} | ${b?.peakRssMb ?? "-"} | ${a.peakRssMb ?? "-"} |`);
+    }
+    md.push("");
+  }
   for (const run of newestFirst) {
     const m = run.meta;
     md.push(`## ${m.label || "run"}: ${m.date}, commit ${m.commit}, Node ${m.node}, ${m.cpus} × ${m.cpuModel}, load average ${m.loadAverage?.join(" / ") ?? "?"}`, "");
+    if (m.note) md.push(m.note, "");
     if (run.validate.length > 0) {
       md.push("| N | resources | MB | weft validate, s (wall) | CPU s | peak RSS, MB | errors found / planted |", "|---|---|---|---|---|---|---|");
       for (const v of run.validate) md.push(`| ${v.n} | ${v.resources} | ${v.mb} | ${v.seconds ?? v.note ?? "-"} | ${v.cpuSeconds ?? "-"} | ${v.peakRssMb ?? "-"} | ${v.errors ?? "-"} / ${v.expectedErrors} |`);
