@@ -7,16 +7,19 @@
 //
 // Creates pods: run it under the machine-wide lock:
 //   flock /tmp/weft-pods.lock npx vitest run e2e/kubernetes-fixture.e2e.test.ts
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { request } from "node:http";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { AuthenticationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubernetesObjectApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { listPodNamespaces } from "../src/capture/pod-network.js";
+import { cleanupLeftovers, listPodNamespaces } from "../src/capture/pod-network.js";
+import { httpGet } from "./harness/http.js";
 import { TestMesh } from "./harness/mesh.js";
 import { kubernetesSupport } from "./kubernetes/binaries.js";
-import { startKubernetes, type KubernetesCluster } from "./kubernetes/cluster.js";
+import { cleanupKubernetesLeftovers, startKubernetes, type KubernetesCluster } from "./kubernetes/cluster.js";
 import { Kubelet } from "./kubernetes/kubelet.js";
 import { applyCrds, applyYaml, crdFiles } from "./kubernetes/manifests.js";
 import { createDeployment, createNamespace, createService, createServiceAccount, rolloutRestart, waitForRollout } from "./kubernetes/workloads.js";
@@ -26,19 +29,6 @@ const note = support.available ? "" : ` (skipped: ${support.reason})`;
 if (!support.available) process.stderr.write(`kubernetes fixture e2e skipped: ${support.reason}\n`);
 
 const BOOKINFO = path.resolve(import.meta.dirname, "..", "src", "api", "testdata", "bookinfo");
-
-function httpGet(host: string, port: number, pathname: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: pathname, agent: false, timeout: 5000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -156,7 +146,7 @@ describe.skipIf(!support.available)(`Kubernetes test fixture${note}`, () => {
     expect(pod.status?.podIP).toBe(running.ip);
 
     // The app really runs at that IP.
-    const direct = await httpGet(running.ip, 8080, "/hello");
+    const direct = await httpGet(`http://${running.ip}:8080/hello`);
     expect(direct.status).toBe(200);
     expect(JSON.parse(direct.body)).toMatchObject({ pod: "echo-1", namespace: "smoke", ip: running.ip, path: "/hello" });
 
@@ -265,8 +255,54 @@ describe.skipIf(!support.available)(`Kubernetes test fixture${note}`, () => {
       body: { metadata: { name: "after-restart", labels: { app: "after" } }, spec: { containers: [{ name: "app", image: "weft.local/echo:harness", ports: [{ containerPort: 8080 }] }] } },
     });
     const running = await kubelet.waitForPod("apps", "after-restart");
-    expect((await httpGet(running.ip, 8080, "/")).status).toBe(200);
+    expect((await httpGet(`http://${running.ip}:8080/`)).status).toBe(200);
     expect(kubelet.errors).toEqual([]);
+  });
+
+  it("removes what a killed run left (cluster directory, owner record, pod namespaces) at the next start", async () => {
+    const script = path.join(await mkdtemp(path.join(os.tmpdir(), "weft-crash-")), "crash.mts");
+    const here = path.resolve(import.meta.dirname, "kubernetes");
+    await writeFile(script, `
+      import { startKubernetes } from ${JSON.stringify(path.join(here, "cluster.ts"))};
+      import { Kubelet } from ${JSON.stringify(path.join(here, "kubelet.ts"))};
+      const cluster = await startKubernetes();
+      const kubelet = await Kubelet.start(cluster.kubeConfig, { nodes: [{ name: "crash-node" }] });
+      const created = await cluster.kubectl(["run", "doomed", "--image=x", "--port=8080", "--restart=Never"]);
+      if (created.code !== 0) throw new Error(created.stderr);
+      const pod = await kubelet.waitForPod("default", "doomed");
+      console.log("READY " + JSON.stringify({ dir: cluster.dir, netns: pod.net.netns, pids: ["etcd", "kube-apiserver", "kube-controller-manager"].map((c) => cluster.pid(c)) }));
+      setInterval(() => {}, 1000);
+    `);
+    const child = spawn(process.execPath, ["--import", "tsx", script], { cwd: path.resolve(import.meta.dirname, ".."), stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const ready = await new Promise<{ dir: string; netns: string; pids: number[] }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`crash run not ready: ${output.slice(-2000)}`)), 120_000);
+      const onData = (d: Buffer) => {
+        output += d.toString();
+        const line = /READY (.*)/.exec(output);
+        if (line) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line[1]!) as { dir: string; netns: string; pids: number[] });
+        }
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      child.once("exit", (code) => reject(new Error(`crash run exited (${code}): ${output.slice(-2000)}`)));
+    });
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    await rm(path.dirname(script), { recursive: true, force: true });
+    // The parent-death signal took the processes; the directory and the namespace stay behind.
+    await eventually("the killed run's processes gone", async () => (ready.pids.every((p) => !existsSync(`/proc/${p}`)) ? true : undefined), 10_000);
+    expect(existsSync(ready.dir)).toBe(true);
+    expect(await netnsOf()).toContain(ready.netns);
+    // What the next start does (startKubernetes and Kubelet.start call these first).
+    const removed = await cleanupKubernetesLeftovers();
+    expect(removed).toContain(ready.dir);
+    expect(existsSync(ready.dir)).toBe(false);
+    expect(existsSync(cluster.dir)).toBe(true); // ours is alive: left alone
+    await cleanupLeftovers();
+    expect(await netnsOf()).not.toContain(ready.netns);
   });
 
   it("stops with no leftover process, directory or network namespace", async () => {

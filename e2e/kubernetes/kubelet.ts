@@ -26,7 +26,7 @@ import {
   type Informer, type KubeConfig, type V1Node, type V1Pod,
 } from "@kubernetes/client-node";
 import { applyCapture } from "../../src/capture/iptables.js";
-import { bridgeAddress, createPod, type Pod } from "../../src/capture/pod-network.js";
+import { bridgeAddress, cleanupLeftovers, createPod, type Pod } from "../../src/capture/pod-network.js";
 import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, sidecarEnvoyOptions } from "../../src/capture/sidecar.js";
 import { renderBootstrap, type BootstrapOptions } from "../../src/envoy/bootstrap.js";
 import { startEnvoy, type EnvoyProcess } from "../../src/envoy/envoy-process.js";
@@ -237,6 +237,8 @@ export class Kubelet {
 
   /** Registers the nodes and starts watching pods. */
   static async start(kubeConfig: KubeConfig, opts: KubeletOptions = {}): Promise<Kubelet> {
+    // Pods a crashed or killed run left behind (their owner process is gone); live runs' pods stay.
+    await cleanupLeftovers();
     const kubelet = new Kubelet(kubeConfig, opts);
     try {
       await kubelet.registerNodes();
