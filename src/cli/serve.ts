@@ -1,7 +1,7 @@
 // weft serve: runs the control plane until SIGTERM/SIGINT, then closes streams and exits 0.
 import { createLogger } from "../log/logger.js";
 import { startMeshRunner } from "../runner/mesh-runner.js";
-import { FileSource } from "../sources/file/file-source.js";
+import { FILE_SOURCE_DEFAULTS, FileSource, type FileSourceOptions } from "../sources/file/file-source.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 import path from "node:path";
@@ -44,6 +44,9 @@ const FLAGS = {
   "admin-address": { type: "string", env: "WEFT_ADMIN_ADDRESS", default: "127.0.0.1", help: "address of the admin HTTP server" },
   "admin-port": { type: "string", env: "WEFT_ADMIN_PORT", default: "15014", help: "admin HTTP port (/metrics, /healthz, /readyz, /debug/syncz)" },
   "config-dir": { type: "string", env: "WEFT_CONFIG_DIR", help: "directory of Istio YAML (ServiceEntry, VirtualService, ...), watched and hot-reloaded" },
+  "config-settle": { type: "string", env: "WEFT_CONFIG_SETTLE", default: "500ms", help: "a config file caught while being written (emptied, cut mid-line, lost resources) is applied once unchanged this long (held at most 10x this)" },
+  "config-max-file-bytes": { type: "string", env: "WEFT_CONFIG_MAX_FILE_BYTES", default: String(FILE_SOURCE_DEFAULTS.maxFileBytes), help: "largest config file read, in bytes" },
+  "config-max-total-bytes": { type: "string", env: "WEFT_CONFIG_MAX_TOTAL_BYTES", default: String(FILE_SOURCE_DEFAULTS.maxTotalBytes), help: "most bytes read across all files of --config-dir" },
   "large-removal-warning": { type: "string", env: "WEFT_LARGE_REMOVAL_WARNING", default: "50", help: "warn (log + issue) when one config change removes at least this percentage of a source's resources (at least 5 of them); 101 turns it off" },
   kubernetes: { type: "boolean", env: "WEFT_KUBERNETES", help: "read Services, EndpointSlices, Pods, Nodes, Namespaces and Istio resources from a Kubernetes cluster (with or without --config-dir)" },
   kubeconfig: { type: "string", env: "WEFT_KUBECONFIG", help: "with --kubernetes: kubeconfig file (default: the in-cluster service account inside a pod, else $KUBECONFIG, else ~/.kube/config)" },
@@ -64,6 +67,17 @@ const FLAGS = {
   "shutdown-grace": { type: "string", env: "WEFT_SHUTDOWN_GRACE_MS", default: "5000", help: "milliseconds to wait for streams to close on shutdown" },
 } satisfies Record<string, FlagSpec>;
 
+function parseFileLimits(settle: string | undefined, fileBytes: string | undefined, totalBytes: string | undefined): FileSourceOptions {
+  const settleMs = parseDurationMs(settle ?? "500ms");
+  if (settleMs === undefined || settleMs > 60_000) throw new UsageError(`--config-settle must be a duration up to 60s such as "500ms", got "${settle}"`);
+  const bytes = (flag: string, text: string | undefined): number => {
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < 1024) throw new UsageError(`--${flag} must be a number of bytes, at least 1024, got "${text}"`);
+    return n;
+  };
+  return { settleMs, maxHoldMs: Math.max(settleMs * 10, 1000), maxFileBytes: bytes("config-max-file-bytes", fileBytes), maxTotalBytes: bytes("config-max-total-bytes", totalBytes) };
+}
+
 export async function runServe(argv: string[]): Promise<number> {
   const { help, values } = parseFlags(argv, FLAGS);
   if (help) {
@@ -74,6 +88,7 @@ export async function runServe(argv: string[]): Promise<number> {
   if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY") throw new UsageError(`--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, got "${policy}"`);
   const removalPercent = Number(values["large-removal-warning"]);
   if (!Number.isFinite(removalPercent) || removalPercent < 0 || removalPercent > 101) throw new UsageError(`--large-removal-warning must be a percentage from 0 to 101, got "${values["large-removal-warning"]}"`);
+  const fileLimits = parseFileLimits(values["config-settle"], values["config-max-file-bytes"], values["config-max-total-bytes"]);
   const classLimits = parseClassLimits(values["max-proxy-classes"], values["proxy-class-grace"]);
   const logger = createLogger({ level: values["log-level"] });
   if (values.kubeconfig && !values.kubernetes) throw new UsageError("--kubeconfig needs --kubernetes");
@@ -105,7 +120,7 @@ export async function runServe(argv: string[]): Promise<number> {
     adminPort: parsePort("admin-port", values["admin-port"]),
     processMetrics: true,
     // Files first: a resource defined by both a file and the cluster is taken from the file.
-    sources: [...(values["config-dir"] ? [new FileSource(values["config-dir"])] : []), ...(kubernetes ? [new KubernetesSource({ ...kubernetes, logger: logger.child({ component: "kubernetes" }) })] : [])],
+    sources: [...(values["config-dir"] ? [new FileSource(values["config-dir"], { ...fileLimits, logger: logger.child({ component: "files" }) })] : []), ...(kubernetes ? [new KubernetesSource({ ...kubernetes, logger: logger.child({ component: "kubernetes" }) })] : [])],
     largeRemovalShare: removalPercent / 100,
     classLimits,
     settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"] },
