@@ -368,8 +368,16 @@ spec:
   addresses: [240.240.0.20]
   location: MESH_INTERNAL
   resolution: STATIC
-  ports: [{ number: 8080, name: http, protocol: HTTP }, { number: 8090 }]
+  ports: [{ number: 8080, name: http, protocol: HTTP }, { number: 8090 }, { number: 8095, name: tcp-banner, protocol: TCP }]
   workloadSelector: { labels: { app: server } }
+---
+# A server-first TCP port without mTLS (the rest of the server stays PERMISSIVE).
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: { name: server, namespace: default }
+spec:
+  selector: { matchLabels: { app: server } }
+  portLevelMtls: { 8095: { mode: DISABLE } }
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
@@ -419,6 +427,9 @@ spec:
       apps.push(app);
       await untilListening(app);
     }
+    const banner = server.exec([process.execPath, "-e", `require("node:net").createServer((s) => s.end("BANNER\\n")).listen(8095, "0.0.0.0", () => console.log("listening"));`], { stdio: ["ignore", "pipe", "inherit"] });
+    apps.push(banner);
+    await untilListening(banner);
     await startPodAgent(client);
     const creds = runner.security!.credentials;
     await sidecar(server, "server", creds.ensure({ namespace: "default", name: "server" }));
@@ -506,6 +517,18 @@ spec:
       const dump = (await envoy.adminRequest("/config_dump?resource=dynamic_listeners")).body;
       expect(dump.match(/"listener_filters_timeout": "0s"/g)?.length).toBe(2);
     }
+  });
+
+  it("item 8: a server-first protocol on a port without mTLS answers at once (no inspector waits there)", async () => {
+    const t0 = Date.now();
+    const first = await new Promise<string>((resolve) => {
+      const s = connect(8095, server.ip);
+      const timer = setTimeout(() => (s.destroy(), resolve("nothing within 3 s")), 3000);
+      s.once("data", (d: Buffer) => (clearTimeout(timer), s.destroy(), resolve(d.toString())));
+      s.on("error", (e) => (clearTimeout(timer), resolve(`error: ${e.message}`)));
+    });
+    expect(first).toBe("BANNER\n");
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   it("item 10: passthrough keeps the downstream protocol (h2c stays HTTP/2)", async () => {
