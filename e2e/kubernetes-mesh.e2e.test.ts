@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startKubeMesh, spread, kubeMeshUnavailable, podYaml, type KubeMesh } from "./harness/kube-mesh.js";
 import type { RunningPod } from "./kubernetes/kubelet.js";
+import { formatIssue, type ValidationIssue } from "../src/api/types.js";
 
 const unavailable = await kubeMeshUnavailable();
 const runnable = unavailable === "";
@@ -120,6 +121,30 @@ describe.skipIf(!runnable)("Kubernetes mode: bookinfo-like set through real side
     await mesh.kubectl(["label", "pod", "reviews-v1-b", "-n", "bookinfo", "version=v1", "--overwrite"]);
     await mesh.settle((m) => m.serviceByHost.get(REVIEWS)!.endpoints.find((e) => e.address === ipOf["reviews-v1-b"])?.labels.version === "v1", "reviews-v1-b back to v1");
     expect([...(await spread(sleep, target(), 6)).keys()]).toEqual(["reviews-v2-a"]);
+  });
+
+  it("a broken Istio resource in the cluster is reported with its cluster reference, and the rest keeps working", async () => {
+    await mesh.apply(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews-broken, namespace: bookinfo }
+spec:
+  hosts: [reviews.bookinfo.svc.cluster.local]
+  http:
+  - route: [{ destination: { host: reviews, subset: v9 } }]
+`);
+    const rv = (await mesh.kubectl(["get", "virtualservice", "reviews-broken", "-n", "bookinfo", "-o", "jsonpath={.metadata.resourceVersion}"])).trim();
+    const deadline = Date.now() + 30_000;
+    let issue: ValidationIssue | undefined;
+    while (!issue && Date.now() < deadline) {
+      issue = mesh.applied.at(-1)?.issues.find((i) => i.resource === "VirtualService/bookinfo/reviews-broken");
+      if (!issue) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(issue).toMatchObject({ cluster: "Kubernetes", kind: "VirtualService", namespace: "bookinfo", name: "reviews-broken", resourceVersion: rv, severity: "error" });
+    expect(formatIssue(issue!)).toMatch(/^kubernetes cluster Kubernetes: VirtualService\/bookinfo\/reviews-broken \(resourceVersion \d+\): spec\.http\[0\]\.route\[0\]\.destination\.subset: subset "v9"/);
+    expect(mesh.runner.controller.currentModel.virtualServices.map((v) => v.metadata.name)).toEqual(["reviews"]);
+    expect([...(await spread(sleep, target(), 4)).keys()]).toEqual(["reviews-v2-a"]);
+    await mesh.kubectl(["delete", "virtualservice", "reviews-broken", "-n", "bookinfo"]);
   });
 
   it("deleting a pod removes its endpoint: once the sidecars ACKed, no request reaches it", async () => {
