@@ -1,7 +1,8 @@
 // Loading a real API server (e2e/kubernetes/cluster.ts) with the objects the Kubernetes
-// benchmarks watch: Services, Pods with status.podIP set through the status subresource (no
-// kubelet runs them), EndpointSlices (the controller-manager's, or written directly).
+// benchmarks watch: Services, Pods on a virtual node of the kubelet harness (an IP and Ready
+// status, nothing run), EndpointSlices (the controller-manager's, or written directly).
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from "@kubernetes/client-node";
+import { Kubelet, VIRTUAL_POD_PLACEMENT } from "../../e2e/kubernetes/kubelet.js";
 
 export const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
@@ -27,11 +28,6 @@ export async function inParallel<T>(items: readonly T[], concurrency: number, fn
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
-/** 10.<a>.<b>.<c> for pod number i (distinct for i < 2^24). */
-export function podIp(i: number, base = 10): string {
-  return `${base}.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) + 0}`;
-}
-
 export async function createNamespace(api: LoadApis, name: string, labels: Record<string, string> = {}): Promise<void> {
   await api.core.createNamespace({ body: { metadata: { name, labels } } });
 }
@@ -44,31 +40,27 @@ export async function createServices(api: LoadApis, namespace: string, count: nu
 }
 
 /**
- * Pod `<prefix>-<i>` for service svc-<i % services>, with typical labels, running and ready as far
- * as the API says (status set through the status subresource).
+ * Pod `<prefix>-<i>` for service svc-<i % services>, with typical labels, placed on a virtual
+ * node of the kubelet harness (startVirtualNodes): it runs nothing, but gets an IP and Ready
+ * status, so the controller-manager puts it in its Service's EndpointSlice.
  */
-export async function createPods(api: LoadApis, namespace: string, opts: { from: number; count: number; services: number; prefix?: string; ipBase?: number }, concurrency = 8): Promise<void> {
+export async function createPods(api: LoadApis, namespace: string, opts: { from: number; count: number; services: number; prefix?: string }, concurrency = 8): Promise<void> {
   const prefix = opts.prefix ?? "pod";
   await inParallel(Array.from({ length: opts.count }, (_, k) => opts.from + k), concurrency, async (i) => {
-    const name = `${prefix}-${i}`;
     const app = `svc-${i % opts.services}`;
     await api.core.createNamespacedPod({
       namespace,
       body: {
-        metadata: { name, labels: { app, version: "v1", "pod-template-hash": `h${i % 97}`, "security.istio.io/tlsMode": "istio", "service.istio.io/canonical-name": app } },
-        spec: { serviceAccountName: "default", containers: [{ name: "app", image: "weft.dev/echo", ports: [{ containerPort: 8080 }] }] },
+        metadata: { name: `${prefix}-${i}`, labels: { app, version: "v1", "pod-template-hash": `h${i % 97}`, "security.istio.io/tlsMode": "istio", "service.istio.io/canonical-name": app } },
+        spec: { ...VIRTUAL_POD_PLACEMENT, serviceAccountName: "default", containers: [{ name: "app", image: "weft.dev/echo", ports: [{ containerPort: 8080 }] }] },
       },
     });
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-    await api.core.patchNamespacedPodStatus(
-      {
-        name,
-        namespace,
-        body: { status: { phase: "Running", podIP: podIp(i, opts.ipBase), podIPs: [{ ip: podIp(i, opts.ipBase) }], conditions: [{ type: "Ready", status: "True", lastTransitionTime: now }] } },
-      },
-      MERGE_PATCH,
-    );
   });
+}
+
+/** The kubelet harness with one virtual node: pods placed there get IPs and Ready, and run nothing. */
+export function startVirtualNodes(kc: KubeConfig): Promise<Kubelet> {
+  return Kubelet.start(kc, { nodes: [{ name: "bench-virtual", virtual: true, labels: { "topology.kubernetes.io/region": "bench", "topology.kubernetes.io/zone": "bench-a" } }] });
 }
 
 export async function deletePods(api: LoadApis, namespace: string, names: readonly string[], concurrency = 8): Promise<void> {
