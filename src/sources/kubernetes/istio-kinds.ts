@@ -12,12 +12,13 @@ export interface IstioKind {
   plural: string;
 }
 
-function plural(kind: string): string {
+/** Kubernetes' plural of a kind: a consonant + "y" becomes "ies" (policy -> policies), else "s" (gateway -> gateways). */
+export function pluralOf(kind: string): string {
   const lower = kind.toLowerCase();
-  return lower.endsWith("y") ? `${lower.slice(0, -1)}ies` : `${lower}s`;
+  return /[^aeiou]y$/.test(lower) ? `${lower.slice(0, -1)}ies` : `${lower}s`;
 }
 
 export const ISTIO_KINDS: readonly IstioKind[] = [
-  ...NETWORKING_KINDS.map((kind) => ({ group: NETWORKING_GROUP, versions: NETWORKING_VERSIONS, kind, plural: plural(kind) })),
-  ...SECURITY_KINDS.map((kind) => ({ group: SECURITY_GROUP, versions: SECURITY_VERSIONS, kind, plural: plural(kind) })),
+  ...NETWORKING_KINDS.map((kind) => ({ group: NETWORKING_GROUP, versions: NETWORKING_VERSIONS, kind, plural: pluralOf(kind) })),
+  ...SECURITY_KINDS.map((kind) => ({ group: SECURITY_GROUP, versions: SECURITY_VERSIONS, kind, plural: pluralOf(kind) })),
 ];
