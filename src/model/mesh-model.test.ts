@@ -3,7 +3,7 @@ import type { MeshConfig, Sourced } from "../api/types.js";
 import { buildMeshModel } from "./mesh-model.js";
 
 function config(resources: Record<string, unknown>[]): MeshConfig {
-  return { resources: resources.map((resource, i) => ({ resource, source: { file: "mesh.yaml", document: i + 1 } }) as Sourced), issues: [] };
+  return { resources: resources.map((resource, i) => ({ resource, source: { file: "mesh.yaml", document: i + 1 } }) as unknown as Sourced), issues: [] };
 }
 
 const workload = (name: string, labels: Record<string, string>, address: string, namespace = "default", metadataLabels?: Record<string, string>) => ({
