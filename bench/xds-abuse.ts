@@ -7,8 +7,8 @@
 //   stalled  STALLED streams that never read, then one well-behaved client: time to its first
 //            sync and to an update (a changed route) under that load.
 //
-//   node --expose-gc --import tsx bench/xds-abuse.ts            (all three)
-//   BENCH_ONLY=stalled STALLED=200 node --expose-gc --import tsx bench/xds-abuse.ts
+//   npx tsx bench/xds-abuse.ts            (all three)
+//   BENCH_ONLY=stalled STALLED=200 npx tsx bench/xds-abuse.ts
 //
 // Prints one JSON line per scenario; bench/results/xds-abuse.md records the figures.
 import { Writable } from "node:stream";
@@ -18,19 +18,12 @@ import { buildEdsCluster, buildHttpListener, buildLoadAssignment, buildPrefixRou
 import { XDS_TYPES } from "../src/envoy/type-urls.js";
 import { createLogger } from "../src/log/logger.js";
 import { startControlPlane } from "../src/runner/control-plane.js";
+import { heapAfterGcMb } from "../src/runner/heap-after-gc.js";
 import { RawXdsClient } from "../src/xds/raw-xds-client.js";
 import { SimulatedClient } from "../src/xds/simulated-client.js";
 
 const only = new Set((process.env.BENCH_ONLY ?? "nacks,typeurl,stalled").split(","));
 const num = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
-
-function gcHeapMb(): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error("run with node --expose-gc");
-  for (let i = 0; i < 3; i++) gc();
-  const m = process.memoryUsage();
-  return (m.heapUsed + m.external + m.arrayBuffers) / 2 ** 20;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,7 +56,7 @@ async function nacks(): Promise<Record<string, unknown>> {
   cp.cache.set("victim", snapshot(10, "/"));
   const target = `127.0.0.1:${cp.xdsPort}`;
   const message = "E".repeat(mb * 2 ** 20);
-  const baseline = gcHeapMb(); // with the client's own copy of the message
+  const baseline = heapAfterGcMb(); // with the client's own copy of the message
   const logBefore = log.bytes();
   const client = new RawXdsClient(target);
   let refused = 0;
@@ -82,7 +75,7 @@ async function nacks(): Promise<Record<string, unknown>> {
   client.close();
   await sleep(500);
   const syncz = await cp.admin.inject({ method: "GET", url: "/debug/syncz" });
-  const after = gcHeapMb();
+  const after = heapAfterGcMb();
   await cp.close(100);
   return { scenario: "nacks", streams: count, nackMb: mb, refusedByServer: refused, heapHeldAfterCloseMb: +(after - baseline).toFixed(1), logMb: +((log.bytes() - logBefore) / 2 ** 20).toFixed(2), synczMb: +(syncz.rawPayload.length / 2 ** 20).toFixed(3) };
 }

@@ -7,8 +7,6 @@
 //
 // Runs for WEFT_FUZZ_MS milliseconds (default 20 s, as in CI); set it higher to fuzz longer.
 // A failure prints fast-check's seed and path: FC_SEED=<seed> reruns the same inputs.
-import v8 from "node:v8";
-import vm from "node:vm";
 import fc from "fast-check";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,19 +18,12 @@ import { XDS_TYPES } from "../envoy/type-urls.js";
 import { silentLogger } from "../log/logger.js";
 import { RawXdsClient, XDS_METHODS, grpcFrame, requestKind } from "./raw-xds-client.js";
 import { SimulatedClient } from "./simulated-client.js";
+import { heapAfterGcMb } from "../runner/heap-after-gc.js";
 import { XdsMetrics } from "./xds-metrics.js";
 import { XdsServer } from "./xds-server.js";
 
 const FUZZ_MS = Number(process.env.WEFT_FUZZ_MS ?? 20_000);
 const SEED = process.env.FC_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.FC_SEED);
-
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as () => void;
-function heldMb(): number {
-  for (let i = 0; i < 4; i++) gc();
-  const m = process.memoryUsage();
-  return (m.heapUsed + m.external) / 2 ** 20;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -217,7 +208,7 @@ describe("xDS request fuzz", () => {
     await sleep(200);
     warm.cancel();
     await sleep(100);
-    const baseline = heldMb();
+    const baseline = heapAfterGcMb();
     let runs = 0;
     let nacks = 0;
     server.registry.on("nack", () => nacks++);
@@ -263,6 +254,6 @@ describe("xDS request fuzz", () => {
     raw.close();
     raw = new RawXdsClient(target);
     await sleep(200);
-    expect(heldMb() - baseline).toBeLessThan(48);
+    expect(heapAfterGcMb() - baseline).toBeLessThan(48);
   }, FUZZ_MS + 60_000);
 });

@@ -193,6 +193,16 @@ export abstract class XdsStreamBase<S extends TypeState> {
     this.close();
   }
 
+  /** Runs a request's handling; a LimitExceeded it throws ends the stream (see refuse). */
+  protected withinLimits(handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
+      if (err instanceof LimitExceeded) this.refuse(err);
+      else throw err;
+    }
+  }
+
   /** Throws LimitExceeded when a subscription of `count` names and `bytes` bytes is over the bounds. */
   protected checkNames(st: S, count: number, bytes: number, what: "names" | "initial_versions" = "names"): void {
     const { maxNamesPerType, maxNameBytesPerType } = this.ctx.limits;

@@ -2,8 +2,6 @@
 // client over a bound gets a clear status, and nothing of a stream stays once it is gone.
 // Real gRPC over loopback (raw HTTP/2 client: it sends what Envoy never would).
 import { Writable } from "node:stream";
-import v8 from "node:v8";
-import vm from "node:vm";
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DeltaDiscoveryRequest, DiscoveryRequest, DiscoveryResponse } from "../../generated/envoy/service/discovery/v3/discovery.js";
@@ -15,18 +13,10 @@ import { XDS_TYPES } from "../envoy/type-urls.js";
 import { createLogger } from "../log/logger.js";
 import { RawXdsClient, type RawXdsStream } from "./raw-xds-client.js";
 import { DEFAULT_XDS_LIMITS, type XdsLimits } from "./xds-limits.js";
+import { heapAfterGcMb } from "../runner/heap-after-gc.js";
 import { XdsMetrics } from "./xds-metrics.js";
 import { XdsServer } from "./xds-server.js";
 
-v8.setFlagsFromString("--expose-gc");
-const gc = vm.runInNewContext("gc") as () => void;
-
-/** Heap, external and array buffer bytes after full collections (MB). */
-function heldMb(): number {
-  for (let i = 0; i < 4; i++) gc();
-  const m = process.memoryUsage();
-  return (m.heapUsed + m.external) / 2 ** 20;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,7 +81,7 @@ describe("xDS bounds on what clients send", () => {
     await start();
     const streams = 24;
     const message = "E".repeat(3 * 2 ** 20); // under the 4 MiB request bound
-    const baseline = heldMb();
+    const baseline = heapAfterGcMb();
     for (let i = 0; i < streams; i++) {
       const s = raw.open("sotw");
       s.send(sotw({ node: { id: "n" }, typeUrl: XDS_TYPES.cluster }));
@@ -113,7 +103,7 @@ describe("xDS bounds on what clients send", () => {
     expect(recent.reduce((n, r) => n + r.message.length, 0)).toBeLessThanOrEqual(DEFAULT_XDS_LIMITS.maxRecentNackBytes);
     // 24 x 3 MB were received: under 1 MB of log, and the memory came back.
     expect(logBytes).toBeLessThan(2 ** 20);
-    expect(heldMb() - baseline).toBeLessThan(16);
+    expect(heapAfterGcMb() - baseline).toBeLessThan(16);
   });
 
   it("the recent-NACK ring keeps the newest NACKs within its count and byte bounds", async () => {
@@ -226,7 +216,7 @@ describe("xDS bounds on what clients send", () => {
 
   it("per-stream state is released when streams close: heap returns to baseline after 200 delta streams with 5000 names each", async () => {
     await start();
-    const baseline = heldMb();
+    const baseline = heapAfterGcMb();
     const streams: RawXdsStream[] = [];
     for (let i = 0; i < 200; i++) {
       const s = raw.open("delta");
@@ -234,11 +224,11 @@ describe("xDS bounds on what clients send", () => {
       streams.push(s);
     }
     await until(() => server.registry.size === 200, 20_000);
-    const loaded = heldMb();
+    const loaded = heapAfterGcMb();
     expect(loaded - baseline).toBeGreaterThan(20); // the subscriptions really were held
     for (const s of streams) s.cancel();
     await until(() => server.streamCount === 0 && server.registry.size === 0, 10_000);
     await sleep(100);
-    expect(heldMb() - baseline).toBeLessThan(8);
+    expect(heapAfterGcMb() - baseline).toBeLessThan(8);
   }, 60_000);
 });

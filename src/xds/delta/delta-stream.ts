@@ -9,7 +9,6 @@ import { XDS_TYPES, isWildcardByDefault } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import { sharedFrame } from "../shared-frames.js";
 import { sharedNames } from "../shared-names.js";
-import { LimitExceeded } from "../xds-limits.js";
 
 interface DeltaUpdate {
   updated: CachedResource[];
@@ -20,12 +19,7 @@ interface DeltaUpdate {
 
 export class DeltaStream extends XdsStreamBase<TypeState> {
   onRequest(req: DeltaDiscoveryRequest): void {
-    try {
-      this.handle(req);
-    } catch (err) {
-      if (err instanceof LimitExceeded) this.refuse(err);
-      else throw err;
-    }
+    this.withinLimits(() => this.handle(req));
   }
 
   private handle(req: DeltaDiscoveryRequest): void {

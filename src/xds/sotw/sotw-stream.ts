@@ -11,7 +11,6 @@ import type { SotwRequest } from "./request-names.js";
 import { sharedFrame, type Frame } from "../shared-frames.js";
 import { ALL_NAMES } from "../held-resources.js";
 import { namesByFingerprint, sharedNames, utf8Bytes } from "../shared-names.js";
-import { LimitExceeded } from "../xds-limits.js";
 
 /** version_info a reconnecting proxy claims is kept only up to this length (ours are ~16). */
 const MAX_CLAIMED_VERSION_CHARS = 128;
@@ -46,12 +45,7 @@ function isStateOfTheWorld(typeUrl: XdsTypeUrl): boolean {
 
 export class SotwStream extends XdsStreamBase<SotwTypeState> {
   onRequest(req: DiscoveryRequest): void {
-    try {
-      this.handle(req);
-    } catch (err) {
-      if (err instanceof LimitExceeded) this.refuse(err);
-      else throw err;
-    }
+    this.withinLimits(() => this.handle(req));
   }
 
   private handle(req: DiscoveryRequest): void {
