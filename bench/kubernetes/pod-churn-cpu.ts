@@ -5,7 +5,7 @@
 // Reported: Weft's CPU-seconds and average CPU% over the cycle (from /proc), its RSS, and the
 // idle CPU before.
 //
-//   npx tsx bench/kubernetes/pod-churn-cpu.ts       (BENCH_K8S_PODS=1000 by default)
+//   npm run build && npx tsx bench/kubernetes/pod-churn-cpu.ts       (BENCH_K8S_PODS=1000 by default)
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -13,7 +13,7 @@ import { freePort } from "../../src/runner/free-port.js";
 import { SimulatedClient } from "../../src/xds/simulated-client.js";
 import { startKubernetes } from "../../e2e/kubernetes/cluster.js";
 import { cpuSeconds, statusKb } from "../process-stats.js";
-import { apis, createNamespace, createPods, createServices, deletePods, until } from "./cluster-load.js";
+import { apis, startVirtualNodes, createNamespace, createPods, createServices, deletePods, until } from "./cluster-load.js";
 
 const PODS = Number(process.env.BENCH_K8S_PODS ?? 1000);
 const SERVICES = 100;
@@ -21,6 +21,10 @@ const SIDECARS = 20;
 
 async function main(): Promise<void> {
   const cluster = await startKubernetes();
+  const nodes = await startVirtualNodes(cluster.kubeConfig).catch(async (err: unknown) => {
+    await cluster.stop();
+    throw err;
+  });
   const clients: SimulatedClient[] = [];
   let weft: ReturnType<typeof spawn> | undefined;
   try {
@@ -29,7 +33,8 @@ async function main(): Promise<void> {
     await createServices(api, "churn", SERVICES);
     const xdsPort = await freePort();
     const adminPort = await freePort();
-    weft = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--kubernetes", "--kubeconfig", cluster.kubeconfigPath, "--xds-address", "127.0.0.1", "--xds-port", String(xdsPort), "--admin-port", String(adminPort), "--log-level", "warn"], {
+    // The built CLI (npm run build), as users run it: no TypeScript compilation in the measured process.
+    weft = spawn(process.execPath, ["dist/src/cli/main.js", "serve", "--kubernetes", "--kubeconfig", cluster.kubeconfigPath, "--xds-address", "127.0.0.1", "--xds-port", String(xdsPort), "--admin-port", String(adminPort), "--log-level", "warn"], {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, MALLOC_MMAP_THRESHOLD_: "131072" },
     });
@@ -69,7 +74,7 @@ async function main(): Promise<void> {
       rssAfterMb: +(statusKb(pid, "VmRSS") / 1024).toFixed(1),
       rssPeakMb: +(statusKb(pid, "VmHWM") / 1024).toFixed(1),
     };
-    const meta = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, command: `BENCH_K8S_PODS=${PODS} npx tsx bench/kubernetes/pod-churn-cpu.ts` };
+    const meta = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, command: `npm run build && BENCH_K8S_PODS=${PODS} npx tsx bench/kubernetes/pod-churn-cpu.ts` };
     const table = [
       "| pods created then deleted | Services | sidecars | cycle s | Weft CPU-s | Weft CPU % (avg) | idle CPU % | RSS before / after / peak MB |",
       "|---|---|---|---|---|---|---|---|",
@@ -88,6 +93,7 @@ async function main(): Promise<void> {
       weft.kill("SIGTERM");
       await new Promise((r) => weft!.once("exit", r));
     }
+    await nodes.stop();
     await cluster.stop();
   }
 }
