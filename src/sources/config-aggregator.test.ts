@@ -222,6 +222,21 @@ describe("ConfigAggregator", () => {
     expect(a.load().issues).toEqual([]);
   });
 
+  it("names at most 10 resources it keeps for an unreadable place, and how many more", () => {
+    const files = new MemorySource("files");
+    for (let i = 0; i < 25; i++) files.put(serviceEntry(`svc-${i}`));
+    const a = aggregate([files]);
+    a.load();
+    // The whole source becomes unreadable (a directory that vanished).
+    const why: ValidationIssue = { file: "config", document: 0, resource: "(unknown)", field: "(directory)", message: "cannot read the directory: it does not exist", severity: "error" };
+    files.snapshot = () => ({ synced: true, entries: [], issues: [why], unreadable: [{ place: "kubernetes", issues: [why] }] });
+    const config = a.load();
+    expect(config.resources).toHaveLength(25);
+    expect(messages(config)).toEqual([
+      `config: document 0: (unknown): (directory): cannot read the directory: it does not exist; keeping the last valid version of ${Array.from({ length: 10 }, (_, i) => `ServiceEntry/default/svc-${i}`).join(", ")} and 15 more`,
+    ]);
+  });
+
   it("does not warn for small removals or below the share", () => {
     const cluster = new MemorySource("kubernetes");
     for (let i = 0; i < 20; i++) cluster.put(serviceEntry(`svc-${i}`));

@@ -211,7 +211,7 @@ export class ConfigAggregator {
           keep(good, index);
           kept.push(key);
         }
-        if (kept.length > 0) note(why, `keeping the last valid version of ${kept.join(", ")}`);
+        if (kept.length > 0) note(why, `keeping the last valid version of ${listSome(kept)}`);
       }
     });
 
@@ -282,7 +282,7 @@ export class ConfigAggregator {
       const removed = [...had].filter((k) => !allKeys.has(k));
       if (removed.length < LARGE_REMOVAL_MIN_COUNT || removed.length < this.largeRemovalShare * had.size) return;
       const percent = Math.round((100 * removed.length) / had.size);
-      const shown = removed.slice(0, LARGE_REMOVAL_NAMES_SHOWN).join(", ") + (removed.length > LARGE_REMOVAL_NAMES_SHOWN ? ` and ${removed.length - LARGE_REMOVAL_NAMES_SHOWN} more` : "");
+      const shown = listSome(removed, LARGE_REMOVAL_NAMES_SHOWN);
       const message =
         `this change removes ${removed.length} of the ${had.size} resources read from ${source.name} (${percent}%): ${shown}; ` +
         `if that is not intended (a file rewritten or emptied, a directory replaced), restore them — proxies already have the smaller config ` +
@@ -294,6 +294,14 @@ export class ConfigAggregator {
     return warnings;
   }
 }
+
+/** "A, B, C and 7 more": a message names a bounded number of resources. */
+function listSome(keys: string[], shown = KEPT_NAMES_SHOWN): string {
+  return keys.slice(0, shown).join(", ") + (keys.length > shown ? ` and ${keys.length - shown} more` : "");
+}
+
+/** How many kept resources a "keeping the last valid version of ..." note names. */
+const KEPT_NAMES_SHOWN = 10;
 
 /** The `field` of a large-removal warning. */
 export const LARGE_REMOVAL_FIELD = "(large removal)";
