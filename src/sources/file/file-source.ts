@@ -9,8 +9,9 @@
 // - Files caught while being written are held: a known file that became empty, ends in the
 //   middle of a line, has YAML syntax errors, lost resources or gained errors, and a directory
 //   that was replaced or emptied, keep their previous resources until they have not changed for
-//   `settleMs` (at most `maxHoldMs`); the hold is a warning naming the file. A plain edit
-//   (change a weight, add a resource) applies at once.
+//   `settleMs` (at most `maxHoldMs`): meanwhile the snapshot gives their last applied version
+//   again (so nothing is reported as changed) and the hold is logged as a warning naming the
+//   file. A plain edit (change a weight, add a resource) applies at once.
 // - Watches: each directory (inotify watches one at a time), plus the parent of the root, so a
 //   directory replaced by another (`rm -rf dir && mkdir dir`, `mv`) is noticed and watched again.
 import { watch, type FSWatcher } from "node:fs";
@@ -69,8 +70,8 @@ interface FileRecord {
   /** Identity the parse below was made from; undefined when the file could not be read. */
   identity: string | undefined;
   parsed: ParsedConfigFile;
-  /** What was last applied from this file. */
-  accepted?: { keys: Set<string>; entryErrors: number };
+  /** What was last applied from this file: its parse (given again while a change is held) and its resources. */
+  accepted?: { parsed: ParsedConfigFile; keys: Set<string>; entryErrors: number };
   hold?: Hold;
 }
 
@@ -83,6 +84,8 @@ export class FileSource implements ConfigSource {
   /** What was last applied of the directory as a whole. */
   private acceptedDirectory: { identity: string | undefined; files: number } | undefined;
   private directoryHold: Hold | undefined;
+  /** The last snapshot given without a directory hold (given again while the directory is held). */
+  private lastGiven: SourceSnapshot | undefined;
   private directories: ListedDirectory[] = [];
   private readonly watchers = new Map<string, { watcher: FSWatcher; identity: string; stale?: boolean }>();
   private parentWatcher: FSWatcher | undefined;
@@ -112,7 +115,6 @@ export class FileSource implements ConfigSource {
     const listing = listConfigDirectory(this.dir, { maxDirectories: this.options.maxDirectories, maxFiles: this.options.maxFiles });
     this.directories = listing.directories;
     const snapshot: SourceSnapshot = { synced: true, entries: [], issues: [...listing.issues], unreadable: [...listing.unreadable] };
-    const held: ValidationIssue[] = [];
     const fingerprint: string[] = [listing.directories[0]?.identity ?? "-"];
     let totalBytes = 0;
     let budgetExceeded = false;
@@ -156,14 +158,16 @@ export class FileSource implements ConfigSource {
         const decision = this.decide(record.hold, record.identity ?? "-", now);
         record.hold = decision.hold;
         if (decision.holding) {
-          const issue = this.holdIssue(file, "(file)", `${suspicion}, as if caught while being written`);
-          held.push(issue);
-          snapshot.unreadable.push({ place: file, issues: [issue] });
+          // Nothing changes meanwhile: the file's last applied version is given again (so no
+          // reload is reported), or, for a file never applied, its place is kept unreadable.
+          if (decision.started) this.logger?.warn({ file }, this.holdMessage(file, `${suspicion}, as if caught while being written`));
+          if (record.accepted) this.add(snapshot, record.accepted.parsed);
+          else snapshot.unreadable.push({ place: file, issues: [] });
           continue;
         }
         if (decision.expired) snapshot.issues.push(this.expiredIssue(file, "(file)", suspicion));
       } else record.hold = undefined;
-      record.accepted = { keys: new Set(record.parsed.entries.map((e) => e.key)), entryErrors: record.parsed.entryErrors };
+      record.accepted = { parsed: record.parsed, keys: new Set(record.parsed.entries.map((e) => e.key)), entryErrors: record.parsed.entryErrors };
       this.add(snapshot, record.parsed);
     }
     for (const file of this.records.keys()) if (!seen.has(file)) this.records.delete(file);
@@ -178,16 +182,16 @@ export class FileSource implements ConfigSource {
       this.directoryHold = decision.hold;
       const what = replaced ? "the directory was replaced by another one" : "the directory has become empty";
       if (decision.holding) {
-        const issue = this.holdIssue(this.dir, "(directory)", what);
-        this.logger?.warn({ dir: this.dir }, issue.message);
-        return { synced: true, entries: [], issues: [issue], unreadable: [{ place: this.dir, issues: [issue] }] };
+        if (decision.started) this.logger?.warn({ dir: this.dir }, this.holdMessage(this.dir, what));
+        this.syncWatchers();
+        return this.lastGiven ?? { synced: true, entries: [], issues: [], unreadable: [{ place: this.dir, issues: [] }] };
       }
       if (decision.expired) snapshot.issues.push(this.expiredIssue(this.dir, "(directory)", what));
       if (replaced) this.logger?.warn({ dir: this.dir }, `config directory ${this.dir} was replaced by another one; reading and watching the new one`);
     } else this.directoryHold = undefined;
     if (rootIdentity !== undefined) this.acceptedDirectory = { identity: rootIdentity, files: listing.files.length };
 
-    snapshot.issues.push(...held);
+    this.lastGiven = snapshot;
     this.syncWatchers();
     return snapshot;
   }
@@ -242,12 +246,12 @@ export class FileSource implements ConfigSource {
    * Hold or apply a suspicious state: applied once the same state has been seen for settleMs,
    * or once the hold has lasted maxHoldMs (expired). While holding, a re-check is scheduled.
    */
-  private decide(previous: Hold | undefined, seen: string, now: number): { holding: boolean; expired: boolean; hold: Hold | undefined } {
+  private decide(previous: Hold | undefined, seen: string, now: number): { holding: boolean; started: boolean; expired: boolean; hold: Hold | undefined } {
     const hold: Hold = previous && previous.seen === seen ? previous : { seen, seenAt: now, since: previous?.since ?? now };
-    if (now - hold.seenAt >= this.options.settleMs) return { holding: false, expired: false, hold: undefined };
-    if (now - hold.since >= this.options.maxHoldMs) return { holding: false, expired: true, hold: undefined };
+    if (now - hold.seenAt >= this.options.settleMs) return { holding: false, started: false, expired: false, hold: undefined };
+    if (now - hold.since >= this.options.maxHoldMs) return { holding: false, started: false, expired: true, hold: undefined };
     this.recheckAt(Math.min(hold.seenAt + this.options.settleMs, hold.since + this.options.maxHoldMs));
-    return { holding: true, expired: false, hold };
+    return { holding: true, started: previous === undefined, expired: false, hold };
   }
 
   private recheckAt(when: number): void {
@@ -259,15 +263,8 @@ export class FileSource implements ConfigSource {
     }, Math.max(0, when - Date.now()) + 5);
   }
 
-  private holdIssue(path: string, field: "(file)" | "(directory)", why: string): ValidationIssue {
-    return {
-      file: path,
-      document: 0,
-      resource: "(unknown)",
-      field,
-      message: `not applied yet: ${why}; its previous resources stay until it has not changed for ${this.options.settleMs} ms (at most ${this.options.maxHoldMs} ms)`,
-      severity: "warning",
-    };
+  private holdMessage(path: string, why: string): string {
+    return `${path}: not applied yet: ${why}; its previous resources stay until it has not changed for ${this.options.settleMs} ms (at most ${this.options.maxHoldMs} ms)`;
   }
 
   private expiredIssue(path: string, field: "(file)" | "(directory)", why: string): ValidationIssue {
