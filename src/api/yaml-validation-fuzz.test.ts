@@ -173,7 +173,7 @@ describe("fuzz: YAML and validation", () => {
         checkIssues(mesh.issues);
         for (const issue of mesh.issues) expect(issue.resource).not.toBe("(unknown)");
       }),
-      { interruptAfterTimeLimit: FUZZ_MS / 2, numRuns: Number.MAX_SAFE_INTEGER, seed: Number(process.env.WEFT_FUZZ_SEED ?? Date.now() % 2 ** 31) },
+      { interruptAfterTimeLimit: FUZZ_MS / 2, numRuns: Number.MAX_SAFE_INTEGER, seed: Number(process.env.FC_SEED ?? Date.now() % 2 ** 31) },
     );
     memory.check();
   }, FUZZ_MS + 60_000);
@@ -188,7 +188,7 @@ describe("fuzz: YAML and validation", () => {
     const yamlish = fc.array(fc.constantFrom("a: ", "- ", "&x ", "*x ", "<<: *x", "!!str ", "!custom ", "? ", "{", "}", "[", "]", ",", "\n", "  ", "---\n", "...\n", "'", '"', "|\n  ", ">-\n  ", "#", "%YAML 1.1\n", "null: ", "~", "0x1F", ".inf", "1e400", "\t"), { maxLength: 60 }).map((parts) => parts.join(""));
     fc.assert(
       fc.property(fc.oneof(yamlOf, cut, spliced, yamlish, fc.string({ unit: "binary", maxLength: 200 })), (text) => parseChecked(text)),
-      { interruptAfterTimeLimit: FUZZ_MS / 2, numRuns: Number.MAX_SAFE_INTEGER, seed: Number(process.env.WEFT_FUZZ_SEED ?? Date.now() % 2 ** 31) },
+      { interruptAfterTimeLimit: FUZZ_MS / 2, numRuns: Number.MAX_SAFE_INTEGER, seed: Number(process.env.FC_SEED ?? Date.now() % 2 ** 31) },
     );
     memory.check();
   }, FUZZ_MS + 60_000);
