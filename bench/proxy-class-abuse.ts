@@ -7,8 +7,8 @@
 //              grace (GRACE_MS) has passed; then the time of a one-line config edit.
 //   security   the same streams without a token against --security: classes and memory.
 //
-//   node --expose-gc --import tsx bench/proxy-class-abuse.ts
-//   STREAMS=1000 SERVICES=300 node --expose-gc --import tsx bench/proxy-class-abuse.ts
+//   npx tsx bench/proxy-class-abuse.ts
+//   STREAMS=1000 SERVICES=300 npx tsx bench/proxy-class-abuse.ts
 //
 // Prints one JSON line per scenario; bench/results/proxy-class-abuse.md records the figures.
 // Class counts are read from the snapshot cache (one snapshot per class), so the same script
@@ -20,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import type { MeshConfig, NetworkingResource } from "../src/api/types.js";
 import { silentLogger } from "../src/log/logger.js";
+import { heapAfterGcMb } from "../src/runner/heap-after-gc.js";
 import { startMeshRunner, type MeshRunner } from "../src/runner/mesh-runner.js";
 import { SimulatedClient } from "../src/xds/simulated-client.js";
 
@@ -30,13 +31,8 @@ const SERVICES = num("SERVICES", 100);
 const GRACE_MS = num("GRACE_MS", 1000);
 const CONCURRENCY = 50;
 
-function memoryMb(): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error("run with node --expose-gc");
-  for (let i = 0; i < 3; i++) gc();
-  const m = process.memoryUsage();
-  return Math.round(((m.heapUsed + m.arrayBuffers) / 1048576) * 10) / 10;
-}
+/** V8 heap + Buffers after full GCs, MB to one decimal. */
+const memoryMb = (): number => Math.round(heapAfterGcMb() * 10) / 10;
 
 function mesh(edit = 0): MeshConfig {
   const docs: string[] = [];
