@@ -18,6 +18,29 @@ function parseClassLimits(maxText: string | undefined, graceText: string | undef
   return { maxClasses, releaseGraceMs };
 }
 import { DEFAULT_XDS_LIMITS } from "../xds/xds-limits.js";
+import { hostname } from "node:os";
+import { checkLeaseTimings, LeaseLeaderElection, type LeaseTimings } from "../runner/lease-leader-election.js";
+import { KubernetesLeaseClient } from "../sources/kubernetes/lease-client.js";
+import type { LeaderElection } from "../runner/leader-election.js";
+
+function parseLeaseTimings(values: { "lease-duration"?: string; "renew-deadline"?: string; "retry-period"?: string }): LeaseTimings {
+  const duration = (flag: "lease-duration" | "renew-deadline" | "retry-period", fallback: string): number => {
+    const ms = parseDurationMs(values[flag] ?? fallback);
+    if (ms === undefined || ms <= 0) throw new UsageError(`--${flag} must be a duration such as "${fallback}", got "${values[flag]}"`);
+    return ms;
+  };
+  try {
+    return checkLeaseTimings({ leaseDurationMs: duration("lease-duration", "15s"), renewDeadlineMs: duration("renew-deadline", "10s"), retryPeriodMs: duration("retry-period", "2s") });
+  } catch (err) {
+    throw new UsageError(`--lease-duration/--renew-deadline/--retry-period: ${(err as Error).message}`);
+  }
+}
+
+/** This replica's name in the Lease: the pod's name in a cluster, else host name and process id. */
+export function replicaIdentity(): string {
+  const pod = process.env.POD_NAME;
+  return pod && pod.length <= 253 ? pod : `${hostname()}_${process.pid}`;
+}
 
 function parseTtl(text: string | undefined): number {
   const ms = parseDurationMs(text ?? "24h");
@@ -52,6 +75,12 @@ const FLAGS = {
   kubeconfig: { type: "string", env: "WEFT_KUBECONFIG", help: "with --kubernetes: kubeconfig file (default: the in-cluster service account inside a pod, else $KUBECONFIG, else ~/.kube/config)" },
   "cluster-domain": { type: "string", env: "WEFT_CLUSTER_DOMAIN", default: "cluster.local", help: "with --kubernetes: the cluster's DNS domain (Service hosts are <name>.<namespace>.svc.<domain>)" },
   "cluster-id": { type: "string", env: "WEFT_CLUSTER_ID", default: "Kubernetes", help: "with --kubernetes: the cluster's name in messages (Istio's default cluster ID)" },
+  "leader-elect": { type: "string", env: "WEFT_LEADER_ELECT", default: "true", help: "with --kubernetes: elect one leader among replicas with a coordination.k8s.io Lease (true/false; false: this replica always leads)" },
+  "leader-election-namespace": { type: "string", env: "WEFT_LEADER_ELECTION_NAMESPACE", help: "with --kubernetes: namespace of the leader Lease (default $POD_NAMESPACE, else istio-system)" },
+  "leader-election-name": { type: "string", env: "WEFT_LEADER_ELECTION_NAME", default: "weft-leader", help: "with --kubernetes: name of the leader Lease" },
+  "lease-duration": { type: "string", env: "WEFT_LEASE_DURATION", default: "15s", help: "how long a leader's Lease lasts without renewal before another replica takes over (whole seconds)" },
+  "renew-deadline": { type: "string", env: "WEFT_RENEW_DEADLINE", default: "10s", help: "a leader that could not renew its Lease for this long stops leading (shorter than --lease-duration)" },
+  "retry-period": { type: "string", env: "WEFT_RETRY_PERIOD", default: "2s", help: "between attempts to acquire or renew the Lease" },
   "outbound-traffic-policy": { type: "string", env: "WEFT_OUTBOUND_TRAFFIC_POLICY", default: "ALLOW_ANY", help: "mesh default for unknown destinations: ALLOW_ANY or REGISTRY_ONLY" },
   "root-namespace": { type: "string", env: "WEFT_ROOT_NAMESPACE", default: "istio-system", help: "namespace whose Sidecar/DestinationRule apply mesh-wide" },
   security: { type: "boolean", env: "WEFT_SECURITY", help: "turn on the CA, SDS certificates, authenticated xDS over TLS and mTLS" },
@@ -110,7 +139,22 @@ export async function runServe(argv: string[]): Promise<number> {
       "Kubernetes mode trusts node metadata: a proxy's namespace, labels, pod name and service account are taken from what it sends (NAMESPACE, LABELS, POD_NAME, SERVICE_ACCOUNT), not proven; anyone who can reach the xDS port can claim any workload until token review arrives (issue 12)",
     );
   }
+  let leaderElection: LeaderElection | undefined;
+  const leaderElect = values["leader-elect"] ?? "true";
+  if (leaderElect !== "true" && leaderElect !== "false") throw new UsageError(`--leader-elect must be true or false, got "${leaderElect}"`);
+  if (kubernetes && leaderElect === "true") {
+    const namespace = values["leader-election-namespace"] ?? process.env.POD_NAMESPACE ?? "istio-system";
+    const name = values["leader-election-name"] ?? "weft-leader";
+    if (!isDnsSubdomain(namespace) || !isDnsSubdomain(name)) throw new UsageError(`--leader-election-namespace/--leader-election-name must be Kubernetes names, got "${namespace}/${name}"`);
+    leaderElection = new LeaseLeaderElection({
+      client: new KubernetesLeaseClient(kubernetes.kubeConfig, namespace, name),
+      identity: replicaIdentity(),
+      timings: parseLeaseTimings(values),
+      logger: logger.child({ component: "leader" }),
+    });
+  }
   const runner = await startMeshRunner({
+    ...(leaderElection ? { leaderElection } : {}),
     logger,
     // Plaintext xDS trusts whatever node metadata a client claims: loopback unless secured.
     xdsAddress: values["xds-address"] ?? (values.security ? "0.0.0.0" : "127.0.0.1"),

@@ -14,10 +14,11 @@ import path from "node:path";
 import { chmod, mkdir } from "node:fs/promises";
 import { writeFileAtomically } from "../state/atomic-file.js";
 import type { Metadata } from "@grpc/grpc-js";
-import { Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import { loadOrCreateCa, type CertificateAuthority } from "../ca/certificate-authority.js";
 import { CredentialStore } from "../identity/credential-store.js";
 import { WorkloadCertificates } from "../identity/workload-certificates.js";
+import { alwaysLeader, type LeaderElection } from "./leader-election.js";
 
 export interface MeshSecurityOptions {
   /** Where the CA root and workload credentials are kept (reused on restart). */
@@ -48,6 +49,12 @@ export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" |
   largeRemovalShare?: number;
   /** Called after every applied config (tests and the demo use it to measure). */
   onApplied?: (config: MeshConfig) => void;
+  /**
+   * Which replica does the cluster-wide writes (default: this one, always — file mode or a
+   * single replica). The runner starts it once the first config is applied and closes it
+   * (releasing a held lease) first on close.
+   */
+  leaderElection?: LeaderElection;
 }
 
 export interface MeshRunner {
@@ -57,6 +64,8 @@ export interface MeshRunner {
   config?: ConfigAggregator;
   /** With security: the CA, bootstrap credentials, and the trust bundle file Envoys verify the control plane with. */
   security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string };
+  /** Whether this replica is the leader (isLeader(), onChange()); every replica serves xDS. */
+  leader: LeaderElection;
   /**
    * Root rotation without losing connectivity: "begin" adds a new root to every proxy's trust
    * bundle and re-issues every workload certificate from it; "finish" drops the old root.
@@ -185,6 +194,15 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   }
   admitting = true;
   cp.markConfigLoaded();
+  const leader = opts.leaderElection ?? alwaysLeader();
+  const leaderGauge = new Gauge({ name: "weft_leader", help: "1 while this replica is the leader (does status writes, webhook caBundle, root rotation), else 0", registers: [metricsRegistry] });
+  const leaderTransitions = new Counter({ name: "weft_leader_transitions_total", help: "Times this replica became or stopped being the leader", labelNames: ["to"], registers: [metricsRegistry] });
+  leaderGauge.set(leader.isLeader() ? 1 : 0);
+  leader.onChange((isLeader) => {
+    leaderGauge.set(isLeader ? 1 : 0);
+    leaderTransitions.inc({ to: isLeader ? "leader" : "follower" });
+  });
+  leader.start();
   // After start a failed bundle write (disk full) is logged and retried, never thrown.
   let bundleRetry: NodeJS.Timeout | undefined;
   const publishTrustBundle = async (): Promise<void> => {
@@ -202,6 +220,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     controller,
     config: aggregator,
     security,
+    leader,
     async rotateRoot(phase) {
       if (!security) throw new Error("root rotation needs security to be on");
       if (phase === "begin") await security.ca.beginRootRotation();
@@ -218,6 +237,8 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       logger.info({ phase, roots: security.ca.roots().map((r) => r.serial) }, "root rotation");
     },
     async close(graceMs = 5000) {
+      // First: a released lease lets another replica lead at once.
+      await leader.close();
       await aggregator?.close();
       controller?.close();
       clearTimeout(bundleRetry);
