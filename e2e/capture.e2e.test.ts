@@ -226,4 +226,28 @@ describe.skipIf(skip)(`transparent capture in pods${note}`, () => {
     expect(await getFromPod(a!, `http://${b!.ip}:${B_PORT}/`)).toBe(`b saw ${a!.ip}`);
     expect(await counter(e, OUT_CX)).toBe(out0 + 1);
   });
+  it("a pod that gets a deleted pod's address is reachable at once (its MAC comes with the address)", async () => {
+    // Pod A talks to C, so A's kernel holds a fresh ARP entry for C's address; C goes; D is
+    // created and gets C's address (lowest free). With a random MAC per pod, A kept sending to
+    // C's MAC for up to ~45 s and the request below timed out (rolling restarts in Kubernetes
+    // e2e tests hung this way).
+    const c = await createPod("cap-c");
+    created.netns.push(c.netns);
+    created.veths.push(c.hostVeth);
+    let d: Pod | undefined;
+    try {
+      await untilListening(c.exec(echoServer("c", B_PORT)), "the c server");
+      expect(await getFromPod(a!, `http://${c.ip}:${B_PORT}/`, DEFAULT_PROXY_UID)).toBe(`c saw ${a!.ip}`);
+      const address = c.ip;
+      await c.destroy();
+      d = await createPod("cap-d");
+      created.netns.push(d.netns);
+      created.veths.push(d.hostVeth);
+      expect(d.ip).toBe(address);
+      await untilListening(d.exec(echoServer("d", B_PORT)), "the d server");
+      expect(await getFromPod(a!, `http://${d.ip}:${B_PORT}/`, DEFAULT_PROXY_UID)).toBe(`d saw ${a!.ip}`);
+    } finally {
+      await Promise.allSettled([c.destroy(), d?.destroy()]);
+    }
+  });
 });

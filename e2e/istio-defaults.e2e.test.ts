@@ -200,9 +200,22 @@ spec:
   trafficPolicy:
     outlierDetection: { consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100 }
 `);
-    for (let i = 0; i < 10 && a.requests + b.requests < 2; i++) await get("/", "fragile:9080");
-    const ejected = await client.envoy.stats("outlier_detection.ejections_enforced_total");
-    expect([...ejected.entries()].filter(([k]) => k.includes("fragile")).reduce((s, [, v]) => s + v, 0)).toBe(2);
+    // Until each host has failed once (an ejection reaches the workers' load balancers a little
+    // after the failure, so one host may get two requests before the other gets one).
+    for (let i = 0; i < 40 && (a.requests === 0 || b.requests === 0); i++) {
+      await get("/", "fragile:9080");
+      if (i >= 2) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect({ a: a.requests > 0, b: b.requests > 0 }).toEqual({ a: true, b: true });
+    // Ejections are decided on Envoy's main thread after the workers report the failure: poll.
+    const ejections = async () =>
+      [...(await client.envoy.stats("outlier_detection.ejections_enforced_total")).entries()].filter(([k]) => k.includes("fragile")).reduce((s, [, v]) => s + v, 0);
+    let count = await ejections();
+    for (let i = 0; i < 50 && count < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      count = await ejections();
+    }
+    expect(count).toBe(2);
     // Measured with Envoy 1.40: the second ejection reaches the workers' load balancers only at
     // the next outlier-detection interval (1 s here); wait it out.
     await new Promise((r) => setTimeout(r, 1500));

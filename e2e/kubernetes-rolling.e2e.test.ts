@@ -98,7 +98,14 @@ describe.skipIf(!runnable)("Kubernetes mode: rolling restarts", () => {
       let answered: Map<string, number> | undefined;
       let lastError: unknown;
       while (!answered && Date.now() < until) answered = await spread(client, { ip: webIp, port: 80, authority: "web.roll:80" }, 1).catch((err: unknown) => ((lastError = err), undefined));
-      if (!answered) throw new Error(`restart ${i}: the new web pod never answered through the mesh: ${String(lastError)}`);
+      if (!answered) {
+        const seen = (await client.envoy?.clusters().catch((e: Error) => e.message))
+          ?.split("\n")
+          .filter((line) => line.includes(WEB) && (line.includes("health_flags") || line.includes("cx_active") || line.includes("rq_error")))
+          .join("\n");
+        const endpoints = mesh.runner.controller.currentModel.serviceByHost.get(WEB)?.endpoints.map((e) => `${e.address} ${e.labels["pod-template-hash"]}`);
+        throw new Error(`restart ${i}: the new web pod (${hash}) never answered through the mesh: ${String(lastError)}; Weft's endpoints: ${JSON.stringify(endpoints)}; the client's Envoy:\n${seen}`);
+      }
     }
     expect(hashes.size).toBe(RESTARTS);
     // Wait out the deleted pods' streams and the release grace.

@@ -396,8 +396,22 @@ async function ensureBridge(layout: Layout): Promise<void> {
   if (!has) {
     await mustRun(["ip", "addr", "add", `${layout.gateway}/24`, "dev", layout.bridge], `addressing bridge ${layout.bridge}`);
   }
-  await mustRun(["ip", "link", "set", layout.bridge, "up"], `bringing up bridge ${layout.bridge}`);
+  // A bridge without an address of its own takes the lowest of its ports' MACs, so it changed as
+  // pods came and went and the pods' ARP entries for their gateway (the control plane) went stale.
+  await mustRun(["ip", "link", "set", layout.bridge, "address", podMac(layout, 1), "up"], `bringing up bridge ${layout.bridge}`);
   await ensureHostFirewallRules(layout.bridge);
+}
+
+/**
+ * The MAC address of the pod holding `<base>.<octet>`: derived from the address, so a pod that
+ * gets the address of a deleted one also gets its MAC. Neighbours' ARP entries for a reused
+ * address then stay right; with random MACs they pointed at the deleted pod's MAC for up to
+ * ~45 s (REACHABLE, then DELAY and unicast probes), and connections to the new pod hung.
+ * Octet 1 is the bridge's (the gateway's) own MAC.
+ */
+export function podMac(layout: { base: string }, octet: number): string {
+  const bytes = [0x02, 0x00, ...layout.base.split(".").map(Number), octet];
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
 /** Claims the lowest free .2-.254 by creating its host veth, with the pod end as eth0 in `netns`. */
@@ -407,7 +421,7 @@ async function claimAddress(layout: Layout, netns: string): Promise<{ octet: num
   for (let octet = 2; octet <= 254; octet++) {
     const hostVeth = `${layout.prefix}v${octet}`;
     if (taken.has(hostVeth)) continue;
-    const add = await runCommand(["ip", "link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "netns", netns]);
+    const add = await runCommand(["ip", "link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "address", podMac(layout, octet), "netns", netns]);
     if (add.code === 0) return { octet, hostVeth };
     lastError = add.stderr.trim();
     if (!/exists/i.test(lastError)) throw new Error(`creating veth ${hostVeth} for ${netns} failed: ${lastError}`);
