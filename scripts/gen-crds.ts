@@ -1,6 +1,6 @@
 // Generates manifests/crds/*.yaml: CustomResourceDefinitions for every Istio kind Weft reads,
 // with Istio's groups, versions, kinds, names, short names and categories, and structural
-// schemas derived from our own TypeScript types (src/api/types.ts, src/api/security/types.ts)
+// schemas derived from our own TypeScript types (the kind registry, src/api/kind-registry.ts, names each kind's types file)
 // with the TypeScript compiler's type checker.
 //
 //   npm run gen:crds           # rewrites manifests/crds/
@@ -19,28 +19,23 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { stringify } from "yaml";
+import { ISTIO_GROUPS, type PrinterColumn } from "../src/api/kind-registry.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const OUT_DIR = path.join(ROOT, "manifests", "crds");
 
-interface PrinterColumn {
-  name: string;
-  type: "string" | "date";
-  jsonPath: string;
-  description: string;
-}
-
 interface KindInfo {
   kind: string;
   plural: string;
-  shortNames?: string[];
-  columns: PrinterColumn[];
+  shortNames: readonly string[];
+  columns: readonly PrinterColumn[];
+  /** The file holding the kind's type alias (`type VirtualService = Base<"VirtualService", ...>`). */
+  typesFile: string;
 }
 
 interface GroupInfo {
   group: string;
-  /** The file holding the kinds' type aliases (`type VirtualService = Base<"VirtualService", ...>`). */
-  typesFile: string;
+  /** CRD version order: sorted, as Istio's CRDs list them. */
   versions: string[];
   /** Istio's storage version. */
   storage: string;
@@ -48,46 +43,14 @@ interface GroupInfo {
   kinds: KindInfo[];
 }
 
-const AGE: PrinterColumn = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp", description: "Time since the object was created." };
-
-const GROUPS: GroupInfo[] = [
-  {
-    group: "networking.istio.io",
-    typesFile: "src/api/types.ts",
-    versions: ["v1", "v1alpha3", "v1beta1"],
-    storage: "v1",
-    categories: ["istio-io", "networking-istio-io"],
-    kinds: [
-      { kind: "VirtualService", plural: "virtualservices", shortNames: ["vs"], columns: [
-        { name: "Gateways", type: "string", jsonPath: ".spec.gateways", description: "Gateways and sidecars the routes apply to." },
-        { name: "Hosts", type: "string", jsonPath: ".spec.hosts", description: "Destination hosts the routes are for." }, AGE] },
-      { kind: "DestinationRule", plural: "destinationrules", shortNames: ["dr"], columns: [
-        { name: "Host", type: "string", jsonPath: ".spec.host", description: "The service the policies apply to." }, AGE] },
-      { kind: "Gateway", plural: "gateways", shortNames: ["gw"], columns: [] },
-      { kind: "ServiceEntry", plural: "serviceentries", shortNames: ["se"], columns: [
-        { name: "Hosts", type: "string", jsonPath: ".spec.hosts", description: "Hosts of the service." },
-        { name: "Location", type: "string", jsonPath: ".spec.location", description: "MESH_EXTERNAL or MESH_INTERNAL." },
-        { name: "Resolution", type: "string", jsonPath: ".spec.resolution", description: "NONE, STATIC, DNS or DNS_ROUND_ROBIN." }, AGE] },
-      { kind: "WorkloadEntry", plural: "workloadentries", shortNames: ["we"], columns: [
-        AGE, { name: "Address", type: "string", jsonPath: ".spec.address", description: "Address of the workload." }] },
-      { kind: "Sidecar", plural: "sidecars", columns: [] },
-    ],
-  },
-  {
-    group: "security.istio.io",
-    typesFile: "src/api/security/types.ts",
-    versions: ["v1", "v1beta1"],
-    storage: "v1",
-    categories: ["istio-io", "security-istio-io"],
-    kinds: [
-      { kind: "PeerAuthentication", plural: "peerauthentications", shortNames: ["pa"], columns: [
-        { name: "Mode", type: "string", jsonPath: ".spec.mtls.mode", description: "The mutual TLS mode." }, AGE] },
-      { kind: "AuthorizationPolicy", plural: "authorizationpolicies", shortNames: ["ap"], columns: [
-        { name: "Action", type: "string", jsonPath: ".spec.action", description: "ALLOW, DENY, AUDIT or CUSTOM." }, AGE] },
-      { kind: "RequestAuthentication", plural: "requestauthentications", shortNames: ["ra"], columns: [] },
-    ],
-  },
-];
+/** Every API group of the kind registry, with its kinds in declaration order. */
+const GROUPS: GroupInfo[] = ISTIO_GROUPS.map((g) => ({
+  group: g.group,
+  versions: [...g.versions].sort(),
+  storage: g.storageVersion,
+  categories: ["istio-io", g.group.replaceAll(".", "-")],
+  kinds: g.kinds.map((d) => ({ kind: d.kind, plural: d.plural, shortNames: d.shortNames, columns: d.printerColumns, typesFile: d.typesFile })),
+}));
 
 /** `Interface.field` whose TypeScript number is a double in Istio's API. */
 const DOUBLE_FIELDS = new Set(["Percent.value"]);
@@ -169,7 +132,7 @@ function crd(group: GroupInfo, kind: KindInfo, spec: Schema): Schema {
         listKind: `${kind.kind}List`,
         plural: kind.plural,
         singular,
-        ...(kind.shortNames && { shortNames: kind.shortNames }),
+        ...(kind.shortNames.length > 0 && { shortNames: kind.shortNames }),
         categories: group.categories,
       },
       scope: "Namespaced",
@@ -194,19 +157,19 @@ function specType(program: ts.Program, checker: ts.TypeChecker, file: string, ki
 }
 
 export function generateCrdFiles(): Map<string, string> {
-  const files = GROUPS.map((g) => path.join(ROOT, g.typesFile));
+  const files = [...new Set(GROUPS.flatMap((g) => g.kinds.map((k) => path.join(ROOT, k.typesFile))))];
   const program = ts.createProgram(files, { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true });
   const checker = program.getTypeChecker();
   const writer = new SchemaWriter(checker);
   const out = new Map<string, string>();
   for (const group of GROUPS) {
-    const file = path.join(ROOT, group.typesFile);
     const docs = group.kinds.map((kind) => {
-      const spec = writer.schema(specType(program, checker, file, kind.kind), `${kind.kind}.spec`);
+      const spec = writer.schema(specType(program, checker, path.join(ROOT, kind.typesFile), kind.kind), `${kind.kind}.spec`);
       return stringify(crd(group, kind, spec), { lineWidth: 0, aliasDuplicateObjects: false });
     });
+    const typesFiles = [...new Set(group.kinds.map((k) => k.typesFile))].join(", ");
     const header = `# CustomResourceDefinitions for ${group.group} (${group.versions.join(", ")}): Istio's groups, versions\n` +
-      `# and kinds, with schemas generated from ${group.typesFile}. Generated by scripts/gen-crds.ts; do not edit.\n`;
+      `# and kinds, with schemas generated from ${typesFiles}. Generated by scripts/gen-crds.ts; do not edit.\n`;
     out.set(path.join(OUT_DIR, `${group.group}.yaml`), header + docs.map((d) => `---\n${d}`).join(""));
   }
   return out;

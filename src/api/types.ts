@@ -2,7 +2,7 @@
 // v1alpha3), written from Istio's public reference docs. Field names match Istio's YAML.
 // Validation (schema and meaning) lives beside them; these are the shapes after parsing.
 
-import type { SecurityResource } from "./security/types.js";
+import type { IstioResource } from "./kind-registry.js";
 
 export const NETWORKING_GROUP = "networking.istio.io";
 export const NETWORKING_VERSIONS = ["v1", "v1beta1", "v1alpha3"] as const;
@@ -400,11 +400,9 @@ export type Sidecar = Base<"Sidecar", SidecarSpec>;
 // ---------------------------------------------------------------------------------------
 
 export type NetworkingResource = ServiceEntry | WorkloadEntry | VirtualService | DestinationRule | Gateway | Sidecar;
-export type ResourceKind = NetworkingResource["kind"];
-export const NETWORKING_KINDS: readonly ResourceKind[] = ["ServiceEntry", "WorkloadEntry", "VirtualService", "DestinationRule", "Gateway", "Sidecar"];
 
-/** A validated resource (networking or security.istio.io) and where it was read from. */
-export interface Sourced<R extends NetworkingResource | SecurityResource = NetworkingResource | SecurityResource> {
+/** A validated resource (any kind declared in kind-registry.ts) and where it was read from. */
+export interface Sourced<R extends IstioResource = IstioResource> {
   resource: R;
   source: SourceRef;
 }

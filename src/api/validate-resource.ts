@@ -1,31 +1,20 @@
-// Reading and validating one resource at a time: multi-document YAML in, Istio networking
-// resources out, with every problem reported against its file, document and field. The
-// per-kind spec checks live in validate-<kind>.ts; cross-resource checks in validate-mesh.ts.
+// Reading and validating one resource at a time: multi-document YAML in, Istio resources out
+// (every kind declared in kind-registry.ts), with every problem reported against its file,
+// document and field. The per-kind spec checks live in validate-<kind>.ts (security/ for
+// security.istio.io); cross-resource checks in validate-mesh.ts.
 import { CORE_SCHEMA, loadAll, mergeTag } from "js-yaml";
 import { isScalar, LineCounter, parseAllDocuments, visit, type Document } from "yaml";
 import { CheckedObject, IssueCollector } from "./field-checks.js";
-import { SECURITY_GROUP, type SecurityResource } from "./security/types.js";
-import { validateSecurityResource } from "./security/validate-security.js";
-import { boundText, NETWORKING_GROUP, NETWORKING_KINDS, NETWORKING_VERSIONS, type NetworkingResource, type ResourceKind, type SourceRef, type ValidationIssue } from "./types.js";
+import { ISTIO_GROUPS, kindDeclaration, type IstioResource } from "./kind-registry.js";
+import { boundText, type SourceRef, type ValidationIssue } from "./types.js";
 import { checkMetadata, checkVersionAndKind, readEnvelope, type ApiGroup } from "./object-meta.js";
-import { checkDestinationRuleSpec } from "./validate-destination-rule.js";
-import { checkGatewaySpec, checkSidecarSpec } from "./validate-gateway.js";
-import { checkServiceEntrySpec, checkWorkloadEntrySpec } from "./validate-service-entry.js";
-import { checkVirtualServiceSpec } from "./validate-virtual-service.js";
 
-const SPEC_CHECKS: Record<ResourceKind, (c: IssueCollector, value: unknown, path: string) => void> = {
-  ServiceEntry: checkServiceEntrySpec,
-  WorkloadEntry: checkWorkloadEntrySpec,
-  VirtualService: checkVirtualServiceSpec,
-  DestinationRule: checkDestinationRuleSpec,
-  Gateway: checkGatewaySpec,
-  Sidecar: checkSidecarSpec,
-};
-
-/** Real networking.istio.io kinds that Weft does not read (ignored with a warning, never "did you mean"). */
-const UNSUPPORTED_ISTIO_KINDS = ["EnvoyFilter", "WorkloadGroup", "ProxyConfig"];
-
-const NETWORKING_API: ApiGroup<ResourceKind> = { group: NETWORKING_GROUP, versions: NETWORKING_VERSIONS, kinds: NETWORKING_KINDS, ignoredKinds: UNSUPPORTED_ISTIO_KINDS };
+/** Each declared API group as the envelope checks read it. */
+const API_GROUPS = new Map<string, ApiGroup<string>>(ISTIO_GROUPS.map((g) => [g.group, { group: g.group, versions: g.versions, kinds: g.kinds.map((d) => d.kind), ignoredKinds: g.ignoredKinds }]));
+/** What an apiVersion of no declared group is told: "networking.istio.io and security.istio.io". */
+const GROUP_NAMES = ((names) => (names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : names.join("")))(ISTIO_GROUPS.map((g) => g.group));
+/** The envelope check before the group is known: the first group's versions and kinds name the expected shape. */
+const FIRST_GROUP = API_GROUPS.values().next().value!;
 
 const TOP_LEVEL_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"] as const;
 export { DEFAULT_NAMESPACE } from "./object-meta.js";
@@ -129,32 +118,38 @@ function duplicateKeyOffset(doc: Document.Parsed): number | undefined {
 }
 
 /**
- * Checks one parsed document against Istio's networking API (schema and per-resource meaning).
- * Returns the resource, with metadata.namespace filled in, only when there are no errors;
- * warnings alone do not reject it. Resources of other API groups or kinds are ignored with a
- * warning. All problems are reported, not just the first.
+ * Checks one parsed document against the Istio API (schema and per-resource meaning), for
+ * every kind declared in kind-registry.ts. Returns the resource, with metadata.namespace
+ * filled in, only when there are no errors; warnings alone do not reject it. Resources of
+ * other API groups or kinds are ignored with a warning. All problems are reported, not just
+ * the first.
  */
-export function validateResource(value: unknown, source: SourceRef): { resource?: NetworkingResource | SecurityResource; issues: ValidationIssue[] } {
+export function validateResource(value: unknown, source: SourceRef): { resource?: IstioResource; issues: ValidationIssue[] } {
   const c = new IssueCollector(source);
-  const env = readEnvelope(c, value, NETWORKING_API);
+  const env = readEnvelope(c, value, FIRST_GROUP);
   if (!env) return { issues: c.issues };
-  if (env.group === SECURITY_GROUP) return validateSecurityResource(value, source);
-  if (env.group !== NETWORKING_GROUP) {
-    c.warning("apiVersion", `ignored: Weft reads only ${NETWORKING_GROUP} and ${SECURITY_GROUP} resources, found apiVersion "${env.apiVersion}" (kind ${env.kind})`);
+  const api = API_GROUPS.get(env.group);
+  if (!api) {
+    c.warning("apiVersion", `ignored: Weft reads only ${GROUP_NAMES} resources, found apiVersion "${env.apiVersion}" (kind ${env.kind})`);
     return { issues: c.issues };
   }
-  const kind = checkVersionAndKind(c, env, NETWORKING_API);
-  if (!kind) return { issues: c.issues };
+  const kind = checkVersionAndKind(c, env, api);
+  const declaration = kind === undefined ? undefined : kindDeclaration(kind);
+  if (!declaration) return { issues: c.issues };
   const { apiVersion } = env;
 
   const top = CheckedObject.of(c, env.value, "", TOP_LEVEL_FIELDS);
   const metadata = checkMetadata(c, env.value["metadata"]);
-  if (top?.require("spec", `the ${kind} spec`)) SPEC_CHECKS[kind](c, env.value["spec"], "spec");
+  let spec = env.value["spec"];
+  if (declaration.spec === "optional") {
+    // e.g. an AuthorizationPolicy without a spec: one that allows nothing.
+    spec ??= {};
+    declaration.check(c, spec, "spec");
+  } else if (top?.require("spec", `the ${declaration.kind} spec`)) declaration.check(c, spec, "spec");
 
   if (c.errorCount > 0 || !metadata) return { issues: c.issues };
   // Every field of the spec was checked above against the kind's shape, so the cast is safe.
   // The spec is cloned so that later edits to the caller's object cannot change the resource.
-  const resource = { apiVersion, kind, metadata, spec: structuredClone(env.value["spec"]) } as NetworkingResource;
+  const resource = { apiVersion, kind: declaration.kind, metadata, spec: structuredClone(spec) } as IstioResource;
   return { resource, issues: c.issues };
 }
-

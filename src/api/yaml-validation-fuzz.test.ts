@@ -8,8 +8,8 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { NETWORKING_KINDS, type Sourced, type ValidationIssue } from "./types.js";
-import { SECURITY_KINDS } from "./security/types.js";
+import { ISTIO_KINDS } from "./kind-registry.js";
+import type { Sourced, ValidationIssue } from "./types.js";
 import { validateMesh } from "./validate-mesh.js";
 import { parseDocuments, validateResource } from "./validate-resource.js";
 
@@ -121,7 +121,7 @@ function rssWatch(): { check: () => void } {
 describe("fuzz: YAML and validation", () => {
   it("has samples of every kind to mutate", () => {
     const kinds = new Set(SAMPLES.map((s) => s.kind));
-    for (const kind of [...NETWORKING_KINDS, ...SECURITY_KINDS]) expect(kinds, kind).toContain(kind);
+    for (const kind of ISTIO_KINDS.map((d) => d.kind)) expect(kinds, kind).toContain(kind);
   });
 
   it("a wrong value in every field of every kind becomes issues, never an exception", () => {
@@ -158,7 +158,7 @@ describe("fuzz: YAML and validation", () => {
       });
     const invented = fc.record({
       apiVersion: fc.oneof(fc.constantFrom("networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3", "security.istio.io/v1", "v1"), fc.string()),
-      kind: fc.oneof(fc.constantFrom(...NETWORKING_KINDS, ...SECURITY_KINDS), fc.string()),
+      kind: fc.oneof(fc.constantFrom(...ISTIO_KINDS.map((d) => d.kind)), fc.string()),
       metadata: fc.oneof(fc.record({ name: fc.string(), namespace: fc.string() }, { requiredKeys: [] }), anyValue),
       spec: anyValue,
     });

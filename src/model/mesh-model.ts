@@ -1,18 +1,8 @@
 // The mesh IR: plain, sorted data built from validated Istio resources. Services come from
 // ServiceEntries (hosts x ports), their endpoints from inline endpoints or from the
 // WorkloadEntries a ServiceEntry's workloadSelector picks. Translators read only this.
-import type {
-  DestinationRule,
-  Gateway,
-  MeshConfig,
-  Protocol,
-  ServiceEntry,
-  Sidecar,
-  VirtualService,
-  WorkloadEntry,
-  WorkloadEntrySpec,
-} from "../api/types.js";
-import type { AuthorizationPolicy, PeerAuthentication, RequestAuthentication } from "../api/security/types.js";
+import { ISTIO_KINDS, modelListOf, type ModelLists } from "../api/kind-registry.js";
+import type { DestinationRule, MeshConfig, Protocol, ServiceEntry, VirtualService, WorkloadEntry, WorkloadEntrySpec } from "../api/types.js";
 
 export const DEFAULT_NAMESPACE = "default";
 export const DOMAIN_SUFFIX = "svc.cluster.local";
@@ -57,21 +47,18 @@ export interface MeshSettings {
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
 }
 
-export interface MeshModel {
+/**
+ * The model: services derived from ServiceEntries (and their endpoints), plus one sorted list
+ * per kind the kind registry gives a list (`ModelLists`: workloads, virtualServices,
+ * destinationRules, gateways, sidecars, peerAuthentications, authorizationPolicies, ...).
+ */
+export interface MeshModel extends ModelLists {
   settings: MeshSettings;
   services: ServiceModel[];
   serviceByHost: Map<string, ServiceModel>;
   /** Indexes for translators (derived from the lists above): resolved host -> rules that name it. */
   virtualServicesByHost: Map<string, VirtualService[]>;
   destinationRulesByHost: Map<string, DestinationRule[]>;
-  workloads: WorkloadEntry[];
-  virtualServices: VirtualService[];
-  destinationRules: DestinationRule[];
-  gateways: Gateway[];
-  sidecars: Sidecar[];
-  peerAuthentications: PeerAuthentication[];
-  authorizationPolicies: AuthorizationPolicy[];
-  requestAuthentications: RequestAuthentication[];
 }
 
 export function namespaceOf(r: { metadata: { namespace?: string } }): string {
@@ -188,34 +175,38 @@ function indexByHost<R extends { metadata: { name: string; namespace?: string } 
   return index;
 }
 
+/** The model's lists, one per kind the registry gives a list: that kind's resources sorted by namespace/name. */
+function modelLists(config: MeshConfig): ModelLists {
+  const byKind = new Map<string, { metadata: { name: string; namespace?: string } }[]>();
+  for (const { resource } of config.resources) pushTo(byKind, resource.kind, resource);
+  const lists: Record<string, unknown[]> = {};
+  for (const d of ISTIO_KINDS) {
+    const list = modelListOf(d);
+    if (list) lists[list] = (byKind.get(d.kind) ?? []).sort(byKey);
+  }
+  // Each list holds exactly the resources of the kind declared with it.
+  return lists as unknown as ModelLists;
+}
+
 /** Builds the model from validated resources; deterministic for the same input. */
 export function buildMeshModel(config: MeshConfig, settings: Partial<MeshSettings> = {}): MeshModel {
-  const of = <K extends string>(kind: K) => config.resources.map((s) => s.resource).filter((r) => r.kind === kind);
-  const workloads = (of("WorkloadEntry") as WorkloadEntry[]).sort(byKey);
-  const serviceEntries = (of("ServiceEntry") as ServiceEntry[]).sort(byKey);
+  const lists = modelLists(config);
+  const { workloads, virtualServices, destinationRules } = lists;
+  const serviceEntries = config.resources.map((s) => s.resource).filter((r): r is ServiceEntry => r.kind === "ServiceEntry").sort(byKey);
   const workloadsByNamespace = new Map<string, WorkloadEntry[]>();
   for (const we of workloads) pushTo(workloadsByNamespace, namespaceOf(we), we);
   const workloadIndexes = new Map([...workloadsByNamespace].map(([ns, list]) => [ns, new WorkloadsByLabel(list)]));
   const services = serviceEntries.flatMap((se) => servicesOf(se, workloadIndexes.get(namespaceOf(se)))).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.namespace.localeCompare(b.namespace));
   const serviceByHost = new Map<string, ServiceModel>();
   for (const s of services) if (!serviceByHost.has(s.hostname)) serviceByHost.set(s.hostname, s);
-  const virtualServices = (of("VirtualService") as VirtualService[]).sort(byKey);
-  const destinationRules = (of("DestinationRule") as DestinationRule[]).sort(byKey);
   const lookup = (host: string, namespace: string) => serviceByHost.get(host) ?? (host.includes(".") ? serviceByHost.get(`${host}.${DOMAIN_SUFFIX}`) : serviceByHost.get(`${host}.${namespace}.${DOMAIN_SUFFIX}`));
   return {
+    ...lists,
     settings: { rootNamespace: settings.rootNamespace ?? "istio-system", outboundTrafficPolicy: settings.outboundTrafficPolicy ?? "ALLOW_ANY" },
     services,
     serviceByHost,
     virtualServicesByHost: indexByHost(virtualServices, (vs) => vs.spec.hosts ?? [], lookup),
     destinationRulesByHost: indexByHost(destinationRules, (dr) => [dr.spec.host], lookup),
-    workloads,
-    virtualServices,
-    destinationRules,
-    gateways: (of("Gateway") as Gateway[]).sort(byKey),
-    sidecars: (of("Sidecar") as Sidecar[]).sort(byKey),
-    peerAuthentications: (of("PeerAuthentication") as PeerAuthentication[]).sort(byKey),
-    authorizationPolicies: (of("AuthorizationPolicy") as AuthorizationPolicy[]).sort(byKey),
-    requestAuthentications: (of("RequestAuthentication") as RequestAuthentication[]).sort(byKey),
   };
 }
 

@@ -1,6 +1,7 @@
 // What changed between two mesh models, as far as generation cares: an endpoint-only change
 // (the same services, ports, rules and policies; only some services' endpoints differ) can
 // take the EDS fast path instead of a full regeneration.
+import { RULE_LISTS } from "../api/kind-registry.js";
 import type { MeshModel, ServiceModel } from "./mesh-model.js";
 
 export type ModelChange =
@@ -13,9 +14,6 @@ function withoutEndpoints(s: ServiceModel): string {
   return JSON.stringify(rest);
 }
 
-/** The parts of a model other than services and workloads. */
-const RULE_LISTS = ["virtualServices", "destinationRules", "gateways", "sidecars", "peerAuthentications", "authorizationPolicies", "requestAuthentications"] as const;
-
 /**
  * Whether two lists have equal JSON, element by element: an element that is the same object
  * in both (a resource from a file that did not change) is not serialized at all.
@@ -24,6 +22,7 @@ function sameList(a: readonly unknown[], b: readonly unknown[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i] || JSON.stringify(x) === JSON.stringify(b[i]));
 }
 
+/** Settings and every list the kind registry marks `diff: "rules"` (all but services and workloads). */
 function sameRules(a: MeshModel, b: MeshModel): boolean {
   return JSON.stringify(a.settings) === JSON.stringify(b.settings) && RULE_LISTS.every((list) => sameList(a[list], b[list]));
 }

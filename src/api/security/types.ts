@@ -125,8 +125,6 @@ export type RequestAuthentication = Base<"RequestAuthentication", RequestAuthent
 // ---------------------------------------------------------------------------------------
 
 export type SecurityResource = PeerAuthentication | AuthorizationPolicy | RequestAuthentication;
-export type SecurityKind = SecurityResource["kind"];
-export const SECURITY_KINDS: readonly SecurityKind[] = ["PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication"];
 
 /**
  * A validated security resource and where it was read from: the same shape as `Sourced` in

@@ -2,8 +2,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ValidationIssue } from "../types.js";
-import { parseDocuments } from "../validate-resource.js";
-import { validateSecurityResource } from "./validate-security.js";
+import { parseDocuments, validateResource as validateSecurityResource } from "../validate-resource.js";
 
 const TESTDATA = join(import.meta.dirname, "testdata");
 
@@ -77,9 +76,9 @@ describe("validateSecurityResource: the valid fixtures", () => {
 
 describe("validateSecurityResource: the envelope", () => {
   it("ignores other API groups with a warning", () => {
-    const result = check(resource("VirtualService", {}, { name: "x" }, "networking.istio.io/v1"));
+    const result = check(resource("Deployment", {}, { name: "x" }, "apps/v1"));
     expect(result.resource).toBeUndefined();
-    expect(problems(result)).toEqual(['[warning] apiVersion: ignored: this reads only security.istio.io resources, found apiVersion "networking.istio.io/v1" (kind VirtualService)']);
+    expect(problems(result)).toEqual(['[warning] apiVersion: ignored: Weft reads only networking.istio.io and security.istio.io resources, found apiVersion "apps/v1" (kind Deployment)']);
   });
 
   it("rejects unknown versions and suggests the kind for a typo", () => {

@@ -1,7 +1,7 @@
-// Reading and validating Istio security resources (security.istio.io v1, v1beta1):
-// PeerAuthentication, AuthorizationPolicy and RequestAuthentication. Same approach and message
-// style as the networking validators (../validate-resource.ts): every problem is reported
-// against its file, document, resource and field, saying what was expected and what was found.
+// The spec checks of Istio's security resources (security.istio.io v1, v1beta1):
+// PeerAuthentication, AuthorizationPolicy and RequestAuthentication, declared in
+// ../kind-registry.ts and run by validateResource (../validate-resource.ts). Every problem is
+// reported against its file, document, resource and field, saying what was expected and found.
 import { createPublicKey, type JsonWebKey } from "node:crypto";
 import {
   CheckedObject,
@@ -14,21 +14,8 @@ import {
   labelKeyProblem,
 } from "../field-checks.js";
 import { closestMatch } from "../spelling-hints.js";
-import type { SourceRef, ValidationIssue } from "../types.js";
-import { checkMetadata, checkVersionAndKind, readEnvelope, type ApiGroup } from "../object-meta.js";
 import { CONDITION_KEY_NAMES, parseConditionKey, type ConditionKey } from "./condition-keys.js";
-import { AUTHORIZATION_ACTIONS, MTLS_MODES, SECURITY_GROUP, SECURITY_KINDS, SECURITY_VERSIONS, type SecurityKind, type SecurityResource } from "./types.js";
-
-
-const SECURITY_API: ApiGroup<SecurityKind> = { group: SECURITY_GROUP, versions: SECURITY_VERSIONS, kinds: SECURITY_KINDS };
-
-const SPEC_CHECKS: Record<SecurityKind, (c: IssueCollector, value: unknown, path: string) => void> = {
-  PeerAuthentication: checkPeerAuthenticationSpec,
-  AuthorizationPolicy: checkAuthorizationPolicySpec,
-  RequestAuthentication: checkRequestAuthenticationSpec,
-};
-
-const TOP_LEVEL_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"] as const;
+import { AUTHORIZATION_ACTIONS, MTLS_MODES } from "./types.js";
 
 /** Istio fields that attach a policy to a Gateway API resource or a Service instead of a selector. */
 const TARGET_REF_FIELDS = ["targetRef", "targetRefs"] as const;
@@ -39,36 +26,6 @@ function rejectTargetRefs(spec: CheckedObject): void {
     if (spec.has(key)) spec.c.error(spec.at(key), "is not supported yet: Weft applies policies to workloads by selector only; use selector.matchLabels (or no selector for the whole namespace)");
   }
 }
-
-/**
- * Checks one parsed document against Istio's security API (schema and per-resource meaning).
- * Returns the resource, with metadata.namespace filled in, only when there are no errors;
- * warnings alone do not reject it. Resources of other API groups are ignored with a warning.
- */
-export function validateSecurityResource(value: unknown, source: SourceRef): { resource?: SecurityResource; issues: ValidationIssue[] } {
-  const c = new IssueCollector(source);
-  const env = readEnvelope(c, value, SECURITY_API);
-  if (!env) return { issues: c.issues };
-  if (env.group !== SECURITY_GROUP) {
-    c.warning("apiVersion", `ignored: this reads only ${SECURITY_GROUP} resources, found apiVersion "${env.apiVersion}" (kind ${env.kind})`);
-    return { issues: c.issues };
-  }
-  const kind = checkVersionAndKind(c, env, SECURITY_API);
-  if (!kind) return { issues: c.issues };
-  const { apiVersion } = env;
-
-  CheckedObject.of(c, env.value, "", TOP_LEVEL_FIELDS);
-  const metadata = checkMetadata(c, env.value["metadata"]);
-  // Every security kind may have an empty spec ({}): e.g. an AuthorizationPolicy that allows nothing.
-  const spec = env.value["spec"] ?? {};
-  SPEC_CHECKS[kind](c, spec, "spec");
-
-  if (c.errorCount > 0 || !metadata) return { issues: c.issues };
-  // Every field of the spec was checked above against the kind's shape, so the cast is safe.
-  const resource = { apiVersion, kind, metadata, spec: structuredClone(spec) } as SecurityResource;
-  return { resource, issues: c.issues };
-}
-
 
 /** selector: { matchLabels } — the workloads a policy applies to. Returns whether it is set. */
 function checkSelector(spec: CheckedObject): boolean {
@@ -81,7 +38,7 @@ function checkSelector(spec: CheckedObject): boolean {
 // ---------------------------------------------------------------------------------------
 // PeerAuthentication
 
-function checkPeerAuthenticationSpec(c: IssueCollector, value: unknown, path: string): void {
+export function checkPeerAuthenticationSpec(c: IssueCollector, value: unknown, path: string): void {
   const spec = CheckedObject.of(c, value, path, ["selector", "mtls", "portLevelMtls"]);
   if (!spec) return;
   const hasSelector = checkSelector(spec);
@@ -193,7 +150,7 @@ function checkRuleStrings(o: CheckedObject, key: string, what: string, problem: 
   });
 }
 
-function checkAuthorizationPolicySpec(c: IssueCollector, value: unknown, path: string): void {
+export function checkAuthorizationPolicySpec(c: IssueCollector, value: unknown, path: string): void {
   const spec = CheckedObject.of(c, value, path, [...AUTHORIZATION_POLICY_FIELDS, ...TARGET_REF_FIELDS], ["provider"]);
   if (!spec) return;
   rejectTargetRefs(spec);
@@ -309,7 +266,7 @@ function headerNameProblem(value: string): string | undefined {
   return `expected an HTTP header name such as "x-jwt-payload", found ${describeValue(value)}`;
 }
 
-function checkRequestAuthenticationSpec(c: IssueCollector, value: unknown, path: string): void {
+export function checkRequestAuthenticationSpec(c: IssueCollector, value: unknown, path: string): void {
   const spec = CheckedObject.of(c, value, path, ["selector", "jwtRules", ...TARGET_REF_FIELDS]);
   if (!spec) return;
   rejectTargetRefs(spec);

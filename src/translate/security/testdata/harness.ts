@@ -11,9 +11,8 @@ import type { Listener } from "../../../../generated/envoy/config/listener/v3/li
 import type { Filter } from "../../../../generated/envoy/config/listener/v3/listener_components.js";
 import type { HttpFilter } from "../../../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js";
 import { formatIssue } from "../../../api/types.js";
-import type { SecurityResource } from "../../../api/security/types.js";
-import { validateSecurityResource } from "../../../api/security/validate-security.js";
-import { parseDocuments } from "../../../api/validate-resource.js";
+import { SECURITY_GROUP, type SecurityResource } from "../../../api/security/types.js";
+import { parseDocuments, validateResource } from "../../../api/validate-resource.js";
 import { packAny } from "../../../envoy/any.js";
 import { buildLoadAssignment, durationMs, socketAddress } from "../../../envoy/builders.js";
 import { resourceToJson } from "../../../envoy/readable-json.js";
@@ -31,9 +30,9 @@ export function loadSecurityYaml(text: string, file = "inline.yaml"): SecurityRe
   const { docs, issues } = parseDocuments(text, file);
   const resources: SecurityResource[] = [];
   for (const { document, value } of docs) {
-    const result = validateSecurityResource(value, { file, document });
+    const result = validateResource(value, { file, document });
     issues.push(...result.issues.filter((i) => i.severity === "error"));
-    if (result.resource) resources.push(result.resource);
+    if (result.resource?.apiVersion.startsWith(`${SECURITY_GROUP}/`)) resources.push(result.resource as SecurityResource);
   }
   if (issues.length) throw new Error(`invalid test input:\n${issues.map(formatIssue).join("\n")}`);
   return resources;
