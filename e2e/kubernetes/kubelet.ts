@@ -77,6 +77,8 @@ export interface SidecarSettings {
   xdsPort: number;
   /** Default: the pod bridge's address (the host as pods see it). */
   xdsAddress?: string;
+  /** Ports of more control-plane replicas at xdsAddress: the sidecar's xds-grpc cluster has one endpoint per replica. */
+  moreXdsPorts?: number[];
   /** Change the bootstrap (token, TLS, delta xDS, ...) per pod. */
   bootstrap?: (pod: V1Pod, defaults: BootstrapOptions) => BootstrapOptions;
   /** Override Istio's injection rule. */
@@ -567,6 +569,7 @@ export class Kubelet {
       },
       xdsAddress: settings.xdsAddress ?? bridgeAddress(),
       xdsPort: settings.xdsPort,
+      ...(settings.moreXdsPorts?.length ? { xdsReplicas: settings.moreXdsPorts.map((port) => ({ address: settings.xdsAddress ?? bridgeAddress(), port })) } : {}),
       adminAddress: ip,
       adminPort: SIDECAR_ADMIN_PORT,
     };

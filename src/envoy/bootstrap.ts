@@ -19,6 +19,12 @@ export interface BootstrapOptions {
   /** Control plane host: an IP literal (STATIC cluster) or a DNS name (STRICT_DNS). */
   xdsAddress: string;
   xdsPort: number;
+  /**
+   * More replicas of the control plane (after xdsAddress:xdsPort): the xds-grpc cluster gets one
+   * endpoint each, so when the replica a stream is on dies, Envoy's reconnect goes to another
+   * (round robin). All IP literals or all host names, like xdsAddress.
+   */
+  xdsReplicas?: { address: string; port: number }[];
   /** Admin listener IP. Default 127.0.0.1. */
   adminAddress?: string;
   /** Admin port; 0 (the default) lets the kernel pick one. */
@@ -46,8 +52,9 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
     adminPort: String(opts.adminPort ?? 0),
     adsApiType: opts.deltaXds ? "DELTA_GRPC" : "GRPC",
     xdsClusterType: isIP(opts.xdsAddress) !== 0 ? "STATIC" : "STRICT_DNS",
-    xdsAddress: JSON.stringify(opts.xdsAddress),
-    xdsPort: String(opts.xdsPort),
+    xdsLbEndpoints: JSON.stringify(
+      [{ address: opts.xdsAddress, port: opts.xdsPort }, ...(opts.xdsReplicas ?? [])].map((r) => ({ endpoint: { address: { socket_address: { address: r.address, port_value: r.port } } } })),
+    ),
     xdsInitialMetadata: JSON.stringify(opts.xdsToken ? [{ key: "authorization", value: `Bearer ${opts.xdsToken}` }] : []),
     xdsTransportSocket: JSON.stringify(
       opts.xdsTls
@@ -107,6 +114,12 @@ function validateBootstrapOptions(opts: BootstrapOptions): void {
     fail("xdsAddress", "an IP address or DNS host name", opts.xdsAddress);
   }
   checkPort("xdsPort", opts.xdsPort, 1);
+  (opts.xdsReplicas ?? []).forEach((replica, i) => {
+    if (typeof replica.address !== "string" || (isIP(replica.address) === 0) !== (isIP(opts.xdsAddress) === 0) || (isIP(replica.address) === 0 && !isHostName(replica.address))) {
+      fail(`xdsReplicas[${i}].address`, isIP(opts.xdsAddress) !== 0 ? "an IP address (xdsAddress is one)" : "a DNS host name (xdsAddress is one)", replica.address);
+    }
+    checkPort(`xdsReplicas[${i}].port`, replica.port, 1);
+  });
   if (opts.adminAddress !== undefined && isIP(opts.adminAddress) === 0) {
     fail("adminAddress", "an IP address (Envoy binds it; host names are not allowed)", opts.adminAddress);
   }

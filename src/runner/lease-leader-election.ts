@@ -167,9 +167,7 @@ export class LeaseLeaderElection implements LeaderElection {
     }
     const holder = current.record.holderIdentity;
     const heldByOther = holder !== "" && holder !== this.identity;
-    // The holder's own lease duration counts (another replica may run other settings).
-    const durationMs = (current.record.leaseDurationSeconds > 0 ? current.record.leaseDurationSeconds : this.timings.leaseDurationMs / 1000) * 1000;
-    if (heldByOther && this.observed.at + durationMs > now) return false;
+    if (heldByOther && this.untilObservedExpiry() > 0) return false;
     const next: LeaseRecord =
       holder === this.identity
         ? { ...fresh, acquireTime: current.record.acquireTime, leaseTransitions: current.record.leaseTransitions }
@@ -206,8 +204,18 @@ export class LeaseLeaderElection implements LeaderElection {
       this.logger.warn({ lease: this.client.description, renewDeadlineMs: this.timings.renewDeadlineMs }, "leader election: could not renew the lease within the renew deadline; no longer leader");
       this.setLeader(false);
     }
-    // A leader renews every retry period; candidates add client-go's jitter.
-    this.schedule(this.leader ? this.timings.retryPeriodMs : this.timings.retryPeriodMs * (1 + this.random() * JITTER_FACTOR));
+    // A leader renews every retry period; candidates add client-go's jitter, but wake up when the
+    // lease they watch expires rather than up to a jittered period later (faster takeover).
+    this.schedule(this.leader ? this.timings.retryPeriodMs : Math.min(this.timings.retryPeriodMs * (1 + this.random() * JITTER_FACTOR), this.untilObservedExpiry() + 10));
+  }
+
+  /** Milliseconds until the lease last seen held by another may be taken (Infinity when none is). */
+  private untilObservedExpiry(): number {
+    const observed = this.observed;
+    if (!observed || observed.record.holderIdentity === "" || observed.record.holderIdentity === this.identity) return Infinity;
+    // The holder's own lease duration counts (another replica may run other settings).
+    const durationMs = (observed.record.leaseDurationSeconds > 0 ? observed.record.leaseDurationSeconds : this.timings.leaseDurationMs / 1000) * 1000;
+    return Math.max(0, observed.at + durationMs - this.monotonicNow());
   }
 
   private setLeader(leader: boolean): void {
