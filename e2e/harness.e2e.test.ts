@@ -157,6 +157,7 @@ describe("renderBootstrap", () => {
   it.each<[string, BootstrapOptions]>([
     ["state of the world, IP control plane", { ...options }],
     ["delta, DNS control plane", { ...options, deltaXds: true, xdsAddress: "localhost" }],
+    ["two control-plane replicas", { ...options, xdsReplicas: [{ address: "127.0.0.2", port: 15011 }] }],
   ])("passes envoy --mode validate (%s)", async (_label, opts) => {
     const yaml = renderBootstrap(opts);
     expect(yaml).toContain(opts.deltaXds ? "api_type: DELTA_GRPC" : "api_type: GRPC");
@@ -180,6 +181,8 @@ describe("renderBootstrap", () => {
     expect(() => renderBootstrap({ ...options, nodeId: "" })).toThrow(/nodeId must be a non-empty string/);
     expect(() => renderBootstrap({ ...options, xdsAddress: "not a host" })).toThrow(/xdsAddress/);
     expect(() => renderBootstrap({ ...options, adminAddress: "localhost" })).toThrow(/adminAddress must be an IP/);
+    expect(() => renderBootstrap({ ...options, xdsReplicas: [{ address: "weft-b.local", port: 15010 }] })).toThrow(/xdsReplicas\[0\]\.address must be an IP address \(xdsAddress is one\)/);
+    expect(() => renderBootstrap({ ...options, xdsReplicas: [{ address: "127.0.0.2", port: 0 }] })).toThrow(/xdsReplicas\[0\]\.port must be an integer port/);
   });
 });
 
