@@ -42,6 +42,8 @@ export interface ClusterObjectRef {
   namespace?: string;
   name: string;
   resourceVersion: string;
+  /** metadata.generation of that version (it moves with the spec; status reports it as observedGeneration). */
+  generation?: number;
 }
 
 export function isFileRef(ref: SourceRef): ref is FileRef {

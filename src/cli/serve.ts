@@ -42,6 +42,29 @@ export function replicaIdentity(): string {
   return pod && pod.length <= 253 ? pod : `${hostname()}_${process.pid}`;
 }
 
+import { DEFAULT_WEBHOOK_PORT, WEBHOOK_PATH } from "../webhook/webhook-server.js";
+import { DEFAULT_WEBHOOK_CONFIGURATION_NAME, type WebhookTarget } from "../webhook/webhook-configuration.js";
+import { startAdmissionWebhook, type AdmissionWebhook } from "../webhook/admission-webhook.js";
+import { loadOrCreateCa } from "../ca/certificate-authority.js";
+
+/** --webhook-url or --webhook-service as the webhook configuration's target. */
+function parseWebhookTarget(url: string | undefined, service: string | undefined): WebhookTarget {
+  if (url) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UsageError(`--webhook-url must be an https URL such as "https://10.0.0.5:15017${WEBHOOK_PATH}", got "${url}"`);
+    }
+    if (parsed.protocol !== "https:") throw new UsageError(`--webhook-url must use https (the apiserver only calls webhooks over TLS), got "${url}"`);
+    return { url };
+  }
+  const m = /^([a-z0-9-]+)\/([a-z0-9-]+)(?::(\d+))?$/.exec(service ?? "");
+  const port = Number(m?.[3] ?? 443);
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--webhook-service must be namespace/name or namespace/name:port such as "weft-system/weft:443", got "${service}"`);
+  return { service: { namespace: m[1]!, name: m[2]!, port } };
+}
+
 function parseTtl(text: string | undefined): number {
   const ms = parseDurationMs(text ?? "24h");
   if (ms === undefined || ms < 1000) throw new UsageError(`--workload-cert-ttl must be a duration of at least 1s such as "24h" or "90m", got "${text}"`);
@@ -81,6 +104,12 @@ const FLAGS = {
   "lease-duration": { type: "string", env: "WEFT_LEASE_DURATION", default: "15s", help: "how long a leader's Lease lasts without renewal before another replica takes over (whole seconds)" },
   "renew-deadline": { type: "string", env: "WEFT_RENEW_DEADLINE", default: "10s", help: "a leader that could not renew its Lease for this long stops leading (shorter than --lease-duration)" },
   "retry-period": { type: "string", env: "WEFT_RETRY_PERIOD", default: "2s", help: "between attempts to acquire or renew the Lease" },
+  webhook: { type: "boolean", env: "WEFT_WEBHOOK", help: "with --kubernetes: serve the validating admission webhook (HTTPS, certificate from Weft's CA) and keep its ValidatingWebhookConfiguration current" },
+  "webhook-address": { type: "string", env: "WEFT_WEBHOOK_ADDRESS", default: "0.0.0.0", help: "with --webhook: address the webhook's HTTPS server binds" },
+  "webhook-port": { type: "string", env: "WEFT_WEBHOOK_PORT", default: String(DEFAULT_WEBHOOK_PORT), help: "with --webhook: port of the webhook's HTTPS server" },
+  "webhook-service": { type: "string", env: "WEFT_WEBHOOK_SERVICE", default: "weft-system/weft:443", help: "with --webhook: the Service (namespace/name:port) the apiserver calls the webhook through" },
+  "webhook-url": { type: "string", env: "WEFT_WEBHOOK_URL", help: "with --webhook: call the webhook at this https URL instead of a Service (Weft outside the cluster), e.g. https://10.0.0.5:15017/validate" },
+  "webhook-configuration": { type: "string", env: "WEFT_WEBHOOK_CONFIGURATION", default: DEFAULT_WEBHOOK_CONFIGURATION_NAME, help: "with --webhook: name of the ValidatingWebhookConfiguration Weft creates and keeps" },
   "outbound-traffic-policy": { type: "string", env: "WEFT_OUTBOUND_TRAFFIC_POLICY", default: "ALLOW_ANY", help: "mesh default for unknown destinations: ALLOW_ANY or REGISTRY_ONLY" },
   "root-namespace": { type: "string", env: "WEFT_ROOT_NAMESPACE", default: "istio-system", help: "namespace whose Sidecar/DestinationRule apply mesh-wide" },
   security: { type: "boolean", env: "WEFT_SECURITY", help: "turn on the CA, SDS certificates, authenticated xDS over TLS and mTLS" },
@@ -121,6 +150,9 @@ export async function runServe(argv: string[]): Promise<number> {
   const classLimits = parseClassLimits(values["max-proxy-classes"], values["proxy-class-grace"]);
   const logger = createLogger({ level: values["log-level"] });
   if (values.kubeconfig && !values.kubernetes) throw new UsageError("--kubeconfig needs --kubernetes");
+  if (values.webhook && !values.kubernetes) throw new UsageError("--webhook needs --kubernetes (the apiserver calls the webhook)");
+  const webhookTarget = values.webhook ? parseWebhookTarget(values["webhook-url"], values["webhook-service"]) : undefined;
+  const webhookPort = values.webhook ? parsePort("webhook-port", values["webhook-port"]) : 0;
   const clusterDomain = values["cluster-domain"] ?? "cluster.local";
   if (!isDnsSubdomain(clusterDomain)) throw new UsageError(`--cluster-domain must be a DNS name such as "cluster.local", got "${clusterDomain}"`);
   let kubernetes: { kubeConfig: ReturnType<typeof loadKubeConfig>["kubeConfig"]; clusterDomain: string; clusterId: string; configFrom: string } | undefined;
@@ -186,7 +218,31 @@ export async function runServe(argv: string[]): Promise<number> {
     );
   }
   const cp = runner.cp;
-  logger.info({ xdsPort: cp.xdsPort, adminPort: cp.adminPort }, "weft control plane ready");
+  let webhook: AdmissionWebhook | undefined;
+  if (kubernetes && webhookTarget) {
+    const stateDir = values["state-dir"] ?? ".weft/state";
+    // The webhook's serving certificate comes from Weft's CA: the mesh's with --security, else
+    // the same CA kept in the state directory.
+    const ca = runner.security?.ca ?? (await loadOrCreateCa({ dir: path.join(stateDir, "ca"), trustDomain: values["trust-domain"], metrics: cp.metricsRegistry, onWarning: (message) => logger.warn(message) }));
+    try {
+      webhook = await startAdmissionWebhook({
+        ca,
+        kubeConfig: kubernetes.kubeConfig,
+        leadership: runner.leader,
+        logger: logger.child({ component: "webhook" }),
+        target: webhookTarget,
+        address: values["webhook-address"],
+        port: webhookPort,
+        clusterDomain,
+        configurationName: values["webhook-configuration"],
+        metrics: cp.metricsRegistry,
+      });
+    } catch (err) {
+      await runner.close(0);
+      throw new Error(`admission webhook: cannot start on ${values["webhook-address"]}:${webhookPort}: ${(err as Error).message}`);
+    }
+  }
+  logger.info({ xdsPort: cp.xdsPort, adminPort: cp.adminPort, ...(webhook ? { webhookPort: webhook.server.port } : {}) }, "weft control plane ready");
   const grace = Number(values["shutdown-grace"]) || 5000;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -196,6 +252,7 @@ export async function runServe(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+  await webhook?.close();
   await runner.close(grace);
   return 0;
 }

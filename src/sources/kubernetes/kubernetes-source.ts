@@ -5,8 +5,8 @@
 // source is "synced" once every reflector has completed its list, and again "not synced" while
 // any relists after 410 Gone — the aggregator then keeps using the last synced snapshot.
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
-import { validateResource } from "../../api/validate-resource.js";
-import { resourceKey, type ClusterObjectRef, type Sourced, type ValidationIssue } from "../../api/types.js";
+import { resourceKey, type ClusterObjectRef, type Sourced } from "../../api/types.js";
+import { validateIstioObject } from "./istio-object.js";
 import type { ConfigSource, SourceEntry, SourceListener, SourceSnapshot } from "../config-source.js";
 import type { Logger } from "../../log/logger.js";
 import { ClusterRegistry, type CoreKind, type CoreRecord } from "./cluster-registry.js";
@@ -46,9 +46,6 @@ interface CoreKindSpec {
   list: (page: { limit: number; continueToken?: string }) => Promise<ListPage>;
   toRecord: (o: unknown) => CoreRecord | undefined;
 }
-
-/** The most a custom resource's spec may take as JSON before it is refused (Kubernetes' own object limit is ~1.5 MB). */
-const MAX_CUSTOM_RESOURCE_BYTES = 1536 * 1024;
 
 export class KubernetesSource implements ConfigSource {
   readonly clusterId: string;
@@ -245,31 +242,11 @@ export class KubernetesSource implements ConfigSource {
     });
   }
 
-  /**
-   * Validates one custom resource as it arrives. Only apiVersion, kind, name, namespace,
-   * labels, annotations and spec are kept; the object itself (status, managed fields) is not.
-   */
+  /** Validates one custom resource as it arrives (istio-object.ts); the object itself is not kept. */
   private customRecord(kind: IstioKind, version: string, o: unknown): CustomRecord | undefined {
-    const object = o as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown; labels?: unknown; annotations?: unknown }; spec?: unknown };
-    const m = object?.metadata;
-    if (!m || typeof m.name !== "string") return undefined;
-    const namespace = typeof m.namespace === "string" ? m.namespace : "";
-    const resourceVersion = typeof m.resourceVersion === "string" ? m.resourceVersion : "";
-    const source: ClusterObjectRef = { cluster: this.clusterId, kind: kind.kind, ...(namespace ? { namespace } : {}), name: m.name, resourceVersion };
-    const key = `${kind.kind}/${namespace || "default"}/${m.name}`;
-    const trimmed = {
-      apiVersion: typeof object.apiVersion === "string" ? object.apiVersion : `${kind.group}/${version}`,
-      kind: typeof object.kind === "string" ? object.kind : kind.kind,
-      metadata: { name: m.name, namespace, ...(m.labels ? { labels: m.labels } : {}), ...(m.annotations ? { annotations: m.annotations } : {}) },
-      spec: object.spec,
-    };
-    const size = JSON.stringify(trimmed.spec ?? null).length;
-    if (size > MAX_CUSTOM_RESOURCE_BYTES) {
-      const issue: ValidationIssue = { ...source, resource: key, field: "spec", message: `spec is ${size} bytes, more than Weft reads (${MAX_CUSTOM_RESOURCE_BYTES}); ignored`, severity: "error" };
-      return { namespace, name: m.name, resourceVersion, entry: { key, source, issues: [issue] } };
-    }
-    const { resource, issues } = validateResource(trimmed, source);
-    return { namespace, name: m.name, resourceVersion, entry: { key, source, ...(resource && resourceKey(resource) === key ? { resource } : {}), issues } };
+    const v = validateIstioObject(kind, version, o, this.clusterId);
+    if (!v) return undefined;
+    return { namespace: v.namespace, name: v.name, resourceVersion: v.resourceVersion, entry: { key: v.key, source: v.source, ...(v.resource ? { resource: v.resource } : {}), issues: v.issues } };
   }
 }
 

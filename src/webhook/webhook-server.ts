@@ -1,0 +1,135 @@
+// The validating admission webhook's HTTPS server (fastify): POST /validate takes an
+// AdmissionReview and answers it (admission-review.ts). TLS with a serving certificate from
+// Weft's CA for the webhook's names (the Service's DNS names, or the URL's host), renewed at
+// two thirds of its lifetime without a restart (setSecureContext). Bodies are bounded (an
+// AdmissionReview carries the object and, on update, the old object: 2 x Kubernetes' ~1.5 MB
+// object limit), and so are the time a request may take and the connections kept idle.
+import type { Server as HttpsServer } from "node:https";
+import Fastify, { type FastifyInstance } from "fastify";
+import { Counter, Histogram, type Registry } from "prom-client";
+import type { CertificateAuthority } from "../ca/certificate-authority.js";
+import type { Logger } from "../log/logger.js";
+import { BadAdmissionReview, reviewAdmission } from "./admission-review.js";
+
+export const WEBHOOK_PATH = "/validate";
+export const DEFAULT_WEBHOOK_PORT = 15017; // Istio's webhook port
+/** Largest request body accepted (bytes). */
+export const MAX_ADMISSION_REVIEW_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_SERVING_TTL_MS = 30 * 24 * 3600 * 1000;
+
+export interface WebhookServerOptions {
+  ca: CertificateAuthority;
+  /** Names the serving certificate covers (what the apiserver dials). */
+  dnsNames: string[];
+  ipAddresses: string[];
+  address?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  logger: Logger;
+  metrics?: Registry;
+  clusterId?: string;
+  /** Serving certificate lifetime; renewed at 2/3 of it. Default 30 days (capped by the CA). */
+  servingTtlMs?: number;
+}
+
+export class WebhookServer {
+  private app: FastifyInstance | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private readonly reviews?: Counter;
+  private readonly latency?: Histogram;
+  private closed = false;
+  port = 0;
+
+  private constructor(private readonly opts: WebhookServerOptions) {
+    if (opts.metrics) {
+      this.reviews = new Counter({ name: "weft_webhook_reviews_total", help: "admission reviews answered, by kind and outcome (allowed, denied, skipped, bad_request)", labelNames: ["kind", "outcome"], registers: [opts.metrics] });
+      this.latency = new Histogram({ name: "weft_webhook_review_seconds", help: "time to answer one admission review (parsing excluded)", buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [opts.metrics] });
+    }
+  }
+
+  static async start(opts: WebhookServerOptions): Promise<WebhookServer> {
+    const server = new WebhookServer(opts);
+    await server.listen();
+    return server;
+  }
+
+  private async issue(): Promise<{ cert: string; key: string; notBefore: Date; notAfter: Date }> {
+    const issued = await this.opts.ca.issueServingCertificate({ dnsNames: this.opts.dnsNames, ipAddresses: this.opts.ipAddresses, ttlMs: this.opts.servingTtlMs ?? DEFAULT_SERVING_TTL_MS });
+    return { cert: issued.certChainPem, key: issued.privateKeyPem, notBefore: issued.notBefore, notAfter: issued.notAfter };
+  }
+
+  private async listen(): Promise<void> {
+    const first = await this.issue();
+    const app = Fastify({
+      logger: false,
+      https: { cert: first.cert, key: first.key, minVersion: "TLSv1.2" },
+      bodyLimit: MAX_ADMISSION_REVIEW_BYTES,
+      // The apiserver gives up after the webhook's timeoutSeconds (at most 30 s).
+      requestTimeout: 30_000,
+      connectionTimeout: 30_000,
+      keepAliveTimeout: 30_000,
+    });
+    app.post(WEBHOOK_PATH, async (req, reply) => {
+      const started = process.hrtime.bigint();
+      try {
+        const decision = reviewAdmission(req.body, { clusterId: this.opts.clusterId ?? "" });
+        this.reviews?.inc({ kind: decision.kind ?? "", outcome: decision.outcome });
+        this.latency?.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        if (decision.outcome === "denied") this.opts.logger.info({ kind: decision.kind, message: decision.answer.response.status?.message }, "admission denied");
+        return decision.answer;
+      } catch (err) {
+        if (!(err instanceof BadAdmissionReview)) throw err;
+        this.reviews?.inc({ kind: "", outcome: "bad_request" });
+        reply.code(400);
+        return { error: err.message };
+      }
+    });
+    app.get("/healthz", async () => ({ status: "ok" }));
+    await app.listen({ host: this.opts.address ?? "0.0.0.0", port: this.opts.port ?? DEFAULT_WEBHOOK_PORT });
+    const address = app.server.address();
+    this.port = typeof address === "object" && address ? address.port : 0;
+    this.app = app;
+    this.scheduleRenewal(first.notBefore, first.notAfter);
+    this.opts.logger.info({ port: this.port, dnsNames: this.opts.dnsNames, ipAddresses: this.opts.ipAddresses, notAfter: first.notAfter.toISOString() }, "admission webhook listening (HTTPS)");
+  }
+
+  private scheduleRenewal(notBefore: Date, notAfter: Date): void {
+    clearTimeout(this.renewTimer);
+    const at = notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3;
+    // setTimeout holds at most ~24.8 days; a longer wait is taken in steps.
+    const delay = Math.min(Math.max(at - Date.now(), 1000), 2 ** 31 - 1);
+    this.renewTimer = setTimeout(() => void this.renewIfDue(at), delay);
+    this.renewTimer.unref();
+  }
+
+  private async renewIfDue(at: number): Promise<void> {
+    if (this.closed) return;
+    if (Date.now() < at) {
+      this.scheduleRenewal(new Date(at - 1), new Date(at + 1)); // keep waiting
+      return;
+    }
+    await this.renew();
+  }
+
+  /** Issues a fresh serving certificate and serves it to new connections (after a root rotation too). */
+  async renew(): Promise<void> {
+    if (!this.app || this.closed) return;
+    try {
+      const next = await this.issue();
+      (this.app.server as HttpsServer).setSecureContext({ cert: next.cert, key: next.key, minVersion: "TLSv1.2" });
+      this.scheduleRenewal(next.notBefore, next.notAfter);
+      this.opts.logger.info({ notAfter: next.notAfter.toISOString() }, "admission webhook serving certificate renewed");
+    } catch (err) {
+      this.opts.logger.error({ err: (err as Error).message }, "cannot renew the admission webhook's serving certificate; retrying in 60 s");
+      clearTimeout(this.renewTimer);
+      this.renewTimer = setTimeout(() => void this.renew(), 60_000);
+      this.renewTimer.unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.renewTimer);
+    await this.app?.close();
+  }
+}
