@@ -419,6 +419,8 @@ export type ValidationIssue = SourceRef & {
   field: string; // "spec.http[0].route[1].weight"
   message: string;
   severity: "error" | "warning";
+  /** Istio's analyzer code when the problem has one ("IST0101" ReferencedResourceNotFound), for `weft analyze`. */
+  code?: string;
 };
 
 /** Longest message, field or resource text an issue carries: what it quotes from input is cut, not echoed whole. */

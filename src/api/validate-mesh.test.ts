@@ -67,25 +67,27 @@ describe("validateMesh", () => {
         document: 3,
         resource: "VirtualService/default/ratings-extra",
         field: "metadata.name",
-        message: "duplicate VirtualService/default/ratings-extra: already defined in extra.yaml document 1; this definition in b.yaml document 3 is ignored",
+        message:
+          "duplicate VirtualService/default/ratings-extra: already defined in extra.yaml document 1, which wins (the first definition read wins: files in sorted path order, documents in file order, sources in the order given); this definition in b.yaml document 3 is ignored",
         severity: "error",
       },
     ]);
   });
 
-  it("rejects a destination host no ServiceEntry declares, resolving short names in the resource's namespace", () => {
+  it("warns (IST0101, not an error: Istio accepts it) about a destination host no ServiceEntry declares, resolving short names in the resource's namespace", () => {
     const inProd = virtualService("reviews", { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }] }] }, "prod");
     const typo = virtualService("details", { hosts: ["details"], http: [{ route: [{ destination: { host: "detials.default.svc.cluster.local" } }] }] });
     const { valid, issues } = validateMesh([...bookinfo(), inProd, typo]);
-    expect(keys(valid)).not.toContain("VirtualService/prod/reviews");
-    expect(keys(valid)).not.toContain("VirtualService/default/details");
+    expect(keys(valid)).toContain("VirtualService/prod/reviews");
+    expect(keys(valid)).toContain("VirtualService/default/details");
     expect(problems(issues)).toEqual([
-      'VirtualService/prod/reviews: spec.http[0].route[0].destination.host: unknown host "reviews" (reviews.prod.svc.cluster.local): no ServiceEntry declares it (did you mean "reviews.default.svc.cluster.local"?)',
-      'VirtualService/default/details: spec.http[0].route[0].destination.host: unknown host "detials.default.svc.cluster.local": no ServiceEntry declares it (did you mean "details.default.svc.cluster.local"?)',
+      'VirtualService/prod/reviews: spec.http[0].route[0].destination.host: unknown host "reviews" (reviews.prod.svc.cluster.local): no ServiceEntry declares it (did you mean "reviews.default.svc.cluster.local"?); requests routed here get 503 until it exists',
+      'VirtualService/default/details: spec.http[0].route[0].destination.host: unknown host "detials.default.svc.cluster.local": no ServiceEntry declares it (did you mean "details.default.svc.cluster.local"?); requests routed here get 503 until it exists',
     ]);
+    expect(issues.map((i) => [i.severity, i.code])).toEqual([["warning", "IST0101"], ["warning", "IST0101"]]);
   });
 
-  it("rejects a route to a subset that no DestinationRule for the host defines", () => {
+  it("warns about a route to a subset that no DestinationRule for the host defines (the DestinationRule may be in another file, or arrive later)", () => {
     const input = bookinfo();
     const reviews = find(input, "VirtualService/default/reviews");
     const withV4 = { ...reviews, resource: structuredClone(reviews.resource) } as Sourced;
@@ -94,30 +96,32 @@ describe("validateMesh", () => {
     const details = virtualService("details", { hosts: ["details"], http: [{ route: [{ destination: { host: "details", subset: "v1" } }] }] });
 
     const { valid, issues } = validateMesh([...input.filter((s) => s !== reviews), withV4, details]);
-    expect(valid).not.toContain(withV4);
-    expect(valid).not.toContain(details);
+    expect(valid).toContain(withV4);
+    expect(valid).toContain(details);
     expect(problems(issues)).toEqual([
-      'VirtualService/default/reviews: spec.http[0].route[0].destination.subset: subset "v4" of reviews.default.svc.cluster.local is not defined by any DestinationRule (DestinationRule/default/reviews defines v1, v2, v3)',
-      'VirtualService/default/details: spec.http[0].route[0].destination.subset: subset "v1" of details.default.svc.cluster.local is not defined by any DestinationRule (no DestinationRule applies to this host)',
+      'VirtualService/default/reviews: spec.http[0].route[0].destination.subset: subset "v4" of reviews.default.svc.cluster.local is not defined by any DestinationRule (DestinationRule/default/reviews defines v1, v2, v3); requests routed here get 503 until it is',
+      'VirtualService/default/details: spec.http[0].route[0].destination.subset: subset "v1" of details.default.svc.cluster.local is not defined by any DestinationRule (no DestinationRule applies to this host); requests routed here get 503 until it is',
     ]);
+    expect(issues.every((i) => i.severity === "warning" && i.code === "IST0101")).toBe(true);
   });
 
-  it("rejects a DestinationRule for an unknown host, and routes that relied on its subsets", () => {
+  it("warns about a DestinationRule for an unknown host, and routes that rely on its subsets", () => {
     const input = bookinfo();
     const rule = find(input, "DestinationRule/default/ratings");
     const wrongHost = { ...rule, resource: structuredClone(rule.resource) } as Sourced;
     if (wrongHost.resource.kind !== "DestinationRule") throw new Error("fixture changed");
     wrongHost.resource.spec.host = "ratings.prod.svc.cluster.local";
     const { valid, issues } = validateMesh(input.map((s) => (s === rule ? wrongHost : s)));
-    expect(keys(valid)).not.toContain("DestinationRule/default/ratings");
-    expect(keys(valid)).not.toContain("VirtualService/default/ratings");
+    expect(keys(valid)).toContain("DestinationRule/default/ratings");
+    expect(keys(valid)).toContain("VirtualService/default/ratings");
     expect(problems(issues)).toEqual([
-      'DestinationRule/default/ratings: spec.host: unknown host "ratings.prod.svc.cluster.local": no ServiceEntry declares it (did you mean "ratings.default.svc.cluster.local"?)',
-      'VirtualService/default/ratings: spec.http[0].route[0].destination.subset: subset "v1" of ratings.default.svc.cluster.local is not defined by any DestinationRule (no DestinationRule applies to this host)',
+      'DestinationRule/default/ratings: spec.host: unknown host "ratings.prod.svc.cluster.local": no ServiceEntry declares it (did you mean "ratings.default.svc.cluster.local"?); this DestinationRule applies to nothing until the host exists',
+      'VirtualService/default/ratings: spec.http[0].route[0].destination.subset: subset "v1" of ratings.default.svc.cluster.local is not defined by any DestinationRule (no DestinationRule applies to this host); requests routed here get 503 until it is',
     ]);
+    expect(issues.map((i) => i.severity)).toEqual(["warning", "warning"]);
   });
 
-  it("rejects a ServiceEntry that gives a host's port a different protocol, and routes to what it alone declares", () => {
+  it("warns about a ServiceEntry that gives a host's port a different protocol, naming the winner", () => {
     const conflicting = sourced({
       kind: "ServiceEntry",
       metadata: { name: "reviews-grpc" },
@@ -125,25 +129,52 @@ describe("validateMesh", () => {
     }, "later.yaml", 2);
     const route = virtualService("reviews-grpc", { hosts: ["reviews-grpc.example.com"], http: [{ route: [{ destination: { host: "reviews-grpc.example.com" } }] }] });
     const { valid, issues } = validateMesh([...bookinfo(), conflicting, route]);
-    expect(valid).not.toContain(conflicting);
-    expect(valid).not.toContain(route);
+    expect(valid).toContain(conflicting);
+    expect(valid).toContain(route);
     expect(problems(issues)).toEqual([
-      `ServiceEntry/default/reviews-grpc: spec.ports[0].protocol: conflicting protocols for reviews.default.svc.cluster.local port 9080: GRPC here, but HTTP in ServiceEntry/default/reviews (${join(BOOKINFO, "services.yaml")} document 2); a host's port has one protocol`,
-      'VirtualService/default/reviews-grpc: spec.http[0].route[0].destination.host: unknown host "reviews-grpc.example.com": only ServiceEntry/default/reviews-grpc (later.yaml document 2) declares it, and that ServiceEntry has errors',
+      `ServiceEntry/default/reviews-grpc: spec.ports[0].protocol: conflicting protocols for reviews.default.svc.cluster.local port 9080: GRPC here, but HTTP in ServiceEntry/default/reviews (${join(BOOKINFO, "services.yaml")} document 2), and both are visible from the same namespaces; a host's port has one protocol: ServiceEntry/default/reviews wins (the first by namespace, then name)`,
     ]);
+    expect(issues[0]?.severity).toBe("warning");
   });
 
-  it('rejects references to Gateways that do not exist, except the reserved "mesh"', () => {
+  it("does not see a protocol conflict between ServiceEntries that no namespace sees both of (exportTo)", () => {
+    const entry = (name: string, namespace: string, protocol: string, exportTo: string[]) =>
+      sourced({ kind: "ServiceEntry", metadata: { name, namespace }, spec: { hosts: ["db.example.com"], exportTo, ports: [{ number: 5432, name: "db", protocol }], resolution: "DNS" } });
+    const a = entry("db", "team-a", "TCP", ["."]);
+    const b = entry("db", "team-b", "TLS", ["."]);
+    expect(problems(validateMesh([a, b]).issues)).toEqual([]);
+    const everywhere = entry("db-all", "team-c", "HTTP", ["*"]);
+    expect(problems(validateMesh([a, b, everywhere]).issues)).toHaveLength(1);
+  });
+
+  it('warns about references to Gateways that do not exist (yet), except the reserved "mesh"', () => {
     const vs = virtualService("edge", {
       hosts: ["shop.example.com"],
       gateways: ["mesh", "bookinfo-gateway", "default/bookinfo-gateway", "istio-system/ingress"],
       http: [{ match: [{ gateways: ["bookinfo-gatway"] }], route: [{ destination: { host: "productpage" } }] }],
     });
     const { valid, issues } = validateMesh([...bookinfo(), vs]);
-    expect(valid).not.toContain(vs);
+    expect(valid).toContain(vs);
     expect(problems(issues)).toEqual([
-      'VirtualService/default/edge: spec.gateways[3]: Gateway "istio-system/ingress" does not exist (known: default/bookinfo-gateway); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"',
-      'VirtualService/default/edge: spec.http[0].match[0].gateways[0]: Gateway "default/bookinfo-gatway" does not exist (did you mean "default/bookinfo-gateway"?); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"',
+      'VirtualService/default/edge: spec.gateways[3]: Gateway "istio-system/ingress" does not exist (known: default/bookinfo-gateway); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"; these routes apply to it once it exists',
+      'VirtualService/default/edge: spec.http[0].match[0].gateways[0]: Gateway "default/bookinfo-gatway" does not exist (did you mean "default/bookinfo-gateway"?); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"; these routes apply to it once it exists',
+    ]);
+    expect(issues.map((i) => i.code)).toEqual(["IST0101", "IST0101"]);
+  });
+
+  it("says a referenced Gateway, DestinationRule or ServiceEntry exists but is invalid (not a knock-on 'does not exist')", () => {
+    const vs = virtualService("edge", { hosts: ["shop.example.com"], gateways: ["broken-gw"], http: [{ route: [{ destination: { host: "shop.example.com", subset: "v1" } }] }] });
+    const toBrokenHost = virtualService("other", { hosts: ["other"], http: [{ route: [{ destination: { host: "broken.example.com" } }] }] });
+    const shop = sourced({ kind: "ServiceEntry", metadata: { name: "shop" }, spec: { hosts: ["shop.example.com"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "DNS" } });
+    const invalid = [
+      { key: "Gateway/default/broken-gw", source: { file: "gw.yaml", document: 1 }, hosts: [] },
+      { key: "DestinationRule/default/shop", source: { file: "dr.yaml", document: 2 }, hosts: ["shop.example.com"] },
+      { key: "ServiceEntry/default/broken", source: { file: "se.yaml", document: 1 }, hosts: ["broken.example.com"] },
+    ];
+    expect(problems(validateMesh([shop, vs, toBrokenHost], undefined, invalid).issues)).toEqual([
+      'VirtualService/default/edge: spec.http[0].route[0].destination.subset: subset "v1" of shop.example.com is not defined by any DestinationRule (DestinationRule/default/shop (dr.yaml document 2) exists but is invalid (see its errors)); requests routed here get 503 until it is',
+      'VirtualService/default/edge: spec.gateways[0]: Gateway "default/broken-gw" exists (gw.yaml document 1) but is invalid (see its errors); these routes apply to it once it is fixed',
+      'VirtualService/default/other: spec.http[0].route[0].destination.host: host "broken.example.com" is declared only by ServiceEntry/default/broken (se.yaml document 1), which exists but is invalid (see its errors); requests routed here get 503 until it exists',
     ]);
   });
 
@@ -156,9 +187,9 @@ describe("validateMesh", () => {
     const sameNamespace = virtualService("ledger", { hosts: ["ledger"], http: [{ route: [{ destination: { host: "ledger" } }] }] }, "finance");
     const otherNamespace = virtualService("ledger", { hosts: ["ledger.finance.svc.cluster.local"], http: [{ route: [{ destination: { host: "ledger.finance.svc.cluster.local" } }] }] });
     const { valid, issues } = validateMesh([privateEntry, sameNamespace, otherNamespace]);
-    expect(valid).toEqual([privateEntry, sameNamespace]);
+    expect(valid).toEqual([privateEntry, sameNamespace, otherNamespace]);
     expect(problems(issues)).toEqual([
-      'VirtualService/default/ledger: spec.http[0].route[0].destination.host: host "ledger.finance.svc.cluster.local" is declared by ServiceEntry/finance/ledger (extra.yaml document 1), but its exportTo does not include namespace "default"',
+      'VirtualService/default/ledger: spec.http[0].route[0].destination.host: host "ledger.finance.svc.cluster.local" is declared by ServiceEntry/finance/ledger (extra.yaml document 1), but its exportTo does not include namespace "default"; requests routed here get 503 until it exists',
     ]);
   });
 
@@ -169,7 +200,7 @@ describe("validateMesh", () => {
     const { valid, issues } = validateMesh([...bookinfo(), wildcard, vs, mirror]);
     expect(valid).toContain(vs);
     expect(problems(issues)).toEqual([
-      'VirtualService/default/mirror: spec.http[0].mirror.host: unknown host "unknown-mirror" (unknown-mirror.default.svc.cluster.local): no ServiceEntry declares it',
+      'VirtualService/default/mirror: spec.http[0].mirror.host: unknown host "unknown-mirror" (unknown-mirror.default.svc.cluster.local): no ServiceEntry declares it; requests routed here get 503 until it exists',
     ]);
   });
 
@@ -183,7 +214,7 @@ describe("validateMesh", () => {
     const { valid, issues } = validateMesh([wildcard, rule, vs, hidden("ledger-b"), hidden("ledger-a"), toLedger]);
     expect(valid).toContain(vs);
     expect(problems(issues)).toEqual([
-      'VirtualService/default/ledger: spec.http[0].route[0].destination.host: host "ledger.finance.svc.cluster.local" is declared by ServiceEntry/finance/ledger-b (extra.yaml document 1), but its exportTo does not include namespace "default"',
+      'VirtualService/default/ledger: spec.http[0].route[0].destination.host: host "ledger.finance.svc.cluster.local" is declared by ServiceEntry/finance/ledger-b (extra.yaml document 1), but its exportTo does not include namespace "default"; requests routed here get 503 until it exists',
     ]);
   });
 
@@ -209,7 +240,7 @@ describe("validateMesh", () => {
       const counters: ValidationCounters = { hostCandidates: 0, hints: { comparisons: 0 } };
       const { issues } = validateMesh(input, counters);
       expect(issues).toHaveLength(typos);
-      expect(issues[0]?.message).toBe('unknown host "svc-7.ns-7.svc.cluster.lcoal": no ServiceEntry declares it (did you mean "svc-7.ns-7.svc.cluster.local"?)');
+      expect(issues[0]?.message).toBe('unknown host "svc-7.ns-7.svc.cluster.lcoal": no ServiceEntry declares it (did you mean "svc-7.ns-7.svc.cluster.local"?); requests routed here get 503 until it exists');
       // Each route's lookup returns just the ServiceEntry that declares its host (none for a typo);
       // a scan would look at all n for every route.
       expect(counters.hostCandidates).toBe(n - typos);

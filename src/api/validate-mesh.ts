@@ -1,7 +1,10 @@
 // Cross-resource meaning: checks that need the whole mesh, run after each resource passed its
-// own schema checks (validate-resource.ts). A resource with an error here is left out of
-// `valid`, and resources that depend on it are checked against what is left, so a
-// VirtualService routing to a dropped ServiceEntry's host is reported too.
+// own schema checks (validate-resource.ts). Errors mean what Istio would refuse too: only a
+// duplicate definition (the later one is left out of `valid`). References to things that may
+// arrive later (hosts, subsets, Gateways) and conflicts between resources are warnings, with
+// Istio's analyzer code where one exists (IST0101 ReferencedResourceNotFound); translation
+// tolerates them (a route to an unknown host or subset answers 503, as Istio's missing
+// cluster does). Where the referenced resource exists but is invalid, the warning says so.
 import { HintIndex, type HintCounter } from "./spelling-hints.js";
 import {
   boundText,
@@ -11,10 +14,26 @@ import {
   type DestinationRule,
   type NetworkingResource,
   type ServiceEntry,
+  type SourceRef,
   type Sourced,
   type ValidationIssue,
   type VirtualService,
 } from "./types.js";
+
+/** Istio's analyzer code for a reference to something that does not exist. */
+export const REFERENCED_RESOURCE_NOT_FOUND = "IST0101";
+
+/**
+ * A resource that exists but is invalid (its own errors keep it out of the mesh): named so that
+ * references to it say "exists but is invalid" rather than "does not exist". `hosts` are the
+ * hosts it would declare (a ServiceEntry's spec.hosts, a DestinationRule's spec.host), read
+ * best-effort from the invalid document.
+ */
+export interface InvalidResource {
+  key: string;
+  source: SourceRef;
+  hosts: readonly string[];
+}
 
 /** Istio's reserved gateway name: the sidecars of the mesh rather than a Gateway resource. */
 const MESH_GATEWAY = "mesh";
@@ -36,39 +55,36 @@ const MAX_LISTED = 10;
  * (hosts, DestinationRule hosts, gateways, hint trigrams), so the work grows with the size of
  * the mesh, not its square.
  */
-export function validateMesh(resources: Sourced[], counters?: ValidationCounters): { valid: Sourced[]; issues: ValidationIssue[] } {
+export function validateMesh(resources: Sourced[], counters?: ValidationCounters, invalid: readonly InvalidResource[] = []): { valid: Sourced[]; issues: ValidationIssue[] } {
   const issues: ValidationIssue[] = [];
   const rejected = new Set<Sourced>();
-  const reject = (item: Sourced, field: string, message: string): void => {
-    rejected.add(item);
-    issues.push({ ...item.source, resource: boundText(resourceKey(item.resource)), field: boundText(field), message: boundText(message), severity: "error" });
+  const report: Report = (item, field, message, severity = "warning", code) => {
+    if (severity === "error") rejected.add(item);
+    issues.push({ ...item.source, resource: boundText(resourceKey(item.resource)), field: boundText(field), message: boundText(message), severity, ...(code ? { code } : {}) });
   };
 
-  const unique = dropDuplicates(resources, reject);
+  const unique = dropDuplicates(resources, report);
   const ofKind = <K extends NetworkingResource["kind"]>(kind: K) =>
     unique.filter((s): s is Sourced<Extract<NetworkingResource, { kind: K }>> => s.resource.kind === kind && !rejected.has(s));
 
-  checkPortProtocols(ofKind("ServiceEntry"), reject);
-  const entries = unique.filter((s): s is Sourced<ServiceEntry> => s.resource.kind === "ServiceEntry");
-  const services = new ServiceIndex(
-    entries.filter((s) => !rejected.has(s)),
-    entries.filter((s) => rejected.has(s)),
-    counters,
-  );
-  const gateways = new GatewayIndex(ofKind("Gateway").map((g) => `${namespaceOf(g)}/${g.resource.metadata.name}`), counters?.hints);
+  const invalidByKind = (kind: string) => invalid.filter((i) => i.key.startsWith(`${kind}/`));
+  checkPortProtocols(ofKind("ServiceEntry"), report);
+  const services = new ServiceIndex(ofKind("ServiceEntry"), invalidByKind("ServiceEntry"), counters);
+  const gateways = new GatewayIndex(ofKind("Gateway").map((g) => `${namespaceOf(g)}/${g.resource.metadata.name}`), invalidByKind("Gateway"), counters?.hints);
 
-  for (const rule of ofKind("DestinationRule")) checkDestinationRuleHost(rule, services, reject);
-  const subsets = new SubsetIndex(ofKind("DestinationRule"), counters);
+  for (const rule of ofKind("DestinationRule")) checkDestinationRuleHost(rule, services, report);
+  const subsets = new SubsetIndex(ofKind("DestinationRule"), invalidByKind("DestinationRule"), counters);
 
   for (const vs of ofKind("VirtualService")) {
-    for (const { destination, path } of destinationsOf(vs.resource)) checkDestination(vs, destination, path, services, subsets, reject);
-    for (const { gateway, path } of gatewayReferencesOf(vs.resource)) checkGatewayReference(vs, gateway, path, gateways, reject);
+    for (const { destination, path } of destinationsOf(vs.resource)) checkDestination(vs, destination, path, services, subsets, report);
+    for (const { gateway, path } of gatewayReferencesOf(vs.resource)) checkGatewayReference(vs, gateway, path, gateways, report);
   }
 
   return { valid: resources.filter((s) => !rejected.has(s)), issues };
 }
 
-type Reject = (item: Sourced, field: string, message: string) => void;
+/** Reports a problem of `item`: a warning unless said otherwise; an error also leaves it out of `valid`. */
+type Report = (item: Sourced, field: string, message: string, severity?: ValidationIssue["severity"], code?: string) => void;
 
 function namespaceOf(s: Sourced): string {
   return s.resource.metadata.namespace ?? "default";
@@ -78,15 +94,25 @@ function where(s: Sourced): string {
   return formatSource(s.source);
 }
 
-/** The first definition of a kind/namespace/name wins; later ones are rejected, naming both places. */
-function dropDuplicates(resources: Sourced[], reject: Reject): Sourced[] {
+/**
+ * The first definition of a kind/namespace/name wins; later ones are rejected (an error: one
+ * of them is ignored), naming both places and why the first wins: resources are read in a fixed
+ * order (sources in the order given; a directory's files in sorted path order, documents in
+ * file order), so the same files always give the same winner.
+ */
+function dropDuplicates(resources: Sourced[], report: Report): Sourced[] {
   const first = new Map<string, Sourced>();
   const unique: Sourced[] = [];
   for (const item of resources) {
     const key = resourceKey(item.resource);
     const earlier = first.get(key);
     if (earlier) {
-      reject(item, "metadata.name", `duplicate ${key}: already defined in ${where(earlier)}; this definition in ${where(item)} is ignored`);
+      report(
+        item,
+        "metadata.name",
+        `duplicate ${key}: already defined in ${where(earlier)}, which wins (the first definition read wins: files in sorted path order, documents in file order, sources in the order given); this definition in ${where(item)} is ignored`,
+        "error",
+      );
       continue;
     }
     first.set(key, item);
@@ -109,7 +135,7 @@ function isExportedTo(exportTo: string[] | undefined, ownNamespace: string, name
   return exportTo.some((e) => e === "*" || (e === "." && namespace === ownNamespace) || e === namespace);
 }
 
-type HostLookup = { found: true } | { found: false; hiddenBy?: Sourced<ServiceEntry>; rejectedDeclarer?: Sourced<ServiceEntry> };
+type HostLookup = { found: true } | { found: false; hiddenBy?: Sourced<ServiceEntry>; invalidDeclarer?: InvalidResource };
 
 /**
  * Items under the host patterns they declare, for "which items match this host" without a
@@ -158,18 +184,18 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 /** The hosts that ServiceEntries declare: the services routes may send traffic to. */
 class ServiceIndex {
   private readonly declared: HostPatternIndex<Sourced<ServiceEntry>>;
-  private readonly declaredByRejected: HostPatternIndex<Sourced<ServiceEntry>>;
+  private readonly declaredByInvalid: HostPatternIndex<InvalidResource>;
   readonly hints: HintIndex;
 
   constructor(
     entries: Sourced<ServiceEntry>[],
     /** ServiceEntries with errors: not services, but worth naming when a host is missing. */
-    rejectedEntries: Sourced<ServiceEntry>[],
+    invalidEntries: readonly InvalidResource[],
     counter?: ValidationCounters,
   ) {
     const hostsOf = (e: Sourced<ServiceEntry>) => e.resource.spec.hosts;
     this.declared = new HostPatternIndex(entries, hostsOf, counter);
-    this.declaredByRejected = new HostPatternIndex(rejectedEntries, hostsOf, counter);
+    this.declaredByInvalid = new HostPatternIndex(invalidEntries, (e) => e.hosts);
     this.hints = new HintIndex([...new Set(entries.flatMap(hostsOf))].sort(), counter?.hints);
   }
 
@@ -182,8 +208,8 @@ class ServiceIndex {
       hiddenBy ??= entry;
     }
     if (hiddenBy) return { found: false, hiddenBy };
-    const rejectedDeclarer = this.declaredByRejected.matching(host, qualified)[0];
-    return rejectedDeclarer ? { found: false, rejectedDeclarer } : { found: false };
+    const invalidDeclarer = this.declaredByInvalid.matching(host, qualified)[0];
+    return invalidDeclarer ? { found: false, invalidDeclarer } : { found: false };
   }
 }
 
@@ -193,43 +219,64 @@ function unknownHostMessage(host: string, namespace: string, lookup: HostLookup,
   if (!lookup.found && lookup.hiddenBy) {
     return `host ${shown} is declared by ${resourceKey(lookup.hiddenBy.resource)} (${where(lookup.hiddenBy)}), but its exportTo does not include namespace "${namespace}"`;
   }
-  if (!lookup.found && lookup.rejectedDeclarer) {
-    return `unknown host ${shown}: only ${resourceKey(lookup.rejectedDeclarer.resource)} (${where(lookup.rejectedDeclarer)}) declares it, and that ServiceEntry has errors`;
+  if (!lookup.found && lookup.invalidDeclarer) {
+    return `host ${shown} is declared only by ${lookup.invalidDeclarer.key} (${formatSource(lookup.invalidDeclarer.source)}), which exists but is invalid (see its errors)`;
   }
   const hint = services.hints.closest(qualified);
   return `unknown host ${shown}: no ServiceEntry declares it${hint ? ` (did you mean "${hint}"?)` : services.hints.size === 0 ? " (there are no ServiceEntries)" : ""}`;
 }
 
-function checkDestinationRuleHost(rule: Sourced<DestinationRule>, services: ServiceIndex, reject: Reject): void {
+/** A DestinationRule for a host no service declares applies to nothing (yet): a warning (Istio's analyzers have no code for it). */
+function checkDestinationRuleHost(rule: Sourced<DestinationRule>, services: ServiceIndex, report: Report): void {
   const host = rule.resource.spec.host;
   if (host.includes("*")) return; // a wildcard rule applies to whichever services match it
   const lookup = services.lookup(host, namespaceOf(rule));
-  if (!lookup.found) reject(rule, "spec.host", unknownHostMessage(host, namespaceOf(rule), lookup, services));
+  if (!lookup.found) report(rule, "spec.host", `${unknownHostMessage(host, namespaceOf(rule), lookup, services)}; this DestinationRule applies to nothing until the host exists`);
 }
 
-/** Two ServiceEntries may share a host and port only if they agree on its protocol. */
-function checkPortProtocols(entries: Sourced<ServiceEntry>[], reject: Reject): void {
-  const declared = new Map<string, { protocol: string; entry: Sourced<ServiceEntry> }>();
+/** The namespaces a resource with this exportTo is visible from: "*" for all, else a set ("~": none). */
+function visibleFrom(exportTo: string[] | undefined, ownNamespace: string): "*" | Set<string> {
+  if (!exportTo || exportTo.length === 0 || exportTo.includes("*")) return "*";
+  return new Set(exportTo.filter((e) => e !== "~").map((e) => (e === "." ? ownNamespace : e)));
+}
+
+function overlaps(a: "*" | Set<string>, b: "*" | Set<string>): boolean {
+  if (a === "*") return b === "*" || b.size > 0;
+  if (b === "*") return a.size > 0;
+  return [...a].some((ns) => b.has(ns));
+}
+
+/**
+ * Two ServiceEntries that give one host's port different protocols, and that are both visible
+ * from some namespace (their exportTo overlap), conflict. Istio accepts both (each resource is
+ * valid alone) and picks one; so does Weft: a warning naming the winner, the ServiceEntry first
+ * by namespace, then name (the order the model reads them in).
+ */
+function checkPortProtocols(entries: Sourced<ServiceEntry>[], report: Report): void {
+  const declared = new Map<string, { protocol: string; entry: Sourced<ServiceEntry> }[]>();
+  const order = (e: Sourced<ServiceEntry>) => `${namespaceOf(e)}/${e.resource.metadata.name}`;
   for (const entry of entries) {
-    const own: [string, { protocol: string; entry: Sourced<ServiceEntry> }][] = [];
-    let conflict = false;
+    const visible = visibleFrom(entry.resource.spec.exportTo, namespaceOf(entry));
     (entry.resource.spec.ports ?? []).forEach((port, index) => {
       if (!port.protocol) return; // unset: Istio sniffs the protocol, which conflicts with nothing
-      for (const host of entry.resource.spec.hosts) {
+      const protocol = port.protocol.toUpperCase();
+      for (const host of new Set(entry.resource.spec.hosts)) {
         const key = `${host}:${port.number}`;
-        const earlier = declared.get(key);
-        if (earlier && earlier.protocol !== port.protocol && earlier.entry !== entry) {
-          conflict = true;
-          reject(
+        const earlier = (declared.get(key) ?? []).find(
+          (d) => d.entry !== entry && d.protocol !== protocol && overlaps(visible, visibleFrom(d.entry.resource.spec.exportTo, namespaceOf(d.entry))),
+        );
+        if (earlier) {
+          const winner = order(earlier.entry) <= order(entry) ? earlier.entry : entry;
+          report(
             entry,
             `spec.ports[${index}].protocol`,
-            `conflicting protocols for ${host} port ${port.number}: ${port.protocol} here, but ${earlier.protocol} in ${resourceKey(earlier.entry.resource)} (${where(earlier.entry)}); a host's port has one protocol`,
+            `conflicting protocols for ${host} port ${port.number}: ${protocol} here, but ${earlier.protocol} in ${resourceKey(earlier.entry.resource)} (${where(earlier.entry)}), and both are visible from the same namespaces; ` +
+              `a host's port has one protocol: ${resourceKey(winner.resource)} wins (the first by namespace, then name)`,
           );
         }
-        own.push([key, { protocol: port.protocol, entry }]);
+        push(declared, key, { protocol, entry });
       }
     });
-    if (!conflict) for (const [key, value] of own) if (!declared.has(key)) declared.set(key, value);
   }
 }
 
@@ -239,21 +286,36 @@ function checkPortProtocols(entries: Sourced<ServiceEntry>[], reject: Reject): v
 /** The DestinationRules (and so the subsets) that apply to each qualified host. */
 class SubsetIndex {
   private readonly rules: HostPatternIndex<Sourced<DestinationRule>>;
+  private readonly invalidRules: HostPatternIndex<InvalidResource>;
 
-  constructor(rules: Sourced<DestinationRule>[], counter?: ValidationCounters) {
+  constructor(rules: Sourced<DestinationRule>[], invalidRules: readonly InvalidResource[], counter?: ValidationCounters) {
     this.rules = new HostPatternIndex(rules, (rule) => [qualifyHost(rule.resource.spec.host, namespaceOf(rule))], counter);
+    this.invalidRules = new HostPatternIndex(invalidRules, (rule) => rule.hosts.map((h) => qualifyHost(h, namespaceFromKey(rule.key))));
   }
 
   rulesFor(qualifiedHost: string): Sourced<DestinationRule>[] {
     return this.rules.matching(qualifiedHost);
   }
+
+  invalidRulesFor(qualifiedHost: string): InvalidResource[] {
+    return this.invalidRules.matching(qualifiedHost);
+  }
 }
 
-function checkDestination(vs: Sourced<VirtualService>, destination: Destination, path: string, services: ServiceIndex, subsets: SubsetIndex, reject: Reject): void {
+/** The namespace of a "Kind/namespace/name" key. */
+function namespaceFromKey(key: string): string {
+  return key.split("/")[1] ?? "default";
+}
+
+/**
+ * A destination's host and subset exist (warnings otherwise, IST0101). Istio accepts such a
+ * route and its proxies answer 503 until the host or subset appears; so do Weft's.
+ */
+function checkDestination(vs: Sourced<VirtualService>, destination: Destination, path: string, services: ServiceIndex, subsets: SubsetIndex, report: Report): void {
   const namespace = namespaceOf(vs);
   const lookup = services.lookup(destination.host, namespace);
   if (!lookup.found) {
-    reject(vs, `${path}.host`, unknownHostMessage(destination.host, namespace, lookup, services));
+    report(vs, `${path}.host`, `${unknownHostMessage(destination.host, namespace, lookup, services)}; requests routed here get 503 until it exists`, "warning", REFERENCED_RESOURCE_NOT_FOUND);
     return;
   }
   if (destination.subset === undefined) return;
@@ -264,7 +326,15 @@ function checkDestination(vs: Sourced<VirtualService>, destination: Destination,
     const names = (r.resource.spec.subsets ?? []).map((s) => s.name);
     return `${resourceKey(r.resource)} defines ${names.length ? names.join(", ") : "no subsets"}`;
   });
-  reject(vs, `${path}.subset`, `subset "${destination.subset}" of ${qualified} is not defined by any DestinationRule (${defined.length ? defined.join("; ") : "no DestinationRule applies to this host"})`);
+  const invalid = subsets.invalidRulesFor(qualified).map((r) => `${r.key} (${formatSource(r.source)}) exists but is invalid (see its errors)`);
+  const known = [...defined, ...invalid];
+  report(
+    vs,
+    `${path}.subset`,
+    `subset "${destination.subset}" of ${qualified} is not defined by any DestinationRule (${known.length ? known.join("; ") : "no DestinationRule applies to this host"}); requests routed here get 503 until it is`,
+    "warning",
+    REFERENCED_RESOURCE_NOT_FOUND,
+  );
 }
 
 /** Every destination a VirtualService sends traffic to, with its field path. */
@@ -302,15 +372,22 @@ function gatewayReferencesOf(vs: VirtualService): { gateway: string; path: strin
 /** The Gateways by "namespace/name", with hints for misspelt references. */
 class GatewayIndex {
   private readonly names: Set<string>;
+  private readonly invalid: Map<string, InvalidResource>;
   private readonly hints: HintIndex;
 
-  constructor(names: string[], counter?: HintCounter) {
+  constructor(names: string[], invalid: readonly InvalidResource[], counter?: HintCounter) {
     this.names = new Set(names);
+    this.invalid = new Map(invalid.map((g) => [g.key.slice("Gateway/".length), g]));
     this.hints = new HintIndex([...this.names], counter);
   }
 
   has(name: string): boolean {
     return this.names.has(name);
+  }
+
+  /** The Gateway of this "namespace/name" when it exists but is invalid. */
+  invalidOne(name: string): InvalidResource | undefined {
+    return this.invalid.get(name);
   }
 
   /** What to tell someone who named a Gateway that does not exist. */
@@ -323,9 +400,14 @@ class GatewayIndex {
   }
 }
 
-function checkGatewayReference(vs: Sourced<VirtualService>, gateway: string, path: string, gateways: GatewayIndex, reject: Reject): void {
+/** A Gateway a VirtualService binds to exists (a warning otherwise, IST0101: it may arrive later; until then the binding has no effect). */
+function checkGatewayReference(vs: Sourced<VirtualService>, gateway: string, path: string, gateways: GatewayIndex, report: Report): void {
   if (gateway === MESH_GATEWAY) return;
   const qualified = gateway.includes("/") ? gateway : `${namespaceOf(vs)}/${gateway}`;
   if (gateways.has(qualified)) return;
-  reject(vs, path, `Gateway "${qualified}" does not exist (${gateways.suggestion(qualified)}); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"`);
+  const invalid = gateways.invalidOne(qualified);
+  const message = invalid
+    ? `Gateway "${qualified}" exists (${formatSource(invalid.source)}) but is invalid (see its errors); these routes apply to it once it is fixed`
+    : `Gateway "${qualified}" does not exist (${gateways.suggestion(qualified)}); use "mesh" for the sidecars, or a Gateway as "name" or "namespace/name"; these routes apply to it once it exists`;
+  report(vs, path, message, "warning", REFERENCED_RESOURCE_NOT_FOUND);
 }

@@ -124,7 +124,7 @@ function duplicateKeyOffset(doc: Document.Parsed): number | undefined {
  * other API groups or kinds are ignored with a warning. All problems are reported, not just
  * the first.
  */
-export function validateResource(value: unknown, source: SourceRef): { resource?: IstioResource; issues: ValidationIssue[] } {
+export function validateResource(value: unknown, source: SourceRef): { resource?: IstioResource; issues: ValidationIssue[]; declaredHosts?: string[] } {
   const c = new IssueCollector(source);
   const env = readEnvelope(c, value, FIRST_GROUP);
   if (!env) return { issues: c.issues };
@@ -147,9 +147,23 @@ export function validateResource(value: unknown, source: SourceRef): { resource?
     declaration.check(c, spec, "spec");
   } else if (top?.require("spec", `the ${declaration.kind} spec`)) declaration.check(c, spec, "spec");
 
-  if (c.errorCount > 0 || !metadata) return { issues: c.issues };
+  if (c.errorCount > 0 || !metadata) return { issues: c.issues, declaredHosts: declaredHosts(spec) };
   // Every field of the spec was checked above against the kind's shape, so the cast is safe.
   // The spec is cloned so that later edits to the caller's object cannot change the resource.
   const resource = { apiVersion, kind: declaration.kind, metadata, spec: structuredClone(spec) } as IstioResource;
   return { resource, issues: c.issues };
+}
+
+/** At most this many hosts are read from an invalid document (for "exists but is invalid" messages). */
+const MAX_DECLARED_HOSTS = 100;
+
+/**
+ * The hosts an invalid document would declare (spec.hosts, spec.host), read best-effort so that
+ * references to it can say "exists but is invalid" rather than "does not exist".
+ */
+export function declaredHosts(spec: unknown): string[] {
+  if (typeof spec !== "object" || spec === null) return [];
+  const { hosts, host } = spec as { hosts?: unknown; host?: unknown };
+  const list = Array.isArray(hosts) ? hosts.slice(0, MAX_DECLARED_HOSTS) : [host];
+  return list.filter((h): h is string => typeof h === "string" && h.length > 0 && h.length <= 255);
 }

@@ -129,7 +129,7 @@ describe("ConfigAggregator", () => {
     const vmDb = config.resources[0]!.resource as NetworkingResource & { spec: { hosts: string[] } };
     expect(vmDb.spec.hosts).toEqual(["vm-db"]);
     expect(messages(config)).toEqual([
-      "kubernetes: ServiceEntry/default/vm-db (resourceVersion 2): metadata.name: duplicate ServiceEntry/default/vm-db: already defined in kubernetes ServiceEntry/default/vm-db (resourceVersion 1); this definition in kubernetes ServiceEntry/default/vm-db (resourceVersion 2) is ignored",
+      "kubernetes: ServiceEntry/default/vm-db (resourceVersion 2): metadata.name: duplicate ServiceEntry/default/vm-db: already defined in kubernetes ServiceEntry/default/vm-db (resourceVersion 1), which wins (the first definition read wins: files in sorted path order, documents in file order, sources in the order given); this definition in kubernetes ServiceEntry/default/vm-db (resourceVersion 2) is ignored",
     ]);
   });
 

@@ -3,7 +3,7 @@
 //   - debouncing: sources say "changed" as often as they like; snapshots are taken once the
 //     changes settle (quiet for debounceMs, but never postponed beyond maxDebounceMs);
 //   - the last valid version of every resource: a resource that was valid and becomes invalid
-//     (a schema error, a mesh error such as a route to an undefined subset) or unreadable (a
+//     (a schema error; a route to an undefined subset is only a warning, as in Istio) or unreadable (a
 //     YAML syntax error, a file being rewritten) is not dropped; its last valid version stays
 //     and the issue says so. A resource that is gone from a complete snapshot is removed;
 //   - sync: a source that is not synced contributes its last synced snapshot (nothing before
@@ -15,7 +15,7 @@
 //   - change detection: a reload that changes nothing (a comment, a resync) is not reported;
 //   - a loud warning (log + issue) when one change removes a large share of a source's resources.
 import { formatIssue, formatSource, isFileRef, issueSource, resourceKey, type MeshConfig, type Sourced, type ValidationIssue } from "../api/types.js";
-import { validateMesh } from "../api/validate-mesh.js";
+import { validateMesh, type InvalidResource } from "../api/validate-mesh.js";
 import type { Logger } from "../log/logger.js";
 import { placeCovers, placeOf, type ConfigSource, type SourceSnapshot } from "./config-source.js";
 
@@ -173,6 +173,8 @@ export class ConfigAggregator {
       for (const issue of list) if (issue.severity === "error") notes.set(issue, [...(notes.get(issue) ?? []), text]);
     };
 
+    /** Resources that exist but are invalid now (references to them say so). */
+    const invalid: InvalidResource[] = [];
     const freshKeys = new Set<string>();
     for (const snap of snapshots) for (const e of snap?.entries ?? []) if (e.resource) freshKeys.add(e.key);
     const presentKeys = new Set(freshKeys);
@@ -197,6 +199,7 @@ export class ConfigAggregator {
         }
         // A resource that exists but is invalid now: keep its last valid version.
         presentKeys.add(entry.key);
+        invalid.push({ key: entry.key, source: entry.source, hosts: entry.declaredHosts ?? [] });
         const good = this.lastGood.get(entry.key);
         if (!good || freshKeys.has(entry.key) || retained.has(good)) continue;
         keep(good, index);
@@ -215,7 +218,9 @@ export class ConfigAggregator {
       }
     });
 
-    const mesh = this.checkMesh(candidates, retained, note);
+    // Mesh checks: only a duplicate is an error (the later definition is dropped); references
+    // to missing or invalid resources are warnings, and the resource applies as written.
+    const mesh = validateMesh(candidates, undefined, invalid);
     issues.push(...mesh.issues);
 
     for (const key of [...this.lastGood.keys()]) if (!presentKeys.has(key)) this.lastGood.delete(key);
@@ -227,41 +232,6 @@ export class ConfigAggregator {
     });
     annotated.push(...this.largeRemovals(mesh.valid, sourceOfKey));
     return { resources: mesh.valid, issues: sortIssues(annotated) };
-  }
-
-  /**
-   * Mesh checks, then one retry for resources the mesh rejected: where a resource that was
-   * valid before now fails (e.g. it routes to a subset that is not defined), its last valid
-   * version is checked in its place, and kept if it passes.
-   */
-  private checkMesh(
-    candidates: Sourced[],
-    retained: Set<Sourced>,
-    note: (issues: readonly ValidationIssue[], text: string) => void,
-  ): { valid: Sourced[]; issues: ValidationIssue[] } {
-    const first = validateMesh(candidates);
-    const validKeys = new Set(first.valid.map((s) => resourceKey(s.resource)));
-    const replaced = new Map<Sourced, Sourced>();
-    for (const s of candidates) {
-      const key = resourceKey(s.resource);
-      const good = this.lastGood.get(key);
-      if (validKeys.has(key) || retained.has(s) || !good || good === s) continue;
-      replaced.set(s, good);
-      validKeys.add(key); // one replacement per key
-    }
-    if (replaced.size === 0) return first;
-
-    const second = validateMesh(candidates.map((s) => replaced.get(s) ?? s));
-    const secondValid = new Set(second.valid);
-    const issuesOfReplaced: ValidationIssue[] = [];
-    for (const [fresh, good] of replaced) {
-      const where = formatSource(fresh.source);
-      const key = resourceKey(fresh.resource);
-      const own = first.issues.filter((i) => i.resource === key && formatSource(issueSource(i)) === where);
-      if (secondValid.has(good)) note(own, `keeping the last valid version (from ${formatSource(good.source)})`);
-      issuesOfReplaced.push(...own);
-    }
-    return { valid: second.valid, issues: [...issuesOfReplaced, ...second.issues] };
   }
 
   /** Warnings for sources that lost a large share of their resources in this change (logged too). */

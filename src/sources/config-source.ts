@@ -94,6 +94,8 @@ export interface SourceEntry {
   resource?: Sourced["resource"];
   /** Problems of this version (warnings alone leave it valid). */
   issues: ValidationIssue[];
+  /** For an invalid version: the hosts it would declare (so references to it say "exists but is invalid"). */
+  declaredHosts?: string[];
 }
 
 export interface UnreadablePlace {

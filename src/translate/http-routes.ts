@@ -96,10 +96,15 @@ export function withTimeout(action: RouteAction, timeout?: string): RouteAction 
   return { ...action, timeout: t, maxGrpcTimeout: t };
 }
 
-/** Resolves a route destination to its cluster; undefined when the host is unknown. */
+/**
+ * Resolves a route destination to its cluster; undefined when the host is unknown, or the
+ * subset is not defined by the DestinationRule that applies to this proxy (so there is no such
+ * cluster: Istio's proxies answer 503 "no cluster", Weft's routes answer 503 directly).
+ */
 export function resolveDestination(ctx: RouteContext, dest: Destination, fromNamespace: string): ResolvedDestination | undefined {
   const service = resolveHost(ctx.model, dest.host, fromNamespace);
   if (!service) return undefined;
+  if (dest.subset !== undefined && !destinationRuleFor(ctx.model, service, ctx.proxy.namespace)?.spec.subsets?.some((s) => s.name === dest.subset)) return undefined;
   const port = dest.port?.number ?? (service.ports.length === 1 ? service.ports[0]!.number : service.ports.some((p) => p.number === ctx.port) ? ctx.port : service.ports[0]?.number);
   if (port === undefined) return undefined;
   return { cluster: outboundClusterName(port, dest.subset ?? "", service.hostname), service, port };
@@ -122,8 +127,9 @@ function routeAction(ctx: RouteContext, rule: HTTPRoute, fromNamespace: string, 
   const dests = rule.route ?? [];
   const resolved = dests.map((d) => resolveDestination(ctx, d.destination, fromNamespace));
   if (resolved.some((r) => r === undefined) || resolved.length === 0) {
-    const unknown = dests.find((_, i) => !resolved[i])?.destination.host ?? "(none)";
-    return { directResponse: { status: 503, body: { inlineString: `weft: no service for destination host ${unknown}\n` } } };
+    const unknown = dests.find((_, i) => !resolved[i])?.destination;
+    const what = unknown?.subset !== undefined && resolveHost(ctx.model, unknown.host, fromNamespace) ? `subset ${unknown.subset} of destination host ${unknown.host}` : `service for destination host ${unknown?.host ?? "(none)"}`;
+    return { directResponse: { status: 503, body: { inlineString: `weft: no ${what}\n` } } };
   }
   const action: RouteAction = withTimeout({}, rule.timeout);
   if (resolved.length === 1) {

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
-import type { MeshConfig, NetworkingResource } from "../api/types.js";
+import type { MeshConfig, NetworkingResource, VirtualService } from "../api/types.js";
 import { Snapshot, type SnapshotInput } from "../cache/snapshot.js";
 import { checkConsistency } from "../cache/consistency.js";
 import { resourceToJson } from "../envoy/readable-json.js";
@@ -66,6 +66,20 @@ describe("translation goldens", () => {
     const a = Snapshot.build(translateProxy(buildMeshModel(load("bookinfo")), CASES[0]!.proxy));
     const b = Snapshot.build(translateProxy(buildMeshModel(load("bookinfo")), CASES[0]!.proxy));
     expect(a.version).toBe(b.version);
+  });
+
+  it("tolerates unresolved references: a route to an undefined subset or an unknown host answers 503, and the snapshot stays consistent", () => {
+    const config = load("bookinfo");
+    const reviews = config.resources.find((s) => s.resource.kind === "VirtualService" && s.resource.metadata.name === "reviews")!.resource as VirtualService;
+    reviews.spec.http![0]!.route![0]!.destination.subset = "v9";
+    reviews.spec.http![1]!.route = [{ destination: { host: "nowhere.example.com" } }];
+    const model = buildMeshModel(config);
+    const input = translateProxy(model, CASES[0]!.proxy);
+    expect(checkConsistency(Snapshot.build(input))).toEqual([]);
+    const routes = JSON.stringify(input["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"]);
+    expect(routes).toContain("weft: no subset v9 of destination host reviews");
+    expect(routes).toContain("weft: no service for destination host nowhere.example.com");
+    expect(routes).not.toContain("outbound|9080|v9|");
   });
 
   it("Envoy's validation catches a broken resource (the check can fail)", async () => {

@@ -165,7 +165,7 @@ describe("FileSource: last valid version", () => {
     ]);
   });
 
-  it("keeps the last valid version when an edit breaks a cross-resource reference", () => {
+  it("applies an edit that routes to an undefined subset, with a warning (Istio accepts it: the DestinationRule may come later)", () => {
     copyBookinfo();
     const reviews = join(dir, "reviews.yaml");
     const s = source();
@@ -173,9 +173,10 @@ describe("FileSource: last valid version", () => {
     edit(reviews, "subset: v2", "subset: v9");
     const config = s.load();
     const vs = config.resources.find((r) => resourceKey(r.resource) === "VirtualService/default/reviews")?.resource as VirtualService;
-    expect(vs.spec.http?.[0]?.route?.[0]?.destination.subset).toBe("v2");
-    expect(errors(config)).toEqual([
-      `VirtualService/default/reviews: spec.http[0].route[0].destination.subset: subset "v9" of reviews.default.svc.cluster.local is not defined by any DestinationRule (DestinationRule/default/reviews defines v1, v2, v3); keeping the last valid version (from ${reviews} document 1)`,
+    expect(vs.spec.http?.[0]?.route?.[0]?.destination.subset).toBe("v9");
+    expect(errors(config)).toEqual([]);
+    expect(config.issues.map((i) => `${i.severity} ${i.code}: ${i.message}`)).toEqual([
+      'warning IST0101: subset "v9" of reviews.default.svc.cluster.local is not defined by any DestinationRule (DestinationRule/default/reviews defines v1, v2, v3); requests routed here get 503 until it is',
     ]);
   });
 

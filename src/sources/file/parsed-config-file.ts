@@ -32,12 +32,12 @@ export function parseConfigFile(file: string, text: string, bytes: number): Pars
     } else result.otherIssues.push(issue);
   }
   for (const { document, value } of parsed.docs) {
-    const { resource, issues } = validateResource(value, { file, document });
+    const { resource, issues, declaredHosts } = validateResource(value, { file, document });
     const label = issues[0]?.resource ?? (resource ? resourceKey(resource) : "(unknown)");
     const errors = issues.filter((i) => i.severity === "error").length;
     if (label === "(unknown)" && errors > 0) result.unattributedErrors.push(...issues);
     else if (label !== "(unknown)" && (resource || errors > 0)) {
-      result.entries.push({ key: label, source: { file, document }, ...(resource ? { resource } : {}), issues });
+      result.entries.push({ key: label, source: { file, document }, ...(resource ? { resource } : { declaredHosts: declaredHosts ?? [] }), issues });
       result.entryErrors += errors;
     } else result.unnamedIssues.push(...issues); // warnings only: an ignored kind, an unnamed document
   }

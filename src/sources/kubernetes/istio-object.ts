@@ -20,6 +20,8 @@ export interface IstioObject {
   /** The validated resource, when valid. */
   resource?: Sourced["resource"];
   issues: ValidationIssue[];
+  /** When invalid: the hosts it would declare (references to it then say "exists but is invalid"). */
+  declaredHosts?: string[];
 }
 
 interface LooseObject {
@@ -55,6 +57,6 @@ export function validateIstioObject(kind: IstioKind, version: string, o: unknown
     const issue: ValidationIssue = { ...source, resource: key, field: "spec", message: `spec is ${size} bytes, more than Weft reads (${MAX_CUSTOM_RESOURCE_BYTES}); ignored`, severity: "error" };
     return { ...base, issues: [issue] };
   }
-  const { resource, issues } = validateResource(trimmed, source);
-  return { ...base, ...(resource && resourceKey(resource) === key ? { resource } : {}), issues };
+  const { resource, issues, declaredHosts } = validateResource(trimmed, source);
+  return { ...base, ...(resource && resourceKey(resource) === key ? { resource } : { declaredHosts: declaredHosts ?? [] }), issues };
 }

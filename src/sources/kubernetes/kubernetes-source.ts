@@ -246,7 +246,7 @@ export class KubernetesSource implements ConfigSource {
   private customRecord(kind: IstioKind, version: string, o: unknown): CustomRecord | undefined {
     const v = validateIstioObject(kind, version, o, this.clusterId);
     if (!v) return undefined;
-    return { namespace: v.namespace, name: v.name, resourceVersion: v.resourceVersion, entry: { key: v.key, source: v.source, ...(v.resource ? { resource: v.resource } : {}), issues: v.issues } };
+    return { namespace: v.namespace, name: v.name, resourceVersion: v.resourceVersion, entry: { key: v.key, source: v.source, ...(v.resource ? { resource: v.resource } : { declaredHosts: v.declaredHosts ?? [] }), issues: v.issues } };
   }
 }
 
