@@ -8,6 +8,7 @@ import path from "node:path";
 import { parseDurationMs } from "../api/duration.js";
 import { KubernetesSource, loadKubeConfig } from "../sources/kubernetes/kubernetes-source.js";
 import { isDnsSubdomain } from "../api/field-checks.js";
+import { tokenReviewClient } from "../identity/kubernetes-token-review.js";
 import { DEFAULT_CLASS_RELEASE_GRACE_MS, DEFAULT_MAX_PROXY_CLASSES } from "../runner/mesh-controller.js";
 
 function parseClassLimits(maxText: string | undefined, graceText: string | undefined): { maxClasses: number; releaseGraceMs: number } {
@@ -116,6 +117,7 @@ const FLAGS = {
   "state-dir": { type: "string", env: "WEFT_STATE_DIR", default: ".weft/state", help: "with --security: CA root, workload credentials, public trust bundle (kept across restarts)" },
   "trust-domain": { type: "string", env: "WEFT_TRUST_DOMAIN", default: "cluster.local", help: "SPIFFE trust domain" },
   "workload-cert-ttl": { type: "string", env: "WEFT_WORKLOAD_CERT_TTL", default: "24h", help: "workload certificate lifetime (renewed at 50-80%)" },
+  "token-audience": { type: "string", env: "WEFT_TOKEN_AUDIENCE", default: "istio-ca", help: "with --kubernetes --security: the audience sidecars' projected ServiceAccount tokens must carry (checked by TokenReview)" },
   "plugged-ca-dir": { type: "string", env: "WEFT_PLUGGED_CA_DIR", help: "use an existing CA: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem" },
   "max-proxy-classes": { type: "string", env: "WEFT_MAX_PROXY_CLASSES", default: String(DEFAULT_MAX_PROXY_CLASSES), help: "most distinct proxy classes (namespace, labels, ...) with a generated configuration; past it new ones are refused (RESOURCE_EXHAUSTED)" },
   "proxy-class-grace": { type: "string", env: "WEFT_PROXY_CLASS_GRACE", default: `${DEFAULT_CLASS_RELEASE_GRACE_MS / 1000}s`, help: "how long a proxy class's configuration is kept after its last proxy left (a duration such as 30s)" },
@@ -167,9 +169,11 @@ export async function runServe(argv: string[]): Promise<number> {
     if (!server) throw new UsageError(`--kubernetes: ${loaded.from} names no current cluster; pass --kubeconfig or set KUBECONFIG`);
     kubernetes = { kubeConfig: loaded.kubeConfig, clusterDomain, clusterId: values["cluster-id"] ?? "Kubernetes", configFrom: loaded.from };
     logger.info({ server, from: loaded.from, clusterDomain }, "Kubernetes mode: reading Services, EndpointSlices, Pods, Nodes, Namespaces and Istio resources from the cluster");
-    logger.warn(
-      "Kubernetes mode trusts node metadata: a proxy's namespace, labels, pod name and service account are taken from what it sends (NAMESPACE, LABELS, POD_NAME, SERVICE_ACCOUNT), not proven; anyone who can reach the xDS port can claim any workload until token review arrives (issue 12)",
-    );
+    if (!values.security) {
+      logger.warn(
+        "Kubernetes mode without --security trusts node metadata: a proxy's namespace, labels, pod name and service account are taken from what it sends (NAMESPACE, LABELS, POD_NAME, SERVICE_ACCOUNT), not proven; anyone who can reach the xDS port can claim any workload. With --security sidecars prove their pod with its ServiceAccount token (TokenReview)",
+      );
+    }
   }
   let leaderElection: LeaderElection | undefined;
   const leaderElect = values["leader-elect"] ?? "true";
@@ -185,6 +189,7 @@ export async function runServe(argv: string[]): Promise<number> {
       logger: logger.child({ component: "leader" }),
     });
   }
+  const kubernetesSource = kubernetes ? new KubernetesSource({ ...kubernetes, logger: logger.child({ component: "kubernetes" }) }) : undefined;
   const runner = await startMeshRunner({
     ...(leaderElection ? { leaderElection } : {}),
     logger,
@@ -196,7 +201,7 @@ export async function runServe(argv: string[]): Promise<number> {
     adminPort: parsePort("admin-port", values["admin-port"]),
     processMetrics: true,
     // Files first: a resource defined by both a file and the cluster is taken from the file.
-    sources: [...(values["config-dir"] ? [new FileSource(values["config-dir"], { ...fileLimits, logger: logger.child({ component: "files" }) })] : []), ...(kubernetes ? [new KubernetesSource({ ...kubernetes, logger: logger.child({ component: "kubernetes" }) })] : [])],
+    sources: [...(values["config-dir"] ? [new FileSource(values["config-dir"], { ...fileLimits, logger: logger.child({ component: "files" }) })] : []), ...(kubernetesSource ? [kubernetesSource] : [])],
     largeRemovalShare: removalPercent / 100,
     classLimits,
     settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"] },
@@ -207,6 +212,8 @@ export async function runServe(argv: string[]): Promise<number> {
             trustDomain: values["trust-domain"],
             workloadTtlMs: parseTtl(values["workload-cert-ttl"]),
             ...(values["plugged-ca-dir"] ? { pluggedCaDir: values["plugged-ca-dir"] } : {}),
+            // Sidecars in the cluster authenticate with their pod's projected ServiceAccount token.
+            ...(kubernetes && kubernetesSource ? { podTokens: { send: tokenReviewClient(kubernetes.kubeConfig), pods: kubernetesSource, reviewer: { audience: values["token-audience"] ?? "istio-ca" } } } : {}),
           },
         }
       : {}),

@@ -35,6 +35,14 @@ export interface BootstrapOptions {
   xdsToken?: string;
   /** Connect to the control plane over TLS, verifying its certificate against this CA file (and SNI). */
   xdsTls?: { caFile: string; sni: string };
+  /**
+   * A file holding the credential (e.g. a projected ServiceAccount token), read again by Envoy
+   * at every new xDS stream, so a rotated token is used at the next reconnect. Needs xdsTls
+   * (gRPC sends call credentials only over TLS). Uses Envoy's Google gRPC client with the
+   * call credential envoy.grpc_credentials.file_based_metadata instead of envoy_grpc; the
+   * control plane's certificate is then verified against caFile as read at start.
+   */
+  xdsTokenFile?: string;
 }
 
 const TEMPLATE_RELATIVE = path.join("envoy-bootstrap", "sidecar.yaml");
@@ -55,7 +63,7 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
     xdsLbEndpoints: JSON.stringify(
       [{ address: opts.xdsAddress, port: opts.xdsPort }, ...(opts.xdsReplicas ?? [])].map((r) => ({ endpoint: { address: { socket_address: { address: r.address, port_value: r.port } } } })),
     ),
-    xdsInitialMetadata: JSON.stringify(opts.xdsToken ? [{ key: "authorization", value: `Bearer ${opts.xdsToken}` }] : []),
+    xdsGrpcService: JSON.stringify(xdsGrpcService(opts)),
     xdsTransportSocket: JSON.stringify(
       opts.xdsTls
         ? {
@@ -86,6 +94,46 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
     }
     return value;
   });
+}
+
+/** The ADS gRPC service: envoy_grpc with a static token, or google_grpc reading a token file. */
+function xdsGrpcService(opts: BootstrapOptions): Record<string, unknown> {
+  if (!opts.xdsTokenFile) {
+    return { envoy_grpc: { cluster_name: "xds-grpc" }, initial_metadata: opts.xdsToken ? [{ key: "authorization", value: `Bearer ${opts.xdsToken}` }] : [] };
+  }
+  const tls = opts.xdsTls!;
+  const all = [{ address: opts.xdsAddress, port: opts.xdsPort }, ...(opts.xdsReplicas ?? [])];
+  const hostPort = (r: { address: string; port: number }) => `${r.address.includes(":") ? `[${r.address}]` : r.address}:${r.port}`;
+  // Several replicas: gRPC's ipv4:/ipv6: target lists every address (pick_first fails over);
+  // with host names only the first is dialled (its DNS answer may list several).
+  const target =
+    all.length === 1
+      ? hostPort(all[0]!)
+      : isIP(opts.xdsAddress) !== 0
+        ? `${isIP(opts.xdsAddress) === 6 ? "ipv6" : "ipv4"}:${all.map(hostPort).join(",")}`
+        : `dns:///${hostPort(all[0]!)}`;
+  return {
+    google_grpc: {
+      target_uri: target,
+      stat_prefix: "xds-grpc",
+      channel_credentials: { ssl_credentials: { root_certs: { filename: tls.caFile } } },
+      call_credentials: [
+        {
+          from_plugin: {
+            name: "envoy.grpc_credentials.file_based_metadata",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.config.grpc_credential.v3.FileBasedMetadataConfig",
+              secret_data: { filename: opts.xdsTokenFile },
+              header_prefix: "Bearer ",
+            },
+          },
+        },
+      ],
+      credentials_factory_name: "envoy.grpc_credentials.file_based_metadata",
+      // The serving certificate names the control plane's service, not the address dialled.
+      channel_args: { args: { "grpc.ssl_target_name_override": { string_value: tls.sni }, "grpc.keepalive_time_ms": { int_value: 30000 }, "grpc.keepalive_timeout_ms": { int_value: 5000 } } },
+    },
+  };
 }
 
 /** Throws an error naming the bad field and what was expected. */
@@ -124,6 +172,12 @@ function validateBootstrapOptions(opts: BootstrapOptions): void {
     fail("adminAddress", "an IP address (Envoy binds it; host names are not allowed)", opts.adminAddress);
   }
   if (opts.adminPort !== undefined) checkPort("adminPort", opts.adminPort, 0);
+  if (opts.xdsTokenFile !== undefined) {
+    checkText("xdsTokenFile", opts.xdsTokenFile);
+    if (!path.isAbsolute(opts.xdsTokenFile)) fail("xdsTokenFile", "an absolute path", opts.xdsTokenFile);
+    if (!opts.xdsTls) fail("xdsTls", "set when xdsTokenFile is (gRPC sends call credentials only over TLS)", opts.xdsTls);
+    if (opts.xdsToken) fail("xdsToken", "unset when xdsTokenFile is (one credential per stream)", "<token>");
+  }
 }
 
 function isHostName(name: string): boolean {

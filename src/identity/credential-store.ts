@@ -30,9 +30,13 @@ export interface WorkloadRef {
 /** What a credential proves. */
 export interface Credential extends WorkloadRef {
   serviceAccount: string;
-  /** "workload": issued for a WorkloadEntry and revoked with it; "standalone": issued on request (gateways, tools), revoked only explicitly. */
-  kind: "workload" | "standalone";
-  /** Standalone credentials: the labels the proxy has (a workload's come from its WorkloadEntry). */
+  /**
+   * "workload": issued for a WorkloadEntry and revoked with it; "standalone": issued on request
+   * (gateways, tools), revoked only explicitly; "pod": a Kubernetes pod proven by its
+   * ServiceAccount token (kubernetes-pod-identities.ts; never held by this store).
+   */
+  kind: "workload" | "standalone" | "pod";
+  /** Standalone and pod credentials: the labels the proxy has (a workload's come from its WorkloadEntry). */
   labels?: Record<string, string>;
   /** Opaque name of this issuance ("ns/name#<token hash prefix>"): a re-issued credential has a new one. */
   principal: string;
@@ -153,7 +157,7 @@ export class CredentialStore {
   }
 
   /** Creates and persists a new credential; throws (nothing held, no file left) when it cannot be written. */
-  private issue(ref: WorkloadRef, serviceAccount: string, kind: Credential["kind"], labels?: Record<string, string>): Held {
+  private issue(ref: WorkloadRef, serviceAccount: string, kind: StoredRecord["kind"], labels?: Record<string, string>): Held {
     const token = randomBytes(32).toString("base64url");
     const tokenSha256 = sha256(token);
     const issuedAt = new Date().toISOString();

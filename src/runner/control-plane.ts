@@ -23,7 +23,8 @@ export interface ControlPlaneOptions {
   nodeKey?: (node: Node, principal: string | undefined) => string;
   /** Admission of each xDS stream (see MeshController.admit); takes precedence over nodeKey. */
   admit?: AdmitStream;
-  authenticate?: (metadata: Metadata) => string | undefined;
+  /** Who a stream is (see XdsServerOptions.authenticate); may answer later (a TokenReview). */
+  authenticate?: (metadata: Metadata) => string | undefined | Promise<string | undefined>;
   xdsTls?: { certChainPem: string; privateKeyPem: string };
   /** Bytes of xDS responses in flight across all streams (see PushBudget); default 256 MiB. */
   maxInflightBytes?: number;

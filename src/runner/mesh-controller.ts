@@ -21,7 +21,7 @@ import { SHARED_RESOURCES, outboundEndpoints, planProxy } from "../translate/tra
 import { diffModels } from "../model/model-diff.js";
 import { PUSH_ORDER, XDS_TYPES } from "../envoy/type-urls.js";
 import type { MeshSecurity } from "../translate/mtls.js";
-import type { CredentialStore } from "../identity/credential-store.js";
+import type { Credential, CredentialStore } from "../identity/credential-store.js";
 import { identityKey, type WorkloadCertificates } from "../identity/workload-certificates.js";
 
 /** mTLS for the mesh: the CA's trust domain and bundle, workload certificates, bootstrap credentials. */
@@ -30,6 +30,8 @@ export interface ControllerSecurity {
   trustBundlePem: () => string;
   certificates: WorkloadCertificates;
   credentials: CredentialStore;
+  /** Principals proven elsewhere (Kubernetes pods by TokenReview): their credential now, undefined once void. */
+  otherPrincipal?: (principal: string) => Credential | undefined;
   /**
    * Ends the streams of a principal whose class no longer matches its WorkloadEntry (labels or
    * namespace changed): the proxy reconnects and is admitted into the class it now belongs to.
@@ -158,20 +160,21 @@ export class MeshController {
       return fromNode;
     }
     const { labels: _claimed, ...proxy } = fromNode;
-    const credential = principal ? this.security.credentials.byPrincipalName(principal) : undefined;
+    const credential = principal ? (this.security.credentials.byPrincipalName(principal) ?? this.security.otherPrincipal?.(principal)) : undefined;
     if (!credential) {
       return this.refuse(
         "unauthenticated",
         GrpcStatus.UNAUTHENTICATED,
         principal
-          ? `the credential this stream authenticated with was revoked (its WorkloadEntry was deleted or changed); the proxy needs its workload's current token`
-          : `no valid credential: with --security every xDS stream must send its workload token ("authorization: Bearer <token>", xdsToken in the bootstrap)`,
+          ? `the credential this stream authenticated with was revoked (its WorkloadEntry or pod was deleted or changed); the proxy needs its workload's current token`
+          : `no valid credential: with --security every xDS stream must send its workload token or, in Kubernetes, its pod's projected ServiceAccount token ("authorization: Bearer <token>")`,
         { node: node.id },
       );
     }
     const { namespace, serviceAccount } = credential;
     const identity = { namespace, serviceAccount };
-    if (credential.kind === "standalone") return { ...proxy, namespace, labels: { ...(credential.labels ?? {}) }, identity };
+    // Standalone credentials carry their labels; a pod's are its labels as the cluster says now.
+    if (credential.kind === "standalone" || credential.kind === "pod") return { ...proxy, namespace, labels: { ...(credential.labels ?? {}) }, identity };
     const we = this.model.workloads.find((w) => (w.metadata.namespace ?? "default") === namespace && w.metadata.name === credential.name);
     if (!we || (we.spec.serviceAccount ?? "default") !== serviceAccount) {
       return this.refuse("unauthenticated", GrpcStatus.UNAUTHENTICATED, `the credential of WorkloadEntry ${namespace}/${credential.name} no longer matches a registered workload; the proxy needs its workload's current token`, { node: node.id });

@@ -19,6 +19,8 @@ import { loadOrCreateCa, type CertificateAuthority } from "../ca/certificate-aut
 import { CredentialStore } from "../identity/credential-store.js";
 import { WorkloadCertificates } from "../identity/workload-certificates.js";
 import { alwaysLeader, type LeaderElection } from "./leader-election.js";
+import { TokenReviewer, type SendTokenReview, type TokenReviewerOptions } from "../identity/kubernetes-token-review.js";
+import { PodIdentities, type PodDirectory } from "../identity/kubernetes-pod-identities.js";
 
 export interface MeshSecurityOptions {
   /** Where the CA root and workload credentials are kept (reused on restart). */
@@ -31,6 +33,11 @@ export interface MeshSecurityOptions {
   servingNames?: { dnsNames: string[]; ipAddresses: string[] };
   /** Delay before a credential write that failed (disk full) is retried; default 5 s. */
   credentialRetryMs?: number;
+  /**
+   * Kubernetes: sidecars prove their identity with their pod's projected ServiceAccount token,
+   * checked by TokenReview (`send`); namespace and labels come from the pod in `pods`.
+   */
+  podTokens?: { send: SendTokenReview; pods: PodDirectory; reviewer?: Omit<TokenReviewerOptions, "metrics">; podWaitMs?: number };
 }
 
 export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" | "admit" | "authenticate" | "xdsTls"> {
@@ -63,7 +70,7 @@ export interface MeshRunner {
   /** The sources and what they last gave (undefined without sources). */
   config?: ConfigAggregator;
   /** With security: the CA, bootstrap credentials, and the trust bundle file Envoys verify the control plane with. */
-  security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string };
+  security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string; tokenReviewer?: TokenReviewer; pods?: PodIdentities };
   /** Whether this replica is the leader (isLeader(), onChange()); every replica serves xDS. */
   leader: LeaderElection;
   /**
@@ -131,7 +138,20 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     const trustBundleFile = path.join(sec.stateDir, "public", "root-cert.pem");
     await writeTrustBundle(trustBundleFile, ca.trustBundlePem());
     const serverName = "weft.weft-system.svc";
-    security = { ca, credentials, certificates, trustBundleFile, serverName };
+    let tokenReviewer: TokenReviewer | undefined;
+    let pods: PodIdentities | undefined;
+    if (sec.podTokens) {
+      tokenReviewer = new TokenReviewer(sec.podTokens.send, { ...sec.podTokens.reviewer, metrics: metricsRegistry });
+      pods = new PodIdentities(tokenReviewer, sec.podTokens.pods, {
+        logger: logger.child({ component: "pod-identity" }),
+        ...(sec.podTokens.podWaitMs !== undefined ? { podWaitMs: sec.podTokens.podWaitMs } : {}),
+        endStreamsOf: (principal, code, message) => {
+          const closed = controlPlane?.xds.terminateStreamsOf(principal, code, message) ?? 0;
+          if (closed > 0) logger.info({ principal, streams: closed }, message);
+        },
+      });
+    }
+    security = { ca, credentials, certificates, trustBundleFile, serverName, ...(tokenReviewer && pods ? { tokenReviewer, pods } : {}) };
     const serving = await ca.issueServingCertificate({
       dnsNames: [serverName, ...(sec.servingNames?.dnsNames ?? ["localhost"])],
       ipAddresses: sec.servingNames?.ipAddresses ?? ["127.0.0.1"],
@@ -153,8 +173,12 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       ? {
           authenticate: (metadata: Metadata) => {
             const header = metadata.get("authorization")[0];
-            const token = typeof header === "string" && header.startsWith("Bearer ") ? header.slice("Bearer ".length) : undefined;
-            return credentials.authenticate(token)?.principal;
+            const token = typeof header === "string" && header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : undefined;
+            const own = credentials.authenticate(token)?.principal;
+            if (own !== undefined || !token) return own;
+            // Not one of Weft's tokens: a JWT (header.payload.signature) may be a pod's ServiceAccount token.
+            const pods = security?.pods;
+            return pods && token.split(".").length === 3 ? pods.authenticate(token) : undefined;
           },
           xdsTls,
         }
@@ -169,6 +193,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       trustBundlePem: () => sec.ca.trustBundlePem(),
       certificates: sec.certificates,
       credentials: sec.credentials,
+      ...(sec.pods ? { otherPrincipal: (principal: string) => sec.pods!.byPrincipalName(principal) } : {}),
       endStreamsOf: (principal, message) => void cp.xds.terminateStreamsOf(principal, GrpcStatus.UNAVAILABLE, message),
     });
   }
@@ -244,6 +269,8 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       clearTimeout(bundleRetry);
       security?.credentials.close();
       security?.certificates.close();
+      security?.pods?.close();
+      security?.tokenReviewer?.close();
       await cp.close(graceMs);
     },
   };

@@ -43,8 +43,13 @@ export interface XdsServerOptions {
   /** Admission of each stream (takes precedence over nodeKey): its key and release, or a refusal. */
   admit?: AdmitStream;
   controlPlaneId?: string;
-  /** Who a stream's caller is, from its gRPC metadata (e.g. a bearer token); undefined = anonymous. */
-  authenticate?: (metadata: Metadata) => string | undefined;
+  /**
+   * Who a stream's caller is, from its gRPC metadata (e.g. a bearer token); undefined =
+   * anonymous. May answer later (a promise, e.g. a TokenReview): the stream's first requests
+   * wait (at most PENDING_REQUESTS_MAX of them) and are handled once it is known; a rejection
+   * ends the stream with UNAVAILABLE and the rejection's message.
+   */
+  authenticate?: (metadata: Metadata) => string | undefined | Promise<string | undefined>;
   /** Serve over TLS with this certificate (PEM); clients verify it against the mesh root. */
   tls?: { certChainPem: string; privateKeyPem: string };
   /** Response bytes in flight (sent, not yet ACKed or NACKed) across all streams. Default 256 MiB. */
@@ -54,6 +59,9 @@ export interface XdsServerOptions {
 }
 
 type AnyStream = SotwStream | DeltaStream;
+
+/** Requests a stream may send while its authentication is pending (Envoy sends one per type). */
+export const PENDING_REQUESTS_MAX = 16;
 
 /** After a status was sent, the client has this long to close its side before a reset. */
 const RESET_GRACE_MS = 2_000;
@@ -152,7 +160,7 @@ export class XdsServer {
       this.grpc.addService(withRawResponses(def), {
         [`stream${suffix}`]: (call: ServerDuplexStream<DiscoveryRequest, Buffer>) => this.serveSotw(call, typeUrl),
         [`delta${suffix}`]: (call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) => this.serveDelta(call, typeUrl),
-        [`fetch${suffix}`]: (call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>) => this.fetch(call, cb, typeUrl),
+        [`fetch${suffix}`]: (call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>) => void this.fetch(call, cb, typeUrl),
       });
     }
   }
@@ -221,20 +229,76 @@ export class XdsServer {
   }
 
   private serveSotw(call: ServerDuplexStream<DiscoveryRequest, Buffer>, service: "ads" | XdsTypeUrl): void {
-    const stream = new SotwStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "sotw", service, call.getPeer(), this.opts.authenticate?.(call.metadata));
-    this.track(call, stream, (req) => stream.onRequest(req));
+    this.authenticated(call, (principal) => {
+      const stream = new SotwStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "sotw", service, call.getPeer(), principal);
+      return { stream, onRequest: (req: DiscoveryRequest) => stream.onRequest(req) };
+    });
   }
 
   private serveDelta(call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>, service: "ads" | XdsTypeUrl): void {
-    const stream = new DeltaStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "delta", service, call.getPeer(), this.opts.authenticate?.(call.metadata));
-    this.track(call, stream, (req) => stream.onRequest(req));
+    this.authenticated(call, (principal) => {
+      const stream = new DeltaStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "delta", service, call.getPeer(), principal);
+      return { stream, onRequest: (req: DeltaDiscoveryRequest) => stream.onRequest(req) };
+    });
+  }
+
+  /**
+   * Authenticates a call, then serves it with the stream `open` makes. While a (promised)
+   * authentication is pending, requests wait in a bounded queue; a call that ends meanwhile is
+   * never served.
+   */
+  private authenticated<Req>(call: ServerDuplexStream<Req, Buffer>, open: (principal: string | undefined) => { stream: AnyStream; onRequest: (req: Req) => void }): void {
+    const principal = this.opts.authenticate?.(call.metadata);
+    if (!(principal instanceof Promise)) {
+      const { stream, onRequest } = open(principal);
+      this.track(call, stream, onRequest);
+      return;
+    }
+    const queued: Req[] = [];
+    let gone = false;
+    const raw = call as ServerDuplexStream<unknown, Buffer>;
+    const fail = (code: number, message: string) => {
+      if (gone) return;
+      gone = true;
+      this.calls.delete(raw);
+      this.sinkFor(raw).fail(code, message);
+    };
+    const onData = (req: Req) => {
+      if (queued.length >= PENDING_REQUESTS_MAX) fail(GrpcStatus.RESOURCE_EXHAUSTED, `more than ${PENDING_REQUESTS_MAX} requests before the stream's credential was checked`);
+      else queued.push(req);
+    };
+    const onGone = () => {
+      gone = true;
+      this.calls.delete(raw);
+    };
+    this.calls.add(raw);
+    call.on("data", onData);
+    for (const event of ["end", "cancelled", "close", "error"]) call.once(event, onGone);
+    principal.then(
+      (who) => {
+        call.off("data", onData);
+        for (const event of ["end", "cancelled", "close", "error"]) call.off(event, onGone);
+        if (gone) return;
+        this.calls.delete(raw);
+        const { stream, onRequest } = open(who);
+        this.track(call, stream, onRequest);
+        for (const req of queued.splice(0)) onRequest(req);
+      },
+      (err: unknown) => fail(GrpcStatus.UNAVAILABLE, `cannot check the stream's credential now (${(err as Error).message}); retry`),
+    );
   }
 
   /** Unary Fetch*: the current resources for the node, without stream state. */
-  private fetch(call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>, typeUrl: XdsTypeUrl): void {
+  private async fetch(call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>, typeUrl: XdsTypeUrl): Promise<void> {
     const node = call.request.node;
     if (!node?.id) return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: "node.id is required" });
-    const admission = this.ctx.admit(node, this.opts.authenticate?.(call.metadata));
+    let principal: string | undefined;
+    try {
+      principal = await this.opts.authenticate?.(call.metadata);
+    } catch (err) {
+      return cb({ code: GrpcStatus.UNAVAILABLE, details: `cannot check the credential now (${(err as Error).message}); retry` });
+    }
+    const admission = this.ctx.admit(node, principal);
     if ("refused" in admission) return cb({ code: admission.refused.code, details: admission.refused.message });
     const snapshot = this.ctx.source.get(admission.key);
     admission.release?.();

@@ -222,5 +222,5 @@ function sameSlice(a: EndpointSliceRecord, b: EndpointSliceRecord): boolean {
 }
 
 function samePod(a: PodRecord, b: PodRecord): boolean {
-  return a.serviceAccount === b.serviceAccount && a.nodeName === b.nodeName && a.finished === b.finished && a.ips.join() === b.ips.join() && JSON.stringify(a.labels) === JSON.stringify(b.labels);
+  return a.uid === b.uid && a.serviceAccount === b.serviceAccount && a.nodeName === b.nodeName && a.finished === b.finished && a.ips.join() === b.ips.join() && JSON.stringify(a.labels) === JSON.stringify(b.labels);
 }

@@ -17,6 +17,7 @@ export const RECORD_LIMITS = {
 
 export interface KubeMeta {
   name?: string;
+  uid?: string;
   namespace?: string;
   resourceVersion?: string;
   labels?: Record<string, string> | null;
@@ -208,6 +209,8 @@ export interface KubePod extends KubeObject {
 
 export interface PodRecord extends RecordRef {
   kind: "Pod";
+  /** metadata.uid: a pod deleted and created again under its name is another pod (its tokens are void). */
+  uid: string;
   labels: Record<string, string>;
   serviceAccount: string;
   nodeName?: string;
@@ -225,6 +228,7 @@ export function podRecord(o: KubePod): PodRecord | undefined {
   return {
     kind: "Pod",
     ...ref,
+    uid: typeof o.metadata?.uid === "string" ? o.metadata.uid.slice(0, 64) : "",
     labels: boundedLabels(o.metadata?.labels),
     serviceAccount: typeof o.spec?.serviceAccountName === "string" && o.spec.serviceAccountName !== "" ? o.spec.serviceAccountName : "default",
     ...(typeof o.spec?.nodeName === "string" && o.spec.nodeName !== "" ? { nodeName: o.spec.nodeName } : {}),

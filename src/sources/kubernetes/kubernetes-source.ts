@@ -11,7 +11,7 @@ import type { ConfigSource, SourceEntry, SourceListener, SourceSnapshot } from "
 import type { Logger } from "../../log/logger.js";
 import { ClusterRegistry, type CoreKind, type CoreRecord } from "./cluster-registry.js";
 import { ISTIO_KINDS, type IstioKind } from "./istio-kinds.js";
-import { endpointSliceRecord, namespaceRecord, nodeRecord, podRecord, serviceRecord, type KubeEndpointSlice, type KubeObject, type KubePod, type KubeService } from "./kube-records.js";
+import { endpointSliceRecord, namespaceRecord, nodeRecord, podRecord, serviceRecord, type KubeEndpointSlice, type KubeObject, type KubePod, type KubeService, type PodRecord } from "./kube-records.js";
 import { Reflector, type ListPage, type ListWatchClient } from "./reflector.js";
 import { DEFAULT_CLUSTER_DOMAIN } from "./service-registry.js";
 
@@ -57,6 +57,7 @@ export class KubernetesSource implements ConfigSource {
   private readonly watch: Watch;
   private listener: SourceListener | undefined;
   private started = false;
+  private readonly podListeners = new Set<(before: PodRecord | undefined, after: PodRecord | undefined) => void>();
 
   constructor(private readonly opts: KubernetesSourceOptions) {
     this.clusterId = opts.clusterId ?? "Kubernetes";
@@ -67,6 +68,27 @@ export class KubernetesSource implements ConfigSource {
       clusterDomain: opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
       sourceOf: (s) => ({ cluster: this.clusterId, kind: "Service", namespace: s.namespace, name: s.name, resourceVersion: s.resourceVersion }),
     });
+  }
+
+  /** The pod namespace/name as last seen (the identity of a sidecar's token comes from it). */
+  pod(namespace: string, name: string): PodRecord | undefined {
+    return this.registry.pod(namespace, name);
+  }
+
+  /** Calls `listener` after every change of a pod (before/after undefined: added/removed); returns an unsubscribe. */
+  onPodChange(listener: (before: PodRecord | undefined, after: PodRecord | undefined) => void): () => void {
+    this.podListeners.add(listener);
+    return () => this.podListeners.delete(listener);
+  }
+
+  /** Applies a core change through `apply`, telling pod listeners what it did to a pod. */
+  private podChange(kind: CoreKind, namespace: string, name: string, apply: () => boolean): boolean {
+    if (kind !== "Pod" || this.podListeners.size === 0) return apply();
+    const before = this.registry.pod(namespace, name);
+    const changed = apply();
+    const after = this.registry.pod(namespace, name);
+    if (changed || before !== after) for (const l of [...this.podListeners]) l(before, after);
+    return changed;
   }
 
   /** True once every watched type has been listed completely, false while one relists. */
@@ -168,16 +190,16 @@ export class KubernetesSource implements ConfigSource {
           let changed = false;
           const fresh = new Set(records.map((r) => `${r.namespace}/${r.name}`));
           for (const { namespace, name } of this.registry.keysOf(spec.kind)) {
-            if (!fresh.has(`${namespace}/${name}`)) changed = this.registry.remove(spec.kind, namespace, name) || changed;
+            if (!fresh.has(`${namespace}/${name}`)) changed = this.podChange(spec.kind, namespace, name, () => this.registry.remove(spec.kind, namespace, name)) || changed;
           }
-          for (const r of records) changed = this.registry.upsert(r) || changed;
+          for (const r of records) changed = this.podChange(spec.kind, r.namespace, r.name, () => this.registry.upsert(r)) || changed;
           if (changed) this.changed();
         },
         upsert: (record) => {
-          if (this.registry.upsert(record)) this.changed();
+          if (this.podChange(spec.kind, record.namespace, record.name, () => this.registry.upsert(record))) this.changed();
         },
         remove: ({ namespace, name }) => {
-          if (this.registry.remove(spec.kind, namespace, name)) this.changed();
+          if (this.podChange(spec.kind, namespace, name, () => this.registry.remove(spec.kind, namespace, name))) this.changed();
         },
         syncedChanged: () => this.syncedChanged(),
       },
