@@ -31,6 +31,9 @@ interface KindInfo {
   columns: readonly PrinterColumn[];
   /** The file holding the kind's type alias (`type VirtualService = Base<"VirtualService", ...>`). */
   typesFile: string;
+  /** The kind's own versions (sorted) and storage version (EnvoyFilter: v1alpha3 only, as Istio's). */
+  versions: string[];
+  storage: string;
 }
 
 interface GroupInfo {
@@ -49,7 +52,7 @@ const GROUPS: GroupInfo[] = ISTIO_GROUPS.map((g) => ({
   versions: [...g.versions].sort(),
   storage: g.storageVersion,
   categories: ["istio-io", g.group.replaceAll(".", "-")],
-  kinds: g.kinds.map((d) => ({ kind: d.kind, plural: d.plural, shortNames: d.shortNames, columns: d.printerColumns, typesFile: d.typesFile })),
+  kinds: g.kinds.map((d) => ({ kind: d.kind, plural: d.plural, shortNames: d.shortNames, columns: d.printerColumns, typesFile: d.typesFile, versions: [...d.versions].sort(), storage: d.storageVersion })),
 }));
 
 /** `Interface.field` whose TypeScript number is a double in Istio's API. */
@@ -77,6 +80,8 @@ class SchemaWriter {
     if (!(t.flags & ts.TypeFlags.Object)) throw new Error(`${where}: type ${c.typeToString(t)} is not supported`);
     const properties = c.getPropertiesOfType(t);
     const index = c.getIndexInfoOfType(t, ts.IndexKind.String);
+    // Free-form protobuf JSON (an EnvoyFilter patch value): kept as written, checked by Weft.
+    if (index && properties.length === 0 && index.type.flags & ts.TypeFlags.Unknown) return { type: "object", "x-kubernetes-preserve-unknown-fields": true };
     if (index && properties.length === 0) {
       return { type: "object", additionalProperties: this.schema(index.type, `${where}{}`) };
     }
@@ -101,7 +106,7 @@ function crd(group: GroupInfo, kind: KindInfo, spec: Schema): Schema {
   const version = (name: string): Schema => ({
     name,
     served: true,
-    storage: name === group.storage,
+    storage: name === kind.storage,
     subresources: { status: {} },
     ...(kind.columns.length > 0 && { additionalPrinterColumns: kind.columns }),
     schema: {
@@ -136,7 +141,7 @@ function crd(group: GroupInfo, kind: KindInfo, spec: Schema): Schema {
         categories: group.categories,
       },
       scope: "Namespaced",
-      versions: group.versions.map(version),
+      versions: kind.versions.map(version),
     },
   };
 }

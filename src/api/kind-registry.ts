@@ -14,6 +14,8 @@ import { checkDestinationRuleSpec } from "./validate-destination-rule.js";
 import { checkGatewaySpec, checkSidecarSpec } from "./validate-gateway.js";
 import { checkServiceEntrySpec, checkWorkloadEntrySpec } from "./validate-service-entry.js";
 import { checkVirtualServiceSpec } from "./validate-virtual-service.js";
+import type { EnvoyFilter } from "./envoy-filter.js";
+import { checkEnvoyFilterSpec } from "./validate-envoy-filter.js";
 
 /** Any Istio resource shape: what a kind's type must look like. */
 export interface ResourceShape {
@@ -102,6 +104,10 @@ export const ISTIO_KINDS = [
   }),
   declareKind<Gateway>()({ ...NETWORKING, kind: "Gateway", plural: "gateways", shortNames: ["gw"], check: checkGatewaySpec, model: { list: "gateways", diff: "rules" }, printerColumns: [] }),
   declareKind<Sidecar>()({ ...NETWORKING, kind: "Sidecar", plural: "sidecars", shortNames: [], check: checkSidecarSpec, model: { list: "sidecars", diff: "rules" }, printerColumns: [] }),
+  declareKind<EnvoyFilter>()({
+    ...NETWORKING, kind: "EnvoyFilter", versions: ["v1alpha3"], storageVersion: "v1alpha3", typesFile: "src/api/envoy-filter.ts", plural: "envoyfilters", shortNames: [],
+    check: checkEnvoyFilterSpec, model: { list: "envoyFilters", diff: "rules" }, printerColumns: [AGE],
+  }),
   declareKind<PeerAuthentication>()({
     ...SECURITY, kind: "PeerAuthentication", plural: "peerauthentications", shortNames: ["pa"], check: checkPeerAuthenticationSpec, model: { list: "peerAuthentications", diff: "rules" },
     printerColumns: [{ name: "Mode", type: "string", jsonPath: ".spec.mtls.mode", description: "The mutual TLS mode." }, AGE],
@@ -118,7 +124,7 @@ export const ISTIO_KINDS = [
 
 /** Real Istio kinds Weft does not read yet: ignored with a warning, never suggested as "did you mean". */
 export const UNSUPPORTED_ISTIO_KINDS: Readonly<Record<string, readonly string[]>> = {
-  [NETWORKING_GROUP]: ["EnvoyFilter", "WorkloadGroup", "ProxyConfig"],
+  [NETWORKING_GROUP]: ["WorkloadGroup", "ProxyConfig"],
 };
 
 export type DeclaredKind = (typeof ISTIO_KINDS)[number];

@@ -2,6 +2,7 @@
 // every Any of a registered type expanded into {"@type": url, ...fields} like Envoy's own
 // config dump, so a diff shows what changed.
 import { Buffer } from "node:buffer";
+import { EnvoySchema } from "./proto-json.js";
 import { EXTENSION_CODECS, XDS_CODECS, type MessageCodec, type XdsResourceTypes, type XdsTypeUrl } from "./type-urls.js";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -18,6 +19,10 @@ function expandAnys(value: Json): Json {
       const bytes = typeof value.value === "string" ? Buffer.from(value.value, "base64") : Buffer.alloc(0);
       return { "@type": value.typeUrl, ...(expandAnys(codec.toJSON(codec.decode(bytes)) as Json) as Record<string, Json>) };
     }
+    // Types Weft does not generate itself (an EnvoyFilter's Lua, rate limit, ...): through the schema.
+    const bytes = typeof value.value === "string" ? Buffer.from(value.value, "base64") : Buffer.alloc(0);
+    const schema = EnvoySchema.get();
+    if (schema.type(value.typeUrl)) return { "@type": value.typeUrl, ...(schema.toReadableJson(value.typeUrl.replace(/^.*\//, ""), bytes) as Record<string, Json>) };
   }
   return Object.fromEntries(keys.map((k) => [k, expandAnys(value[k]!)]));
 }

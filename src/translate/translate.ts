@@ -12,6 +12,8 @@ import { translateGateway } from "./gateway.js";
 import { buildSecrets, type MeshSecurity } from "./mtls.js";
 import { buildOutboundClusters, outboundView, translateSidecarInbound, translateSidecarOutbound } from "./sidecar.js";
 import { visibleServices } from "./visibility.js";
+import { envoyFilterId, envoyFiltersFor } from "../model/envoy-filters.js";
+import { applyEnvoyFilterPatches, compilePatches, type PartContext } from "./envoy-filter-patches.js";
 
 /** What the sidecar and gateway translators produce; translateProxy adds what every proxy gets. */
 export interface ProxyResources {
@@ -44,12 +46,17 @@ export const SHARED_RESOURCES: () => SnapshotInput = () => ({ [XDS_TYPES.cluster
 
 export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyPlan {
   const secrets = security?.secrets ? { [XDS_TYPES.secret]: buildSecrets(security.secrets) } : {};
-  if (proxy.type === "router") return { outbound: () => ({}), local: () => ({ ...toInput(translateGateway(model, proxy, security)), ...secrets }) };
+  // EnvoyFilter patches apply after translation, to each part in its context.
+  const filters = envoyFiltersFor(model, proxy);
+  const patches = filters.length ? compilePatches(filters) : [];
+  const patched = (r: ProxyResources, context: PartContext, addsAnyContext: boolean) => (patches.length ? applyEnvoyFilterPatches(r, context, patches, addsAnyContext) : r);
+  if (proxy.type === "router") return { outbound: () => ({}), local: () => ({ ...toInput(patched(translateGateway(model, proxy, security), "GATEWAY", true)), ...secrets }) };
   const view = outboundView(model, proxy);
   return {
-    outboundKey: `${proxyClassKey(view)}|mtls=${security?.secrets ? security.trustDomain : ""}`,
-    outbound: () => toInput(translateSidecarOutbound(model, view, security)),
-    local: () => ({ ...toInput(translateSidecarInbound(model, proxy, security)), ...secrets }),
+    // Sidecars share an outbound part only when the same EnvoyFilters apply to them.
+    outboundKey: `${proxyClassKey(view)}|mtls=${security?.secrets ? security.trustDomain : ""}${filters.length ? `|envoyfilters=${filters.map(envoyFilterId).join(",")}` : ""}`,
+    outbound: () => toInput(patched(translateSidecarOutbound(model, view, security), "SIDECAR_OUTBOUND", true)),
+    local: () => ({ ...toInput(patched(translateSidecarInbound(model, proxy, security), "SIDECAR_INBOUND", false)), ...secrets }),
   };
 }
 
