@@ -132,16 +132,21 @@ describe("validateResource: envelope", () => {
   });
 
   it("ignores Istio networking kinds Weft does not support, with a warning", () => {
-    const result = check(resource("EnvoyFilter", {}));
+    const result = check(resource("WorkloadGroup", {}));
     expect(result.resource).toBeUndefined();
     expect(result.issues.map((i) => [i.severity, i.message])).toEqual([
-      ["warning", "ignored: Weft does not support the kind EnvoyFilter (supported: ServiceEntry, WorkloadEntry, VirtualService, DestinationRule, Gateway, Sidecar)"],
+      ["warning", "ignored: Weft does not support the kind WorkloadGroup (supported: ServiceEntry, WorkloadEntry, VirtualService, DestinationRule, Gateway, Sidecar, EnvoyFilter)"],
     ]);
+  });
+
+  it("reads EnvoyFilter only as networking.istio.io/v1alpha3, as Istio serves it", () => {
+    expect(problems(check({ ...resource("EnvoyFilter", {}), apiVersion: "networking.istio.io/v1" }))).toEqual(['apiVersion: EnvoyFilter is served only as networking.istio.io/v1alpha3, found "networking.istio.io/v1"']);
+    expect(check({ ...resource("EnvoyFilter", {}), apiVersion: "networking.istio.io/v1alpha3" }).resource?.kind).toBe("EnvoyFilter");
   });
 
   it("treats a misspelt kind as an error, not as something to ignore", () => {
     const result = check(resource("Virtualservice", {}));
-    expect(problems(result)).toEqual(['kind: unknown kind "Virtualservice" (did you mean "VirtualService"?); expected one of ServiceEntry, WorkloadEntry, VirtualService, DestinationRule, Gateway, Sidecar']);
+    expect(problems(result)).toEqual(['kind: unknown kind "Virtualservice" (did you mean "VirtualService"?); expected one of ServiceEntry, WorkloadEntry, VirtualService, DestinationRule, Gateway, Sidecar, EnvoyFilter']);
     expect(result.issues[0]!.severity).toBe("error");
   });
 

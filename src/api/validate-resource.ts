@@ -137,6 +137,11 @@ export function validateResource(value: unknown, source: SourceRef): { resource?
   const declaration = kind === undefined ? undefined : kindDeclaration(kind);
   if (!declaration) return { issues: c.issues };
   const { apiVersion } = env;
+  // A kind with fewer versions than its group (EnvoyFilter: v1alpha3 only, as in Istio's CRDs).
+  if (api.versions.includes(env.version) && !declaration.versions.includes(env.version)) {
+    c.error("apiVersion", `${declaration.kind} is served only as ${declaration.versions.map((v) => `${declaration.group}/${v}`).join(", ")}, found "${apiVersion}"`);
+    return { issues: c.issues };
+  }
 
   const top = CheckedObject.of(c, env.value, "", TOP_LEVEL_FIELDS);
   const metadata = checkMetadata(c, env.value["metadata"]);

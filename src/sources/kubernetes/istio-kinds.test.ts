@@ -10,6 +10,7 @@ describe("the Istio kinds read from a cluster", () => {
       "destinationrules.networking.istio.io",
       "gateways.networking.istio.io",
       "sidecars.networking.istio.io",
+      "envoyfilters.networking.istio.io",
       "peerauthentications.security.istio.io",
       "authorizationpolicies.security.istio.io",
       "requestauthentications.security.istio.io",
