@@ -13,7 +13,11 @@ import { captureSupport } from "../../src/capture/iptables.js";
 import { kubernetesSupport } from "../kubernetes/binaries.js";
 import { startKubernetes, type KubernetesCluster, type StartKubernetesOptions } from "../kubernetes/cluster.js";
 import { applyCrds } from "../kubernetes/manifests.js";
-import { Kubelet, type KubeletOptions, type RunningPod } from "../kubernetes/kubelet.js";
+import { Kubelet, type KubeletOptions, type RunningPod, type SecureSidecar } from "../kubernetes/kubelet.js";
+import { DEFAULT_TOKEN_AUDIENCE, tokenReviewClient, type TokenReviewerOptions } from "../../src/identity/kubernetes-token-review.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 
 export interface KubeMesh {
   cluster: KubernetesCluster;
@@ -31,7 +35,16 @@ export interface KubeMesh {
   stop(): Promise<void>;
 }
 
-export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>; configDir?: string; kubelet?: Omit<KubeletOptions, "sidecar">; cluster?: StartKubernetesOptions; logger?: Logger } = {}): Promise<KubeMesh> {
+/** Weft with --security in Kubernetes mode: sidecars authenticate with projected ServiceAccount tokens (TokenReview). */
+export interface KubeMeshSecurity {
+  /** Default "istio-ca". */
+  audience?: string;
+  reviewer?: Omit<TokenReviewerOptions, "metrics" | "audience">;
+  /** Hands out each sidecar's token (see SecureSidecar.issue). */
+  issue?: SecureSidecar["issue"];
+}
+
+export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>; configDir?: string; kubelet?: Omit<KubeletOptions, "sidecar">; cluster?: StartKubernetesOptions; logger?: Logger; security?: KubeMeshSecurity } = {}): Promise<KubeMesh> {
   const cluster = await startKubernetes(opts.cluster);
   try {
     // Istio's API groups, as the CustomResourceDefinitions Weft ships (manifests/crds).
@@ -44,6 +57,8 @@ export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>;
   let runner: MeshRunner | undefined;
   let kubelet: Kubelet | undefined;
   const applied: MeshConfig[] = [];
+  const audience = opts.security?.audience ?? DEFAULT_TOKEN_AUDIENCE;
+  const stateDir = opts.security ? await mkdtemp(path.join(os.tmpdir(), "weft-kube-state-")) : undefined;
   try {
     const xdsPort = await freePort();
     runner = await startMeshRunner({
@@ -55,13 +70,24 @@ export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>;
       // Files first, as `weft serve --config-dir --kubernetes` orders them.
       sources: [...(opts.configDir ? [new FileSource(opts.configDir)] : []), source],
       onApplied: (c) => applied.push(c),
+      ...(stateDir
+        ? { security: { stateDir, podTokens: { send: tokenReviewClient(cluster.kubeConfig), pods: source, reviewer: { ...opts.security?.reviewer, audience } } } }
+        : {}),
       ...opts.runner,
     });
-    kubelet = await Kubelet.start(cluster.kubeConfig, { ...opts.kubelet, sidecar: { xdsPort: runner.cp.xdsPort } });
+    const sec = runner.security;
+    kubelet = await Kubelet.start(cluster.kubeConfig, {
+      ...opts.kubelet,
+      sidecar: {
+        xdsPort: runner.cp.xdsPort,
+        ...(sec && opts.security ? { secure: { caFile: sec.trustBundleFile, sni: sec.serverName, audience, ...(opts.security.issue ? { issue: opts.security.issue } : {}) } } : {}),
+      },
+    });
   } catch (err) {
     await kubelet?.stop().catch(() => {});
     await runner?.close(200).catch(() => {});
     await cluster.stop();
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
     throw err;
   }
   const r = runner;
@@ -100,6 +126,7 @@ export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>;
       await k.stop().catch(() => {});
       await r.close(200).catch(() => {});
       await cluster.stop();
+      if (stateDir) await rm(stateDir, { recursive: true, force: true });
     },
   };
 }

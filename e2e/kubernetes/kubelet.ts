@@ -17,6 +17,10 @@
 // - Deletion: a pod marked for deletion has its processes and namespace removed (after
 //   `terminationDelayMs`), then is deleted with grace period 0, as a kubelet confirms it.
 //
+// Secure sidecars (opts.sidecar.secure): each gets a projected ServiceAccount token volume
+// (projected-token.ts: TokenRequest with the audience, bound to the pod, refreshed at 80% of its
+// life, kubelet's ..data layout) and an Envoy that reads it at every new xDS stream over TLS.
+//
 // Injection follows Istio's rules: namespace label istio-injection=enabled or pod label
 // sidecar.istio.io/inject=true, and the pod label or annotation sidecar.istio.io/inject=false wins.
 // Sidecars are only possible when the harness was given an xDS server (opts.sidecar).
@@ -31,6 +35,10 @@ import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, sidecarEnvoyOptions } from "../.
 import { renderBootstrap, type BootstrapOptions } from "../../src/envoy/bootstrap.js";
 import { startEnvoy, type EnvoyProcess } from "../../src/envoy/envoy-process.js";
 import { AGENT_PORT, POD_AGENT_SCRIPT, fetchFromPod, type AgentResponse } from "../harness/pod-agent.js";
+import { ProjectedToken } from "./projected-token.js";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 
 export interface NodeSpec {
   name: string;
@@ -83,6 +91,22 @@ export interface SidecarSettings {
   bootstrap?: (pod: V1Pod, defaults: BootstrapOptions) => BootstrapOptions;
   /** Override Istio's injection rule. */
   inject?: (pod: V1Pod, namespaceLabels: Record<string, string>) => boolean;
+  /**
+   * A control plane with security (Weft --kubernetes --security): each sidecar gets a projected
+   * ServiceAccount token (TokenRequest: `audience`, `expirationSeconds` (default 3600), bound to
+   * its pod; asked for again at 80% of its life, as kubelet does) in a file its Envoy reads at
+   * every new xDS stream (bootstrap xdsTokenFile), and verifies the control plane against `caFile`.
+   */
+  secure?: SecureSidecar;
+}
+
+export interface SecureSidecar {
+  caFile: string;
+  sni: string;
+  audience: string;
+  expirationSeconds?: number;
+  /** Hands out each token (default: `request()`, the TokenRequest above); tests shorten lifetimes here. */
+  issue?: (pod: { namespace: string; name: string; uid: string; serviceAccount: string }, request: () => Promise<string>) => Promise<string>;
 }
 
 export interface KubeletOptions {
@@ -112,6 +136,8 @@ export interface RunningPod {
   readonly envoy?: EnvoyProcess;
   /** Envoy's node id ("sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local"). */
   readonly nodeId?: string;
+  /** Secure sidecars: the pod's projected token volume (the file, the tokens written so far). */
+  readonly token?: ProjectedToken;
   /** A GET made from inside the pod (through its capture when it has a sidecar). */
   fetch(target: { host: string; port: number; path?: string; headers?: Record<string, string>; timeoutMs?: number }): Promise<AgentResponse>;
 }
@@ -187,6 +213,7 @@ class RunningPodImpl implements RunningPod {
   agent?: ChildProcess;
   envoy?: EnvoyProcess;
   nodeId?: string;
+  token?: ProjectedToken;
   constructor(
     readonly namespace: string,
     readonly name: string,
@@ -208,6 +235,7 @@ class RunningPodImpl implements RunningPod {
 
   async stop(): Promise<void> {
     await this.envoy?.stop().catch(() => {});
+    await this.token?.stop().catch(() => {});
     await this.net.destroy();
   }
 }
@@ -230,6 +258,8 @@ export class Kubelet {
   private leaseTimer: NodeJS.Timeout | undefined;
   private roundRobin = 0;
   private stopped = false;
+  /** Where secure sidecars' projected token volumes live (created on first use). */
+  private tokenRoot?: Promise<string>;
 
   private constructor(private readonly kubeConfig: KubeConfig, private readonly opts: KubeletOptions) {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
@@ -306,6 +336,7 @@ export class Kubelet {
       s.stopped = true;
       await s.running?.stop().catch(() => {});
     }));
+    if (this.tokenRoot) await rm(await this.tokenRoot, { recursive: true, force: true }).catch(() => {});
   }
 
   // -------------------------------------------------------------------------------------
@@ -573,6 +604,25 @@ export class Kubelet {
       adminAddress: ip,
       adminPort: SIDECAR_ADMIN_PORT,
     };
+    if (settings.secure) {
+      const secure = settings.secure;
+      this.tokenRoot ??= mkdtemp(path.join(os.tmpdir(), "weft-kubelet-tokens-")).then(async (dir) => {
+        await chmod(dir, 0o711); // the sidecar (uid 1337) reaches its own volume below
+        return dir;
+      });
+      const who = { namespace, name, uid: running.uid, serviceAccount: running.serviceAccount };
+      const request = () => this.requestToken(who, secure);
+      running.token = await ProjectedToken.start({
+        dir: path.join(await this.tokenRoot, running.uid),
+        owner: { uid: DEFAULT_PROXY_UID, gid: DEFAULT_PROXY_UID },
+        issue: () => (secure.issue ? secure.issue(who, request) : request()),
+        onError: (err) => {
+          if (!this.stopped) this.errors.push(`pod ${namespace}/${name}: projected token refresh: ${errorText(err)}`);
+        },
+      });
+      defaults.xdsTls = { caFile: secure.caFile, sni: secure.sni };
+      defaults.xdsTokenFile = running.token.file;
+    }
     const bootstrap = settings.bootstrap ? settings.bootstrap(pod, defaults) : defaults;
     running.envoy = await startEnvoy({
       bootstrapYaml: renderBootstrap(bootstrap),
@@ -580,6 +630,18 @@ export class Kubelet {
       waitForLive: false,
       stopGraceMs: 1000,
     });
+  }
+
+  /** TokenRequest for a pod's ServiceAccount, bound to the pod (what kubelet asks for a projected volume). */
+  private async requestToken(pod: { namespace: string; name: string; uid: string; serviceAccount: string }, secure: SecureSidecar): Promise<string> {
+    const result = await this.core.createNamespacedServiceAccountToken({
+      name: pod.serviceAccount,
+      namespace: pod.namespace,
+      body: { spec: { audiences: [secure.audience], expirationSeconds: secure.expirationSeconds ?? 3600, boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.name, uid: pod.uid } } },
+    });
+    const token = result.status?.token;
+    if (!token) throw new Error(`TokenRequest for ${pod.namespace}/${pod.serviceAccount} (pod ${pod.name}) returned no token`);
+    return token;
   }
 
   private async patchStatus(running: PodAddress, ready: boolean): Promise<void> {
