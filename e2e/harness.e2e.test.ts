@@ -158,6 +158,8 @@ describe("renderBootstrap", () => {
     ["state of the world, IP control plane", { ...options }],
     ["delta, DNS control plane", { ...options, deltaXds: true, xdsAddress: "localhost" }],
     ["two control-plane replicas", { ...options, xdsReplicas: [{ address: "127.0.0.2", port: 15011 }] }],
+    ["pod: admin on the pod IP, Prometheus scrape listener on 15090", { ...options, adminAddress: "10.1.2.3", adminPort: 15000 }],
+    ["Envoy's default stat tags only", { ...options, adminPort: 15000, statsPort: 15091, meshStatsTags: false }],
   ])("passes envoy --mode validate (%s)", async (_label, opts) => {
     const yaml = renderBootstrap(opts);
     expect(yaml).toContain(opts.deltaXds ? "api_type: DELTA_GRPC" : "api_type: GRPC");

@@ -4,7 +4,7 @@
 import { parseAllDocuments } from "yaml";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import type { MeshConfig, NetworkingResource } from "../../src/api/types.js";
-import { renderBootstrap } from "../../src/envoy/bootstrap.js";
+import { renderBootstrap, type BootstrapOptions } from "../../src/envoy/bootstrap.js";
 import { startEnvoy, type EnvoyProcess, type StartEnvoyOptions } from "../../src/envoy/envoy-process.js";
 import type { MeshSettings } from "../../src/model/mesh-model.js";
 import { NODE_METADATA } from "../../src/model/proxy.js";
@@ -28,6 +28,8 @@ export interface ProxySpec {
   /** Where the Envoy runs (e.g. inside a pod's network namespace). */
   envoy?: Partial<StartEnvoyOptions>;
   xdsAddress?: string;
+  /** Bootstrap options on top of the harness's (e.g. adminPort + statsPort for a scrape listener). */
+  bootstrap?: Partial<BootstrapOptions>;
 }
 
 export interface MeshProxy {
@@ -102,6 +104,7 @@ export class TestMesh {
       xdsAddress: pod ? bridgeAddress() : (spec.xdsAddress ?? "127.0.0.1"),
       xdsPort: this.cp.xdsPort,
       ...(pod ? { adminAddress: pod.ip, adminPort: SIDECAR_ADMIN_PORT } : {}),
+      ...spec.bootstrap,
     });
     if (spec.locality) {
       yaml = yaml.replace(/^node:\n/m, `node:\n  locality: ${JSON.stringify({ region: spec.locality.region ?? "", zone: spec.locality.zone ?? "", sub_zone: spec.locality.subZone ?? "" })}\n`);

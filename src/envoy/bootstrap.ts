@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { meshStatsConfig, PROMETHEUS_STATS_PORT, prometheusStatsCluster, prometheusStatsListener, type ProxyStatsIdentity } from "./proxy-stats.js";
 
 export interface BootstrapOptions {
   /** Envoy's node.id; weft keys proxy state on it. */
@@ -43,6 +44,21 @@ export interface BootstrapOptions {
    * control plane's certificate is then verified against caFile as read at start.
    */
   xdsTokenFile?: string;
+  /**
+   * Port of the Prometheus scrape listener (GET /stats/prometheus, forwarded to the admin API),
+   * on the admin address. Default: 15090 (Istio's) when adminPort is a fixed port — an Envoy
+   * alone in its pod's network namespace — and none when the kernel picks the admin port
+   * (several Envoys sharing one namespace would collide on 15090). false: none.
+   */
+  statsPort?: number | false;
+  /**
+   * The proxy's own workload, attached to every stat as fixed tags. Default: from the node id
+   * (`sidecar~ip~<workload>.<namespace>~...`) and metadata (NAMESPACE, LABELS app/version,
+   * WORKLOAD_NAME), see statsIdentityOf.
+   */
+  statsIdentity?: ProxyStatsIdentity;
+  /** false: Envoy's default stat tags only (for measuring what Weft's tags cost). Default true. */
+  meshStatsTags?: boolean;
 }
 
 const TEMPLATE_RELATIVE = path.join("envoy-bootstrap", "sidecar.yaml");
@@ -52,12 +68,19 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
   const file = templatePath ?? defaultTemplatePath();
   const template = readFileSync(file, "utf8");
 
+  const adminAddress = opts.adminAddress ?? "127.0.0.1";
+  const adminPort = opts.adminPort ?? 0;
+  const statsPort = opts.statsPort ?? (adminPort !== 0 ? PROMETHEUS_STATS_PORT : false);
   const values: Record<string, string> = {
     nodeId: JSON.stringify(opts.nodeId),
     cluster: JSON.stringify(opts.cluster),
     metadata: renderFlowMapping(opts.metadata ?? {}),
-    adminAddress: JSON.stringify(opts.adminAddress ?? "127.0.0.1"),
-    adminPort: String(opts.adminPort ?? 0),
+    adminAddress: JSON.stringify(adminAddress),
+    adminPort: String(adminPort),
+    statsConfig: JSON.stringify(meshStatsConfig({ identity: opts.statsIdentity ?? statsIdentityOf(opts), meshTags: opts.meshStatsTags })),
+    statsListeners: JSON.stringify(statsPort === false ? [] : [prometheusStatsListener(adminAddress, statsPort)]),
+    // A whole sequence item, or nothing (the template puts it after the xds-grpc cluster).
+    statsCluster: statsPort === false ? "" : `- ${JSON.stringify(prometheusStatsCluster(adminAddress, adminPort))}`,
     adsApiType: opts.deltaXds ? "DELTA_GRPC" : "GRPC",
     xdsClusterType: isIP(opts.xdsAddress) !== 0 ? "STATIC" : "STRICT_DNS",
     xdsLbEndpoints: JSON.stringify(
@@ -178,6 +201,46 @@ function validateBootstrapOptions(opts: BootstrapOptions): void {
     if (!opts.xdsTls) fail("xdsTls", "set when xdsTokenFile is (gRPC sends call credentials only over TLS)", opts.xdsTls);
     if (opts.xdsToken) fail("xdsToken", "unset when xdsTokenFile is (one credential per stream)", "<token>");
   }
+  if (opts.statsPort !== undefined && opts.statsPort !== false) {
+    checkPort("statsPort", opts.statsPort, 1);
+    if (!opts.adminPort) fail("statsPort", "used with a fixed adminPort (the scrape listener forwards to the admin API)", opts.statsPort);
+    if (opts.statsPort === opts.adminPort) fail("statsPort", `a port other than adminPort (${opts.adminPort})`, opts.statsPort);
+  }
+  for (const [key, value] of Object.entries(opts.statsIdentity ?? {})) {
+    if (value !== undefined && (typeof value !== "string" || value.length > 253 || /[\u0000-\u001f\u007f]/.test(value))) {
+      fail(`statsIdentity.${key}`, "a string of at most 253 characters without control characters", value);
+    }
+  }
+}
+
+/**
+ * The proxy's workload as Istio names it, from what the bootstrap already says: namespace from
+ * metadata NAMESPACE (else the node id), app and version from the LABELS metadata (app /
+ * app.kubernetes.io/name, version / app.kubernetes.io/version), the workload from metadata
+ * WORKLOAD_NAME or the node id's `<workload>.<namespace>` part. Values that cannot be read are
+ * left out (Envoy then has no such tag).
+ */
+export function statsIdentityOf(opts: Pick<BootstrapOptions, "nodeId" | "metadata">): ProxyStatsIdentity {
+  const md = opts.metadata ?? {};
+  const idPart = opts.nodeId.split("~")[2] ?? "";
+  const dot = idPart.indexOf(".");
+  const namespace = md.NAMESPACE ?? (dot > 0 ? idPart.slice(dot + 1) : undefined);
+  const workload = md.WORKLOAD_NAME ?? (dot > 0 ? idPart.slice(0, dot) : idPart || undefined);
+  let labels: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = md.LABELS ? JSON.parse(md.LABELS) : {};
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) labels = parsed as Record<string, unknown>;
+  } catch {
+    labels = {};
+  }
+  const text = (v: unknown): string | undefined => (typeof v === "string" && v !== "" && v.length <= 253 && !/[\u0000-\u001f\u007f]/.test(v) ? v : undefined);
+  const identity: ProxyStatsIdentity = {
+    workload: text(workload),
+    namespace: text(namespace),
+    app: text(labels.app) ?? text(labels["app.kubernetes.io/name"]),
+    version: text(labels.version) ?? text(labels["app.kubernetes.io/version"]),
+  };
+  return Object.fromEntries(Object.entries(identity).filter(([, v]) => v !== undefined)) as ProxyStatsIdentity;
 }
 
 function isHostName(name: string): boolean {

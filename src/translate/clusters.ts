@@ -10,7 +10,7 @@ import { MESH_CONFIG_SOURCE } from "./config-source.js";
 import { EXTENSION_TYPES } from "../envoy/type-urls.js";
 import { toProtoDuration } from "./proto-duration.js";
 import type { ServiceModel, ServicePortModel } from "../model/mesh-model.js";
-import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, outboundClusterName } from "./naming.js";
+import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, inboundClusterStatName, outboundClusterName, outboundClusterStatName } from "./naming.js";
 import type { EffectivePolicy } from "./traffic-policy.js";
 import { TLS_MODE_LABEL, meshSni, outboundMtlsSocket, spiffeIdOf } from "./mtls.js";
 
@@ -178,6 +178,8 @@ export function buildOutboundCluster(service: ServiceModel, port: ServicePortMod
   } else {
     cluster = { name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: MESH_CONFIG_SOURCE, serviceName: name } };
   }
+  cluster.altStatName = outboundClusterStatName(name);
+  cluster.trackClusterStats = REQUEST_SIZE_STATS;
   applyPolicy(cluster, policy, port);
   if (mtlsTrustDomain) applyMeshTls(cluster, service, port, subset?.name ?? "", policy, mtlsTrustDomain);
   return cluster;
@@ -189,16 +191,25 @@ export function buildOutboundCluster(service: ServiceModel, port: ServicePortMod
  * through and the app sees a source that is not its own loopback, without connection limits.
  * An app listening only on 127.0.0.1 is not reachable from other pods (as with Istio).
  */
-export function buildInboundCluster(port: number, protocol: ServicePortModel["protocol"]): Cluster {
+export function buildInboundCluster(port: number, protocol: ServicePortModel["protocol"], serviceHost?: string): Cluster {
   const http2 = protocol === "HTTP2" || protocol === "GRPC";
   return {
     ...originalDstCluster(inboundClusterName(port)),
+    ...(serviceHost ? { altStatName: inboundClusterStatName(port, serviceHost) } : {}),
+    trackClusterStats: REQUEST_SIZE_STATS,
     upstreamBindConfig: { sourceAddress: { address: INBOUND_PASSTHROUGH_SOURCE, portValue: 0 } },
     ...(http2
       ? { typedExtensionProtocolOptions: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": packAny(EXTENSION_TYPES.httpProtocolOptions, { explicitHttpConfig: { http2ProtocolOptions: {} } }) } }
       : protocol === "AUTO" ? { typedExtensionProtocolOptions: downstreamProtocol() } : {}),
   };
 }
+
+/**
+ * Request and response size histograms on mesh clusters (upstream_rq_headers_size,
+ * upstream_rq_body_size, upstream_rs_headers_size, upstream_rs_body_size): Istio's
+ * istio_request_bytes / istio_response_bytes. Memory cost in bench/results/proxy-stats-memory.md.
+ */
+const REQUEST_SIZE_STATS = { requestResponseSizes: true } as const;
 
 /** An ORIGINAL_DST cluster (to where the connection was going) without connection limits. */
 function originalDstCluster(name: string): Cluster {

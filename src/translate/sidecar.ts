@@ -252,7 +252,7 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
       const target = s.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[p.number] ?? p.targetPort;
       if (seen.has(target)) continue;
       seen.add(target);
-      clusters.push(buildInboundCluster(target, p.protocol));
+      clusters.push(buildInboundCluster(target, p.protocol, s.hostname));
       const cluster = inboundClusterName(target);
       const http = [
         buildHttpConnectionManager(
@@ -261,7 +261,7 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
           { direction: "inbound", forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildHttpRbacFilters(authz, { trustDomain })] },
         ),
       ];
-      const tcp = [...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||`, { cluster })];
+      const tcp = [...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||${s.hostname}`, { cluster })];
       const filters = isHttpProtocol(p.protocol) ? http : tcp;
       const sniffed = p.protocol === "AUTO";
       const chain = (suffix: string, match: FilterChainMatch, chainFilters: FilterChain["filters"], tls = false): FilterChain => ({
