@@ -485,6 +485,55 @@ describe("root rotation", () => {
   });
 });
 
+describe("root rotation in three phases, shared by replicas", () => {
+  it("trusting (next root trusted, old signs) -> signing (new signs, both trusted) -> idle; a second CA on the same store follows with reload()", async () => {
+    const { ca: leader, dir } = await newCa("phases", { rootTtlMs: 60_000 });
+    const follower = await loadOrCreateCa({ dir, rootTtlMs: 60_000 });
+    const oldRoot = leader.trustBundlePem();
+    expect(follower.trustBundlePem()).toBe(oldRoot);
+    expect(new X509Certificate(oldRoot).validToDate.getTime() - Date.now()).toBeLessThanOrEqual(60_000);
+
+    await leader.prepareRootRotation();
+    expect(leader.rootRotationPhase()).toBe("trusting");
+    const [first, next] = splitPemCertificates(leader.trustBundlePem(), "bundle");
+    expect(first).toBe(oldRoot);
+    expect(new X509Certificate(next!).subject).not.toBe(new X509Certificate(oldRoot).subject); // distinct subjects (NOTES)
+    const issuedWhileTrusting = await leader.issueWorkloadCertificate({ namespace: "default", serviceAccount: "web" });
+    opensslVerify(issuedWhileTrusting, oldRoot); // the old root still signs
+    expect(await follower.reload()).toEqual({ bundleChanged: true, signingChanged: false });
+    expect(follower.trustBundlePem()).toBe(leader.trustBundlePem());
+    expect(follower.rootRotationPhase()).toBe("trusting");
+    await expect(leader.prepareRootRotation()).rejects.toThrow(/already in progress \(phase trusting\)/);
+
+    await leader.beginRootRotation();
+    expect(leader.rootRotationPhase()).toBe("signing");
+    expect(splitPemCertificates(leader.trustBundlePem(), "bundle")).toEqual([next, oldRoot]); // the prepared root, not another
+    expect(await follower.reload()).toEqual({ bundleChanged: true, signingChanged: true });
+    const fromFollower = await follower.issueWorkloadCertificate({ namespace: "default", serviceAccount: "web" });
+    opensslVerify(fromFollower, next!);
+    opensslVerify(issuedWhileTrusting, follower.trustBundlePem()); // old leaves keep verifying
+
+    await leader.finishRootRotation();
+    expect(await follower.reload()).toEqual({ bundleChanged: true, signingChanged: false });
+    expect(follower.trustBundlePem()).toBe(next);
+    expect(follower.rootRotationPhase()).toBe("idle");
+    expect(await follower.reload()).toEqual({ bundleChanged: false, signingChanged: false });
+    // A restart in any phase resumes it: here idle, on the new root.
+    expect((await loadOrCreateCa({ dir })).trustBundlePem()).toBe(next);
+  });
+
+  it("a restart during the trusting phase keeps the next root and promotes that one", async () => {
+    const { ca, dir } = await newCa("phases-restart");
+    await ca.prepareRootRotation();
+    const restarted = await loadOrCreateCa({ dir });
+    expect(restarted.rootRotationPhase()).toBe("trusting");
+    expect(restarted.trustBundlePem()).toBe(ca.trustBundlePem());
+    const next = splitPemCertificates(ca.trustBundlePem(), "bundle")[1];
+    await restarted.beginRootRotation();
+    expect(splitPemCertificates(restarted.trustBundlePem(), "bundle")[0]).toBe(next);
+  });
+});
+
 describe("renewalTime", () => {
   const notBefore = new Date("2030-01-01T00:00:00Z");
   const notAfter = new Date("2030-01-02T00:00:00Z");

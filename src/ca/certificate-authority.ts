@@ -21,6 +21,7 @@ import { joinPem, splitPemCertificates } from "./pem-blocks.js";
 import { loadPluggedCa } from "./plugged-ca.js";
 import { CLOCK_SKEW_ALLOWANCE_MS, createRootCertificate, wholeSeconds } from "./root-certificate.js";
 import type { RootStore } from "./root-store.js";
+export type { RootStore, StoredRoot, StoredRoots } from "./root-store.js";
 import { checkTrustDomain, spiffeId } from "./spiffe-id.js";
 import * as x509 from "./x509-library.js";
 
@@ -47,6 +48,12 @@ export interface CertificateAuthority {
   /** True between beginRootRotation() and finishRootRotation(). */
   rootRotationInProgress(): boolean;
   /**
+   * Where a root rotation stands: "idle"; "trusting" (prepareRootRotation: the next root is in the
+   * trust bundle, the old one still signs); "signing" (beginRootRotation: the new root signs, the
+   * old one is still trusted). finishRootRotation returns to "idle".
+   */
+  rootRotationPhase(): RootRotationPhase;
+  /**
    * A certificate for spiffe://<trust domain>/ns/<namespace>/sa/<serviceAccount> with a fresh key.
    * ttlMs defaults to defaultWorkloadTtlMs; more than maxWorkloadTtlMs is refused. A lifetime
    * that would outlast the signing CA's chain is shortened to end with it (see notAfter).
@@ -55,8 +62,14 @@ export interface CertificateAuthority {
   /** For the control plane's own xDS/SDS TLS endpoint: serverAuth only, names as DNS and IP SANs. */
   issueServingCertificate(opts: { dnsNames: string[]; ipAddresses: string[]; ttlMs?: number }): Promise<IssuedCertificate>;
   /**
-   * Starts a root rotation: a new root signs from now on; the trust bundle carries old + new.
-   * Certificates issued before keep verifying against the bundle. Only for the built-in root.
+   * First phase of a rotation across replicas: creates the next root and adds it to the trust
+   * bundle; the current root keeps signing. Only for the built-in root.
+   */
+  prepareRootRotation(): Promise<void>;
+  /**
+   * Starts signing with a new root (the prepared one, else a new one created now); the trust
+   * bundle carries old + new. Certificates issued before keep verifying against the bundle.
+   * Only for the built-in root.
    */
   beginRootRotation(): Promise<void>;
   /**
@@ -64,7 +77,14 @@ export interface CertificateAuthority {
    * certificate from the new root and the new bundle (wait at least one workload lifetime).
    */
   finishRootRotation(): Promise<void>;
+  /**
+   * Reads the root store again (another replica, the leader, may have changed it) and takes its
+   * state. True when the trust bundle or the signing root changed.
+   */
+  reload(): Promise<{ bundleChanged: boolean; signingChanged: boolean }>;
 }
+
+export type RootRotationPhase = "idle" | "trusting" | "signing";
 
 export interface CaOptions {
   /**
@@ -89,6 +109,10 @@ export interface CaOptions {
   metrics?: Registry;
   /** Told about problems that do not stop the CA (e.g. a plugged-in ca-key.pem readable by others). */
   onWarning?: (message: string) => void;
+  /** Lifetime of a root the built-in CA creates; default ten years. */
+  rootTtlMs?: number;
+  /** Where the built-in root is kept; default a FileRootStore in dir (a Kubernetes Secret with replicas). */
+  rootStore?: RootStore;
   /** For tests. */
   now?: () => Date;
 }
@@ -100,9 +124,11 @@ interface TrustState {
   anchorRootPem: string;
   /** Every trusted root: for the built-in CA the signing root first; for a plugged-in CA, root-cert.pem in file order. */
   trustedRootPems: string[];
+  /** The next root (built-in CA, "trusting" phase): trusted, not yet signing. */
+  incoming?: { certificatePem: string; privateKeyPem: string };
 }
 
-type RootSource = { kind: "built-in"; store: RootStore; keyAlgorithm: KeyAlgorithm } | { kind: "plugged-in"; dir: string };
+type RootSource = { kind: "built-in"; store: RootStore; keyAlgorithm: KeyAlgorithm; rootTtlMs?: number } | { kind: "plugged-in"; dir: string };
 
 function formatDuration(ms: number): string {
   const units: [number, string][] = [
@@ -162,7 +188,13 @@ class MeshCertificateAuthority implements CertificateAuthority {
   }
 
   rootRotationInProgress(): boolean {
-    return this.state.trustedRootPems.length > 1 && this.source.kind === "built-in";
+    return this.rootRotationPhase() === "signing";
+  }
+
+  rootRotationPhase(): RootRotationPhase {
+    if (this.source.kind !== "built-in") return "idle";
+    if (this.state.incoming) return "trusting";
+    return this.state.trustedRootPems.length > 1 ? "signing" : "idle";
   }
 
   issueWorkloadCertificate(opts: { namespace: string; serviceAccount: string; ttlMs?: number }): Promise<IssuedCertificate> {
@@ -253,7 +285,7 @@ class MeshCertificateAuthority implements CertificateAuthority {
         );
       }
       const now = this.settings.now();
-      const created = await createRootCertificate({ trustDomain: this.trustDomain, keyAlgorithm: source.keyAlgorithm, now, generation: now.toISOString().replace(/[-:]|\.\d+/g, "") });
+      const created = this.state.incoming ?? (await this.createNextRoot(source, now));
       const signer = await createCertificateSigner({
         certificatePem: created.certificatePem,
         certificateFile: source.store.names.signingCertificate,
@@ -267,8 +299,38 @@ class MeshCertificateAuthority implements CertificateAuthority {
       // nothing untrusted.
       await source.store.saveRetiringCertificates(oldRootPem);
       await source.store.saveSigningRoot(created);
+      if (this.state.incoming) await source.store.saveIncomingRoot(undefined);
       this.setState({ signer, anchorRootPem: created.certificatePem, trustedRootPems: [created.certificatePem, oldRootPem] });
     });
+  }
+
+  private createNextRoot(source: Extract<RootSource, { kind: "built-in" }>, now: Date): Promise<{ certificatePem: string; privateKeyPem: string }> {
+    // A rotated root gets its own subject (see rootSubject): the generation is its creation time.
+    return createRootCertificate({ trustDomain: this.trustDomain, keyAlgorithm: source.keyAlgorithm, now, generation: now.toISOString().replace(/[-:]|\.\d+/g, ""), ttlMs: source.rootTtlMs });
+  }
+
+  prepareRootRotation(): Promise<void> {
+    return this.exclusively(async () => {
+      const source = this.builtInSource("prepareRootRotation");
+      if (this.rootRotationPhase() !== "idle") {
+        throw new CertificateAuthorityError(`prepareRootRotation: a root rotation is already in progress (phase ${this.rootRotationPhase()}); finish it first`);
+      }
+      const next = await this.createNextRoot(source, this.settings.now());
+      await source.store.saveIncomingRoot(next);
+      this.setState({ ...this.state, trustedRootPems: [this.state.anchorRootPem, next.certificatePem], incoming: next });
+    });
+  }
+
+  reload(): Promise<{ bundleChanged: boolean; signingChanged: boolean }> {
+    let result = { bundleChanged: false, signingChanged: false };
+    return this.exclusively(async () => {
+      if (this.source.kind !== "built-in") return;
+      const next = await loadBuiltInTrust(this.source.store, this.trustDomain, this.source.keyAlgorithm, this.settings.now(), this.source.rootTtlMs);
+      const bundleChanged = next.trustedRootPems.join() !== this.state.trustedRootPems.join();
+      const signingChanged = next.anchorRootPem !== this.state.anchorRootPem;
+      if (bundleChanged || signingChanged || next.incoming?.certificatePem !== this.state.incoming?.certificatePem) this.setState(next);
+      result = { bundleChanged, signingChanged };
+    }).then(() => result);
   }
 
   finishRootRotation(): Promise<void> {
@@ -278,7 +340,7 @@ class MeshCertificateAuthority implements CertificateAuthority {
         throw new CertificateAuthorityError("finishRootRotation: no root rotation is in progress; call beginRootRotation() first");
       }
       await source.store.saveRetiringCertificates(undefined);
-      this.setState({ ...this.state, trustedRootPems: [this.state.anchorRootPem] });
+      this.setState({ signer: this.state.signer, anchorRootPem: this.state.anchorRootPem, trustedRootPems: [this.state.anchorRootPem] });
     });
   }
 
@@ -301,18 +363,22 @@ function checkOptions(opts: CaOptions): { trustDomain: string; keyAlgorithm: Key
   if (!isKeyAlgorithm(keyAlgorithm)) {
     throw new CertificateAuthorityError(`CA option keyAlgorithm: expected one of ${KEY_ALGORITHMS.join(", ")}, found ${JSON.stringify(keyAlgorithm)}`);
   }
+  if (opts.rootTtlMs !== undefined && (!Number.isFinite(opts.rootTtlMs) || opts.rootTtlMs < 10_000)) {
+    throw new CertificateAuthorityError(`CA option rootTtlMs: expected a number of milliseconds, at least 10000 (ten seconds), found ${String(opts.rootTtlMs)}`);
+  }
   const maxWorkloadTtlMs = checkTtl(opts.maxWorkloadTtlMs ?? DEFAULT_MAX_WORKLOAD_TTL_MS, "CA option maxWorkloadTtlMs", Number.MAX_SAFE_INTEGER, "");
   const defaultWorkloadTtlMs = checkTtl(opts.defaultWorkloadTtlMs ?? DEFAULT_WORKLOAD_TTL_MS, "CA option defaultWorkloadTtlMs", maxWorkloadTtlMs, "option maxWorkloadTtlMs");
   return { trustDomain, keyAlgorithm, defaultWorkloadTtlMs, maxWorkloadTtlMs };
 }
 
 /** Loads the built-in root from the store, creating and saving one on first use. */
-async function loadBuiltInTrust(store: RootStore, trustDomain: string, keyAlgorithm: KeyAlgorithm, now: Date): Promise<TrustState> {
+async function loadBuiltInTrust(store: RootStore, trustDomain: string, keyAlgorithm: KeyAlgorithm, now: Date, rootTtlMs?: number): Promise<TrustState> {
   let stored = await store.load();
   if (!stored) {
-    const created = await createRootCertificate({ trustDomain, keyAlgorithm, now });
+    const created = await createRootCertificate({ trustDomain, keyAlgorithm, now, ttlMs: rootTtlMs });
     await store.saveSigningRoot(created);
-    stored = { signing: created };
+    // A store shared by replicas keeps the root the first of them saved: read back what won.
+    stored = (await store.load()) ?? { signing: created };
   }
   const rootFile = store.names.signingCertificate;
   const [rootPem, ...extra] = splitPemCertificates(stored.signing.certificatePem, rootFile);
@@ -338,7 +404,14 @@ async function loadBuiltInTrust(store: RootStore, trustDomain: string, keyAlgori
     stored.retiringCertificatesPem === undefined || stored.retiringCertificatesPem.trim() === ""
       ? []
       : splitPemCertificates(stored.retiringCertificatesPem, store.names.retiringCertificates).filter((pem) => pem !== rootPem);
-  return { signer, anchorRootPem: rootPem!, trustedRootPems: [rootPem!, ...retiring] };
+  const incoming = stored.incoming && stored.incoming.certificatePem.trim() !== rootPem!.trim() ? stored.incoming : undefined;
+  const incomingPem = incoming ? splitPemCertificates(incoming.certificatePem, store.names.incomingRoot)[0]! : undefined;
+  return {
+    signer,
+    anchorRootPem: rootPem!,
+    trustedRootPems: [rootPem!, ...retiring, ...(incomingPem && !retiring.includes(incomingPem) ? [incomingPem] : [])],
+    ...(incoming && incomingPem ? { incoming: { certificatePem: incomingPem, privateKeyPem: incoming.privateKeyPem } } : {}),
+  };
 }
 
 /**
@@ -355,7 +428,7 @@ export async function loadOrCreateCa(opts: CaOptions): Promise<CertificateAuthor
     const state = { signer: plugged.signer, anchorRootPem: plugged.anchorRootPem, trustedRootPems: plugged.rootCertificatePems };
     return new MeshCertificateAuthority(checked.trustDomain, { kind: "plugged-in", dir: opts.pluggedCaDir }, state, settings);
   }
-  const store = new FileRootStore(opts.dir);
-  const state = await loadBuiltInTrust(store, checked.trustDomain, checked.keyAlgorithm, now());
-  return new MeshCertificateAuthority(checked.trustDomain, { kind: "built-in", store, keyAlgorithm: checked.keyAlgorithm }, state, settings);
+  const store = opts.rootStore ?? new FileRootStore(opts.dir);
+  const state = await loadBuiltInTrust(store, checked.trustDomain, checked.keyAlgorithm, now(), opts.rootTtlMs);
+  return new MeshCertificateAuthority(checked.trustDomain, { kind: "built-in", store, keyAlgorithm: checked.keyAlgorithm, ...(opts.rootTtlMs !== undefined ? { rootTtlMs: opts.rootTtlMs } : {}) }, state, settings);
 }

@@ -2,6 +2,8 @@
 //   root-cert.pem           the signing root's certificate
 //   root-key.pem            its PKCS#8 private key (mode 0600)
 //   previous-root-cert.pem  roots still trusted during a root rotation (absent otherwise)
+//   next-root-cert.pem      the next root, trusted but not yet signing (first phase of a rotation)
+//   next-root-key.pem       its key (mode 0600)
 // Each file is written to a temporary name, flushed and renamed into place (then the directory
 // is flushed). A root key with group/other permission bits refuses to load. Replacing the root writes
 // root-key.pem.new and root-cert.pem.new first, then renames the key, then the certificate; a
@@ -16,6 +18,8 @@ import type { RootStore, StoredRoot, StoredRoots } from "./root-store.js";
 export const ROOT_CERTIFICATE_FILE = "root-cert.pem";
 export const ROOT_KEY_FILE = "root-key.pem";
 export const PREVIOUS_ROOT_CERTIFICATES_FILE = "previous-root-cert.pem";
+export const NEXT_ROOT_CERTIFICATE_FILE = "next-root-cert.pem";
+export const NEXT_ROOT_KEY_FILE = "next-root-key.pem";
 const PENDING_SUFFIX = ".new";
 
 async function readIfPresent(file: string): Promise<string | undefined> {
@@ -51,12 +55,16 @@ export class FileRootStore implements RootStore {
   private readonly certificateFile: string;
   private readonly keyFile: string;
   private readonly previousFile: string;
+  private readonly nextCertificateFile: string;
+  private readonly nextKeyFile: string;
 
   constructor(readonly dir: string) {
     this.certificateFile = path.join(dir, ROOT_CERTIFICATE_FILE);
     this.keyFile = path.join(dir, ROOT_KEY_FILE);
     this.previousFile = path.join(dir, PREVIOUS_ROOT_CERTIFICATES_FILE);
-    this.names = { signingCertificate: this.certificateFile, signingKey: this.keyFile, retiringCertificates: this.previousFile };
+    this.nextCertificateFile = path.join(dir, NEXT_ROOT_CERTIFICATE_FILE);
+    this.nextKeyFile = path.join(dir, NEXT_ROOT_KEY_FILE);
+    this.names = { signingCertificate: this.certificateFile, signingKey: this.keyFile, retiringCertificates: this.previousFile, incomingRoot: this.nextCertificateFile };
   }
 
   /** Creates the directory with mode 0700 if it does not exist. */
@@ -105,7 +113,15 @@ export class FileRootStore implements RootStore {
       );
     }
     const retiringCertificatesPem = await readIfPresent(this.previousFile);
-    return { signing: { certificatePem, privateKeyPem }, ...(retiringCertificatesPem !== undefined ? { retiringCertificatesPem } : {}) };
+    // The next root's key is written before its certificate: a certificate without its key is
+    // a crash in between, and the phase is simply not started.
+    const nextCertificatePem = await readIfPresent(this.nextCertificateFile);
+    const nextKeyPem = nextCertificatePem !== undefined ? await readIfPresent(this.nextKeyFile) : undefined;
+    return {
+      signing: { certificatePem, privateKeyPem },
+      ...(retiringCertificatesPem !== undefined ? { retiringCertificatesPem } : {}),
+      ...(nextCertificatePem !== undefined && nextKeyPem !== undefined ? { incoming: { certificatePem: nextCertificatePem, privateKeyPem: nextKeyPem } } : {}),
+    };
   }
 
   async saveSigningRoot(root: StoredRoot): Promise<void> {
@@ -126,5 +142,16 @@ export class FileRootStore implements RootStore {
       return;
     }
     await writeFileWithMode(this.previousFile, pem, 0o644);
+  }
+
+  async saveIncomingRoot(root: StoredRoot | undefined): Promise<void> {
+    await this.ensureDir();
+    if (root === undefined) {
+      await rm(this.nextCertificateFile, { force: true });
+      await rm(this.nextKeyFile, { force: true });
+      return;
+    }
+    await writeFileWithMode(this.nextKeyFile, root.privateKeyPem, 0o600);
+    await writeFileWithMode(this.nextCertificateFile, root.certificatePem, 0o644);
   }
 }

@@ -23,11 +23,12 @@ export function wholeSeconds(ms: number): Date {
   return new Date(Math.floor(ms / 1000) * 1000);
 }
 
-export async function createRootCertificate(opts: { trustDomain: string; keyAlgorithm: KeyAlgorithm; now: Date; generation?: string }): Promise<{ certificatePem: string; privateKeyPem: string }> {
+/** ttlMs: lifetime from now (default ten years; short ones are for tests of automatic rotation). */
+export async function createRootCertificate(opts: { trustDomain: string; keyAlgorithm: KeyAlgorithm; now: Date; generation?: string; ttlMs?: number }): Promise<{ certificatePem: string; privateKeyPem: string }> {
   const keys = await generateWebCryptoKeyPair(opts.keyAlgorithm);
   const notBefore = wholeSeconds(opts.now.getTime() - CLOCK_SKEW_ALLOWANCE_MS);
-  const notAfter = wholeSeconds(opts.now.getTime());
-  notAfter.setUTCFullYear(notAfter.getUTCFullYear() + ROOT_VALIDITY_YEARS);
+  const notAfter = wholeSeconds(opts.now.getTime() + (opts.ttlMs ?? 0));
+  if (opts.ttlMs === undefined) notAfter.setUTCFullYear(notAfter.getUTCFullYear() + ROOT_VALIDITY_YEARS);
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerialNumberHex(),
     name: rootSubject(opts.trustDomain, opts.generation),

@@ -12,15 +12,27 @@ export interface StoredRoots {
   signing: StoredRoot;
   /** PEM of roots still trusted while a rotation runs (their keys are gone); undefined when none. */
   retiringCertificatesPem?: string;
+  /**
+   * The next root, already trusted but not yet signing (the first phase of a rotation, so every
+   * proxy trusts it before any certificate chains to it); undefined when none.
+   */
+  incoming?: StoredRoot;
 }
 
 export interface RootStore {
   /** Names used in errors for each piece (for a directory store: file paths). */
-  readonly names: { signingCertificate: string; signingKey: string; retiringCertificates: string };
+  readonly names: { signingCertificate: string; signingKey: string; retiringCertificates: string; incomingRoot: string };
   /** The stored roots, or undefined when nothing has been stored yet. */
   load(): Promise<StoredRoots | undefined>;
   /** Replaces the signing root (certificate and key together). */
   saveSigningRoot(root: StoredRoot): Promise<void>;
   /** Sets the still-trusted old roots, or removes them (undefined) when a rotation finishes. */
   saveRetiringCertificates(pem: string | undefined): Promise<void>;
+  /** Sets the next root (trusted, not signing), or removes it (undefined). */
+  saveIncomingRoot(root: StoredRoot | undefined): Promise<void>;
+  /**
+   * Stores shared by several replicas (a Kubernetes Secret) call `listener` when another writer
+   * may have changed the roots; the CA then reloads. Returns a function that stops watching.
+   */
+  watch?(listener: () => void): () => void;
 }
