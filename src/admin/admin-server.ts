@@ -14,6 +14,15 @@ export interface AdminServerOptions {
   isReady: () => { ready: boolean; reason?: string };
   /** The workload certificate a proxy holds, by snapshot key (when security is on). */
   certificateOf?: (snapshotKey: string) => { identity: string; serial: string; notAfter: string } | undefined;
+  /** The CA's roots and rotation (when security is on); looked up per request. */
+  rootRotation?: () => RootRotationAdmin | undefined;
+}
+
+/** What the admin API needs of the root rotation: its status, and starting one (leader only). */
+export interface RootRotationAdmin {
+  status(): object;
+  /** code: 202 started, 200 already in progress, 409 this replica is not the leader, 500 failed. */
+  request(): Promise<{ code: number; body: object }>;
 }
 
 export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
@@ -40,6 +49,21 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
       return certificate ? { ...p, certificate } : p;
     });
     return { proxies, recentNacks: opts.proxies.recentNacks() };
+  });
+
+  /** The CA's trusted roots, the rotation phase, when the next rotation is due, who leads. */
+  app.get("/debug/ca", async (_req, reply) => {
+    const rotation = opts.rootRotation?.();
+    if (!rotation) return reply.code(404).send({ error: "security is off: there is no CA (start weft serve with --security)" });
+    return rotation.status();
+  });
+
+  /** Starts a root rotation now (weft ca rotate-root). Only the leader does; others answer 409 naming it. */
+  app.post("/ca/rotate-root", async (_req, reply) => {
+    const rotation = opts.rootRotation?.();
+    if (!rotation) return reply.code(404).send({ error: "security is off: there is no CA to rotate (start weft serve with --security)" });
+    const result = await rotation.request();
+    return reply.code(result.code).send(result.body);
   });
 
   /** Snapshot keys with per-type versions and resource names. */

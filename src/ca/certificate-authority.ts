@@ -44,7 +44,7 @@ export interface CertificateAuthority {
   /** PEM bundle of every root currently trusted (old and new during a root rotation). */
   trustBundlePem(): string;
   /** Serial and expiry of the root(s), for status, in trust bundle order (the built-in CA's signing root first). */
-  roots(): { serial: string; notAfter: Date; subject: string }[];
+  roots(): { serial: string; notBefore: Date; notAfter: Date; subject: string }[];
   /** True between beginRootRotation() and finishRootRotation(). */
   rootRotationInProgress(): boolean;
   /**
@@ -151,14 +151,14 @@ function checkTtl(value: unknown, what: string, maxMs: number, maxWhat: string):
   return value;
 }
 
-function summarizeRoot(pem: string): { serial: string; notAfter: Date; subject: string } {
+function summarizeRoot(pem: string): { serial: string; notBefore: Date; notAfter: Date; subject: string } {
   const certificate = new x509.X509Certificate(pem);
-  return { serial: certificate.serialNumber, notAfter: certificate.notAfter, subject: certificate.subject };
+  return { serial: certificate.serialNumber, notBefore: certificate.notBefore, notAfter: certificate.notAfter, subject: certificate.subject };
 }
 
 class MeshCertificateAuthority implements CertificateAuthority {
   private state: TrustState;
-  private rootSummaries: { serial: string; notAfter: Date; subject: string }[];
+  private rootSummaries: { serial: string; notBefore: Date; notAfter: Date; subject: string }[];
   /** Root rotations run one at a time. */
   private rotationQueue: Promise<void> = Promise.resolve();
 
@@ -183,8 +183,8 @@ class MeshCertificateAuthority implements CertificateAuthority {
     return joinPem(this.state.trustedRootPems);
   }
 
-  roots(): { serial: string; notAfter: Date; subject: string }[] {
-    return this.rootSummaries.map((root) => ({ ...root, notAfter: new Date(root.notAfter) }));
+  roots(): { serial: string; notBefore: Date; notAfter: Date; subject: string }[] {
+    return this.rootSummaries.map((root) => ({ ...root, notBefore: new Date(root.notBefore), notAfter: new Date(root.notAfter) }));
   }
 
   rootRotationInProgress(): boolean {

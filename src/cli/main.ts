@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   status: { summary: "show connected proxies and their sync/NACK state", run: async (argv) => (await import("./status.js")).runStatus(argv) },
   validate: { summary: "check a directory of Istio YAML; prints every problem, exit 1 on errors", run: async (argv) => (await import("./validate.js")).runValidate(argv) },
   "sample-app": { summary: "(internal) one workload of the demo's sample application", run: async (argv) => (await import("./sample-app.js")).runSampleAppCommand(argv) },
+  ca: { summary: "CA roots and root rotation: status, rotate-root (through the admin API)", run: async (argv) => (await import("./ca.js")).runCa(argv) },
   capture: { summary: "apply or remove transparent-capture iptables rules (sidecar init)", run: async (argv) => (await import("./capture.js")).runCapture(argv) },
 };
 

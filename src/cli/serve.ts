@@ -23,6 +23,8 @@ import { hostname } from "node:os";
 import { checkLeaseTimings, LeaseLeaderElection, type LeaseTimings } from "../runner/lease-leader-election.js";
 import { KubernetesLeaseClient } from "../sources/kubernetes/lease-client.js";
 import type { LeaderElection } from "../runner/leader-election.js";
+import type { RotateBefore } from "../runner/root-rotation.js";
+import { SecretRootStore } from "../sources/kubernetes/secret-root-store.js";
 
 function parseLeaseTimings(values: { "lease-duration"?: string; "renew-deadline"?: string; "retry-period"?: string }): LeaseTimings {
   const duration = (flag: "lease-duration" | "renew-deadline" | "retry-period", fallback: string): number => {
@@ -64,6 +66,25 @@ function parseWebhookTarget(url: string | undefined, service: string | undefined
   const port = Number(m?.[3] ?? 443);
   if (!m || !Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--webhook-service must be namespace/name or namespace/name:port such as "weft-system/weft:443", got "${service}"`);
   return { service: { namespace: m[1]!, name: m[2]!, port } };
+}
+
+function parseRotateBefore(text: string | undefined): RotateBefore {
+  const value = text ?? "20%";
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(value);
+  if (percent) {
+    const fraction = Number(percent[1]) / 100;
+    if (fraction > 0 && fraction < 1) return { fraction };
+  } else {
+    const ms = parseDurationMs(value);
+    if (ms !== undefined && ms > 0) return { ms };
+  }
+  throw new UsageError(`--root-rotate-before must be a percentage between 0% and 100% (such as "20%") or a duration (such as "720h"), got "${value}"`);
+}
+
+function parseDurationFlag(flag: string, text: string | undefined, fallback: string, minMs: number): number {
+  const ms = parseDurationMs(text ?? fallback);
+  if (ms === undefined || ms < minMs) throw new UsageError(`--${flag} must be a duration of at least ${minMs / 1000}s such as "${fallback}", got "${text}"`);
+  return ms;
 }
 
 function parseTtl(text: string | undefined): number {
@@ -118,6 +139,10 @@ const FLAGS = {
   "trust-domain": { type: "string", env: "WEFT_TRUST_DOMAIN", default: "cluster.local", help: "SPIFFE trust domain" },
   "workload-cert-ttl": { type: "string", env: "WEFT_WORKLOAD_CERT_TTL", default: "24h", help: "workload certificate lifetime (renewed at 50-80%)" },
   "token-audience": { type: "string", env: "WEFT_TOKEN_AUDIENCE", default: "istio-ca", help: "with --kubernetes --security: the audience sidecars' projected ServiceAccount tokens must carry (checked by TokenReview)" },
+  "root-ttl": { type: "string", env: "WEFT_ROOT_TTL", default: "87600h", help: "with --security: lifetime of a root the built-in CA creates (at first start and at each rotation)" },
+  "root-rotate-before": { type: "string", env: "WEFT_ROOT_ROTATE_BEFORE", default: "20%", help: "with --security: the leader rotates the root once this much of its lifetime is left: a percentage (20%) or a duration (720h)" },
+  "root-rotation-phase": { type: "string", env: "WEFT_ROOT_ROTATION_PHASE", default: "2m", help: "with --security: least time each rotation phase lasts (trusting, signing) so every replica and proxy follows" },
+  "ca-root-secret": { type: "string", env: "WEFT_CA_ROOT_SECRET", default: "weft-ca-root", help: "with --kubernetes --security: Secret (in the leader election namespace) holding the CA root, shared by replicas; empty: keep it in --state-dir" },
   "plugged-ca-dir": { type: "string", env: "WEFT_PLUGGED_CA_DIR", help: "use an existing CA: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem" },
   "max-proxy-classes": { type: "string", env: "WEFT_MAX_PROXY_CLASSES", default: String(DEFAULT_MAX_PROXY_CLASSES), help: "most distinct proxy classes (namespace, labels, ...) with a generated configuration; past it new ones are refused (RESOURCE_EXHAUSTED)" },
   "proxy-class-grace": { type: "string", env: "WEFT_PROXY_CLASS_GRACE", default: `${DEFAULT_CLASS_RELEASE_GRACE_MS / 1000}s`, help: "how long a proxy class's configuration is kept after its last proxy left (a duration such as 30s)" },
@@ -178,8 +203,15 @@ export async function runServe(argv: string[]): Promise<number> {
   let leaderElection: LeaderElection | undefined;
   const leaderElect = values["leader-elect"] ?? "true";
   if (leaderElect !== "true" && leaderElect !== "false") throw new UsageError(`--leader-elect must be true or false, got "${leaderElect}"`);
+  const namespace = values["leader-election-namespace"] ?? process.env.POD_NAMESPACE ?? "istio-system";
+  const rootSecret = values["ca-root-secret"] ?? "weft-ca-root";
+  if (rootSecret !== "" && !isDnsSubdomain(rootSecret)) throw new UsageError(`--ca-root-secret must be a Secret name, got "${rootSecret}"`);
+  const rootStore = kubernetes && values.security && !values["plugged-ca-dir"] && rootSecret !== ""
+    ? new SecretRootStore(kubernetes.kubeConfig, namespace, rootSecret, (message) => logger.warn(message))
+    : undefined;
+  const rootTtlMs = parseDurationFlag("root-ttl", values["root-ttl"], "87600h", 10_000);
+  const rootRotation = { rotateBefore: parseRotateBefore(values["root-rotate-before"]), phaseMs: parseDurationFlag("root-rotation-phase", values["root-rotation-phase"], "2m", 1000) };
   if (kubernetes && leaderElect === "true") {
-    const namespace = values["leader-election-namespace"] ?? process.env.POD_NAMESPACE ?? "istio-system";
     const name = values["leader-election-name"] ?? "weft-leader";
     if (!isDnsSubdomain(namespace) || !isDnsSubdomain(name)) throw new UsageError(`--leader-election-namespace/--leader-election-name must be Kubernetes names, got "${namespace}/${name}"`);
     leaderElection = new LeaseLeaderElection({
@@ -211,6 +243,9 @@ export async function runServe(argv: string[]): Promise<number> {
             stateDir: values["state-dir"] ?? ".weft/state",
             trustDomain: values["trust-domain"],
             workloadTtlMs: parseTtl(values["workload-cert-ttl"]),
+            rootTtlMs,
+            rootRotation,
+            ...(rootStore ? { rootStore } : {}),
             ...(values["plugged-ca-dir"] ? { pluggedCaDir: values["plugged-ca-dir"] } : {}),
             // Sidecars in the cluster authenticate with their pod's projected ServiceAccount token.
             ...(kubernetes && kubernetesSource ? { podTokens: { send: tokenReviewClient(kubernetes.kubeConfig), pods: kubernetesSource, reviewer: { audience: values["token-audience"] ?? "istio-ca" } } } : {}),

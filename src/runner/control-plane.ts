@@ -6,7 +6,7 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import type { Metadata } from "@grpc/grpc-js";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import { SnapshotCache } from "../cache/snapshot-cache.js";
-import { buildAdminServer } from "../admin/admin-server.js";
+import { buildAdminServer, type RootRotationAdmin } from "../admin/admin-server.js";
 import type { Logger } from "../log/logger.js";
 import { XdsMetrics } from "../xds/xds-metrics.js";
 import { XdsServer } from "../xds/xds-server.js";
@@ -31,6 +31,8 @@ export interface ControlPlaneOptions {
   /** Bounds on what xDS clients may send and make the server keep (see xds-limits.ts). */
   xdsLimits?: Partial<XdsLimits>;
   certificateOf?: (snapshotKey: string) => { identity: string; serial: string; notAfter: string } | undefined;
+  /** The CA's root rotation for the admin API (GET /debug/ca, POST /ca/rotate-root); looked up per request. */
+  rootRotation?: () => RootRotationAdmin | undefined;
   /** Registry to use (e.g. one other components already registered metrics in). */
   metricsRegistry?: Registry;
   /** Collect Node.js process metrics (off in tests that run several control planes). */
@@ -73,6 +75,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     proxies: xds.registry,
     cache,
     certificateOf: (key) => opts.certificateOf?.(key),
+    rootRotation: () => opts.rootRotation?.(),
     isReady: () =>
       !xdsListening ? { ready: false, reason: "xDS server not listening" } : !configLoaded ? { ready: false, reason: "configuration not loaded yet" } : { ready: true },
   });

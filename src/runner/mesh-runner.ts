@@ -21,6 +21,8 @@ import { WorkloadCertificates } from "../identity/workload-certificates.js";
 import { alwaysLeader, type LeaderElection } from "./leader-election.js";
 import { TokenReviewer, type SendTokenReview, type TokenReviewerOptions } from "../identity/kubernetes-token-review.js";
 import { PodIdentities, type PodDirectory } from "../identity/kubernetes-pod-identities.js";
+import type { RootStore } from "../ca/root-store.js";
+import { NotLeaderError, RootRotation, type RotateBefore } from "./root-rotation.js";
 
 export interface MeshSecurityOptions {
   /** Where the CA root and workload credentials are kept (reused on restart). */
@@ -38,7 +40,16 @@ export interface MeshSecurityOptions {
    * checked by TokenReview (`send`); namespace and labels come from the pod in `pods`.
    */
   podTokens?: { send: SendTokenReview; pods: PodDirectory; reviewer?: Omit<TokenReviewerOptions, "metrics">; podWaitMs?: number };
+  /** Where the built-in root is kept (default: <stateDir>/ca); a Kubernetes Secret shared by replicas. */
+  rootStore?: RootStore;
+  /** Lifetime of roots the built-in CA creates (default ten years). */
+  rootTtlMs?: number;
+  /** Automatic root rotation by the leader (defaults: 20% of the root's lifetime left, phases of 2 minutes). */
+  rootRotation?: { rotateBefore?: RotateBefore; phaseMs?: number; checkIntervalMs?: number };
 }
+
+export const DEFAULT_ROTATE_BEFORE: RotateBefore = { fraction: 0.2 };
+export const DEFAULT_ROTATION_PHASE_MS = 120_000;
 
 export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" | "admit" | "authenticate" | "xdsTls"> {
   security?: MeshSecurityOptions;
@@ -73,6 +84,8 @@ export interface MeshRunner {
   security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string; tokenReviewer?: TokenReviewer; pods?: PodIdentities };
   /** Whether this replica is the leader (isLeader(), onChange()); every replica serves xDS. */
   leader: LeaderElection;
+  /** With security and the built-in CA: the automatic root rotation (driven by the leader, followed by the others). */
+  rootRotation?: RootRotation;
   /**
    * Root rotation without losing connectivity: "begin" adds a new root to every proxy's trust
    * bundle and re-issues every workload certificate from it; "finish" drops the old root.
@@ -100,6 +113,8 @@ function logIssues(logger: Logger, config: MeshConfig): void {
 
 export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunner> {
   const logger = opts.logger;
+  let rootRotation: RootRotation | undefined;
+  let stopWatchingRoots: (() => void) | undefined;
   let controller: MeshController | undefined;
   let controlPlane: ControlPlane | undefined;
   /** Set once the first config is applied: from then on streams are admitted. */
@@ -111,7 +126,15 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   const expiryGauge = new Gauge({ name: "weft_workload_certificate_expiry_timestamp_seconds", help: "notAfter of the certificate each workload identity currently holds", labelNames: ["identity"], registers: [metricsRegistry] });
   if (opts.security) {
     const sec = opts.security;
-    const ca = await loadOrCreateCa({ dir: path.join(sec.stateDir, "ca"), trustDomain: sec.trustDomain, pluggedCaDir: sec.pluggedCaDir, metrics: metricsRegistry, onWarning: (message) => logger.warn(message) });
+    const ca = await loadOrCreateCa({
+      dir: path.join(sec.stateDir, "ca"),
+      trustDomain: sec.trustDomain,
+      pluggedCaDir: sec.pluggedCaDir,
+      metrics: metricsRegistry,
+      onWarning: (message) => logger.warn(message),
+      ...(sec.rootStore ? { rootStore: sec.rootStore } : {}),
+      ...(sec.rootTtlMs !== undefined ? { rootTtlMs: sec.rootTtlMs } : {}),
+    });
     // A revoked credential's open streams are ended: the proxy loses its configuration and
     // certificate stream, and cannot reconnect with that token.
     const credentials = new CredentialStore(path.join(sec.stateDir, "credentials"), {
@@ -169,6 +192,19 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     admit: (node, principal) =>
       (admitting ? controller?.admit(node, principal) : undefined) ?? { refused: { code: GrpcStatus.UNAVAILABLE, message: "the control plane is starting (waiting for its config sources to sync); retry" } },
     certificateOf: (key) => controller?.certificateOf(key),
+    rootRotation: () =>
+      rootRotation && {
+        status: () => rootRotation!.status(),
+        request: async () => {
+          try {
+            const { started, status } = await rootRotation!.request();
+            return { code: started ? 202 : 200, body: { started, ...status } };
+          } catch (err) {
+            if (err instanceof NotLeaderError) return { code: 409, body: { error: err.message, leader: err.leader ?? null } };
+            return { code: 500, body: { error: (err as Error).message } };
+          }
+        },
+      },
     ...(credentials
       ? {
           authenticate: (metadata: Metadata) => {
@@ -240,29 +276,57 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       bundleRetry = setTimeout(() => void publishTrustBundle(), 5000).unref();
     }
   };
+  /**
+   * Gives this replica's proxies the CA's current trust bundle (file for the xDS connection, ROOTCA
+   * over SDS); when the signing root changed, re-issues every workload certificate from it, once
+   * the proxies ACKed the bundle.
+   */
+  const applyTrust = async (change: { signingChanged: boolean }): Promise<void> => {
+    if (!security) return;
+    await publishTrustBundle();
+    controller!.regenerateAll(); // every proxy's ROOTCA secret
+    if (change.signingChanged) {
+      if (!(await waitForAllSynced(cp.xds.registry, (key) => cp.cache.get(key), 10_000))) {
+        logger.warn("not every proxy ACKed the new trust bundle within 10 s; re-issuing certificates anyway");
+      }
+      await security.certificates.reissueAll();
+    }
+  };
+  if (security && security.ca.roots().length > 0 && !opts.security?.pluggedCaDir) {
+    const rotationOpts = opts.security?.rootRotation ?? {};
+    rootRotation = new RootRotation({
+      ca: security.ca,
+      leader,
+      logger: logger.child({ component: "root-rotation" }),
+      rotateBefore: rotationOpts.rotateBefore ?? DEFAULT_ROTATE_BEFORE,
+      phaseMs: rotationOpts.phaseMs ?? DEFAULT_ROTATION_PHASE_MS,
+      ...(rotationOpts.checkIntervalMs !== undefined ? { checkIntervalMs: rotationOpts.checkIntervalMs } : {}),
+      applyTrust,
+      metrics: metricsRegistry,
+    });
+    const rotation = rootRotation;
+    stopWatchingRoots = opts.security?.rootStore?.watch?.(() => void rotation.follow().catch(() => {}));
+    rotation.start();
+  }
   return {
     cp,
     controller,
     config: aggregator,
+    rootRotation,
     security,
     leader,
     async rotateRoot(phase) {
       if (!security) throw new Error("root rotation needs security to be on");
       if (phase === "begin") await security.ca.beginRootRotation();
       else await security.ca.finishRootRotation();
-      await publishTrustBundle();
-      controller!.regenerateAll(); // every proxy's ROOTCA secret
-      if (phase === "begin") {
-        // Only once every proxy trusts the new root may any proxy present a certificate from it.
-        if (!(await waitForAllSynced(cp.xds.registry, (key) => cp.cache.get(key), 10_000))) {
-          logger.warn("not every proxy ACKed the new trust bundle within 10 s; re-issuing certificates anyway");
-        }
-        await security.certificates.reissueAll();
-      }
+      // Only once every proxy trusts the new root may any proxy present a certificate from it.
+      await applyTrust({ signingChanged: phase === "begin" });
       logger.info({ phase, roots: security.ca.roots().map((r) => r.serial) }, "root rotation");
     },
     async close(graceMs = 5000) {
       // First: a released lease lets another replica lead at once.
+      rootRotation?.close();
+      stopWatchingRoots?.();
       await leader.close();
       await aggregator?.close();
       controller?.close();
