@@ -4,6 +4,7 @@
 // validator can keep going and report every problem in a resource, not just the first.
 import { isIP } from "node:net";
 import { parseDurationMs } from "./duration.js";
+import { isKnownProtocol, PROTOCOL_NAMES } from "./port-protocols.js";
 import { findRe2Problem } from "./re2-regex.js";
 import { closestMatch } from "./spelling-hints.js";
 import { boundText, type SourceRef, type ValidationIssue } from "./types.js";
@@ -128,7 +129,8 @@ export class CheckedObject {
   /**
    * Checks `value` is a mapping with only `allowed` fields; undefined (with an issue) if it is
    * not a mapping. `notSupported` lists real Istio fields Weft does not implement yet: they get
-   * their own message, so nobody mistakes them for typos.
+   * a "not supported yet" warning and are ignored (never "unknown field", so nobody mistakes
+   * them for typos). A field whose absence could widen access is refused by its kind's check instead.
    */
   static of(c: IssueCollector, value: unknown, path: string, allowed: readonly string[], notSupported: readonly string[] = []): CheckedObject | undefined {
     if (!isMapping(value)) {
@@ -138,7 +140,7 @@ export class CheckedObject {
     for (const key of Object.keys(value)) {
       if (allowed.includes(key)) continue;
       if (notSupported.includes(key)) {
-        c.error(fieldPath(path, key), `is an Istio field that Weft does not support yet; remove it (supported here: ${allowed.join(", ")})`);
+        c.warning(fieldPath(path, key), `is an Istio field that Weft does not support yet; it is ignored (supported here: ${allowed.join(", ")})`);
         continue;
       }
       const hint = closestMatch(key, allowed);
@@ -387,10 +389,54 @@ export function checkExportTo(o: CheckedObject): void {
   });
 }
 
-/** workloadSelector: { labels } (ServiceEntry, Sidecar) or { matchLabels } (DestinationRule). */
-export function checkWorkloadSelector(o: CheckedObject, labelsField: "labels" | "matchLabels"): void {
+/**
+ * workloadSelector: { labels } (ServiceEntry, Sidecar) or { matchLabels } (DestinationRule).
+ * As Istio: an empty selector (`workloadSelector: {}`) is accepted with a warning; a "*" in a
+ * label name or value is refused (selectors match exact labels).
+ */
+export function checkWorkloadSelector(o: CheckedObject, labelsField: "labels" | "matchLabels", emptyMeans: string): void {
   const selector = o.object("workloadSelector", [labelsField]);
-  if (selector && selector.require(labelsField, "a mapping of label names to values")) selector.stringMap(labelsField);
+  if (!selector) return;
+  const labels = selector.stringMap(labelsField, { checkKey: (k) => (k === "" ? "an empty label name is not supported in a selector" : k.includes("*") ? "a wildcard is not supported in a selector" : undefined) });
+  if (labels) {
+    for (const [k, v] of Object.entries(labels)) if (v.includes("*")) o.c.error(fieldPath(selector.at(labelsField), k), `a wildcard is not supported in a selector, found ${describeValue(v)}; selectors match labels exactly`);
+  }
+  if (selector.has(labelsField) ? labels && Object.keys(labels).length === 0 : true) o.c.warning(o.at("workloadSelector"), `a workload selector without labels: ${emptyMeans}`);
+}
+
+/** A label value as Kubernetes and Istio accept it: empty, or up to 63 letters, digits, "-", "_" and "." starting and ending alphanumeric. */
+export function labelValueProblem(value: string): string | undefined {
+  if (value === "" || (value.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(value))) return undefined;
+  return `expected a label value (empty, or up to 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit), found ${describeValue(value)}`;
+}
+
+/** Checks the values of a labels mapping (keys are checked by stringMap's checkKey). */
+export function checkLabelValues(o: CheckedObject, key: string, labels: Record<string, string> | undefined): void {
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    const problem = labelValueProblem(v);
+    if (problem) o.c.error(fieldPath(o.at(key), k), problem);
+  }
+}
+
+/** Istio's port and subset names: a DNS-1123 label in either case ("http", "HTTP-web", "v1"). */
+export const PORT_NAME_RULE = "a name of letters, digits and '-', starting and ending with a letter or digit, at most 63 characters";
+
+export function isPortName(value: string): boolean {
+  return value.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$/.test(value);
+}
+
+/**
+ * A port protocol as Istio reads it: any case ("tcp", "Http"); `allowEmpty` where an empty or
+ * missing protocol means "detect" (ServiceEntry ports). Returns the protocol as written.
+ */
+export function checkProtocol(o: CheckedObject, key: string, options: { allowEmpty: boolean }): string | undefined {
+  const value = o.string(key);
+  if (value === undefined || (value === "" && options.allowEmpty)) return value;
+  if (isKnownProtocol(value)) return value;
+  const close = closestMatch(value.toLowerCase(), PROTOCOL_NAMES.map((n) => n.toLowerCase()));
+  const hint = close ? ` (did you mean "${PROTOCOL_NAMES.find((n) => n.toLowerCase() === close)}"?)` : "";
+  o.c.error(o.at(key), `expected one of ${PROTOCOL_NAMES.join(", ")} (any case)${options.allowEmpty ? ", or empty to detect it" : ""}, found ${describeValue(value)}${hint}`);
+  return undefined;
 }
 
 /** A label key: an optional DNS-subdomain prefix and a name ("app.kubernetes.io/name"). */
@@ -401,4 +447,3 @@ export function labelKeyProblem(key: string): string | undefined {
   return `expected a label name such as "app" or "app.kubernetes.io/name", found ${describeValue(key)}`;
 }
 
-export const PROTOCOLS = ["HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS"] as const;

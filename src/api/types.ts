@@ -81,7 +81,8 @@ export type Protocol = "HTTP" | "HTTPS" | "GRPC" | "HTTP2" | "MONGO" | "TCP" | "
 
 export interface ServicePort {
   number: number;
-  protocol?: Protocol;
+  /** Any case, as Istio reads it ("tcp", "HTTP", "Redis"); empty or absent: detected. See port-protocols.ts. */
+  protocol?: string;
   name?: string;
   targetPort?: number;
 }
@@ -103,7 +104,7 @@ export interface ServiceEntrySpec {
   location?: "MESH_EXTERNAL" | "MESH_INTERNAL";
   resolution?: "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN";
   endpoints?: WorkloadEntrySpec[];
-  workloadSelector?: { labels: Record<string, string> };
+  workloadSelector?: { labels?: Record<string, string> };
   exportTo?: string[];
   subjectAltNames?: string[];
 }
@@ -339,7 +340,7 @@ export interface DestinationRuleSpec {
   trafficPolicy?: TrafficPolicy;
   subsets?: Subset[];
   exportTo?: string[];
-  workloadSelector?: { matchLabels: Record<string, string> };
+  workloadSelector?: { matchLabels?: Record<string, string> };
 }
 
 export type DestinationRule = Base<"DestinationRule", DestinationRuleSpec>;
@@ -391,7 +392,7 @@ export interface IstioIngressListener {
 }
 
 export interface SidecarSpec {
-  workloadSelector?: { labels: Record<string, string> };
+  workloadSelector?: { labels?: Record<string, string> };
   ingress?: IstioIngressListener[];
   egress?: IstioEgressListener[];
   outboundTrafficPolicy?: { mode: "ALLOW_ANY" | "REGISTRY_ONLY" };

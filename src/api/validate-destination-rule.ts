@@ -3,7 +3,10 @@ import {
   CheckedObject,
   DNS_LABEL_RULE,
   checkExportTo,
+  checkLabelValues,
   checkWorkloadSelector,
+  isPortName,
+  PORT_NAME_RULE,
   describeValue,
   hostNameProblem,
   isDnsLabel,
@@ -39,7 +42,7 @@ export function checkDestinationRuleSpec(c: IssueCollector, value: unknown, path
   if (spec.has("trafficPolicy")) checkTrafficPolicy(c, spec.value["trafficPolicy"], spec.at("trafficPolicy"));
   checkSubsets(spec);
   checkExportTo(spec);
-  checkWorkloadSelector(spec, "matchLabels");
+  checkWorkloadSelector(spec, "matchLabels", "this DestinationRule applies to every workload of its namespace");
 }
 
 function checkSubsets(spec: CheckedObject): void {
@@ -51,12 +54,12 @@ function checkSubsets(spec: CheckedObject): void {
       if (!subset) return;
       const name = subset.require("name", `a subset name, ${DNS_LABEL_RULE}`) ? subset.string("name") : undefined;
       if (name !== undefined) {
-        if (!isDnsLabel(name)) spec.c.error(subset.at("name"), `expected a subset name, ${DNS_LABEL_RULE}; found ${describeValue(name)}`);
+        if (!isPortName(name)) spec.c.error(subset.at("name"), `expected a subset name, ${PORT_NAME_RULE}; found ${describeValue(name)}`);
         const earlier = seen.get(name);
         if (earlier) spec.c.error(subset.at("name"), `duplicate subset name "${name}", already used at ${earlier}; subset names must be unique`);
         else seen.set(name, path);
       }
-      subset.stringMap("labels", { checkKey: labelKeyProblem });
+      checkLabelValues(subset, "labels", subset.stringMap("labels", { checkKey: labelKeyProblem }));
       if (subset.has("trafficPolicy")) checkTrafficPolicy(spec.c, subset.value["trafficPolicy"], subset.at("trafficPolicy"));
     },
     { itemDescription: "subsets" },

@@ -1,4 +1,5 @@
 // Schema and meaning checks for Gateway and Sidecar specs (listener-shaped resources).
+import { PROTOCOL_NAMES } from "./port-protocols.js";
 import { isIP } from "node:net";
 import {
   CheckedObject,
@@ -8,7 +9,9 @@ import {
   hostNameProblem,
   isDnsLabel,
   labelKeyProblem,
-  PROTOCOLS,
+  checkProtocol,
+  isPortName,
+  PORT_NAME_RULE,
   type IssueCollector,
 } from "./field-checks.js";
 
@@ -40,7 +43,7 @@ export function checkGatewaySpec(c: IssueCollector, value: unknown, path: string
       let protocol: string | undefined;
       if (port) {
         if (port.require("number", "a port number from 1 to 65535")) port.port("number");
-        if (port.require("protocol", `one of ${PROTOCOLS.join(", ")}`)) protocol = port.enumValue("protocol", PROTOCOLS);
+        if (port.require("protocol", `one of ${PROTOCOL_NAMES.join(", ")}`)) protocol = checkProtocol(port, "protocol", { allowEmpty: false })?.toUpperCase();
         port.port("targetPort");
         const name = port.string("name");
         if (name !== undefined) {
@@ -120,7 +123,7 @@ function checkBind(parent: CheckedObject): void {
 export function checkSidecarSpec(c: IssueCollector, value: unknown, path: string): void {
   const spec = CheckedObject.of(c, value, path, ["workloadSelector", "ingress", "egress", "outboundTrafficPolicy"], ["inboundConnectionPool"]);
   if (!spec) return;
-  checkWorkloadSelector(spec, "labels");
+  checkWorkloadSelector(spec, "labels", "this Sidecar applies to every workload of its namespace");
 
   spec.list(
     "ingress",
@@ -158,6 +161,9 @@ export function checkSidecarSpec(c: IssueCollector, value: unknown, path: string
     }
   });
 
+  if (!["ingress", "egress", "outboundTrafficPolicy", "inboundConnectionPool"].some((k) => spec.has(k))) {
+    c.error(path, "an empty Sidecar configures nothing: give it egress, ingress or outboundTrafficPolicy (Istio refuses an empty Sidecar too)");
+  }
   const outbound = spec.object("outboundTrafficPolicy", ["mode"], ["egressProxy"]);
   if (outbound && outbound.require("mode", OUTBOUND_MODES.join(" or "))) outbound.enumValue("mode", OUTBOUND_MODES);
 }
@@ -166,9 +172,9 @@ function checkListenerPort(listener: CheckedObject): void {
   const port = listener.object("port", ["number", "protocol", "name"]);
   if (!port) return;
   if (port.require("number", "a port number from 1 to 65535")) port.port("number");
-  port.enumValue("protocol", PROTOCOLS);
+  checkProtocol(port, "protocol", { allowEmpty: false });
   const name = port.string("name");
-  if (name !== undefined && !isDnsLabel(name)) listener.c.error(port.at("name"), `expected ${DNS_LABEL_RULE}, found ${describeValue(name)}`);
+  if (name !== undefined && !isPortName(name)) listener.c.error(port.at("name"), `expected ${PORT_NAME_RULE}, found ${describeValue(name)}`);
 }
 
 /** A Sidecar egress host: "namespace/dnsName", namespace "*", "." or "~" or a name. */

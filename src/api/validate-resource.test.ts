@@ -199,7 +199,6 @@ describe("validateResource: VirtualService", () => {
     expect(problems(result)).toEqual([
       "spec.http[0].match[0].uri: expected exactly one of exact, prefix or regex, found exact and prefix",
       `spec.http[0].match[1].headers.cookie.regex: the regex "^(?!.*session=admin).*$" uses a lookahead "(?!", which RE2 (Envoy's regex engine) does not support`,
-      "spec.http[0].route[0].weight: expected an integer from 0 to 100, found 150",
       'spec.http[0].route[1].weigth: unknown field (did you mean "weight"?); expected one of: destination, weight, headers',
       "spec.http[0].retries.attempts: expected an integer that is 0 or more, found -1",
       "spec.http[0].fault.abort.httpStatus: expected an integer from 200 to 599, found 700",
@@ -207,14 +206,16 @@ describe("validateResource: VirtualService", () => {
     ]);
   });
 
-  it("requires weights of several destinations to sum to 100", () => {
+  it("relative weights (Istio: weights need not sum to 100); all-zero weights are refused", () => {
     const result = check(
       resource("VirtualService", {
         hosts: ["reviews"],
         http: [{ route: [{ destination: service(), weight: 60 }, { destination: service(), weight: 30 }, { destination: service() }] }],
       }),
     );
-    expect(problems(result)).toEqual(["spec.http[0].route: expected the weights of the 3 destinations to sum to 100, found 90 (60 + 30 + 0)"]);
+    expect(problems(result)).toEqual([]);
+    const zero = check(resource("VirtualService", { hosts: ["reviews"], http: [{ route: [{ destination: service() }, { destination: service(), weight: 0 }] }] }));
+    expect(problems(zero)).toEqual(["spec.http[0].route: the weights of the 2 destinations are all 0 (a missing weight is 0); give at least one a weight (weights are relative: 1 and 3 send a quarter and three quarters)"]);
   });
 
   it("warns that a single destination's weight is ignored, but accepts the resource", () => {
@@ -293,7 +294,7 @@ describe("validateResource: VirtualService", () => {
     expect(problems(result)).toEqual([
       'spec.http[0].retries.retryOn: unknown retry policy "gateway-eror"; expected a comma-separated list of HTTP status codes and 5xx, gateway-error, reset, reset-before-request, connect-failure, envoy-ratelimited, retriable-4xx, refused-stream, retriable-status-codes, retriable-headers, http3-post-connect-failure, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable',
       "spec.http[0].fault.delay.percentage.value: expected a number from 0 to 100, found 101",
-      "spec.http[1].directResponse: is an Istio field that Weft does not support yet; remove it (supported here: name, match, route, redirect, rewrite, timeout, retries, fault, mirror, mirrorPercentage, corsPolicy, headers)",
+      "spec.http[1].directResponse: is an Istio field that Weft does not support yet; it is ignored (supported here: name, match, route, redirect, rewrite, timeout, retries, fault, mirror, mirrorPercentage, corsPolicy, headers)",
       "spec.http[1].redirect.redirectCode: expected one of the redirect codes 301, 302, 303, 307, 308, found 305",
       "spec.http[1].redirect: expected at least one of uri, authority, port or scheme, found none",
     ]);
@@ -316,7 +317,6 @@ describe("validateResource: ServiceEntry and WorkloadEntry", () => {
     expect(problems(payments!)).toEqual([
       `metadata.name: expected a DNS-1123 name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters), found the string "Payments"`,
       "spec.ports[0].number: expected an integer from 1 to 65535, found 70000",
-      'spec.ports[0].protocol: expected one of "HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS", found the string "http" (values are case-sensitive: write "HTTP")',
       'spec.resolution: expected one of "NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", found the string "STATC" (did you mean "STATIC"?)',
     ]);
     expect(problems(staticEntry!)).toEqual(["spec.resolution: STATIC resolution needs endpoints with addresses or a workloadSelector, found neither"]);

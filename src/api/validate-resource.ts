@@ -4,7 +4,8 @@
 // security.istio.io); cross-resource checks in validate-mesh.ts.
 import { CORE_SCHEMA, loadAll, mergeTag } from "js-yaml";
 import { isScalar, LineCounter, parseAllDocuments, visit, type Document } from "yaml";
-import { CheckedObject, IssueCollector } from "./field-checks.js";
+import { isIP } from "node:net";
+import { CheckedObject, fieldPath, IssueCollector } from "./field-checks.js";
 import { ISTIO_GROUPS, kindDeclaration, type IstioResource } from "./kind-registry.js";
 import { boundText, type SourceRef, type ValidationIssue } from "./types.js";
 import { checkMetadata, checkVersionAndKind, readEnvelope, type ApiGroup } from "./object-meta.js";
@@ -145,7 +146,10 @@ export function validateResource(value: unknown, source: SourceRef): { resource?
 
   const top = CheckedObject.of(c, env.value, "", TOP_LEVEL_FIELDS);
   const metadata = checkMetadata(c, env.value["metadata"]);
-  let spec = env.value["spec"];
+  // The spec is cloned so that later edits to the caller's object cannot change the resource,
+  // and so that unquoted IPv6 addresses YAML read as mappings can be put back as text.
+  let spec = structuredClone(env.value["spec"]);
+  spec = repairIpv6Mappings(c, spec, "spec");
   if (declaration.spec === "optional") {
     // e.g. an AuthorizationPolicy without a spec: one that allows nothing.
     spec ??= {};
@@ -154,9 +158,30 @@ export function validateResource(value: unknown, source: SourceRef): { resource?
 
   if (c.errorCount > 0 || !metadata) return { issues: c.issues, declaredHosts: declaredHosts(spec) };
   // Every field of the spec was checked above against the kind's shape, so the cast is safe.
-  // The spec is cloned so that later edits to the caller's object cannot change the resource.
-  const resource = { apiVersion, kind: declaration.kind, metadata, spec: structuredClone(spec) } as IstioResource;
+  const resource = { apiVersion, kind: declaration.kind, metadata, spec } as IstioResource;
   return { resource, issues: c.issues };
+}
+
+/**
+ * An unquoted IPv6 address ending in "::" (`- 2001:db8::`) is a mapping to YAML ("2001:db8:"
+ * with no value), not the address Istio reads (its YAML reader keeps it as text). Each such
+ * one-key mapping whose key plus ":" is an IPv6 address is put back as the address, with a
+ * warning saying to quote it. Returns `value` with the repairs made in place.
+ */
+function repairIpv6Mappings(c: IssueCollector, value: unknown, path: string): unknown {
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => (value[i] = repairIpv6Mappings(c, item, `${path}[${i}]`)));
+    return value;
+  }
+  if (typeof value !== "object" || value === null) return value;
+  const entries = Object.entries(value);
+  if (entries.length === 1 && entries[0]![1] === null && isIP(`${entries[0]![0]}:`) === 6) {
+    const address = `${entries[0]![0]}:`;
+    c.warning(path, `read as the IPv6 address "${address}" (YAML reads an unquoted address ending in "::" as a mapping; quote it: "${address}")`);
+    return address;
+  }
+  for (const [k, v] of entries) (value as Record<string, unknown>)[k] = repairIpv6Mappings(c, v, fieldPath(path, k));
+  return value;
 }
 
 /** At most this many hosts are read from an invalid document (for "exists but is invalid" messages). */

@@ -2,15 +2,16 @@
 import { isIP } from "node:net";
 import {
   CheckedObject,
-  DNS_LABEL_RULE,
   checkExportTo,
+  checkLabelValues,
+  checkProtocol,
   checkWorkloadSelector,
   describeValue,
   hostNameProblem,
-  isDnsLabel,
   isIpOrCidr,
+  isPortName,
   labelKeyProblem,
-  PROTOCOLS,
+  PORT_NAME_RULE,
   type IssueCollector,
 } from "./field-checks.js";
 
@@ -41,7 +42,7 @@ export function checkServiceEntrySpec(c: IssueCollector, value: unknown, path: s
   const resolution = spec.enumValue("resolution", RESOLUTIONS);
   checkExportTo(spec);
   spec.stringList("subjectAltNames");
-  checkWorkloadSelector(spec, "labels");
+  checkWorkloadSelector(spec, "labels", "it selects every workload of its namespace");
 
   let endpointCount = 0;
   const endpointsWithoutAddress: string[] = [];
@@ -64,6 +65,17 @@ export function checkServiceEntrySpec(c: IssueCollector, value: unknown, path: s
     }
     for (const endpointPath of endpointsWithoutAddress) c.error(`${endpointPath}.address`, "required field is missing: STATIC resolution needs an IP address (or unix:// socket) for every endpoint");
   }
+  // Istio's rules for each resolution (pkg/config/validation: ValidateServiceEntry).
+  const addresses = Array.isArray(spec.value["addresses"]) ? (spec.value["addresses"] as unknown[]) : [];
+  if (resolution !== undefined && resolution !== "NONE" && resolution !== "STATIC" && addresses.some((a) => typeof a === "string" && a.includes("/"))) {
+    c.error(spec.at("addresses"), `CIDR addresses are allowed only with resolution NONE or STATIC, found resolution ${resolution}`);
+  }
+  if ((resolution ?? "NONE") === "NONE" && endpointCount > 0) {
+    c.error(spec.at("endpoints"), "resolution NONE takes no endpoints (traffic goes to the address the client asked for); use STATIC or DNS to send it to these endpoints");
+  }
+  if (resolution === "DNS_ROUND_ROBIN" && endpointCount > 1) {
+    c.error(spec.at("endpoints"), `resolution DNS_ROUND_ROBIN takes at most one endpoint, found ${endpointCount}; use DNS to resolve several`);
+  }
   if ((resolution === "DNS" || resolution === "DNS_ROUND_ROBIN") && endpointCount === 0 && Array.isArray(hosts)) {
     hosts.forEach((h, i) => {
       if (h.startsWith("*")) c.error(`${spec.at("hosts")}[${i}]`, `${resolution} resolution cannot resolve the wildcard host "${h}"; add endpoints or use resolution NONE`);
@@ -81,11 +93,11 @@ function checkServicePorts(spec: CheckedObject): Set<string> {
       const port = CheckedObject.of(spec.c, item, path, SERVICE_PORT_FIELDS);
       if (!port) return;
       const number = port.require("number", "a port number from 1 to 65535") ? port.port("number") : undefined;
-      port.enumValue("protocol", PROTOCOLS);
+      checkProtocol(port, "protocol", { allowEmpty: true });
       port.port("targetPort");
       const name = port.string("name");
       if (name !== undefined) {
-        if (!isDnsLabel(name)) spec.c.error(port.at("name"), `expected ${DNS_LABEL_RULE}, found ${describeValue(name)}`);
+        if (!isPortName(name)) spec.c.error(port.at("name"), `expected ${PORT_NAME_RULE}, found ${describeValue(name)}`);
         if (names.has(name)) spec.c.error(port.at("name"), `duplicate port name "${name}"; port names must be unique within a ServiceEntry`);
         names.add(name);
       }
@@ -120,6 +132,13 @@ function checkWorkloadEntryFields(
   const entry = CheckedObject.of(c, value, path, WORKLOAD_ENTRY_FIELDS);
   if (!entry) return undefined;
   const address = entry.string("address", { nonEmpty: true });
+  if (address !== undefined && address.startsWith("unix://")) {
+    const socket = address.slice("unix://".length);
+    // As Istio: an absolute path, or "@name" for an abstract socket; never a directory.
+    const ok = socket.startsWith("@") ? socket.length > 1 : socket.startsWith("/") && !socket.endsWith("/") && socket.length <= 107;
+    if (!ok) c.error(entry.at("address"), `expected a unix:// socket with an absolute path ("unix:///var/run/app.sock") or an abstract name ("unix://@app"), found ${describeValue(address)}`);
+    if (entry.has("ports")) c.error(entry.at("ports"), `a unix:// endpoint takes no ports (the socket is the destination)`);
+  }
   if (address !== undefined) {
     const isSocket = address.startsWith("unix://");
     const isAddress = isIP(address) !== 0;
@@ -130,6 +149,7 @@ function checkWorkloadEntryFields(
     }
   }
   entry.mapOf("ports", (port, portPath, name) => {
+    if (!isPortName(name)) c.error(portPath, `expected a port name, ${PORT_NAME_RULE}; found ${describeValue(name)}`);
     if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
       c.error(portPath, `expected a port number from 1 to 65535, found ${describeValue(port)}`);
     }
@@ -138,7 +158,7 @@ function checkWorkloadEntryFields(
       c.error(portPath, `the port name "${name}" is not declared in spec.ports (${declared.length ? `declared: ${declared.join(", ")}` : "no port names are declared"})`);
     }
   });
-  entry.stringMap("labels", { checkKey: labelKeyProblem });
+  checkLabelValues(entry, "labels", entry.stringMap("labels", { checkKey: labelKeyProblem }));
   entry.string("network");
   const locality = entry.string("locality");
   if (locality !== undefined) {

@@ -151,7 +151,10 @@ function checkStringMatch(c: IssueCollector, value: unknown, path: string, optio
   if (!options.prefixAllowed && match.has("prefix")) c.error(match.at("prefix"), "prefix matching is not supported for query parameters; use exact or regex");
 }
 
-/** A list of route destinations; weights are 0-100 and, with more than one destination, sum to 100. */
+/**
+ * A list of route destinations. As Istio, weights are relative: each is 0 or more, and with
+ * more than one destination they must not all be 0 (Envoy splits traffic in proportion).
+ */
 function checkDestinationList(parent: CheckedObject, key: string, fields: readonly string[]): void {
   const weights: (number | undefined)[] = [];
   let weightsWellFormed = true;
@@ -161,7 +164,7 @@ function checkDestinationList(parent: CheckedObject, key: string, fields: readon
       const dest = CheckedObject.of(parent.c, item, itemPath, fields);
       if (!dest) return;
       if (dest.require("destination", "a destination with a host")) checkDestination(parent.c, dest.value["destination"], dest.at("destination"));
-      const weight = dest.integer("weight", { min: 0, max: 100 });
+      const weight = dest.integer("weight", { min: 0, max: 4294967295 });
       if (dest.has("weight") && weight === undefined) weightsWellFormed = false;
       weights.push(weight);
       if (fields.includes("headers")) checkHeaders(dest, "headers");
@@ -175,9 +178,10 @@ function checkDestinationList(parent: CheckedObject, key: string, fields: readon
     return;
   }
   const total = weights.reduce<number>((sum, w) => sum + (w ?? 0), 0);
-  if (total !== 100) {
-    const terms = weights.map((w) => String(w ?? 0)).join(" + ");
-    parent.c.error(parent.at(key), `expected the weights of the ${items.length} destinations to sum to 100, found ${total} (${terms})`);
+  if (total === 0) {
+    parent.c.error(parent.at(key), `the weights of the ${items.length} destinations are all 0 (a missing weight is 0); give at least one a weight (weights are relative: 1 and 3 send a quarter and three quarters)`);
+  } else if (total > 4294967295) {
+    parent.c.error(parent.at(key), `the weights of the ${items.length} destinations add up to ${total}, more than 4294967295`);
   }
 }
 

@@ -2,6 +2,7 @@
 // ServiceEntries (hosts x ports), their endpoints from inline endpoints or from the
 // WorkloadEntries a ServiceEntry's workloadSelector picks. Translators read only this.
 import { ISTIO_KINDS, modelListOf, type ModelLists } from "../api/kind-registry.js";
+import { protocolFromPortName, servedProtocol } from "../api/port-protocols.js";
 import type { DestinationRule, MeshConfig, Protocol, ServiceEntry, VirtualService, WorkloadEntry, WorkloadEntrySpec } from "../api/types.js";
 
 export const DEFAULT_NAMESPACE = "default";
@@ -70,9 +71,12 @@ export function labelsMatch(selector: Record<string, string> | undefined, labels
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
-function protocolFromName(name: string | undefined): Protocol | undefined {
-  const prefix = (name ?? "").split("-")[0]!.toUpperCase();
-  return (["HTTP", "HTTPS", "GRPC", "HTTP2", "MONGO", "TCP", "TLS"] as const).find((p) => p === prefix);
+/**
+ * How a ServiceEntry port is served: its protocol (any case, Istio's names), else its name's
+ * prefix, else AUTO (detected); "skip" for UDP, which Istio accepts and does not proxy.
+ */
+function portProtocol(port: { protocol?: string; name?: string }): PortProtocol | "skip" {
+  return servedProtocol(port.protocol) ?? protocolFromPortName(port.name) ?? "AUTO";
 }
 
 function endpointFrom(spec: WorkloadEntrySpec, ports: ServicePortModel[], workload: string, fallbackAddress?: string): EndpointModel | undefined {
@@ -123,14 +127,13 @@ function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 function servicesOf(se: ServiceEntry, workloads: WorkloadsByLabel | undefined): ServiceModel[] {
   const namespace = namespaceOf(se);
   const ports: ServicePortModel[] = (se.spec.ports ?? [])
-    .map((p) => ({
-      number: p.number,
-      name: p.name ?? `port-${p.number}`,
-      protocol: p.protocol ?? protocolFromName(p.name) ?? ("AUTO" as const),
-      targetPort: p.targetPort ?? p.number,
-    }))
+    .flatMap((p) => {
+      const protocol = portProtocol(p);
+      return protocol === "skip" ? [] : [{ number: p.number, name: p.name ?? `port-${p.number}`, protocol, targetPort: p.targetPort ?? p.number }];
+    })
     .sort((a, b) => a.number - b.number);
-  const selector = se.spec.workloadSelector?.labels;
+  // As Istio, a selector without labels (`workloadSelector: {}`) selects every workload of the namespace.
+  const selector = se.spec.workloadSelector ? (se.spec.workloadSelector.labels ?? {}) : undefined;
   const endpoints: EndpointModel[] = [];
   if (selector) {
     for (const we of workloads?.selected(selector) ?? []) {

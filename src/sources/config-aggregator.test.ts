@@ -112,10 +112,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("ConfigAggregator", () => {
   it("prints a cluster object's issue as kubernetes: Kind/ns/name (resourceVersion N): field: message", () => {
     const cluster = new MemorySource("kubernetes");
-    cluster.put({ ...virtualService("reviews", 150) });
+    cluster.put({ ...virtualService("reviews", -1) });
     const config = aggregate([cluster]).load();
     expect(keys(config)).toEqual([]);
-    expect(messages(config)).toEqual(["kubernetes: VirtualService/default/reviews (resourceVersion 1): spec.http[0].route[0].weight: expected an integer from 0 to 100, found 150"]);
+    expect(messages(config)).toEqual(["kubernetes: VirtualService/default/reviews (resourceVersion 1): spec.http[0].route[0].weight: expected an integer from 0 to 4294967295, found -1"]);
   });
 
   it("merges sources in order; a duplicate key is taken from the first source and the other is reported naming both", () => {
@@ -139,12 +139,12 @@ describe("ConfigAggregator", () => {
     cluster.put(virtualService("reviews", 100));
     const a = aggregate([cluster]);
     a.load();
-    cluster.put(virtualService("reviews", 150));
+    cluster.put(virtualService("reviews", -1));
     const config = a.load();
     expect(keys(config)).toEqual(["ServiceEntry/default/reviews", "VirtualService/default/reviews"]);
     expect(config.resources[1]!.source).toMatchObject({ resourceVersion: "2" });
     expect(messages(config)).toEqual([
-      "kubernetes: VirtualService/default/reviews (resourceVersion 3): spec.http[0].route[0].weight: expected an integer from 0 to 100, found 150; keeping the last valid version (from kubernetes VirtualService/default/reviews (resourceVersion 2))",
+      "kubernetes: VirtualService/default/reviews (resourceVersion 3): spec.http[0].route[0].weight: expected an integer from 0 to 4294967295, found -1; keeping the last valid version (from kubernetes VirtualService/default/reviews (resourceVersion 2))",
     ]);
   });
 

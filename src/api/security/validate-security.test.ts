@@ -133,7 +133,7 @@ describe("AuthorizationPolicy", () => {
       'spec.rules[0].when[3].key: the experimental attribute "experimental.envoy.filters.network.mysql_proxy[db.table]" is not supported yet; expected one of request.headers[<name>], source.ip, remote.ip, source.namespace, source.principal, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.auth.claims[<name>]',
     ]);
     expect(unsupported).toEqual([
-      "spec.provider: is an Istio field that Weft does not support yet; remove it (supported here: selector, action, rules, targetRef, targetRefs)",
+      "[warning] spec.provider: is an Istio field that Weft does not support yet; it is ignored (supported here: selector, action, rules, targetRef, targetRefs)",
       "spec.targetRefs: is not supported yet: Weft applies policies to workloads by selector only; use selector.matchLabels (or no selector for the whole namespace)",
       'spec.action: the CUSTOM action (an external authorizer) is not supported yet; use "ALLOW", "DENY" or "AUDIT"',
     ]);
@@ -197,7 +197,7 @@ describe("RequestAuthentication", () => {
       'spec.jwtRules[0].jwksUri: expected an http:// or https:// URL, found the scheme "ftp"',
       'spec.jwtRules[0].jwks: keys[0] (kty "EC") is not a usable public key: Invalid JWK EC key',
       "spec.jwtRules[0]: expected only one of jwks and jwksUri, found both",
-      "spec.jwtRules[1].fromCookies: is an Istio field that Weft does not support yet; remove it (supported here: issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, outputPayloadToHeader, forwardOriginalToken, outputClaimToHeaders)",
+      "[warning] spec.jwtRules[1].fromCookies: is an Istio field that Weft does not support yet; it is ignored (supported here: issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, outputPayloadToHeader, forwardOriginalToken, outputClaimToHeaders)",
       "spec.jwtRules[1]: expected jwksUri (where to fetch the issuer's keys) or jwks (the keys inline): finding the keys through OpenID Connect discovery of the issuer is not supported yet",
       'spec.jwtRules[1].fromHeaders[0].name: required field is missing: expected a header name such as "authorization"',
       'spec.jwtRules[1].outputClaimToHeaders[1].header: duplicate header "X-Sub": outputClaimToHeaders[0] already sets it; each header must be unique',

@@ -43,11 +43,12 @@ export function checkPeerAuthenticationSpec(c: IssueCollector, value: unknown, p
   if (!spec) return;
   const hasSelector = checkSelector(spec);
   checkMutualTls(spec.object("mtls", ["mode"]));
-  spec.mapOf("portLevelMtls", (item, itemPath, port) => {
+  const portLevel = spec.mapOf("portLevelMtls", (item, itemPath, port) => {
     if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) c.error(itemPath, `expected a port number from 1 to 65535 as the key, found ${describeValue(port)}`);
     const mtls = CheckedObject.of(c, item, itemPath, ["mode"]);
     if (mtls?.require("mode", `one of ${MTLS_MODES.join(", ")}`)) checkMutualTls(mtls);
   });
+  if (portLevel && Object.keys(portLevel).length === 0) c.error(spec.at("portLevelMtls"), "expected at least one port (\"8080\": { mode: ... }); leave portLevelMtls out if no port needs its own mode");
   if (spec.has("portLevelMtls") && !hasSelector) {
     c.error(spec.at("portLevelMtls"), "applies only to a policy with a selector; a namespace-wide or mesh-wide PeerAuthentication cannot set port-level modes (add selector.matchLabels, or move the ports to a workload policy)");
   }

@@ -137,15 +137,15 @@ describe("FileSource: last valid version", () => {
     const s = source();
     expect(reviewsWeights(s.load())).toEqual([50, 50]);
 
-    edit(reviews, "weight: 50", "weight: 150");
+    edit(reviews, "weight: 50", "weight: -1");
     const broken = s.load();
     expect(keys(broken)).toContain("VirtualService/default/reviews");
     expect(reviewsWeights(broken)).toEqual([50, 50]);
     expect(errors(broken)).toEqual([
-      `VirtualService/default/reviews: spec.http[1].route[0].weight: expected an integer from 0 to 100, found 150; keeping the last valid version (from ${reviews} document 1)`,
+      `VirtualService/default/reviews: spec.http[1].route[0].weight: expected an integer from 0 to 4294967295, found -1; keeping the last valid version (from ${reviews} document 1)`,
     ]);
 
-    edit(reviews, "weight: 150", "weight: 20");
+    edit(reviews, "weight: -1", "weight: 20");
     edit(reviews, "weight: 50", "weight: 80");
     const fixed = s.load();
     expect(errors(fixed)).toEqual([]);

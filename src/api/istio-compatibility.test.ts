@@ -1,0 +1,106 @@
+// Istio's own accept/refuse decisions, case by case (issue 15): each test is named after the
+// Istio case. "Accepts" means no error (warnings allowed); "refuses" means an error on the field.
+import { describe, expect, it } from "vitest";
+import { parseDocuments, validateResource } from "./validate-resource.js";
+
+function check(kind: string, spec: unknown, group = "networking.istio.io/v1") {
+  return validateResource({ apiVersion: group, kind, metadata: { name: "x", namespace: "default" }, spec }, { file: "case.yaml", document: 1 });
+}
+const errors = (r: ReturnType<typeof check>) => r.issues.filter((i) => i.severity === "error").map((i) => `${i.field}: ${i.message}`);
+const warnings = (r: ReturnType<typeof check>) => r.issues.filter((i) => i.severity === "warning").map((i) => `${i.field}: ${i.message}`);
+const se = (ports: unknown[], extra: Record<string, unknown> = {}) => ({ hosts: ["db.example.com"], addresses: ["10.1.0.1"], resolution: "DNS", ports, ...extra });
+
+describe("false rejections: Istio accepts these", () => {
+  it("protocols in lower case (tcp, https, tls) and an empty protocol (detect)", () => {
+    const r = check("ServiceEntry", se([{ number: 1, name: "a", protocol: "tcp" }, { number: 2, name: "b", protocol: "https" }, { number: 3, name: "c", protocol: "tls" }, { number: 4, name: "d", protocol: "" }]));
+    expect(errors(r)).toEqual([]);
+  });
+
+  it("protocols REDIS, MYSQL, UDP, Mongo, GRPC-Web, HTTP_PROXY", () => {
+    const r = check("ServiceEntry", se(["REDIS", "MYSQL", "UDP", "Mongo", "GRPC-Web", "HTTP_PROXY"].map((protocol, i) => ({ number: 100 + i, name: `p${i}`, protocol }))));
+    expect(errors(r)).toEqual([]);
+    expect(errors(check("ServiceEntry", se([{ number: 1, name: "a", protocol: "SMTP" }])))).toEqual([
+      'spec.ports[0].protocol: expected one of HTTP, HTTPS, HTTP2, GRPC, GRPC-Web, HTTP_PROXY, TCP, TLS, Mongo, Redis, MySQL, UDP (any case), or empty to detect it, found the string "SMTP" (did you mean "HTTP"?)',
+    ]);
+  });
+
+  it("upper-case port and subset names", () => {
+    expect(errors(check("ServiceEntry", se([{ number: 80, name: "HTTP-Web", protocol: "HTTP" }])))).toEqual([]);
+    expect(errors(check("DestinationRule", { host: "reviews", subsets: [{ name: "V1", labels: { version: "v1" } }] }))).toEqual([]);
+  });
+
+  it("weights that do not sum to 100 (relative weights)", () => {
+    const r = check("VirtualService", { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews", subset: "a" }, weight: 1 }, { destination: { host: "reviews", subset: "b" }, weight: 3 }] }] });
+    expect(errors(r)).toEqual([]);
+  });
+
+  it("workloadSelector: {} (a warning, as istioctl's)", () => {
+    const r = check("ServiceEntry", { hosts: ["vm.example.com"], resolution: "STATIC", ports: [{ number: 80, name: "http", protocol: "HTTP" }], workloadSelector: {} });
+    expect(errors(r)).toEqual([]);
+    expect(warnings(r)).toEqual(["spec.workloadSelector: a workload selector without labels: it selects every workload of its namespace"]);
+    expect(errors(check("Sidecar", { workloadSelector: {}, egress: [{ hosts: ["./*"] }] }))).toEqual([]);
+  });
+
+  it("an IPv6 address ending in '::' that YAML reads as a mapping (001:db8::)", () => {
+    const { docs } = parseDocuments("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: v6 }\nspec:\n  hosts: [v6.example.com]\n  addresses:\n  - 2001:db8::\n  resolution: NONE\n  ports: [{ number: 80, name: http, protocol: HTTP }]\n", "v6.yaml");
+    const r = validateResource(docs[0]!.value, { file: "v6.yaml", document: 1 });
+    expect(errors(r)).toEqual([]);
+    expect(r.resource?.spec).toMatchObject({ addresses: ["2001:db8::"] });
+    expect(warnings(r)).toEqual(['spec.addresses[0]: read as the IPv6 address "2001:db8::" (YAML reads an unquoted address ending in "::" as a mapping; quote it: "2001:db8::")']);
+  });
+
+  it("Istio fields Weft does not implement are a 'not supported yet' warning, never 'unknown field'", () => {
+    const r = check("VirtualService", { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }], mirrorPercent: 5 }] });
+    expect(errors(r)).toEqual([]);
+    expect(warnings(r)[0]).toMatch(/^spec\.http\[0\]\.mirrorPercent: is an Istio field that Weft does not support yet; it is ignored/);
+  });
+});
+
+describe("false acceptances: Istio refuses these", () => {
+  it("a Sidecar with an empty configuration", () => {
+    expect(errors(check("Sidecar", {}))).toEqual(["spec: an empty Sidecar configures nothing: give it egress, ingress or outboundTrafficPolicy (Istio refuses an empty Sidecar too)"]);
+    expect(errors(check("Sidecar", { workloadSelector: { labels: { app: "a" } } }))).toHaveLength(1);
+  });
+
+  it("portLevelMtls: {}", () => {
+    const r = check("PeerAuthentication", { selector: { matchLabels: { app: "a" } }, portLevelMtls: {} }, "security.istio.io/v1");
+    expect(errors(r)).toEqual(['spec.portLevelMtls: expected at least one port ("8080": { mode: ... }); leave portLevelMtls out if no port needs its own mode']);
+  });
+
+  it('a label value "*" (in a selector, on a workload, in a subset)', () => {
+    expect(errors(check("ServiceEntry", { hosts: ["a.example.com"], resolution: "STATIC", ports: [{ number: 80, name: "http", protocol: "HTTP" }], workloadSelector: { labels: { app: "*" } } }))).toEqual([
+      'spec.workloadSelector.labels.app: a wildcard is not supported in a selector, found the string "*"; selectors match labels exactly',
+    ]);
+    expect(errors(check("WorkloadEntry", { address: "10.0.0.1", labels: { app: "*" } }))).toHaveLength(1);
+    expect(errors(check("DestinationRule", { host: "reviews", subsets: [{ name: "v1", labels: { version: "*" } }] }))).toHaveLength(1);
+  });
+
+  it("a CIDR address with DNS resolution", () => {
+    expect(errors(check("ServiceEntry", se([{ number: 80, name: "http", protocol: "HTTP" }], { addresses: ["10.0.0.0/16"] })))).toEqual([
+      "spec.addresses: CIDR addresses are allowed only with resolution NONE or STATIC, found resolution DNS",
+    ]);
+  });
+
+  it("NONE resolution with endpoints", () => {
+    expect(errors(check("ServiceEntry", se([{ number: 80, name: "http", protocol: "HTTP" }], { resolution: "NONE", endpoints: [{ address: "10.0.0.1" }] })))).toHaveLength(1);
+  });
+
+  it("DNS_ROUND_ROBIN with several endpoints", () => {
+    expect(errors(check("ServiceEntry", se([{ number: 80, name: "http", protocol: "HTTP" }], { resolution: "DNS_ROUND_ROBIN", endpoints: [{ address: "a.example.com" }, { address: "b.example.com" }] })))).toEqual([
+      "spec.endpoints: resolution DNS_ROUND_ROBIN takes at most one endpoint, found 2; use DNS to resolve several",
+    ]);
+  });
+
+  it("bad unix:// WorkloadEntry addresses", () => {
+    for (const address of ["unix://", "unix://relative/path", "unix:///dir/"]) expect(errors(check("WorkloadEntry", { address })), address).toHaveLength(1);
+    expect(errors(check("WorkloadEntry", { address: "unix:///var/run/app.sock" }))).toEqual([]);
+    expect(errors(check("WorkloadEntry", { address: "unix:///var/run/app.sock", ports: { http: 80 } }))).toEqual(["spec.ports: a unix:// endpoint takes no ports (the socket is the destination)"]);
+  });
+
+  it('port name "@"', () => {
+    expect(errors(check("WorkloadEntry", { address: "10.0.0.1", ports: { "@": 80 } }))).toEqual([
+      "spec.ports[\"@\"]: expected a port name, a name of letters, digits and '-', starting and ending with a letter or digit, at most 63 characters; found the string \"@\"",
+    ]);
+    expect(errors(check("ServiceEntry", se([{ number: 80, name: "@", protocol: "HTTP" }])))).toHaveLength(1);
+  });
+});
