@@ -55,6 +55,40 @@ const GROUPS: GroupInfo[] = ISTIO_GROUPS.map((g) => ({
   kinds: g.kinds.map((d) => ({ kind: d.kind, plural: d.plural, shortNames: d.shortNames, columns: d.printerColumns, typesFile: d.typesFile, versions: [...d.versions].sort(), storage: d.storageVersion })),
 }));
 
+/**
+ * Status as Weft writes it (src/status/resource-status.ts), other fields kept as written.
+ * Conditions are a list keyed by type, so with server-side apply Weft owns its Reconciled
+ * condition and other writers keep theirs.
+ */
+const STATUS_SCHEMA = {
+  type: "object",
+  "x-kubernetes-preserve-unknown-fields": true,
+  properties: {
+    observedGeneration: { type: "integer", format: "int64", description: "The generation Weft last reported on." },
+    conditions: {
+      type: "array",
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["type"],
+      items: {
+        type: "object",
+        required: ["type"],
+        properties: {
+          type: { type: "string", description: "Reconciled: Weft validated the resource and no connected proxy rejects configuration derived from it." },
+          status: { type: "string" },
+          reason: { type: "string" },
+          message: { type: "string" },
+          observedGeneration: { type: "integer", format: "int64" },
+          lastTransitionTime: { type: "string", format: "date-time" },
+        },
+      },
+    },
+    validationMessages: {
+      type: "array",
+      items: { type: "object", "x-kubernetes-preserve-unknown-fields": true, properties: { level: { type: "string" }, description: { type: "string" } } },
+    },
+  },
+};
+
 /** `Interface.field` whose TypeScript number is a double in Istio's API. */
 const DOUBLE_FIELDS = new Set(["Percent.value"]);
 
@@ -116,7 +150,7 @@ function crd(group: GroupInfo, kind: KindInfo, spec: Schema): Schema {
           "fields Weft does not model are kept and reported by Weft's validation.",
         properties: {
           spec,
-          status: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+          status: STATUS_SCHEMA,
         },
       },
     },

@@ -44,7 +44,7 @@ export interface KubeMeshSecurity {
   issue?: SecureSidecar["issue"];
 }
 
-export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>; configDir?: string; kubelet?: Omit<KubeletOptions, "sidecar">; cluster?: StartKubernetesOptions; logger?: Logger; security?: KubeMeshSecurity } = {}): Promise<KubeMesh> {
+export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>; configDir?: string; kubelet?: Omit<KubeletOptions, "sidecar">; cluster?: StartKubernetesOptions; logger?: Logger; security?: KubeMeshSecurity; onApplied?: (config: MeshConfig) => void } = {}): Promise<KubeMesh> {
   const cluster = await startKubernetes(opts.cluster);
   try {
     // Istio's API groups, as the CustomResourceDefinitions Weft ships (manifests/crds).
@@ -69,7 +69,10 @@ export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>;
       adminPort: await freePort(),
       // Files first, as `weft serve --config-dir --kubernetes` orders them.
       sources: [...(opts.configDir ? [new FileSource(opts.configDir)] : []), source],
-      onApplied: (c) => applied.push(c),
+      onApplied: (c) => {
+        applied.push(c);
+        opts.onApplied?.(c);
+      },
       ...(stateDir
         ? { security: { stateDir, podTokens: { send: tokenReviewClient(cluster.kubeConfig), pods: source, reviewer: { ...opts.security?.reviewer, audience } } } }
         : {}),

@@ -49,6 +49,9 @@ import { DEFAULT_WEBHOOK_PORT, WEBHOOK_PATH } from "../webhook/webhook-server.js
 import { DEFAULT_WEBHOOK_CONFIGURATION_NAME, type WebhookTarget } from "../webhook/webhook-configuration.js";
 import { startAdmissionWebhook, type AdmissionWebhook } from "../webhook/admission-webhook.js";
 import { loadOrCreateCa } from "../ca/certificate-authority.js";
+import { startStatusWriting } from "../runner/status-writing.js";
+import type { StatusController } from "../status/status-controller.js";
+import type { MeshConfig } from "../api/types.js";
 
 /** --webhook-url or --webhook-service as the webhook configuration's target. */
 function parseWebhookTarget(url: string | undefined, service: string | undefined): WebhookTarget {
@@ -126,6 +129,8 @@ const FLAGS = {
   "lease-duration": { type: "string", env: "WEFT_LEASE_DURATION", default: "15s", help: "how long a leader's Lease lasts without renewal before another replica takes over (whole seconds)" },
   "renew-deadline": { type: "string", env: "WEFT_RENEW_DEADLINE", default: "10s", help: "a leader that could not renew its Lease for this long stops leading (shorter than --lease-duration)" },
   "retry-period": { type: "string", env: "WEFT_RETRY_PERIOD", default: "2s", help: "between attempts to acquire or renew the Lease" },
+  "write-status": { type: "string", env: "WEFT_WRITE_STATUS", default: "true", help: "with --kubernetes: write status.conditions (Reconciled: validation problems, proxies' NACKs) on Istio resources, leader only (true/false)" },
+  "status-write-rate": { type: "string", env: "WEFT_STATUS_WRITE_RATE", default: "10", help: "with --kubernetes: most status writes per second (burst 20)" },
   webhook: { type: "boolean", env: "WEFT_WEBHOOK", help: "with --kubernetes: serve the validating admission webhook (HTTPS, certificate from Weft's CA) and keep its ValidatingWebhookConfiguration current" },
   "webhook-address": { type: "string", env: "WEFT_WEBHOOK_ADDRESS", default: "0.0.0.0", help: "with --webhook: address the webhook's HTTPS server binds" },
   "webhook-port": { type: "string", env: "WEFT_WEBHOOK_PORT", default: String(DEFAULT_WEBHOOK_PORT), help: "with --webhook: port of the webhook's HTTPS server" },
@@ -180,6 +185,13 @@ export async function runServe(argv: string[]): Promise<number> {
   if (values.webhook && !values.kubernetes) throw new UsageError("--webhook needs --kubernetes (the apiserver calls the webhook)");
   const webhookTarget = values.webhook ? parseWebhookTarget(values["webhook-url"], values["webhook-service"]) : undefined;
   const webhookPort = values.webhook ? parsePort("webhook-port", values["webhook-port"]) : 0;
+  const writeStatus = values["write-status"] ?? "true";
+  if (writeStatus !== "true" && writeStatus !== "false") throw new UsageError(`--write-status must be true or false, got "${writeStatus}"`);
+  const statusRate = Number(values["status-write-rate"] ?? "10");
+  if (!Number.isFinite(statusRate) || statusRate <= 0 || statusRate > 1000) throw new UsageError(`--status-write-rate must be a number of writes per second from 0.1 to 1000, got "${values["status-write-rate"]}"`);
+  // Resource status: created once the runner is up; fed every applied config (the first one too).
+  let status: StatusController | undefined;
+  let lastConfig: MeshConfig | undefined;
   const clusterDomain = values["cluster-domain"] ?? "cluster.local";
   if (!isDnsSubdomain(clusterDomain)) throw new UsageError(`--cluster-domain must be a DNS name such as "cluster.local", got "${clusterDomain}"`);
   let kubernetes: { kubeConfig: ReturnType<typeof loadKubeConfig>["kubeConfig"]; clusterDomain: string; clusterId: string; configFrom: string } | undefined;
@@ -224,6 +236,10 @@ export async function runServe(argv: string[]): Promise<number> {
   const kubernetesSource = kubernetes ? new KubernetesSource({ ...kubernetes, logger: logger.child({ component: "kubernetes" }) }) : undefined;
   const runner = await startMeshRunner({
     ...(leaderElection ? { leaderElection } : {}),
+    onApplied: (config) => {
+      lastConfig = config;
+      status?.configApplied(config);
+    },
     logger,
     // Plaintext xDS trusts whatever node metadata a client claims: loopback unless secured.
     xdsAddress: values["xds-address"] ?? (values.security ? "0.0.0.0" : "127.0.0.1"),
@@ -260,6 +276,10 @@ export async function runServe(argv: string[]): Promise<number> {
     );
   }
   const cp = runner.cp;
+  if (kubernetes && writeStatus === "true") {
+    status = startStatusWriting(runner, { kubeConfig: kubernetes.kubeConfig, clusterId: kubernetes.clusterId, logger: logger.child({ component: "status" }), ratePerSecond: statusRate });
+    if (lastConfig) status.configApplied(lastConfig);
+  }
   let webhook: AdmissionWebhook | undefined;
   if (kubernetes && webhookTarget) {
     const stateDir = values["state-dir"] ?? ".weft/state";
@@ -280,6 +300,7 @@ export async function runServe(argv: string[]): Promise<number> {
         metrics: cp.metricsRegistry,
       });
     } catch (err) {
+      status?.close();
       await runner.close(0);
       throw new Error(`admission webhook: cannot start on ${values["webhook-address"]}:${webhookPort}: ${(err as Error).message}`);
     }
@@ -294,6 +315,7 @@ export async function runServe(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+  status?.close();
   await webhook?.close();
   await runner.close(grace);
   return 0;
