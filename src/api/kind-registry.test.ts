@@ -27,13 +27,23 @@ describe("the kind registry", () => {
     }
   });
 
-  it("puts every listed kind in the model, and an edit of any rule kind is a full change (never silently unapplied)", () => {
+  it("puts every listed kind in the model, and an edit of any rule kind is a full change, of a by-host kind a change of the services it names (never silently unapplied)", () => {
     for (const d of ISTIO_KINDS) {
       const list = modelListOf(d);
       const resource = (spec: unknown) => ({ apiVersion: `${d.group}/v1`, kind: d.kind, metadata: { name: "x", namespace: "default" }, spec });
       const base = ({ ServiceEntry: { hosts: ["a.example.com"] }, DestinationRule: { host: "a.example.com" } } as Record<string, object>)[d.kind] ?? {};
       const before = buildMeshModel(configOf(resource(base)));
       if (list) expect(before[list], d.kind).toHaveLength(1);
+      if (d.model.diff === "by-host") {
+        // Traced to the services it names: those are rebuilt (never "none": silently unapplied).
+        const service = resource({ hosts: ["a.example.com"] });
+        const withService = (r: ReturnType<typeof resource>) => buildMeshModel(configOf({ ...service, kind: "ServiceEntry", apiVersion: "networking.istio.io/v1", metadata: { name: "svc", namespace: "default" } }, r));
+        const named = d.kind === "VirtualService" ? { hosts: ["a.example.com"] } : base;
+        const change = diffModels(withService(resource(named)), withService(resource({ ...named, edited: true })));
+        expect(change.kind, d.kind).toBe("services");
+        if (change.kind === "services") expect([...change.routes, ...change.clusters], d.kind).toContain("a.example.com");
+        continue;
+      }
       if (d.model.diff !== "rules") continue;
       expect(RULE_LISTS).toContain(list);
       const after = buildMeshModel(configOf(resource({ ...base, edited: true })));

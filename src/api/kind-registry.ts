@@ -40,12 +40,15 @@ export interface PrinterColumn {
  * Where a kind's valid resources go in the mesh model, and what a change to them means:
  * - `rules`: a list of the model (sorted by namespace/name) compared whole by the model diff;
  *   any change regenerates everything;
+ * - `by-host`: a list of the model whose changes the model diff traces to the service hosts
+ *   its resources name (VirtualService hosts, DestinationRule host): only what derives from
+ *   those services is translated again (the diff knows each such kind's fields);
  * - `workloads`: the list of workloads; adding or removing one changes only endpoints, a
  *   change of labels or service account re-keys proxies (full regeneration);
  * - `services`: not kept as a list; the model derives services (hosts x ports) from them, and
  *   the diff compares those (an endpoint-only change takes the EDS fast path).
  */
-export type ModelSlot = { list: string; diff: "rules" | "workloads" } | { list?: undefined; diff: "services" };
+export type ModelSlot = { list: string; diff: "rules" | "by-host" | "workloads" } | { list?: undefined; diff: "services" };
 
 export interface KindDeclaration<R extends ResourceShape = ResourceShape, M extends ModelSlot = ModelSlot> {
   kind: R["kind"];
@@ -93,13 +96,13 @@ export const ISTIO_KINDS = [
     printerColumns: [AGE, { name: "Address", type: "string", jsonPath: ".spec.address", description: "Address of the workload." }],
   }),
   declareKind<VirtualService>()({
-    ...NETWORKING, kind: "VirtualService", plural: "virtualservices", shortNames: ["vs"], check: checkVirtualServiceSpec, model: { list: "virtualServices", diff: "rules" },
+    ...NETWORKING, kind: "VirtualService", plural: "virtualservices", shortNames: ["vs"], check: checkVirtualServiceSpec, model: { list: "virtualServices", diff: "by-host" },
     printerColumns: [
       { name: "Gateways", type: "string", jsonPath: ".spec.gateways", description: "Gateways and sidecars the routes apply to." },
       { name: "Hosts", type: "string", jsonPath: ".spec.hosts", description: "Destination hosts the routes are for." }, AGE],
   }),
   declareKind<DestinationRule>()({
-    ...NETWORKING, kind: "DestinationRule", plural: "destinationrules", shortNames: ["dr"], check: checkDestinationRuleSpec, model: { list: "destinationRules", diff: "rules" },
+    ...NETWORKING, kind: "DestinationRule", plural: "destinationrules", shortNames: ["dr"], check: checkDestinationRuleSpec, model: { list: "destinationRules", diff: "by-host" },
     printerColumns: [{ name: "Host", type: "string", jsonPath: ".spec.host", description: "The service the policies apply to." }, AGE],
   }),
   declareKind<Gateway>()({ ...NETWORKING, kind: "Gateway", plural: "gateways", shortNames: ["gw"], check: checkGatewaySpec, model: { list: "gateways", diff: "rules" }, printerColumns: [] }),

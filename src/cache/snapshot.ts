@@ -70,6 +70,9 @@ function changesFrom(before: TypeResources, after: ReadonlyMap<string, CachedRes
 /** Encodings by message object: a message shared by several sets (same object) is encoded once. */
 const encodedMessages = new WeakMap<object, CachedResource>();
 
+/** Encodes one resource (the default: its codec; a caller may splice cached pieces, byte-identically). */
+export type MessageEncoder = <U extends XdsTypeUrl>(typeUrl: U, message: XdsResourceTypes[U]) => Buffer;
+
 /** Resources encoded once, with what they reference; the building block of snapshots. */
 export class ResourceSet {
   private constructor(
@@ -83,9 +86,10 @@ export class ResourceSet {
 
   /**
    * Encodes the resources. `intern` lets sets built together share equal bodies (one Buffer
-   * for a cluster that several namespaces' parts contain).
+   * for a cluster that several namespaces' parts contain). `encode` replaces the codec (see
+   * MessageEncoder).
    */
-  static build(input: SnapshotInput, intern?: Map<string, CachedResource>, previous?: ResourceSet): ResourceSet {
+  static build(input: SnapshotInput, intern?: Map<string, CachedResource>, previous?: ResourceSet, encode: MessageEncoder = encodeMessage): ResourceSet {
     const byType = new Map<XdsTypeUrl, TypeResources>();
     for (const typeUrl of PUSH_ORDER) {
       const list = (input[typeUrl] ?? []) as readonly XdsResourceTypes[typeof typeUrl][];
@@ -97,7 +101,7 @@ export class ResourceSet {
         if (resources.has(name)) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
         let cached = encodedMessages.get(message);
         if (!cached) {
-          const body = encodeMessage(typeUrl, message);
+          const body = encode(typeUrl, message);
           const version = hash([body]);
           const key = `${typeUrl}\u0000${name}\u0000${version}`;
           cached = intern?.get(key);

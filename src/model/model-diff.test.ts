@@ -20,10 +20,18 @@ describe("diffModels", () => {
     expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("5s")))).toEqual({ kind: "none" });
   });
 
-  it("asks for a full regeneration when a rule changes, is added or is removed", () => {
-    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("6s")))).toEqual({ kind: "full" });
-    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("5s", true)))).toEqual({ kind: "full" });
-    expect(diffModels(buildMeshModel(config("5s", true)), buildMeshModel(config("5s")))).toEqual({ kind: "full" });
+  it("names the services whose routes change when a VirtualService changes, is added or is removed", () => {
+    const a = "a.default.svc.cluster.local";
+    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("6s")))).toEqual({ kind: "services", clusters: new Set(), routes: new Set([a]) });
+    // b.example.com is no service: no virtual host of a sidecar derives from it.
+    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("5s", true)))).toEqual({ kind: "services", clusters: new Set(), routes: new Set() });
+    expect(diffModels(buildMeshModel(config("5s", true)), buildMeshModel(config("5s")))).toEqual({ kind: "services", clusters: new Set(), routes: new Set() });
+  });
+
+  it("asks for a full regeneration when a mesh-wide rule changes (a Sidecar)", () => {
+    const withSidecar = config("5s");
+    withSidecar.resources.push({ resource: { apiVersion: "networking.istio.io/v1", kind: "Sidecar", metadata: { name: "default", namespace: "default" }, spec: { egress: [{ hosts: ["./*"] }] } }, source: { file: "mesh.yaml", document: 3 } } as Sourced);
+    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(withSidecar))).toEqual({ kind: "full" });
   });
 
   it("takes the endpoint path when only endpoints changed", () => {

@@ -1,12 +1,29 @@
-// What changed between two mesh models, as far as generation cares: an endpoint-only change
-// (the same services, ports, rules and policies; only some services' endpoints differ) can
-// take the EDS fast path instead of a full regeneration.
+// What changed between two mesh models, as far as generation cares:
+//   - "endpoints": the same services, ports, rules and policies; only some services'
+//     endpoints differ — the EDS fast path;
+//   - "services": some services, VirtualServices or DestinationRules changed (added, removed
+//     or edited), nothing else — only the Envoy resources derived from the named services
+//     are translated again (their clusters and endpoints, their virtual hosts);
+//   - "full": anything else (mesh settings, any kind the registry marks `diff: "rules"`:
+//     Sidecars, Gateways, security policies...; a workload's labels) — every class is regenerated.
+// VirtualServices and DestinationRules (`diff: "by-host"` in the kind registry) are traced to
+// the service hosts they name.
+// Lists are compared element by element: an element that is the same object in both (a
+// resource from a file that did not change) is not serialized at all.
 import { RULE_LISTS } from "../api/kind-registry.js";
-import type { MeshModel, ServiceModel } from "./mesh-model.js";
+import type { DestinationRule, VirtualService } from "../api/types.js";
+import { namespaceOf, resolveHost, type MeshModel, type ServiceModel } from "./mesh-model.js";
 
 export type ModelChange =
   | { kind: "none" }
   | { kind: "endpoints"; services: ReadonlySet<string>; namespaces: ReadonlySet<string> }
+  | {
+      kind: "services";
+      /** Hostnames whose clusters and endpoints must be built again. */
+      clusters: ReadonlySet<string>;
+      /** Hostnames whose virtual hosts (outbound routes) must be built again. */
+      routes: ReadonlySet<string>;
+    }
   | { kind: "full" };
 
 function withoutEndpoints(s: ServiceModel): string {
@@ -14,33 +31,69 @@ function withoutEndpoints(s: ServiceModel): string {
   return JSON.stringify(rest);
 }
 
-/**
- * Whether two lists have equal JSON, element by element: an element that is the same object
- * in both (a resource from a file that did not change) is not serialized at all.
- */
-function sameList(a: readonly unknown[], b: readonly unknown[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i] || JSON.stringify(x) === JSON.stringify(b[i]));
+
+function same(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Settings and every list the kind registry marks `diff: "rules"` (all but services and workloads). */
-function sameRules(a: MeshModel, b: MeshModel): boolean {
-  return JSON.stringify(a.settings) === JSON.stringify(b.settings) && RULE_LISTS.every((list) => sameList(a[list], b[list]));
+/** Whether two lists have equal JSON, element by element. */
+function sameList(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((x, i) => same(x, b[i]));
+}
+
+type Named = { metadata: { name: string; namespace?: string } };
+const keyOf = (r: Named) => `${namespaceOf(r)}/${r.metadata.name}`;
+
+/** Resources added, removed or edited between two lists (both versions of an edited one). */
+function changedResources<R extends Named>(before: readonly R[], after: readonly R[]): R[] {
+  if (before.length === after.length && before.every((r, i) => r === after[i])) return [];
+  const old = new Map(before.map((r) => [keyOf(r), r]));
+  const changed: R[] = [];
+  for (const r of after) {
+    const was = old.get(keyOf(r));
+    old.delete(keyOf(r));
+    if (!was) changed.push(r);
+    else if (!same(was, r)) changed.push(was, r);
+  }
+  changed.push(...old.values());
+  return changed;
+}
+
+/** The service hostnames `hosts` (as written in a resource of `namespace`) resolve to, in either model. */
+function resolvedIn(models: readonly MeshModel[], hosts: readonly string[], namespace: string, into: Set<string>): void {
+  for (const m of models) for (const h of hosts) {
+    const s = resolveHost(m, h, namespace);
+    if (s) into.add(s.hostname);
+  }
+}
+
+/** Every value of a `host` field anywhere in a VirtualService (route, mirror, ... destinations). */
+function destinationHosts(value: unknown, into: string[]): void {
+  if (Array.isArray(value)) for (const v of value) destinationHosts(v, into);
+  else if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === "host" && typeof v === "string") into.push(v);
+      else destinationHosts(v, into);
+    }
+  }
+}
+
+/** Hostnames whose virtual hosts route to one of `targets` (through a VirtualService naming them), in either model. */
+function routingTo(models: readonly MeshModel[], targets: ReadonlySet<string>, into: Set<string>): void {
+  if (targets.size === 0) return;
+  for (const m of models) {
+    for (const vs of m.virtualServices) {
+      const ns = namespaceOf(vs);
+      const dests: string[] = [];
+      destinationHosts(vs.spec, dests);
+      if (dests.some((h) => targets.has(resolveHost(m, h, ns)?.hostname ?? h))) resolvedIn([m], vs.spec.hosts ?? [], ns, into);
+    }
+  }
 }
 
 export function diffModels(previous: MeshModel, next: MeshModel): ModelChange {
-  if (previous.services.length !== next.services.length || !sameRules(previous, next)) return { kind: "full" };
-  const services = new Set<string>();
-  const namespaces = new Set<string>();
-  for (const [i, a] of previous.services.entries()) {
-    const b = next.services[i]!;
-    if (a === b) continue;
-    if (a.hostname !== b.hostname || a.namespace !== b.namespace || withoutEndpoints(a) !== withoutEndpoints(b)) return { kind: "full" };
-    if (JSON.stringify(a.endpoints) !== JSON.stringify(b.endpoints)) {
-      services.add(b.hostname);
-      namespaces.add(b.namespace);
-    }
-  }
-  // A workload whose labels or service account changed re-keys its proxies: not endpoint-only.
+  if (!same(previous.settings, next.settings) || !RULE_LISTS.every((list) => sameList(previous[list], next[list]))) return { kind: "full" };
+  // A workload whose labels or service account changed re-keys its proxies.
   // (Workloads added or removed only change endpoints; their proxies form classes on connect.)
   const identity = (w: MeshModel["workloads"][number]) => JSON.stringify([w.spec.serviceAccount, w.metadata.labels, w.spec.labels]);
   const before = new Map(previous.workloads.map((w) => [`${w.metadata.namespace}/${w.metadata.name}`, identity(w)]));
@@ -48,5 +101,40 @@ export function diffModels(previous: MeshModel, next: MeshModel): ModelChange {
     const was = before.get(`${w.metadata.namespace}/${w.metadata.name}`);
     if (was !== undefined && was !== identity(w)) return { kind: "full" };
   }
-  return services.size === 0 ? { kind: "none" } : { kind: "endpoints", services, namespaces };
+
+  // Services: added, removed, redefined (ports, addresses, visibility...), or only their endpoints.
+  const endpointsOnly = new Set<string>();
+  const namespaces = new Set<string>();
+  const redefined = new Set<string>();
+  const serviceKey = (s: ServiceModel) => `${s.namespace}/${s.hostname}`;
+  const oldServices = new Map(previous.services.map((s) => [serviceKey(s), s]));
+  for (const b of next.services) {
+    const a = oldServices.get(serviceKey(b));
+    oldServices.delete(serviceKey(b));
+    if (a === b) continue;
+    if (!a || withoutEndpoints(a) !== withoutEndpoints(b)) redefined.add(b.hostname);
+    else if (JSON.stringify(a.endpoints) !== JSON.stringify(b.endpoints)) {
+      endpointsOnly.add(b.hostname);
+      namespaces.add(b.namespace);
+    }
+  }
+  for (const a of oldServices.values()) redefined.add(a.hostname);
+
+  const virtualServices = changedResources<VirtualService>(previous.virtualServices, next.virtualServices);
+  const destinationRules = changedResources<DestinationRule>(previous.destinationRules, next.destinationRules);
+  if (redefined.size === 0 && virtualServices.length === 0 && destinationRules.length === 0) {
+    return endpointsOnly.size === 0 ? { kind: "none" } : { kind: "endpoints", services: endpointsOnly, namespaces };
+  }
+  // A VirtualService without hosts (a delegate) acts through the one that includes it: not traced.
+  if (virtualServices.some((vs) => (vs.spec.hosts ?? []).length === 0)) return { kind: "full" };
+
+  const models = [previous, next];
+  const withRules = new Set<string>();
+  for (const dr of destinationRules) resolvedIn(models, [dr.spec.host], namespaceOf(dr), withRules);
+  const clusters = new Set([...redefined, ...endpointsOnly, ...withRules]);
+  const routes = new Set(redefined);
+  for (const vs of virtualServices) resolvedIn(models, vs.spec.hosts ?? [], namespaceOf(vs), routes);
+  // Routes read the destination's ports (a redefined service) and its load-balancer hash policy (a DestinationRule).
+  routingTo(models, new Set([...redefined, ...withRules]), routes);
+  return { kind: "services", clusters, routes };
 }

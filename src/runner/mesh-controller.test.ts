@@ -74,16 +74,69 @@ describe("MeshController generation", () => {
     expect(stats.changed).toBe(0);
   });
 
-  it("a route change regenerates fully and changes routes, not endpoints", () => {
+  it("a route change takes the services path: routes change, endpoints do not, only the named service is translated again", () => {
     const { controller, cache, keys } = start(bookinfo());
     const before = contents(cache.get(keys[0]!)!);
-    const stats = controller.setConfig(
-      bookinfo((r) => (r.kind === "VirtualService" && r.metadata.name === "reviews" ? ({ ...r, spec: { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews", subset: "v3" } }] }] } } as NetworkingResource) : r)),
-    );
-    expect(stats.path).toBe("full");
+    const edited = bookinfo((r) => (r.kind === "VirtualService" && r.metadata.name === "reviews" ? ({ ...r, spec: { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews", subset: "v3" } }] }] } } as NetworkingResource) : r));
+    const stats = controller.setConfig(edited);
+    expect(stats.path).toBe("services");
+    expect(stats.translatedServices).toBeGreaterThan(0);
+    expect(stats.reusedServices).toBeGreaterThan(stats.translatedServices!);
     const after = contents(cache.get(keys[0]!)!);
     expect(after[XDS_TYPES.route]).not.toEqual(before[XDS_TYPES.route]);
     expect(after[XDS_TYPES.endpoint]).toEqual(before[XDS_TYPES.endpoint]);
+    const fresh = start(edited);
+    for (const [i, key] of keys.entries()) expect(contents(cache.get(key)!)).toEqual(contents(fresh.cache.get(fresh.keys[i]!)!));
+  });
+
+  // Each change, applied to a running controller, must give exactly what a controller that
+  // starts from the changed config generates (the services path reuses pieces of the others).
+  const routeTo = (name: string, hosts: string[], to: string): NetworkingResource =>
+    ({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name, namespace: "bookinfo" }, spec: { hosts, http: [{ route: [{ destination: { host: to } }] }] } }) as NetworkingResource;
+  const withExtra = (extra: NetworkingResource[], edit: (r: NetworkingResource) => NetworkingResource | undefined = (r) => r): MeshConfig => {
+    const base = bookinfo(edit);
+    return { ...base, resources: [...base.resources, ...extra.map((resource, i) => ({ resource, source: { file: "extra.yaml", document: i } }))] };
+  };
+  const detailsOn = (port: number) => (r: NetworkingResource) =>
+    r.kind === "ServiceEntry" && r.metadata.name === "details" ? ({ ...r, spec: { ...r.spec, ports: [{ number: port, name: "http", protocol: "HTTP" }] } } as NetworkingResource) : r;
+  const extraService = { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "extra", namespace: "bookinfo" }, spec: { hosts: ["extra.bookinfo.svc.cluster.local"], ports: [{ number: 7070, name: "http", protocol: "HTTP" }], resolution: "STATIC", endpoints: [{ address: "10.9.9.9" }] } } as NetworkingResource;
+  const changes: { name: string; from: MeshConfig; to: MeshConfig; path: string }[] = [
+    {
+      name: "a DestinationRule's hash policy (clusters of its host, routes that route there)",
+      from: withExtra([routeTo("ratings", ["ratings"], "reviews")]),
+      to: withExtra([routeTo("ratings", ["ratings"], "reviews")], (r) =>
+        r.kind === "DestinationRule" ? ({ ...r, spec: { ...r.spec, trafficPolicy: { loadBalancer: { consistentHash: { httpCookie: { name: "u", ttl: "10s" } } } } } } as NetworkingResource) : r,
+      ),
+      path: "services",
+    },
+    { name: "a service's ports (routes to it from other services' VirtualServices)", from: withExtra([routeTo("pp", ["productpage"], "details")]), to: withExtra([routeTo("pp", ["productpage"], "details")], detailsOn(9081)), path: "services" },
+    { name: "a VirtualService added", from: bookinfo(), to: withExtra([routeTo("ratings", ["ratings"], "details")]), path: "services" },
+    { name: "a VirtualService removed", from: withExtra([routeTo("ratings", ["ratings"], "details")]), to: bookinfo(), path: "services" },
+    { name: "a service added", from: withExtra([routeTo("pp", ["productpage"], "extra")]), to: withExtra([routeTo("pp", ["productpage"], "extra"), extraService]), path: "services" },
+    { name: "a service removed", from: withExtra([extraService]), to: bookinfo(), path: "services" },
+    {
+      name: "a DestinationRule added",
+      from: withExtra([routeTo("pp", ["productpage"], "ratings")]),
+      to: withExtra([routeTo("pp", ["productpage"], "ratings"), { apiVersion: "networking.istio.io/v1", kind: "DestinationRule", metadata: { name: "ratings", namespace: "bookinfo" }, spec: { host: "ratings", trafficPolicy: { loadBalancer: { consistentHash: { useSourceIp: true } } } } } as NetworkingResource]),
+      path: "services",
+    },
+  ];
+  for (const c of changes) {
+    it(`${c.name}: as a fresh generation would`, () => {
+      const { controller, cache, keys } = start(c.from);
+      expect(controller.setConfig(c.to).path).toBe(c.path);
+      const fresh = start(c.to);
+      for (const [i, key] of keys.entries()) expect(contents(cache.get(key)!)).toEqual(contents(fresh.cache.get(fresh.keys[i]!)!));
+    });
+  }
+
+  it("pieces dropped by the EDS fast path are not reused later (endpoints, then a route change)", () => {
+    const { controller, cache, keys } = start(bookinfo());
+    expect(controller.setConfig(bookinfo(moveReviewsV2("10.77.0.99"))).path).toBe("endpoints");
+    const both = withExtra([routeTo("ratings", ["ratings"], "details")], moveReviewsV2("10.77.0.99"));
+    expect(controller.setConfig(both).path).toBe("services");
+    const fresh = start(both);
+    for (const [i, key] of keys.entries()) expect(contents(cache.get(key)!)).toEqual(contents(fresh.cache.get(fresh.keys[i]!)!));
   });
 
   it("a workload whose labels change is not an endpoint-only change", () => {

@@ -18,7 +18,9 @@ import type { Logger } from "../log/logger.js";
 import { buildMeshModel, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
 import { proxyClassKey, proxyFromNode, sameLabels, type ProxyModel } from "../model/proxy.js";
 import { SHARED_RESOURCES, outboundEndpoints, planProxy } from "../translate/translate.js";
+import type { OutboundReuse, OutboundServicePiece } from "../translate/sidecar.js";
 import { diffModels } from "../model/model-diff.js";
+import { RouteConfigurationEncoder } from "../cache/route-configuration-encoder.js";
 import { PUSH_ORDER, XDS_TYPES } from "../envoy/type-urls.js";
 import type { MeshSecurity } from "../translate/mtls.js";
 import type { Credential, CredentialStore } from "../identity/credential-store.js";
@@ -78,9 +80,16 @@ type Refusal = { refused: { code: number; message: string; reason: string } };
 
 export interface GenerationStats {
   classes: number;
-  /** "full": every class regenerated; "endpoints": the EDS fast path; "none": nothing to do. */
-  path: "full" | "endpoints" | "none";
+  /**
+   * "full": every class regenerated; "services": only what derives from the changed services,
+   * VirtualServices and DestinationRules translated again; "endpoints": the EDS fast path;
+   * "none": nothing to do.
+   */
+  path: "full" | "services" | "endpoints" | "none";
   changed: number;
+  /** Per-service pieces of outbound parts translated / reused from the previous generation. */
+  translatedServices?: number;
+  reusedServices?: number;
   refused: number;
   millis: number;
 }
@@ -90,6 +99,15 @@ export class MeshController {
   private readonly classes = new Map<string, ProxyClass>();
   /** Outbound parts of the current model, by outbound key: shared by every class with that key. */
   private outbound = new Map<string, ResourceSet>();
+  /**
+   * The per-service pieces each outbound part was assembled from (same keys as `outbound`),
+   * reused by the next generation for services the model diff says did not change.
+   */
+  private outboundPieces = new Map<string, ReadonlyMap<string, OutboundServicePiece>>();
+  /** Route configurations encoded from per-virtual-host frames (reused virtual hosts are not encoded again). */
+  private readonly routeEncoder = new RouteConfigurationEncoder();
+  /** Pieces translated / reused since the last count (GenerationStats). */
+  private pieceCounts = { translated: 0, reused: 0 };
   /** Equal resource bodies of the current model's parts share one Buffer. */
   private intern = new Map<string, CachedResource>();
   /** Each class's local part (inbound listener, gateway config, secrets) of the current model. */
@@ -308,6 +326,7 @@ export class MeshController {
     const usedOutbound = new Set<string>();
     for (const e of this.classes.values()) if (e.outboundKey !== undefined) usedOutbound.add(e.outboundKey);
     for (const k of [...this.outbound.keys()]) if (!usedOutbound.has(k)) this.outbound.delete(k);
+    for (const k of [...this.outboundPieces.keys()]) if (!usedOutbound.has(k)) this.outboundPieces.delete(k);
     const live = new Set<CachedResource>();
     for (const set of [...this.outbound.values(), ...this.locals.values()]) for (const t of PUSH_ORDER) for (const r of set.resources(t).resources.values()) live.add(r);
     for (const [k, r] of [...this.intern]) if (!live.has(r)) this.intern.delete(k);
@@ -336,6 +355,7 @@ export class MeshController {
     }
     let changed = 0;
     let refused = 0;
+    this.pieceCounts = { translated: 0, reused: 0 };
     const count = (r: "changed" | "unchanged" | "refused") => {
       if (r === "changed") changed++;
       if (r === "refused") refused++;
@@ -354,17 +374,40 @@ export class MeshController {
         );
       }
       this.outbound = updated;
+      // Pieces that hold the old endpoints of the changed services are not reused later.
+      for (const [key, pieces] of this.outboundPieces) {
+        const kept = new Map([...pieces].filter(([pieceKey]) => !change.services.has(pieceKey.slice(pieceKey.indexOf("/") + 1))));
+        if (kept.size !== pieces.size) this.outboundPieces.set(key, kept);
+      }
+    } else if (change.kind === "services") {
+      // As a full regeneration, but each outbound part reuses the pieces of the services whose
+      // inputs did not change (their objects and encodings); local parts are rebuilt.
+      const previous = { outbound: this.outbound, locals: this.locals };
+      const reuse = { pieces: this.outboundPieces, rebuild: (s: { hostname: string }) => change.clusters.has(s.hostname) || change.routes.has(s.hostname) };
+      this.outbound = new Map();
+      this.outboundPieces = new Map();
+      this.intern = new Map();
+      this.locals = new Map();
+      for (const [key, entry] of this.classes) count(this.generate(key, entry, { previous, reuse }));
     } else if (change.kind === "full") {
       // New parts are compared with the previous ones, so unchanged types keep their objects
       // and changed ones say which names changed (streams then look at those only).
       const previous = { outbound: this.outbound, locals: this.locals };
       this.outbound = new Map();
+      this.outboundPieces = new Map();
       this.intern = new Map();
       this.locals = new Map();
       for (const [key, entry] of this.classes) count(this.generate(key, entry, { previous }));
     }
     if (this.security && change.kind !== "none") this.endStaleStreams();
-    const stats = { classes: this.classes.size, path: change.kind, changed, refused, millis: Math.round((performance.now() - start) * 10) / 10 };
+    const stats: GenerationStats = {
+      classes: this.classes.size,
+      path: change.kind,
+      changed,
+      refused,
+      ...(change.kind === "services" || change.kind === "full" ? { translatedServices: this.pieceCounts.translated, reusedServices: this.pieceCounts.reused } : {}),
+      millis: Math.round((performance.now() - start) * 10) / 10,
+    };
     this.logger.info(stats, "mesh config applied");
     return stats;
   }
@@ -428,7 +471,8 @@ export class MeshController {
    * Builds a class's snapshot from the shared part, its outbound part (generated once per
    * outbound key and model) and its local part. `reuseLocal` keeps the local part of the
    * previous model; `outboundUpdate` (EDS fast path) derives the outbound part from the
-   * previous model's by replacing the endpoints of the changed services.
+   * previous model's by replacing the endpoints of the changed services; `reuse` (the
+   * "services" path) builds it from the previous model's pieces where `rebuild` allows.
    */
   private generate(
     key: string,
@@ -437,6 +481,7 @@ export class MeshController {
       reuseLocal?: boolean;
       outboundUpdate?: { from: ReadonlyMap<string, ResourceSet>; into: Map<string, ResourceSet>; services: ReadonlySet<string> };
       previous?: { outbound: ReadonlyMap<string, ResourceSet>; locals: ReadonlyMap<string, ResourceSet> };
+      reuse?: { pieces: ReadonlyMap<string, ReadonlyMap<string, OutboundServicePiece>>; rebuild: OutboundReuse["rebuild"] };
     } = {},
   ): "changed" | "unchanged" | "refused" {
     const proxy = entry.proxy;
@@ -453,9 +498,15 @@ export class MeshController {
         let outbound = memo.get(plan.outboundKey);
         if (!outbound) {
           const before = opts.outboundUpdate?.from.get(plan.outboundKey);
-          outbound = before
-            ? before.replacing(XDS_TYPES.endpoint, outboundEndpoints(this.model, proxy, security, opts.outboundUpdate!.services))
-            : ResourceSet.build(plan.outbound(), this.intern, opts.previous?.outbound.get(plan.outboundKey));
+          if (before) outbound = before.replacing(XDS_TYPES.endpoint, outboundEndpoints(this.model, proxy, security, opts.outboundUpdate!.services));
+          else {
+            const earlier = opts.reuse?.pieces.get(plan.outboundKey);
+            const part = plan.outboundPieces(earlier ? { previous: earlier, rebuild: opts.reuse!.rebuild } : undefined);
+            this.pieceCounts.reused += part.reused;
+            this.pieceCounts.translated += part.pieces.size - part.reused;
+            outbound = ResourceSet.build(part.input, this.intern, opts.previous?.outbound.get(plan.outboundKey), this.routeEncoder.encode);
+            this.outboundPieces.set(plan.outboundKey, part.pieces);
+          }
           memo.set(plan.outboundKey, outbound);
         }
         parts.push(outbound);

@@ -113,34 +113,58 @@ function domainsFor(service: ServiceModel, clientNamespace: string, opts: { port
   return [...(opts.port !== undefined ? names.map((n) => `${n}:${opts.port}`) : []), ...(opts.withBareNames ? names : [])];
 }
 
+/**
+ * Each domain in the first virtual host that claims it. A host that loses none keeps its
+ * object (so its encoding can be reused); one that loses all is dropped.
+ */
 function uniqueDomains(hosts: VirtualHost[]): VirtualHost[] {
   const seen = new Set<string>();
-  return hosts
-    .map((vh) => ({ ...vh, domains: (vh.domains ?? []).filter((d: string) => (seen.has(d) ? false : (seen.add(d), true))) }))
-    .filter((vh) => vh.domains.length > 0);
+  const out: VirtualHost[] = [];
+  for (const vh of hosts) {
+    const domains = vh.domains ?? [];
+    const kept = domains.filter((d: string) => (seen.has(d) ? false : (seen.add(d), true)));
+    if (kept.length === 0) continue;
+    out.push(kept.length === domains.length ? vh : { ...vh, domains: kept });
+  }
+  return out;
 }
 
-/** Route configuration for one outbound HTTP port (transparent mode). */
-function outboundRouteConfig(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], port: number): RouteConfiguration {
-  const ctx: RouteContext = { model, proxy, port, gateways: ["mesh"] };
-  const hosts = services
-    .filter((s) => s.ports.some((p) => p.number === port && carriesHttp(p.protocol)))
-    .map((s) => serviceVirtualHost(ctx, s, port, domainsFor(s, proxy.namespace, { withBareNames: true })));
-  // The port in Host never decides (Istio: `reviews:8080` on port 9080 is still reviews).
-  return { name: outboundRouteName(port), virtualHosts: [...uniqueDomains(hosts), catchAllVirtualHost(outboundPolicy(model, proxy))], validateClusters: false, ignorePortInHostMatching: true };
-}
-
-/** Route configuration of the explicit-mode HTTP listener: every HTTP service on every port, by Host. */
-function explicitRouteConfig(model: MeshModel, proxy: ProxyModel, services: ServiceModel[]): RouteConfiguration {
-  const hosts: VirtualHost[] = [];
-  for (const s of services) {
-    const httpPorts = s.ports.filter((p) => carriesHttp(p.protocol));
-    for (const p of httpPorts) {
-      const ctx: RouteContext = { model, proxy, port: p.number, gateways: ["mesh"] };
-      hosts.push(serviceVirtualHost(ctx, s, p.number, domainsFor(s, proxy.namespace, { port: p.number, withBareNames: httpPorts.length === 1 })));
+/**
+ * The virtual hosts of one service in a sidecar's outbound routes, each with the route
+ * configuration it belongs in. Transparent mode: one per HTTP port, in that port's route
+ * configuration (the port in Host never decides: Istio's `reviews:8080` on port 9080 is still
+ * reviews). Explicit mode: one per HTTP port in the one route configuration, by Host.
+ */
+function serviceVirtualHosts(model: MeshModel, proxy: ProxyModel, s: ServiceModel): { route: string; host: VirtualHost }[] {
+  const hosts: { route: string; host: VirtualHost }[] = [];
+  const httpPorts = s.ports.filter((p) => carriesHttp(p.protocol));
+  const seenPorts = new Set<number>();
+  for (const p of httpPorts) {
+    const ctx: RouteContext = { model, proxy, port: p.number, gateways: ["mesh"] };
+    if (proxy.capture === "transparent") {
+      if (seenPorts.has(p.number)) continue;
+      seenPorts.add(p.number);
+      hosts.push({ route: outboundRouteName(p.number), host: serviceVirtualHost(ctx, s, p.number, domainsFor(s, proxy.namespace, { withBareNames: true })) });
+    } else {
+      hosts.push({ route: EXPLICIT_OUTBOUND_ROUTE, host: serviceVirtualHost(ctx, s, p.number, domainsFor(s, proxy.namespace, { port: p.number, withBareNames: httpPorts.length === 1 })) });
     }
   }
-  return { name: EXPLICIT_OUTBOUND_ROUTE, virtualHosts: [...uniqueDomains(hosts), catchAllVirtualHost(outboundPolicy(model, proxy))] };
+  return hosts;
+}
+
+/** The route configurations of a sidecar's outbound listener, assembled from the services' pieces (in visible order). */
+function outboundRouteConfigs(model: MeshModel, proxy: ProxyModel, pieces: readonly OutboundServicePiece[], routePorts: number[]): RouteConfiguration[] {
+  const byRoute = new Map<string, VirtualHost[]>();
+  for (const piece of pieces) for (const { route, host } of piece.virtualHosts) pushTo(byRoute, route, host);
+  const catchAll = catchAllVirtualHost(outboundPolicy(model, proxy));
+  if (proxy.capture !== "transparent") return [{ name: EXPLICIT_OUTBOUND_ROUTE, virtualHosts: [...uniqueDomains(byRoute.get(EXPLICIT_OUTBOUND_ROUTE) ?? []), catchAll] }];
+  return routePorts.map((port) => ({ name: outboundRouteName(port), virtualHosts: [...uniqueDomains(byRoute.get(outboundRouteName(port)) ?? []), catchAll], validateClusters: false, ignorePortInHostMatching: true }));
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 /**
@@ -305,16 +329,69 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
 }
 
 /**
+ * One visible service's share of a sidecar's outbound configuration: its clusters and
+ * endpoints, and its virtual hosts with the route configuration each belongs in. A function
+ * of the model's inputs for that service (the service, its DestinationRule, the
+ * VirtualServices naming it and the services and rules those route to) and the proxy's view.
+ */
+export interface OutboundServicePiece {
+  readonly clusters: readonly Cluster[];
+  readonly endpoints: readonly ClusterLoadAssignment[];
+  readonly virtualHosts: readonly { route: string; host: VirtualHost }[];
+}
+
+/** Key of a service among the pieces (a host may be declared in several namespaces). */
+export function servicePieceKey(s: ServiceModel): string {
+  return `${s.namespace}/${s.hostname}`;
+}
+
+/**
+ * Pieces of an earlier translation to reuse: `previous` by servicePieceKey, and `rebuild`,
+ * which says whose inputs changed since (the caller's model diff). Reuse is only correct
+ * for the same proxy view and mTLS setting.
+ */
+export interface OutboundReuse {
+  previous: ReadonlyMap<string, OutboundServicePiece>;
+  rebuild: (service: ServiceModel) => boolean;
+}
+
+export interface SidecarOutbound extends ProxyResources {
+  /** The pieces it was assembled from, by servicePieceKey (for the next translation's reuse). */
+  pieces: ReadonlyMap<string, OutboundServicePiece>;
+  /** How many pieces came from `reuse` rather than being translated. */
+  reused: number;
+}
+
+function outboundServicePiece(model: MeshModel, proxy: ProxyModel, service: ServiceModel, mtlsTrustDomain: string | undefined): OutboundServicePiece {
+  const { clusters, endpoints } = serviceClusters(model, service, proxy.namespace, proxy.locality, mtlsTrustDomain);
+  return { clusters, endpoints, virtualHosts: serviceVirtualHosts(model, proxy, service) };
+}
+
+/**
  * Outbound configuration: clusters and endpoints of the visible services, the outbound
  * listener and its routes. Reads of the proxy only what outboundView keeps, so sidecars with
- * equal views share it.
+ * equal views share it. Assembled from one piece per visible service; with `reuse`, a
+ * service whose inputs did not change keeps its earlier piece (same objects), so only the
+ * changed services are translated again (the listener and the route configurations' framing
+ * are always assembled anew).
  */
-export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyResources {
+export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, reuse?: OutboundReuse): SidecarOutbound {
   const services = visibleServices(model, proxy);
-  const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined);
+  const mtlsTrustDomain = security?.secrets ? security.trustDomain : undefined;
+  const pieces = new Map<string, OutboundServicePiece>();
+  let reused = 0;
+  for (const s of services) {
+    const key = servicePieceKey(s);
+    const earlier = reuse && !reuse.rebuild(s) ? reuse.previous.get(key) : undefined;
+    if (earlier) reused++;
+    pieces.set(key, earlier ?? outboundServicePiece(model, proxy, s, mtlsTrustDomain));
+  }
+  const ordered = [...pieces.values()];
+  const clusters = ordered.flatMap((p) => p.clusters);
+  const endpoints = ordered.flatMap((p) => p.endpoints);
   const unknownDestinations = outboundPolicy(model, proxy) === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
   const listeners: Listener[] = [];
-  const routes: RouteConfiguration[] = [];
+  let routes: RouteConfiguration[];
   if (proxy.capture === "transparent") {
     const { chains, routePorts, tlsPorts } = outboundFilterChains(model, proxy, services);
     listeners.push({
@@ -325,7 +402,7 @@ export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, se
       filterChains: chains,
       defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(unknownDestinations, { cluster: unknownDestinations })] },
     });
-    for (const port of routePorts) routes.push(outboundRouteConfig(model, proxy, services, port));
+    routes = outboundRouteConfigs(model, proxy, ordered, routePorts);
   } else {
     listeners.push({
       name: EXPLICIT_OUTBOUND_LISTENER,
@@ -333,9 +410,9 @@ export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, se
       trafficDirection: TrafficDirection.OUTBOUND,
       filterChains: [{ filters: [buildHttpConnectionManager("outbound_explicit", { rds: EXPLICIT_OUTBOUND_ROUTE })] }],
     });
-    routes.push(explicitRouteConfig(model, proxy, services));
+    routes = outboundRouteConfigs(model, proxy, ordered, []);
   }
-  return { clusters, endpoints, listeners, routes };
+  return { clusters, endpoints, listeners, routes, pieces, reused };
 }
 
 /** Inbound configuration of one workload (transparent mode): its listener on 15006 and local clusters. */

@@ -10,7 +10,7 @@ import { proxyClassKey, type ProxyModel } from "../model/proxy.js";
 import { buildPassthroughClusters } from "./clusters.js";
 import { translateGateway } from "./gateway.js";
 import { buildSecrets, type MeshSecurity } from "./mtls.js";
-import { buildOutboundClusters, outboundView, translateSidecarInbound, translateSidecarOutbound } from "./sidecar.js";
+import { buildOutboundClusters, outboundView, translateSidecarInbound, translateSidecarOutbound, type OutboundReuse, type OutboundServicePiece } from "./sidecar.js";
 import { visibleServices } from "./visibility.js";
 import { envoyFilterId, envoyFiltersFor } from "../model/envoy-filters.js";
 import { applyEnvoyFilterPatches, compilePatches, type PartContext } from "./envoy-filter-patches.js";
@@ -39,23 +39,44 @@ function toInput(r: ProxyResources): SnapshotInput {
 export interface ProxyPlan {
   outboundKey?: string;
   outbound: () => SnapshotInput;
+  /**
+   * The outbound part with the per-service pieces it was assembled from; `reuse` (pieces of
+   * an earlier plan with the same outbound key, and which services changed since) lets only
+   * the changed services be translated again.
+   */
+  outboundPieces: (reuse?: OutboundReuse) => OutboundPart;
   local: () => SnapshotInput;
+}
+
+export interface OutboundPart {
+  input: SnapshotInput;
+  pieces: ReadonlyMap<string, OutboundServicePiece>;
+  /** Pieces taken from `reuse` unchanged. */
+  reused: number;
 }
 
 export const SHARED_RESOURCES: () => SnapshotInput = () => ({ [XDS_TYPES.cluster]: buildPassthroughClusters() });
 
 export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyPlan {
   const secrets = security?.secrets ? { [XDS_TYPES.secret]: buildSecrets(security.secrets) } : {};
-  // EnvoyFilter patches apply after translation, to each part in its context.
+  // EnvoyFilter patches apply after translation, to each part in its context (on copies: the
+  // translated objects, and so the pieces kept for reuse, are never modified).
   const filters = envoyFiltersFor(model, proxy);
   const patches = filters.length ? compilePatches(filters) : [];
   const patched = (r: ProxyResources, context: PartContext, addsAnyContext: boolean) => (patches.length ? applyEnvoyFilterPatches(r, context, patches, addsAnyContext) : r);
-  if (proxy.type === "router") return { outbound: () => ({}), local: () => ({ ...toInput(patched(translateGateway(model, proxy, security), "GATEWAY", true)), ...secrets }) };
+  if (proxy.type === "router") {
+    return { outbound: () => ({}), outboundPieces: () => ({ input: {}, pieces: new Map(), reused: 0 }), local: () => ({ ...toInput(patched(translateGateway(model, proxy, security), "GATEWAY", true)), ...secrets }) };
+  }
   const view = outboundView(model, proxy);
+  const outboundPieces = (reuse?: OutboundReuse): OutboundPart => {
+    const out = translateSidecarOutbound(model, view, security, reuse);
+    return { input: toInput(patched(out, "SIDECAR_OUTBOUND", true)), pieces: out.pieces, reused: out.reused };
+  };
   return {
     // Sidecars share an outbound part only when the same EnvoyFilters apply to them.
     outboundKey: `${proxyClassKey(view)}|mtls=${security?.secrets ? security.trustDomain : ""}${filters.length ? `|envoyfilters=${filters.map(envoyFilterId).join(",")}` : ""}`,
-    outbound: () => toInput(patched(translateSidecarOutbound(model, view, security), "SIDECAR_OUTBOUND", true)),
+    outbound: () => outboundPieces().input,
+    outboundPieces,
     local: () => ({ ...toInput(patched(translateSidecarInbound(model, proxy, security), "SIDECAR_INBOUND", false)), ...secrets }),
   };
 }
