@@ -276,6 +276,8 @@ async function serveChild(dir: string, editFile: string, editLine: string, edits
   const node = { id: "sidecar~10.0.0.1~svc-1.ns-1~ns-1.svc.cluster.local", metadata: { [NODE_METADATA.namespace]: "ns-1", [NODE_METADATA.labels]: JSON.stringify({ app: "svc-1", version: "v1" }) } };
   const admission = runner.controller.admit(node as never, undefined);
   if ("refused" in admission) throw new Error(`the sidecar class was refused: ${admission.refused.message}`);
+  // The class is generated in the controller's work queue (time-sliced): wait for its snapshot.
+  while (!runner.cp.cache.get(admission.key)) await new Promise((r) => setTimeout(r, 20));
   const initialLoadSeconds = (performance.now() - t0) / 1000;
   const original = readFileSync(editFile, "utf8");
   const results: ServeResult["edits"] = [];

@@ -7,6 +7,7 @@
 // namespace, shared by all its sidecars — so memory and encoding grow with the number of
 // distinct parts, not with services × proxies.
 import { createHash } from "node:crypto";
+import { runToEnd, type Steps } from "./work-steps.js";
 import { encodeMessage } from "../envoy/any.js";
 import { collectReferences, type Reference, type SnapshotReferences } from "./references.js";
 import { PUSH_ORDER, XDS_TYPES, resourceName, type XdsResourceTypes, type XdsTypeUrl } from "../envoy/type-urls.js";
@@ -90,6 +91,12 @@ export class ResourceSet {
    * MessageEncoder).
    */
   static build(input: SnapshotInput, intern?: Map<string, CachedResource>, previous?: ResourceSet, encode: MessageEncoder = encodeMessage): ResourceSet {
+    return runToEnd(ResourceSet.buildSteps(input, intern, previous, encode));
+  }
+
+  /** build in steps (one per 200 resources), for time-sliced callers. */
+  static *buildSteps(input: SnapshotInput, intern?: Map<string, CachedResource>, previous?: ResourceSet, encode: MessageEncoder = encodeMessage): Steps<ResourceSet> {
+    let n = 0;
     const byType = new Map<XdsTypeUrl, TypeResources>();
     for (const typeUrl of PUSH_ORDER) {
       const list = (input[typeUrl] ?? []) as readonly XdsResourceTypes[typeof typeUrl][];
@@ -112,15 +119,20 @@ export class ResourceSet {
           encodedMessages.set(message, cached);
         }
         resources.set(name, cached);
+        if (++n % 200 === 0) yield;
       }
       const sorted = new Map([...resources.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      yield;
       const version = versionOf(sorted.values());
+      yield;
       const before = previous?.resources(typeUrl);
       // Unchanged content: the previous object itself, so streams see "nothing changed" at once.
       if (before && before.version === version) byType.set(typeUrl, before);
       else byType.set(typeUrl, { version, resources: sorted, ...(before ? changesFrom(before, sorted) : {}) });
     }
+    yield;
     const references = collectReferences(input);
+    yield;
     const external = Object.fromEntries(
       REFERENCE_KINDS.map((kind) => {
         const own = byType.get(REFERENCED_TYPE[kind])?.resources;

@@ -21,6 +21,8 @@ import { SHARED_RESOURCES, outboundEndpoints, planProxy } from "../translate/tra
 import type { OutboundReuse, OutboundServicePiece } from "../translate/sidecar.js";
 import { diffModels } from "../model/model-diff.js";
 import { RouteConfigurationEncoder } from "../cache/route-configuration-encoder.js";
+import { runToEnd, type Steps } from "../cache/work-steps.js";
+import { SlicedWorkQueue } from "./sliced-work-queue.js";
 import { PUSH_ORDER, XDS_TYPES } from "../envoy/type-urls.js";
 import type { MeshSecurity } from "../translate/mtls.js";
 import type { Credential, CredentialStore } from "../identity/credential-store.js";
@@ -49,6 +51,16 @@ export interface ClassLimits {
   releaseGraceMs?: number;
   /** Registry for weft_proxy_classes and weft_proxy_classes_refused_total. */
   metrics?: Registry;
+}
+
+/** How the controller's work runs (see SlicedWorkQueue). */
+export interface ControllerWork {
+  /**
+   * Give the event loop back after this much CPU time (ms) of generation: applyConfig, new
+   * classes and regenerations run in slices, so admin and xDS stay responsive during a large
+   * reload. Unset: everything runs synchronously when asked (tests, benches).
+   */
+  sliceMs?: number;
 }
 
 export const DEFAULT_MAX_PROXY_CLASSES = 2000;
@@ -124,13 +136,18 @@ export class MeshController {
   private readonly classesOfPrincipal = new Map<string, Map<string, number>>();
   private sweepScheduled = false;
   private closed = false;
+  private readonly work: SlicedWorkQueue;
+  /** A config waiting for its turn in the work queue (a newer one replaces it). */
+  private queuedConfig: { config: MeshConfig; done?: Promise<GenerationStats> } | undefined;
 
   constructor(
     private readonly cache: SnapshotCache,
     private readonly logger: Logger,
     private readonly settings: Partial<MeshSettings> = {},
     limits: ClassLimits = {},
+    work: ControllerWork = {},
   ) {
+    this.work = new SlicedWorkQueue(work.sliceMs);
     this.model = buildMeshModel({ resources: [], issues: [] }, settings);
     this.maxClasses = limits.maxClasses ?? DEFAULT_MAX_PROXY_CLASSES;
     this.releaseGraceMs = limits.releaseGraceMs ?? DEFAULT_CLASS_RELEASE_GRACE_MS;
@@ -231,10 +248,11 @@ export class MeshController {
           { node: node.id, classes: this.classes.size, limit: this.maxClasses },
         );
       }
-      entry = { proxy, refs: 0 };
-      this.classes.set(key, entry);
+      const created: ProxyClass = (entry = { proxy, refs: 0 });
+      this.classes.set(key, created);
       this.classGauge?.set(this.classes.size);
-      this.generate(key, entry);
+      // Sliced: generated in its turn; the stream waits for its snapshot meanwhile.
+      void this.work.run(() => this.generateSteps(key, created)).catch((err: Error) => this.logger.error({ key, err: err.message }, "proxy class generation failed"));
     }
     entry.refs++;
     clearTimeout(entry.releaseTimer);
@@ -316,12 +334,13 @@ export class MeshController {
     this.classGauge?.set(this.classes.size);
     if (!this.sweepScheduled) {
       this.sweepScheduled = true;
-      setImmediate(() => this.sweep());
+      // Not in the middle of a generation: after the work queued so far.
+      setImmediate(() => void this.work.run(() => this.sweepSteps()));
     }
   }
 
   /** Drops outbound parts no class uses and interned bodies no part holds. */
-  private sweep(): void {
+  private *sweepSteps(): Steps<void> {
     this.sweepScheduled = false;
     const usedOutbound = new Set<string>();
     for (const e of this.classes.values()) if (e.outboundKey !== undefined) usedOutbound.add(e.outboundKey);
@@ -345,6 +364,41 @@ export class MeshController {
    * every known class. Classes whose snapshot comes out identical wake nobody.
    */
   setConfig(config: MeshConfig): GenerationStats {
+    this.work.finishNow();
+    return runToEnd(this.configSteps(config));
+  }
+
+  /**
+   * As setConfig, in the controller's work queue: with ControllerWork.sliceMs, in slices that
+   * give the event loop back. Resolves once applied. A config given while another waits for
+   * its turn replaces it (both calls resolve when the newer one is applied).
+   */
+  applyConfig(config: MeshConfig): Promise<GenerationStats> {
+    const queued = this.queuedConfig;
+    if (queued?.done) {
+      queued.config = config;
+      return queued.done;
+    }
+    const slot: { config: MeshConfig; done?: Promise<GenerationStats> } = { config };
+    this.queuedConfig = slot;
+    slot.done = this.work.run(() => {
+      if (this.queuedConfig === slot) this.queuedConfig = undefined;
+      return this.configSteps(slot.config);
+    });
+    return slot.done;
+  }
+
+  /** Work queued or running (applyConfig, new classes, regenerations). */
+  get pendingWork(): number {
+    return this.work.pending;
+  }
+
+  /** Longest slice of work so far, ms (sliced mode; for tests and benchmarks). */
+  get longestSliceMs(): number {
+    return this.work.longestSliceMs;
+  }
+
+  private *configSteps(config: MeshConfig): Steps<GenerationStats> {
     const start = performance.now();
     const previous = this.model;
     this.model = buildMeshModel(config, this.settings);
@@ -366,7 +420,7 @@ export class MeshController {
         // A rebuilt local part is compared with the previous one (read before it is replaced),
         // so its unchanged types keep their objects and streams see "nothing changed" at once.
         count(
-          this.generate(key, entry, {
+          yield* this.generateSteps(key, entry, {
             reuseLocal: !change.namespaces.has(entry.proxy.namespace),
             outboundUpdate: { from: this.outbound, into: updated, services: change.services },
             previous: { outbound: this.outbound, locals: this.locals },
@@ -388,7 +442,7 @@ export class MeshController {
       this.outboundPieces = new Map();
       this.intern = new Map();
       this.locals = new Map();
-      for (const [key, entry] of this.classes) count(this.generate(key, entry, { previous, reuse }));
+      for (const [key, entry] of this.classes) count(yield* this.generateSteps(key, entry, { previous, reuse }));
     } else if (change.kind === "full") {
       // New parts are compared with the previous ones, so unchanged types keep their objects
       // and changed ones say which names changed (streams then look at those only).
@@ -397,7 +451,7 @@ export class MeshController {
       this.outboundPieces = new Map();
       this.intern = new Map();
       this.locals = new Map();
-      for (const [key, entry] of this.classes) count(this.generate(key, entry, { previous }));
+      for (const [key, entry] of this.classes) count(yield* this.generateSteps(key, entry, { previous }));
     }
     if (this.security && change.kind !== "none") this.endStaleStreams();
     const stats: GenerationStats = {
@@ -444,14 +498,23 @@ export class MeshController {
     return cert ? { identity: cert.identity, serial: cert.serial, notAfter: cert.notAfter.toISOString() } : undefined;
   }
 
-  /** Regenerates every proxy class (e.g. the trust bundle changed). */
-  regenerateAll(): void {
-    for (const [key, entry] of this.classes) this.generate(key, entry);
+  /** Regenerates every proxy class (e.g. the trust bundle changed); resolves when done. */
+  regenerateAll(): Promise<void> {
+    return this.regenerate(() => true);
   }
 
-  /** Regenerates the classes of one identity (its certificate was renewed). */
-  regenerateIdentity(idKey: string): void {
-    for (const [key, entry] of this.classes) if (entry.proxy.identity && identityKey(entry.proxy.identity) === idKey) this.generate(key, entry);
+  /** Regenerates the classes of one identity (its certificate was renewed); resolves when done. */
+  regenerateIdentity(idKey: string): Promise<void> {
+    return this.regenerate((entry) => entry.proxy.identity !== undefined && identityKey(entry.proxy.identity) === idKey);
+  }
+
+  private regenerate(which: (entry: ProxyClass) => boolean): Promise<void> {
+    const classes = this;
+    return this.work
+      .run(function* () {
+        for (const [key, entry] of classes.classes) if (which(entry)) yield* classes.generateSteps(key, entry);
+      })
+      .catch((err: Error) => this.logger.error({ err: err.message }, "regeneration failed"));
   }
 
   private securityFor(proxy: ProxyModel): MeshSecurity | undefined | "pending" {
@@ -461,7 +524,7 @@ export class MeshController {
     const cert = sec.certificates.get(proxy.identity);
     if (!cert) {
       const id = proxy.identity;
-      void sec.certificates.ensure(id).then(() => this.regenerateIdentity(identityKey(id))).catch(() => undefined);
+      void sec.certificates.ensure(id).then(() => this.regenerateIdentity(identityKey(id)), () => undefined);
       return "pending";
     }
     return { trustDomain: sec.trustDomain, secrets: { certChainPem: cert.certChainPem, privateKeyPem: cert.privateKeyPem, trustBundlePem: sec.trustBundlePem() } };
@@ -474,7 +537,7 @@ export class MeshController {
    * previous model's by replacing the endpoints of the changed services; `reuse` (the
    * "services" path) builds it from the previous model's pieces where `rebuild` allows.
    */
-  private generate(
+  private *generateSteps(
     key: string,
     entry: ProxyClass,
     opts: {
@@ -483,8 +546,10 @@ export class MeshController {
       previous?: { outbound: ReadonlyMap<string, ResourceSet>; locals: ReadonlyMap<string, ResourceSet> };
       reuse?: { pieces: ReadonlyMap<string, ReadonlyMap<string, OutboundServicePiece>>; rebuild: OutboundReuse["rebuild"] };
     } = {},
-  ): "changed" | "unchanged" | "refused" {
+  ): Steps<"changed" | "unchanged" | "refused"> {
     const proxy = entry.proxy;
+    // Freed while waiting for its turn (sliced work), or the controller is being dropped.
+    if (this.classes.get(key) !== entry || this.closed) return "unchanged";
     try {
       const security = this.securityFor(proxy);
       if (security === "pending") return "unchanged"; // generated once its certificate is issued
@@ -501,15 +566,20 @@ export class MeshController {
           if (before) outbound = before.replacing(XDS_TYPES.endpoint, outboundEndpoints(this.model, proxy, security, opts.outboundUpdate!.services));
           else {
             const earlier = opts.reuse?.pieces.get(plan.outboundKey);
-            const part = plan.outboundPieces(earlier ? { previous: earlier, rebuild: opts.reuse!.rebuild } : undefined);
+            const part = yield* plan.outboundSteps(earlier ? { previous: earlier, rebuild: opts.reuse!.rebuild } : undefined);
             this.pieceCounts.reused += part.reused;
             this.pieceCounts.translated += part.pieces.size - part.reused;
-            outbound = ResourceSet.build(part.input, this.intern, opts.previous?.outbound.get(plan.outboundKey), this.routeEncoder.encode);
+            outbound = yield* ResourceSet.buildSteps(part.input, this.intern, opts.previous?.outbound.get(plan.outboundKey), this.routeEncoder.encode);
             this.outboundPieces.set(plan.outboundKey, part.pieces);
           }
           memo.set(plan.outboundKey, outbound);
         }
         parts.push(outbound);
+      }
+      // Freed while this was being generated: nothing to install.
+      if (this.classes.get(key) !== entry) {
+        this.locals.delete(key);
+        return "unchanged";
       }
       const snapshot = Snapshot.compose(parts, this.cache.get(key));
       return this.cache.set(key, snapshot) ? "changed" : "unchanged";

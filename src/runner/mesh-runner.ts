@@ -10,6 +10,7 @@ import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "
 import { MeshController, type ClassLimits } from "./mesh-controller.js";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { waitForAllSynced } from "./wait-for-sync.js";
+import { DEFAULT_SLICE_MS } from "../cache/work-steps.js";
 import path from "node:path";
 import { chmod, mkdir } from "node:fs/promises";
 import { writeFileAtomically } from "../state/atomic-file.js";
@@ -65,6 +66,11 @@ export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" |
   debounceMs?: number;
   /** Warn (log + issue) when one change removes at least this share (0..1) of a source's resources; default 0.5. */
   largeRemovalShare?: number;
+  /**
+   * CPU time (ms) the mesh controller's generation may use before giving the event loop back
+   * (default DEFAULT_SLICE_MS); see ControllerWork.
+   */
+  sliceMs?: number;
   /** Called after every applied config (tests and the demo use it to measure). */
   onApplied?: (config: MeshConfig) => void;
   /**
@@ -221,7 +227,9 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       : {}),
   });
   controlPlane = cp;
-  controller = new MeshController(cp.cache, logger.child({ component: "mesh" }), opts.settings, { ...opts.classLimits, metrics: metricsRegistry });
+  // Generation runs in slices (the event loop is given back every sliceMs): admin and xDS
+  // stay responsive while a large config is applied.
+  controller = new MeshController(cp.cache, logger.child({ component: "mesh" }), opts.settings, { ...opts.classLimits, metrics: metricsRegistry }, { sliceMs: opts.sliceMs ?? DEFAULT_SLICE_MS });
   if (security) {
     const sec = security;
     controller.enableSecurity({
@@ -236,14 +244,16 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   let aggregator: ConfigAggregator | undefined;
   if (opts.sources && opts.sources.length > 0) {
     aggregator = new ConfigAggregator(opts.sources, { debounceMs: opts.debounceMs, largeRemovalShare: opts.largeRemovalShare, logger: logger.child({ component: "config" }) });
-    const apply = (config: MeshConfig) => {
+    const apply = (config: MeshConfig): Promise<void> => {
       logIssues(logger, config);
-      controller!.setConfig(config);
-      opts.onApplied?.(config);
+      return controller!.applyConfig(config).then(
+        () => opts.onApplied?.(config),
+        (err: Error) => logger.error({ err: err.message }, "applying the mesh config failed; proxies keep their last good snapshots"),
+      );
     };
     let initial: MeshConfig;
     try {
-      initial = await aggregator.start(apply);
+      initial = await aggregator.start((config) => void apply(config));
     } catch (err) {
       await aggregator.close();
       security?.certificates.close();
@@ -251,7 +261,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       throw err;
     }
     logger.info({ sources: opts.sources.map((s) => s.name), resources: initial.resources.length, issues: initial.issues.length }, "watching config sources");
-    apply(initial);
+    await apply(initial);
   }
   admitting = true;
   cp.markConfigLoaded();
@@ -284,7 +294,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   const applyTrust = async (change: { signingChanged: boolean }): Promise<void> => {
     if (!security) return;
     await publishTrustBundle();
-    controller!.regenerateAll(); // every proxy's ROOTCA secret
+    await controller!.regenerateAll(); // every proxy's ROOTCA secret
     if (change.signingChanged) {
       if (!(await waitForAllSynced(cp.xds.registry, (key) => cp.cache.get(key), 10_000))) {
         logger.warn("not every proxy ACKed the new trust bundle within 10 s; re-issuing certificates anyway");

@@ -9,6 +9,7 @@ import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/r
 import type { Route, VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
 import type { ProxyResources } from "./translate.js";
+import { runToEnd, type Steps } from "../cache/work-steps.js";
 import { socketAddress } from "../envoy/builders.js";
 import { hostAliases, labelsMatch, namespaceOf, type EndpointModel, type MeshModel, type PortProtocol, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
@@ -153,12 +154,21 @@ function serviceVirtualHosts(model: MeshModel, proxy: ProxyModel, s: ServiceMode
 }
 
 /** The route configurations of a sidecar's outbound listener, assembled from the services' pieces (in visible order). */
-function outboundRouteConfigs(model: MeshModel, proxy: ProxyModel, pieces: readonly OutboundServicePiece[], routePorts: number[]): RouteConfiguration[] {
+function* outboundRouteConfigs(model: MeshModel, proxy: ProxyModel, pieces: readonly OutboundServicePiece[], routePorts: number[]): Steps<RouteConfiguration[]> {
   const byRoute = new Map<string, VirtualHost[]>();
-  for (const piece of pieces) for (const { route, host } of piece.virtualHosts) pushTo(byRoute, route, host);
+  let n = 0;
+  for (const piece of pieces) {
+    for (const { route, host } of piece.virtualHosts) pushTo(byRoute, route, host);
+    if (++n % 500 === 0) yield;
+  }
   const catchAll = catchAllVirtualHost(outboundPolicy(model, proxy));
   if (proxy.capture !== "transparent") return [{ name: EXPLICIT_OUTBOUND_ROUTE, virtualHosts: [...uniqueDomains(byRoute.get(EXPLICIT_OUTBOUND_ROUTE) ?? []), catchAll] }];
-  return routePorts.map((port) => ({ name: outboundRouteName(port), virtualHosts: [...uniqueDomains(byRoute.get(outboundRouteName(port)) ?? []), catchAll], validateClusters: false, ignorePortInHostMatching: true }));
+  const configs: RouteConfiguration[] = [];
+  for (const port of routePorts) {
+    configs.push({ name: outboundRouteName(port), virtualHosts: [...uniqueDomains(byRoute.get(outboundRouteName(port)) ?? []), catchAll], validateClusters: false, ignorePortInHostMatching: true });
+    yield;
+  }
+  return configs;
 }
 
 function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -376,6 +386,11 @@ function outboundServicePiece(model: MeshModel, proxy: ProxyModel, service: Serv
  * are always assembled anew).
  */
 export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, reuse?: OutboundReuse): SidecarOutbound {
+  return runToEnd(translateSidecarOutboundSteps(model, proxy, security, reuse));
+}
+
+/** translateSidecarOutbound in steps (a step after each service translated), for time-sliced callers. */
+export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, reuse?: OutboundReuse): Steps<SidecarOutbound> {
   const services = visibleServices(model, proxy);
   const mtlsTrustDomain = security?.secrets ? security.trustDomain : undefined;
   const pieces = new Map<string, OutboundServicePiece>();
@@ -385,10 +400,12 @@ export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, se
     const earlier = reuse && !reuse.rebuild(s) ? reuse.previous.get(key) : undefined;
     if (earlier) reused++;
     pieces.set(key, earlier ?? outboundServicePiece(model, proxy, s, mtlsTrustDomain));
+    if (!earlier || reused % 500 === 0) yield;
   }
   const ordered = [...pieces.values()];
   const clusters = ordered.flatMap((p) => p.clusters);
   const endpoints = ordered.flatMap((p) => p.endpoints);
+  yield;
   const unknownDestinations = outboundPolicy(model, proxy) === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
   const listeners: Listener[] = [];
   let routes: RouteConfiguration[];
@@ -402,7 +419,8 @@ export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, se
       filterChains: chains,
       defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(unknownDestinations, { cluster: unknownDestinations })] },
     });
-    routes = outboundRouteConfigs(model, proxy, ordered, routePorts);
+    yield;
+    routes = yield* outboundRouteConfigs(model, proxy, ordered, routePorts);
   } else {
     listeners.push({
       name: EXPLICIT_OUTBOUND_LISTENER,
@@ -410,7 +428,7 @@ export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, se
       trafficDirection: TrafficDirection.OUTBOUND,
       filterChains: [{ filters: [buildHttpConnectionManager("outbound_explicit", { rds: EXPLICIT_OUTBOUND_ROUTE })] }],
     });
-    routes = outboundRouteConfigs(model, proxy, ordered, []);
+    routes = yield* outboundRouteConfigs(model, proxy, ordered, []);
   }
   return { clusters, endpoints, listeners, routes, pieces, reused };
 }

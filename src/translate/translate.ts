@@ -10,7 +10,8 @@ import { proxyClassKey, type ProxyModel } from "../model/proxy.js";
 import { buildPassthroughClusters } from "./clusters.js";
 import { translateGateway } from "./gateway.js";
 import { buildSecrets, type MeshSecurity } from "./mtls.js";
-import { buildOutboundClusters, outboundView, translateSidecarInbound, translateSidecarOutbound, type OutboundReuse, type OutboundServicePiece } from "./sidecar.js";
+import { buildOutboundClusters, outboundView, translateSidecarInbound, translateSidecarOutboundSteps, type OutboundReuse, type OutboundServicePiece } from "./sidecar.js";
+import { runToEnd, type Steps } from "../cache/work-steps.js";
 import { visibleServices } from "./visibility.js";
 import { envoyFilterId, envoyFiltersFor } from "../model/envoy-filters.js";
 import { applyEnvoyFilterPatches, compilePatches, type PartContext } from "./envoy-filter-patches.js";
@@ -45,6 +46,8 @@ export interface ProxyPlan {
    * the changed services be translated again.
    */
   outboundPieces: (reuse?: OutboundReuse) => OutboundPart;
+  /** outboundPieces in steps, for time-sliced callers. */
+  outboundSteps: (reuse?: OutboundReuse) => Steps<OutboundPart>;
   local: () => SnapshotInput;
 }
 
@@ -65,18 +68,21 @@ export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSe
   const patches = filters.length ? compilePatches(filters) : [];
   const patched = (r: ProxyResources, context: PartContext, addsAnyContext: boolean) => (patches.length ? applyEnvoyFilterPatches(r, context, patches, addsAnyContext) : r);
   if (proxy.type === "router") {
-    return { outbound: () => ({}), outboundPieces: () => ({ input: {}, pieces: new Map(), reused: 0 }), local: () => ({ ...toInput(patched(translateGateway(model, proxy, security), "GATEWAY", true)), ...secrets }) };
+    const none = (): OutboundPart => ({ input: {}, pieces: new Map(), reused: 0 });
+    return { outbound: () => ({}), outboundPieces: none, outboundSteps: function* () { return none(); }, local: () => ({ ...toInput(patched(translateGateway(model, proxy, security), "GATEWAY", true)), ...secrets }) };
   }
   const view = outboundView(model, proxy);
-  const outboundPieces = (reuse?: OutboundReuse): OutboundPart => {
-    const out = translateSidecarOutbound(model, view, security, reuse);
+  const outboundSteps = function* (reuse?: OutboundReuse): Steps<OutboundPart> {
+    const out = yield* translateSidecarOutboundSteps(model, view, security, reuse);
     return { input: toInput(patched(out, "SIDECAR_OUTBOUND", true)), pieces: out.pieces, reused: out.reused };
   };
+  const outboundPieces = (reuse?: OutboundReuse): OutboundPart => runToEnd(outboundSteps(reuse));
   return {
     // Sidecars share an outbound part only when the same EnvoyFilters apply to them.
     outboundKey: `${proxyClassKey(view)}|mtls=${security?.secrets ? security.trustDomain : ""}${filters.length ? `|envoyfilters=${filters.map(envoyFilterId).join(",")}` : ""}`,
     outbound: () => outboundPieces().input,
     outboundPieces,
+    outboundSteps,
     local: () => ({ ...toInput(patched(translateSidecarInbound(model, proxy, security), "SIDECAR_INBOUND", false)), ...secrets }),
   };
 }
