@@ -61,6 +61,8 @@ export class ConfigAggregator {
   private onChange: ((config: MeshConfig) => void) | undefined;
   /** While start() waits for every source to sync. */
   private startWaiter: { resolve: (config: MeshConfig) => void; reject: (err: Error) => void } | undefined;
+  private reloading = false;
+  private reloadAgain = false;
   private started = false;
   private closed = false;
 
@@ -103,6 +105,7 @@ export class ConfigAggregator {
     this.started = true;
     this.onChange = onChange;
     await Promise.all(this.sources.map((source) => source.start({ changed: () => this.scheduleReload() })));
+    await this.prepareSources();
     const initial = this.load();
     if (this.synced) {
       this.lastReported = initial;
@@ -137,13 +140,46 @@ export class ConfigAggregator {
     const now = Date.now();
     this.pendingSince ??= now;
     const delay = Math.min(this.debounceMs, this.pendingSince + this.maxDebounceMs - now);
-    this.debounceTimer = setTimeout(() => this.reload(), Math.max(0, delay));
+    this.debounceTimer = setTimeout(() => void this.reload(), Math.max(0, delay));
   }
 
-  private reload(): void {
+  /** Lets each source do the expensive part of its next snapshot in pieces (ConfigSource.prepare). */
+  private async prepareSources(): Promise<void> {
+    for (const source of this.sources) {
+      try {
+        await source.prepare?.();
+      } catch {
+        // snapshot() reports whatever went wrong
+      }
+    }
+  }
+
+  /**
+   * Snapshots (after the sources' prepare) and reports a change. One at a time: a change that
+   * arrives meanwhile is reloaded after it.
+   */
+  private async reload(): Promise<void> {
     this.debounceTimer = undefined;
     this.pendingSince = undefined;
     if (this.closed) return;
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return;
+    }
+    this.reloading = true;
+    try {
+      await this.prepareSources();
+      if (!this.closed) this.reloadNow();
+    } finally {
+      this.reloading = false;
+      if (this.reloadAgain && !this.closed) {
+        this.reloadAgain = false;
+        this.scheduleReload();
+      }
+    }
+  }
+
+  private reloadNow(): void {
     const config = this.load();
     if (this.startWaiter) {
       if (!this.synced) return;

@@ -43,6 +43,13 @@ export interface ConfigSource {
    * reuse entries and issue objects across snapshots (a parse cache) for the same reason.
    */
   snapshot(): SourceSnapshot;
+  /**
+   * Optional: does the expensive part of the next snapshot() ahead of it, giving the event
+   * loop back between pieces (the file source parses changed files one at a time), so a large
+   * reload does not block the process. snapshot() must stay complete and correct without it
+   * and whatever changed in between.
+   */
+  prepare?(): Promise<void>;
   /** Stops watching: no timers, watches, sockets or listener calls left behind. Idempotent. */
   close(): Promise<void>;
 }

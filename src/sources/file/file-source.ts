@@ -81,6 +81,8 @@ export class FileSource implements ConfigSource {
   private readonly options: Required<Omit<FileSourceOptions, "logger">>;
   private readonly logger: Logger | undefined;
   private readonly records = new Map<string, FileRecord>();
+  /** Files parsed by prepare() for the next snapshot, by path (used when their identity still matches). */
+  private prepared = new Map<string, { identity: string; parsed: ParsedConfigFile }>();
   /** What was last applied of the directory as a whole. */
   private acceptedDirectory: { identity: string | undefined; files: number } | undefined;
   private directoryHold: Hold | undefined;
@@ -108,8 +110,31 @@ export class FileSource implements ConfigSource {
     this.options = { ...FILE_SOURCE_DEFAULTS, ...Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) };
   }
 
+  /**
+   * Parses the files that changed since the last snapshot, one per turn of the event loop
+   * (a 20 MB directory read in one go blocked the process for seconds); the total-size budget
+   * applies as in snapshot().
+   */
+  async prepare(): Promise<void> {
+    const listing = listConfigDirectory(this.dir, { maxDirectories: this.options.maxDirectories, maxFiles: this.options.maxFiles });
+    let totalBytes = 0;
+    for (const file of listing.files) {
+      if (this.closed) return;
+      const current = currentIdentity(file);
+      if (!current) continue;
+      totalBytes += current.size;
+      if (totalBytes > this.options.maxTotalBytes) return;
+      if (this.records.get(file)?.identity === current.identity || this.prepared.get(file)?.identity === current.identity) continue;
+      const read = readRegularFile(file, this.options.maxFileBytes);
+      if (read.ok) this.prepared.set(file, { identity: read.identity, parsed: parseConfigFile(file, read.text, read.bytes) });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
   /** Reads and validates every file (from the cache where unchanged); no mesh checks: the aggregator does those. */
   snapshot(): SourceSnapshot {
+    const prepared = this.prepared;
+    this.prepared = new Map();
     const now = Date.now();
     const holding = this.listener !== undefined && this.snapshots++ > 0; // never hold the first read, or a one-shot one
     const listing = listConfigDirectory(this.dir, { maxDirectories: this.options.maxDirectories, maxFiles: this.options.maxFiles });
@@ -142,12 +167,14 @@ export class FileSource implements ConfigSource {
       if (record && current && record.identity === current.identity) this.stats.cached++;
       else {
         this.stats.parsed++;
-        const read = readRegularFile(file, this.options.maxFileBytes);
+        const early = prepared.get(file);
+        const read = early && current && early.identity === current.identity ? undefined : readRegularFile(file, this.options.maxFileBytes);
         record = {
           ...(record?.accepted ? { accepted: record.accepted } : {}),
           ...(record?.hold ? { hold: record.hold } : {}),
-          identity: read.ok ? read.identity : undefined,
-          parsed: read.ok ? parseConfigFile(file, read.text, read.bytes) : unreadableConfigFile(file, read.message),
+          ...(read === undefined
+            ? { identity: early!.identity, parsed: early!.parsed }
+            : { identity: read.ok ? read.identity : undefined, parsed: read.ok ? parseConfigFile(file, read.text, read.bytes) : unreadableConfigFile(file, read.message) }),
         };
         this.records.set(file, record);
       }
