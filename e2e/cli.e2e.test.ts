@@ -93,6 +93,46 @@ describe("weft CLI", () => {
     expect(down.stderr()).toContain("cannot reach the control plane's admin server");
   });
 
+  it("ca: status and rotate-root through the admin API (-o json|yaml; exit 0 started, 3 already rotating, 1 without security, 2 usage)", async () => {
+    const stateDir = await mkdtemp(path.join(os.tmpdir(), "weft-ca-cli-"));
+    try {
+      const [xdsPort, adminPort] = [await freePort(), await freePort()];
+      const serve = weft(["serve", "--security", "--state-dir", stateDir, "--xds-address", "127.0.0.1", "--xds-port", String(xdsPort), "--admin-port", String(adminPort), "--root-rotation-phase", "1h"]);
+      await until(() => serve.stderr().includes("weft control plane ready"), 30_000, "serve to be ready");
+      const admin = ["--admin", `http://127.0.0.1:${adminPort}`];
+      const status = weft(["ca", "status", ...admin, "-o", "json"]);
+      expect(await status.exited).toBe(0);
+      const before = JSON.parse(status.stdout()) as { phase: string; roots: { serial: string }[]; isLeader: boolean };
+      expect(before).toMatchObject({ phase: "idle", isLeader: true });
+      expect(before.roots).toHaveLength(1);
+      const rotate = weft(["ca", "rotate-root", ...admin, "-o", "json"]);
+      expect(await rotate.exited).toBe(0);
+      const started = JSON.parse(rotate.stdout()) as { started: boolean; phase: string; roots: { serial: string }[] };
+      expect(started).toMatchObject({ started: true, phase: "trusting" });
+      expect(started.roots.map((r) => r.serial)).toEqual([before.roots[0]!.serial, expect.any(String)]); // old still signs, next trusted
+      const again = weft(["ca", "rotate-root", ...admin, "-o", "yaml"]);
+      expect(await again.exited).toBe(3);
+      expect(again.stdout()).toContain("started: false");
+      const table = weft(["ca", "status", ...admin]);
+      expect(await table.exited).toBe(0);
+      expect(table.stdout()).toMatch(/phase: trusting/);
+      serve.child.kill("SIGTERM");
+      expect(await serve.exited).toBe(0);
+      const plain = weft(["serve", "--xds-port", String(xdsPort), "--admin-port", String(adminPort)]);
+      await until(() => plain.stderr().includes("weft control plane ready"), 30_000, "serve (no security) to be ready");
+      const none = weft(["ca", "rotate-root", ...admin]);
+      expect(await none.exited).toBe(1);
+      expect(none.stderr()).toContain("security is off");
+      plain.child.kill("SIGTERM");
+      await plain.exited;
+      const usage = weft(["ca", "rotate"]);
+      expect(await usage.exited).toBe(2);
+      expect(usage.stderr()).toContain('unknown command "rotate"');
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
   it("demo: bookinfo through the ingress gateway and sidecars, header routing, a live file edit, clean stop", async () => {
     const [ingress, xdsPort, adminPort] = [await freePort(), await freePort(), await freePort()];
     const configDir = await mkdtemp(path.join(os.tmpdir(), "weft-demo-test-"));
