@@ -14,6 +14,7 @@ import { applyCrds } from "./kubernetes/manifests.js";
 import { kubeMeshUnavailable, podYaml, sleep } from "./harness/kube-mesh.js";
 import { startWeftReplica, tail, type WeftReplica } from "./harness/weft-replica.js";
 import { freePort } from "../src/runner/free-port.js";
+import { until } from "./kubernetes/workloads.js";
 
 const unavailable = await kubeMeshUnavailable();
 const runnable = unavailable === "";
@@ -93,20 +94,6 @@ function traffic(client: RunningPod, webIp: string): Traffic {
   };
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, diagnostics: () => Promise<string> | string = () => ""): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${last})` : ""}\n${await diagnostics()}`);
-    await sleep(100);
-  }
-}
 
 describe.skipIf(!runnable)("Kubernetes mode: two replicas, leader election", () => {
   let cluster: KubernetesCluster;

@@ -23,6 +23,7 @@ import { KubernetesLeaseClient } from "../src/sources/kubernetes/lease-client.js
 import { SecretRootStore } from "../src/sources/kubernetes/secret-root-store.js";
 import { kubernetesSupport } from "./kubernetes/binaries.js";
 import { startKubernetes, type KubernetesCluster } from "./kubernetes/cluster.js";
+import { until } from "./kubernetes/workloads.js";
 import { AGENT_PORT, fetchFromPod, startPodAgent } from "./harness/pod-agent.js";
 import { startSecureSidecar } from "./harness/secure-sidecar.js";
 
@@ -74,15 +75,6 @@ spec: { mtls: { mode: STRICT } }
 
 const norm = (serial: string | undefined) => (serial ?? "").toLowerCase().replace(/^0+/, "");
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, diagnostics: () => string = () => ""): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms\n${diagnostics()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.skipIf(unavailable !== "")("root rotation by the leader across two replicas, real Envoy", () => {
   let cluster: KubernetesCluster;

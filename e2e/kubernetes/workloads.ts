@@ -7,7 +7,11 @@ import { VIRTUAL_POD_PLACEMENT } from "./kubelet.js";
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/**
+ * Polls `probe` every 100 ms until it gives a value; after `timeoutMs` throws naming `what`, the
+ * probe's last error and what `diagnostics` says.
+ */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, diagnostics: () => Promise<string> | string = () => ""): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
@@ -17,7 +21,10 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
     } catch (err) {
       last = (err as Error).message.split("\n")[0] ?? "";
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not done in ${timeoutMs} ms${last ? ` (last error: ${last})` : ""}`);
+    if (Date.now() > deadline) {
+      const more = await diagnostics();
+      throw new Error(`${what}: not done in ${timeoutMs} ms${last ? ` (last error: ${last})` : ""}${more ? `\n${more}` : ""}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
