@@ -16,11 +16,12 @@
 //   directory replaced by another (`rm -rf dir && mkdir dir`, `mv`) is noticed and watched again.
 import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import type { FileRef, ValidationIssue } from "../../api/types.js";
+import { resourceKey, type FileRef, type ValidationIssue } from "../../api/types.js";
 import type { Logger } from "../../log/logger.js";
 import type { ConfigSource, SourceListener, SourceSnapshot } from "../config-source.js";
 import { currentIdentity, formatBytes, readRegularFile } from "./bounded-file-read.js";
 import { listConfigDirectory, type ListedDirectory } from "./config-directory-listing.js";
+import { registryServiceEntries, type ManifestRecord } from "./kubernetes-manifests.js";
 import { parseConfigFile, unreadableConfigFile, type ParsedConfigFile } from "./parsed-config-file.js";
 
 export interface FileSourceOptions {
@@ -144,6 +145,7 @@ export class FileSource implements ConfigSource {
     let totalBytes = 0;
     let budgetExceeded = false;
     const seen = new Set<string>();
+    const manifests: ManifestRecord[] = [];
 
     for (const file of listing.files) {
       seen.add(file);
@@ -188,14 +190,14 @@ export class FileSource implements ConfigSource {
           // Nothing changes meanwhile: the file's last applied version is given again (so no
           // reload is reported), or, for a file never applied, its place is kept unreadable.
           if (decision.started) this.logger?.warn({ file }, this.holdMessage(file, `${suspicion}, as if caught while being written`));
-          if (record.accepted) this.add(snapshot, record.accepted.parsed);
+          if (record.accepted) this.add(snapshot, record.accepted.parsed, manifests);
           else snapshot.unreadable.push({ place: file, issues: [] });
           continue;
         }
         if (decision.expired) snapshot.issues.push(this.expiredIssue(file, "(file)", suspicion));
       } else record.hold = undefined;
       record.accepted = { parsed: record.parsed, keys: new Set(record.parsed.entries.map((e) => e.key)), entryErrors: record.parsed.entryErrors };
-      this.add(snapshot, record.parsed);
+      this.add(snapshot, record.parsed, manifests);
     }
     for (const file of this.records.keys()) if (!seen.has(file)) this.records.delete(file);
 
@@ -217,6 +219,11 @@ export class FileSource implements ConfigSource {
       if (replaced) this.logger?.warn({ dir: this.dir }, `config directory ${this.dir} was replaced by another one; reading and watching the new one`);
     } else this.directoryHold = undefined;
     if (rootIdentity !== undefined) this.acceptedDirectory = { identity: rootIdentity, files: listing.files.length };
+
+    // Kubernetes Services (with their Endpoints/EndpointSlices/Pods, from any file) as registry entries.
+    for (const generated of registryServiceEntries(manifests)) {
+      snapshot.entries.push({ key: resourceKey(generated.resource), source: generated.source, resource: generated.resource, issues: [] });
+    }
 
     this.lastGiven = snapshot;
     this.syncWatchers();
@@ -249,8 +256,9 @@ export class FileSource implements ConfigSource {
     this.parentWatcher = undefined;
   }
 
-  private add(snapshot: SourceSnapshot, parsed: ParsedConfigFile): void {
+  private add(snapshot: SourceSnapshot, parsed: ParsedConfigFile, manifests: ManifestRecord[]): void {
     snapshot.entries.push(...parsed.entries);
+    manifests.push(...parsed.manifests);
     snapshot.issues.push(...parsed.unnamedIssues, ...parsed.unattributedErrors, ...parsed.otherIssues);
     if (parsed.unattributedErrors.length > 0) snapshot.unreadable.push({ place: parsed.file, issues: parsed.unattributedErrors });
   }

@@ -3,6 +3,7 @@
 import { parseDocuments, validateResource } from "../../api/validate-resource.js";
 import { resourceKey, type ValidationIssue } from "../../api/types.js";
 import type { SourceEntry } from "../config-source.js";
+import { readKubernetesManifest, type ManifestRecord } from "./kubernetes-manifests.js";
 
 export interface ParsedConfigFile {
   file: string;
@@ -20,10 +21,12 @@ export interface ParsedConfigFile {
   yamlErrors: boolean;
   /** Errors in this file's entries. */
   entryErrors: number;
+  /** Kubernetes Services, Endpoints, EndpointSlices and Pods read from this file (registry input). */
+  manifests: ManifestRecord[];
 }
 
 export function parseConfigFile(file: string, text: string, bytes: number): ParsedConfigFile {
-  const result: ParsedConfigFile = { file, bytes, entries: [], unnamedIssues: [], unattributedErrors: [], otherIssues: [], endsMidLine: text.length > 0 && !text.endsWith("\n"), yamlErrors: false, entryErrors: 0 };
+  const result: ParsedConfigFile = { file, bytes, entries: [], unnamedIssues: [], unattributedErrors: [], otherIssues: [], endsMidLine: text.length > 0 && !text.endsWith("\n"), yamlErrors: false, entryErrors: 0, manifests: [] };
   const parsed = parseDocuments(text, file);
   for (const issue of parsed.issues) {
     if (issue.severity === "error") {
@@ -32,6 +35,12 @@ export function parseConfigFile(file: string, text: string, bytes: number): Pars
     } else result.otherIssues.push(issue);
   }
   for (const { document, value } of parsed.docs) {
+    const manifest = readKubernetesManifest(value, { file, document });
+    if (manifest === "skip") continue;
+    if (manifest) {
+      result.manifests.push(manifest);
+      continue;
+    }
     const { resource, issues, declaredHosts } = validateResource(value, { file, document });
     const label = issues[0]?.resource ?? (resource ? resourceKey(resource) : "(unknown)");
     const errors = issues.filter((i) => i.severity === "error").length;
@@ -56,5 +65,6 @@ export function unreadableConfigFile(file: string, message: string): ParsedConfi
     endsMidLine: false,
     yamlErrors: false,
     entryErrors: 0,
+    manifests: [],
   };
 }
