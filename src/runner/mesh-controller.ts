@@ -401,8 +401,11 @@ export class MeshController {
   private *configSteps(config: MeshConfig): Steps<GenerationStats> {
     const start = performance.now();
     const previous = this.model;
-    this.model = buildMeshModel(config, this.settings);
-    const change = diffModels(previous, this.model);
+    const next = buildMeshModel(config, this.settings);
+    yield;
+    const change = diffModels(previous, next);
+    yield;
+    this.model = next;
     // Registered workloads hold credentials bound to their identity; deleted ones lose theirs.
     if (this.security) {
       this.security.credentials.reconcile(this.model.workloads.map((we) => ({ namespace: we.metadata.namespace ?? "default", name: we.metadata.name, serviceAccount: we.spec.serviceAccount ?? "default" })));
@@ -556,6 +559,7 @@ export class MeshController {
       const plan = planProxy(this.model, proxy, security);
       let local = opts.reuseLocal ? this.locals.get(key) : undefined;
       if (!local) this.locals.set(key, (local = ResourceSet.build(plan.local(), this.intern, opts.previous?.locals.get(key))));
+      yield;
       const parts = [this.shared, local];
       entry.outboundKey = plan.outboundKey;
       if (plan.outboundKey !== undefined) {
@@ -581,7 +585,9 @@ export class MeshController {
         this.locals.delete(key);
         return "unchanged";
       }
+      yield;
       const snapshot = Snapshot.compose(parts, this.cache.get(key));
+      yield;
       return this.cache.set(key, snapshot) ? "changed" : "unchanged";
     } catch (err) {
       if (err instanceof InconsistentSnapshotError) return "refused";
