@@ -16,6 +16,8 @@ import { checkServiceEntrySpec, checkWorkloadEntrySpec } from "./validate-servic
 import { checkVirtualServiceSpec } from "./validate-virtual-service.js";
 import type { EnvoyFilter } from "./envoy-filter.js";
 import { checkEnvoyFilterSpec } from "./validate-envoy-filter.js";
+import { TELEMETRY_GROUP, TELEMETRY_VERSIONS, type Telemetry } from "./telemetry/types.js";
+import { checkTelemetrySpec } from "./telemetry/validate-telemetry.js";
 
 /** Any Istio resource shape: what a kind's type must look like. */
 export interface ResourceShape {
@@ -122,6 +124,10 @@ export const ISTIO_KINDS = [
   declareKind<RequestAuthentication>()({
     ...SECURITY, kind: "RequestAuthentication", plural: "requestauthentications", shortNames: ["ra"], check: checkRequestAuthenticationSpec, model: { list: "requestAuthentications", diff: "rules" },
     printerColumns: [],
+  }),
+  declareKind<Telemetry>()({
+    kind: "Telemetry", group: TELEMETRY_GROUP, versions: TELEMETRY_VERSIONS, storageVersion: "v1", scope: "Namespaced", typesFile: "src/api/telemetry/types.ts", spec: "optional",
+    plural: "telemetries", shortNames: ["telemetry"], check: checkTelemetrySpec, model: { list: "telemetries", diff: "rules" }, printerColumns: [AGE],
   }),
 ] as const;
 

@@ -125,7 +125,7 @@ describe("validateResource: envelope", () => {
         document: 1,
         resource: "Deployment/default/web",
         field: "apiVersion",
-        message: 'ignored: Weft reads only networking.istio.io and security.istio.io resources, found apiVersion "apps/v1" (kind Deployment)',
+        message: 'ignored: Weft reads only networking.istio.io, security.istio.io and telemetry.istio.io resources, found apiVersion "apps/v1" (kind Deployment)',
         severity: "warning",
       },
     ]);

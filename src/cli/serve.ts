@@ -90,6 +90,28 @@ function parseDurationFlag(flag: string, text: string | undefined, fallback: str
   return ms;
 }
 
+import { readFileSync } from "node:fs";
+import { MAX_MESH_SETTINGS_BYTES, readMeshSettings, type MeshSettingsFile } from "../api/mesh-settings.js";
+import { formatIssue } from "../api/types.js";
+import type { Logger } from "../log/logger.js";
+
+/** Reads --mesh-config: errors stop the start (a usage error naming the file and field); warnings are logged. */
+export function loadMeshSettingsFile(file: string, logger: Pick<Logger, "warn">): MeshSettingsFile {
+  let text: string;
+  try {
+    const buffer = readFileSync(file);
+    if (buffer.length > MAX_MESH_SETTINGS_BYTES) throw new Error(`larger than ${MAX_MESH_SETTINGS_BYTES} bytes`);
+    text = buffer.toString("utf8");
+  } catch (err) {
+    throw new UsageError(`--mesh-config: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const { settings, issues } = readMeshSettings(text, file);
+  const errors = issues.filter((i) => i.severity === "error");
+  if (errors.length > 0) throw new UsageError(`--mesh-config: ${file} is not valid:\n${errors.map(formatIssue).join("\n")}`);
+  for (const i of issues) logger.warn(formatIssue(i));
+  return settings;
+}
+
 function parseTtl(text: string | undefined): number {
   const ms = parseDurationMs(text ?? "24h");
   if (ms === undefined || ms < 1000) throw new UsageError(`--workload-cert-ttl must be a duration of at least 1s such as "24h" or "90m", got "${text}"`);
@@ -139,6 +161,7 @@ const FLAGS = {
   "webhook-configuration": { type: "string", env: "WEFT_WEBHOOK_CONFIGURATION", default: DEFAULT_WEBHOOK_CONFIGURATION_NAME, help: "with --webhook: name of the ValidatingWebhookConfiguration Weft creates and keeps" },
   "outbound-traffic-policy": { type: "string", env: "WEFT_OUTBOUND_TRAFFIC_POLICY", default: "ALLOW_ANY", help: "mesh default for unknown destinations: ALLOW_ANY or REGISTRY_ONLY" },
   "root-namespace": { type: "string", env: "WEFT_ROOT_NAMESPACE", default: "istio-system", help: "namespace whose Sidecar/DestinationRule apply mesh-wide" },
+  "mesh-config": { type: "string", env: "WEFT_MESH_CONFIG", help: "Istio mesh settings (MeshConfig YAML, or the istio ConfigMap holding it under data.mesh): extensionProviders, defaultProviders, accessLogFile, rootNamespace, outboundTrafficPolicy; read at start (its values win over the flags' defaults)" },
   security: { type: "boolean", env: "WEFT_SECURITY", help: "turn on the CA, SDS certificates, authenticated xDS over TLS and mTLS" },
   "state-dir": { type: "string", env: "WEFT_STATE_DIR", default: ".weft/state", help: "with --security: CA root, workload credentials, public trust bundle (kept across restarts)" },
   "trust-domain": { type: "string", env: "WEFT_TRUST_DOMAIN", default: "cluster.local", help: "SPIFFE trust domain" },
@@ -181,6 +204,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const fileLimits = parseFileLimits(values["config-settle"], values["config-max-file-bytes"], values["config-max-total-bytes"]);
   const classLimits = parseClassLimits(values["max-proxy-classes"], values["proxy-class-grace"]);
   const logger = createLogger({ level: values["log-level"] });
+  const meshSettings = values["mesh-config"] ? loadMeshSettingsFile(values["mesh-config"], logger) : undefined;
   if (values.kubeconfig && !values.kubernetes) throw new UsageError("--kubeconfig needs --kubernetes");
   if (values.webhook && !values.kubernetes) throw new UsageError("--webhook needs --kubernetes (the apiserver calls the webhook)");
   const webhookTarget = values.webhook ? parseWebhookTarget(values["webhook-url"], values["webhook-service"]) : undefined;
@@ -252,7 +276,7 @@ export async function runServe(argv: string[]): Promise<number> {
     sources: [...(values["config-dir"] ? [new FileSource(values["config-dir"], { ...fileLimits, logger: logger.child({ component: "files" }) })] : []), ...(kubernetesSource ? [kubernetesSource] : [])],
     largeRemovalShare: removalPercent / 100,
     classLimits,
-    settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"] },
+    settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"], ...meshSettings },
     ...(values.security
       ? {
           security: {

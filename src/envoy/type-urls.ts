@@ -21,6 +21,12 @@ import { JwtAuthentication } from "../../generated/envoy/extensions/filters/http
 import { HttpInspector } from "../../generated/envoy/extensions/filters/listener/http_inspector/v3/http_inspector.js";
 import { PreviousHostsPredicate } from "../../generated/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.js";
 import { UuidRequestIdConfig } from "../../generated/envoy/extensions/request_id/uuid/v3/uuid.js";
+import { FileAccessLog } from "../../generated/envoy/extensions/access_loggers/file/v3/file.js";
+import { StderrAccessLog, StdoutAccessLog } from "../../generated/envoy/extensions/access_loggers/stream/v3/stream.js";
+import { ExpressionFilter } from "../../generated/envoy/extensions/access_loggers/filters/cel/v3/cel.js";
+import { OpenTelemetryConfig } from "../../generated/envoy/config/trace/v3/opentelemetry.js";
+import { ZipkinConfig } from "../../generated/envoy/config/trace/v3/zipkin.js";
+import { EnvironmentResourceDetectorConfig } from "../../generated/envoy/extensions/tracers/opentelemetry/resource_detectors/v3/environment_resource_detector.js";
 
 /** What every ts-proto message constant offers; enough to encode, decode and build messages. */
 export interface MessageCodec<T> {
@@ -113,6 +119,13 @@ export const EXTENSION_TYPES = {
   httpInspector: `${PREFIX}envoy.extensions.filters.listener.http_inspector.v3.HttpInspector`,
   previousHosts: `${PREFIX}envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`,
   uuidRequestId: `${PREFIX}envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig`,
+  fileAccessLog: `${PREFIX}envoy.extensions.access_loggers.file.v3.FileAccessLog`,
+  stdoutAccessLog: `${PREFIX}envoy.extensions.access_loggers.stream.v3.StdoutAccessLog`,
+  stderrAccessLog: `${PREFIX}envoy.extensions.access_loggers.stream.v3.StderrAccessLog`,
+  celAccessLogFilter: `${PREFIX}envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter`,
+  openTelemetryTracer: `${PREFIX}envoy.config.trace.v3.OpenTelemetryConfig`,
+  zipkinTracer: `${PREFIX}envoy.config.trace.v3.ZipkinConfig`,
+  environmentResourceDetector: `${PREFIX}envoy.extensions.tracers.opentelemetry.resource_detectors.v3.EnvironmentResourceDetectorConfig`,
 } as const;
 
 export type ExtensionTypeUrl = (typeof EXTENSION_TYPES)[keyof typeof EXTENSION_TYPES];
@@ -135,6 +148,13 @@ export interface ExtensionMessageTypes {
   [EXTENSION_TYPES.httpInspector]: HttpInspector;
   [EXTENSION_TYPES.previousHosts]: PreviousHostsPredicate;
   [EXTENSION_TYPES.uuidRequestId]: UuidRequestIdConfig;
+  [EXTENSION_TYPES.fileAccessLog]: FileAccessLog;
+  [EXTENSION_TYPES.stdoutAccessLog]: StdoutAccessLog;
+  [EXTENSION_TYPES.stderrAccessLog]: StderrAccessLog;
+  [EXTENSION_TYPES.celAccessLogFilter]: ExpressionFilter;
+  [EXTENSION_TYPES.openTelemetryTracer]: OpenTelemetryConfig;
+  [EXTENSION_TYPES.zipkinTracer]: ZipkinConfig;
+  [EXTENSION_TYPES.environmentResourceDetector]: EnvironmentResourceDetectorConfig;
 }
 
 export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<ExtensionMessageTypes[U]> } = {
@@ -155,4 +175,11 @@ export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<Extension
   [EXTENSION_TYPES.httpInspector]: HttpInspector,
   [EXTENSION_TYPES.previousHosts]: PreviousHostsPredicate,
   [EXTENSION_TYPES.uuidRequestId]: UuidRequestIdConfig,
+  [EXTENSION_TYPES.fileAccessLog]: FileAccessLog,
+  [EXTENSION_TYPES.stdoutAccessLog]: StdoutAccessLog,
+  [EXTENSION_TYPES.stderrAccessLog]: StderrAccessLog,
+  [EXTENSION_TYPES.celAccessLogFilter]: ExpressionFilter,
+  [EXTENSION_TYPES.openTelemetryTracer]: OpenTelemetryConfig,
+  [EXTENSION_TYPES.zipkinTracer]: ZipkinConfig,
+  [EXTENSION_TYPES.environmentResourceDetector]: EnvironmentResourceDetectorConfig,
 };

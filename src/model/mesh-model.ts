@@ -4,6 +4,7 @@
 import { ISTIO_KINDS, modelListOf, type ModelLists } from "../api/kind-registry.js";
 import { protocolFromPortName, servedProtocol } from "../api/port-protocols.js";
 import type { DestinationRule, MeshConfig, Protocol, ServiceEntry, VirtualService, WorkloadEntry, WorkloadEntrySpec } from "../api/types.js";
+import { EMPTY_TELEMETRY_SETTINGS, type MeshTelemetrySettings } from "../api/telemetry/extension-providers.js";
 
 export const DEFAULT_NAMESPACE = "default";
 export const DOMAIN_SUFFIX = "svc.cluster.local";
@@ -46,6 +47,8 @@ export interface ServiceModel {
 export interface MeshSettings {
   rootNamespace: string;
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
+  /** extensionProviders, defaultProviders and the access-log switches of the mesh settings (weft serve --mesh-config). */
+  telemetry: MeshTelemetrySettings;
 }
 
 /**
@@ -205,7 +208,7 @@ export function buildMeshModel(config: MeshConfig, settings: Partial<MeshSetting
   const lookup = (host: string, namespace: string) => serviceByHost.get(host) ?? (host.includes(".") ? serviceByHost.get(`${host}.${DOMAIN_SUFFIX}`) : serviceByHost.get(`${host}.${namespace}.${DOMAIN_SUFFIX}`));
   return {
     ...lists,
-    settings: { rootNamespace: settings.rootNamespace ?? "istio-system", outboundTrafficPolicy: settings.outboundTrafficPolicy ?? "ALLOW_ANY" },
+    settings: { rootNamespace: settings.rootNamespace ?? "istio-system", outboundTrafficPolicy: settings.outboundTrafficPolicy ?? "ALLOW_ANY", telemetry: settings.telemetry ?? EMPTY_TELEMETRY_SETTINGS },
     services,
     serviceByHost,
     virtualServicesByHost: indexByHost(virtualServices, (vs) => vs.spec.hosts ?? [], lookup),

@@ -19,6 +19,7 @@ import { gatewayRouteName } from "./naming.js";
 import { buildOutboundClusters } from "./sidecar.js";
 import { virtualServicesFor, visibleServices } from "./visibility.js";
 import type { MeshSecurity } from "./mtls.js";
+import { sideTelemetry } from "./listener-telemetry.js";
 
 interface BoundServer {
   gateway: string; // "ns/name"
@@ -81,6 +82,8 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
   }
   const listeners: Listener[] = [];
   const routes: RouteConfiguration[] = [];
+  // Gateways log and trace as clients (Istio's CLIENT mode covers them).
+  const telemetry = sideTelemetry(model, proxy, "client");
   for (const [port, servers] of [...byPort.entries()].sort(([a], [b]) => a - b)) {
     const chains: FilterChain[] = [];
     let needsTlsInspector = false;
@@ -95,11 +98,11 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
           name: `https_${port}_${s.gateway}`,
           filterChainMatch: { transportProtocol: "tls", ...(names.length ? { serverNames: names } : {}) },
           transportSocket: tlsContext(s.server),
-          filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) }, { direction: "gateway" })],
+          filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) }, { direction: "gateway", telemetry })],
         });
       }
       if (httpServers.some((s) => isHttp(s.server.port.protocol))) {
-        chains.push({ name: `http_${port}`, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) }, { direction: "gateway" })] });
+        chains.push({ name: `http_${port}`, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) }, { direction: "gateway", telemetry })] });
       }
     }
     const gatewayKeys = [...new Set(servers.map((s) => s.gateway))];
@@ -115,7 +118,7 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
             chains.push({
               name: `sni_${port}_${m.sniHosts[0]}`,
               filterChainMatch: { transportProtocol: "tls", serverNames: m.sniHosts },
-              filters: [buildTcpProxy(`gateway_${port}_tls`, dests.length === 1 ? { cluster: dests[0]!.d!.cluster } : { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) })],
+              filters: [buildTcpProxy(`gateway_${port}_tls`, dests.length === 1 ? { cluster: dests[0]!.d!.cluster } : { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) }, telemetry.accessLog)],
             });
           }
         }
@@ -124,7 +127,7 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
         const rule = (vs.spec.tcp ?? []).find((r) => !r.match || r.match.some((m) => m.port === undefined || m.port === port));
         const dests = (rule?.route ?? []).map((r) => ({ r, d: resolveDestination(ctx, r.destination, ns) })).filter((x) => x.d);
         if (dests.length && !chains.some((c) => !c.filterChainMatch)) {
-          chains.push({ name: `tcp_${port}`, filters: [buildTcpProxy(`gateway_${port}_tcp`, dests.length === 1 ? { cluster: dests[0]!.d!.cluster } : { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) })] });
+          chains.push({ name: `tcp_${port}`, filters: [buildTcpProxy(`gateway_${port}_tcp`, dests.length === 1 ? { cluster: dests[0]!.d!.cluster } : { weighted: dests.map((x) => ({ name: x.d!.cluster, weight: x.r.weight ?? 0 })) }, telemetry.accessLog)] });
         }
       }
     }
@@ -138,6 +141,8 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
     });
   }
   // A gateway with an identity talks mTLS to sidecars (auto mTLS), like Istio's gateways.
-  const { clusters, endpoints } = buildOutboundClusters(model, proxy, visibleServices(model, proxy), security?.secrets ? security.trustDomain : undefined);
+  const visible = visibleServices(model, proxy);
+  const services = [...visible, ...telemetry.providerServices.filter((s) => !visible.includes(s))];
+  const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined);
   return { clusters, endpoints, listeners, routes };
 }

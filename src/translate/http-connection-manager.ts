@@ -2,7 +2,8 @@
 // per route) before the router; routes from RDS or inline.
 import type { Filter } from "../../generated/envoy/config/listener/v3/listener_components.js";
 import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
-import type { HttpFilter } from "../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js";
+import type { HttpConnectionManager_Tracing, HttpFilter } from "../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js";
+import type { AccessLog } from "../../generated/envoy/config/accesslog/v3/accesslog.js";
 import { packAny } from "../envoy/any.js";
 import { MESH_CONFIG_SOURCE } from "./config-source.js";
 import { EXTENSION_TYPES } from "../envoy/type-urls.js";
@@ -22,7 +23,7 @@ export type HttpDirection = "outbound" | "inbound" | "gateway";
 export function buildHttpConnectionManager(
   statPrefix: string,
   routes: { rds: string } | { inline: RouteConfiguration },
-  opts: { direction?: HttpDirection; forwardClientCert?: boolean; authFilters?: HttpFilter[] } = {},
+  opts: { direction?: HttpDirection; forwardClientCert?: boolean; authFilters?: HttpFilter[]; telemetry?: ListenerTelemetry } = {},
 ): Filter {
   const direction = opts.direction ?? "outbound";
   return {
@@ -43,6 +44,9 @@ export function buildHttpConnectionManager(
       proxy100Continue: true,
       requestIdExtension: { typedConfig: packAny(EXTENSION_TYPES.uuidRequestId, {}) },
       ...(direction !== "outbound" ? { serverName: ISTIO_SERVER_NAME } : {}),
+      // Telemetry (access-log.ts, tracing.ts): only where a Telemetry or the mesh defaults ask for it.
+      ...(opts.telemetry?.accessLog?.length ? { accessLog: opts.telemetry.accessLog } : {}),
+      ...(opts.telemetry?.tracing ? { tracing: opts.telemetry.tracing } : {}),
       // Inbound with mTLS: the app sees the caller's identity in x-forwarded-client-cert.
       ...(opts.forwardClientCert
         ? { forwardClientCertDetails: HttpConnectionManager_ForwardClientCertDetails.APPEND_FORWARD, setCurrentClientCertDetails: { subject: true, uri: true, dns: true } }
@@ -54,11 +58,18 @@ export function buildHttpConnectionManager(
 /** The `server` header inbound and gateway listeners answer with (Istio's). */
 export const ISTIO_SERVER_NAME = "istio-envoy";
 
-export function buildTcpProxy(statPrefix: string, target: { cluster: string } | { weighted: { name: string; weight: number }[] }): Filter {
+/** What a listener side logs and traces (built by access-log.ts and tracing.ts from the Telemetry plan). */
+export interface ListenerTelemetry {
+  accessLog?: AccessLog[];
+  tracing?: HttpConnectionManager_Tracing;
+}
+
+export function buildTcpProxy(statPrefix: string, target: { cluster: string } | { weighted: { name: string; weight: number }[] }, accessLog?: AccessLog[]): Filter {
   return {
     name: "envoy.filters.network.tcp_proxy",
     typedConfig: packAny(EXTENSION_TYPES.tcpProxy, {
       statPrefix,
+      ...(accessLog?.length ? { accessLog } : {}),
       ...("cluster" in target ? { cluster: target.cluster } : { weightedClusters: { clusters: target.weighted } }),
     }),
   };

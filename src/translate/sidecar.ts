@@ -38,6 +38,7 @@ import { buildHttpRbacFilters, buildNetworkRbacFilters, selectPolicies } from ".
 import { buildJwksClusters, buildJwtAuthnFilter } from "./security/jwt.js";
 import { effectiveMtlsMode } from "./security/peer-authentication.js";
 import { outboundPolicy, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
+import { sideTelemetry, telemetryLabelKeys, type SideTelemetry } from "./listener-telemetry.js";
 
 type ServiceClusters = { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] };
 
@@ -182,7 +183,7 @@ function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
  * HTTP only, as the HTTP inspector reports it; other bytes pass through), per TCP service port
  * TCP proxying, TLS by SNI; undeclared (AUTO) ports get both, told apart by the inspector.
  */
-function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: ServiceModel[]): { chains: FilterChain[]; routePorts: number[]; tlsPorts: number[] } {
+function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], telemetry: SideTelemetry): { chains: FilterChain[]; routePorts: number[]; tlsPorts: number[] } {
   const chains: FilterChain[] = [];
   const seen = new Set<string>();
   const add = (key: string, chain: FilterChain) => {
@@ -191,7 +192,7 @@ function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: Ser
     chains.push(chain);
   };
   const httpChain = (port: number, match: FilterChainMatch, key: string, name = `0.0.0.0_${port}`) =>
-    add(key, { name, filterChainMatch: { destinationPort: port, ...match, ...PLAINTEXT_HTTP_MATCH }, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: outboundRouteName(port) })] });
+    add(key, { name, filterChainMatch: { destinationPort: port, ...match, ...PLAINTEXT_HTTP_MATCH }, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: outboundRouteName(port) }, { telemetry })] });
   const portsWhere = (pred: (p: PortProtocol) => boolean) => [...new Set(services.flatMap((s) => s.ports.filter((p) => pred(p.protocol)).map((p) => p.number)))].sort((a, b) => a - b);
   const httpPorts = portsWhere(isHttpProtocol);
   const routePorts = portsWhere(carriesHttp);
@@ -216,7 +217,7 @@ function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: Ser
             add(`${p.number}|sni:${m.sniHosts.join(",")}`, {
               name: `outbound_${p.number}_sni_${m.sniHosts[0]}`,
               filterChainMatch: { destinationPort: p.number, serverNames: m.sniHosts, transportProtocol: "tls" },
-              filters: [buildTcpProxy(`outbound|${p.number}||${s.hostname}`, target)],
+              filters: [buildTcpProxy(`outbound|${p.number}||${s.hostname}`, target, telemetry.accessLog)],
             });
           }
         }
@@ -231,7 +232,7 @@ function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: Ser
       if (prefixRanges.length === 0 && httpPorts.includes(p.number)) continue; // the HTTP chain owns this port
       const ipMatch: FilterChainMatch = prefixRanges.length ? { prefixRanges } : {};
       const tcpChain = (key: string, match: FilterChainMatch) =>
-        add(key, { name: `outbound_${p.number}_${s.hostname}${match.transportProtocol ? "_tcp" : ""}`, filterChainMatch: { destinationPort: p.number, ...ipMatch, ...match }, filters: [buildTcpProxy(`outbound|${p.number}||${s.hostname}`, target)] });
+        add(key, { name: `outbound_${p.number}_${s.hostname}${match.transportProtocol ? "_tcp" : ""}`, filterChainMatch: { destinationPort: p.number, ...ipMatch, ...match }, filters: [buildTcpProxy(`outbound|${p.number}||${s.hostname}`, target, telemetry.accessLog)] });
       if (p.protocol === "AUTO") {
         // Sniffed: HTTP to the connection manager; other plaintext (and TLS) to this service over TCP.
         // Envoy does not fall back from a matched transport protocol, so plaintext TCP needs its own chain.
@@ -281,6 +282,7 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
   clusters.push(...buildJwksClusters(requestAuthentications));
   const tlsPorts: number[] = [];
   const sniffedPorts: number[] = [];
+  const telemetry = sideTelemetry(model, proxy, "server");
   for (const s of ownServices(model, proxy)) {
     for (const p of s.ports) {
       const target = s.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[p.number] ?? p.targetPort;
@@ -292,10 +294,10 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
         buildHttpConnectionManager(
           `inbound_0.0.0.0_${target}`,
           { inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [inboundRoute(cluster, p.protocol)] }] } },
-          { direction: "inbound", forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildHttpRbacFilters(authz, { trustDomain })] },
+          { direction: "inbound", forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildHttpRbacFilters(authz, { trustDomain })], telemetry },
         ),
       ];
-      const tcp = [...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||${s.hostname}`, { cluster })];
+      const tcp = [...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||${s.hostname}`, { cluster }, telemetry.accessLog)];
       const filters = isHttpProtocol(p.protocol) ? http : tcp;
       const sniffed = p.protocol === "AUTO";
       const chain = (suffix: string, match: FilterChainMatch, chainFilters: FilterChain["filters"], tls = false): FilterChain => ({
@@ -332,7 +334,7 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
       trafficDirection: TrafficDirection.INBOUND,
       ...captureListenerFilters({ tlsPorts, httpPorts: sniffedPorts }),
       filterChains: chains,
-      defaultFilterChain: { name: "inbound-passthrough", filters: [buildTcpProxy(INBOUND_PASSTHROUGH_CLUSTER, { cluster: INBOUND_PASSTHROUGH_CLUSTER })] },
+      defaultFilterChain: { name: "inbound-passthrough", filters: [buildTcpProxy(INBOUND_PASSTHROUGH_CLUSTER, { cluster: INBOUND_PASSTHROUGH_CLUSTER }, telemetry.accessLog)] },
     },
     clusters,
   };
@@ -392,6 +394,7 @@ export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, se
 /** translateSidecarOutbound in steps (a step after each service translated), for time-sliced callers. */
 export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, reuse?: OutboundReuse): Steps<SidecarOutbound> {
   const services = visibleServices(model, proxy);
+  const telemetry = sideTelemetry(model, proxy, "client");
   const mtlsTrustDomain = security?.secrets ? security.trustDomain : undefined;
   const pieces = new Map<string, OutboundServicePiece>();
   let reused = 0;
@@ -402,6 +405,11 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
     pieces.set(key, earlier ?? outboundServicePiece(model, proxy, s, mtlsTrustDomain));
     if (!earlier || reused % 500 === 0) yield;
   }
+  // Tracing collectors a Sidecar hides still need their clusters (no routes).
+  for (const s of telemetryOnlyServices(model, proxy, services)) {
+    const { clusters, endpoints } = serviceClusters(model, s, proxy.namespace, proxy.locality, mtlsTrustDomain);
+    pieces.set(servicePieceKey(s), { clusters, endpoints, virtualHosts: [] });
+  }
   const ordered = [...pieces.values()];
   const clusters = ordered.flatMap((p) => p.clusters);
   const endpoints = ordered.flatMap((p) => p.endpoints);
@@ -410,14 +418,14 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
   const listeners: Listener[] = [];
   let routes: RouteConfiguration[];
   if (proxy.capture === "transparent") {
-    const { chains, routePorts, tlsPorts } = outboundFilterChains(model, proxy, services);
+    const { chains, routePorts, tlsPorts } = outboundFilterChains(model, proxy, services, telemetry);
     listeners.push({
       name: VIRTUAL_OUTBOUND_LISTENER,
       address: socketAddress("0.0.0.0", SIDECAR_PORTS.outbound),
       trafficDirection: TrafficDirection.OUTBOUND,
       ...captureListenerFilters({ tlsPorts, httpPorts: routePorts }),
       filterChains: chains,
-      defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(unknownDestinations, { cluster: unknownDestinations })] },
+      defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(unknownDestinations, { cluster: unknownDestinations }, telemetry.accessLog)] },
     });
     yield;
     routes = yield* outboundRouteConfigs(model, proxy, ordered, routePorts);
@@ -426,11 +434,20 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
       name: EXPLICIT_OUTBOUND_LISTENER,
       address: socketAddress("127.0.0.1", proxy.explicitPort ?? SIDECAR_PORTS.explicitHttp),
       trafficDirection: TrafficDirection.OUTBOUND,
-      filterChains: [{ filters: [buildHttpConnectionManager("outbound_explicit", { rds: EXPLICIT_OUTBOUND_ROUTE })] }],
+      filterChains: [{ filters: [buildHttpConnectionManager("outbound_explicit", { rds: EXPLICIT_OUTBOUND_ROUTE }, { telemetry })] }],
     });
     routes = yield* outboundRouteConfigs(model, proxy, ordered, []);
   }
   return { clusters, endpoints, listeners, routes, pieces, reused };
+}
+
+/**
+ * The tracing providers' services (both sides of the proxy) that `visible` lacks: their
+ * collectors need a cluster even where a Sidecar hides them.
+ */
+export function telemetryOnlyServices(model: MeshModel, proxy: ProxyModel, visible: readonly ServiceModel[]): ServiceModel[] {
+  const providers = [...sideTelemetry(model, proxy, "client").providerServices, ...sideTelemetry(model, proxy, "server").providerServices];
+  return [...new Set(providers)].filter((s) => !visible.includes(s));
 }
 
 /** Inbound configuration of one workload (transparent mode): its listener on 15006 and local clusters. */
@@ -450,7 +467,7 @@ function outboundLabelKeys(model: MeshModel, namespace: string): Set<string> {
     for (const vs of model.virtualServices) for (const h of vs.spec.http ?? []) for (const m of h.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) fromRoutes.add(k);
     sourceLabelKeys.set(model, fromRoutes);
   }
-  const keys = new Set(fromRoutes);
+  const keys = new Set([...fromRoutes, ...telemetryLabelKeys(model, namespace)]);
   for (const sc of model.sidecars) if (namespaceOf(sc) === namespace) for (const k of Object.keys(sc.spec.workloadSelector?.labels ?? {})) keys.add(k);
   return keys;
 }

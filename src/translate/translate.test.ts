@@ -11,7 +11,8 @@ import { checkConsistency } from "../cache/consistency.js";
 import { resourceToJson } from "../envoy/readable-json.js";
 import { PUSH_ORDER, TYPE_SHORT_NAMES, resourceName, type XdsResourceTypes, type XdsTypeUrl } from "../envoy/type-urls.js";
 import { validateWithEnvoy } from "../envoy/validate-config.js";
-import { buildMeshModel } from "../model/mesh-model.js";
+import { buildMeshModel, type MeshSettings } from "../model/mesh-model.js";
+import { readMeshSettings } from "../api/mesh-settings.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { translateProxy } from "./translate.js";
 
@@ -37,6 +38,15 @@ function goldenJson(input: SnapshotInput): string {
 
 const sidecar = (app: string, ns: string, capture: ProxyModel["capture"] = "transparent", locality = ""): ProxyModel => ({ type: "sidecar", namespace: ns, labels: { app, version: "v1" }, capture, locality });
 
+/** The mesh settings beside a case's input (testdata/in/<case>.mesh.yaml), if any. */
+function settingsFor(caseName: string): Partial<MeshSettings> {
+  const file = path.join(DATA, "in", `${caseName}.mesh.yaml`);
+  if (!existsSync(file)) return {};
+  const { settings, issues } = readMeshSettings(readFileSync(file, "utf8"), file);
+  expect(issues).toEqual([]);
+  return settings;
+}
+
 const CASES: { name: string; input: string; proxy: ProxyModel }[] = [
   { name: "bookinfo.productpage", input: "bookinfo", proxy: sidecar("productpage", "bookinfo") },
   { name: "bookinfo.reviews-us-east", input: "bookinfo", proxy: sidecar("reviews", "bookinfo", "transparent", "us-east/zone-1") },
@@ -44,12 +54,15 @@ const CASES: { name: string; input: string; proxy: ProxyModel }[] = [
   { name: "bookinfo.ingressgateway", input: "bookinfo", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway" }, capture: "transparent", locality: "" } },
   { name: "egress.shop-app", input: "egress", proxy: sidecar("shop", "shop") },
   { name: "sniffing.shop", input: "sniffing", proxy: sidecar("shop", "shop") },
+  { name: "telemetry.frontend", input: "telemetry", proxy: sidecar("frontend", "shop") },
+  { name: "telemetry.backend", input: "telemetry", proxy: sidecar("backend", "shop") },
+  { name: "telemetry.ingressgateway", input: "telemetry", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway", app: "istio-ingressgateway" }, capture: "transparent", locality: "" } },
 ];
 
 describe("translation goldens", () => {
   for (const c of CASES) {
     it(`${c.name}: matches testdata/out/${c.name}.json, is consistent, and Envoy accepts it`, async () => {
-      const model = buildMeshModel(load(c.input));
+      const model = buildMeshModel(load(c.input), settingsFor(c.input));
       const input = translateProxy(model, c.proxy);
       expect(checkConsistency(Snapshot.build(input))).toEqual([]);
       const actual = goldenJson(input);

@@ -10,7 +10,7 @@ import { proxyClassKey, type ProxyModel } from "../model/proxy.js";
 import { buildPassthroughClusters } from "./clusters.js";
 import { translateGateway } from "./gateway.js";
 import { buildSecrets, type MeshSecurity } from "./mtls.js";
-import { buildOutboundClusters, outboundView, translateSidecarInbound, translateSidecarOutboundSteps, type OutboundReuse, type OutboundServicePiece } from "./sidecar.js";
+import { buildOutboundClusters, outboundView, telemetryOnlyServices, translateSidecarInbound, translateSidecarOutboundSteps, type OutboundReuse, type OutboundServicePiece } from "./sidecar.js";
 import { runToEnd, type Steps } from "../cache/work-steps.js";
 import { visibleServices } from "./visibility.js";
 import { envoyFilterId, envoyFiltersFor } from "../model/envoy-filters.js";
@@ -94,7 +94,8 @@ export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSe
 export function outboundEndpoints(model: MeshModel, proxy: ProxyModel, security: MeshSecurity | undefined, hostnames: ReadonlySet<string>): ClusterLoadAssignment[] {
   if (proxy.type === "router") return [];
   const view = outboundView(model, proxy);
-  const services = visibleServices(model, view).filter((s) => hostnames.has(s.hostname));
+  const visible = visibleServices(model, view);
+  const services = [...visible, ...telemetryOnlyServices(model, view, visible)].filter((s) => hostnames.has(s.hostname));
   return buildOutboundClusters(model, view, services, security?.secrets ? security.trustDomain : undefined).endpoints;
 }
 

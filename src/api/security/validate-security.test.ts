@@ -78,7 +78,7 @@ describe("validateSecurityResource: the envelope", () => {
   it("ignores other API groups with a warning", () => {
     const result = check(resource("Deployment", {}, { name: "x" }, "apps/v1"));
     expect(result.resource).toBeUndefined();
-    expect(problems(result)).toEqual(['[warning] apiVersion: ignored: Weft reads only networking.istio.io and security.istio.io resources, found apiVersion "apps/v1" (kind Deployment)']);
+    expect(problems(result)).toEqual(['[warning] apiVersion: ignored: Weft reads only networking.istio.io, security.istio.io and telemetry.istio.io resources, found apiVersion "apps/v1" (kind Deployment)']);
   });
 
   it("rejects unknown versions and suggests the kind for a typo", () => {

@@ -14,7 +14,9 @@ describe("the Istio kinds read from a cluster", () => {
       "peerauthentications.security.istio.io",
       "authorizationpolicies.security.istio.io",
       "requestauthentications.security.istio.io",
+      "telemetries.telemetry.istio.io",
     ]);
+    expect(ISTIO_KINDS.find((k) => k.kind === "Telemetry")?.versions).toEqual(["v1", "v1alpha1"]);
     expect(ISTIO_KINDS.find((k) => k.kind === "VirtualService")?.versions).toEqual(["v1", "v1beta1", "v1alpha3"]);
     expect(ISTIO_KINDS.find((k) => k.kind === "AuthorizationPolicy")?.versions).toEqual(["v1", "v1beta1"]);
   });
