@@ -219,8 +219,12 @@ const livePods = new Set<PodImpl>();
  * Creates pod `name`: namespace `<prefix><name>`, a veth to the bridge (created on first
  * use), the next free address, lo up and a default route via the bridge address.
  */
-export async function createPod(name: string, opts: PodNetworkOptions = {}): Promise<Pod> {
+export async function createPod(name: string, opts: PodNetworkOptions & { address?: string } = {}): Promise<Pod> {
   const layout = layoutOf(opts);
+  const wanted = opts.address === undefined ? undefined : Number(opts.address.slice(layout.base.length + 1));
+  if (opts.address !== undefined && (!opts.address.startsWith(`${layout.base}.`) || !Number.isInteger(wanted) || wanted! < 2 || wanted! > 254)) {
+    throw new Error(`pod "${name}": address "${opts.address}" must be ${layout.base}.2-${layout.base}.254`);
+  }
   if (!POD_NAME.test(name)) {
     throw new Error(`pod name "${name}" must be 1-32 lowercase letters, digits or "-", starting and ending with a letter or digit`);
   }
@@ -235,7 +239,7 @@ export async function createPod(name: string, opts: PodNetworkOptions = {}): Pro
   try {
     const { octet, hostVeth } = await withNetworkLock(async () => {
       await ensureBridge(layout);
-      const claimed = await claimAddress(layout, netns);
+      const claimed = await claimAddress(layout, netns, wanted);
       await mustRun(["ip", "link", "set", claimed.hostVeth, "master", layout.bridge, "up"],
         `pod "${name}": attaching ${claimed.hostVeth} to bridge ${layout.bridge}`);
       return claimed;
@@ -414,11 +418,11 @@ export function podMac(layout: { base: string }, octet: number): string {
   return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
-/** Claims the lowest free .2-.254 by creating its host veth, with the pod end as eth0 in `netns`. */
-async function claimAddress(layout: Layout, netns: string): Promise<{ octet: number; hostVeth: string }> {
+/** Claims the lowest free .2-.254 (or only `only`) by creating its host veth, with the pod end as eth0 in `netns`. */
+async function claimAddress(layout: Layout, netns: string, only?: number): Promise<{ octet: number; hostVeth: string }> {
   const taken = new Set(hostLinks().filter((n) => n.startsWith(`${layout.prefix}v`)));
   let lastError = "";
-  for (let octet = 2; octet <= 254; octet++) {
+  for (let octet = only ?? 2; octet <= (only ?? 254); octet++) {
     const hostVeth = `${layout.prefix}v${octet}`;
     if (taken.has(hostVeth)) continue;
     const add = await runCommand(["ip", "link", "add", hostVeth, "type", "veth", "peer", "name", "eth0", "address", podMac(layout, octet), "netns", netns]);
@@ -426,6 +430,7 @@ async function claimAddress(layout: Layout, netns: string): Promise<{ octet: num
     lastError = add.stderr.trim();
     if (!/exists/i.test(lastError)) throw new Error(`creating veth ${hostVeth} for ${netns} failed: ${lastError}`);
   }
+  if (only !== undefined) throw new Error(`address ${layout.base}.${only} is taken (${lastError || `${layout.prefix}v${only} exists`})`);
   throw new Error(`no free address left in ${layout.base}.0/24 (last error: ${lastError || "all of .2-.254 are taken"})`);
 }
 

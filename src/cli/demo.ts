@@ -13,10 +13,10 @@ import { bridgeAddress, cleanupLeftovers, createPod, type Pod } from "../capture
 import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, SIDECAR_ENVOY_ARGS, sidecarEnvoyOptions } from "../capture/sidecar.js";
 import { DEMO_SERVICES, DEMO_WORKLOADS, routingYaml, serviceVip, servicesYaml, workloadsYaml, type DemoWorkload } from "../demo/default-mesh.js";
 import { renderBootstrap } from "../envoy/bootstrap.js";
+import { DEMO_GATEWAY, demoSidecarMetadata, demoSidecarNodeId } from "../demo/compose-topology.js";
 import { startEnvoy, type EnvoyProcess } from "../envoy/envoy-process.js";
 import { findEnvoyBinary } from "../envoy/find-envoy.js";
 import { createLogger, silentLogger } from "../log/logger.js";
-import { NODE_METADATA } from "../model/proxy.js";
 import { startMeshRunner, type MeshRunner } from "../runner/mesh-runner.js";
 import { waitForSync } from "../runner/wait-for-sync.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
@@ -49,15 +49,6 @@ function progress(msg: string): void {
 /** The command line that runs `weft <args>` again (compiled or through tsx). */
 function weftCommand(args: string[]): string[] {
   return [process.execPath, ...process.execArgv, process.argv[1]!, ...args];
-}
-
-function sidecarMetadata(w: DemoWorkload, mode: "transparent" | "explicit", explicitPort?: number): Record<string, string> {
-  return {
-    [NODE_METADATA.namespace]: "default",
-    [NODE_METADATA.labels]: JSON.stringify({ app: w.app, version: w.version }),
-    [NODE_METADATA.interceptionMode]: mode === "transparent" ? "REDIRECT" : "NONE",
-    ...(explicitPort ? { [NODE_METADATA.explicitPort]: String(explicitPort) } : {}),
-  };
 }
 
 /** Resolves when a sample app prints that it listens; rejects if it exits or takes over 30 s. */
@@ -170,7 +161,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     await Promise.all(
       placements.map(async (p) => {
         const w = p.workload;
-        const nodeId = `sidecar~${p.address}~${w.app}-${w.version}.default~default.svc.cluster.local`;
+        const nodeId = demoSidecarNodeId(w, p.address);
         nodes.push(nodeId);
         const appArgs = ["sample-app", "--name", w.app, "--version", w.version, "--port", String(p.port)];
         if (p.pod) {
@@ -178,33 +169,33 @@ export async function runDemo(argv: string[]): Promise<number> {
           running.apps.push(app);
           await appListening(app, `${w.app}-${w.version}`);
           const xdsToken = sec.credentials.ensure({ namespace: "default", name: `${w.app}-${w.version}` });
-          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "transparent"), xdsAddress, xdsPort: runner.cp.xdsPort, adminAddress: p.pod.ip, adminPort: SIDECAR_ADMIN_PORT, xdsToken, xdsTls });
+          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: demoSidecarMetadata(w, "transparent"), xdsAddress, xdsPort: runner.cp.xdsPort, adminAddress: p.pod.ip, adminPort: SIDECAR_ADMIN_PORT, xdsToken, xdsTls });
           running.envoys.push(await startEnvoy({ bootstrapYaml, binary, ...sidecarEnvoyOptions(p.pod) }));
         } else {
           const app = spawn(weftCommand([])[0]!, [...weftCommand(appArgs).slice(1), "--host", "127.0.0.1", "--sidecar-port", String(p.sidecarPort)], { stdio: ["ignore", "pipe", "ignore"] });
           running.apps.push(app);
           await appListening(app, `${w.app}-${w.version}`);
           const xdsToken = sec.credentials.ensure({ namespace: "default", name: `${w.app}-${w.version}` });
-          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: sidecarMetadata(w, "explicit", p.sidecarPort), xdsAddress, xdsPort: runner.cp.xdsPort, xdsToken, xdsTls });
+          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: demoSidecarMetadata(w, "explicit", p.sidecarPort), xdsAddress, xdsPort: runner.cp.xdsPort, xdsToken, xdsTls });
           running.envoys.push(await startEnvoy({ name: `sidecar-${w.app}-${w.version}`, bootstrapYaml, binary, extraArgs: [...SIDECAR_ENVOY_ARGS] }));
         }
       }),
     );
 
     progress("starting the ingress gateway");
-    const gwNode = "router~127.0.0.1~ingressgateway.istio-system~istio-system.svc.cluster.local";
+    const gwNode = DEMO_GATEWAY.nodeId("127.0.0.1");
     nodes.push(gwNode);
     const gateway = await startEnvoy({
       name: "ingressgateway",
       binary,
       bootstrapYaml: renderBootstrap({
         nodeId: gwNode,
-        cluster: "istio-ingressgateway",
-        metadata: { [NODE_METADATA.namespace]: "istio-system", [NODE_METADATA.labels]: JSON.stringify({ istio: "ingressgateway" }) },
+        cluster: DEMO_GATEWAY.name,
+        metadata: { ...DEMO_GATEWAY.metadata },
         xdsAddress: "127.0.0.1",
         xdsPort: runner.cp.xdsPort,
         // The gateway has no WorkloadEntry: a standalone credential carries its labels and service account.
-        xdsToken: sec.credentials.ensure({ namespace: "istio-system", name: "istio-ingressgateway", labels: { istio: "ingressgateway" } }),
+        xdsToken: sec.credentials.ensure({ namespace: DEMO_GATEWAY.namespace, name: DEMO_GATEWAY.name, labels: { ...DEMO_GATEWAY.labels } }),
         xdsTls,
       }),
     });

@@ -165,7 +165,9 @@ export class CredentialStore {
     mkdirSync(path.dirname(this.tokenPath(ref)), { recursive: true, mode: 0o700 });
     try {
       writeFileAtomicallySync(this.recordPath(ref), JSON.stringify(record) + "\n", 0o600);
-      writeFileAtomicallySync(this.tokenPath(ref), token + "\n", 0o600);
+      // No trailing newline: Envoy's file_based_metadata call credential sends the file as it is,
+      // and a header value ending in "\n" makes gRPC fail every stream (INTERNAL).
+      writeFileAtomicallySync(this.tokenPath(ref), token, 0o600);
     } catch (err) {
       rmSync(this.recordPath(ref), { force: true });
       throw err;
