@@ -5,6 +5,10 @@ import type { Registry } from "prom-client";
 import { PUSH_ORDER, TYPE_SHORT_NAMES } from "../envoy/type-urls.js";
 import type { SnapshotCache } from "../cache/snapshot-cache.js";
 import type { ProxyRegistry } from "../xds/proxy-registry.js";
+import type { ConfigProblemsReport } from "../runner/config-problems.js";
+import { clientStatusOf, findProxies } from "../xds/client-status.js";
+import { resourceToJson } from "../envoy/readable-json.js";
+import { XDS_CODECS, type XdsTypeUrl } from "../envoy/type-urls.js";
 
 export interface AdminServerOptions {
   metricsRegistry: Registry;
@@ -14,6 +18,8 @@ export interface AdminServerOptions {
   isReady: () => { ready: boolean; reason?: string };
   /** The workload certificate a proxy holds, by snapshot key (when security is on). */
   certificateOf?: (snapshotKey: string) => { identity: string; serial: string; notAfter: string } | undefined;
+  /** Validation problems of the config in force (/debug/config-problems). */
+  configProblems?: () => ConfigProblemsReport;
   /** The CA's roots and rotation (when security is on); looked up per request. */
   rootRotation?: () => RootRotationAdmin | undefined;
 }
@@ -80,6 +86,51 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
               return [TYPE_SHORT_NAMES[t], { version: r.version, names: [...r.resources.keys()] }];
             }),
           ),
+        };
+      }),
+    };
+  });
+
+  /** Validation problems of the config in force: errors (the last valid version is kept) and warnings. */
+  app.get("/debug/config-problems", async () => opts.configProblems?.() ?? { generation: 0, errors: 0, warnings: 0, problems: [], omitted: 0 });
+
+  /**
+   * What Weft sends a proxy (node id, or `name.namespace` / `name` of Istio-style ids), per
+   * type: state (SYNCED, STALE, ERROR = NACKed, NOT_SENT), versions, the NACK, and every
+   * resource as readable JSON (secrets' private keys redacted). `type` narrows to one type.
+   */
+  app.get<{ Querystring: { proxy?: string; type?: string } }>("/debug/config_dump", async (req, reply) => {
+    const name = (req.query.proxy ?? "").slice(0, 1024);
+    if (!name) {
+      reply.code(400);
+      return { error: "give the proxy: /debug/config_dump?proxy=<node id or name.namespace>" };
+    }
+    const found = findProxies(opts.proxies, name);
+    if (found.length === 0) {
+      reply.code(404);
+      return { error: `no connected proxy matches "${name}"`, connected: opts.proxies.list().slice(0, 50).map((p) => p.nodeId) };
+    }
+    const nodes = new Set(found.map((p) => p.nodeId));
+    if (nodes.size > 1) {
+      reply.code(409);
+      return { error: `"${name}" matches ${nodes.size} proxies; give one node id`, matches: [...nodes].slice(0, 50) };
+    }
+    return {
+      proxies: found.map((p) => {
+        const status = clientStatusOf(p, opts.cache);
+        return {
+          nodeId: p.nodeId,
+          cluster: p.cluster,
+          snapshotKey: p.snapshotKey,
+          api: p.api,
+          service: p.service,
+          types: status.types
+            .filter((t) => !req.query.type || t.type === req.query.type)
+            .map(({ resources, typeUrl, ...t }) => ({
+              ...t,
+              typeUrl,
+              resources: resources.map((r) => ({ name: r.name, version: r.version, config: resourceToJson(typeUrl as XdsTypeUrl, XDS_CODECS[typeUrl as XdsTypeUrl].decode(r.body) as never) })),
+            })),
         };
       }),
     };

@@ -18,6 +18,7 @@ import { startEnvoy, type EnvoyProcess } from "../envoy/envoy-process.js";
 import { findEnvoyBinary } from "../envoy/find-envoy.js";
 import { createLogger, silentLogger } from "../log/logger.js";
 import { startMeshRunner, type MeshRunner } from "../runner/mesh-runner.js";
+import type { ConfigProblemsReport } from "../runner/config-problems.js";
 import { waitForSync } from "../runner/wait-for-sync.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
@@ -149,6 +150,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       adminAddress: "127.0.0.1",
       adminPort,
       sources: [new FileSource(configDir)],
+      // The control plane's log is silent here: config problems are printed as they appear and go.
+      onProblemsChanged: (report) => process.stdout.write(describeProblems(report)),
       security: { stateDir: `${configDir}-state`, servingNames: { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", ...(mode === "transparent" ? [bridgeAddress()] : [])] } },
     });
     running.runner = runner;
@@ -228,6 +231,7 @@ export async function runDemo(argv: string[]): Promise<number> {
         "",
         "Control plane:",
         `  sync status  weft status --admin http://127.0.0.1:${runner.cp.adminPort}   (or /debug/syncz)`,
+        `  problems     http://127.0.0.1:${runner.cp.adminPort}/debug/config-problems (also printed here as they appear)`,
         `  metrics      http://127.0.0.1:${runner.cp.adminPort}/metrics`,
         `  gateway      ${gateway.adminUrl} (Envoy admin)`,
         "",
@@ -243,4 +247,17 @@ export async function runDemo(argv: string[]): Promise<number> {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
+}
+
+/** Problems shown in the demo's console per change; `weft status` lists all of them. */
+const DEMO_PROBLEM_LINES = 5;
+
+/** The demo's console line(s) for a config change's validation problems. */
+export function describeProblems(report: ConfigProblemsReport): string {
+  const time = (report.appliedAt ?? new Date().toISOString()).slice(11, 19);
+  if (report.errors === 0 && report.warnings === 0) return `[${time}] config: no problems\n`;
+  const head = `[${time}] config: ${report.errors} error${report.errors === 1 ? "" : "s"}, ${report.warnings} warning${report.warnings === 1 ? "" : "s"}${report.errors ? " (a broken resource keeps its last valid version)" : ""}`;
+  const lines = report.problems.slice(0, DEMO_PROBLEM_LINES).map((p) => `  ${p.severity}: ${p.text}`);
+  const more = report.errors + report.warnings - lines.length;
+  return [head, ...lines, ...(more > 0 ? [`  ... and ${more} more: weft status`] : [])].join("\n") + "\n";
 }

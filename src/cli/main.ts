@@ -8,6 +8,8 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   demo: { summary: "run a local mesh: control plane, app with Envoy sidecars (mTLS), ingress gateway", run: async (argv) => (await import("./demo.js")).runDemo(argv) },
   serve: { summary: "run the control plane (xDS server, admin server)", run: async (argv) => (await import("./serve.js")).runServe(argv) },
   status: { summary: "show connected proxies and their sync/NACK state", run: async (argv) => (await import("./status.js")).runStatus(argv) },
+  "proxy-config": { summary: "what Weft sends one proxy: clusters, listeners, routes, endpoints, secrets", run: async (argv) => (await import("./proxy-config.js")).runProxyConfig(argv) },
+  "config-dump": { summary: "everything Weft sends one proxy, readable JSON/YAML (private keys redacted)", run: async (argv) => (await import("./proxy-config.js")).runConfigDump(argv) },
   validate: { summary: "check a directory of Istio YAML; prints every problem, exit 1 on errors", run: async (argv) => (await import("./validate.js")).runValidate(argv) },
   "sample-app": { summary: "(internal) one workload of the demo's sample application", run: async (argv) => (await import("./sample-app.js")).runSampleAppCommand(argv) },
   ca: { summary: "CA roots and root rotation: status, rotate-root (through the admin API)", run: async (argv) => (await import("./ca.js")).runCa(argv) },
@@ -15,7 +17,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
 };
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
   return `weft - a lean service mesh control plane for Envoy\n\nUsage: weft <command> [flags]\n\nCommands:\n${lines.join("\n")}\n\nRun 'weft <command> --help' for a command's flags.\n`;
 }
 

@@ -2,6 +2,7 @@
 import { stringify } from "yaml";
 import type { NackRecord, ProxyStatus } from "../xds/proxy-registry.js";
 import { helpText, parseFlags, type FlagSpec } from "./flags.js";
+import type { ConfigProblemsReport } from "../runner/config-problems.js";
 import { UsageError } from "./usage-error.js";
 
 const FLAGS = {
@@ -18,7 +19,7 @@ interface Syncz {
 export async function runStatus(argv: string[]): Promise<number> {
   const { help, values } = parseFlags(argv, FLAGS);
   if (help) {
-    process.stdout.write(helpText("status", "Shows connected proxies, per xDS type: sent and ACKed versions, and NACKs with Envoy's error.", FLAGS));
+    process.stdout.write(helpText("status", "Shows connected proxies, per xDS type: sent and ACKed versions, NACKs with Envoy's error, and the config's validation problems. Exit 1 when a proxy's current config is NACKed or the config has errors.", FLAGS));
     return 0;
   }
   const output = values.output ?? "table";
@@ -32,11 +33,26 @@ export async function runStatus(argv: string[]): Promise<number> {
     throw new Error(`cannot reach the control plane's admin server at ${values.admin}: ${(err as Error).cause ?? (err as Error).message}`);
   }
   if (!res.ok) throw new Error(`admin server answered ${res.status} for ${url}`);
-  const data = (await res.json()) as Syncz;
+  const syncz = (await res.json()) as Syncz;
+  const problemsRes = await fetch(new URL("/debug/config-problems", values.admin));
+  const configProblems = problemsRes.ok ? ((await problemsRes.json()) as ConfigProblemsReport) : undefined;
+  const data = { ...syncz, ...(configProblems ? { configProblems } : {}) };
   if (output === "json") process.stdout.write(JSON.stringify(data, null, 2) + "\n");
   else if (output === "yaml") process.stdout.write(stringify(data));
-  else process.stdout.write(renderTable(data));
-  return data.proxies.some((p) => Object.values(p.types).some((t) => t.lastNack && t.lastNack.version === t.sentVersion)) ? 1 : 0;
+  else process.stdout.write(renderTable(syncz) + (configProblems ? renderProblems(configProblems) : ""));
+  const nacked = syncz.proxies.some((p) => Object.values(p.types).some((t) => t.lastNack && t.lastNack.version === t.sentVersion));
+  return nacked || (configProblems?.errors ?? 0) > 0 ? 1 : 0;
+}
+
+function renderProblems(r: ConfigProblemsReport): string {
+  if (r.errors === 0 && r.warnings === 0) return "\nconfig: no problems\n";
+  const lines = r.problems.map((p) => `  ${p.severity.toUpperCase().padEnd(7)} ${p.text}`);
+  return [
+    "",
+    `config: ${r.errors} error(s), ${r.warnings} warning(s)${r.errors ? "; a resource with errors keeps its last valid version" : ""} (applied ${r.appliedAt ?? "-"})`,
+    ...lines,
+    ...(r.omitted ? [`  ... and ${r.omitted} more`] : []),
+  ].join("\n") + "\n";
 }
 
 function renderTable(data: Syncz): string {

@@ -7,6 +7,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import { SnapshotCache } from "../cache/snapshot-cache.js";
 import { buildAdminServer, type RootRotationAdmin } from "../admin/admin-server.js";
+import type { ConfigProblemsReport } from "./config-problems.js";
 import type { Logger } from "../log/logger.js";
 import { XdsMetrics } from "../xds/xds-metrics.js";
 import { XdsServer } from "../xds/xds-server.js";
@@ -35,6 +36,8 @@ export interface ControlPlaneOptions {
   rootRotation?: () => RootRotationAdmin | undefined;
   /** Registry to use (e.g. one other components already registered metrics in). */
   metricsRegistry?: Registry;
+  /** Validation problems of the config in force, for the admin server. */
+  configProblems?: () => ConfigProblemsReport;
   /** Collect Node.js process metrics (off in tests that run several control planes). */
   processMetrics?: boolean;
 }
@@ -76,6 +79,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     cache,
     certificateOf: (key) => opts.certificateOf?.(key),
     rootRotation: () => opts.rootRotation?.(),
+    ...(opts.configProblems ? { configProblems: opts.configProblems } : {}),
     isReady: () =>
       !xdsListening ? { ready: false, reason: "xDS server not listening" } : !configLoaded ? { ready: false, reason: "configuration not loaded yet" } : { ready: true },
   });

@@ -5,6 +5,7 @@ import { formatIssue, type MeshConfig } from "../api/types.js";
 import type { Logger } from "../log/logger.js";
 import type { MeshSettings } from "../model/mesh-model.js";
 import { ConfigAggregator } from "../sources/config-aggregator.js";
+import { ConfigProblems, type ConfigProblemsReport } from "./config-problems.js";
 import type { ConfigSource } from "../sources/config-source.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import { MeshController, type ClassLimits } from "./mesh-controller.js";
@@ -71,6 +72,8 @@ export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" |
    * (default DEFAULT_SLICE_MS); see ControllerWork.
    */
   sliceMs?: number;
+  /** Called when an applied config's validation problems differ from the previous one's (the demo prints them). */
+  onProblemsChanged?: (report: ConfigProblemsReport) => void;
   /** Called after every applied config (tests and the demo use it to measure). */
   onApplied?: (config: MeshConfig) => void;
   /**
@@ -189,9 +192,11 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     xdsTls = { certChainPem: serving.certChainPem, privateKeyPem: serving.privateKeyPem };
   }
   const credentials = security?.credentials;
+  const problems = new ConfigProblems();
   const cp = await startControlPlane({
     ...opts,
     metricsRegistry,
+    configProblems: () => problems.report(),
     // Until the first config is applied (the controller exists and every config source has
     // synced, e.g. a Kubernetes cluster listed), streams are asked to retry: a proxy that
     // reconnects while Weft starts keeps the config it has instead of getting an empty mesh.
@@ -246,6 +251,8 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     aggregator = new ConfigAggregator(opts.sources, { debounceMs: opts.debounceMs, largeRemovalShare: opts.largeRemovalShare, logger: logger.child({ component: "config" }) });
     const apply = (config: MeshConfig): Promise<void> => {
       logIssues(logger, config);
+      // Problems are shown as soon as the config is read (before its generation finishes).
+      if (problems.record(config)) opts.onProblemsChanged?.(problems.report());
       return controller!.applyConfig(config).then(
         () => opts.onApplied?.(config),
         (err: Error) => logger.error({ err: err.message }, "applying the mesh config failed; proxies keep their last good snapshots"),

@@ -14,6 +14,8 @@ import {
 } from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { AggregatedDiscoveryServiceService } from "../../generated/envoy/service/discovery/v3/ads.js";
+import { ClientStatusDiscoveryServiceService } from "../../generated/envoy/service/status/v3/csds.js";
+import { csdsHandlers } from "./csds-service.js";
 import { decodeSotwRequest, type SotwRequest } from "./sotw/request-names.js";
 import { wire } from "./grpc-framing.js";
 import { PushBudget } from "./push-budget.js";
@@ -163,6 +165,15 @@ export class XdsServer {
         [`fetch${suffix}`]: (call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>) => void this.fetch(call, cb, typeUrl),
       });
     }
+    // CSDS: every proxy's configuration and status for standard tools; not on a TLS port every workload reaches.
+    this.grpc.addService(
+      ClientStatusDiscoveryServiceService,
+      csdsHandlers({
+        registry: this.registry,
+        source: opts.source,
+        ...(opts.tls ? { refuse: "CSDS is off on a secured xDS port (any workload can reach it, and it shows every proxy's configuration); use the admin API: weft proxy-config, weft config-dump, /debug/config_dump" } : {}),
+      }),
+    );
   }
 
   /** Binds and starts serving; returns the bound port (useful with port 0). */
