@@ -42,7 +42,7 @@ describe("weft CLI", () => {
   it("serve: a proxy connects, status lists it, SIGTERM closes its stream and exits 0", async () => {
     const [xdsPort, adminPort] = [await freePort(), await freePort()];
     const serve = weft(["serve", "--xds-address", "127.0.0.1", "--xds-port", String(xdsPort), "--admin-port", String(adminPort)]);
-    await until(() => serve.stderr().includes("weft control plane ready"), 20_000, "serve to be ready");
+    await until(() => serve.stderr().includes("weft control plane ready"), 60_000, "serve to be ready");
     const line = serve.stderr().split("\n").find((l) => l.includes("weft control plane ready"))!;
     expect(JSON.parse(line)).toMatchObject({ level: 30, xdsPort, adminPort });
     expect((await httpGet(`http://127.0.0.1:${adminPort}/readyz`)).status).toBe(200);
@@ -73,7 +73,7 @@ describe("weft CLI", () => {
     ] as const) {
       const [xdsPort, adminPort] = [await freePort(), await freePort()];
       const serve = weft(["serve", ...args, "--xds-port", String(xdsPort), "--admin-port", String(adminPort)]);
-      await until(() => serve.stderr().includes("weft control plane ready"), 20_000, "serve to be ready");
+      await until(() => serve.stderr().includes("weft control plane ready"), 60_000, "serve to be ready");
       const lines = serve.stderr().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; host?: string });
       expect(lines.find((l) => l.msg === "xDS server listening")?.host).toBe(host);
       const warning = lines.find((l) => l.level === 40 && l.msg.includes("PLAINTEXT"));
@@ -98,7 +98,7 @@ describe("weft CLI", () => {
     try {
       const [xdsPort, adminPort] = [await freePort(), await freePort()];
       const serve = weft(["serve", "--security", "--state-dir", stateDir, "--xds-address", "127.0.0.1", "--xds-port", String(xdsPort), "--admin-port", String(adminPort), "--root-rotation-phase", "1h"]);
-      await until(() => serve.stderr().includes("weft control plane ready"), 30_000, "serve to be ready");
+      await until(() => serve.stderr().includes("weft control plane ready"), 60_000, "serve to be ready");
       const admin = ["--admin", `http://127.0.0.1:${adminPort}`];
       const status = weft(["ca", "status", ...admin, "-o", "json"]);
       expect(await status.exited).toBe(0);
@@ -119,7 +119,7 @@ describe("weft CLI", () => {
       serve.child.kill("SIGTERM");
       expect(await serve.exited).toBe(0);
       const plain = weft(["serve", "--xds-port", String(xdsPort), "--admin-port", String(adminPort)]);
-      await until(() => plain.stderr().includes("weft control plane ready"), 30_000, "serve (no security) to be ready");
+      await until(() => plain.stderr().includes("weft control plane ready"), 60_000, "serve (no security) to be ready");
       const none = weft(["ca", "rotate-root", ...admin]);
       expect(await none.exited).toBe(1);
       expect(none.stderr()).toContain("security is off");
