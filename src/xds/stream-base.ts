@@ -251,6 +251,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
     };
     this.ctx.registry.add(this.status);
     this.ctx.metrics.connectedProxies.inc({ api: this.api });
+    this.ctx.metrics.pilotXds.inc();
     this.log.info({ node: this.status.nodeId, cluster: this.status.cluster, key, envoy: this.status.envoyVersion }, "proxy connected");
     this.snapshot = this.ctx.source.get(key);
     this.unwatch = this.ctx.source.watch(key, (snapshot) => {
@@ -315,6 +316,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
       st.status.lastNack = nack;
       this.ctx.registry.recordNack(nack);
       this.ctx.metrics.nacks.inc({ type: st.short });
+      this.ctx.metrics.pilotXdsRejects.inc({ type: st.short });
       this.log.warn({ node: nack.nodeId, type: st.short, version, error: nack.message }, "proxy rejected config (NACK); it keeps its previous config");
       return "nack";
     }
@@ -358,6 +360,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
     st.inflight = inflight;
     Object.assign(st.status, { sentVersion: version, sentNonce: nonce, sentAt: new Date().toISOString(), sentResources: resourceCount, pending: true });
     this.ctx.metrics.pushes.inc({ type: st.short, api: this.api });
+    this.ctx.metrics.pilotXdsPushes.inc({ type: st.short });
     this.ctx.metrics.pushBytes.inc({ type: st.short, api: this.api }, frame.length);
     this.ctx.metrics.pushResources.inc({ type: st.short, api: this.api }, resourceCount);
     this.log.debug({ type: st.short, version, nonce, resources: resourceCount, bytes: frame.length }, "push");
@@ -498,6 +501,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
     if (this.status) {
       this.ctx.registry.remove(this.streamId);
       this.ctx.metrics.connectedProxies.dec({ api: this.api });
+      this.ctx.metrics.pilotXds.dec();
       this.log.info({ node: this.nodeId }, "proxy disconnected");
     }
     this.types.clear();

@@ -1,4 +1,7 @@
 // Prometheus metrics of the xDS server. Labels are bounded: type (cds/eds/lds/rds/sds) and api.
+// Next to Weft's weft_* metrics, the ones whose meaning matches istiod's carry Istio's names, so
+// Istio's control-plane dashboards and alerts work: pilot_xds (connected proxies),
+// pilot_xds_pushes{type}, pilot_total_xds_rejects{type}.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 export class XdsMetrics {
@@ -15,6 +18,10 @@ export class XdsMetrics {
   readonly streamsRefused: Counter<"reason">;
   readonly requestsIgnored: Counter<"reason">;
   readonly overdueBytes: Gauge;
+  /** Istio's names for the same counts (see the header). */
+  readonly pilotXds: Gauge;
+  readonly pilotXdsPushes: Counter<"type">;
+  readonly pilotXdsRejects: Counter<"type">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -41,6 +48,9 @@ export class XdsMetrics {
     });
     this.requestsIgnored = new Counter({ name: "weft_xds_requests_ignored_total", help: "xDS requests ignored (reason: type_url = unsupported or wrong for the service)", labelNames: ["reason"], registers });
     this.overdueBytes = new Gauge({ name: "weft_xds_overdue_bytes", help: "Bytes of xDS responses unanswered past the budget hold time (no longer counted in weft_xds_inflight_bytes; bounded, the oldest streams are ended above the bound)", registers });
+    this.pilotXds = new Gauge({ name: "pilot_xds", help: "Istio's name: connected xDS clients (as weft_xds_connected_proxies, all APIs)", registers });
+    this.pilotXdsPushes = new Counter({ name: "pilot_xds_pushes", help: "Istio's name: xDS responses sent, by type (as weft_xds_pushes_total)", labelNames: ["type"], registers });
+    this.pilotXdsRejects = new Counter({ name: "pilot_total_xds_rejects", help: "Istio's name: xDS responses rejected by proxies, by type (as weft_xds_nacks_total)", labelNames: ["type"], registers });
     this.snapshotsSet = new Counter({ name: "weft_snapshots_set_total", help: "Snapshots accepted into the cache", registers });
     this.snapshotsRefused = new Counter({ name: "weft_snapshots_refused_total", help: "Snapshots refused by the consistency check (the previous one stays in force)", registers });
   }

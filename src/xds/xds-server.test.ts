@@ -228,6 +228,11 @@ describe.each(["sotw", "delta"] as const)("xDS server (%s)", (mode) => {
     expect(status?.types.cds?.ackedVersion).not.toBe(status?.types.cds?.lastNack?.version);
     expect(server.registry.recentNacks()).toHaveLength(1);
     expect((await registry.getSingleMetric("weft_xds_nacks_total")!.get()).values.find((v) => v.labels.type === "cds")?.value).toBe(1);
+    // Istio's names for the same counts.
+    expect((await registry.getSingleMetric("pilot_total_xds_rejects")!.get()).values.find((v) => v.labels.type === "cds")?.value).toBe(1);
+    expect((await registry.getSingleMetric("pilot_xds")!.get()).values[0]?.value).toBe(1);
+    const weftCds = (await registry.getSingleMetric("weft_xds_pushes_total")!.get()).values.filter((v) => v.labels.type === "cds").reduce((n, v) => n + v.value, 0);
+    expect((await registry.getSingleMetric("pilot_xds_pushes")!.get()).values.find((v) => v.labels.type === "cds")?.value).toBe(weftCds);
     // A later good snapshot is ACKed.
     c.rejectWhen(undefined);
     cache.set(NODE, Snapshot.build(fixture({ clusters: ["a", "c"] })));
