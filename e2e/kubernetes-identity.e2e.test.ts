@@ -11,9 +11,14 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { XDS_TYPES } from "../src/envoy/type-urls.js";
 import { SimulatedClient } from "../src/xds/simulated-client.js";
-import { kubeMeshUnavailable, podYaml, startKubeMesh, type KubeMesh } from "./harness/kube-mesh.js";
+import { CA_NAMESPACE, CA_ROOT_SECRET, kubeMeshUnavailable, podYaml, startKubeMesh, type KubeMesh } from "./harness/kube-mesh.js";
 import { VIRTUAL_POD_PLACEMENT, type RunningPod } from "./kubernetes/kubelet.js";
 import { withLifetime } from "./kubernetes/short-lived-token.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { loadOrCreateCa } from "../src/ca/certificate-authority.js";
+import { SecretRootStore } from "../src/sources/kubernetes/secret-root-store.js";
 
 const unavailable = await kubeMeshUnavailable();
 const runnable = unavailable === "";
@@ -241,6 +246,42 @@ describe.skipIf(!runnable)("Kubernetes mode with --security: identity proven by 
     });
     expect(res.status).toBe(200);
   }, 240_000);
+
+  it(`the CA root is in Secret ${CA_NAMESPACE}/${CA_ROOT_SECRET} (shared by replicas); CAs starting together against one cluster end with one root`, async () => {
+    const core = mesh.cluster.kubeConfig.makeApiClient(CoreV1Api);
+    const secret = await core.readNamespacedSecret({ name: CA_ROOT_SECRET, namespace: CA_NAMESPACE });
+    const root = Buffer.from(secret.data!["ca-cert.pem"]!, "base64").toString("utf8");
+    expect(mesh.runner.security!.ca.trustBundlePem()).toContain(root.trim());
+    // A restarted replica (another CA, same Secret) signs with the same root.
+    const dir = await mkdtemp(path.join(os.tmpdir(), "weft-ca-race-"));
+    try {
+      const again = await loadOrCreateCa({ dir, rootStore: new SecretRootStore(mesh.cluster.kubeConfig, CA_NAMESPACE, CA_ROOT_SECRET) });
+      expect(again.trustBundlePem()).toBe(mesh.runner.security!.ca.trustBundlePem());
+      // Five replicas starting at once on a fresh Secret: one creates it, the others get 409 and load it.
+      const racers = await Promise.all([1, 2, 3, 4, 5].map((i) => loadOrCreateCa({ dir: path.join(dir, String(i)), rootStore: new SecretRootStore(mesh.cluster.kubeConfig, CA_NAMESPACE, "weft-race-test") })));
+      expect(new Set(racers.map((ca) => ca.trustBundlePem())).size).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("ConfigMap istio-ca-root-cert holds the root in every namespace, also new ones, and is put back when edited or deleted", async () => {
+    const core = mesh.cluster.kubeConfig.makeApiClient(CoreV1Api);
+    const bundle = mesh.runner.security!.ca.trustBundlePem();
+    const published = async (namespace: string) => {
+      const cm = await core.readNamespacedConfigMap({ name: "istio-ca-root-cert", namespace }).catch(() => undefined);
+      return cm?.data?.["root-cert.pem"] === bundle ? true : undefined;
+    };
+    const namespaces = (await core.listNamespace()).items.map((n) => n.metadata!.name!);
+    expect(namespaces).toEqual(expect.arrayContaining(["default", "kube-system", NS, CA_NAMESPACE]));
+    for (const namespace of namespaces) await eventually(`istio-ca-root-cert in ${namespace}`, () => published(namespace), 20_000);
+    await mesh.kubectl(["create", "namespace", "late-comer"]);
+    await eventually("istio-ca-root-cert in a new namespace", () => published("late-comer"), 20_000);
+    await mesh.kubectl(["patch", "configmap", "istio-ca-root-cert", "-n", "default", "--type=merge", "-p", JSON.stringify({ data: { "root-cert.pem": "tampered" } })]);
+    await eventually("the edited ConfigMap restored", () => published("default"), 20_000);
+    await mesh.kubectl(["delete", "configmap", "istio-ca-root-cert", "-n", NS]);
+    await eventually("the deleted ConfigMap restored", () => published(NS), 20_000);
+  });
 
   it("weft_tokenreview_* metrics: latency and cache hits", async () => {
     const metrics = await mesh.runner.cp.metricsRegistry.metrics();

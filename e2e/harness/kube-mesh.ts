@@ -16,6 +16,7 @@ import { applyCrds } from "../kubernetes/manifests.js";
 import { Kubelet, type KubeletOptions, type RunningPod, type SecureSidecar } from "../kubernetes/kubelet.js";
 import { DEFAULT_TOKEN_AUDIENCE, tokenReviewClient, type TokenReviewerOptions } from "../../src/identity/kubernetes-token-review.js";
 import { mkdtemp, rm } from "node:fs/promises";
+import { SecretRootStore } from "../../src/sources/kubernetes/secret-root-store.js";
 import os from "node:os";
 import path from "node:path";
 
@@ -44,6 +45,10 @@ export interface KubeMeshSecurity {
   issue?: SecureSidecar["issue"];
 }
 
+/** Where Weft keeps the CA root Secret in these tests (serve's defaults). */
+export const CA_NAMESPACE = "istio-system";
+export const CA_ROOT_SECRET = "weft-ca-root";
+
 export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>; configDir?: string; kubelet?: Omit<KubeletOptions, "sidecar">; cluster?: StartKubernetesOptions; logger?: Logger; security?: KubeMeshSecurity; onApplied?: (config: MeshConfig) => void } = {}): Promise<KubeMesh> {
   const cluster = await startKubernetes(opts.cluster);
   try {
@@ -60,6 +65,8 @@ export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>;
   const audience = opts.security?.audience ?? DEFAULT_TOKEN_AUDIENCE;
   const stateDir = opts.security ? await mkdtemp(path.join(os.tmpdir(), "weft-kube-state-")) : undefined;
   try {
+    // The CA root Secret's namespace (Istio's istiod namespace).
+    if (stateDir) await cluster.kubectl(["create", "namespace", CA_NAMESPACE]);
     const xdsPort = await freePort();
     runner = await startMeshRunner({
       logger: opts.logger ?? silentLogger(),
@@ -74,7 +81,7 @@ export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>;
         opts.onApplied?.(c);
       },
       ...(stateDir
-        ? { security: { stateDir, podTokens: { send: tokenReviewClient(cluster.kubeConfig), pods: source, reviewer: { ...opts.security?.reviewer, audience } } } }
+        ? { security: { stateDir, rootStore: new SecretRootStore(cluster.kubeConfig, CA_NAMESPACE, CA_ROOT_SECRET), cluster: { kubeConfig: cluster.kubeConfig, namespace: CA_NAMESPACE, publishResyncMs: 1000 }, podTokens: { send: tokenReviewClient(cluster.kubeConfig), pods: source, reviewer: { ...opts.security?.reviewer, audience } } } }
         : {}),
       ...opts.runner,
     });

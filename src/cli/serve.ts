@@ -288,6 +288,8 @@ export async function runServe(argv: string[]): Promise<number> {
             ...(rootStore ? { rootStore } : {}),
             ...(values["plugged-ca-dir"] ? { pluggedCaDir: values["plugged-ca-dir"] } : {}),
             // Sidecars in the cluster authenticate with their pod's projected ServiceAccount token.
+            // Istio's cacerts Secret (plug-in CA) and the istio-ca-root-cert ConfigMaps: in Weft's namespace.
+            ...(kubernetes ? { cluster: { kubeConfig: kubernetes.kubeConfig, namespace } } : {}),
             ...(kubernetes && kubernetesSource ? { podTokens: { send: tokenReviewClient(kubernetes.kubeConfig), pods: kubernetesSource, reviewer: { audience: values["token-audience"] ?? "istio-ca" } } } : {}),
           },
         }

@@ -21,6 +21,9 @@ import { loadOrCreateCa, type CertificateAuthority } from "../ca/certificate-aut
 import { CredentialStore } from "../identity/credential-store.js";
 import { WorkloadCertificates } from "../identity/workload-certificates.js";
 import { alwaysLeader, type LeaderElection } from "./leader-election.js";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { PLUGGED_CA_SECRET, pluggedCaFromSecret } from "../ca/plugged-ca-secret.js";
+import { RootCertPublisher } from "../ca/kubernetes-root-cert-publisher.js";
 import { TokenReviewer, type SendTokenReview, type TokenReviewerOptions } from "../identity/kubernetes-token-review.js";
 import { PodIdentities, type PodDirectory } from "../identity/kubernetes-pod-identities.js";
 import type { RootStore } from "../ca/root-store.js";
@@ -48,6 +51,12 @@ export interface MeshSecurityOptions {
   rootTtlMs?: number;
   /** Automatic root rotation by the leader (defaults: 20% of the root's lifetime left, phases of 2 minutes). */
   rootRotation?: { rotateBefore?: RotateBefore; phaseMs?: number; checkIntervalMs?: number };
+  /**
+   * Kubernetes: Istio's plug-in CA Secret `cacerts` in `namespace` is used when present (else
+   * rootStore / stateDir); the trust bundle is published as ConfigMap istio-ca-root-cert in every
+   * namespace (by the leader).
+   */
+  cluster?: { kubeConfig: KubeConfig; namespace: string; publishResyncMs?: number };
 }
 
 export const DEFAULT_ROTATE_BEFORE: RotateBefore = { fraction: 0.2 };
@@ -135,15 +144,18 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   const expiryGauge = new Gauge({ name: "weft_workload_certificate_expiry_timestamp_seconds", help: "notAfter of the certificate each workload identity currently holds", labelNames: ["identity"], registers: [metricsRegistry] });
   if (opts.security) {
     const sec = opts.security;
+    // In a cluster: Istio's plug-in CA Secret cacerts, when present, is the CA.
+    const pluggedFromCluster = sec.cluster && !sec.pluggedCaDir ? await pluggedCaFromSecret(sec.cluster.kubeConfig, sec.cluster.namespace, path.join(sec.stateDir, "cacerts-from-secret")) : undefined;
     const ca = await loadOrCreateCa({
       dir: path.join(sec.stateDir, "ca"),
       trustDomain: sec.trustDomain,
-      pluggedCaDir: sec.pluggedCaDir,
+      pluggedCaDir: sec.pluggedCaDir ?? pluggedFromCluster,
       metrics: metricsRegistry,
       onWarning: (message) => logger.warn(message),
-      ...(sec.rootStore ? { rootStore: sec.rootStore } : {}),
+      ...(sec.rootStore && !pluggedFromCluster ? { rootStore: sec.rootStore } : {}),
       ...(sec.rootTtlMs !== undefined ? { rootTtlMs: sec.rootTtlMs } : {}),
     });
+    if (pluggedFromCluster) logger.info({ secret: `${sec.cluster!.namespace}/${PLUGGED_CA_SECRET}` }, "plug-in CA from the cluster's cacerts Secret");
     // A revoked credential's open streams are ended: the proxy loses its configuration and
     // certificate stream, and cannot reconnect with that token.
     const credentials = new CredentialStore(path.join(sec.stateDir, "credentials"), {
@@ -281,11 +293,21 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     leaderTransitions.inc({ to: isLeader ? "leader" : "follower" });
   });
   leader.start();
+  // Every namespace gets the trust bundle as ConfigMap istio-ca-root-cert (written by the leader).
+  const rootPublisher =
+    security && opts.security?.cluster
+      ? new RootCertPublisher({ kubeConfig: opts.security.cluster.kubeConfig, bundle: () => security!.ca.trustBundlePem(), isLeader: () => leader.isLeader(), logger: logger.child({ component: "root-cert-publisher" }), ...(opts.security.cluster.publishResyncMs ? { resyncMs: opts.security.cluster.publishResyncMs } : {}) })
+      : undefined;
+  rootPublisher?.start();
+  leader.onChange((isLeader) => {
+    if (isLeader) rootPublisher?.schedule();
+  });
   // After start a failed bundle write (disk full) is logged and retried, never thrown.
   let bundleRetry: NodeJS.Timeout | undefined;
   const publishTrustBundle = async (): Promise<void> => {
     clearTimeout(bundleRetry);
     if (!security) return;
+    rootPublisher?.schedule();
     try {
       await writeTrustBundle(security.trustBundleFile, security.ca.trustBundlePem());
     } catch (err) {
@@ -345,6 +367,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       rootRotation?.close();
       stopWatchingRoots?.();
       await leader.close();
+      await rootPublisher?.close();
       await aggregator?.close();
       controller?.close();
       clearTimeout(bundleRetry);
