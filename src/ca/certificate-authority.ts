@@ -376,7 +376,10 @@ async function loadBuiltInTrust(store: RootStore, trustDomain: string, keyAlgori
   let stored = await store.load();
   if (!stored) {
     const created = await createRootCertificate({ trustDomain, keyAlgorithm, now, ttlMs: rootTtlMs });
-    await store.saveSigningRoot(created);
+    // Create-only where the store is shared: a replica that read "nothing stored" must never
+    // replace the root another replica created meanwhile.
+    if (store.createSigningRoot) await store.createSigningRoot(created);
+    else await store.saveSigningRoot(created);
     // A store shared by replicas keeps the root the first of them saved: read back what won.
     stored = (await store.load()) ?? { signing: created };
   }

@@ -24,6 +24,12 @@ export interface RootStore {
   readonly names: { signingCertificate: string; signingKey: string; retiringCertificates: string; incomingRoot: string };
   /** The stored roots, or undefined when nothing has been stored yet. */
   load(): Promise<StoredRoots | undefined>;
+  /**
+   * Stores the FIRST root, only if none is stored (a store shared by replicas: of replicas
+   * starting together exactly one creates it; "exists" means another did and load() gives its
+   * root). Stores without it get saveSigningRoot.
+   */
+  createSigningRoot?(root: StoredRoot): Promise<"created" | "exists">;
   /** Replaces the signing root (certificate and key together). */
   saveSigningRoot(root: StoredRoot): Promise<void>;
   /** Sets the still-trusted old roots, or removes them (undefined) when a rotation finishes. */

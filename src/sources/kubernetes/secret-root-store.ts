@@ -134,6 +134,24 @@ export class SecretRootStore implements RootStore {
     return current;
   }
 
+  /** The first root: created only if the Secret does not exist (409: another replica's root stands). */
+  async createSigningRoot(root: StoredRoot): Promise<"created" | "exists"> {
+    const body: V1Secret = {
+      apiVersion: "v1",
+      kind: "Secret",
+      type: "Opaque",
+      metadata: { name: this.name, namespace: this.namespace, labels: { "app.kubernetes.io/managed-by": "weft" } },
+      data: this.data({ signing: root }),
+    };
+    try {
+      await this.core.createNamespacedSecret({ namespace: this.namespace, body });
+      return "created";
+    } catch (err) {
+      if (statusCode(err) === 409) return "exists";
+      throw new CertificateAuthorityError(`${this.where}: cannot create (${(err as Error).message.split("\n")[0]})`);
+    }
+  }
+
   saveSigningRoot(root: StoredRoot): Promise<void> {
     return this.update((current) => ({ ...(current ?? {}), signing: root }));
   }
