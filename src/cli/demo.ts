@@ -23,6 +23,9 @@ import { waitForSync } from "../runner/wait-for-sync.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 import { freePort } from "../runner/free-port.js";
+import { existsSync } from "node:fs";
+import { defaultJaegerBinary, startJaeger, type JaegerProcess } from "../demo/jaeger.js";
+import { demoTelemetrySettings, telemetryYaml } from "../demo/demo-telemetry.js";
 
 const FLAGS = {
   "ingress-port": { type: "string", env: "WEFT_DEMO_INGRESS_PORT", default: "8080", help: "port of the ingress gateway" },
@@ -31,6 +34,7 @@ const FLAGS = {
   "config-dir": { type: "string", env: "WEFT_DEMO_CONFIG_DIR", default: ".weft/demo", help: "where the demo writes its Istio YAML (edit it live)" },
   mode: { type: "string", env: "WEFT_CAPTURE_MODE", default: "auto", help: "auto, transparent (iptables in network namespaces) or explicit" },
   "log-level": { type: "string", env: "WEFT_LOG_LEVEL", help: "control-plane log level (logs are off unless set)" },
+  jaeger: { type: "string", env: "WEFT_JAEGER_BIN", help: "Jaeger binary (cmd/jaeger, e2e/observability/build-jaeger.sh builds it): traces of every request go to it; default: the build cache when present; \"off\" to not start it" },
 } satisfies Record<string, FlagSpec>;
 
 interface Running {
@@ -39,6 +43,7 @@ interface Running {
   envoys: EnvoyProcess[];
   apps: ChildProcess[];
   hostsDirs: string[];
+  jaeger?: JaegerProcess;
 }
 
 let stepNo = 0;
@@ -77,6 +82,7 @@ async function cleanup(r: Running): Promise<void> {
   await Promise.all(r.pods.map((p) => p.destroy().catch(() => undefined)));
   await Promise.all(r.hostsDirs.map((d) => rm(d, { recursive: true, force: true })));
   await r.runner?.close(1000);
+  await r.jaeger?.stop();
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
@@ -136,12 +142,21 @@ export async function runDemo(argv: string[]): Promise<number> {
       }
     }
 
+    const jaegerBinary = values.jaeger === "off" ? undefined : (values.jaeger ?? (existsSync(defaultJaegerBinary()) ? defaultJaegerBinary() : undefined));
+    if (jaegerBinary) {
+      // Sidecars in pods reach the host through the bridge; the query API stays on loopback.
+      running.jaeger = await startJaeger({ binary: jaegerBinary, receiverHost: mode === "transparent" ? bridgeAddress() : "127.0.0.1" });
+      process.stderr.write(`      Jaeger: ${running.jaeger.queryUrl}\n`);
+    }
+    const jaegerPorts = running.jaeger ? { address: running.jaeger.otlpGrpc.host, otlpPort: running.jaeger.otlpGrpc.port, zipkinPort: running.jaeger.zipkin.port } : undefined;
+
     progress(`starting the control plane on ${configDir}`);
     await mkdir(configDir, { recursive: true });
     await writeFile(path.join(configDir, "services.yaml"), servicesYaml());
     await writeFile(path.join(configDir, "routing.yaml"), routingYaml(ingressPort));
     // In transparent mode every workload has an inbound sidecar, so clients use mTLS to it.
     await writeFile(path.join(configDir, "workloads.yaml"), workloadsYaml(placements, { sidecarInbound: mode === "transparent" }));
+    await writeFile(path.join(configDir, "telemetry.yaml"), telemetryYaml(jaegerPorts));
     const logger = values["log-level"] ? createLogger({ level: values["log-level"] }) : silentLogger();
     const runner = await startMeshRunner({
       logger,
@@ -152,6 +167,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       sources: [new FileSource(configDir)],
       // The control plane's log is silent here: config problems are printed as they appear and go.
       onProblemsChanged: (report) => process.stdout.write(describeProblems(report)),
+      settings: { telemetry: demoTelemetrySettings(jaegerPorts) },
       security: { stateDir: `${configDir}-state`, servingNames: { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1", ...(mode === "transparent" ? [bridgeAddress()] : [])] } },
     });
     running.runner = runner;
@@ -228,6 +244,14 @@ export async function runDemo(argv: string[]): Promise<number> {
         `  ${path.join(configDir, "routing.yaml")}    VirtualServices, DestinationRules, Gateway`,
         `  ${path.join(configDir, "services.yaml")}   ServiceEntries`,
         `  ${path.join(configDir, "workloads.yaml")}  WorkloadEntries (generated)`,
+        `  ${path.join(configDir, "telemetry.yaml")}  Telemetry: access logs${running.jaeger ? ", tracing" : ""}`,
+        "",
+        "Observability:",
+        running.jaeger
+          ? `  traces       ${running.jaeger.queryUrl}  (Jaeger; API: ${running.jaeger.queryUrl}/api/traces?service=productpage.default)`
+          : "  traces       off (no Jaeger: build it with e2e/observability/build-jaeger.sh, or pass --jaeger PATH)",
+        `  access logs  each Envoy's output (Istio's format):`,
+        ...running.envoys.map((e) => `    ${e.name.padEnd(28)} ${e.logPath}`),
         "",
         "Control plane:",
         `  sync status  weft status --admin http://127.0.0.1:${runner.cp.adminPort}   (or /debug/syncz)`,

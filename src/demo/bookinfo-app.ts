@@ -13,8 +13,29 @@ export interface SampleAppOptions {
   sidecarPort?: number;
 }
 
-/** Headers bookinfo propagates so routing by user and tracing work end to end. */
-const PROPAGATE = ["end-user", "x-request-id", "user-agent", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "traceparent"];
+/**
+ * Headers bookinfo propagates so routing by user and tracing work end to end: the request id,
+ * W3C trace context (Envoy's OpenTelemetry tracer), B3 in both forms (Envoy's Zipkin tracer) and
+ * the other tracers' headers Istio lists. Envoy joins the spans of one request only when the app
+ * forwards these from its incoming request to its outgoing calls.
+ */
+const PROPAGATE = [
+  "end-user",
+  "user-agent",
+  "x-request-id",
+  "traceparent",
+  "tracestate",
+  "b3",
+  "x-b3-traceid",
+  "x-b3-spanid",
+  "x-b3-parentspanid",
+  "x-b3-sampled",
+  "x-b3-flags",
+  "x-ot-span-context",
+  "x-cloud-trace-context",
+  "grpc-trace-bin",
+  "sw8",
+];
 
 function call(opts: SampleAppOptions, service: string, path: string, incoming: IncomingHttpHeaders): Promise<unknown> {
   const headers: Record<string, string> = {};
