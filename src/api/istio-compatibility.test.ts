@@ -104,3 +104,22 @@ describe("false acceptances: Istio refuses these", () => {
     expect(errors(check("ServiceEntry", se([{ number: 80, name: "@", protocol: "HTTP" }])))).toHaveLength(1);
   });
 });
+
+describe("real Istio fields: 'not supported yet', never 'unknown field'", () => {
+  it("DestinationRule loadBalancer.warmup, connectionPool.http.http2KeepAlive, retryBudget, outlierDetection.consecutiveErrors: warnings", () => {
+    const r = check("DestinationRule", {
+      host: "reviews",
+      trafficPolicy: { loadBalancer: { simple: "ROUND_ROBIN", warmup: { duration: "10s" } }, connectionPool: { http: { http2KeepAlive: { time: "10s" } } }, retryBudget: { percent: { value: 20 } }, outlierDetection: { consecutiveErrors: 5 } },
+    });
+    expect(errors(r)).toEqual([]);
+    expect(warnings(r).map((w) => w.split(":")[0])).toEqual(["spec.trafficPolicy.retryBudget", "spec.trafficPolicy.loadBalancer.warmup", "spec.trafficPolicy.connectionPool.http.http2KeepAlive", "spec.trafficPolicy.outlierDetection.consecutiveErrors"]);
+  });
+
+  it("RequestAuthentication spaceDelimitedClaims: a warning; AuthorizationPolicy serviceAccounts/trustDomains: refused by name, not 'unknown field'", () => {
+    const ra = check("RequestAuthentication", { jwtRules: [{ issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks", spaceDelimitedClaims: ["scope"] }] }, "security.istio.io/v1");
+    expect(errors(ra)).toEqual([]);
+    const ap = check("AuthorizationPolicy", { rules: [{ from: [{ source: { serviceAccounts: ["default/sleep"], trustDomains: ["cluster.local"] } }] }] }, "security.istio.io/v1");
+    expect(errors(ap).map((e) => e.split(": is ")[0])).toEqual(["spec.rules[0].from[0].source.serviceAccounts", "spec.rules[0].from[0].source.trustDomains"]);
+    expect(errors(ap).join("\n")).not.toMatch(/unknown field/);
+  });
+});

@@ -67,7 +67,7 @@ function checkSubsets(spec: CheckedObject): void {
 }
 
 function checkTrafficPolicy(c: IssueCollector, value: unknown, path: string): void {
-  const policy = CheckedObject.of(c, value, path, TRAFFIC_POLICY_FIELDS, ["tunnel", "proxyProtocol"]);
+  const policy = CheckedObject.of(c, value, path, TRAFFIC_POLICY_FIELDS, ["tunnel", "proxyProtocol", "retryBudget"]);
   if (!policy) return;
   checkPolicySettings(policy);
   const ports = new Map<number, string>();
@@ -100,7 +100,7 @@ function checkPolicySettings(policy: CheckedObject): void {
 }
 
 function checkLoadBalancer(policy: CheckedObject): void {
-  const lb = policy.object("loadBalancer", LOAD_BALANCER_FIELDS);
+  const lb = policy.object("loadBalancer", LOAD_BALANCER_FIELDS, ["warmup"]);
   if (!lb) return;
   lb.atMostOneOf(["simple", "consistentHash"], "load balancer types");
   lb.enumValue("simple", SIMPLE_LB);
@@ -180,7 +180,7 @@ function checkConnectionPool(policy: CheckedObject): void {
       keepalive.duration("interval", { positive: true });
     }
   }
-  const http = pool.object("http", HTTP_POOL_FIELDS, ["useClientProtocol", "maxConcurrentStreams"]);
+  const http = pool.object("http", HTTP_POOL_FIELDS, ["useClientProtocol", "maxConcurrentStreams", "http2KeepAlive"]);
   if (http) {
     for (const key of ["http1MaxPendingRequests", "http2MaxRequests", "maxRequestsPerConnection", "maxRetries"]) http.integer(key, { min: 0, max: INT32_MAX });
     http.duration("idleTimeout", { positive: true });

@@ -186,10 +186,15 @@ function checkRule(c: IssueCollector, value: unknown, path: string): void {
   rule.list("when", (item, itemPath) => checkCondition(c, item, itemPath), { nonEmpty: true, itemDescription: "conditions (omit when to add none)" });
 }
 
+/** Real Istio source fields Weft does not match on yet: refused (ignoring one would widen what a rule matches). */
+const SOURCE_NOT_SUPPORTED = ["serviceAccounts", "notServiceAccounts", "trustDomains", "notTrustDomains"] as const;
+
 function checkSource(c: IssueCollector, value: unknown, path: string): void {
-  const source = CheckedObject.of(c, value, path, SOURCE_FIELDS);
+  const unsupported = isMapping(value) ? SOURCE_NOT_SUPPORTED.filter((k) => k in value) : [];
+  for (const key of unsupported) c.error(`${path}.${key}`, `is an Istio field that Weft does not support yet; refused rather than ignored, since ignoring it would change what the rule matches (use principals: "<trust domain>/ns/<namespace>/sa/<name>")`);
+  const source = CheckedObject.of(c, isMapping(value) ? Object.fromEntries(Object.entries(value).filter(([k]) => !(SOURCE_NOT_SUPPORTED as readonly string[]).includes(k))) : value, path, SOURCE_FIELDS);
   if (!source) return;
-  if (!SOURCE_FIELDS.some((k) => source.has(k))) c.error(path, `expected at least one of ${SOURCE_FIELDS.join(", ")}, found an empty source (omit from to match any source)`);
+  if (unsupported.length === 0 && !SOURCE_FIELDS.some((k) => source.has(k))) c.error(path, `expected at least one of ${SOURCE_FIELDS.join(", ")}, found an empty source (omit from to match any source)`);
   for (const key of ["principals", "notPrincipals"]) checkRuleStrings(source, key, "peer identities", principalProblem);
   for (const key of ["requestPrincipals", "notRequestPrincipals"]) checkRuleStrings(source, key, "request identities", requestPrincipalProblem);
   for (const key of ["namespaces", "notNamespaces"]) checkRuleStrings(source, key, "namespaces", namespacePatternProblem);
@@ -259,7 +264,7 @@ function checkCondition(c: IssueCollector, value: unknown, path: string): void {
 // RequestAuthentication
 
 const JWT_RULE_FIELDS = ["issuer", "audiences", "jwksUri", "jwks", "fromHeaders", "fromParams", "outputPayloadToHeader", "forwardOriginalToken", "outputClaimToHeaders"] as const;
-const JWT_RULE_NOT_SUPPORTED = ["fromCookies", "timeout"];
+const JWT_RULE_NOT_SUPPORTED = ["fromCookies", "timeout", "spaceDelimitedClaims"];
 
 /** An HTTP header name (RFC 9110 token). */
 function headerNameProblem(value: string): string | undefined {
