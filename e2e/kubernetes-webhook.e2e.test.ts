@@ -18,6 +18,7 @@ import { freePort } from "../src/runner/free-port.js";
 import { alwaysLeader } from "../src/runner/leader-election.js";
 import { ConfigAggregator } from "../src/sources/config-aggregator.js";
 import { FileSource } from "../src/sources/file/file-source.js";
+import { ISTIO_KINDS } from "../src/sources/kubernetes/istio-kinds.js";
 import { startAdmissionWebhook, type AdmissionWebhook } from "../src/webhook/admission-webhook.js";
 import { DEFAULT_WEBHOOK_CONFIGURATION_NAME, WEBHOOK_NAME } from "../src/webhook/webhook-configuration.js";
 import { kubernetesSupport } from "./kubernetes/binaries.js";
@@ -119,7 +120,9 @@ describe.skipIf(!support.available)("validating admission webhook (real kube-api
     expect(hook.sideEffects).toBe("None");
     expect(hook.clientConfig.url).toBe(`https://127.0.0.1:${port}/validate`);
     expect(Buffer.from(hook.clientConfig.caBundle as unknown as string, "base64").toString()).toBe(ca.trustBundlePem());
-    expect(hook.rules!.flatMap((r) => r.apiGroups).sort()).toEqual(["networking.istio.io", "security.istio.io"]);
+    // Every group of the kind registry (networking, security, telemetry, ...), nothing else.
+    expect(hook.rules!.flatMap((r) => r.apiGroups).sort()).toEqual([...new Set(ISTIO_KINDS.map((k) => k.group))].sort());
+    expect(hook.rules!.flatMap((r) => r.apiGroups)).toContain("networking.istio.io");
     expect(hook.rules!.flatMap((r) => r.resources)).toContain("virtualservices");
     expect(webhook!.keeper.writes).toBe(1);
   });
