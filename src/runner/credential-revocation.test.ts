@@ -55,16 +55,6 @@ function sidecar(r: MeshRunner, token: string | undefined): SimulatedClient {
   return c;
 }
 
-function streamError(c: SimulatedClient, timeoutMs = 10_000): Promise<{ code?: number; details?: string }> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("the stream was not ended within the timeout")), timeoutMs);
-    c.once("stream-error", (e: { code?: number; details?: string }) => {
-      clearTimeout(t);
-      resolve(e);
-    });
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("credential revocation with --security", () => {
@@ -80,7 +70,7 @@ describe("credential revocation with --security", () => {
     await waitFor(() => runner!.controller.certificateOf(key) !== undefined);
     expect(runner.controller.certificateOf(key)!.identity).toBe("spiffe://cluster.local/ns/bookinfo/sa/low-priv");
 
-    const ended = streamError(c);
+    const ended = c.streamEnded();
     runner.controller.setConfig(withProductpage(undefined));
     const e = await ended;
     expect(e.code).toBe(GrpcStatus.UNAUTHENTICATED);
@@ -90,7 +80,7 @@ describe("credential revocation with --security", () => {
 
     // Reconnecting with the revoked token: refused, nothing served.
     const again = sidecar(runner, oldToken);
-    const refused = streamError(again);
+    const refused = again.streamEnded();
     again.start();
     expect((await refused).code).toBe(GrpcStatus.UNAUTHENTICATED);
     expect(again.responses).toHaveLength(0);
@@ -99,7 +89,7 @@ describe("credential revocation with --security", () => {
     // The name comes back with serviceAccount bookinfo-productpage: the old token still gets nothing.
     runner.controller.setConfig(withProductpage("bookinfo-productpage"));
     const stale = sidecar(runner, oldToken);
-    const staleRefused = streamError(stale);
+    const staleRefused = stale.streamEnded();
     stale.start();
     expect((await staleRefused).code).toBe(GrpcStatus.UNAUTHENTICATED);
     const newToken = readFileSync(creds.tokenPath(PRODUCTPAGE), "utf8").trim();
@@ -122,7 +112,7 @@ describe("a WorkloadEntry's labels change under --security", () => {
     c.start();
     await c.waitFor(() => c.names(XDS_TYPES.listener).length > 0);
     expect(runner.cp.xds.registry.list()[0]!.snapshotKey).toContain("app=productpage,version=v1");
-    const ended = streamError(c);
+    const ended = c.streamEnded();
     /** Fresh objects each time: a config once applied is never modified. */
     const relabelled = (reviewsV2Address?: string) => {
       const config = withProductpage("low-priv");

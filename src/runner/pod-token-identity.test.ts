@@ -103,16 +103,6 @@ function sidecar(r: MeshRunner, token: string | undefined, claim: { namespace: s
   return c;
 }
 
-function streamError(c: SimulatedClient, timeoutMs = 10_000): Promise<{ code?: number; details?: string }> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("the stream was not ended within the timeout")), timeoutMs);
-    c.once("stream-error", (e: { code?: number; details?: string }) => {
-      clearTimeout(t);
-      resolve(e);
-    });
-  });
-}
-
 async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!predicate()) {
@@ -168,7 +158,7 @@ describe("pod identity by TokenReview (simulated API server)", () => {
     runner = await start(w);
     for (const token of [jwt("unknown"), jwt("other-audience"), jwt("unbound")]) {
       const c = sidecar(runner, token);
-      const ended = streamError(c);
+      const ended = c.streamEnded();
       c.start();
       const e = await ended;
       expect(e.code, token).toBe(GrpcStatus.UNAUTHENTICATED);
@@ -210,7 +200,7 @@ describe("pod identity by TokenReview (simulated API server)", () => {
     w.answers.set(token, new Error("connect ECONNREFUSED"));
     runner = await start(w);
     const c = sidecar(runner, token);
-    const ended = streamError(c);
+    const ended = c.streamEnded();
     c.start();
     const e = await ended;
     expect(e.code).toBe(GrpcStatus.UNAVAILABLE);
@@ -223,7 +213,7 @@ describe("pod identity by TokenReview (simulated API server)", () => {
     const c = sidecar(runner, jwt("reviews"));
     c.start();
     await c.waitFor(() => c.names(XDS_TYPES.listener).length > 0);
-    const ended = streamError(c);
+    const ended = c.streamEnded();
     w.pods.set({ namespace: "bookinfo", name: REVIEWS_POD.name, remove: true });
     const e = await ended;
     expect(e.code).toBe(GrpcStatus.UNAUTHENTICATED);
@@ -231,7 +221,7 @@ describe("pod identity by TokenReview (simulated API server)", () => {
     // The API server would refuse it too; here it still says yes: Weft's own pod check refuses it.
     w.pods.set({ ...REVIEWS_POD, uid: "uid-reviews-2" });
     const again = sidecar(runner, jwt("reviews"));
-    const refused = streamError(again);
+    const refused = again.streamEnded();
     again.start();
     expect((await refused).code).toBe(GrpcStatus.UNAUTHENTICATED);
     expect(w.sent.filter((t) => t === jwt("reviews"))).toHaveLength(2); // the cached answer was dropped with the pod
@@ -243,7 +233,7 @@ describe("pod identity by TokenReview (simulated API server)", () => {
     const c = sidecar(runner, jwt("reviews"));
     c.start();
     await c.waitFor(() => c.names(XDS_TYPES.listener).length > 0);
-    const ended = streamError(c);
+    const ended = c.streamEnded();
     w.pods.set({ ...REVIEWS_POD, labels: { app: "reviews", version: "v2" } });
     expect((await ended).code).toBe(GrpcStatus.UNAVAILABLE);
     c.start();

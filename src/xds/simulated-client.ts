@@ -246,6 +246,21 @@ export class SimulatedClient extends EventEmitter {
   }
 
   /** Resolves when `predicate` holds, checked after every response. */
+  /** Resolves with the gRPC status (code, details) the server ends the stream with; rejects after timeoutMs. */
+  streamEnded(timeoutMs = 10_000): Promise<{ code?: number; details?: string }> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: { code?: number; details?: string }) => {
+        clearTimeout(timer);
+        resolve(e);
+      };
+      const timer = setTimeout(() => {
+        this.off("stream-error", onError);
+        reject(new Error(`simulated client ${this.opts.nodeId}: the stream was not ended within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.once("stream-error", onError);
+    });
+  }
+
   waitFor(predicate: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
     if (predicate()) return Promise.resolve();
     return new Promise((resolve, reject) => {
