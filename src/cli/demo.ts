@@ -11,7 +11,7 @@ import path from "node:path";
 import { applyCapture, captureSupport } from "../capture/iptables.js";
 import { bridgeAddress, cleanupLeftovers, createPod, type Pod } from "../capture/pod-network.js";
 import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT, SIDECAR_ENVOY_ARGS, sidecarEnvoyOptions } from "../capture/sidecar.js";
-import { DEMO_SERVICES, DEMO_WORKLOADS, routingYaml, serviceVip, servicesYaml, workloadsYaml, type DemoWorkload } from "../demo/default-mesh.js";
+import { DEMO_SERVICES, DEMO_WORKLOADS, routingYaml, serviceHostNames, serviceVip, servicesYaml, workloadsYaml, type DemoWorkload } from "../demo/default-mesh.js";
 import { renderBootstrap } from "../envoy/bootstrap.js";
 import { DEMO_GATEWAY, demoSidecarMetadata, demoSidecarNodeId } from "../demo/compose-topology.js";
 import { startEnvoy, type EnvoyProcess } from "../envoy/envoy-process.js";
@@ -133,7 +133,7 @@ export async function runDemo(argv: string[]): Promise<number> {
         const hostsDir = `/etc/netns/${pod.netns}`;
         await mkdir(hostsDir, { recursive: true });
         running.hostsDirs.push(hostsDir);
-        const lines = ["127.0.0.1 localhost", ...DEMO_SERVICES.map((s) => `${serviceVip(s)} ${s} ${s}.default ${s}.default.svc ${s}.default.svc.cluster.local`)];
+        const lines = ["127.0.0.1 localhost", ...DEMO_SERVICES.map((s) => `${serviceVip(s)} ${serviceHostNames(s).join(" ")}`)];
         await writeFile(`${hostsDir}/hosts`, lines.join("\n") + "\n");
         await applyCapture(pod.netns, { proxyUid: DEFAULT_PROXY_UID });
         placements.push({ workload: w, address: pod.ip, port: 9080, pod });

@@ -11,7 +11,7 @@
 import { stringify } from "yaml";
 import { renderBootstrap } from "../envoy/bootstrap.js";
 import { NODE_METADATA } from "../model/proxy.js";
-import { DEMO_SERVICES, DEMO_WORKLOADS, routingYaml, servicesYaml, serviceVip, workloadsYaml, type DemoWorkload } from "./default-mesh.js";
+import { DEMO_SERVICES, DEMO_WORKLOADS, routingYaml, serviceHostNames, servicesYaml, serviceVip, workloadsYaml, type DemoWorkload } from "./default-mesh.js";
 
 /** Where things are inside the compose containers. */
 export const COMPOSE = {
@@ -135,7 +135,7 @@ export function composeFiles(): Map<string, string> {
 function composeYaml(workloads: ComposeWorkload[]): string {
   // Service names resolve to the services' virtual IPs, as cluster DNS (and the demo's hosts
   // files) would: the sidecar captures the connection and routes it.
-  const extraHosts = DEMO_SERVICES.flatMap((s) => [s, `${s}.default`, `${s}.default.svc`, `${s}.default.svc.cluster.local`].map((h) => `${h}:${serviceVip(s)}`));
+  const extraHosts = DEMO_SERVICES.flatMap((s) => serviceHostNames(s).map((h) => `${h}:${serviceVip(s)}`));
   const sidecarVolumes = [`./bootstrap:${COMPOSE.bootstrapDir}:ro`, `weft-state:${COMPOSE.stateDir}:ro`];
   const envoyCommand = (file: string) => ["-c", `${COMPOSE.bootstrapDir}/${file}`, "--drain-time-s", "1", "--drain-strategy", "immediate"];
   const uid = `${COMPOSE.proxyUid}:${COMPOSE.proxyUid}`;

@@ -21,6 +21,11 @@ export function serviceVip(service: string): string {
   return `240.240.0.${DEMO_SERVICES.indexOf(service as (typeof DEMO_SERVICES)[number]) + 1}`;
 }
 
+/** The names a demo service answers to inside the mesh (what cluster DNS would resolve to its VIP). */
+export function serviceHostNames(service: string): string[] {
+  return [service, `${service}.default`, `${service}.default.svc`, `${service}.default.svc.cluster.local`];
+}
+
 export function servicesYaml(): string {
   return DEMO_SERVICES.map(
     (s) => `apiVersion: networking.istio.io/v1
