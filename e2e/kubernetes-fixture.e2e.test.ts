@@ -1,5 +1,5 @@
 // The Kubernetes test fixture itself, against the REAL kube-apiserver and kube-controller-manager
-// (built by e2e/kubernetes/build.sh) and etcd: Weft's Istio CRDs apply and Istio manifests apply
+// (built by scripts/cached-go-build.sh kubernetes) and etcd: Weft's Istio CRDs apply and Istio manifests apply
 // unchanged; a Service selecting a pod run by the kubelet harness (a network namespace) gets an
 // EndpointSlice with that pod's IP from the controller-manager; Deployments roll; injected pods get
 // an Envoy sidecar and turn Ready once it has its configuration from Weft; TokenRequest and

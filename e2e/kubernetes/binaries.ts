@@ -1,19 +1,19 @@
 // Where the Kubernetes fixture's programs are: kube-apiserver, kube-controller-manager and
-// kubectl built by build.sh into a cache directory, etcd from the system (Debian etcd-server).
+// kubectl built by `scripts/cached-go-build.sh kubernetes` into a cache directory, etcd from the system (Debian etcd-server).
 //
 //   WEFT_K8S_BIN_DIR   a directory holding the three Kubernetes binaries (overrides the cache)
-//   WEFT_K8S_CACHE     build.sh's cache directory (default ~/.cache/weft/kubernetes/<version>)
+//   WEFT_K8S_CACHE     the build's cache directory (default ~/.cache/weft/kubernetes/<version>)
 //   WEFT_ETCD_BIN      etcd (default: `etcd` on PATH)
-import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { onPath } from "../../src/capture/pod-network.js";
+import { goToolBinDir, goToolBuildCommand, isExecutable } from "../../src/demo/go-tool-cache.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-/** The build script, for error messages and for tests that want to build on demand. */
-export const BUILD_SCRIPT = path.join(HERE, "build.sh");
+/** The build command, for error messages. */
+export const BUILD_COMMAND = goToolBuildCommand("kubernetes");
 
 /** The Kubernetes version pinned in our Go module (e.g. "v1.33.13"). */
 export function kubernetesVersion(): string {
@@ -31,21 +31,9 @@ export interface KubernetesBinaries {
   etcd: string;
 }
 
-function executable(file: string): boolean {
-  try {
-    accessSync(file, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The directory build.sh writes the binaries to (they may not be built yet). */
+/** The directory the build writes the binaries to (they may not be built yet). */
 export function kubernetesBinDir(): string {
-  if (process.env.WEFT_K8S_BIN_DIR) return process.env.WEFT_K8S_BIN_DIR;
-  const cacheHome = process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
-  const cache = process.env.WEFT_K8S_CACHE || path.join(cacheHome, "weft", "kubernetes", kubernetesVersion());
-  return path.join(cache, "bin");
+  return process.env.WEFT_K8S_BIN_DIR || goToolBinDir("kubernetes", kubernetesVersion(), "WEFT_K8S_CACHE");
 }
 
 /** Finds every binary, or says what is missing and how to get it. */
@@ -54,14 +42,14 @@ export function findKubernetesBinaries(): KubernetesBinaries {
   const missing: string[] = [];
   const inDir = (name: string) => {
     const file = path.join(dir, name);
-    if (!executable(file)) missing.push(`${file} (run ${path.relative(process.cwd(), BUILD_SCRIPT)}, ~10 min once)`);
+    if (!isExecutable(file)) missing.push(`${file} (run ${BUILD_COMMAND}, ~10 min once)`);
     return file;
   };
   const kubeApiserver = inDir("kube-apiserver");
   const kubeControllerManager = inDir("kube-controller-manager");
   const kubectl = inDir("kubectl");
   const etcd = process.env.WEFT_ETCD_BIN || "etcd";
-  if (!(etcd.includes("/") ? executable(etcd) : onPath(etcd))) {
+  if (!(etcd.includes("/") ? isExecutable(etcd) : onPath(etcd))) {
     missing.push(`${etcd} (apt-get install etcd-server, or set WEFT_ETCD_BIN)`);
   }
   if (missing.length > 0) throw new Error(`Kubernetes test fixture: missing ${missing.join("; ")}`);

@@ -11,10 +11,10 @@ import { freePort } from "../../src/runner/free-port.js";
 import { httpGet } from "../harness/http.js";
 import { TestMesh } from "../harness/mesh.js";
 import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { prometheusBinary } from "./prometheus-binary.js";
+import { prometheusBinary } from "./backend-binaries.js";
 
 const binary = prometheusBinary();
-if (!binary) process.stderr.write("prometheus e2e: skipped, no Prometheus binary (e2e/observability/build-prometheus.sh builds one)\n");
+if (!binary) process.stderr.write("prometheus e2e: skipped, no Prometheus binary (scripts/cached-go-build.sh prometheus builds one)\n");
 const RULES = fileURLToPath(new URL("../../manifests/prometheus/istio-compat.rules.yaml", import.meta.url));
 
 const MESH = (ups: Record<string, Upstream>) => `

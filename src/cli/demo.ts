@@ -23,8 +23,8 @@ import { waitForSync } from "../runner/wait-for-sync.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 import { freePort } from "../runner/free-port.js";
-import { existsSync } from "node:fs";
-import { defaultJaegerBinary, startJaeger, type JaegerProcess } from "../demo/jaeger.js";
+import { startJaeger, type JaegerProcess } from "../demo/jaeger.js";
+import { builtGoTool, goToolBuildCommand } from "../demo/go-tool-cache.js";
 import { demoTelemetrySettings, telemetryYaml } from "../demo/demo-telemetry.js";
 
 const FLAGS = {
@@ -34,7 +34,7 @@ const FLAGS = {
   "config-dir": { type: "string", env: "WEFT_DEMO_CONFIG_DIR", default: ".weft/demo", help: "where the demo writes its Istio YAML (edit it live)" },
   mode: { type: "string", env: "WEFT_CAPTURE_MODE", default: "auto", help: "auto, transparent (iptables in network namespaces) or explicit" },
   "log-level": { type: "string", env: "WEFT_LOG_LEVEL", help: "control-plane log level (logs are off unless set)" },
-  jaeger: { type: "string", env: "WEFT_JAEGER_BIN", help: "Jaeger binary (cmd/jaeger, e2e/observability/build-jaeger.sh builds it): traces of every request go to it; default: the build cache when present; \"off\" to not start it" },
+  jaeger: { type: "string", env: "WEFT_JAEGER_BIN", help: "Jaeger binary (cmd/jaeger; scripts/cached-go-build.sh jaeger builds it): traces of every request go to it; default: the build cache when present; \"off\" to not start it" },
 } satisfies Record<string, FlagSpec>;
 
 interface Running {
@@ -142,7 +142,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       }
     }
 
-    const jaegerBinary = values.jaeger === "off" ? undefined : (values.jaeger ?? (existsSync(defaultJaegerBinary()) ? defaultJaegerBinary() : undefined));
+    const jaegerBinary = values.jaeger === "off" ? undefined : (values.jaeger ?? builtGoTool("jaeger"));
     if (jaegerBinary) {
       // Sidecars in pods reach the host through the bridge; the query API stays on loopback.
       running.jaeger = await startJaeger({ binary: jaegerBinary, receiverHost: mode === "transparent" ? bridgeAddress() : "127.0.0.1" });
@@ -249,7 +249,7 @@ export async function runDemo(argv: string[]): Promise<number> {
         "Observability:",
         running.jaeger
           ? `  traces       ${running.jaeger.queryUrl}  (Jaeger; API: ${running.jaeger.queryUrl}/api/traces?service=productpage.default)`
-          : "  traces       off (no Jaeger: build it with e2e/observability/build-jaeger.sh, or pass --jaeger PATH)",
+          : `  traces       off (no Jaeger: build it with ${goToolBuildCommand("jaeger")}, or pass --jaeger PATH)`,
         `  access logs  each Envoy's output (Istio's format):`,
         ...running.envoys.map((e) => `    ${e.name.padEnd(28)} ${e.logPath}`),
         "",

@@ -1,5 +1,5 @@
 // A Jaeger process for the demo, tests and benchmarks: Jaeger v2 (`cmd/jaeger`, built from the
-// Go module proxy by e2e/observability/build-jaeger.sh) with in-memory storage, receiving OTLP
+// Go module proxy by `scripts/cached-go-build.sh jaeger`) with in-memory storage, receiving OTLP
 // gRPC and Zipkin spans on `receiverHost` and answering queries (HTTP API, UI) on 127.0.0.1.
 // Every port is chosen free; nothing is left running after stop().
 import { spawn, type ChildProcess } from "node:child_process";
@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "../runner/free-port.js";
+import { goToolBinary } from "./go-tool-cache.js";
 
 export interface JaegerProcess {
   /** OTLP gRPC receiver (spans from Envoy's OpenTelemetry tracer). */
@@ -20,10 +21,6 @@ export interface JaegerProcess {
   stop(): Promise<void>;
 }
 
-/** The binary: $WEFT_JAEGER_BIN, else the cache build-jaeger.sh fills. */
-export function defaultJaegerBinary(): string {
-  return process.env.WEFT_JAEGER_BIN ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "weft", "jaeger", "v1.76.0", "bin", "jaeger");
-}
 
 function configYaml(p: { receiverHost: string; otlp: number; otlpHttp: number; zipkin: number; query: number; queryGrpc: number; health: number }): string {
   return `service:
@@ -75,7 +72,7 @@ exporters:
 
 /** Starts Jaeger and resolves once its health check and query API answer (at most `timeoutMs`). */
 export async function startJaeger(opts: { binary?: string; receiverHost?: string; timeoutMs?: number } = {}): Promise<JaegerProcess> {
-  const binary = opts.binary ?? defaultJaegerBinary();
+  const binary = opts.binary ?? goToolBinary("jaeger");
   const receiverHost = opts.receiverHost ?? "127.0.0.1";
   const ports = {
     receiverHost,
