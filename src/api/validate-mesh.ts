@@ -5,6 +5,7 @@
 // Istio's analyzer code where one exists (IST0101 ReferencedResourceNotFound); translation
 // tolerates them (a route to an unknown host or subset answers 503, as Istio's missing
 // cluster does). Where the referenced resource exists but is invalid, the warning says so.
+import { REFERENCED_RESOURCE_NOT_FOUND as ANALYSIS_REFERENCED_RESOURCE_NOT_FOUND } from "./analysis-messages.js";
 import { HintIndex, type HintCounter } from "./spelling-hints.js";
 import {
   boundText,
@@ -20,8 +21,8 @@ import {
   type VirtualService,
 } from "./types.js";
 
-/** Istio's analyzer code for a reference to something that does not exist. */
-export const REFERENCED_RESOURCE_NOT_FOUND = "IST0101";
+/** Istio's analyzer code for a reference to something that does not exist (IST0101, analysis-messages.ts). */
+const REFERENCED_RESOURCE_NOT_FOUND = ANALYSIS_REFERENCED_RESOURCE_NOT_FOUND.code;
 
 /**
  * A resource that exists but is invalid (its own errors keep it out of the mesh): named so that

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   "proxy-config": { summary: "what Weft sends one proxy: clusters, listeners, routes, endpoints, secrets", run: async (argv) => (await import("./proxy-config.js")).runProxyConfig(argv) },
   "config-dump": { summary: "everything Weft sends one proxy, readable JSON/YAML (private keys redacted)", run: async (argv) => (await import("./proxy-config.js")).runConfigDump(argv) },
   validate: { summary: "check a directory of Istio YAML; prints every problem, exit 1 on errors", run: async (argv) => (await import("./validate.js")).runValidate(argv) },
+  analyze: { summary: "istioctl analyze's habits: Istio's message codes (IST0101, ...) for files, dirs or a cluster (-k)", run: async (argv) => (await import("./analyze.js")).runAnalyze(argv) },
   "sample-app": { summary: "(internal) one workload of the demo's sample application", run: async (argv) => (await import("./sample-app.js")).runSampleAppCommand(argv) },
   ca: { summary: "CA roots and root rotation: status, rotate-root (through the admin API)", run: async (argv) => (await import("./ca.js")).runCa(argv) },
   capture: { summary: "apply or remove transparent-capture iptables rules (sidecar init)", run: async (argv) => (await import("./capture.js")).runCapture(argv) },

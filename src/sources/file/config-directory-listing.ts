@@ -100,6 +100,15 @@ export function listConfigDirectory(root: string, limits: ListingLimits): Direct
       else listing.files.push(path);
     }
   };
+  // A file named as the root (`weft analyze a.yaml`) is the listing's one file, whatever its extension.
+  try {
+    if (statSync(realRoot).isFile()) {
+      listing.files.push(root);
+      return listing;
+    }
+  } catch {
+    // removed since realpath: walk() reports it
+  }
   walk(root, realRoot);
   return listing;
 }

@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import type { MeshConfig, Sourced } from "../api/types.js";
+import { validateResource } from "../api/validate-resource.js";
+import { analyzeMesh } from "./mesh-analysis.js";
+
+let documents = 0;
+
+function resource(kind: string, name: string, spec: Record<string, unknown>, namespace = "shop", labels?: Record<string, string>): Sourced {
+  const document = ++documents;
+  const { resource, issues } = validateResource({ apiVersion: "networking.istio.io/v1", kind, metadata: { name, namespace, ...(labels ? { labels } : {}) }, spec }, { file: "mesh.yaml", document });
+  if (!resource) throw new Error(`invalid test resource: ${issues.map((i) => `${i.field}: ${i.message}`).join("; ")}`);
+  return { resource, source: { file: "mesh.yaml", document } };
+}
+
+function findings(...resources: Sourced[]): string[] {
+  const config: MeshConfig = { resources, issues: [] };
+  return analyzeMesh(config).map((i) => `${i.code} ${i.resource} ${i.field}: ${i.message}`);
+}
+
+const twoPorts = () =>
+  resource("ServiceEntry", "reviews", {
+    hosts: ["reviews.shop.svc.cluster.local"],
+    location: "MESH_INTERNAL",
+    resolution: "STATIC",
+    ports: [{ number: 9080, name: "http", protocol: "HTTP" }, { number: 9443, name: "https", protocol: "HTTPS" }],
+    endpoints: [{ address: "10.0.0.1", labels: { app: "reviews" } }],
+  });
+
+describe("analyzeMesh", () => {
+  it("IST0112: a destination without a port to a service with several; IST0101 host:port: a port the service lacks", () => {
+    const vs = resource("VirtualService", "reviews", {
+      hosts: ["reviews"],
+      http: [{ route: [{ destination: { host: "reviews" } }], mirror: { host: "reviews", port: { number: 1234 } } }],
+      tcp: [{ route: [{ destination: { host: "reviews", port: { number: 9443 } } }] }],
+    });
+    expect(findings(twoPorts(), vs)).toEqual([
+      'IST0112 VirtualService/shop/reviews spec.http[0].route[0].destination: This VirtualService routes to a service "reviews" that exposes multiple ports [9080 9443]. Specifying a port in the destination is required to disambiguate.',
+      'IST0101 VirtualService/shop/reviews spec.http[0].mirror.port.number: Referenced mirror host:port not found: "reviews:1234"',
+    ]);
+  });
+
+  it("IST0109 only for VirtualServices of the mesh whose exportTo scopes meet", () => {
+    const route = { http: [{ route: [{ destination: { host: "reviews", port: { number: 9080 } } }] }] };
+    const local = resource("VirtualService", "a", { hosts: ["reviews"], exportTo: ["."], ...route });
+    const other = resource("VirtualService", "b", { hosts: ["reviews.shop.svc.cluster.local"], exportTo: ["checkout"], ...route });
+    const gateway = resource("VirtualService", "c", { hosts: ["reviews"], gateways: ["edge"], ...route });
+    expect(findings(twoPorts(), local, other, gateway).filter((f) => f.startsWith("IST0109"))).toEqual([]);
+    const both = resource("VirtualService", "d", { hosts: ["reviews"], exportTo: ["shop", "checkout"], ...route });
+    expect(findings(twoPorts(), local, other, both).filter((f) => f.startsWith("IST0109"))).toEqual([
+      expect.stringMatching(/^IST0109 VirtualService\/shop\/a spec.hosts: The VirtualServices shop\/a,shop\/d .* same host shop\/reviews.shop.svc.cluster.local /),
+      expect.stringMatching(/^IST0109 VirtualService\/shop\/d spec.hosts: The VirtualServices shop\/a,shop\/d /),
+      expect.stringMatching(/^IST0109 VirtualService\/shop\/b spec.hosts: The VirtualServices shop\/b,shop\/d .* same host checkout\/reviews.shop.svc.cluster.local /),
+      expect.stringMatching(/^IST0109 VirtualService\/shop\/d spec.hosts: The VirtualServices shop\/b,shop\/d /),
+    ]);
+  });
+
+  it("IST0132: a VirtualService host no server host of its Gateway (as seen from its namespace) matches", () => {
+    const gateway = resource("Gateway", "edge", { selector: { istio: "ingressgateway" }, servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["*.example.com", "other/api.internal"] }] });
+    const route = { http: [{ route: [{ destination: { host: "reviews", port: { number: 9080 } } }] }] };
+    const matching = resource("VirtualService", "shop-web", { hosts: ["shop.example.com"], gateways: ["edge"], ...route });
+    const wildcard = resource("VirtualService", "all-web", { hosts: ["*.example.com"], gateways: ["shop/edge"], ...route });
+    const otherNamespaceOnly = resource("VirtualService", "api", { hosts: ["api.internal"], gateways: ["edge"], ...route });
+    const bare = resource("VirtualService", "bare", { hosts: ["example.com"], gateways: ["edge", "mesh"], ...route });
+    const missing = resource("VirtualService", "lost", { hosts: ["shop.example.com"], gateways: ["nowhere"], ...route });
+    expect(findings(twoPorts(), gateway, matching, wildcard, otherNamespaceOnly, bare, missing).filter((f) => f.startsWith("IST0132"))).toEqual([
+      "IST0132 VirtualService/shop/api spec.gateways[0]: one or more host [api.internal] defined in VirtualService shop/api not found in Gateway shop/edge.",
+      "IST0132 VirtualService/shop/bare spec.gateways[0]: one or more host [example.com] defined in VirtualService shop/bare not found in Gateway shop/edge.",
+      "IST0132 VirtualService/shop/lost spec.gateways[0]: one or more host [shop.example.com] defined in VirtualService shop/lost not found in Gateway shop/nowhere.",
+    ]);
+  });
+
+  it("IST0111: two Sidecars without a selector in one namespace; IST0110: two selecting the same workload", () => {
+    const egress = { egress: [{ hosts: ["./*"] }] };
+    const a = resource("Sidecar", "a", egress);
+    const b = resource("Sidecar", "b", egress);
+    const elsewhere = resource("Sidecar", "c", egress, "other");
+    const byApp = resource("Sidecar", "by-app", { workloadSelector: { labels: { app: "reviews" } }, ...egress });
+    const byVersion = resource("Sidecar", "by-version", { workloadSelector: { labels: { version: "v1" } }, ...egress });
+    const pod = resource("WorkloadEntry", "reviews-v1", { address: "10.0.0.2", labels: { app: "reviews", version: "v1" } });
+    expect(findings(a, b, elsewhere, byApp, byVersion)).toEqual([
+      'IST0111 Sidecar/shop/a spec: The Sidecars [a b] in namespace "shop" have no workload selector, which can lead to undefined behavior.',
+      'IST0111 Sidecar/shop/b spec: The Sidecars [a b] in namespace "shop" have no workload selector, which can lead to undefined behavior.',
+    ]);
+    expect(findings(byApp, byVersion, pod)).toEqual([
+      'IST0110 Sidecar/shop/by-app spec.workloadSelector: The Sidecars [by-app by-version] in namespace "shop" select the same workload pod "reviews-v1", which can lead to undefined behavior.',
+      'IST0110 Sidecar/shop/by-version spec.workloadSelector: The Sidecars [by-app by-version] in namespace "shop" select the same workload pod "reviews-v1", which can lead to undefined behavior.',
+    ]);
+    // a service endpoint (a Kubernetes Pod in file or cluster mode) is a workload too
+    expect(findings(byApp, byVersion, twoPorts())).toEqual([]);
+  });
+
+  it("IST0128 / IST0129: TLS origination (SIMPLE, MUTUAL) without caCertificates, at the rule and per port", () => {
+    const dr = resource("DestinationRule", "reviews", {
+      host: "reviews",
+      trafficPolicy: {
+        tls: { mode: "MUTUAL", clientCertificate: "/c.pem", privateKey: "/k.pem" },
+        portLevelSettings: [{ port: { number: 9443 }, tls: { mode: "SIMPLE" } }, { port: { number: 9080 }, tls: { mode: "SIMPLE", caCertificates: "/ca.pem" } }],
+      },
+    });
+    const mesh = resource("DestinationRule", "mesh-mtls", { host: "ratings", trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" } } });
+    expect(findings(twoPorts(), dr, mesh)).toEqual([
+      "IST0128 DestinationRule/shop/reviews spec.trafficPolicy.tls: DestinationRule shop/reviews in namespace shop has TLS mode set to MUTUAL but no caCertificates are set to validate server identity for host: reviews",
+      "IST0129 DestinationRule/shop/reviews spec.trafficPolicy.portLevelSettings[0].tls: DestinationRule shop/reviews in namespace shop has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: reviews at port 9443",
+    ]);
+  });
+});
