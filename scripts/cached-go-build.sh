@@ -81,6 +81,27 @@ recipe_jaeger() {
   packages=(github.com/jaegertracing/jaeger/cmd/jaeger)
 }
 
+# helm for the chart checks (charts/weft: lint, template goldens, installs into the fixture).
+# Without the -X, `helm version` reports the module's placeholder instead of the release.
+recipe_helm() {
+  version="${WEFT_HELM_VERSION:-v3.22.0}"
+  cache_env=WEFT_HELM_CACHE
+  binaries=(helm)
+  packages=("helm.sh/helm/v3/cmd/helm@$version")
+  ldflags="-X helm.sh/helm/v3/internal/version.version=$version"
+}
+verify_helm() { output_has "$version" "$bin/helm" version --short; }
+
+# actionlint for the kind workflow (.github/workflows/kind.yaml).
+recipe_actionlint() {
+  version="${WEFT_ACTIONLINT_VERSION:-v1.7.12}"
+  cache_env=WEFT_ACTIONLINT_CACHE
+  binaries=(actionlint)
+  packages=("github.com/rhysd/actionlint/cmd/actionlint@$version")
+  ldflags="-X github.com/rhysd/actionlint.version=$version"
+}
+verify_actionlint() { output_has "$version" "$bin/actionlint" -version; }
+
 # --- the build -------------------------------------------------------------------------------------
 
 tools() { declare -F | sed -n 's/^declare -f recipe_//p'; }
