@@ -5,7 +5,7 @@
 //   flock /tmp/weft-pods.lock npx vitest run e2e/kubernetes-resync.e2e.test.ts
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MeshConfig, ServiceEntry } from "../src/api/types.js";
+import { resourceKey, type MeshConfig, type ServiceEntry } from "../src/api/types.js";
 import type { RunningPod } from "./kubernetes/kubelet.js";
 import { answeredBy, sleep, startKubeMesh, kubeMeshUnavailable, podYaml, type KubeMesh } from "./harness/kube-mesh.js";
 
@@ -57,6 +57,12 @@ spec: { ports: [{ name: http, port: 80 }] }
 function cartOf(config: MeshConfig): { endpoints: number; virtualService: boolean } {
   const entry = config.resources.find((s) => s.resource.kind === "ServiceEntry" && (s.resource as ServiceEntry).spec.hosts.includes(CART))?.resource as ServiceEntry | undefined;
   return { endpoints: entry?.spec.endpoints?.length ?? 0, virtualService: config.resources.some((s) => s.resource.kind === "VirtualService" && s.resource.metadata.name === "cart") };
+}
+
+/** Resources of `before` missing from `after`: none may go missing while nothing is deleted (a partial config). */
+function missingFrom(before: MeshConfig, after: MeshConfig): string[] {
+  const keys = new Set(after.resources.map((s) => resourceKey(s.resource)));
+  return before.resources.map((s) => resourceKey(s.resource)).filter((k) => !keys.has(k));
 }
 
 /** etcd's client URL, from its command line. */
@@ -114,18 +120,23 @@ describe.skipIf(!runnable)("Kubernetes mode: API server restart and watch expiry
 
   it("an API server restart: the watches resume, nothing is emptied, no request fails", async () => {
     const appliedBefore = mesh.applied.length;
+    const last = mesh.applied.at(-1)!;
     const requestsBefore = loop.requests;
     await mesh.cluster.restart("kube-apiserver", { downMs: 3000 });
     // A change made after the restart arrives: the watches are back.
     await mesh.apply(probeService("after-restart"));
     await mesh.settle((m) => !!m.serviceByHost.get("after-restart.shop.svc.cluster.local"), "a Service created after the restart");
     expect(loop.requests).toBeGreaterThan(requestsBefore + 10);
-    for (const config of mesh.applied.slice(appliedBefore)) expect(cartOf(config)).toEqual({ endpoints: 2, virtualService: true });
+    for (const config of mesh.applied.slice(appliedBefore)) {
+      expect(cartOf(config)).toEqual({ endpoints: 2, virtualService: true });
+      expect(missingFrom(last, config)).toEqual([]);
+    }
     expect(loop.failures).toEqual([]);
   });
 
   it("watches expired (410 Gone): Weft relists without pushing an empty or partial config, no request fails", async () => {
     const appliedBefore = mesh.applied.length;
+    const last = mesh.applied.at(-1)!;
     const relistsBefore = Object.values(mesh.source.stats().reflectors).reduce((n, s) => n + s.relistsAfterGone, 0);
     const requestsBefore = loop.requests;
     // While the API server is down, etcd moves on and compacts its history: every
@@ -151,7 +162,10 @@ describe.skipIf(!runnable)("Kubernetes mode: API server restart and watch expiry
     await mesh.apply(probeService("after-relist"));
     await mesh.settle((m) => !!m.serviceByHost.get("after-relist.shop.svc.cluster.local"), "a Service created after the relist");
     expect(loop.requests).toBeGreaterThan(requestsBefore + 10);
-    for (const config of mesh.applied.slice(appliedBefore)) expect(cartOf(config)).toEqual({ endpoints: 2, virtualService: true });
+    for (const config of mesh.applied.slice(appliedBefore)) {
+      expect(cartOf(config)).toEqual({ endpoints: 2, virtualService: true });
+      expect(missingFrom(last, config)).toEqual([]);
+    }
     expect(loop.failures).toEqual([]);
   });
 });
