@@ -48,6 +48,16 @@ export function replicaIdentity(): string {
 import { DEFAULT_WEBHOOK_PORT, WEBHOOK_PATH } from "../webhook/webhook-server.js";
 import { DEFAULT_WEBHOOK_CONFIGURATION_NAME, type WebhookTarget } from "../webhook/webhook-configuration.js";
 import { startAdmissionWebhook, type AdmissionWebhook } from "../webhook/admission-webhook.js";
+import { DEFAULT_INJECTION_CONFIGURATION_NAME } from "../webhook/inject-configuration.js";
+import { DEFAULT_INJECTION_SETTINGS, type InjectionSettings } from "../webhook/inject-sidecar.js";
+
+/** --inject-xds-address: host:port (a DNS name or IPv4 address). */
+function parseHostPort(flag: string, text: string): { host: string; port: number } {
+  const m = /^([A-Za-z0-9.-]+):(\d+)$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--${flag} must be host:port such as "weft.weft-system.svc:15010", got "${text}"`);
+  return { host: m[1]!, port };
+}
 import { loadOrCreateCa } from "../ca/certificate-authority.js";
 import { startStatusWriting } from "../runner/status-writing.js";
 import type { StatusController } from "../status/status-controller.js";
@@ -159,6 +169,12 @@ const FLAGS = {
   "webhook-service": { type: "string", env: "WEFT_WEBHOOK_SERVICE", default: "weft-system/weft:443", help: "with --webhook: the Service (namespace/name:port) the apiserver calls the webhook through" },
   "webhook-url": { type: "string", env: "WEFT_WEBHOOK_URL", help: "with --webhook: call the webhook at this https URL instead of a Service (Weft outside the cluster), e.g. https://10.0.0.5:15017/validate" },
   "webhook-configuration": { type: "string", env: "WEFT_WEBHOOK_CONFIGURATION", default: DEFAULT_WEBHOOK_CONFIGURATION_NAME, help: "with --webhook: name of the ValidatingWebhookConfiguration Weft creates and keeps" },
+  inject: { type: "boolean", env: "WEFT_INJECT", help: "with --webhook: sidecar injection on the same HTTPS server (POST /inject) and its MutatingWebhookConfiguration (namespace label istio-injection=enabled or istio.io/rev, pod label sidecar.istio.io/inject)" },
+  "inject-image": { type: "string", env: "WEFT_INJECT_IMAGE", default: DEFAULT_INJECTION_SETTINGS.image, help: "with --inject: Weft's image, run by the istio-init container (`weft capture apply`)" },
+  "inject-proxy-image": { type: "string", env: "WEFT_INJECT_PROXY_IMAGE", default: DEFAULT_INJECTION_SETTINGS.proxyImage, help: "with --inject: the sidecar's Envoy image (annotation sidecar.istio.io/proxyImage overrides it per pod)" },
+  "inject-xds-address": { type: "string", env: "WEFT_INJECT_XDS_ADDRESS", help: "with --inject: host:port injected sidecars dial for xDS (default weft.weft-system.svc:<--xds-port>; TLS with the name weft.weft-system.svc under --security)" },
+  "injection-configuration": { type: "string", env: "WEFT_INJECTION_CONFIGURATION", default: DEFAULT_INJECTION_CONFIGURATION_NAME, help: "with --inject: name of the MutatingWebhookConfiguration Weft creates and keeps" },
+  revision: { type: "string", env: "WEFT_REVISION", default: "default", help: "with --inject: this control plane's revision: namespaces labelled istio.io/rev=<revision> get sidecars" },
   "outbound-traffic-policy": { type: "string", env: "WEFT_OUTBOUND_TRAFFIC_POLICY", default: "ALLOW_ANY", help: "mesh default for unknown destinations: ALLOW_ANY or REGISTRY_ONLY" },
   "root-namespace": { type: "string", env: "WEFT_ROOT_NAMESPACE", default: "istio-system", help: "namespace whose Sidecar/DestinationRule apply mesh-wide" },
   "mesh-config": { type: "string", env: "WEFT_MESH_CONFIG", help: "Istio mesh settings (MeshConfig YAML, or the istio ConfigMap holding it under data.mesh): extensionProviders, defaultProviders, accessLogFile, rootNamespace, outboundTrafficPolicy; read at start (its values win over the flags' defaults)" },
@@ -209,6 +225,10 @@ export async function runServe(argv: string[]): Promise<number> {
   if (values.webhook && !values.kubernetes) throw new UsageError("--webhook needs --kubernetes (the apiserver calls the webhook)");
   const webhookTarget = values.webhook ? parseWebhookTarget(values["webhook-url"], values["webhook-service"]) : undefined;
   const webhookPort = values.webhook ? parsePort("webhook-port", values["webhook-port"]) : 0;
+  if (values.inject && !values.webhook) throw new UsageError("--inject needs --webhook (the injector is served by the webhook's HTTPS server)");
+  const revision = values.revision ?? "default";
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(revision)) throw new UsageError(`--revision must be a label value such as "default" or "canary", got "${revision}"`);
+  const injectXds = values["inject-xds-address"] ? parseHostPort("inject-xds-address", values["inject-xds-address"]) : undefined;
   const writeStatus = values["write-status"] ?? "true";
   if (writeStatus !== "true" && writeStatus !== "false") throw new UsageError(`--write-status must be true or false, got "${writeStatus}"`);
   const statusRate = Number(values["status-write-rate"] ?? "10");
@@ -324,6 +344,25 @@ export async function runServe(argv: string[]): Promise<number> {
         clusterDomain,
         configurationName: values["webhook-configuration"],
         metrics: cp.metricsRegistry,
+        ...(values.inject
+          ? {
+              injection: {
+                configurationName: values["injection-configuration"],
+                settings: {
+                  ...DEFAULT_INJECTION_SETTINGS,
+                  image: values["inject-image"] ?? DEFAULT_INJECTION_SETTINGS.image,
+                  proxyImage: values["inject-proxy-image"] ?? DEFAULT_INJECTION_SETTINGS.proxyImage,
+                  xdsAddress: injectXds?.host ?? DEFAULT_INJECTION_SETTINGS.xdsAddress,
+                  xdsPort: injectXds?.port ?? cp.xdsPort,
+                  // Without --security: plaintext xDS, no token (node metadata is trusted).
+                  ...(runner.security ? { xdsServerName: runner.security.serverName } : { xdsServerName: undefined }),
+                  tokenAudience: values["token-audience"] ?? "istio-ca",
+                  revision,
+                  clusterDomain,
+                } satisfies InjectionSettings,
+              },
+            }
+          : {}),
       });
     } catch (err) {
       status?.close();

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { meshStatsConfig, PROMETHEUS_STATS_PORT, prometheusStatsCluster, prometheusStatsListener, type ProxyStatsIdentity } from "./proxy-stats.js";
+import { meshStatsConfig, PROMETHEUS_STATS_PORT, prometheusStatsCluster, prometheusStatsListener, readinessListener, type ProxyStatsIdentity } from "./proxy-stats.js";
 
 export interface BootstrapOptions {
   /** Envoy's node.id; weft keys proxy state on it. */
@@ -57,6 +57,16 @@ export interface BootstrapOptions {
    * WORKLOAD_NAME), see statsIdentityOf.
    */
   statsIdentity?: ProxyStatsIdentity;
+  /**
+   * Port of the readiness endpoint (GET /healthz/ready, answered by the admin API's /ready; Istio's
+   * 15021), for a kubelet's probes. Needs a fixed adminPort. Default: none.
+   */
+  readinessPort?: number;
+  /**
+   * Address the scrape and readiness listeners bind. Default: adminAddress. An injected sidecar
+   * keeps its admin API on 127.0.0.1 and these two on 0.0.0.0 (kubelet and Prometheus reach them).
+   */
+  listenerAddress?: string;
   /** false: Envoy's default stat tags only (for measuring what Weft's tags cost). Default true. */
   meshStatsTags?: boolean;
 }
@@ -71,6 +81,11 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
   const adminAddress = opts.adminAddress ?? "127.0.0.1";
   const adminPort = opts.adminPort ?? 0;
   const statsPort = opts.statsPort ?? (adminPort !== 0 ? PROMETHEUS_STATS_PORT : false);
+  const listenerAddress = opts.listenerAddress ?? adminAddress;
+  const adminListeners = [
+    ...(statsPort === false ? [] : [prometheusStatsListener(listenerAddress, statsPort)]),
+    ...(opts.readinessPort === undefined ? [] : [readinessListener(listenerAddress, opts.readinessPort)]),
+  ];
   const values: Record<string, string> = {
     nodeId: JSON.stringify(opts.nodeId),
     cluster: JSON.stringify(opts.cluster),
@@ -78,9 +93,9 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
     adminAddress: JSON.stringify(adminAddress),
     adminPort: String(adminPort),
     statsConfig: JSON.stringify(meshStatsConfig({ identity: opts.statsIdentity ?? statsIdentityOf(opts), meshTags: opts.meshStatsTags })),
-    statsListeners: JSON.stringify(statsPort === false ? [] : [prometheusStatsListener(adminAddress, statsPort)]),
+    statsListeners: JSON.stringify(adminListeners),
     // A whole sequence item, or nothing (the template puts it after the xds-grpc cluster).
-    statsCluster: statsPort === false ? "" : `- ${JSON.stringify(prometheusStatsCluster(adminAddress, adminPort))}`,
+    statsCluster: adminListeners.length === 0 ? "" : `- ${JSON.stringify(prometheusStatsCluster(adminAddress, adminPort))}`,
     adsApiType: opts.deltaXds ? "DELTA_GRPC" : "GRPC",
     xdsClusterType: isIP(opts.xdsAddress) !== 0 ? "STATIC" : "STRICT_DNS",
     xdsLbEndpoints: JSON.stringify(
@@ -206,6 +221,12 @@ function validateBootstrapOptions(opts: BootstrapOptions): void {
     if (!opts.adminPort) fail("statsPort", "used with a fixed adminPort (the scrape listener forwards to the admin API)", opts.statsPort);
     if (opts.statsPort === opts.adminPort) fail("statsPort", `a port other than adminPort (${opts.adminPort})`, opts.statsPort);
   }
+  if (opts.readinessPort !== undefined) {
+    checkPort("readinessPort", opts.readinessPort, 1);
+    if (!opts.adminPort) fail("readinessPort", "used with a fixed adminPort (the readiness listener forwards to the admin API)", opts.readinessPort);
+    if (opts.readinessPort === opts.adminPort || opts.readinessPort === opts.statsPort) fail("readinessPort", "a port other than adminPort and statsPort", opts.readinessPort);
+  }
+  if (opts.listenerAddress !== undefined && isIP(opts.listenerAddress) === 0) fail("listenerAddress", "an IP address", opts.listenerAddress);
   for (const [key, value] of Object.entries(opts.statsIdentity ?? {})) {
     if (value !== undefined && (typeof value !== "string" || value.length > 253 || /[\u0000-\u001f\u007f]/.test(value))) {
       fail(`statsIdentity.${key}`, "a string of at most 253 characters without control characters", value);

@@ -120,22 +120,39 @@ export function meshStatsConfig(opts: MeshStatsOptions): Record<string, unknown>
  * admin API, nothing else (the admin API itself stays where it is: this exposes one read-only page).
  */
 export function prometheusStatsListener(address: string, port: number): Record<string, unknown> {
+  return adminForwardingListener(PROMETHEUS_STATS_LISTENER, "weft_prometheus_stats", "prometheus", address, port, [
+    { match: { path: PROMETHEUS_STATS_PATH, headers: [{ name: ":method", string_match: { exact: "GET" } }] }, route: { cluster: PROMETHEUS_STATS_CLUSTER, timeout: "10s" } },
+  ]);
+}
+
+/** Istio's readiness port and path (what an injected sidecar's probes ask). */
+export const READINESS_PORT = 15021;
+export const READINESS_PATH = "/healthz/ready";
+export const READINESS_LISTENER = "weft-readiness";
+
+/**
+ * The readiness endpoint (Istio's :15021/healthz/ready): GET answered by the admin API's /ready,
+ * which says 200 LIVE once the initial xDS configuration (listeners with their certificates)
+ * is in place, 503 before and while draining. Nothing else of the admin API is reachable here.
+ */
+export function readinessListener(address: string, port: number = READINESS_PORT): Record<string, unknown> {
+  return adminForwardingListener(READINESS_LISTENER, "weft_readiness", "readiness", address, port, [
+    { match: { path: READINESS_PATH, headers: [{ name: ":method", string_match: { exact: "GET" } }] }, route: { cluster: PROMETHEUS_STATS_CLUSTER, timeout: "5s", prefix_rewrite: "/ready" } },
+  ]);
+}
+
+/** A listener whose only routes forward to the admin API (cluster PROMETHEUS_STATS_CLUSTER); anything else is 404. */
+function adminForwardingListener(name: string, statPrefix: string, virtualHost: string, address: string, port: number, routes: Record<string, unknown>[]): Record<string, unknown> {
   return {
-    name: PROMETHEUS_STATS_LISTENER,
+    name,
     address: { socket_address: { address, port_value: port } },
     filter_chains: [{
       filters: [{
         name: "envoy.filters.network.http_connection_manager",
         typed_config: {
           "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-          stat_prefix: "weft_prometheus_stats",
-          route_config: {
-            virtual_hosts: [{
-              name: "prometheus",
-              domains: ["*"],
-              routes: [{ match: { path: PROMETHEUS_STATS_PATH, headers: [{ name: ":method", string_match: { exact: "GET" } }] }, route: { cluster: PROMETHEUS_STATS_CLUSTER, timeout: "10s" } }],
-            }],
-          },
+          stat_prefix: statPrefix,
+          route_config: { virtual_hosts: [{ name: virtualHost, domains: ["*"], routes }] },
           http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
         },
       }],

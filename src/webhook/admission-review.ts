@@ -27,6 +27,9 @@ export interface AdmissionResponse {
   allowed: boolean;
   status?: { code: number; reason?: string; message: string };
   warnings?: string[];
+  /** Mutating webhooks: base64 of a JSON patch (RFC 6902). */
+  patchType?: "JSONPatch";
+  patch?: string;
 }
 
 export interface AdmissionReviewAnswer {
@@ -66,7 +69,21 @@ export interface AdmissionDecision {
   outcome: "allowed" | "denied" | "skipped";
 }
 
-export function reviewAdmission(body: unknown, opts: ReviewOptions = {}): AdmissionDecision {
+/** An AdmissionReview's request, checked: what both webhooks (validating, injecting) read. */
+export interface AdmissionRequest {
+  uid: string;
+  group: string;
+  version: string;
+  kind: string;
+  operation: unknown;
+  namespace?: string;
+  object: unknown;
+  /** The AdmissionReview answering this request. */
+  answer(response: Omit<AdmissionResponse, "uid">): AdmissionReviewAnswer;
+}
+
+/** Reads an `admission.k8s.io/v1` AdmissionReview; throws BadAdmissionReview (HTTP 400) for anything else. */
+export function readAdmissionRequest(body: unknown): AdmissionRequest {
   const review = body as { apiVersion?: unknown; kind?: unknown; request?: LooseRequest } | null;
   if (!review || typeof review !== "object") throw new BadAdmissionReview("expected a JSON AdmissionReview object");
   if (review.kind !== "AdmissionReview") throw new BadAdmissionReview(`expected kind AdmissionReview, got ${JSON.stringify(boundText(String(review.kind), 60))}`);
@@ -77,13 +94,25 @@ export function reviewAdmission(body: unknown, opts: ReviewOptions = {}): Admiss
   if (!request || typeof request !== "object") throw new BadAdmissionReview("the AdmissionReview has no request");
   if (typeof request.uid !== "string" || request.uid === "" || request.uid.length > 128) throw new BadAdmissionReview("request.uid must be a non-empty string of at most 128 characters");
   const uid = request.uid;
-  const answer = (response: Omit<AdmissionResponse, "uid">): AdmissionReviewAnswer => ({ apiVersion: ADMISSION_API_VERSION, kind: "AdmissionReview", response: { uid, ...response } });
-  const group = typeof request.kind?.group === "string" ? request.kind.group : "";
-  const kindName = typeof request.kind?.kind === "string" ? request.kind.kind : "";
-  const version = typeof request.kind?.version === "string" ? request.kind.version : "";
+  return {
+    uid,
+    group: typeof request.kind?.group === "string" ? request.kind.group : "",
+    kind: typeof request.kind?.kind === "string" ? request.kind.kind : "",
+    version: typeof request.kind?.version === "string" ? request.kind.version : "",
+    operation: request.operation,
+    ...(typeof request.namespace === "string" ? { namespace: request.namespace } : {}),
+    object: request.object,
+    answer: (response) => ({ apiVersion: ADMISSION_API_VERSION, kind: "AdmissionReview", response: { uid, ...response } }),
+  };
+}
+
+export function reviewAdmission(body: unknown, opts: ReviewOptions = {}): AdmissionDecision {
+  const request = readAdmissionRequest(body);
+  const { answer, group, version } = request;
+  const kindName = request.kind;
   const kind = KINDS.get(`${group}/${kindName}`);
   if (!kind || (request.operation !== "CREATE" && request.operation !== "UPDATE")) return { answer: answer({ allowed: true }), outcome: "skipped", ...(kind ? { kind: kind.kind } : {}) };
-  const namespace = typeof request.namespace === "string" ? request.namespace : undefined;
+  const namespace = request.namespace;
   const validated = validateIstioObject(kind, version || kind.versions[0]!, request.object, opts.clusterId ?? "", namespace);
   if (!validated) {
     return { kind: kind.kind, outcome: "denied", answer: answer({ allowed: false, status: { code: 400, reason: "Invalid", message: `${kind.kind}: the object has no metadata.name` } }) };
@@ -108,7 +137,12 @@ export function denialMessage(errors: ValidationIssue[]): string {
 }
 
 function boundedWarnings(warnings: ValidationIssue[]): string[] {
-  const out = warnings.slice(0, ADMISSION_LIMITS.maxWarnings).map((w) => boundText(formatIssue(w), ADMISSION_LIMITS.warningChars));
+  return boundedWarningTexts(warnings.map(formatIssue));
+}
+
+/** At most maxWarnings warnings of at most warningChars each; the rest counted in the last one. */
+export function boundedWarningTexts(warnings: string[]): string[] {
+  const out = warnings.slice(0, ADMISSION_LIMITS.maxWarnings).map((w) => boundText(w, ADMISSION_LIMITS.warningChars));
   if (warnings.length > ADMISSION_LIMITS.maxWarnings) out.push(`... and ${warnings.length - ADMISSION_LIMITS.maxWarnings} more warnings`);
   return out;
 }

@@ -8,8 +8,10 @@ import type { Registry } from "prom-client";
 import type { CertificateAuthority } from "../ca/certificate-authority.js";
 import type { Logger } from "../log/logger.js";
 import type { LeaderElection } from "../runner/leader-election.js";
-import { WebhookConfigurationKeeper, type WebhookTarget } from "./webhook-configuration.js";
+import { desiredWebhookConfiguration, WebhookConfigurationKeeper, type WebhookTarget } from "./webhook-configuration.js";
 import { WebhookServer } from "./webhook-server.js";
+import { desiredInjectionConfiguration } from "./inject-configuration.js";
+import type { InjectionSettings } from "./inject-sidecar.js";
 
 export interface AdmissionWebhookOptions {
   ca: CertificateAuthority;
@@ -27,11 +29,15 @@ export interface AdmissionWebhookOptions {
   checkIntervalMs?: number;
   /** How often the stored configuration is compared with the desired one. Default 60 s. */
   reconcileIntervalMs?: number;
+  /** Sidecar injection on the same server (POST /inject) and its MutatingWebhookConfiguration. */
+  injection?: { settings: InjectionSettings; configurationName?: string };
 }
 
 export interface AdmissionWebhook {
   server: WebhookServer;
   keeper: WebhookConfigurationKeeper;
+  /** Keeps the MutatingWebhookConfiguration, with injection. */
+  injectionKeeper?: WebhookConfigurationKeeper;
   close(): Promise<void>;
 }
 
@@ -47,14 +53,26 @@ export function servingNames(target: WebhookTarget, clusterDomain = "cluster.loc
 
 export async function startAdmissionWebhook(opts: AdmissionWebhookOptions): Promise<AdmissionWebhook> {
   const names = servingNames(opts.target, opts.clusterDomain);
-  const server = await WebhookServer.start({ ca: opts.ca, ...names, address: opts.address, port: opts.port, logger: opts.logger, metrics: opts.metrics, clusterId: opts.clusterId });
+  const server = await WebhookServer.start({ ca: opts.ca, ...names, address: opts.address, port: opts.port, logger: opts.logger, metrics: opts.metrics, clusterId: opts.clusterId, ...(opts.injection ? { injection: opts.injection.settings } : {}) });
   const keeper = new WebhookConfigurationKeeper({
     kubeConfig: opts.kubeConfig,
     leadership: opts.leadership,
     logger: opts.logger,
     intervalMs: opts.reconcileIntervalMs,
-    desired: () => ({ name: opts.configurationName, target: opts.target, caBundlePem: opts.ca.trustBundlePem() }),
+    desired: () => desiredWebhookConfiguration({ name: opts.configurationName, target: opts.target, caBundlePem: opts.ca.trustBundlePem() }),
   });
+  const injection = opts.injection;
+  const injectionKeeper = injection
+    ? new WebhookConfigurationKeeper({
+        kubeConfig: opts.kubeConfig,
+        leadership: opts.leadership,
+        logger: opts.logger,
+        intervalMs: opts.reconcileIntervalMs,
+        desired: () => desiredInjectionConfiguration({ name: injection.configurationName, target: opts.target, caBundlePem: opts.ca.trustBundlePem(), revision: injection.settings.revision }),
+      })
+    : undefined;
+  const keepers = [keeper, ...(injectionKeeper ? [injectionKeeper] : [])];
+  const triggerAll = () => Promise.all(keepers.map((k) => k.trigger()));
   let signingRoot = opts.ca.roots()[0]?.serial;
   let bundle = opts.ca.trustBundlePem();
   const check = setInterval(() => {
@@ -63,16 +81,16 @@ export async function startAdmissionWebhook(opts: AdmissionWebhookOptions): Prom
     // The bundle first (it trusts old and new during a rotation), then the new certificate.
     if (nextBundle !== bundle) {
       bundle = nextBundle;
-      void keeper.trigger();
+      void triggerAll();
     }
     if (root !== signingRoot) {
       signingRoot = root;
-      void keeper.trigger().then(() => server.renew());
+      void triggerAll().then(() => server.renew());
     }
   }, opts.checkIntervalMs ?? 5000);
   check.unref();
   try {
-    await keeper.start();
+    await Promise.all(keepers.map((k) => k.start()));
   } catch (err) {
     clearInterval(check);
     await server.close();
@@ -81,9 +99,10 @@ export async function startAdmissionWebhook(opts: AdmissionWebhookOptions): Prom
   return {
     server,
     keeper,
+    ...(injectionKeeper ? { injectionKeeper } : {}),
     async close() {
       clearInterval(check);
-      await keeper.close();
+      await Promise.all(keepers.map((k) => k.close()));
       await server.close();
     },
   };

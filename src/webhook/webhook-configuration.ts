@@ -11,7 +11,7 @@
 // - timeoutSeconds 5: an answer takes well under 10 ms; a hung replica costs an apply 5 s.
 // - sideEffects None (dry-run applies are reviewed too), matchPolicy Equivalent (every served
 //   version), admissionReviewVersions [v1].
-import { AdmissionregistrationV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type V1ValidatingWebhook, type V1ValidatingWebhookConfiguration } from "@kubernetes/client-node";
+import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type V1MutatingWebhook, type V1MutatingWebhookConfiguration, type V1ValidatingWebhook, type V1ValidatingWebhookConfiguration } from "@kubernetes/client-node";
 import type { Logger } from "../log/logger.js";
 import type { LeaderElection } from "../runner/leader-election.js";
 import { ISTIO_KINDS } from "../sources/kubernetes/istio-kinds.js";
@@ -36,10 +36,7 @@ export function desiredWebhookConfiguration(spec: WebhookConfigurationSpec): V1V
   const groups = [...new Set(ISTIO_KINDS.map((k) => k.group))].sort();
   const webhook: V1ValidatingWebhook = {
     name: WEBHOOK_NAME,
-    clientConfig: {
-      ...("url" in spec.target ? { url: spec.target.url } : { service: { ...spec.target.service, path: WEBHOOK_PATH } }),
-      caBundle: Buffer.from(spec.caBundlePem).toString("base64"),
-    },
+    clientConfig: webhookClientConfig(spec.target, WEBHOOK_PATH, spec.caBundlePem),
     rules: groups.map((group) => ({
       apiGroups: [group],
       apiVersions: ["*"],
@@ -61,21 +58,40 @@ export function desiredWebhookConfiguration(spec: WebhookConfigurationSpec): V1V
   };
 }
 
+/** Either kind of webhook configuration Weft keeps (validating: /validate, mutating: /inject). */
+export type WebhookConfiguration = V1ValidatingWebhookConfiguration | V1MutatingWebhookConfiguration;
+
+/** The webhook's clientConfig for `target` and `path`, with Weft's trust bundle as caBundle. */
+export function webhookClientConfig(target: WebhookTarget, path: string, caBundlePem: string): V1ValidatingWebhook["clientConfig"] {
+  return {
+    ...("url" in target ? { url: target.url } : { service: { ...target.service, path } }),
+    caBundle: Buffer.from(caBundlePem).toString("base64"),
+  };
+}
+
 /** The fields Weft sets, for comparing what is stored with what should be (defaults ignored). */
-function ownedFields(w: V1ValidatingWebhook | undefined): string {
+function ownedFields(w: (V1ValidatingWebhook & Partial<Pick<V1MutatingWebhook, "reinvocationPolicy">>) | undefined): string {
   if (!w) return "";
   const cc = w.clientConfig ?? {};
+  const selector = (s: V1ValidatingWebhook["namespaceSelector"]) => (s ? [s.matchLabels ?? {}, (s.matchExpressions ?? []).map((e) => [e.key, e.operator, e.values ?? []])] : null);
   return JSON.stringify([
     w.name, cc.url ?? null, cc.service ? [cc.service.namespace, cc.service.name, cc.service.port ?? 443, cc.service.path ?? null] : null, cc.caBundle ? Buffer.from(cc.caBundle as unknown as string, "base64").toString("base64") : null,
     (w.rules ?? []).map((r) => [r.apiGroups, r.apiVersions, r.operations, r.resources, r.scope ?? "*"]),
     w.failurePolicy, w.matchPolicy, w.sideEffects, w.timeoutSeconds, w.admissionReviewVersions,
+    selector(w.namespaceSelector), selector(w.objectSelector), w.reinvocationPolicy ?? null,
   ]);
+}
+
+/** Whether `stored` has every webhook of `desired` with the fields Weft sets (other webhooks in it are left alone). */
+export function configurationCurrent(stored: WebhookConfiguration | undefined, desired: WebhookConfiguration): boolean {
+  if (!stored) return false;
+  return (desired.webhooks ?? []).every((w) => ownedFields((stored.webhooks ?? []).find((s) => s.name === w.name)) === ownedFields(w));
 }
 
 export interface WebhookConfigurationKeeperOptions {
   kubeConfig: KubeConfig;
   /** What the configuration should be now (the trust bundle may change). */
-  desired: () => WebhookConfigurationSpec;
+  desired: () => WebhookConfiguration;
   leadership: Pick<LeaderElection, "isLeader" | "onChange">;
   logger: Logger;
   /** How often the stored configuration is compared with the desired one. Default 60 s. */
@@ -90,11 +106,9 @@ export class WebhookConfigurationKeeper {
   private again = false;
   private closed = false;
   private readonly unsubscribe: () => void;
-  private readonly admission: AdmissionregistrationV1Api;
   private readonly objects: KubernetesObjectApi;
 
   constructor(private readonly opts: WebhookConfigurationKeeperOptions) {
-    this.admission = opts.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
     this.objects = KubernetesObjectApi.makeApiClient(opts.kubeConfig);
     this.unsubscribe = opts.leadership.onChange((leader) => {
       if (leader) this.trigger();
@@ -134,24 +148,24 @@ export class WebhookConfigurationKeeper {
 
   private async reconcile(): Promise<void> {
     if (!this.opts.leadership.isLeader()) return;
-    const desired = desiredWebhookConfiguration(this.opts.desired());
+    const desired = this.opts.desired();
     const name = desired.metadata!.name!;
+    const kind = desired.kind!;
     try {
-      let stored: V1ValidatingWebhookConfiguration | undefined;
+      let stored: WebhookConfiguration | undefined;
       try {
-        stored = await this.admission.readValidatingWebhookConfiguration({ name });
+        stored = (await this.objects.read({ apiVersion: desired.apiVersion!, kind, metadata: { name } })) as WebhookConfiguration;
       } catch (err) {
         if ((err as { code?: number }).code !== 404) throw err;
       }
-      const current = stored?.webhooks?.find((w) => w.name === WEBHOOK_NAME);
-      if (stored && ownedFields(current) === ownedFields(desired.webhooks![0])) return;
+      if (configurationCurrent(stored, desired)) return;
       if (!this.opts.leadership.isLeader()) return;
       await this.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
       this.writes++;
-      this.opts.logger.info({ name, created: !stored }, stored ? "validating webhook configuration updated (caBundle or settings changed)" : "validating webhook configuration created");
+      this.opts.logger.info({ kind, name, created: !stored }, stored ? "webhook configuration updated (caBundle or settings changed)" : "webhook configuration created");
     } catch (err) {
       const e = err as { code?: number; message?: string };
-      this.opts.logger.error({ name, code: e.code, err: e.message?.split("\n")[0] }, "cannot read or write the validating webhook configuration (needs get/patch on validatingwebhookconfigurations); retrying");
+      this.opts.logger.error({ kind, name, code: e.code, err: e.message?.split("\n")[0] }, `cannot read or write ${kind} ${name} (needs get/create/patch on ${kind.toLowerCase()}s); retrying`);
     }
   }
 

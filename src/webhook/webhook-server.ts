@@ -1,5 +1,6 @@
-// The validating admission webhook's HTTPS server (fastify): POST /validate takes an
-// AdmissionReview and answers it (admission-review.ts). TLS with a serving certificate from
+// The admission webhooks' HTTPS server (fastify): POST /validate takes an AdmissionReview and
+// answers it (admission-review.ts); with injection settings, POST /inject answers pod creates
+// with the sidecar's JSON patch (inject-review.ts) on the same server and certificate. TLS with a serving certificate from
 // Weft's CA for the webhook's names (the Service's DNS names, or the URL's host), renewed at
 // two thirds of its lifetime without a restart (setSecureContext). Bodies are bounded (an
 // AdmissionReview carries the object and, on update, the old object: 2 x Kubernetes' ~1.5 MB
@@ -10,6 +11,9 @@ import { Counter, Histogram, type Registry } from "prom-client";
 import type { CertificateAuthority } from "../ca/certificate-authority.js";
 import type { Logger } from "../log/logger.js";
 import { BadAdmissionReview, reviewAdmission } from "./admission-review.js";
+import { INJECT_PATH } from "./inject-configuration.js";
+import { reviewInjection } from "./inject-review.js";
+import type { InjectionSettings } from "./inject-sidecar.js";
 
 export const WEBHOOK_PATH = "/validate";
 export const DEFAULT_WEBHOOK_PORT = 15017; // Istio's webhook port
@@ -30,6 +34,8 @@ export interface WebhookServerOptions {
   clusterId?: string;
   /** Serving certificate lifetime; renewed at 2/3 of it. Default 30 days (capped by the CA). */
   servingTtlMs?: number;
+  /** Serve POST /inject (sidecar injection) with these settings. */
+  injection?: InjectionSettings;
 }
 
 export class WebhookServer {
@@ -37,12 +43,14 @@ export class WebhookServer {
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly reviews?: Counter;
   private readonly latency?: Histogram;
+  private readonly injections?: Counter;
   private closed = false;
   port = 0;
 
   private constructor(private readonly opts: WebhookServerOptions) {
     if (opts.metrics) {
       this.reviews = new Counter({ name: "weft_webhook_reviews_total", help: "admission reviews answered, by kind and outcome (allowed, denied, skipped, bad_request)", labelNames: ["kind", "outcome"], registers: [opts.metrics] });
+      this.injections = new Counter({ name: "weft_sidecar_injections_total", help: "pod creates answered by the injector, by outcome (injected, skipped, refused, bad_request)", labelNames: ["outcome"], registers: [opts.metrics] });
       this.latency = new Histogram({ name: "weft_webhook_review_seconds", help: "time to answer one admission review (parsing excluded)", buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [opts.metrics] });
     }
   }
@@ -84,6 +92,23 @@ export class WebhookServer {
         return { error: err.message };
       }
     });
+    const injection = this.opts.injection;
+    if (injection) {
+      app.post(INJECT_PATH, async (req, reply) => {
+        try {
+          const review = reviewInjection(req.body, injection);
+          this.injections?.inc({ outcome: review.outcome });
+          if (review.outcome === "refused") this.opts.logger.info({ message: review.reason }, "sidecar injection refused");
+          else this.opts.logger.debug({ outcome: review.outcome, reason: review.reason }, "sidecar injection");
+          return review.answer;
+        } catch (err) {
+          if (!(err instanceof BadAdmissionReview)) throw err;
+          this.injections?.inc({ outcome: "bad_request" });
+          reply.code(400);
+          return { error: err.message };
+        }
+      });
+    }
     app.get("/healthz", async () => ({ status: "ok" }));
     await app.listen({ host: this.opts.address ?? "0.0.0.0", port: this.opts.port ?? DEFAULT_WEBHOOK_PORT });
     const address = app.server.address();
