@@ -210,6 +210,71 @@ spec:
     expect(ups["reviews-v3"]!.requests - before).toBe(10);
   });
 
+  it("delegates rules to another VirtualService: the root's match ANDed with the delegate's, a conflicting rule dropped", async () => {
+    await mesh.apply(`${REGISTRY(ups)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - name: v2-area
+    match: [{ uri: { prefix: /v2 } }]
+    delegate: { name: reviews-v2-area, namespace: team }
+    headers: { response: { set: { x-root: v2-area } } }
+  - route: [{ destination: { host: reviews, subset: v1 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews-v2-area, namespace: team }
+spec:
+  http:
+  - match: [{ uri: { prefix: /v2/special } }]
+    route: [{ destination: { host: reviews.default.svc.cluster.local, subset: v3 } }]
+  - match: [{ uri: { prefix: /elsewhere } }]
+    route: [{ destination: { host: reviews.default.svc.cluster.local, subset: v3 } }]
+  - route: [{ destination: { host: reviews.default.svc.cluster.local, subset: v2 } }]
+`);
+    const special = await get("/v2/special/1");
+    expect([special.upstream, special.headers["x-root"]]).toEqual(["reviews-v3", "v2-area"]);
+    expect((await get("/v2/other")).upstream).toBe("reviews-v2");
+    // "/elsewhere" does not fit inside the root's "/v2": that delegate rule is dropped, the root's next rule answers
+    expect((await get("/elsewhere")).upstream).toBe("reviews-v1");
+    expect((await get("/")).upstream).toBe("reviews-v1");
+  });
+
+  it("answers with a direct response (status and body) without an upstream", async () => {
+    const before = ups["reviews-v1"]!.requests;
+    await applyReviewsRoutes(`  - match: [{ uri: { exact: /health } }]
+    directResponse: { status: 503, body: { string: "maintenance" } }
+  - match: [{ uri: { exact: /bytes } }]
+    directResponse: { status: 200, body: { bytes: aGVsbG8= } }
+  - route: [{ destination: { host: reviews, subset: v1 } }]
+`);
+    const health = await get("/health");
+    expect([health.status, health.body]).toEqual([503, "maintenance"]);
+    const bytes = await get("/bytes");
+    expect([bytes.status, bytes.body]).toEqual([200, "hello"]);
+    expect(ups["reviews-v1"]!.requests).toBe(before);
+    expect((await get("/")).upstream).toBe("reviews-v1");
+  });
+
+  it("mirrors to several destinations (mirrors), each with its own percentage", async () => {
+    await applyReviewsRoutes(`  - route: [{ destination: { host: reviews, subset: v1 } }]
+    mirrors:
+    - { destination: { host: reviews, subset: v2 } }
+    - { destination: { host: reviews, subset: v3 }, percentage: { value: 0 } }
+`);
+    const [v2, v3] = [ups["reviews-v2"]!.requests, ups["reviews-v3"]!.requests];
+    for (let i = 0; i < 10; i++) expect((await get("/")).upstream).toBe("reviews-v1");
+    // Mirrored requests are sent without waiting for them: poll (bounded) until all 10 arrived.
+    const deadline = Date.now() + 10_000;
+    while (ups["reviews-v2"]!.requests - v2 < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(ups["reviews-v2"]!.requests - v2).toBe(10);
+    expect(ups["reviews-v3"]!.requests - v3).toBe(0);
+  });
+
   it("outlier detection ejects a failing endpoint", async () => {
     const bad = await startUpstream("reviews-bad", { host: "0.0.0.0" });
     try {

@@ -50,9 +50,75 @@ describe("false rejections: Istio accepts these", () => {
   });
 
   it("Istio fields Weft does not implement are a 'not supported yet' warning, never 'unknown field'", () => {
-    const r = check("VirtualService", { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }], mirrorPercent: 5 }] });
+    const r = check("VirtualService", { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }], mirror_percent: 5 }] });
     expect(errors(r)).toEqual([]);
-    expect(warnings(r)[0]).toMatch(/^spec\.http\[0\]\.mirrorPercent: is an Istio field that Weft does not support yet; it is ignored/);
+    expect(warnings(r)[0]).toMatch(/^spec\.http\[0\]\.mirror_percent: is an Istio field that Weft does not support yet; it is ignored/);
+  });
+
+  it("mirrorPercent (deprecated in Istio) is accepted with a deprecation warning; a mirror share without a mirror is a warning, not an error", () => {
+    const r = check("VirtualService", { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }], mirror: { host: "ratings" }, mirrorPercent: 5 }] });
+    expect(errors(r)).toEqual([]);
+    expect(warnings(r)).toEqual(["spec.http[0].mirrorPercent: is deprecated in Istio; use mirrorPercentage: { value: N }"]);
+    const alone = check("VirtualService", { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }], mirrorPercentage: { value: 5 } }] });
+    expect(errors(alone)).toEqual([]);
+    expect(warnings(alone)).toEqual(["spec.http[0].mirrorPercentage: is set but there is no mirror destination: it has no effect (mirrors set their own percentage)"]);
+  });
+
+  it("delegate VirtualServices (no hosts) and root rules with delegate, directResponse and mirrors are accepted", () => {
+    expect(errors(check("VirtualService", { http: [{ match: [{ uri: { prefix: "/reviews/v1" } }], route: [{ destination: { host: "reviews" } }] }] }))).toEqual([]);
+    expect(errors(check("VirtualService", { hosts: ["*"], gateways: ["edge"], http: [{ match: [{ uri: { prefix: "/reviews" } }], delegate: { name: "reviews", namespace: "shop" } }] }))).toEqual([]);
+    const r = check("VirtualService", {
+      hosts: ["reviews"],
+      http: [
+        { match: [{ uri: { exact: "/health" } }], directResponse: { status: 200, body: { string: "ok\n" } } },
+        { route: [{ destination: { host: "reviews" } }], mirrors: [{ destination: { host: "ratings" }, percentage: { value: 25 } }, { destination: { host: "details" } }] },
+      ],
+    });
+    expect(errors(r)).toEqual([]);
+    expect(warnings(r)).toEqual([]);
+  });
+});
+
+describe("delegation, direct responses and mirrors: what Istio refuses", () => {
+  it("a delegate (no hosts) with gateways, TCP or TLS routes, or a delegate of its own", () => {
+    const r = check("VirtualService", {
+      gateways: ["edge"],
+      http: [{ delegate: { name: "deeper" } }],
+      tcp: [{ route: [{ destination: { host: "db" } }] }],
+    });
+    expect(errors(r)).toEqual([
+      "spec.gateways: a delegate VirtualService (one without hosts) must have no gateways: the VirtualService that delegates to it decides where its rules apply",
+      "spec.tcp: a delegate VirtualService (one without hosts) must have no tcp routes: only HTTP rules can be delegated; give it hosts to route TCP itself",
+      "spec.http[0].delegate: a delegate VirtualService (one without hosts) cannot delegate again: Istio supports one level of delegation",
+    ]);
+  });
+
+  it("a root rule with route or redirect besides delegate, or a delegate without a name", () => {
+    const r = check("VirtualService", { hosts: ["reviews"], http: [{ delegate: { namespace: "shop" }, route: [{ destination: { host: "reviews" } }], redirect: { uri: "/x" } }] });
+    expect(errors(r)).toEqual([
+      "spec.http[0].delegate.name: required field is missing: expected the name of a VirtualService without hosts",
+      "spec.http[0].route: cannot be used together with delegate: the delegate VirtualService's rules say where requests go",
+      "spec.http[0].redirect: cannot be used together with delegate: the delegate VirtualService's rules say where requests go",
+    ]);
+  });
+
+  it("a direct response with route, fault or rewrite, a status outside 200-600, a body over 1 MB; mirror with mirrors", () => {
+    const r = check("VirtualService", {
+      hosts: ["reviews"],
+      http: [
+        { directResponse: { status: 700, body: { string: "x".repeat(1024 * 1024 + 1) } }, route: [{ destination: { host: "reviews" } }], fault: { abort: { httpStatus: 500 } }, rewrite: { uri: "/" } },
+        { route: [{ destination: { host: "reviews" } }], mirror: { host: "ratings" }, mirrors: [{ destination: { host: "details" }, percentage: { value: 101 } }] },
+      ],
+    });
+    expect(errors(r)).toEqual([
+      "spec.http[0]: expected one of route, redirect or directResponse, found route and directResponse; a redirect or direct response answers the request itself",
+      "spec.http[0].rewrite: cannot be used together with directResponse",
+      "spec.http[0].fault: cannot be used together with directResponse",
+      "spec.http[0].directResponse.status: expected an integer from 200 to 600, found 700",
+      "spec.http[0].directResponse.body: the body is 1048577 bytes; at most 1048576 (1 MB) are allowed, as in Istio: every proxy the route reaches holds it",
+      "spec.http[1].mirrors[0].percentage.value: expected a number from 0 to 100, found 101",
+      "spec.http[1].mirrors: cannot be used together with mirror: list every mirror under mirrors",
+    ]);
   });
 });
 

@@ -202,17 +202,41 @@ export interface CorsPolicy {
   allowCredentials?: boolean;
 }
 
+/** A VirtualService whose HTTP rules this rule delegates to (Istio's one level of delegation). */
+export interface Delegate {
+  name: string;
+  /** Defaults to the namespace of the VirtualService that delegates. */
+  namespace?: string;
+}
+
+/** A response the proxy sends itself: a status and, optionally, a body (a string or base64 bytes). */
+export interface HTTPDirectResponse {
+  status: number;
+  body?: { string?: string; bytes?: string };
+}
+
+/** One of several mirrors: a destination and the share of requests copied to it (default 100). */
+export interface HTTPMirrorPolicy {
+  destination: Destination;
+  percentage?: Percent;
+}
+
 export interface HTTPRoute {
   name?: string;
   match?: HTTPMatchRequest[];
   route?: HTTPRouteDestination[];
   redirect?: HTTPRedirect;
+  directResponse?: HTTPDirectResponse;
+  delegate?: Delegate;
   rewrite?: HTTPRewrite;
   timeout?: Duration;
   retries?: HTTPRetry;
   fault?: HTTPFaultInjection;
   mirror?: Destination;
   mirrorPercentage?: Percent;
+  /** Deprecated in Istio (a whole percentage); mirrorPercentage wins when both are set. */
+  mirrorPercent?: number;
+  mirrors?: HTTPMirrorPolicy[];
   corsPolicy?: CorsPolicy;
   headers?: Headers;
 }

@@ -202,7 +202,7 @@ describe("validateResource: VirtualService", () => {
       'spec.http[0].route[1].weigth: unknown field (did you mean "weight"?); expected one of: destination, weight, headers',
       "spec.http[0].retries.attempts: expected an integer that is 0 or more, found -1",
       "spec.http[0].fault.abort.httpStatus: expected an integer from 200 to 599, found 700",
-      "spec.http[1]: expected either route or redirect, found both; a redirect answers the request itself",
+      "spec.http[1]: expected one of route, redirect or directResponse, found route and redirect; a redirect or direct response answers the request itself",
     ]);
   });
 
@@ -255,10 +255,9 @@ describe("validateResource: VirtualService", () => {
     ]);
   });
 
-  it("requires hosts, some routes, and a host in each destination", () => {
-    expect(problems(check(resource("VirtualService", {})))).toEqual(["spec.hosts: required field is missing: expected a list of host names", "spec: expected at least one of http, tcp or tls routes, found none"]);
+  it("requires some routes and a host in each destination (no hosts: a delegate VirtualService)", () => {
+    expect(problems(check(resource("VirtualService", {})))).toEqual(["spec: expected at least one of http, tcp or tls routes, found none"]);
     expect(problems(check(resource("VirtualService", { hosts: [], http: [{ route: [{ destination: { subset: "v1" } }] }] })))).toEqual([
-      "spec.hosts: expected a non-empty list of host names, found an empty list",
       'spec.http[0].route[0].destination.host: required field is missing: expected a service host name such as "reviews" or "reviews.default.svc.cluster.local"',
     ]);
   });
@@ -281,7 +280,7 @@ describe("validateResource: VirtualService", () => {
     ]);
   });
 
-  it("checks retries, fault percentages, redirects and Istio fields Weft does not support", () => {
+  it("checks retries, fault percentages, redirects, and redirect with directResponse", () => {
     const result = check(
       resource("VirtualService", {
         hosts: ["r"],
@@ -294,7 +293,7 @@ describe("validateResource: VirtualService", () => {
     expect(problems(result)).toEqual([
       'spec.http[0].retries.retryOn: unknown retry policy "gateway-eror"; expected a comma-separated list of HTTP status codes and 5xx, gateway-error, reset, reset-before-request, connect-failure, envoy-ratelimited, retriable-4xx, refused-stream, retriable-status-codes, retriable-headers, http3-post-connect-failure, cancelled, deadline-exceeded, internal, resource-exhausted, unavailable',
       "spec.http[0].fault.delay.percentage.value: expected a number from 0 to 100, found 101",
-      "spec.http[1].directResponse: is an Istio field that Weft does not support yet; it is ignored (supported here: name, match, route, redirect, rewrite, timeout, retries, fault, mirror, mirrorPercentage, corsPolicy, headers)",
+      "spec.http[1]: expected one of route, redirect or directResponse, found redirect and directResponse; a redirect or direct response answers the request itself",
       "spec.http[1].redirect.redirectCode: expected one of the redirect codes 301, 302, 303, 307, 308, found 305",
       "spec.http[1].redirect: expected at least one of uri, authority, port or scheme, found none",
     ]);

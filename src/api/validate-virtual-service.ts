@@ -14,8 +14,28 @@ import {
 } from "./field-checks.js";
 
 const VIRTUAL_SERVICE_FIELDS = ["hosts", "gateways", "http", "tcp", "tls", "exportTo"] as const;
-const HTTP_ROUTE_FIELDS = ["name", "match", "route", "redirect", "rewrite", "timeout", "retries", "fault", "mirror", "mirrorPercentage", "corsPolicy", "headers"] as const;
-const HTTP_ROUTE_NOT_SUPPORTED = ["delegate", "directResponse", "mirrors", "mirrorPercent", "mirror_percent"];
+const HTTP_ROUTE_FIELDS = [
+  "name",
+  "match",
+  "route",
+  "redirect",
+  "directResponse",
+  "delegate",
+  "rewrite",
+  "timeout",
+  "retries",
+  "fault",
+  "mirror",
+  "mirrorPercentage",
+  "mirrorPercent",
+  "mirrors",
+  "corsPolicy",
+  "headers",
+] as const;
+const HTTP_ROUTE_NOT_SUPPORTED = ["mirror_percent"];
+/** Istio refuses a direct response body over 1 MB and warns over 100 KB (it goes to every proxy). */
+const DIRECT_RESPONSE_BODY_MAX = 1024 * 1024;
+const DIRECT_RESPONSE_BODY_WARN = 100 * 1024;
 const HTTP_MATCH_FIELDS = ["name", "uri", "scheme", "method", "authority", "headers", "queryParams", "withoutHeaders", "port", "sourceLabels", "gateways", "sourceNamespace", "ignoreUriCase"] as const;
 const STRING_MATCH_FIELDS = ["exact", "prefix", "regex"] as const;
 const DESTINATION_FIELDS = ["host", "subset", "port"] as const;
@@ -59,8 +79,17 @@ export function checkVirtualServiceSpec(c: IssueCollector, value: unknown, path:
   const spec = CheckedObject.of(c, value, path, VIRTUAL_SERVICE_FIELDS);
   if (!spec) return;
 
-  const hosts = spec.require("hosts", "a list of host names") ? spec.stringList("hosts", { nonEmpty: true, itemDescription: "host names", checkItem: (h) => hostNameProblem(h, { wildcard: true }) }) : undefined;
+  const hosts = spec.stringList("hosts", { itemDescription: "host names", checkItem: (h) => hostNameProblem(h, { wildcard: true }) });
   const gateways = spec.stringList("gateways", { itemDescription: "gateway names", checkItem: gatewayReferenceProblem });
+  // Without hosts, a VirtualService is a delegate: HTTP rules that another VirtualService's
+  // `delegate` includes (Istio: no gateways, no TCP or TLS routes, no further delegation).
+  const isDelegate = spec.value["hosts"] === undefined || (Array.isArray(spec.value["hosts"]) && spec.value["hosts"].length === 0);
+  if (isDelegate) {
+    if (gateways && gateways.length > 0) c.error(spec.at("gateways"), "a delegate VirtualService (one without hosts) must have no gateways: the VirtualService that delegates to it decides where its rules apply");
+    for (const kind of ["tcp", "tls"] as const) {
+      if (spec.has(kind)) c.error(spec.at(kind), `a delegate VirtualService (one without hosts) must have no ${kind} routes: only HTTP rules can be delegated; give it hosts to route ${kind.toUpperCase()} itself`);
+    }
+  }
   const boundToMesh = gateways === undefined || gateways.length === 0 || gateways.includes("mesh");
   if (hosts?.includes("*") && boundToMesh) {
     c.error(spec.at("hosts"), 'the host "*" is not allowed for a VirtualService that applies to the mesh (no gateways, or the gateway "mesh"); name the hosts or bind it to a Gateway');
@@ -70,7 +99,7 @@ export function checkVirtualServiceSpec(c: IssueCollector, value: unknown, path:
   if (!spec.has("http") && !spec.has("tcp") && !spec.has("tls")) {
     c.error(path, "expected at least one of http, tcp or tls routes, found none");
   }
-  spec.list("http", (item, itemPath) => checkHttpRoute(c, item, itemPath), { itemDescription: "HTTP routes" });
+  spec.list("http", (item, itemPath) => checkHttpRoute(c, item, itemPath, isDelegate), { itemDescription: "HTTP routes" });
   spec.list("tcp", (item, itemPath) => checkTcpRoute(c, item, itemPath), { itemDescription: "TCP routes" });
   spec.list("tls", (item, itemPath) => checkTlsRoute(c, item, itemPath), { itemDescription: "TLS routes" });
 }
@@ -87,7 +116,7 @@ function gatewayReferenceProblem(ref: string): string | undefined {
 // ---------------------------------------------------------------------------------------
 // HTTP routes
 
-function checkHttpRoute(c: IssueCollector, value: unknown, path: string): void {
+function checkHttpRoute(c: IssueCollector, value: unknown, path: string, inDelegate: boolean): void {
   const route = CheckedObject.of(c, value, path, HTTP_ROUTE_FIELDS, HTTP_ROUTE_NOT_SUPPORTED);
   if (!route) return;
   route.string("name");
@@ -95,10 +124,24 @@ function checkHttpRoute(c: IssueCollector, value: unknown, path: string): void {
 
   const hasRoute = route.has("route");
   const hasRedirect = route.has("redirect");
-  if (hasRoute && hasRedirect) c.error(path, "expected either route or redirect, found both; a redirect answers the request itself");
-  if (!hasRoute && !hasRedirect) c.error(path, "expected route or redirect, found neither; the rule has nowhere to send requests");
-  if (hasRedirect && route.has("rewrite")) c.error(route.at("rewrite"), "cannot be used together with redirect");
-  if (hasRedirect && route.has("fault")) c.error(route.at("fault"), "cannot be used together with redirect");
+  const hasDirectResponse = route.has("directResponse");
+  if (route.has("delegate")) {
+    // A root rule: its requests go to the delegate's rules (merged with this rule's match).
+    if (inDelegate) c.error(route.at("delegate"), "a delegate VirtualService (one without hosts) cannot delegate again: Istio supports one level of delegation");
+    checkDelegate(route);
+    if (hasRoute) c.error(route.at("route"), "cannot be used together with delegate: the delegate VirtualService's rules say where requests go");
+    if (hasRedirect) c.error(route.at("redirect"), "cannot be used together with delegate: the delegate VirtualService's rules say where requests go");
+  } else {
+    const actions = [hasRoute && "route", hasRedirect && "redirect", hasDirectResponse && "directResponse"].filter((a): a is string => !!a);
+    if (actions.length > 1) c.error(path, `expected one of route, redirect or directResponse, found ${actions.join(" and ")}; a redirect or direct response answers the request itself`);
+    if (actions.length === 0) c.error(path, "expected route, redirect, directResponse or delegate, found none; the rule has nowhere to send requests");
+  }
+  for (const [answer, present] of [["redirect", hasRedirect], ["directResponse", hasDirectResponse]] as const) {
+    if (!present) continue;
+    if (route.has("rewrite")) c.error(route.at("rewrite"), `cannot be used together with ${answer}`);
+    if (route.has("fault")) c.error(route.at("fault"), `cannot be used together with ${answer}`);
+  }
+  checkDirectResponse(route);
 
   checkDestinationList(route, "route", HTTP_ROUTE_DESTINATION_FIELDS);
   checkRedirect(route);
@@ -108,7 +151,24 @@ function checkHttpRoute(c: IssueCollector, value: unknown, path: string): void {
   checkFault(route);
   const mirror = route.has("mirror") ? checkDestination(c, route.value["mirror"], route.at("mirror")) : undefined;
   checkPercent(route, "mirrorPercentage");
-  if (route.has("mirrorPercentage") && !mirror) c.error(route.at("mirrorPercentage"), "is set but there is no mirror destination");
+  // Istio accepts a mirror share without a mirror (it has no effect): a warning.
+  if (route.has("mirrorPercentage") && !mirror) c.warning(route.at("mirrorPercentage"), "is set but there is no mirror destination: it has no effect (mirrors set their own percentage)");
+  if (route.has("mirrorPercent")) {
+    route.integer("mirrorPercent", { min: 0, max: 100 });
+    if (!mirror) c.warning(route.at("mirrorPercent"), "is set but there is no mirror destination: it has no effect");
+    c.warning(route.at("mirrorPercent"), `is deprecated in Istio; use mirrorPercentage: { value: N }${route.has("mirrorPercentage") ? " (mirrorPercentage is set and wins)" : ""}`);
+  }
+  route.list(
+    "mirrors",
+    (item, itemPath) => {
+      const policy = CheckedObject.of(c, item, itemPath, ["destination", "percentage"]);
+      if (!policy) return;
+      if (policy.require("destination", "a destination with a host")) checkDestination(c, policy.value["destination"], policy.at("destination"));
+      checkPercent(policy, "percentage");
+    },
+    { itemDescription: "mirror policies" },
+  );
+  if (mirror && route.has("mirrors")) c.error(route.at("mirrors"), "cannot be used together with mirror: list every mirror under mirrors");
   checkCorsPolicy(route);
   checkHeaders(route, "headers");
 }
@@ -199,6 +259,34 @@ function checkDestination(c: IssueCollector, value: unknown, path: string): Chec
   const port = dest.object("port", ["number"]);
   if (port && port.require("number", "a port number from 1 to 65535")) port.port("number");
   return dest;
+}
+
+/** `delegate: { name, namespace }`: the VirtualService (without hosts) whose rules this rule includes. */
+function checkDelegate(route: CheckedObject): void {
+  const delegate = route.object("delegate", ["name", "namespace"]);
+  if (!delegate) return;
+  if (delegate.require("name", "the name of a VirtualService without hosts")) {
+    const name = delegate.string("name");
+    if (name !== undefined && !isDnsSubdomain(name)) route.c.error(delegate.at("name"), `expected a VirtualService name, ${DNS_SUBDOMAIN_RULE}; found ${describeValue(name)}`);
+  }
+  checkNamespaceName(delegate, "namespace");
+}
+
+/** `directResponse: { status, body: { string | bytes } }`: status 200-600 as Istio, a body of at most 1 MB. */
+function checkDirectResponse(route: CheckedObject): void {
+  const direct = route.object("directResponse", ["status", "body"]);
+  if (!direct) return;
+  if (direct.require("status", "an HTTP status code from 200 to 600")) direct.integer("status", { min: 200, max: 600 });
+  const body = direct.object("body", ["string", "bytes"]);
+  if (!body) return;
+  const text = body.string("string");
+  const bytes = body.string("bytes");
+  if (text !== undefined && bytes !== undefined) route.c.error(body.path, "expected either string or bytes, found both");
+  if (text === undefined && bytes === undefined) route.c.error(body.path, "expected string or bytes, found neither");
+  if (bytes !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(bytes)) route.c.error(body.at("bytes"), "expected base64 (the body's bytes, as Kubernetes writes bytes fields)");
+  const size = text !== undefined ? Buffer.byteLength(text) : bytes !== undefined ? Math.floor((bytes.length * 3) / 4) : 0;
+  if (size > DIRECT_RESPONSE_BODY_MAX) route.c.error(body.path, `the body is ${size} bytes; at most ${DIRECT_RESPONSE_BODY_MAX} (1 MB) are allowed, as in Istio: every proxy the route reaches holds it`);
+  else if (size > DIRECT_RESPONSE_BODY_WARN) route.c.warning(body.path, `the body is ${size} bytes: large direct responses are sent to every proxy the route reaches (Istio warns over 100 KB)`);
 }
 
 function checkRedirect(route: CheckedObject): void {

@@ -103,4 +103,13 @@ describe("analyzeMesh", () => {
       "IST0129 DestinationRule/shop/reviews spec.trafficPolicy.portLevelSettings[0].tls: DestinationRule shop/reviews in namespace shop has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: reviews at port 9443",
     ]);
   });
+
+  it("IST0101 for a delegate that does not exist or is not exported to the root's namespace", () => {
+    const root = resource("VirtualService", "root", { hosts: ["reviews"], http: [{ delegate: { name: "missing" } }, { delegate: { name: "private", namespace: "team" } }] });
+    const hidden = resource("VirtualService", "private", { exportTo: ["."], http: [{ route: [{ destination: { host: "reviews", port: { number: 9080 } } }] }] }, "team");
+    expect(findings(twoPorts(), root, hidden)).toEqual([
+      'IST0101 VirtualService/shop/root spec.http[0].delegate: Referenced delegate VirtualService not found: "shop/missing" (a delegate is a VirtualService without hosts); this rule routes nothing until it exists',
+      'IST0101 VirtualService/shop/root spec.http[1].delegate: Referenced delegate VirtualService not found: "team/private" exists but its exportTo does not include namespace "shop"; this rule routes nothing',
+    ]);
+  });
 });

@@ -17,6 +17,7 @@ import {
 } from "../api/analysis-messages.js";
 import { boundText, resourceKey, type Destination, type MeshConfig, type SourceRef, type ValidationIssue, type VirtualService } from "../api/types.js";
 import { hostsOverlap } from "./host-match.js";
+import { mergeDelegates, type UnresolvedDelegate } from "./virtual-service-delegation.js";
 import { buildMeshModel, labelsMatch, namespaceOf, resolveHost, DOMAIN_SUFFIX, type MeshModel } from "./mesh-model.js";
 
 const MESH_GATEWAY = "mesh";
@@ -37,6 +38,7 @@ export function analyzeMesh(config: MeshConfig, model: MeshModel = buildMeshMode
     ...gatewayHosts(model),
     ...sidecarSelectors(model),
     ...caCertificates(model),
+    ...unresolvedDelegates(model),
   ];
   return findings.flatMap((f) => {
     const source = sources.get(f.resource);
@@ -263,4 +265,22 @@ function caCertificates(model: MeshModel): Finding[] {
     });
   }
   return findings;
+}
+
+/** IST0101 ("delegate VirtualService"): a root rule whose delegate is missing or not exported to the root's namespace; the rule applies nothing. */
+function unresolvedDelegates(model: MeshModel): Finding[] {
+  const unresolved: UnresolvedDelegate[] = [];
+  mergeDelegates(model.virtualServices, unresolved);
+  return unresolved.map(({ root, rule, delegate, reason }) => {
+    const name = `${delegate.namespace || namespaceOf(root)}/${delegate.name}`;
+    return {
+      resource: root,
+      field: `spec.http[${rule}].delegate`,
+      type: REFERENCED_RESOURCE_NOT_FOUND,
+      message:
+        reason === "missing"
+          ? `Referenced delegate VirtualService not found: "${name}" (a delegate is a VirtualService without hosts); this rule routes nothing until it exists`
+          : `Referenced delegate VirtualService not found: "${name}" exists but its exportTo does not include namespace "${namespaceOf(root)}"; this rule routes nothing`,
+    };
+  });
 }

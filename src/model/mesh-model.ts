@@ -4,6 +4,7 @@
 import { ISTIO_KINDS, modelListOf, type ModelLists } from "../api/kind-registry.js";
 import { protocolFromPortName, servedProtocol } from "../api/port-protocols.js";
 import type { DestinationRule, MeshConfig, Protocol, ServiceEntry, VirtualService, WorkloadEntry, WorkloadEntrySpec } from "../api/types.js";
+import { mergeDelegates } from "./virtual-service-delegation.js";
 import { EMPTY_TELEMETRY_SETTINGS, type MeshTelemetrySettings } from "../api/telemetry/extension-providers.js";
 
 export const DEFAULT_NAMESPACE = "default";
@@ -62,6 +63,11 @@ export interface MeshModel extends ModelLists {
   serviceByHost: Map<string, ServiceModel>;
   /** Indexes for translators (derived from the lists above): resolved host -> rules that name it. */
   virtualServicesByHost: Map<string, VirtualService[]>;
+  /**
+   * The VirtualServices as proxies apply them (virtual-service-delegation.ts): each root with its
+   * delegates' rules merged in, delegates (no hosts) left out. `virtualServices` keeps them as written.
+   */
+  routedVirtualServices: VirtualService[];
   destinationRulesByHost: Map<string, DestinationRule[]>;
 }
 
@@ -205,13 +211,15 @@ export function buildMeshModel(config: MeshConfig, settings: Partial<MeshSetting
   const services = serviceEntries.flatMap((se) => servicesOf(se, workloadIndexes.get(namespaceOf(se)))).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.namespace.localeCompare(b.namespace));
   const serviceByHost = new Map<string, ServiceModel>();
   for (const s of services) if (!serviceByHost.has(s.hostname)) serviceByHost.set(s.hostname, s);
+  const routedVirtualServices = mergeDelegates(virtualServices);
   const lookup = (host: string, namespace: string) => serviceByHost.get(host) ?? (host.includes(".") ? serviceByHost.get(`${host}.${DOMAIN_SUFFIX}`) : serviceByHost.get(`${host}.${namespace}.${DOMAIN_SUFFIX}`));
   return {
     ...lists,
     settings: { rootNamespace: settings.rootNamespace ?? "istio-system", outboundTrafficPolicy: settings.outboundTrafficPolicy ?? "ALLOW_ANY", telemetry: settings.telemetry ?? EMPTY_TELEMETRY_SETTINGS },
     services,
     serviceByHost,
-    virtualServicesByHost: indexByHost(virtualServices, (vs) => vs.spec.hosts ?? [], lookup),
+    routedVirtualServices,
+    virtualServicesByHost: indexByHost(routedVirtualServices, (vs) => vs.spec.hosts ?? [], lookup),
     destinationRulesByHost: indexByHost(destinationRules, (dr) => [dr.spec.host], lookup),
   };
 }

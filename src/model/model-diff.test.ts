@@ -42,4 +42,19 @@ describe("diffModels", () => {
     const change = diffModels(buildMeshModel(config("5s")), buildMeshModel(next));
     expect(change.kind).toBe("endpoints");
   });
+
+  it("a service only a delegate VirtualService routes to: its change regenerates the routes of the root's hosts", () => {
+    const withDelegation = (port: number): MeshConfig => {
+      const source = { file: "mesh.yaml", document: 1 };
+      const resources = [
+        { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "a", namespace: "default" }, spec: { hosts: ["a.default.svc.cluster.local"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "STATIC", endpoints: [{ address: "10.0.0.1" }] } },
+        { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "c", namespace: "team" }, spec: { hosts: ["c.team.svc.cluster.local"], ports: [{ number: port, name: "http", protocol: "HTTP" }], resolution: "STATIC", endpoints: [{ address: "10.0.0.3" }] } },
+        { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "a", namespace: "default" }, spec: { hosts: ["a"], http: [{ delegate: { name: "routes", namespace: "team" } }] } },
+        { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "routes", namespace: "team" }, spec: { http: [{ route: [{ destination: { host: "c" } }] }] } },
+      ];
+      return { resources: resources.map((resource) => ({ resource, source }) as Sourced), issues: [] };
+    };
+    const change = diffModels(buildMeshModel(withDelegation(80)), buildMeshModel(withDelegation(8080)));
+    expect(change).toEqual({ kind: "services", clusters: new Set(["c.team.svc.cluster.local"]), routes: new Set(["c.team.svc.cluster.local", "a.default.svc.cluster.local"]) });
+  });
 });

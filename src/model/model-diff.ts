@@ -82,7 +82,8 @@ function destinationHosts(value: unknown, into: string[]): void {
 function routingTo(models: readonly MeshModel[], targets: ReadonlySet<string>, into: Set<string>): void {
   if (targets.size === 0) return;
   for (const m of models) {
-    for (const vs of m.virtualServices) {
+    // As routed: a delegate's destinations are routes of its root's hosts.
+    for (const vs of m.routedVirtualServices) {
       const ns = namespaceOf(vs);
       const dests: string[] = [];
       destinationHosts(vs.spec, dests);

@@ -14,7 +14,7 @@ import type { HeaderValueOption } from "../../generated/envoy/config/core/v3/bas
 import type { StringMatcher } from "../../generated/envoy/type/matcher/v3/string.js";
 import { FractionalPercent_DenominatorType } from "../../generated/envoy/type/v3/percent.js";
 import type { Any } from "../../generated/google/protobuf/any.js";
-import type { Destination, HeaderOperations, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService } from "../api/types.js";
+import type { Destination, HeaderOperations, HTTPDirectResponse, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService } from "../api/types.js";
 import { packAny } from "../envoy/any.js";
 import { EXTENSION_TYPES } from "../envoy/type-urls.js";
 import { parseDurationMs } from "../api/duration.js";
@@ -154,16 +154,35 @@ function routeAction(ctx: RouteContext, rule: HTTPRoute, fromNamespace: string, 
   if (hash.length) action.hashPolicy = hash;
   const retry = outboundRetryPolicy(rule.retries, hash.length > 0);
   if (retry) action.retryPolicy = retry;
-  if (rule.mirror) {
-    const mirror = resolveDestination(ctx, rule.mirror, fromNamespace);
-    if (mirror) action.requestMirrorPolicies = [{ cluster: mirror.cluster, runtimeFraction: { defaultValue: fractionalPercent(rule.mirrorPercentage?.value) } }];
-  }
+  const mirrors = requestMirrors(ctx, rule, fromNamespace);
+  if (mirrors.length) action.requestMirrorPolicies = mirrors;
   if (rule.rewrite?.uri !== undefined) {
     if (match?.uri?.regex !== undefined || match?.uri?.exact !== undefined) action.regexRewrite = { pattern: { regex: "^.*$" }, substitution: rule.rewrite.uri };
     else action.prefixRewrite = rule.rewrite.uri;
   }
   if (rule.rewrite?.authority) action.hostRewriteLiteral = rule.rewrite.authority;
   return { route: action };
+}
+
+/**
+ * The mirrors of a rule: `mirror` (share: mirrorPercentage, else the deprecated mirrorPercent,
+ * else 100 %) and each of `mirrors` (its own percentage, else 100 %). A mirror whose host or
+ * subset does not resolve is left out (nothing to copy to), as Istio does.
+ */
+function requestMirrors(ctx: RouteContext, rule: HTTPRoute, fromNamespace: string): NonNullable<RouteAction["requestMirrorPolicies"]> {
+  const wanted: { destination: Destination; percent: number | undefined }[] = [];
+  if (rule.mirror) wanted.push({ destination: rule.mirror, percent: rule.mirrorPercentage?.value ?? rule.mirrorPercent });
+  for (const m of rule.mirrors ?? []) wanted.push({ destination: m.destination, percent: m.percentage?.value });
+  return wanted.flatMap(({ destination, percent }) => {
+    const mirror = resolveDestination(ctx, destination, fromNamespace);
+    return mirror ? [{ cluster: mirror.cluster, runtimeFraction: { defaultValue: fractionalPercent(percent) } }] : [];
+  });
+}
+
+/** Istio's directResponse: the status, and the body as a string or as bytes (base64 in YAML). */
+function directResponse(direct: HTTPDirectResponse): NonNullable<Route["directResponse"]> {
+  const body = direct.body?.string !== undefined ? { inlineString: direct.body.string } : direct.body?.bytes !== undefined ? { inlineBytes: Buffer.from(direct.body.bytes, "base64") } : undefined;
+  return { status: direct.status, ...(body ? { body } : {}) };
 }
 
 const REDIRECT_CODES: Record<number, RedirectAction_RedirectResponseCode> = {
@@ -237,6 +256,8 @@ export function buildVirtualServiceRoutes(ctx: RouteContext, vs: VirtualService)
           ...(r.scheme ? { schemeRedirect: r.scheme } : {}),
           responseCode: REDIRECT_CODES[r.redirectCode ?? 301] ?? RedirectAction_RedirectResponseCode.MOVED_PERMANENTLY,
         };
+      } else if (rule.directResponse) {
+        route.directResponse = directResponse(rule.directResponse);
       } else {
         Object.assign(route, routeAction(ctx, rule, ns, m));
       }

@@ -464,7 +464,7 @@ function outboundLabelKeys(model: MeshModel, namespace: string): Set<string> {
   let fromRoutes = sourceLabelKeys.get(model);
   if (!fromRoutes) {
     fromRoutes = new Set();
-    for (const vs of model.virtualServices) for (const h of vs.spec.http ?? []) for (const m of h.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) fromRoutes.add(k);
+    for (const vs of model.routedVirtualServices) for (const h of vs.spec.http ?? []) for (const m of h.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) fromRoutes.add(k);
     sourceLabelKeys.set(model, fromRoutes);
   }
   const keys = new Set([...fromRoutes, ...telemetryLabelKeys(model, namespace)]);

@@ -56,6 +56,8 @@ const CASES: { name: string; input: string; proxy: ProxyModel }[] = [
   { name: "sniffing.shop", input: "sniffing", proxy: sidecar("shop", "shop") },
   { name: "telemetry.frontend", input: "telemetry", proxy: sidecar("frontend", "shop") },
   { name: "telemetry.backend", input: "telemetry", proxy: sidecar("backend", "shop") },
+  { name: "delegate.ingressgateway", input: "delegate", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway" }, capture: "transparent", locality: "" } },
+  { name: "delegate.frontend", input: "delegate", proxy: sidecar("frontend", "shop") },
   { name: "telemetry.ingressgateway", input: "telemetry", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway", app: "istio-ingressgateway" }, capture: "transparent", locality: "" } },
 ];
 

@@ -67,7 +67,7 @@ export function virtualServicesFor(model: MeshModel, gateways: string[], clientN
 }
 
 function selectVirtualServices(model: MeshModel, gateways: string[], clientNamespace: string): VirtualService[] {
-  return model.virtualServices.filter((vs) => {
+  return model.routedVirtualServices.filter((vs) => {
     const ns = namespaceOf(vs);
     const bound = (vs.spec.gateways && vs.spec.gateways.length > 0 ? vs.spec.gateways : ["mesh"]).map((g) => qualifyGateway(g, ns));
     return bound.some((g) => gateways.includes(g)) && (gateways.includes("mesh") ? exported(vs.spec.exportTo, ns, clientNamespace) : true);
