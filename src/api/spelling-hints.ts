@@ -3,6 +3,8 @@
 // (every host of a 10,000-service mesh) go through a trigram index, so one hint costs a
 // bounded number of comparisons however large the mesh is.
 
+import { runToEnd, type Steps } from "../work/work-steps.js";
+
 /** Counts edit-distance comparisons (tests prove the search is bounded with it). */
 export interface HintCounter {
   comparisons: number;
@@ -70,13 +72,19 @@ function trigramsOf(word: string): string[] {
   return [...grams];
 }
 
+/** Names indexed between two steps of HintIndex.indexSteps. */
+const NAMES_PER_STEP = 256;
+
 /**
  * "Did you mean" over a fixed set of names, built once and asked many times (one validation
- * run). The same word asked twice is answered from memory.
+ * run). The same word asked twice is answered from memory. The trigram index of a large set
+ * is built on first use, or ahead of it in steps (indexSteps) by a caller that must not block.
  */
 export class HintIndex {
   private readonly candidates: readonly string[];
   private readonly postings = new Map<string, number[]>();
+  /** Candidates indexed so far (all of them once the index is complete). */
+  private indexed = 0;
   private readonly answers = new Map<string, string | undefined>();
 
   constructor(
@@ -84,14 +92,23 @@ export class HintIndex {
     private readonly counter?: HintCounter,
   ) {
     this.candidates = [...new Set(names)];
-    if (this.candidates.length <= FULL_SEARCH_LIMIT) return;
-    this.candidates.forEach((name, index) => {
-      for (const gram of trigramsOf(name)) {
-        const list = this.postings.get(gram);
-        if (list) list.push(index);
-        else this.postings.set(gram, [index]);
+    if (this.candidates.length <= FULL_SEARCH_LIMIT) this.indexed = this.candidates.length; // searched in full, no index
+  }
+
+  /** Completes the trigram index, yielding every NAMES_PER_STEP names (work-steps.ts). */
+  *indexSteps(): Steps<void> {
+    while (this.indexed < this.candidates.length) {
+      const end = Math.min(this.candidates.length, this.indexed + NAMES_PER_STEP);
+      for (let index = this.indexed; index < end; index++) {
+        for (const gram of trigramsOf(this.candidates[index]!)) {
+          const list = this.postings.get(gram);
+          if (list) list.push(index);
+          else this.postings.set(gram, [index]);
+        }
       }
-    });
+      this.indexed = end;
+      yield;
+    }
   }
 
   get size(): number {
@@ -100,6 +117,7 @@ export class HintIndex {
 
   closest(word: string): string | undefined {
     if (this.answers.has(word)) return this.answers.get(word);
+    if (this.indexed < this.candidates.length) runToEnd(this.indexSteps());
     const answer = this.candidates.length <= FULL_SEARCH_LIMIT ? closestMatch(word, this.candidates, this.counter) : closestMatch(word, this.shortlist(word), this.counter);
     this.answers.set(word, answer);
     return answer;

@@ -7,7 +7,7 @@
 // namespace, shared by all its sidecars — so memory and encoding grow with the number of
 // distinct parts, not with services × proxies.
 import { createHash } from "node:crypto";
-import { runToEnd, type Steps } from "./work-steps.js";
+import { runToEnd, type Steps } from "../work/work-steps.js";
 import { encodeMessage } from "../envoy/any.js";
 import { collectReferences, type Reference, type SnapshotReferences } from "./references.js";
 import { PUSH_ORDER, XDS_TYPES, resourceName, type XdsResourceTypes, type XdsTypeUrl } from "../envoy/type-urls.js";

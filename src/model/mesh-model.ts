@@ -6,6 +6,10 @@ import { protocolFromPortName, servedProtocol } from "../api/port-protocols.js";
 import type { DestinationRule, MeshConfig, Protocol, ServiceEntry, VirtualService, WorkloadEntry, WorkloadEntrySpec } from "../api/types.js";
 import { mergeDelegates } from "./virtual-service-delegation.js";
 import { EMPTY_TELEMETRY_SETTINGS, type MeshTelemetrySettings } from "../api/telemetry/extension-providers.js";
+import { runToEnd, type Steps } from "../work/work-steps.js";
+
+/** Resources modelled between two steps of buildMeshModelSteps. */
+const RESOURCES_PER_STEP = 128;
 
 export const DEFAULT_NAMESPACE = "default";
 export const DOMAIN_SUFFIX = "svc.cluster.local";
@@ -174,13 +178,15 @@ function byKey<T extends { metadata: { name: string; namespace?: string } }>(a: 
 }
 
 /** Each resource under every service host it names (resolved like resolveHost), in list order. */
-function indexByHost<R extends { metadata: { name: string; namespace?: string } }>(
+function* indexByHost<R extends { metadata: { name: string; namespace?: string } }>(
   list: R[],
   hostsOf: (r: R) => string[],
   lookup: (host: string, namespace: string) => ServiceModel | undefined,
-): Map<string, R[]> {
+): Steps<Map<string, R[]>> {
   const index = new Map<string, R[]>();
+  let indexed = 0;
   for (const r of list) {
+    if (++indexed % (RESOURCES_PER_STEP * 4) === 0) yield;
     const hosts = new Set(hostsOf(r).map((h) => lookup(h, namespaceOf(r))?.hostname).filter((h): h is string => !!h));
     for (const h of hosts) pushTo(index, h, r);
   }
@@ -188,13 +194,14 @@ function indexByHost<R extends { metadata: { name: string; namespace?: string } 
 }
 
 /** The model's lists, one per kind the registry gives a list: that kind's resources sorted by namespace/name. */
-function modelLists(config: MeshConfig): ModelLists {
+function* modelLists(config: MeshConfig): Steps<ModelLists> {
   const byKind = new Map<string, { metadata: { name: string; namespace?: string } }[]>();
   for (const { resource } of config.resources) pushTo(byKind, resource.kind, resource);
   const lists: Record<string, unknown[]> = {};
   for (const d of ISTIO_KINDS) {
     const list = modelListOf(d);
     if (list) lists[list] = (byKind.get(d.kind) ?? []).sort(byKey);
+    yield;
   }
   // Each list holds exactly the resources of the kind declared with it.
   return lists as unknown as ModelLists;
@@ -202,16 +209,34 @@ function modelLists(config: MeshConfig): ModelLists {
 
 /** Builds the model from validated resources; deterministic for the same input. */
 export function buildMeshModel(config: MeshConfig, settings: Partial<MeshSettings> = {}): MeshModel {
-  const lists = modelLists(config);
+  return runToEnd(buildMeshModelSteps(config, settings));
+}
+
+/**
+ * buildMeshModel as steps (work-steps.ts): the same model, built with a chance to yield every
+ * RESOURCES_PER_STEP resources, so `weft serve` applying a config of thousands of services
+ * does not block the event loop for the whole build.
+ */
+export function* buildMeshModelSteps(config: MeshConfig, settings: Partial<MeshSettings> = {}): Steps<MeshModel> {
+  const lists = yield* modelLists(config);
   const { workloads, virtualServices, destinationRules } = lists;
   const serviceEntries = config.resources.map((s) => s.resource).filter((r): r is ServiceEntry => r.kind === "ServiceEntry").sort(byKey);
+  yield;
   const workloadsByNamespace = new Map<string, WorkloadEntry[]>();
   for (const we of workloads) pushTo(workloadsByNamespace, namespaceOf(we), we);
   const workloadIndexes = new Map([...workloadsByNamespace].map(([ns, list]) => [ns, new WorkloadsByLabel(list)]));
-  const services = serviceEntries.flatMap((se) => servicesOf(se, workloadIndexes.get(namespaceOf(se)))).sort((a, b) => a.hostname.localeCompare(b.hostname) || a.namespace.localeCompare(b.namespace));
+  yield;
+  const services: ServiceModel[] = [];
+  for (const [i, se] of serviceEntries.entries()) {
+    services.push(...servicesOf(se, workloadIndexes.get(namespaceOf(se))));
+    if ((i + 1) % RESOURCES_PER_STEP === 0) yield;
+  }
+  services.sort((a, b) => a.hostname.localeCompare(b.hostname) || a.namespace.localeCompare(b.namespace));
+  yield;
   const serviceByHost = new Map<string, ServiceModel>();
   for (const s of services) if (!serviceByHost.has(s.hostname)) serviceByHost.set(s.hostname, s);
   const routedVirtualServices = mergeDelegates(virtualServices);
+  yield;
   const lookup = (host: string, namespace: string) => serviceByHost.get(host) ?? (host.includes(".") ? serviceByHost.get(`${host}.${DOMAIN_SUFFIX}`) : serviceByHost.get(`${host}.${namespace}.${DOMAIN_SUFFIX}`));
   return {
     ...lists,
@@ -219,8 +244,8 @@ export function buildMeshModel(config: MeshConfig, settings: Partial<MeshSetting
     services,
     serviceByHost,
     routedVirtualServices,
-    virtualServicesByHost: indexByHost(routedVirtualServices, (vs) => vs.spec.hosts ?? [], lookup),
-    destinationRulesByHost: indexByHost(destinationRules, (dr) => [dr.spec.host], lookup),
+    virtualServicesByHost: yield* indexByHost(routedVirtualServices, (vs) => vs.spec.hosts ?? [], lookup),
+    destinationRulesByHost: yield* indexByHost(destinationRules, (dr) => [dr.spec.host], lookup),
   };
 }
 

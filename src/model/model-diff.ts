@@ -13,6 +13,10 @@
 import { RULE_LISTS } from "../api/kind-registry.js";
 import type { DestinationRule, VirtualService } from "../api/types.js";
 import { namespaceOf, resolveHost, type MeshModel, type ServiceModel } from "./mesh-model.js";
+import { runToEnd, type Steps } from "../work/work-steps.js";
+
+/** Services or resources compared between two steps of diffModelsSteps. */
+const ITEMS_PER_STEP = 128;
 
 export type ModelChange =
   | { kind: "none" }
@@ -45,11 +49,14 @@ type Named = { metadata: { name: string; namespace?: string } };
 const keyOf = (r: Named) => `${namespaceOf(r)}/${r.metadata.name}`;
 
 /** Resources added, removed or edited between two lists (both versions of an edited one). */
-function changedResources<R extends Named>(before: readonly R[], after: readonly R[]): R[] {
+function* changedResources<R extends Named>(before: readonly R[], after: readonly R[]): Steps<R[]> {
   if (before.length === after.length && before.every((r, i) => r === after[i])) return [];
   const old = new Map(before.map((r) => [keyOf(r), r]));
+  yield;
   const changed: R[] = [];
+  let compared = 0;
   for (const r of after) {
+    if (++compared % ITEMS_PER_STEP === 0) yield;
     const was = old.get(keyOf(r));
     old.delete(keyOf(r));
     if (!was) changed.push(r);
@@ -79,11 +86,13 @@ function destinationHosts(value: unknown, into: string[]): void {
 }
 
 /** Hostnames whose virtual hosts route to one of `targets` (through a VirtualService naming them), in either model. */
-function routingTo(models: readonly MeshModel[], targets: ReadonlySet<string>, into: Set<string>): void {
+function* routingTo(models: readonly MeshModel[], targets: ReadonlySet<string>, into: Set<string>): Steps<void> {
   if (targets.size === 0) return;
   for (const m of models) {
     // As routed: a delegate's destinations are routes of its root's hosts.
+    let walked = 0;
     for (const vs of m.routedVirtualServices) {
+      if (++walked % ITEMS_PER_STEP === 0) yield;
       const ns = namespaceOf(vs);
       const dests: string[] = [];
       destinationHosts(vs.spec, dests);
@@ -93,6 +102,14 @@ function routingTo(models: readonly MeshModel[], targets: ReadonlySet<string>, i
 }
 
 export function diffModels(previous: MeshModel, next: MeshModel): ModelChange {
+  return runToEnd(diffModelsSteps(previous, next));
+}
+
+/**
+ * diffModels as steps (work-steps.ts): the same answer, with a chance to yield every
+ * ITEMS_PER_STEP services or resources compared.
+ */
+export function* diffModelsSteps(previous: MeshModel, next: MeshModel): Steps<ModelChange> {
   if (!same(previous.settings, next.settings) || !RULE_LISTS.every((list) => sameList(previous[list], next[list]))) return { kind: "full" };
   // A workload whose labels or service account changed re-keys its proxies.
   // (Workloads added or removed only change endpoints; their proxies form classes on connect.)
@@ -109,7 +126,10 @@ export function diffModels(previous: MeshModel, next: MeshModel): ModelChange {
   const redefined = new Set<string>();
   const serviceKey = (s: ServiceModel) => `${s.namespace}/${s.hostname}`;
   const oldServices = new Map(previous.services.map((s) => [serviceKey(s), s]));
+  yield;
+  let compared = 0;
   for (const b of next.services) {
+    if (++compared % ITEMS_PER_STEP === 0) yield;
     const a = oldServices.get(serviceKey(b));
     oldServices.delete(serviceKey(b));
     if (a === b) continue;
@@ -121,8 +141,8 @@ export function diffModels(previous: MeshModel, next: MeshModel): ModelChange {
   }
   for (const a of oldServices.values()) redefined.add(a.hostname);
 
-  const virtualServices = changedResources<VirtualService>(previous.virtualServices, next.virtualServices);
-  const destinationRules = changedResources<DestinationRule>(previous.destinationRules, next.destinationRules);
+  const virtualServices = yield* changedResources<VirtualService>(previous.virtualServices, next.virtualServices);
+  const destinationRules = yield* changedResources<DestinationRule>(previous.destinationRules, next.destinationRules);
   if (redefined.size === 0 && virtualServices.length === 0 && destinationRules.length === 0) {
     return endpointsOnly.size === 0 ? { kind: "none" } : { kind: "endpoints", services: endpointsOnly, namespaces };
   }
@@ -136,6 +156,6 @@ export function diffModels(previous: MeshModel, next: MeshModel): ModelChange {
   const routes = new Set(redefined);
   for (const vs of virtualServices) resolvedIn(models, vs.spec.hosts ?? [], namespaceOf(vs), routes);
   // Routes read the destination's ports (a redefined service) and its load-balancer hash policy (a DestinationRule).
-  routingTo(models, new Set([...redefined, ...withRules]), routes);
+  yield* routingTo(models, new Set([...redefined, ...withRules]), routes);
   return { kind: "services", clusters, routes };
 }

@@ -15,13 +15,13 @@ import type { MeshConfig } from "../api/types.js";
 import { ResourceSet, Snapshot, type CachedResource } from "../cache/snapshot.js";
 import { InconsistentSnapshotError, type SnapshotCache } from "../cache/snapshot-cache.js";
 import type { Logger } from "../log/logger.js";
-import { buildMeshModel, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
+import { buildMeshModel, buildMeshModelSteps, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
 import { proxyClassKey, proxyFromNode, sameLabels, type ProxyModel } from "../model/proxy.js";
 import { SHARED_RESOURCES, outboundEndpoints, planProxy } from "../translate/translate.js";
 import type { OutboundReuse, OutboundServicePiece } from "../translate/sidecar.js";
-import { diffModels } from "../model/model-diff.js";
+import { diffModelsSteps } from "../model/model-diff.js";
 import { RouteConfigurationEncoder } from "../cache/route-configuration-encoder.js";
-import { runToEnd, type Steps } from "../cache/work-steps.js";
+import { runToEnd, type Steps } from "../work/work-steps.js";
 import { SlicedWorkQueue } from "./sliced-work-queue.js";
 import { PUSH_ORDER, XDS_TYPES } from "../envoy/type-urls.js";
 import type { MeshSecurity } from "../translate/mtls.js";
@@ -401,9 +401,9 @@ export class MeshController {
   private *configSteps(config: MeshConfig): Steps<GenerationStats> {
     const start = performance.now();
     const previous = this.model;
-    const next = buildMeshModel(config, this.settings);
+    const next = yield* buildMeshModelSteps(config, this.settings);
     yield;
-    const change = diffModels(previous, next);
+    const change = yield* diffModelsSteps(previous, next);
     yield;
     this.model = next;
     // Registered workloads hold credentials bound to their identity; deleted ones lose theirs.

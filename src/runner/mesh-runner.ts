@@ -11,7 +11,7 @@ import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "
 import { MeshController, type ClassLimits } from "./mesh-controller.js";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { waitForAllSynced } from "./wait-for-sync.js";
-import { DEFAULT_SLICE_MS } from "../cache/work-steps.js";
+import { DEFAULT_SLICE_MS } from "../work/work-steps.js";
 import path from "node:path";
 import { chmod, mkdir } from "node:fs/promises";
 import { writeFileAtomically } from "../state/atomic-file.js";
@@ -260,7 +260,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   }
   let aggregator: ConfigAggregator | undefined;
   if (opts.sources && opts.sources.length > 0) {
-    aggregator = new ConfigAggregator(opts.sources, { debounceMs: opts.debounceMs, largeRemovalShare: opts.largeRemovalShare, logger: logger.child({ component: "config" }) });
+    aggregator = new ConfigAggregator(opts.sources, { debounceMs: opts.debounceMs, largeRemovalShare: opts.largeRemovalShare, sliceMs: opts.sliceMs ?? DEFAULT_SLICE_MS, logger: logger.child({ component: "config" }) });
     const apply = (config: MeshConfig): Promise<void> => {
       logIssues(logger, config);
       // Problems are shown as soon as the config is read (before its generation finishes).

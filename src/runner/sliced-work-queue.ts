@@ -4,7 +4,7 @@
 // answering while a large config is applied. Not sliced (tests, benches that drive the
 // controller directly): every task runs to the end when it is queued. `finishNow()` completes
 // the queue synchronously, for a synchronous caller that must see all earlier work done.
-import { yieldToEventLoop, type Steps } from "../cache/work-steps.js";
+import { yieldToEventLoop, type Steps } from "../work/work-steps.js";
 
 interface Task {
   start: () => Steps<unknown>;

@@ -192,6 +192,48 @@ describe("ConfigAggregator", () => {
     expect(changes.count()).toBe(0);
   });
 
+  it("with sliceMs, a reload of a large mesh gives the event loop back while it merges and checks, and reports what a whole reload reports", async () => {
+    const fill = (source: MemorySource, weight: number) => {
+      for (let i = 0; i < 1500; i++) {
+        source.put(serviceEntry(`svc-${i}`, `svc-${i}.default.svc.cluster.local`));
+        // Every 50th route names a host that does not exist: warnings with "did you mean" hints.
+        source.put({ ...virtualService(`svc-${i}`, weight), spec: { hosts: [`svc-${i}`], http: [{ route: [{ destination: { host: i % 50 === 0 ? `svc-${i}x` : `svc-${i}` }, weight }] }] } });
+      }
+    };
+    const [sliced, whole] = [new MemorySource("kubernetes"), new MemorySource("kubernetes")];
+    fill(sliced, 100);
+    fill(whole, 100);
+    const a = new ConfigAggregator([sliced], { debounceMs: 10, sliceMs: 1 });
+    aggregators.push(a);
+    const b = aggregate([whole]);
+    const [changesA, changesB] = [nextChange(), nextChange()];
+    expect(await a.start(changesA.onChange)).toEqual(await b.start(changesB.onChange));
+
+    // Timers keep firing between the snapshot and the reported change: the merge and the mesh
+    // checks yield every 1 ms of work (in one piece, no timer could fire in between).
+    let ticks = 0;
+    let ticksAtSnapshot: number | undefined;
+    const snapshot = sliced.snapshot.bind(sliced);
+    sliced.snapshot = () => {
+      const taken = snapshot();
+      ticksAtSnapshot = ticks;
+      return taken;
+    };
+    const ticker = setInterval(() => ticks++, 1);
+    try {
+      const [nextA, nextB] = [changesA.next(), changesB.next()];
+      sliced.put(virtualService("svc-7", 50));
+      whole.put(virtualService("svc-7", 50));
+      const configA = await nextA;
+      const ticksDuringMerge = ticks - ticksAtSnapshot!;
+      expect(configA).toEqual(await nextB);
+      expect(configA.issues.filter((i) => i.message.includes("did you mean"))).toHaveLength(30);
+      expect(ticksDuringMerge, "timers that fired while the reload merged and checked").toBeGreaterThanOrEqual(2);
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
   it("close() rejects a start() still waiting for sync, and closes every source", async () => {
     const cluster = new MemorySource("kubernetes");
     cluster.synced = false;

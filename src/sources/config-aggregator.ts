@@ -15,7 +15,8 @@
 //   - change detection: a reload that changes nothing (a comment, a resync) is not reported;
 //   - a loud warning (log + issue) when one change removes a large share of a source's resources.
 import { formatIssue, formatSource, isFileRef, issueSource, resourceKey, type MeshConfig, type Sourced, type ValidationIssue } from "../api/types.js";
-import { validateMesh, type InvalidResource } from "../api/validate-mesh.js";
+import { validateMeshSteps, type InvalidResource } from "../api/validate-mesh.js";
+import { runInSlices, runToEnd, type Steps } from "../work/work-steps.js";
 import type { Logger } from "../log/logger.js";
 import { placeCovers, placeOf, type ConfigSource, type SourceSnapshot } from "./config-source.js";
 
@@ -32,6 +33,11 @@ export interface ConfigAggregatorOptions {
    * source had, and at least LARGE_REMOVAL_MIN_COUNT of them. Default 0.5; above 1 turns it off.
    */
   largeRemovalShare?: number;
+  /**
+   * CPU time (ms) a reload's merge and mesh-wide checks may use before giving the event loop
+   * back (`weft serve`: DEFAULT_SLICE_MS). Unset: a reload runs in one piece.
+   */
+  sliceMs?: number;
   logger?: Logger;
 }
 
@@ -55,6 +61,7 @@ export class ConfigAggregator {
   private readonly debounceMs: number;
   private readonly maxDebounceMs: number;
   private readonly largeRemovalShare: number;
+  private readonly sliceMs: number | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
   /** When the first change event not yet reloaded arrived. */
   private pendingSince: number | undefined;
@@ -75,6 +82,7 @@ export class ConfigAggregator {
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
     this.maxDebounceMs = Math.max(this.debounceMs, options.maxDebounceMs ?? DEFAULT_MAX_DEBOUNCE_MS);
     this.largeRemovalShare = options.largeRemovalShare ?? DEFAULT_LARGE_REMOVAL_SHARE;
+    this.sliceMs = options.sliceMs;
     this.syncedSnapshots = sources.map(() => undefined);
     this.logger = options.logger;
   }
@@ -89,8 +97,13 @@ export class ConfigAggregator {
    * versions. One-shot use (`weft validate`) needs nothing else: sources need not be started.
    */
   load(): MeshConfig {
+    return runToEnd(this.loadSteps());
+  }
+
+  /** load() as steps: the snapshots are taken at once, the merge and mesh checks yield between pieces. */
+  private *loadSteps(): Steps<MeshConfig> {
     for (let i = 0; i < this.sources.length; i++) this.takeSnapshot(i);
-    return this.merge();
+    return yield* this.mergeSteps();
   }
 
   /**
@@ -169,7 +182,7 @@ export class ConfigAggregator {
     this.reloading = true;
     try {
       await this.prepareSources();
-      if (!this.closed) this.reloadNow();
+      if (!this.closed) await this.reloadNow();
     } finally {
       this.reloading = false;
       if (this.reloadAgain && !this.closed) {
@@ -179,8 +192,9 @@ export class ConfigAggregator {
     }
   }
 
-  private reloadNow(): void {
-    const config = this.load();
+  private async reloadNow(): Promise<void> {
+    const config = this.sliceMs === undefined ? this.load() : await runInSlices(this.loadSteps(), this.sliceMs);
+    if (this.closed) return;
     if (this.startWaiter) {
       if (!this.synced) return;
       const waiter = this.startWaiter;
@@ -195,7 +209,7 @@ export class ConfigAggregator {
   }
 
   /** Merges the last synced snapshot of every source; see the file comment for the rules. */
-  private merge(): MeshConfig {
+  private *mergeSteps(): Steps<MeshConfig> {
     const snapshots = this.syncedSnapshots;
     const issues: ValidationIssue[] = [];
     /** Notes to append to error messages ("keeping the last valid version ..."), by issue. */
@@ -219,9 +233,11 @@ export class ConfigAggregator {
       if (!sourceOfKey.has(resourceKey(good.resource))) sourceOfKey.set(resourceKey(good.resource), index);
     };
 
-    snapshots.forEach((snap, index) => {
-      if (!snap) return;
+    let read = 0;
+    for (const [index, snap] of snapshots.entries()) {
+      if (!snap) continue;
       for (const entry of snap.entries) {
+        if (++read % ENTRIES_PER_STEP === 0) yield;
         issues.push(...entry.issues);
         if (!sourceOfKey.has(entry.key)) sourceOfKey.set(entry.key, index);
         if (entry.resource) {
@@ -247,21 +263,24 @@ export class ConfigAggregator {
         }
         if (kept.length > 0) note(why, `keeping the last valid version of ${listSome(kept)}`);
       }
-    });
+    }
+    yield;
 
     // Mesh checks: only a duplicate is an error (the later definition is dropped); references
     // to missing or invalid resources are warnings, and the resource applies as written.
-    const mesh = validateMesh(candidates, undefined, invalid);
+    const mesh = yield* validateMeshSteps(candidates, undefined, invalid);
     issues.push(...mesh.issues);
 
     for (const key of [...this.lastGood.keys()]) if (!presentKeys.has(key)) this.lastGood.delete(key);
     for (const s of mesh.valid) this.lastGood.set(resourceKey(s.resource), s);
+    yield;
 
     const annotated = issues.map((i) => {
       const extra = notes.get(i);
       return extra ? { ...i, message: [i.message, ...extra].join("; ") } : i;
     });
     annotated.push(...this.largeRemovals(mesh.valid, sourceOfKey));
+    yield;
     return { resources: mesh.valid, issues: sortIssues(annotated) };
   }
 
@@ -300,6 +319,9 @@ export class ConfigAggregator {
 function listSome(keys: string[], shown = KEPT_NAMES_SHOWN): string {
   return keys.slice(0, shown).join(", ") + (keys.length > shown ? ` and ${keys.length - shown} more` : "");
 }
+
+/** Source entries merged between two steps of a sliced reload. */
+const ENTRIES_PER_STEP = 256;
 
 /** How many kept resources a "keeping the last valid version of ..." note names. */
 const KEPT_NAMES_SHOWN = 10;

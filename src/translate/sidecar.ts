@@ -9,7 +9,7 @@ import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/r
 import type { Route, VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
 import type { ProxyResources } from "./translate.js";
-import { runToEnd, type Steps } from "../cache/work-steps.js";
+import { runToEnd, type Steps } from "../work/work-steps.js";
 import { socketAddress } from "../envoy/builders.js";
 import { hostAliases, labelsMatch, namespaceOf, type EndpointModel, type MeshModel, type PortProtocol, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";

@@ -11,7 +11,7 @@ import { buildPassthroughClusters } from "./clusters.js";
 import { translateGateway } from "./gateway.js";
 import { buildSecrets, type MeshSecurity } from "./mtls.js";
 import { buildOutboundClusters, outboundView, telemetryOnlyServices, translateSidecarInbound, translateSidecarOutboundSteps, type OutboundReuse, type OutboundServicePiece } from "./sidecar.js";
-import { runToEnd, type Steps } from "../cache/work-steps.js";
+import { runToEnd, type Steps } from "../work/work-steps.js";
 import { visibleServices } from "./visibility.js";
 import { envoyFilterId, envoyFiltersFor } from "../model/envoy-filters.js";
 import { applyEnvoyFilterPatches, compilePatches, type PartContext } from "./envoy-filter-patches.js";
