@@ -9,7 +9,7 @@ import { freePort } from "../../src/runner/free-port.js";
 import { httpGet } from "../harness/http.js";
 import { TestMesh, type MeshProxy } from "../harness/mesh.js";
 import { startUpstream, type Upstream } from "../harness/upstream.js";
-import { findSamples, parsePrometheusText, type Sample } from "./prometheus-text.js";
+import { findSamples, parsePrometheusText, type Sample } from "../../src/envoy/prometheus-text.js";
 
 const MESH = (ups: Record<string, Upstream>) => `
 apiVersion: networking.istio.io/v1

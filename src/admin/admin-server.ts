@@ -9,6 +9,8 @@ import type { ConfigProblemsReport } from "../runner/config-problems.js";
 import { clientStatusOf, findProxies } from "../xds/client-status.js";
 import { resourceToJson } from "../envoy/readable-json.js";
 import { XDS_CODECS, type XdsTypeUrl } from "../envoy/type-urls.js";
+import type { MeshModel } from "../model/mesh-model.js";
+import { registerMeshConsole } from "./mesh-console.js";
 
 export interface AdminServerOptions {
   metricsRegistry: Registry;
@@ -22,6 +24,8 @@ export interface AdminServerOptions {
   configProblems?: () => ConfigProblemsReport;
   /** The CA's roots and rotation (when security is on); looked up per request. */
   rootRotation?: () => RootRotationAdmin | undefined;
+  /** The mesh model in force (services and workloads of the console's graph). */
+  meshModel?: () => MeshModel | undefined;
 }
 
 /** What the admin API needs of the root rotation: its status, and starting one (leader only). */
@@ -136,5 +140,24 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
     };
   });
 
+  /** The mesh console: /ui (the page) and /ui/api/mesh (its data). */
+  registerMeshConsole(app, {
+    proxies: opts.proxies,
+    cache: opts.cache,
+    ...(opts.meshModel ? { model: opts.meshModel } : {}),
+    ...(opts.certificateOf ? { certificateOf: opts.certificateOf } : {}),
+    ...(opts.configProblems ? { configProblems: opts.configProblems } : {}),
+    roots: () => rootsOf(opts.rootRotation?.()?.status()),
+  });
+
   return app;
+}
+
+/** The trusted roots in a rotation status (RootRotationStatus.roots). */
+function rootsOf(status: object | undefined): { subject: string; serial: string; notAfter: string }[] | undefined {
+  const roots = (status as { roots?: unknown } | undefined)?.roots;
+  if (!Array.isArray(roots)) return undefined;
+  return roots.flatMap((r: { subject?: unknown; serial?: unknown; notAfter?: unknown }) =>
+    typeof r?.serial === "string" && typeof r.notAfter === "string" ? [{ subject: String(r.subject ?? ""), serial: r.serial, notAfter: r.notAfter }] : [],
+  );
 }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { meshStatsConfig, PROMETHEUS_STATS_PORT, prometheusStatsCluster, prometheusStatsListener, readinessListener, type ProxyStatsIdentity } from "./proxy-stats.js";
+import { meshStatsConfig, PROMETHEUS_STATS_PORT, STATS_PORT_METADATA, prometheusStatsCluster, prometheusStatsListener, readinessListener, type ProxyStatsIdentity } from "./proxy-stats.js";
 
 export interface BootstrapOptions {
   /** Envoy's node.id; weft keys proxy state on it. */
@@ -89,7 +89,9 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
   const values: Record<string, string> = {
     nodeId: JSON.stringify(opts.nodeId),
     cluster: JSON.stringify(opts.cluster),
-    metadata: renderFlowMapping(opts.metadata ?? {}),
+    // The scrape listener's port is announced in the node metadata: the mesh console reads each
+    // connected proxy's stats there, on the address its xDS stream comes from.
+    metadata: renderFlowMapping({ ...(statsPort === false ? {} : { [STATS_PORT_METADATA]: String(statsPort) }), ...(opts.metadata ?? {}) }),
     adminAddress: JSON.stringify(adminAddress),
     adminPort: String(adminPort),
     statsConfig: JSON.stringify(meshStatsConfig({ identity: opts.statsIdentity ?? statsIdentityOf(opts), meshTags: opts.meshStatsTags })),

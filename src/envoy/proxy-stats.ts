@@ -47,6 +47,8 @@ export const MESH_STATS_LABELS = ["envoy_cluster_name", "destination_service", "
 /** Istio's Prometheus port and path on every sidecar and gateway. */
 export const PROMETHEUS_STATS_PORT = 15090;
 export const PROMETHEUS_STATS_PATH = "/stats/prometheus";
+/** Node metadata key announcing the scrape listener's port (on the proxy's own address); the mesh console reads it. */
+export const STATS_PORT_METADATA = "WEFT_STATS_PORT";
 /** The static listener and cluster that serve it. */
 export const PROMETHEUS_STATS_LISTENER = "weft-prometheus-stats";
 export const PROMETHEUS_STATS_CLUSTER = "weft-prometheus-stats";

@@ -14,6 +14,7 @@ import { XdsServer } from "../xds/xds-server.js";
 import type { AdmitStream } from "../xds/stream-base.js";
 import type { XdsLimits } from "../xds/xds-limits.js";
 import { isLoopbackAddress } from "./bind-address.js";
+import type { MeshModel } from "../model/mesh-model.js";
 
 export interface ControlPlaneOptions {
   logger: Logger;
@@ -38,6 +39,8 @@ export interface ControlPlaneOptions {
   metricsRegistry?: Registry;
   /** Validation problems of the config in force, for the admin server. */
   configProblems?: () => ConfigProblemsReport;
+  /** The mesh model in force, for the admin server's console. */
+  meshModel?: () => MeshModel | undefined;
   /** Collect Node.js process metrics (off in tests that run several control planes). */
   processMetrics?: boolean;
 }
@@ -80,6 +83,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     certificateOf: (key) => opts.certificateOf?.(key),
     rootRotation: () => opts.rootRotation?.(),
     ...(opts.configProblems ? { configProblems: opts.configProblems } : {}),
+    ...(opts.meshModel ? { meshModel: opts.meshModel } : {}),
     isReady: () =>
       !xdsListening ? { ready: false, reason: "xDS server not listening" } : !configLoaded ? { ready: false, reason: "configuration not loaded yet" } : { ready: true },
   });

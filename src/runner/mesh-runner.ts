@@ -215,6 +215,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     admit: (node, principal) =>
       (admitting ? controller?.admit(node, principal) : undefined) ?? { refused: { code: GrpcStatus.UNAVAILABLE, message: "the control plane is starting (waiting for its config sources to sync); retry" } },
     certificateOf: (key) => controller?.certificateOf(key),
+    meshModel: () => controller?.currentModel,
     rootRotation: () =>
       rootRotation && {
         status: () => rootRotation!.status(),
