@@ -213,6 +213,9 @@ export async function runDemo(argv: string[]): Promise<number> {
         metadata: { ...DEMO_GATEWAY.metadata },
         xdsAddress: "127.0.0.1",
         xdsPort: runner.cp.xdsPort,
+        // Fixed ports on loopback so the gateway has a scrape listener (its edges in the mesh console).
+        adminPort: await freePort(),
+        statsPort: await freePort(),
         // The gateway has no WorkloadEntry: a standalone credential carries its labels and service account.
         xdsToken: sec.credentials.ensure({ namespace: DEMO_GATEWAY.namespace, name: DEMO_GATEWAY.name, labels: { ...DEMO_GATEWAY.labels } }),
         xdsTls,
@@ -254,6 +257,7 @@ export async function runDemo(argv: string[]): Promise<number> {
         ...running.envoys.map((e) => `    ${e.name.padEnd(28)} ${e.logPath}`),
         "",
         "Control plane:",
+        `  console      http://127.0.0.1:${runner.cp.adminPort}/ui/   (the mesh as a graph: traffic, mTLS, sync state, certificates, problems)`,
         `  sync status  weft status --admin http://127.0.0.1:${runner.cp.adminPort}   (or /debug/syncz)`,
         `  problems     http://127.0.0.1:${runner.cp.adminPort}/debug/config-problems (also printed here as they appear)`,
         `  metrics      http://127.0.0.1:${runner.cp.adminPort}/metrics`,

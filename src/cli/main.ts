@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   demo: { summary: "run a local mesh: control plane, app with Envoy sidecars (mTLS), ingress gateway", run: async (argv) => (await import("./demo.js")).runDemo(argv) },
   serve: { summary: "run the control plane (xDS server, admin server)", run: async (argv) => (await import("./serve.js")).runServe(argv) },
   status: { summary: "show connected proxies and their sync/NACK state", run: async (argv) => (await import("./status.js")).runStatus(argv) },
+  dashboard: { summary: "print (or --open) the mesh console's URL: graph, sync state, certificates, problems", run: async (argv) => (await import("./dashboard.js")).runDashboard(argv) },
   "proxy-config": { summary: "what Weft sends one proxy: clusters, listeners, routes, endpoints, secrets", run: async (argv) => (await import("./proxy-config.js")).runProxyConfig(argv) },
   "config-dump": { summary: "everything Weft sends one proxy, readable JSON/YAML (private keys redacted)", run: async (argv) => (await import("./proxy-config.js")).runConfigDump(argv) },
   validate: { summary: "check a directory of Istio YAML; prints every problem, exit 1 on errors", run: async (argv) => (await import("./validate.js")).runValidate(argv) },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderBootstrap, statsIdentityOf, type BootstrapOptions } from "./bootstrap.js";
-import { meshStatsConfig, PROMETHEUS_STATS_CLUSTER, PROMETHEUS_STATS_LISTENER } from "./proxy-stats.js";
+import { meshStatsConfig, PROMETHEUS_STATS_CLUSTER, PROMETHEUS_STATS_LISTENER, STATS_PORT_METADATA } from "./proxy-stats.js";
 
 const base: BootstrapOptions = {
   nodeId: "sidecar~10.1.2.3~reviews-v2.shop~shop.svc.cluster.local",
@@ -38,6 +38,14 @@ describe("proxy stats in the bootstrap", () => {
     const local = render({ ...base, adminPort: 19000, statsPort: 19090 });
     expect(local.static_resources.listeners[0]!.address.socket_address).toEqual({ address: "127.0.0.1", port_value: 19090 });
     expect(local.static_resources.clusters.find((c) => c.name === PROMETHEUS_STATS_CLUSTER)!.upstream_bind_config).toBeUndefined();
+  });
+
+  it("announces the scrape listener's port in the node metadata (the mesh console reads it there), and nothing without one", () => {
+    const metadataOf = (opts: BootstrapOptions) => (parse(renderBootstrap(opts)) as { node: { metadata: Record<string, string> } }).node.metadata;
+    expect(metadataOf({ ...base, adminAddress: "10.1.2.3", adminPort: 15000 })).toEqual({ ...base.metadata, [STATS_PORT_METADATA]: "15090" });
+    expect(metadataOf({ ...base, adminPort: 19000, statsPort: 19090 })[STATS_PORT_METADATA]).toBe("19090");
+    expect(metadataOf(base)).toEqual(base.metadata);
+    expect(metadataOf({ ...base, adminPort: 15000, statsPort: false })).toEqual(base.metadata);
   });
 
   it("gives none when the kernel picks the admin port (Envoys sharing a namespace) or when asked", () => {
