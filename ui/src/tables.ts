@@ -22,6 +22,12 @@ function row(cells: (string | { text: string; className?: string })[], attrs: Re
   return tr;
 }
 
+/** A row whose one cell spans the table. */
+function wide(tr: HTMLTableRowElement): HTMLTableRowElement {
+  (tr.firstElementChild as HTMLTableCellElement).colSpan = 5;
+  return tr;
+}
+
 function fill(id: string, rows: HTMLElement[]): void {
   document.querySelector(`#${id} tbody, ul#${id}`)!.replaceChildren(...rows);
 }
@@ -71,7 +77,7 @@ export function renderTables(state: ConsoleState): void {
       ? state.certificates.list.map((c) =>
           row([c.kind, c.subject, c.serial, c.notAfter, { text: duration(c.secondsLeft), className: c.secondsLeft < EXPIRING_SECONDS ? "expiring" : "" }], { "data-kind": c.kind }),
         )
-      : [row(["security is off (weft serve --security): no CA, no certificates"])],
+      : [wide(row(["security is off (weft serve --security): no CA, no certificates"]))],
   );
   const p = state.problems;
   document.getElementById("problem-count")!.textContent = `(${p.errors} errors, ${p.warnings} warnings${p.omitted ? `, ${p.omitted} not listed` : ""})`;
