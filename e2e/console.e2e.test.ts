@@ -9,7 +9,7 @@
 //   flock /tmp/weft-pods.lock npx vitest run e2e/console.e2e.test.ts
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -111,6 +111,8 @@ describe.skipIf(missing !== undefined)("mesh console in chromium against weft de
     await buildConsole();
     await mkdir(ARTIFACTS, { recursive: true });
     configDir = await mkdtemp(path.join(os.tmpdir(), "weft-console-e2e-"));
+    // The sidecars (uid 1337) read the trust bundle under the demo's state dir: mkdtemp's 0700 would stop them.
+    await chmod(configDir, 0o711);
     const [ingress, xds, admin] = [await freePort(), await freePort(), await freePort()];
     adminUrl = `http://127.0.0.1:${admin}`;
     demo = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "demo", "--mode", "transparent", "--jaeger", "off", "--ingress-port", String(ingress), "--xds-port", String(xds), "--admin-port", String(admin), "--config-dir", path.join(configDir, "demo")], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });

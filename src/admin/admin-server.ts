@@ -11,6 +11,7 @@ import { resourceToJson } from "../envoy/readable-json.js";
 import { XDS_CODECS, type XdsTypeUrl } from "../envoy/type-urls.js";
 import type { MeshModel } from "../model/mesh-model.js";
 import { registerMeshConsole } from "./mesh-console.js";
+import type { PrometheusEdgeSource } from "./prometheus-edge-source.js";
 
 export interface AdminServerOptions {
   metricsRegistry: Registry;
@@ -26,6 +27,8 @@ export interface AdminServerOptions {
   rootRotation?: () => RootRotationAdmin | undefined;
   /** The mesh model in force (services and workloads of the console's graph). */
   meshModel?: () => MeshModel | undefined;
+  /** The console's edges from Prometheus (--prometheus-url) instead of the proxies' own stats. */
+  prometheus?: PrometheusEdgeSource;
 }
 
 /** What the admin API needs of the root rotation: its status, and starting one (leader only). */
@@ -147,6 +150,7 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
     ...(opts.meshModel ? { model: opts.meshModel } : {}),
     ...(opts.certificateOf ? { certificateOf: opts.certificateOf } : {}),
     ...(opts.configProblems ? { configProblems: opts.configProblems } : {}),
+    ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),
     roots: () => rootsOf(opts.rootRotation?.()?.status()),
   });
 

@@ -15,6 +15,7 @@ import type { ProxyRegistry, ProxyStatus } from "../xds/proxy-registry.js";
 import type { ConsoleState } from "./console-state.js";
 import { buildConsoleState, type GraphProxy } from "./mesh-graph.js";
 import { ProxyStatsScraper, type ScrapeTarget } from "./proxy-stats-scraper.js";
+import type { PrometheusEdgeSource, WorkloadTraffic } from "./prometheus-edge-source.js";
 
 /** The built page's files, served from memory (a fixed list: nothing else is read from disk). */
 const ASSETS: Record<string, string> = {
@@ -71,6 +72,8 @@ export interface MeshConsoleOptions {
   configProblems?: () => ConfigProblemsReport;
   /** Scraper settings (tests shorten the window). */
   scraper?: ProxyStatsScraper;
+  /** Edges from this Prometheus (Istio's series from the recording rules) instead of the proxies. */
+  prometheus?: PrometheusEdgeSource;
   /** The built page (default: consoleAssetsDir()). */
   assetsDir?: string;
 }
@@ -88,11 +91,21 @@ export function registerMeshConsole(app: FastifyInstance, opts: MeshConsoleOptio
     const byNode = new Map<string, ProxyStatus>();
     for (const p of connected) if (!byNode.has(p.nodeId) || byNode.get(p.nodeId)!.streamId < p.streamId) byNode.set(p.nodeId, p);
     const list = [...byNode.values()];
-    await scraper.refresh(list.flatMap((p) => scrapeTargetOf(p) ?? []));
+    // Prometheus when configured; the proxies' own stats when it is not, or does not answer.
+    let fromPrometheus: WorkloadTraffic[] | undefined;
+    let prometheusError: string | undefined;
+    if (opts.prometheus) {
+      try {
+        fromPrometheus = await opts.prometheus.workloadTraffic();
+      } catch (err) {
+        prometheusError = `${opts.prometheus.baseUrl}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`.slice(0, 300);
+      }
+    }
+    if (!fromPrometheus) await scraper.refresh(list.flatMap((p) => scrapeTargetOf(p) ?? []));
     const proxies: GraphProxy[] = list.map((p) => {
       const status = clientStatusOf(p, opts.cache);
       const certificate = opts.certificateOf?.(p.snapshotKey);
-      const traffic = scraper.trafficOf(p.nodeId);
+      const traffic = fromPrometheus ? undefined : scraper.trafficOf(p.nodeId);
       return {
         status: p,
         types: status.types.map((t) => ({ type: t.type, state: t.state, ...(t.nack ? { nack: t.nack } : {}) })),
@@ -103,16 +116,21 @@ export function registerMeshConsole(app: FastifyInstance, opts: MeshConsoleOptio
     });
     const roots = opts.roots?.();
     const scraped = proxies.some((p) => p.stats);
+    const notes = [
+      ...(prometheusError ? [`Prometheus did not answer (${prometheusError}); edges from the proxies' own stats`] : []),
+      ...(!fromPrometheus && !scraped ? [`no proxy announces a scrape listener (node metadata ${STATS_PORT_METADATA}; Weft's bootstraps with a fixed admin port have one)`] : []),
+    ];
     return buildConsoleState({
       now: new Date(),
       model: opts.model?.(),
       proxies,
       ...(roots ? { roots } : {}),
+      ...(fromPrometheus ? { workloadTraffic: fromPrometheus } : {}),
       problems: opts.configProblems?.() ?? { generation: 0, errors: 0, warnings: 0, problems: [], omitted: 0 },
       metrics: {
-        source: scraped ? "envoy" : "none",
-        windowSeconds: scraper.windowMs / 1000,
-        ...(scraped ? {} : { note: `no proxy announces a scrape listener (node metadata ${STATS_PORT_METADATA}; Weft's bootstraps with a fixed admin port have one)` }),
+        source: fromPrometheus ? "prometheus" : scraped ? "envoy" : "none",
+        windowSeconds: fromPrometheus ? opts.prometheus!.windowSeconds : scraper.windowMs / 1000,
+        ...(notes.length ? { note: notes.join("; ") } : {}),
       },
     });
   };

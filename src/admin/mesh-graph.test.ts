@@ -105,6 +105,19 @@ describe("buildConsoleState: the console's graph, proxies and certificates", () 
     expect(state.certificates.list[1]!.proxies).toEqual([productpage.status.nodeId]);
   });
 
+  it("with Prometheus as the source draws edges per source workload (a workload without a proxy gets a node), not the proxies' own", () => {
+    const fromProm = buildConsoleState({
+      now: new Date("2026-12-02T08:00:00.000Z"),
+      model: model(),
+      proxies: [productpage],
+      workloadTraffic: [{ namespace: "default", workload: "batch-job", traffic: { unattributedLocalErrors: 0, edges: [edge("outbound||v2|reviews.default.svc.cluster.local", { requests: 6, errors: 0, errorRate: 0, rps: 0.1, windowSeconds: 60 })] } }],
+      problems: PROBLEMS,
+      metrics: { source: "prometheus", windowSeconds: 60 },
+    });
+    expect(fromProm.edges.map((e) => [e.source, e.target, e.health])).toEqual([["workload:default/batch-job", "workload:default/reviews-v2", "healthy"]]);
+    expect(fromProm.nodes.find((n) => n.id === "workload:default/batch-job")).toMatchObject({ kind: "workload", label: "batch-job" });
+  });
+
   it("sums a proxy's types: NACKED over STALE over SYNCED", () => {
     expect(proxySyncState([{ state: "SYNCED" }, { state: "STALE" }, { state: "ERROR" }])).toBe("NACKED");
     expect(proxySyncState([{ state: "SYNCED" }, { state: "STALE" }])).toBe("STALE");

@@ -10,6 +10,7 @@ import type { ConfigState } from "../xds/client-status.js";
 import { ERROR_RATE_RED, type ConsoleCertificate, type ConsoleProxy, type ConsoleState, type GraphEdge, type GraphNode, type ProxySyncState } from "./console-state.js";
 import type { ProxyStatus } from "../xds/proxy-registry.js";
 import type { EdgeTraffic, SourceTraffic } from "./edge-traffic.js";
+import type { WorkloadTraffic } from "./prometheus-edge-source.js";
 
 export interface GraphProxy {
   status: ProxyStatus;
@@ -26,6 +27,8 @@ export interface GraphInputs {
   roots?: { subject: string; serial: string; notAfter: string }[];
   problems: ConfigProblemsReport;
   metrics: ConsoleState["metrics"];
+  /** Edges per source workload from Prometheus (instead of the proxies' own traffic). */
+  workloadTraffic?: WorkloadTraffic[];
 }
 
 export function proxySyncState(types: { state: ConfigState }[]): ProxySyncState {
@@ -103,10 +106,9 @@ export function buildConsoleState(inp: GraphInputs): ConsoleState {
     return ids.length === 1 ? ids[0]! : serviceId(e.service);
   };
   const edges: GraphEdge[] = [];
-  for (const p of inp.proxies) {
-    const source = proxyNode.get(p.status.nodeId)!;
-    if (p.traffic?.unattributedLocalErrors) nodes.get(source)!.unattributedLocalErrors = p.traffic.unattributedLocalErrors;
-    for (const e of p.traffic?.edges ?? []) {
+  const addEdges = (source: string, traffic: SourceTraffic) => {
+    if (traffic.unattributedLocalErrors) nodes.get(source)!.unattributedLocalErrors = traffic.unattributedLocalErrors;
+    for (const e of traffic.edges) {
       const target = targetOf(e);
       edges.push({
         id: `${source}->${e.cluster}`,
@@ -123,6 +125,15 @@ export function buildConsoleState(inp: GraphInputs): ConsoleState {
         ...(e.localErrors ? { localErrors: e.localErrors } : {}),
       });
     }
+  };
+  if (inp.workloadTraffic) {
+    for (const w of inp.workloadTraffic) {
+      const id = workloadId(w.namespace, w.workload);
+      if (!nodes.has(id)) nodes.set(id, { id, kind: "workload", label: w.workload, namespace: w.namespace });
+      addEdges(id, w.traffic);
+    }
+  } else {
+    for (const p of inp.proxies) if (p.traffic) addEdges(proxyNode.get(p.status.nodeId)!, p.traffic);
   }
   const proxies: ConsoleProxy[] = inp.proxies.map((p) => {
     const w = proxyWorkload(p.status);

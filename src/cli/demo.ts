@@ -22,6 +22,7 @@ import type { ConfigProblemsReport } from "../runner/config-problems.js";
 import { waitForSync } from "../runner/wait-for-sync.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
+import { prometheusFlag } from "./prometheus-flag.js";
 import { freePort } from "../runner/free-port.js";
 import { startJaeger, type JaegerProcess } from "../demo/jaeger.js";
 import { builtGoTool, goToolBuildCommand } from "../demo/go-tool-cache.js";
@@ -31,6 +32,7 @@ const FLAGS = {
   "ingress-port": { type: "string", env: "WEFT_DEMO_INGRESS_PORT", default: "8080", help: "port of the ingress gateway" },
   "xds-port": { type: "string", env: "WEFT_XDS_PORT", default: "15010", help: "xDS gRPC port" },
   "admin-port": { type: "string", env: "WEFT_ADMIN_PORT", default: "15014", help: "control plane admin port" },
+  "prometheus-url": { type: "string", env: "WEFT_PROMETHEUS_URL", help: "the mesh console (/ui) reads edge metrics from this Prometheus (Istio's series from manifests/prometheus rules) instead of each proxy's own stats" },
   "config-dir": { type: "string", env: "WEFT_DEMO_CONFIG_DIR", default: ".weft/demo", help: "where the demo writes its Istio YAML (edit it live)" },
   mode: { type: "string", env: "WEFT_CAPTURE_MODE", default: "auto", help: "auto, transparent (iptables in network namespaces) or explicit" },
   "log-level": { type: "string", env: "WEFT_LOG_LEVEL", help: "control-plane log level (logs are off unless set)" },
@@ -94,6 +96,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   const ingressPort = parsePort("ingress-port", values["ingress-port"]);
   const xdsPort = parsePort("xds-port", values["xds-port"]);
   const adminPort = parsePort("admin-port", values["admin-port"]);
+  const prometheus = prometheusFlag(values["prometheus-url"]);
   const requested = values.mode ?? "auto";
   if (!["auto", "transparent", "explicit"].includes(requested)) throw new UsageError(`--mode must be auto, transparent or explicit, got "${requested}"`);
   const configDir = path.resolve(values["config-dir"] ?? ".weft/demo");
@@ -164,6 +167,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       xdsPort,
       adminAddress: "127.0.0.1",
       adminPort,
+      ...prometheus,
       sources: [new FileSource(configDir)],
       // The control plane's log is silent here: config problems are printed as they appear and go.
       onProblemsChanged: (report) => process.stdout.write(describeProblems(report)),

@@ -4,6 +4,7 @@ import { startMeshRunner } from "../runner/mesh-runner.js";
 import { FILE_SOURCE_DEFAULTS, FileSource, type FileSourceOptions } from "../sources/file/file-source.js";
 import { helpText, parseFlags, parsePort, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
+import { prometheusFlag } from "./prometheus-flag.js";
 import path from "node:path";
 import { parseDurationMs } from "../api/duration.js";
 import { KubernetesSource, loadKubeConfig } from "../sources/kubernetes/kubernetes-source.js";
@@ -146,6 +147,7 @@ const FLAGS = {
   "xds-port": { type: "string", env: "WEFT_XDS_PORT", default: "15010", help: "xDS gRPC port" },
   "admin-address": { type: "string", env: "WEFT_ADMIN_ADDRESS", default: "127.0.0.1", help: "address of the admin HTTP server" },
   "admin-port": { type: "string", env: "WEFT_ADMIN_PORT", default: "15014", help: "admin HTTP port (/metrics, /healthz, /readyz, /debug/syncz)" },
+  "prometheus-url": { type: "string", env: "WEFT_PROMETHEUS_URL", help: "the mesh console (/ui) reads edge metrics from this Prometheus (Istio's series from manifests/prometheus rules) instead of each proxy's own stats" },
   "config-dir": { type: "string", env: "WEFT_CONFIG_DIR", help: "directory of Istio YAML (ServiceEntry, VirtualService, ...), watched and hot-reloaded" },
   "config-settle": { type: "string", env: "WEFT_CONFIG_SETTLE", default: "500ms", help: "a config file caught while being written (emptied, cut mid-line, lost resources) is applied once unchanged this long (held at most 10x this)" },
   "config-max-file-bytes": { type: "string", env: "WEFT_CONFIG_MAX_FILE_BYTES", default: String(FILE_SOURCE_DEFAULTS.maxFileBytes), help: "largest config file read, in bytes" },
@@ -291,6 +293,7 @@ export async function runServe(argv: string[]): Promise<number> {
     xdsPort: parsePort("xds-port", values["xds-port"]),
     adminAddress: values["admin-address"],
     adminPort: parsePort("admin-port", values["admin-port"]),
+    ...prometheusFlag(values["prometheus-url"]),
     processMetrics: true,
     // Files first: a resource defined by both a file and the cluster is taken from the file.
     sources: [...(values["config-dir"] ? [new FileSource(values["config-dir"], { ...fileLimits, logger: logger.child({ component: "files" }) })] : []), ...(kubernetesSource ? [kubernetesSource] : [])],

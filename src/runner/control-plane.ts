@@ -15,6 +15,7 @@ import type { AdmitStream } from "../xds/stream-base.js";
 import type { XdsLimits } from "../xds/xds-limits.js";
 import { isLoopbackAddress } from "./bind-address.js";
 import type { MeshModel } from "../model/mesh-model.js";
+import type { PrometheusEdgeSource } from "../admin/prometheus-edge-source.js";
 
 export interface ControlPlaneOptions {
   logger: Logger;
@@ -41,6 +42,8 @@ export interface ControlPlaneOptions {
   configProblems?: () => ConfigProblemsReport;
   /** The mesh model in force, for the admin server's console. */
   meshModel?: () => MeshModel | undefined;
+  /** The console's edges from Prometheus instead of the proxies' own stats. */
+  prometheus?: PrometheusEdgeSource;
   /** Collect Node.js process metrics (off in tests that run several control planes). */
   processMetrics?: boolean;
 }
@@ -84,6 +87,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     rootRotation: () => opts.rootRotation?.(),
     ...(opts.configProblems ? { configProblems: opts.configProblems } : {}),
     ...(opts.meshModel ? { meshModel: opts.meshModel } : {}),
+    ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),
     isReady: () =>
       !xdsListening ? { ready: false, reason: "xDS server not listening" } : !configLoaded ? { ready: false, reason: "configuration not loaded yet" } : { ready: true },
   });
