@@ -79,17 +79,22 @@ export function isDnsSubdomain(value: string): boolean {
 export const DNS_LABEL_RULE = "a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)";
 export const DNS_SUBDOMAIN_RULE = "a DNS-1123 name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)";
 
+/** A leftmost label with a wildcard, as Istio allows it: "*", or "*" (or "*-") before a label ("*.example.com", "*foo.example.com"). */
+const WILDCARD_LABEL = /^\*(-?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)?$/;
+
 /**
- * Why `host` is not a valid service host name, or undefined. Hosts are DNS names, optionally
- * with a wildcard as the whole leftmost label ("*.example.com"), or "*" alone.
+ * Why `host` is not a valid service host name, or undefined. Hosts are DNS names; with
+ * `wildcard`, the leftmost label may hold a wildcard as Istio allows it ("*", "*.example.com",
+ * "*foo.example.com", "*-foo.example.com").
  */
 export function hostNameProblem(host: string, options: { wildcard: boolean }): string | undefined {
   if (host === "") return "expected a host name, found an empty string";
-  const isWildcard = host === "*" || host.startsWith("*.");
+  const isWildcard = host.startsWith("*");
   if (isWildcard && !options.wildcard) return `expected a single host name, found the wildcard ${JSON.stringify(host)}`;
   if (host === "*") return undefined;
-  const name = isWildcard ? host.slice(2) : host;
-  if (host.length > 255 || !name.split(".").every((label) => HOST_LABEL.test(label) && label.length <= 63)) {
+  const [first = "", ...rest] = host.split(".");
+  const firstOk = isWildcard ? first.length <= 63 && WILDCARD_LABEL.test(first) : HOST_LABEL.test(first) && first.length <= 63;
+  if (host.length > 255 || !firstOk || !rest.every((label) => HOST_LABEL.test(label) && label.length <= 63)) {
     return `expected a host name such as "reviews.default.svc.cluster.local"${options.wildcard ? ' or a wildcard such as "*.example.com"' : ""}, found ${JSON.stringify(host)}`;
   }
   return undefined;

@@ -55,6 +55,14 @@ describe("false rejections: Istio accepts these", () => {
     expect(warnings(r)[0]).toMatch(/^spec\.http\[0\]\.mirror_percent: is an Istio field that Weft does not support yet; it is ignored/);
   });
 
+  it("wildcard and *x hosts where Istio allows them: *.example.com, *foo.example.com, *-foo.example.com; a wildcard destination host", () => {
+    const r = check("VirtualService", { hosts: ["*foo.example.com", "*-bar.example.com", "*.example.org"], http: [{ route: [{ destination: { host: "*.example.com" } }] }] });
+    expect(errors(r)).toEqual([]);
+    expect(errors(check("DestinationRule", { host: "*foo.example.com" }))).toEqual([]);
+    expect(errors(check("ServiceEntry", { hosts: ["*foo.example.com"], resolution: "NONE", ports: [{ number: 80, name: "http", protocol: "HTTP" }] }))).toEqual([]);
+    expect(errors(check("Sidecar", { egress: [{ hosts: ["*/*foo.example.com", "./*.example.com"] }] }))).toEqual([]);
+  });
+
   it("mirrorPercent (deprecated in Istio) is accepted with a deprecation warning; a mirror share without a mirror is a warning, not an error", () => {
     const r = check("VirtualService", { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }], mirror: { host: "ratings" }, mirrorPercent: 5 }] });
     expect(errors(r)).toEqual([]);
@@ -76,6 +84,16 @@ describe("false rejections: Istio accepts these", () => {
     });
     expect(errors(r)).toEqual([]);
     expect(warnings(r)).toEqual([]);
+  });
+});
+
+describe("wildcard hosts: what Istio refuses", () => {
+  it("a wildcard that is not the leftmost label's start (foo*.example.com, a.*.com), and * as a destination host", () => {
+    expect(errors(check("VirtualService", { hosts: ["foo*.example.com", "a.*.com"], http: [{ route: [{ destination: { host: "*" } }] }] }))).toEqual([
+      'spec.hosts[0]: expected a host name such as "reviews.default.svc.cluster.local" or a wildcard such as "*.example.com", found "foo*.example.com"',
+      'spec.hosts[1]: expected a host name such as "reviews.default.svc.cluster.local" or a wildcard such as "*.example.com", found "a.*.com"',
+      'spec.http[0].route[0].destination.host: expected a service host name, found "*" (a destination names a service: "reviews", "*.example.com")',
+    ]);
   });
 });
 

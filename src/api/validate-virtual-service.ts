@@ -250,8 +250,9 @@ function checkDestination(c: IssueCollector, value: unknown, path: string): Chec
   const dest = CheckedObject.of(c, value, path, DESTINATION_FIELDS);
   if (!dest) return undefined;
   if (dest.require("host", 'a service host name such as "reviews" or "reviews.default.svc.cluster.local"')) {
+    // As Istio: a destination host may be a wildcard ("*.example.com", the host of a wildcard ServiceEntry), not "*" alone.
     const host = dest.string("host");
-    const problem = host === undefined ? undefined : hostNameProblem(host, { wildcard: false });
+    const problem = host === undefined ? undefined : host === "*" ? 'expected a service host name, found "*" (a destination names a service: "reviews", "*.example.com")' : hostNameProblem(host, { wildcard: true });
     if (problem) c.error(dest.at("host"), problem);
   }
   const subset = dest.string("subset");

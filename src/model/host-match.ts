@@ -1,13 +1,18 @@
 // Host names and host patterns as Istio compares them: "*" matches every host, "*.example.com"
-// every host ending in ".example.com" (not "example.com" itself), anything else only itself.
+// every host ending in ".example.com" (not "example.com" itself), "*foo.com" every host ending
+// in "foo.com", anything else only itself.
 
-/** Whether `pattern` (exact, "*.suffix" or "*") matches the concrete or wildcard host `host` (`host` is no broader than it). */
+/**
+ * Whether `pattern` (exact, "*" + suffix, or "*") matches the concrete or wildcard host `host`
+ * (`host` is no broader than it). As Istio, a wildcard stands for any text, so "*.example.com"
+ * matches "a.example.com" but not "example.com", and "*foo.example.com" matches "foo.example.com".
+ */
 export function hostPatternMatches(pattern: string, host: string): boolean {
   if (pattern === "*") return true;
   if (pattern.startsWith("*")) {
     const suffix = pattern.slice(1);
     if (host.startsWith("*")) return host !== "*" && host.slice(1).endsWith(suffix);
-    return host.endsWith(suffix) && host.length > suffix.length;
+    return host.endsWith(suffix);
   }
   return pattern === host;
 }

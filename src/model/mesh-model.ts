@@ -4,6 +4,7 @@
 import { ISTIO_KINDS, modelListOf, type ModelLists } from "../api/kind-registry.js";
 import { protocolFromPortName, servedProtocol } from "../api/port-protocols.js";
 import type { DestinationRule, MeshConfig, Protocol, ServiceEntry, VirtualService, WorkloadEntry, WorkloadEntrySpec } from "../api/types.js";
+import { hostPatternMatches, hostSpecificity } from "./host-match.js";
 import { mergeDelegates } from "./virtual-service-delegation.js";
 import { EMPTY_TELEMETRY_SETTINGS, type MeshTelemetrySettings } from "../api/telemetry/extension-providers.js";
 import { runToEnd, type Steps } from "../work/work-steps.js";
@@ -65,7 +66,10 @@ export interface MeshModel extends ModelLists {
   settings: MeshSettings;
   services: ServiceModel[];
   serviceByHost: Map<string, ServiceModel>;
-  /** Indexes for translators (derived from the lists above): resolved host -> rules that name it. */
+  /**
+   * Indexes for translators (derived from the lists above): service hostname -> the rules that
+   * name it, exactly or by a wildcard host, the most specific first (see indexByHost).
+   */
   virtualServicesByHost: Map<string, VirtualService[]>;
   /**
    * The VirtualServices as proxies apply them (virtual-service-delegation.ts): each root with its
@@ -177,20 +181,65 @@ function byKey<T extends { metadata: { name: string; namespace?: string } }>(a: 
   return namespaceOf(a).localeCompare(namespaceOf(b)) || a.metadata.name.localeCompare(b.metadata.name);
 }
 
-/** Each resource under every service host it names (resolved like resolveHost), in list order. */
+/**
+ * Each resource under every service host it names: resolved like resolveHost, and, for a
+ * wildcard host ("*.example.com", "*"), every service hostname it matches. Each list is in
+ * order of how specifically the resource names the host (an exact name first, then longer
+ * wildcards before shorter ones: Istio's most specific match), then list order.
+ */
 function* indexByHost<R extends { metadata: { name: string; namespace?: string } }>(
   list: R[],
   hostsOf: (r: R) => string[],
   lookup: (host: string, namespace: string) => ServiceModel | undefined,
+  services: readonly ServiceModel[],
 ): Steps<Map<string, R[]>> {
   const index = new Map<string, R[]>();
+  const wildcards = new Map<string, R[]>();
   let indexed = 0;
   for (const r of list) {
     if (++indexed % (RESOURCES_PER_STEP * 4) === 0) yield;
     const hosts = new Set(hostsOf(r).map((h) => lookup(h, namespaceOf(r))?.hostname).filter((h): h is string => !!h));
     for (const h of hosts) pushTo(index, h, r);
+    for (const h of new Set(hostsOf(r))) if (h.startsWith("*")) pushTo(wildcards, h, r);
+  }
+  if (wildcards.size === 0) return index;
+  for (const service of services) {
+    if (++indexed % (RESOURCES_PER_STEP * 4) === 0) yield;
+    // The patterns that can match this hostname, most specific first: "*" + each suffix
+    // ("*b.c", "*.b.c", "*.c", "*c"), then "*". A wildcard service ("*.b.c") is named exactly
+    // by its own pattern (above) and matched by broader ones.
+    const name = service.hostname.startsWith("*") ? service.hostname.slice(1) : service.hostname;
+    const patterns: string[] = [];
+    for (let i = service.hostname.startsWith("*") ? 1 : 0; i < name.length; i++) patterns.push(`*${name.slice(i)}`);
+    for (const pattern of [...patterns, "*"]) {
+      if (pattern === service.hostname) continue;
+      for (const r of wildcards.get(pattern) ?? []) {
+        const named = index.get(service.hostname);
+        if (!named?.includes(r)) pushTo(index, service.hostname, r);
+      }
+    }
   }
   return index;
+}
+
+/**
+ * How specifically hosts written in `namespace` name a service (higher is more specific): a name
+ * that resolves to it beats any wildcard, a longer wildcard a shorter one; -1 when none does.
+ */
+export function hostSpecificityFor(model: MeshModel, hosts: readonly string[], namespace: string, service: ServiceModel): number {
+  let best = -1;
+  for (const h of hosts) {
+    if (h === service.hostname || (!h.startsWith("*") && resolveHost(model, h, namespace) === service)) return Number.MAX_SAFE_INTEGER;
+    if (hostPatternMatches(h, service.hostname)) best = Math.max(best, hostSpecificity(h));
+  }
+  return best;
+}
+
+/** The services a host as written in `namespace` names: the one it resolves to, or every one a wildcard matches. */
+export function servicesNamedBy(model: MeshModel, host: string, namespace: string): ServiceModel[] {
+  if (host.startsWith("*")) return model.services.filter((s) => hostPatternMatches(host, s.hostname) || s.hostname === host);
+  const service = resolveHost(model, host, namespace);
+  return service ? [service] : [];
 }
 
 /** The model's lists, one per kind the registry gives a list: that kind's resources sorted by namespace/name. */
@@ -244,8 +293,8 @@ export function* buildMeshModelSteps(config: MeshConfig, settings: Partial<MeshS
     services,
     serviceByHost,
     routedVirtualServices,
-    virtualServicesByHost: yield* indexByHost(routedVirtualServices, (vs) => vs.spec.hosts ?? [], lookup),
-    destinationRulesByHost: yield* indexByHost(destinationRules, (dr) => [dr.spec.host], lookup),
+    virtualServicesByHost: yield* indexByHost(routedVirtualServices, (vs) => vs.spec.hosts ?? [], lookup, services),
+    destinationRulesByHost: yield* indexByHost(destinationRules, (dr) => [dr.spec.host], lookup, services),
   };
 }
 

@@ -12,7 +12,7 @@
 // resource from a file that did not change) is not serialized at all.
 import { RULE_LISTS } from "../api/kind-registry.js";
 import type { DestinationRule, VirtualService } from "../api/types.js";
-import { namespaceOf, resolveHost, type MeshModel, type ServiceModel } from "./mesh-model.js";
+import { namespaceOf, resolveHost, servicesNamedBy, type MeshModel, type ServiceModel } from "./mesh-model.js";
 import { runToEnd, type Steps } from "../work/work-steps.js";
 
 /** Services or resources compared between two steps of diffModelsSteps. */
@@ -66,12 +66,9 @@ function* changedResources<R extends Named>(before: readonly R[], after: readonl
   return changed;
 }
 
-/** The service hostnames `hosts` (as written in a resource of `namespace`) resolve to, in either model. */
+/** The service hostnames `hosts` (as written in a resource of `namespace`) name, wildcards included, in either model. */
 function resolvedIn(models: readonly MeshModel[], hosts: readonly string[], namespace: string, into: Set<string>): void {
-  for (const m of models) for (const h of hosts) {
-    const s = resolveHost(m, h, namespace);
-    if (s) into.add(s.hostname);
-  }
+  for (const m of models) for (const h of hosts) for (const s of servicesNamedBy(m, h, namespace)) into.add(s.hostname);
 }
 
 /** Every value of a `host` field anywhere in a VirtualService (route, mirror, ... destinations). */

@@ -18,8 +18,9 @@ function applyPortLevel(policy: TrafficPolicy | undefined, port: number): Effect
 
 /** The DestinationRule that applies to a service for a client in `clientNamespace`. */
 export function destinationRuleFor(model: MeshModel, service: ServiceModel, clientNamespace: string): DestinationRule | undefined {
-  const matching = model.destinationRulesByHost.get(service.hostname) ?? [];
+  // Most specific host first (exact, then longer wildcards: the index's order), and
   // Istio's lookup: the client's namespace first, then the service's namespace, then the root namespace.
+  const matching = model.destinationRulesByHost.get(service.hostname) ?? [];
   return (
     matching.find((dr) => namespaceOf(dr) === clientNamespace) ??
     matching.find((dr) => namespaceOf(dr) === service.namespace) ??

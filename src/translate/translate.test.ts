@@ -58,6 +58,7 @@ const CASES: { name: string; input: string; proxy: ProxyModel }[] = [
   { name: "telemetry.backend", input: "telemetry", proxy: sidecar("backend", "shop") },
   { name: "delegate.ingressgateway", input: "delegate", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway" }, capture: "transparent", locality: "" } },
   { name: "delegate.frontend", input: "delegate", proxy: sidecar("frontend", "shop") },
+  { name: "wildcard.shop-app", input: "wildcard", proxy: sidecar("shop", "shop") },
   { name: "telemetry.ingressgateway", input: "telemetry", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway", app: "istio-ingressgateway" }, capture: "transparent", locality: "" } },
 ];
 

@@ -2,7 +2,8 @@
 // resource applies, only the egress hosts it lists; the outbound traffic policy in force;
 // the VirtualServices bound to a gateway ("mesh" for sidecars).
 import type { Sidecar, VirtualService } from "../api/types.js";
-import { labelsMatch, namespaceOf, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
+import { hostSpecificityFor, labelsMatch, namespaceOf, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
+import { hostPatternMatches } from "../model/host-match.js";
 import type { ProxyModel } from "../model/proxy.js";
 
 function exported(exportTo: string[] | undefined, ownerNamespace: string, clientNamespace: string): boolean {
@@ -19,12 +20,6 @@ export function sidecarFor(model: MeshModel, proxy: ProxyModel): Sidecar | undef
     inNs.find((s) => !s.spec.workloadSelector) ??
     model.sidecars.find((s) => namespaceOf(s) === model.settings.rootNamespace && !s.spec.workloadSelector)
   );
-}
-
-function hostPatternMatches(pattern: string, host: string): boolean {
-  if (pattern === "*") return true;
-  if (pattern.startsWith("*.")) return host.endsWith(pattern.slice(1));
-  return pattern === host;
 }
 
 /** Whether a Sidecar egress entry "ns/host" admits a service. */
@@ -74,9 +69,17 @@ function selectVirtualServices(model: MeshModel, gateways: string[], clientNames
   });
 }
 
-/** The mesh VirtualServices whose hosts name a service. */
+/**
+ * The mesh VirtualServices (of `vss`, those visible) that apply to a service: the ones naming
+ * it most specifically (an exact name, else the longest matching wildcard host), as Envoy's
+ * domain matching picks Istio's most specific virtual host.
+ */
 export function virtualServicesForService(model: MeshModel, service: ServiceModel, vss: VirtualService[]): VirtualService[] {
   const naming = model.virtualServicesByHost.get(service.hostname);
   if (!naming) return [];
-  return naming.filter((vs) => vss.includes(vs));
+  const visible = naming.filter((vs) => vss.includes(vs));
+  if (visible.length <= 1) return visible;
+  const specificity = visible.map((vs) => hostSpecificityFor(model, vs.spec.hosts ?? [], namespaceOf(vs), service));
+  const best = Math.max(...specificity);
+  return visible.filter((_, i) => specificity[i] === best);
 }
