@@ -36,6 +36,12 @@ const POLICY = path.join(REPO, "e2e", "kind", "policy.yaml");
 const XDS_SERVER_NAME = "weft.weft-system.svc";
 /** The chart's pods go to the harness's virtual nodes: API objects only, nothing runs (no image here). */
 const PLACEMENT = ["--set-json", `nodeSelector=${JSON.stringify(VIRTUAL_POD_PLACEMENT.nodeSelector)}`, "--set-json", `tolerations=${JSON.stringify(VIRTUAL_POD_PLACEMENT.tolerations)}`];
+/**
+ * The chart's injector (failurePolicy Fail) sits behind a Service the apiserver cannot reach here
+ * (no kube-proxy), so the sample's namespace carries this label instead of istio-injection and
+ * the harness gives its pods sidecars (the real injector is e2e/kubernetes-injection's subject).
+ */
+const HARNESS_SIDECARS = "weft.test/sidecars";
 /** Flags whose values only make sense in the pod: ports, bind addresses and the state directory are the test's. */
 const LOCAL_FLAGS = ["--xds-port", "--admin-port", "--admin-address", "--state-dir", "--webhook-port"];
 
@@ -52,6 +58,7 @@ function needed(inWeftNamespace: boolean): string[] {
     "tokenreviews.authentication.k8s.io||create",
     "configmaps||create", "configmaps|istio-ca-root-cert|list update watch",
     "validatingwebhookconfigurations.admissionregistration.k8s.io|weft-validator|get patch",
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io|weft-sidecar-injector|get patch",
     ...ISTIO_KINDS.flatMap((k) => [`${k.plural}.${k.group}||list watch`, `${k.plural}.${k.group}/status||patch`]),
   ];
   if (inWeftNamespace) {
@@ -151,10 +158,13 @@ current-context: test
     const vwc = await cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api).readValidatingWebhookConfiguration({ name: "weft-validator" });
     expect(vwc.webhooks?.[0]?.clientConfig.service).toMatchObject({ namespace: NAMESPACE, name: "weft", path: "/validate" });
     expect(vwc.webhooks?.[0]?.clientConfig.caBundle).toBeUndefined(); // Weft fills it in
+    const mwc = await cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api).readMutatingWebhookConfiguration({ name: "weft-sidecar-injector" });
+    expect(mwc.webhooks?.map((w) => w.clientConfig.service?.path)).toEqual(["/inject", "/inject", "/inject", "/inject"]);
 
     const rendered = parseAllDocuments(await helmRun(["get", "manifest", "weft", "--namespace", NAMESPACE])).map((d) => d.toJS() as { kind: string; spec?: { template?: { spec?: { containers?: { args?: string[] }[] } } } } | null);
     chartArgs = rendered.find((o) => o?.kind === "Deployment")!.spec!.template!.spec!.containers![0]!.args!;
     expect(chartArgs.slice(0, 3)).toEqual(["serve", "--kubernetes", "--security"]);
+    expect(chartArgs).toContain("--inject");
   }, 240_000);
 
   it("kubectl auth can-i --list with the chart's ServiceAccount token: exactly what Weft needs, nothing more", async () => {
@@ -195,7 +205,7 @@ current-context: test
     // node-a runs the sample's pods, with sidecars connected to the Weft above.
     kubelet = await Kubelet.start(cluster.kubeConfig, {
       nodes: [{ name: "node-a" }, { name: "virtual-a", virtual: true }, { name: "virtual-b", virtual: true }],
-      sidecar: { xdsPort: weft!.xdsPort, secure: { caFile: path.join(dir, "state", "public", "root-cert.pem"), sni: XDS_SERVER_NAME, audience: "istio-ca" } },
+      sidecar: { xdsPort: weft!.xdsPort, inject: (_pod, namespaceLabels) => namespaceLabels[HARNESS_SIDECARS] === "enabled", secure: { caFile: path.join(dir, "state", "public", "root-cert.pem"), sni: XDS_SERVER_NAME, audience: "istio-ca" } },
     });
     const apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
     await until("deployment weft-system/weft available with 2 replicas", 90_000, async () => {
@@ -210,7 +220,7 @@ current-context: test
     expect(kubelet.virtualPods().filter((p) => p.namespace === NAMESPACE).length).toBe(2);
   }, 180_000);
 
-  it("its writes go through: root Secret, istio-ca-root-cert in every namespace, the webhook's caBundle (the chart's object, patched)", async () => {
+  it("its writes go through: root Secret, istio-ca-root-cert in every namespace, both webhook configurations' caBundle (the chart's objects, patched)", async () => {
     const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
     const secret = await core.readNamespacedSecret({ name: "weft-ca-root", namespace: NAMESPACE });
     expect(Object.keys(secret.data ?? {}).length).toBeGreaterThan(0);
@@ -226,10 +236,18 @@ current-context: test
     }, diagnostics);
     expect(vwc.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe("Helm"); // still the chart's object
     expect(vwc.webhooks?.[0]?.clientConfig.service?.name).toBe("weft");
+    const mwc = await until("the injector configuration's caBundle is Weft's trust bundle in all four webhooks", 60_000, async () => {
+      const m = await cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api).readMutatingWebhookConfiguration({ name: "weft-sidecar-injector" });
+      const all = (m.webhooks ?? []).map((w) => Buffer.from((w.clientConfig.caBundle ?? "") as unknown as string, "base64").toString());
+      return all.length === 4 && all.every((b) => b === bundle) ? m : undefined;
+    }, diagnostics);
+    expect(mwc.metadata?.labels?.["app.kubernetes.io/managed-by"]).toBe("Helm");
   }, 120_000);
 
   it("the sample runs with sidecars authenticated by their pods' tokens; traffic reaches web with the VirtualService's header", async () => {
-    await kubectl(["apply", "-f", SAMPLE]);
+    const sample = await readFile(SAMPLE, "utf8");
+    expect(sample).toContain("labels: { istio-injection: enabled }");
+    await kubectl(["apply", "-f", "-"], { input: sample.replace("labels: { istio-injection: enabled }", `labels: { ${HARNESS_SIDECARS}: enabled }`) });
     // The webhook's Service is not routable here (no kube-proxy): the apiserver gives up after the
     // configuration's 5 s timeout and, with failurePolicy Ignore, stores the resources.
     await kubectl(["apply", "-f", POLICY]);
@@ -246,13 +264,16 @@ current-context: test
       const res = await pods.sleep!.fetch({ host: webIp, port: 80, headers: { host: "web.weft-sample.svc.cluster.local" }, timeoutMs: 5000 });
       return res.status === 200 && res.headers["x-weft-route"] === "web" ? res : undefined;
     }, diagnostics);
-    // 20 requests: with two equal hosts the chance that one gets none is 2 x 2^-20.
-    for (let i = 0; i < 20; i++) {
+    // Every request answers 200; both replicas answer once the second endpoint reached sleep's
+    // sidecar (EndpointSlice -> Weft -> EDS: bounded wait, at most 300 requests / 60 s).
+    const started = Date.now();
+    for (let i = 0; seen.size < 2 && i < 300 && Date.now() - started < 60_000; i++) {
       const res = await pods.sleep!.fetch({ host: webIp, port: 80, headers: { host: "web.weft-sample.svc.cluster.local" }, timeoutMs: 5000 });
       expect(res.status, res.body.slice(0, 200)).toBe(200);
       seen.add((JSON.parse(res.body) as { pod: string }).pod);
+      if (seen.size < 2) await new Promise((r) => setTimeout(r, 100));
     }
-    expect(seen.size).toBe(2); // both replicas behind the Service
+    expect([...seen].sort(), diagnostics()).toEqual(kubelet!.runningPods().filter((p) => p.namespace === "weft-sample" && p.labels.app === "web").map((p) => p.name).sort()); // both replicas behind the Service
     // Certificates came from TokenReview of the pods' projected tokens.
     expect(await weft!.metric("weft_tokenreview_requests_total", 'result="authenticated"')).toBeGreaterThan(0);
   }, 300_000);
@@ -281,7 +302,7 @@ current-context: test
     // Weft first: once its RBAC is gone it could only log 403s.
     expect(await weft!.stop()).toBe(0);
     await helmRun(["uninstall", "weft", "--namespace", NAMESPACE]);
-    for (const [kind, ns] of [["validatingwebhookconfiguration/weft-validator", ""], ["clusterrole/weft", ""], ["clusterrolebinding/weft", ""], ["deployment/weft", NAMESPACE], ["service/weft", NAMESPACE], ["serviceaccount/weft", NAMESPACE]] as const) {
+    for (const [kind, ns] of [["validatingwebhookconfiguration/weft-validator", ""], ["mutatingwebhookconfiguration/weft-sidecar-injector", ""], ["clusterrole/weft", ""], ["clusterrolebinding/weft", ""], ["deployment/weft", NAMESPACE], ["service/weft", NAMESPACE], ["serviceaccount/weft", NAMESPACE]] as const) {
       const res = await runCommand([cluster.binaries.kubectl, `--kubeconfig=${cluster.kubeconfigPath}`, "get", kind, ...(ns ? ["-n", ns] : [])], { timeoutMs: 30_000 });
       expect(res.stderr, kind).toMatch(/NotFound/);
     }

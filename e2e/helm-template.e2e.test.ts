@@ -10,6 +10,7 @@ import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { runCommand } from "../src/capture/pod-network.js";
 import { desiredWebhookConfiguration } from "../src/webhook/webhook-configuration.js";
+import { desiredInjectionConfiguration } from "../src/webhook/inject-configuration.js";
 import { CHART_DIR, REPO, goToolSupport } from "./helm/go-tools.js";
 
 const helm = goToolSupport("helm");
@@ -90,19 +91,22 @@ describe.skipIf(!helm.available)("Helm chart charts/weft: lint, template goldens
     expect((find(list, "Service") as Loose).spec.type).toBe("LoadBalancer");
   });
 
-  it("injection on: the MutatingWebhookConfiguration (three webhooks on /inject), its RBAC and weft serve's --inject flags", async () => {
-    const list = objects(await template(["--values", CUSTOM_VALUES, "--set", "webhooks.injection.enabled=true"]));
+  it("injection: the MutatingWebhookConfiguration (four webhooks on /inject), its RBAC and weft serve's --inject flags", async () => {
+    const list = objects(await template(["--values", CUSTOM_VALUES]));
     const mutating = find(list, "MutatingWebhookConfiguration", "mesh-injector") as Loose;
-    expect(mutating.webhooks.map((w: Loose) => [w.name, w.clientConfig.service.path, w.failurePolicy, w.caBundle])).toEqual([
+    expect(mutating.webhooks.map((w: Loose) => [w.name, w.clientConfig.service.path, w.failurePolicy, w.clientConfig.caBundle])).toEqual([
       ["namespace.sidecar-injector.weft.io", "/inject", "Fail", undefined],
       ["rev.namespace.sidecar-injector.weft.io", "/inject", "Fail", undefined],
       ["object.sidecar-injector.weft.io", "/inject", "Fail", undefined],
+      ["rev.object.sidecar-injector.weft.io", "/inject", "Fail", undefined],
     ]);
-    expect(mutating.webhooks[0].namespaceSelector).toEqual({ matchLabels: { "istio-injection": "enabled" } });
     expect(mutating.webhooks[1].namespaceSelector.matchExpressions[0]).toEqual({ key: "istio.io/rev", operator: "In", values: ["canary"] });
     expect((find(list, "ClusterRole") as Loose).rules).toContainEqual({ apiGroups: ["admissionregistration.k8s.io"], resources: ["mutatingwebhookconfigurations"], resourceNames: ["mesh-injector"], verbs: ["get", "patch"] });
     const args: string[] = (find(list, "Deployment") as Loose).spec.template.spec.containers[0].args;
     for (const flag of ["--inject", "--inject-image=registry.example.org/mesh/weft:0.1.0-rc1", "--inject-proxy-image=registry.example.org/envoy:v1.40.0", "--injection-configuration=mesh-injector", "--revision=canary"]) expect(args).toContain(flag);
+    const off = objects(await template(["--set", "webhooks.injection.enabled=false"]));
+    expect(off.some((o) => o.kind === "MutatingWebhookConfiguration")).toBe(false);
+    expect((find(off, "Deployment") as Loose).spec.template.spec.containers[0].args).not.toContain("--inject");
   });
 
   it("the default install: 2 replicas, probes on /healthz and /readyz, non-root read-only, no plug-in CA mount", async () => {
@@ -116,15 +120,21 @@ describe.skipIf(!helm.available)("Helm chart charts/weft: lint, template goldens
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
     expect(container.volumeMounts.map((m: Loose) => m.mountPath).sort()).toEqual(["/tmp", "/var/lib/weft/state"]);
     expect((find(list, "Service") as Loose).spec.ports.map((p: Loose) => [p.name, p.port])).toEqual([["grpc-xds", 15010], ["https-webhook", 443], ["http-monitoring", 15014]]);
-    expect(list.some((o) => o.kind === "MutatingWebhookConfiguration")).toBe(false); // injection is off by default
+    expect(list.some((o) => o.kind === "MutatingWebhookConfiguration")).toBe(true); // injection is on by default
   });
 
-  it("the chart's validating webhook is the one Weft applies (Weft only adds the caBundle)", async () => {
-    const chart = find(objects(await template()), "ValidatingWebhookConfiguration") as Loose;
-    const weft = desiredWebhookConfiguration({ target: { service: { namespace: "weft-system", name: "weft", port: 443 } }, caBundlePem: "x" }) as Loose;
-    const withoutCa = (w: Loose) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } });
-    expect(chart.metadata.name).toBe(weft.metadata.name);
-    expect(JSON.parse(JSON.stringify(chart.webhooks.map(withoutCa)))).toEqual(JSON.parse(JSON.stringify(weft.webhooks.map(withoutCa))));
+  it("the chart's webhook configurations are the ones Weft applies (Weft only adds the caBundle)", async () => {
+    const list = objects(await template(["--set", "webhooks.injection.revision=canary"]));
+    const target = { service: { namespace: "weft-system", name: "weft", port: 443 } };
+    const withoutCa = (w: Loose) => JSON.parse(JSON.stringify({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } }));
+    for (const [chart, weft] of [
+      [find(list, "ValidatingWebhookConfiguration"), desiredWebhookConfiguration({ target, caBundlePem: "x" })],
+      [find(list, "MutatingWebhookConfiguration"), desiredInjectionConfiguration({ target, caBundlePem: "x", revision: "canary" })],
+    ] as [Loose, Loose][]) {
+      expect(chart.metadata.name).toBe(weft.metadata.name);
+      expect(chart.webhooks.map(withoutCa)).toEqual(weft.webhooks.map(withoutCa));
+      for (const [label, value] of Object.entries(weft.metadata.labels as Record<string, string>)) expect(chart.metadata.labels[label], label).toBe(value);
+    }
   });
 
   it("every flag the chart passes is one `weft serve` knows", async () => {
