@@ -1,7 +1,7 @@
 // The weft CLI as users run it: `weft serve` shuts down cleanly on SIGTERM with a proxy
 // connected, `weft status` reports it, and `weft demo` serves traffic through a real Envoy
 // and removes everything it started on SIGTERM.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -9,34 +9,13 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { SimulatedClient } from "../src/xds/simulated-client.js";
 import { httpGet } from "./harness/http.js";
+import { killWeftChildren, spawnWeft, until } from "./harness/weft-cli.js";
 import { freePort } from "../src/runner/free-port.js";
 
 const execFileP = promisify(execFile);
-const children: ChildProcess[] = [];
+const weft = spawnWeft;
 
-function weft(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-
-async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const start = Date.now();
-  while (!pred()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
-});
+afterEach(killWeftChildren);
 
 describe("weft CLI", () => {
   it("serve: a proxy connects, status lists it, SIGTERM closes its stream and exits 0", async () => {

@@ -1,13 +1,11 @@
 // Real Prometheus (built from the Go module proxy) scraping real sidecar Envoys, with Weft's
 // Istio-compatible recording rules loaded: traffic productpage -> reviews -> ratings shows up as
 // istio_requests_total per edge with Istio's labels and the counts sent.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/runner/free-port.js";
+import { ENVOY_STATS_PATH, startPrometheus, type PrometheusProcess, type PrometheusSample } from "../../src/demo/prometheus.js";
 import { httpGet } from "../harness/http.js";
 import { TestMesh } from "../harness/mesh.js";
 import { startUpstream, type Upstream } from "../harness/upstream.js";
@@ -63,23 +61,15 @@ spec:
   http: [{ route: [{ destination: { host: reviews, subset: v2 } }] }]
 `;
 
-interface VectorResult { metric: Record<string, string>; value: [number, string] }
+type VectorResult = PrometheusSample;
 
 describe.skipIf(!binary)("Prometheus scrapes the sidecars; Istio's metrics come from the recording rules (real Envoy, real Prometheus)", () => {
   let mesh: TestMesh;
-  let prometheus: ChildProcess | undefined;
-  let promUrl: string;
-  let dir: string;
-  let promLog = "";
+  let prometheus: PrometheusProcess | undefined;
   const ups: Record<string, Upstream> = {};
   const sidecars: Record<string, { explicitPort: number; statsPort: number }> = {};
 
-  const query = async (q: string): Promise<VectorResult[]> => {
-    const res = await httpGet(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`, { timeoutMs: 10_000 });
-    const body = JSON.parse(res.body) as { status: string; data?: { result: VectorResult[] }; error?: string };
-    if (body.status !== "success") throw new Error(`query ${q}: ${body.error ?? res.body.slice(0, 300)}`);
-    return body.data!.result;
-  };
+  const query = (q: string): Promise<VectorResult[]> => prometheus!.query(q);
 
   /** Polls `q` until `ok` holds (the rules run every 15 s), 90 s at most; fails with the last answer. */
   const until = async (q: string, ok: (r: VectorResult[]) => boolean): Promise<VectorResult[]> => {
@@ -89,7 +79,7 @@ describe.skipIf(!binary)("Prometheus scrapes the sidecars; Istio's metrics come 
       if (ok(last)) return last;
       await new Promise((r) => setTimeout(r, 1000));
     }
-    throw new Error(`${q} did not reach the expected value within 90 s; last answer: ${JSON.stringify(last)}\nPrometheus log tail: ${promLog.slice(-2000)}`);
+    throw new Error(`${q} did not reach the expected value within 90 s; last answer: ${JSON.stringify(last)}\nPrometheus log tail: ${prometheus!.logTail()}`);
   };
 
   beforeAll(async () => {
@@ -102,41 +92,19 @@ describe.skipIf(!binary)("Prometheus scrapes the sidecars; Istio's metrics come 
       await mesh.startProxy({ name, labels: { app, version }, capture: "explicit", explicitPort, bootstrap: { adminPort, statsPort } });
       sidecars[name] = { explicitPort, statsPort };
     }
-    dir = await mkdtemp(path.join(os.tmpdir(), "weft-prometheus-"));
-    const port = await freePort();
-    promUrl = `http://127.0.0.1:${port}`;
-    await writeFile(path.join(dir, "prometheus.yml"), JSON.stringify({
-      global: { scrape_interval: "1s", evaluation_interval: "1s" },
-      rule_files: [RULES],
-      scrape_configs: [{
-        job_name: "envoy-stats",
-        metrics_path: "/stats/prometheus",
-        fallback_scrape_protocol: "PrometheusText0.0.4",
-        static_configs: Object.entries(sidecars).map(([pod, s]) => ({ targets: [`127.0.0.1:${s.statsPort}`], labels: { pod } })),
-      }],
-    }));
-    prometheus = spawn(binary!, [`--config.file=${path.join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
-    prometheus.stdout!.on("data", (d: Buffer) => (promLog = (promLog + d.toString()).slice(-20_000)));
-    prometheus.stderr!.on("data", (d: Buffer) => (promLog = (promLog + d.toString()).slice(-20_000)));
-    for (const deadline = Date.now() + 60_000; ;) {
-      if (prometheus.exitCode !== null) throw new Error(`Prometheus exited (${prometheus.exitCode}): ${promLog.slice(-2000)}`);
-      const ready = await httpGet(`${promUrl}/-/ready`, { timeoutMs: 2000 }).catch(() => undefined);
-      if (ready?.status === 200) break;
-      if (Date.now() > deadline) throw new Error(`Prometheus not ready within 60 s: ${promLog.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    // The rules file users deploy (generated from src/envoy/istio-compat-rules.ts, checked by a unit test).
+    prometheus = await startPrometheus({
+      binary: binary!,
+      intervalSeconds: 1,
+      rulesYaml: readFileSync(RULES, "utf8"),
+      jobs: [{ name: "envoy-stats", metricsPath: ENVOY_STATS_PATH, targets: Object.entries(sidecars).map(([pod, s]) => ({ address: `127.0.0.1:${s.statsPort}`, labels: { pod } })) }],
+    });
   }, 120_000);
 
   afterAll(async () => {
-    if (prometheus && prometheus.exitCode === null) {
-      const exited = new Promise((r) => prometheus!.once("exit", r));
-      prometheus.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (prometheus.exitCode === null) prometheus.kill("SIGKILL");
-    }
+    await prometheus?.stop();
     await mesh?.close();
     await Promise.all(Object.values(ups).map((u) => u.close()));
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it("istio_requests_total per edge: productpage -> reviews (6 x 200), reviews -> ratings (3 x 200, 2 x 500)", async () => {

@@ -26,6 +26,8 @@ import { prometheusFlag } from "./prometheus-flag.js";
 import { freePort } from "../runner/free-port.js";
 import { startJaeger, type JaegerProcess } from "../demo/jaeger.js";
 import { builtGoTool, goToolBuildCommand } from "../demo/go-tool-cache.js";
+import { ENVOY_STATS_PATH, startPrometheus, type PrometheusProcess } from "../demo/prometheus.js";
+import { PROMETHEUS_STATS_PORT } from "../envoy/proxy-stats.js";
 import { demoTelemetrySettings, telemetryYaml } from "../demo/demo-telemetry.js";
 
 const FLAGS = {
@@ -36,6 +38,7 @@ const FLAGS = {
   "config-dir": { type: "string", env: "WEFT_DEMO_CONFIG_DIR", default: ".weft/demo", help: "where the demo writes its Istio YAML (edit it live)" },
   mode: { type: "string", env: "WEFT_CAPTURE_MODE", default: "auto", help: "auto, transparent (iptables in network namespaces) or explicit" },
   "log-level": { type: "string", env: "WEFT_LOG_LEVEL", help: "control-plane log level (logs are off unless set)" },
+  prometheus: { type: "string", env: "WEFT_PROMETHEUS_BIN", help: "Prometheus binary (scripts/cached-go-build.sh prometheus builds it): scrapes every Envoy and the control plane, with Istio's metric names from the recording rules; default: the build cache when present; \"off\" to not start it" },
   jaeger: { type: "string", env: "WEFT_JAEGER_BIN", help: "Jaeger binary (cmd/jaeger; scripts/cached-go-build.sh jaeger builds it): traces of every request go to it; default: the build cache when present; \"off\" to not start it" },
 } satisfies Record<string, FlagSpec>;
 
@@ -46,6 +49,7 @@ interface Running {
   apps: ChildProcess[];
   hostsDirs: string[];
   jaeger?: JaegerProcess;
+  prometheus?: PrometheusProcess;
 }
 
 let stepNo = 0;
@@ -85,6 +89,7 @@ async function cleanup(r: Running): Promise<void> {
   await Promise.all(r.hostsDirs.map((d) => rm(d, { recursive: true, force: true })));
   await r.runner?.close(1000);
   await r.jaeger?.stop();
+  await r.prometheus?.stop();
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
@@ -127,7 +132,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     process.stderr.write(`      mode: ${mode}\n`);
 
     progress(mode === "transparent" ? `creating ${DEMO_WORKLOADS.length} pods (network namespaces)` : "placing workloads on loopback");
-    const placements: { workload: DemoWorkload; address: string; port: number; pod?: Pod; sidecarPort?: number }[] = [];
+    const placements: { workload: DemoWorkload; address: string; port: number; pod?: Pod; sidecarPort?: number; adminPort?: number; statsPort?: number }[] = [];
     for (const w of DEMO_WORKLOADS) {
       if (mode === "transparent") {
         const pod = await createPod(`${w.app}-${w.version}`);
@@ -141,7 +146,8 @@ export async function runDemo(argv: string[]): Promise<number> {
         await applyCapture(pod.netns, { proxyUid: DEFAULT_PROXY_UID });
         placements.push({ workload: w, address: pod.ip, port: 9080, pod });
       } else {
-        placements.push({ workload: w, address: "127.0.0.1", port: await freePort(), sidecarPort: await freePort() });
+        // Fixed admin and stats ports (free ones: the sidecars share loopback) so each serves /stats/prometheus.
+        placements.push({ workload: w, address: "127.0.0.1", port: await freePort(), sidecarPort: await freePort(), adminPort: await freePort(), statsPort: await freePort() });
       }
     }
 
@@ -168,6 +174,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       adminAddress: "127.0.0.1",
       adminPort,
       ...prometheus,
+      // weft_process_* and weft_nodejs_* for the control-plane dashboard, as `weft serve`.
+      processMetrics: true,
       sources: [new FileSource(configDir)],
       // The control plane's log is silent here: config problems are printed as they appear and go.
       onProblemsChanged: (report) => process.stdout.write(describeProblems(report)),
@@ -199,7 +207,7 @@ export async function runDemo(argv: string[]): Promise<number> {
           running.apps.push(app);
           await appListening(app, `${w.app}-${w.version}`);
           const xdsToken = sec.credentials.ensure({ namespace: "default", name: `${w.app}-${w.version}` });
-          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: demoSidecarMetadata(w, "explicit", p.sidecarPort), xdsAddress, xdsPort: runner.cp.xdsPort, xdsToken, xdsTls });
+          const bootstrapYaml = renderBootstrap({ nodeId, cluster: w.app, metadata: demoSidecarMetadata(w, "explicit", p.sidecarPort), xdsAddress, xdsPort: runner.cp.xdsPort, adminPort: p.adminPort, statsPort: p.statsPort, xdsToken, xdsTls });
           running.envoys.push(await startEnvoy({ name: `sidecar-${w.app}-${w.version}`, bootstrapYaml, binary, extraArgs: [...SIDECAR_ENVOY_ARGS] }));
         }
       }),
@@ -207,6 +215,8 @@ export async function runDemo(argv: string[]): Promise<number> {
 
     progress("starting the ingress gateway");
     const gwNode = DEMO_GATEWAY.nodeId("127.0.0.1");
+    const gwAdminPort = await freePort();
+    const gwStatsPort = await freePort();
     nodes.push(gwNode);
     const gateway = await startEnvoy({
       name: "ingressgateway",
@@ -217,15 +227,32 @@ export async function runDemo(argv: string[]): Promise<number> {
         metadata: { ...DEMO_GATEWAY.metadata },
         xdsAddress: "127.0.0.1",
         xdsPort: runner.cp.xdsPort,
-        // Fixed ports on loopback so the gateway has a scrape listener (its edges in the mesh console).
-        adminPort: await freePort(),
-        statsPort: await freePort(),
+        // Fixed ports on loopback so the gateway has a scrape listener (its edges in the mesh console, Prometheus).
+        adminPort: gwAdminPort,
+        statsPort: gwStatsPort,
         // The gateway has no WorkloadEntry: a standalone credential carries its labels and service account.
         xdsToken: sec.credentials.ensure({ namespace: DEMO_GATEWAY.namespace, name: DEMO_GATEWAY.name, labels: { ...DEMO_GATEWAY.labels } }),
         xdsTls,
       }),
     });
     running.envoys.push(gateway);
+
+    const prometheusBinary = values.prometheus === "off" ? undefined : (values.prometheus ?? builtGoTool("prometheus"));
+    if (prometheusBinary) {
+      // Every Envoy's scrape listener (Istio's 15090 in pods) and the control plane's /metrics.
+      const envoyTargets = [
+        ...placements.map((p) => ({ address: p.pod ? `${p.pod.ip}:${PROMETHEUS_STATS_PORT}` : `127.0.0.1:${p.statsPort}`, labels: { pod: `${p.workload.app}-${p.workload.version}`, namespace: "default" } })),
+        { address: `127.0.0.1:${gwStatsPort}`, labels: { pod: DEMO_GATEWAY.name, namespace: DEMO_GATEWAY.namespace } },
+      ];
+      running.prometheus = await startPrometheus({
+        binary: prometheusBinary,
+        jobs: [
+          { name: "envoy-stats", metricsPath: ENVOY_STATS_PATH, targets: envoyTargets },
+          { name: "weft", metricsPath: "/metrics", targets: [{ address: `127.0.0.1:${runner.cp.adminPort}` }] },
+        ],
+      });
+      process.stderr.write(`      Prometheus: ${running.prometheus.url}\n`);
+    }
 
     progress("waiting for every Envoy to ACK its configuration");
     await Promise.all(
@@ -257,6 +284,9 @@ export async function runDemo(argv: string[]): Promise<number> {
         running.jaeger
           ? `  traces       ${running.jaeger.queryUrl}  (Jaeger; API: ${running.jaeger.queryUrl}/api/traces?service=productpage.default)`
           : `  traces       off (no Jaeger: build it with ${goToolBuildCommand("jaeger")}, or pass --jaeger PATH)`,
+        running.prometheus
+          ? `  metrics      ${running.prometheus.url}  (Prometheus: every Envoy + the control plane; try ${running.prometheus.url}/api/v1/query?query=istio_requests_total)`
+          : `  metrics      no Prometheus (build it with ${goToolBuildCommand("prometheus")}, or pass --prometheus PATH); each Envoy still serves /stats/prometheus`,
         `  access logs  each Envoy's output (Istio's format):`,
         ...running.envoys.map((e) => `    ${e.name.padEnd(28)} ${e.logPath}`),
         "",

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { hasSetpriv } from "../capture/pod-network.js";
 import { freePort } from "../runner/free-port.js";
 import { goToolBinary } from "./go-tool-cache.js";
 
@@ -87,7 +88,9 @@ export async function startJaeger(opts: { binary?: string; receiverHost?: string
   const config = path.join(dir, "jaeger.yaml");
   await writeFile(config, configYaml(ports));
   // Jaeger would trace itself to localhost:4317; nothing listens there.
-  const child: ChildProcess = spawn(binary, ["--config", config], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, OTEL_TRACES_EXPORTER: "none", OTEL_SDK_DISABLED: "true" } });
+  // The kernel kills it when we die, even by SIGKILL (as the Envoys).
+  const argv = hasSetpriv() ? ["setpriv", "--pdeathsig", "KILL", "--", binary, "--config", config] : [binary, "--config", config];
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, OTEL_TRACES_EXPORTER: "none", OTEL_SDK_DISABLED: "true" } });
   const lines: string[] = [];
   for (const s of [child.stdout, child.stderr]) s?.on("data", (d: Buffer) => lines.push(...d.toString().split("\n").filter(Boolean).map((l) => l.slice(0, 500))) && lines.splice(0, Math.max(0, lines.length - 50)));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -86,7 +86,8 @@ describe("proxy stats in the bootstrap", () => {
     ["tcp.inbound|3306||db.shop.svc.cluster.local.downstream_cx_tx_bytes_total", { destination_service: "db.shop.svc.cluster.local" }],
     ["cluster.inbound|9080||.upstream_rq_200", { "envoy.cluster_name": "inbound|9080||", destination_port: "9080", destination_service: undefined }],
     ["cluster.xds-grpc.upstream_rq_200", { "envoy.cluster_name": "xds-grpc", destination_port: undefined }],
-    ["tcp.outbound|3306||db.shop.svc.cluster.local.downstream_cx_total", { destination_service: "db.shop.svc.cluster.local", destination_port: "3306" }],
+    ["tcp.outbound|3306||db.shop.svc.cluster.local.downstream_cx_total", { destination_service: "db.shop.svc.cluster.local", destination_port: "3306", "envoy.tcp_prefix": "outbound|3306||db.shop.svc.cluster.local" }],
+    ["tcp.PassthroughCluster.downstream_cx_total", { "envoy.tcp_prefix": "PassthroughCluster", destination_service: undefined }],
     ["http.inbound_0.0.0.0_9080.downstream_rq_xx", { "envoy.http_conn_manager_prefix": "inbound_0.0.0.0_9080" }],
     ["listener.10.1.2.3_15006.http.inbound_0.0.0.0_9080.downstream_rq_xx", { "envoy.http_conn_manager_prefix": "inbound_0.0.0.0_9080" }],
     ["http.outbound_explicit.downstream_rq_total", { "envoy.http_conn_manager_prefix": "outbound_explicit" }],
@@ -97,5 +98,25 @@ describe("proxy stats in the bootstrap", () => {
       const m = new RegExp(rule.regex!).exec(stat);
       expect(m ? m[2] : undefined, `${tag} on ${stat}`).toBe(value);
     }
+  });
+
+  // Envoy cuts each matching rule's first group from the name; what is left is the metric name.
+  // Before the tcp_prefix rule, tcp stats of hosts with dots were left as "tcp..downstream_cx_total".
+  it.each([
+    ["cluster.outbound|9080|v1|reviews.shop.svc.cluster.local|.upstream_rq_200", "cluster.upstream_rq_200"],
+    ["cluster.inbound|9080||.upstream_rq_time", "cluster.upstream_rq_time"],
+    ["tcp.outbound|5432||orders-db.example.internal.downstream_cx_total", "tcp.downstream_cx_total"],
+    ["tcp.inbound|3306||db.shop.svc.cluster.local.downstream_cx_tx_bytes_total", "tcp.downstream_cx_tx_bytes_total"],
+    ["tcp.PassthroughCluster.downstream_cx_total", "tcp.downstream_cx_total"],
+    ["http.inbound_0.0.0.0_9080.downstream_rq_xx", "http.downstream_rq_xx"],
+  ])("leaves %s as %s once the tags are cut", (stat, left) => {
+    const rules = meshStatsConfig({ identity: {} }).stats_tags as { tag_name: string; regex?: string }[];
+    const cut = new Array<boolean>(stat.length).fill(false);
+    for (const rule of rules) {
+      const m = rule.regex ? new RegExp(rule.regex, "d").exec(stat) : null;
+      const [from, to] = m?.indices?.[1] ?? [0, 0];
+      for (let i = from; i < to; i++) cut[i] = true;
+    }
+    expect([...stat].filter((_, i) => !cut[i]).join("")).toBe(left);
   });
 });

@@ -59,13 +59,12 @@ const MESH_CLUSTER = String.raw`(?:inbound|outbound)\|[0-9]+\|[^|]*\|(?:[^|.][^|
 
 /**
  * Envoy's default tag extractors Weft keeps (by name: Envoy supplies the regex). The defaults for
- * the cluster name and the connection manager prefix are replaced: theirs stop at the first dot.
+ * the cluster name, the connection manager prefix and the tcp_proxy prefix are replaced: theirs stop at the first dot.
  */
 const KEPT_DEFAULT_TAGS = [
   "envoy.listener_address",
   "envoy.response_code",
   "envoy.response_code_class",
-  "envoy.tcp_prefix",
   "envoy.ssl_cipher",
   "envoy.virtual_host",
   "envoy.virtual_cluster",
@@ -95,6 +94,10 @@ const MESH_TAG_RULES: readonly { tag_name: string; regex: string }[] = [
   // The service host of a mesh cluster (its stat name ends at "|."), or of a tcp_proxy (stat_prefix
   // outbound|port||host or inbound|port||host, then a one-word stat). A host never starts with a dot.
   { tag_name: "destination_service", regex: String.raw`^(?:cluster|tcp)\.(?:inbound|outbound)\|[0-9]+\|[^|]*\|(([^|.][^|]*?))(?:\|\.|\.\w+$)` },
+  // A tcp_proxy's whole stat prefix (outbound|5432||db.example.com). Envoy's own rule stops at the
+  // first dot, which left "tcp..downstream_cx_total" (metric envoy_tcp__downstream_cx_total) for
+  // hosts with dots, so the istio_tcp_* rules never matched. tcp_proxy stats are one word.
+  { tag_name: "envoy.tcp_prefix", regex: String.raw`^tcp\.((.+)\.)\w+$` },
   // http.<prefix>. and listener.<address>.http.<prefix>. (per-listener copies of some stats).
   { tag_name: "envoy.http_conn_manager_prefix", regex: String.raw`^(?:|listener(?=\.).*?\.)http\.(((?:inbound|outbound)_[0-9.]+_[0-9]+|[^.]+)\.)` },
 ];

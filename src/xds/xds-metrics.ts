@@ -3,6 +3,7 @@
 // Istio's control-plane dashboards and alerts work: pilot_xds (connected proxies),
 // pilot_xds_pushes{type}, pilot_total_xds_rejects{type}.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { TYPE_SHORT_NAMES } from "../envoy/type-urls.js";
 
 export class XdsMetrics {
   readonly connectedProxies: Gauge<"api">;
@@ -53,5 +54,11 @@ export class XdsMetrics {
     this.pilotXdsRejects = new Counter({ name: "pilot_total_xds_rejects", help: "Istio's name: xDS responses rejected by proxies, by type (as weft_xds_nacks_total)", labelNames: ["type"], registers });
     this.snapshotsSet = new Counter({ name: "weft_snapshots_set_total", help: "Snapshots accepted into the cache", registers });
     this.snapshotsRefused = new Counter({ name: "weft_snapshots_refused_total", help: "Snapshots refused by the consistency check (the previous one stays in force)", registers });
+    // Rejects start at 0 per type, as exported series: rate() and alerts see 0, not "no data",
+    // in a mesh that never had a NACK (the Grafana control-plane dashboard reads both).
+    for (const type of Object.values(TYPE_SHORT_NAMES)) {
+      this.nacks.inc({ type }, 0);
+      this.pilotXdsRejects.inc({ type }, 0);
+    }
   }
 }
