@@ -20,7 +20,7 @@ import { writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import os from "node:os";
-import { demoTelemetrySettings, DEMO_COLLECTOR_HOST } from "../src/demo/demo-telemetry.js";
+import { collectorServiceEntryYaml, demoTelemetrySettings } from "../src/demo/demo-telemetry.js";
 import { builtGoTool, goToolBuildCommand } from "../src/demo/go-tool-cache.js";
 import { jaegerTraces, startJaeger } from "../src/demo/jaeger.js";
 import { freePort } from "../src/runner/free-port.js";
@@ -59,16 +59,7 @@ kind: WorkloadEntry
 metadata: { name: app-v1 }
 spec: { address: 127.0.0.1, ports: { http: ${upstreamPort} }, labels: { app: app, version: v1 } }
 ---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: jaeger-collector, namespace: istio-system }
-spec:
-  hosts: [${DEMO_COLLECTOR_HOST}]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: ${otlpPort}, name: grpc-otlp, protocol: GRPC }, { number: ${zipkinPort}, name: http-zipkin, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1 }]
----
+${collectorServiceEntryYaml({ address: "127.0.0.1", otlpPort, zipkinPort })}---
 apiVersion: telemetry.istio.io/v1
 kind: Telemetry
 metadata: { name: telemetry-on }
@@ -159,10 +150,12 @@ try {
   }
   if ((await jaegerTraces(jaeger.queryUrl, "no-telemetry.default", 5)).length !== 0) throw new Error("the no-telemetry sidecar reported spans");
   const logLines = async (v: Variant) => (await readFile(proxies[v].proxy.envoy.logPath, "utf8")).split("\n").filter((l) => l.includes('"GET / HTTP/1.1" 200')).length;
-  if ((await logLines("telemetry")) < 20) throw new Error("the telemetry sidecar wrote no access log lines");
+  // Envoy flushes access logs about once a second.
+  for (const until = Date.now() + 15_000; (await logLines("telemetry")) < 20 && Date.now() < until;) await new Promise((r) => setTimeout(r, 250));
+  if ((await logLines("telemetry")) < 20) throw new Error(`the telemetry sidecar wrote no access log lines: ${proxies.telemetry.proxy.envoy.logTail(10)}`);
   if ((await logLines("no-telemetry")) !== 0) throw new Error("the no-telemetry sidecar wrote access log lines");
-  const sizeStats = async (v: Variant) => (await proxies[v].proxy.envoy.stats("upstream_rq_headers_size")).size;
-  if ((await sizeStats("telemetry")) === 0 || (await sizeStats("no-telemetry")) !== 0) throw new Error("size histograms: expected on the telemetry sidecar only");
+  const sizeHistograms = async (v: Variant) => (await proxies[v].proxy.envoy.adminRequest("/config_dump?resource=dynamic_active_clusters")).body.includes('"request_response_sizes": true');
+  if (!(await sizeHistograms("telemetry")) || (await sizeHistograms("no-telemetry"))) throw new Error("size histograms: expected on the telemetry sidecar's clusters only");
   await fetch(`http://127.0.0.1:${t.statsPort}/stats/prometheus`).then((r) => { if (!r.ok) throw new Error(`scrape: ${r.status}`); return r.text(); });
 
   const cpu: Record<Variant, number[]> = { telemetry: [], "no-telemetry": [] };

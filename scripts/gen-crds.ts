@@ -14,12 +14,12 @@
 //   validation reports missing fields and unknown values with the resource and field named.
 // - TypeScript `number` becomes `integer` (ports, weights, counts), except the fields listed in
 //   DOUBLE_FIELDS (Istio's double-valued fields).
-import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { stringify } from "yaml";
 import { ISTIO_GROUPS, type PrinterColumn } from "../src/api/kind-registry.js";
+import { writeOrCheck } from "./generated-files.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const OUT_DIR = path.join(ROOT, "manifests", "crds");
@@ -215,25 +215,7 @@ export function generateCrdFiles(): Map<string, string> {
 }
 
 function main(): void {
-  const check = process.argv.includes("--check");
-  let stale = 0;
-  for (const [file, text] of generateCrdFiles()) {
-    let current = "";
-    try {
-      current = readFileSync(file, "utf8");
-    } catch {
-      // missing
-    }
-    if (current === text) continue;
-    if (check) {
-      console.error(`${path.relative(ROOT, file)} differs from what scripts/gen-crds.ts generates (run npm run gen:crds)`);
-      stale++;
-    } else {
-      writeFileSync(file, text);
-      console.log(`wrote ${path.relative(ROOT, file)}`);
-    }
-  }
-  if (stale > 0) process.exit(1);
+  writeOrCheck(generateCrdFiles(), "npm run gen:crds");
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

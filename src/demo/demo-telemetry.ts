@@ -22,10 +22,9 @@ export function demoTelemetrySettings(jaeger: { otlpPort: number; zipkinPort: nu
   };
 }
 
-/** telemetry.yaml: the collector's ServiceEntry (with Jaeger) and the mesh-wide Telemetry. */
-export function telemetryYaml(jaeger: { address: string; otlpPort: number; zipkinPort: number } | undefined): string {
-  const collector = jaeger
-    ? `apiVersion: networking.istio.io/v1
+/** The collector's ServiceEntry: Jaeger's OTLP gRPC and Zipkin ports at `address` (a YAML document). */
+export function collectorServiceEntryYaml(jaeger: { address: string; otlpPort: number; zipkinPort: number }): string {
+  return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: jaeger-collector, namespace: istio-system }
 spec:
@@ -34,9 +33,12 @@ spec:
   resolution: STATIC
   ports: [{ number: ${jaeger.otlpPort}, name: grpc-otlp, protocol: GRPC }, { number: ${jaeger.zipkinPort}, name: http-zipkin, protocol: HTTP }]
   endpoints: [{ address: ${jaeger.address} }]
----
-`
-    : "";
+`;
+}
+
+/** telemetry.yaml: the collector's ServiceEntry (with Jaeger) and the mesh-wide Telemetry. */
+export function telemetryYaml(jaeger: { address: string; otlpPort: number; zipkinPort: number } | undefined): string {
+  const collector = jaeger ? `${collectorServiceEntryYaml(jaeger)}---\n` : "";
   const tracing = jaeger
     ? `  # Every request is traced (Istio's default is 1%); try 0, or providers: [{ name: zipkin }].
   tracing:
