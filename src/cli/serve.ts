@@ -21,7 +21,7 @@ function parseClassLimits(maxText: string | undefined, graceText: string | undef
 }
 import { DEFAULT_XDS_LIMITS } from "../xds/xds-limits.js";
 import { hostname } from "node:os";
-import { checkLeaseTimings, LeaseLeaderElection, type LeaseTimings } from "../runner/lease-leader-election.js";
+import { checkLeaseTimings, DEFAULT_LEASE_TIMINGS, LeaseLeaderElection, type LeaseTimings } from "../runner/lease-leader-election.js";
 import { KubernetesLeaseClient } from "../sources/kubernetes/lease-client.js";
 import type { LeaderElection } from "../runner/leader-election.js";
 import type { RotateBefore } from "../runner/root-rotation.js";
@@ -34,7 +34,8 @@ function parseLeaseTimings(values: { "lease-duration"?: string; "renew-deadline"
     return ms;
   };
   try {
-    return checkLeaseTimings({ leaseDurationMs: duration("lease-duration", "15s"), renewDeadlineMs: duration("renew-deadline", "10s"), retryPeriodMs: duration("retry-period", "2s") });
+    const d = DEFAULT_LEASE_TIMINGS;
+    return checkLeaseTimings({ leaseDurationMs: duration("lease-duration", `${d.leaseDurationMs / 1000}s`), renewDeadlineMs: duration("renew-deadline", `${d.renewDeadlineMs / 1000}s`), retryPeriodMs: duration("retry-period", `${d.retryPeriodMs / 1000}s`) });
   } catch (err) {
     throw new UsageError(`--lease-duration/--renew-deadline/--retry-period: ${(err as Error).message}`);
   }
@@ -160,8 +161,8 @@ const FLAGS = {
   "leader-elect": { type: "string", env: "WEFT_LEADER_ELECT", default: "true", help: "with --kubernetes: elect one leader among replicas with a coordination.k8s.io Lease (true/false; false: this replica always leads)" },
   "leader-election-namespace": { type: "string", env: "WEFT_LEADER_ELECTION_NAMESPACE", help: "with --kubernetes: namespace of the leader Lease (default $POD_NAMESPACE, else istio-system)" },
   "leader-election-name": { type: "string", env: "WEFT_LEADER_ELECTION_NAME", default: "weft-leader", help: "with --kubernetes: name of the leader Lease" },
-  "lease-duration": { type: "string", env: "WEFT_LEASE_DURATION", default: "15s", help: "how long a leader's Lease lasts without renewal before another replica takes over (whole seconds)" },
-  "renew-deadline": { type: "string", env: "WEFT_RENEW_DEADLINE", default: "10s", help: "a leader that could not renew its Lease for this long stops leading (shorter than --lease-duration)" },
+  "lease-duration": { type: "string", env: "WEFT_LEASE_DURATION", default: "10s", help: "how long a leader's Lease lasts after its last renewal before another replica takes over (whole seconds; counted from the Lease's renewTime when the clocks agree)" },
+  "renew-deadline": { type: "string", env: "WEFT_RENEW_DEADLINE", default: "5s", help: "a leader that could not renew its Lease for this long stops leading (at least 1s shorter than --lease-duration)" },
   "retry-period": { type: "string", env: "WEFT_RETRY_PERIOD", default: "2s", help: "between attempts to acquire or renew the Lease" },
   "write-status": { type: "string", env: "WEFT_WRITE_STATUS", default: "true", help: "with --kubernetes: write status.conditions (Reconciled: validation problems, proxies' NACKs) on Istio resources, leader only (true/false)" },
   "status-write-rate": { type: "string", env: "WEFT_STATUS_WRITE_RATE", default: "10", help: "with --kubernetes: most status writes per second (burst 20)" },
@@ -279,7 +280,8 @@ export async function runServe(argv: string[]): Promise<number> {
       logger: logger.child({ component: "leader" }),
     });
   }
-  const kubernetesSource = kubernetes ? new KubernetesSource({ ...kubernetes, logger: logger.child({ component: "kubernetes" }) }) : undefined;
+  // With --security, ServiceAccounts are watched too: a deleted one's tokens stop working at once.
+  const kubernetesSource = kubernetes ? new KubernetesSource({ ...kubernetes, logger: logger.child({ component: "kubernetes" }), watchServiceAccounts: Boolean(values.security) }) : undefined;
   const runner = await startMeshRunner({
     ...(leaderElection ? { leaderElection } : {}),
     onApplied: (config) => {
@@ -313,7 +315,7 @@ export async function runServe(argv: string[]): Promise<number> {
             // Sidecars in the cluster authenticate with their pod's projected ServiceAccount token.
             // Istio's cacerts Secret (plug-in CA) and the istio-ca-root-cert ConfigMaps: in Weft's namespace.
             ...(kubernetes ? { cluster: { kubeConfig: kubernetes.kubeConfig, namespace } } : {}),
-            ...(kubernetes && kubernetesSource ? { podTokens: { send: tokenReviewClient(kubernetes.kubeConfig), pods: kubernetesSource, reviewer: { audience: values["token-audience"] ?? "istio-ca" } } } : {}),
+            ...(kubernetes && kubernetesSource ? { podTokens: { send: tokenReviewClient(kubernetes.kubeConfig), pods: kubernetesSource, serviceAccounts: kubernetesSource, reviewer: { audience: values["token-audience"] ?? "istio-ca" } } } : {}),
           },
         }
       : {}),

@@ -1,18 +1,27 @@
-// Leader election over a coordination.k8s.io/v1 Lease, with client-go's rules
-// (k8s.io/client-go/tools/leaderelection):
+// Leader election over a coordination.k8s.io/v1 Lease, close to client-go's rules
+// (k8s.io/client-go/tools/leaderelection), with a faster takeover that stays safe under skew:
 //
-// - Every `retryPeriod` a candidate reads the Lease. A Lease held by another is taken only once
-//   it has not changed for `leaseDuration`, measured on this replica's own monotonic clock from
-//   when it last saw the record change (never by comparing clocks across machines). A free
-//   Lease (no holder) is taken at once.
-// - The leader renews every `retryPeriod`; when no renewal succeeded for `renewDeadline`
-//   (< leaseDuration) it stops being leader before anyone else may take over.
+// - Every `retryPeriod` (x 1..2.2 jitter) a candidate reads the Lease. A Lease held by another is
+//   taken once it expired: at `renewal + leaseDuration`, on the candidate's own monotonic clock.
+//   The renewal's instant is estimated when the candidate first sees a record: `seen - age`,
+//   where `seen` is when the read returned and `age = wallNow - renewTime` (the holder's clock)
+//   clamped to [0, leaseDuration - renewDeadline - 1 s]. With clocks in agreement this is the
+//   renewal itself (client-go counts from `seen`, up to a jittered retry period later: takeover
+//   took 14.4-18.6 s with a 15 s lease). With a skewed clock the clamp bounds the error: a holder
+//   clock ahead gives age 0 (client-go's rule); one behind can make the candidate count at most
+//   `leaseDuration - renewDeadline - 1 s` too early, so the takeover still comes at least 1 s
+//   after the holder stopped leading (below). A free Lease (no holder) is taken at once.
+// - The leader renews every `retryPeriod`; it leads only while its last successful renewal
+//   (whose attempt began at `lastRenewed`, before renewTime was stamped) is younger than
+//   `renewDeadline` (< leaseDuration): isLeader() checks the clock itself, so a late timer or a
+//   hung API call cannot stretch leadership, and a timer tells listeners at the deadline.
 // - Writes carry the resourceVersion read: two candidates racing for one Lease cannot both win.
 // - close() of a leader writes the Lease with no holder, so another replica takes over within a
 //   retry period instead of a lease duration (SIGTERM, rolling updates).
 //
-// The Kubernetes calls are behind `LeaseClient` (src/sources/kubernetes/lease-client.ts is the
-// real one); unit tests use an in-memory one.
+// Replicas are assumed to run the same timings (one Deployment); the holder's own
+// leaseDurationSeconds is honoured. The Kubernetes calls are behind `LeaseClient`
+// (src/sources/kubernetes/lease-client.ts is the real one); unit tests use an in-memory one.
 import type { Logger } from "../log/logger.js";
 import { LeaderListeners, type LeaderElection } from "./leader-election.js";
 
@@ -51,7 +60,15 @@ export interface LeaseTimings {
   retryPeriodMs: number;
 }
 
-export const DEFAULT_LEASE_TIMINGS: LeaseTimings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+/**
+ * Weft's defaults: a dead leader's Lease is taken 10 s after its last renewal (so within 10.5 s
+ * of its death with clocks in agreement, at most ~14.5 s with a skewed holder clock), leaving
+ * time for the new leader's first status writes within 15 s. client-go's are 15 / 10 / 2 s.
+ */
+export const DEFAULT_LEASE_TIMINGS: LeaseTimings = { leaseDurationMs: 10_000, renewDeadlineMs: 5_000, retryPeriodMs: 2_000 };
+
+/** Least time between a holder losing leadership (renew deadline) and a candidate taking its Lease. */
+export const TAKEOVER_SAFETY_MS = 1000;
 
 /** client-go's JitterFactor: candidates wait retryPeriod * (1 + up to 1.2). */
 const JITTER_FACTOR = 1.2;
@@ -63,6 +80,7 @@ export function checkLeaseTimings(t: LeaseTimings): LeaseTimings {
     throw new Error(`lease renew deadline (${t.renewDeadlineMs}ms) must be longer than ${JITTER_FACTOR} x the retry period (${t.retryPeriodMs}ms)`);
   }
   if (!(t.leaseDurationMs > t.renewDeadlineMs)) throw new Error(`lease duration (${t.leaseDurationMs}ms) must be longer than the renew deadline (${t.renewDeadlineMs}ms)`);
+  if (!(t.leaseDurationMs >= t.renewDeadlineMs + TAKEOVER_SAFETY_MS)) throw new Error(`lease duration (${t.leaseDurationMs}ms) must be at least ${TAKEOVER_SAFETY_MS}ms longer than the renew deadline (${t.renewDeadlineMs}ms)`);
   if (t.leaseDurationMs % 1000 !== 0) throw new Error(`lease duration must be whole seconds (a Lease stores seconds), got ${t.leaseDurationMs}ms`);
   return t;
 }
@@ -93,11 +111,15 @@ export class LeaseLeaderElection implements LeaderElection {
   private readonly random: () => number;
   private readonly listeners: LeaderListeners;
   private leader = false;
-  /** The record last read and when (monotonic) it was first seen in that form. */
-  private observed: { record: LeaseRecord; resourceVersion: string; at: number } | undefined;
-  /** Monotonic time of the last successful acquire or renew. */
+  /**
+   * The record last read, when (monotonic) a read first returned it in that form, and when
+   * (monotonic) it expires for this replica (see the header).
+   */
+  private observed: { record: LeaseRecord; resourceVersion: string; at: number; expiresAt: number } | undefined;
+  /** Monotonic time at which the last successful acquire or renew attempt began. */
   private lastRenewed = 0;
   private timer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
   private running = false;
   private closed = false;
   private attempt: Promise<void> = Promise.resolve();
@@ -116,11 +138,15 @@ export class LeaseLeaderElection implements LeaderElection {
   }
 
   isLeader(): boolean {
-    return this.leader;
+    return this.leader && this.withinRenewDeadline();
+  }
+
+  private withinRenewDeadline(): boolean {
+    return this.monotonicNow() - this.lastRenewed < this.timings.renewDeadlineMs;
   }
 
   leaderIdentity(): string | undefined {
-    if (this.leader) return this.identity;
+    if (this.isLeader()) return this.identity;
     const holder = this.observed?.record.holderIdentity;
     return holder ? holder : undefined;
   }
@@ -141,6 +167,7 @@ export class LeaseLeaderElection implements LeaderElection {
     this.closed = true;
     this.running = false;
     clearTimeout(this.timer);
+    clearTimeout(this.deadlineTimer);
     await this.attempt;
     if (this.leader) await this.release();
   }
@@ -156,12 +183,14 @@ export class LeaseLeaderElection implements LeaderElection {
     const current = await this.client.get();
     if (!current) {
       if (!(await this.client.create(fresh))) return false;
-      this.observed = { record: fresh, resourceVersion: "", at: now };
+      this.observed = { record: fresh, resourceVersion: "", at: now, expiresAt: Infinity };
       this.lastRenewed = now;
       return true;
     }
     if (!this.observed || !sameRecord(this.observed.record, current.record)) {
-      this.observed = { record: current.record, resourceVersion: current.resourceVersion, at: now };
+      // When the read returned: the record was written before this instant.
+      const seen = this.monotonicNow();
+      this.observed = { record: current.record, resourceVersion: current.resourceVersion, at: seen, expiresAt: this.expiryOf(current.record, seen, this.wallNow()) };
     } else {
       this.observed.resourceVersion = current.resourceVersion;
     }
@@ -173,10 +202,24 @@ export class LeaseLeaderElection implements LeaderElection {
         ? { ...fresh, acquireTime: current.record.acquireTime, leaseTransitions: current.record.leaseTransitions }
         : { ...fresh, leaseTransitions: current.record.leaseTransitions + 1 };
     if (!(await this.client.update(next, current.resourceVersion))) return false;
-    this.observed = { record: next, resourceVersion: "", at: now };
+    this.observed = { record: next, resourceVersion: "", at: now, expiresAt: Infinity };
     this.lastRenewed = now;
     if (heldByOther) this.logger.info({ previous: holder, lease: this.client.description }, "leader election: took over a lease that was not renewed in time");
     return true;
+  }
+
+  /**
+   * Monotonic time at which a record first returned by a read at `seen` (wall clock `wall`)
+   * expires for this replica: its renewal, estimated from the holder's renewTime within what
+   * the renew deadline leaves (see the header), plus the holder's lease duration.
+   */
+  private expiryOf(record: LeaseRecord, seen: number, wall: number): number {
+    if (record.holderIdentity === "" || record.holderIdentity === this.identity) return Infinity;
+    // The holder's own lease duration counts (another replica may run other settings).
+    const durationMs = (record.leaseDurationSeconds > 0 ? record.leaseDurationSeconds : this.timings.leaseDurationMs / 1000) * 1000;
+    const maxAgeMs = Math.max(0, durationMs - this.timings.renewDeadlineMs - TAKEOVER_SAFETY_MS);
+    const age = Number.isFinite(record.renewTime) && record.renewTime > 0 ? Math.min(Math.max(wall - record.renewTime, 0), maxAgeMs) : 0;
+    return seen - age + durationMs;
   }
 
   private schedule(delayMs: number): void {
@@ -190,20 +233,26 @@ export class LeaseLeaderElection implements LeaderElection {
 
   private async step(): Promise<void> {
     let holds = false;
+    let timeout: NodeJS.Timeout | undefined;
     try {
-      holds = await this.tryAcquireOrRenew();
+      // A hung API call must not stop the loop (leadership itself is bounded by isLeader()).
+      const timedOut = new Promise<never>((_resolve, reject) => {
+        timeout = setTimeout(() => reject(new Error(`no answer within ${this.timings.renewDeadlineMs}ms`)), this.timings.renewDeadlineMs);
+      });
+      holds = await Promise.race([this.tryAcquireOrRenew(), timedOut]);
       this.lastError = "";
     } catch (err) {
       const message = (err as Error).message?.split("\n")[0] ?? String(err);
       if (message !== this.lastError) this.logger.warn({ lease: this.client.description, err: message }, "leader election: cannot read or write the lease; retrying");
       this.lastError = message;
+    } finally {
+      clearTimeout(timeout);
     }
     if (!this.running) return;
-    if (holds) this.setLeader(true);
-    else if (this.leader && this.monotonicNow() - this.lastRenewed >= this.timings.renewDeadlineMs) {
-      this.logger.warn({ lease: this.client.description, renewDeadlineMs: this.timings.renewDeadlineMs }, "leader election: could not renew the lease within the renew deadline; no longer leader");
-      this.setLeader(false);
-    }
+    if (holds) {
+      this.setLeader(true);
+      this.armRenewDeadline();
+    } else if (this.leader && !this.withinRenewDeadline()) this.renewDeadlinePassed();
     // A leader renews every retry period; candidates add client-go's jitter, but wake up when the
     // lease they watch expires rather than up to a jittered period later (faster takeover).
     this.schedule(this.leader ? this.timings.retryPeriodMs : Math.min(this.timings.retryPeriodMs * (1 + this.random() * JITTER_FACTOR), this.untilObservedExpiry() + 10));
@@ -213,9 +262,21 @@ export class LeaseLeaderElection implements LeaderElection {
   private untilObservedExpiry(): number {
     const observed = this.observed;
     if (!observed || observed.record.holderIdentity === "" || observed.record.holderIdentity === this.identity) return Infinity;
-    // The holder's own lease duration counts (another replica may run other settings).
-    const durationMs = (observed.record.leaseDurationSeconds > 0 ? observed.record.leaseDurationSeconds : this.timings.leaseDurationMs / 1000) * 1000;
-    return Math.max(0, observed.at + durationMs - this.monotonicNow());
+    return Math.max(0, observed.expiresAt - this.monotonicNow());
+  }
+
+  /** Listeners hear of a lost leadership at the renew deadline, even while an API call hangs. */
+  private armRenewDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = setTimeout(() => {
+      if (this.leader && !this.withinRenewDeadline()) this.renewDeadlinePassed();
+    }, Math.max(0, this.lastRenewed + this.timings.renewDeadlineMs - this.monotonicNow()) + 1);
+    this.deadlineTimer.unref?.();
+  }
+
+  private renewDeadlinePassed(): void {
+    this.logger.warn({ lease: this.client.description, renewDeadlineMs: this.timings.renewDeadlineMs }, "leader election: could not renew the lease within the renew deadline; no longer leader");
+    this.setLeader(false);
   }
 
   private setLeader(leader: boolean): void {
