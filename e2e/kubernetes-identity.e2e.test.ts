@@ -101,7 +101,6 @@ describe.skipIf(!runnable)("Kubernetes mode with --security: identity proven by 
     mesh = await startKubeMesh({
       kubelet: { nodes: [{ name: "node-a" }, { name: "node-v", virtual: true }] },
       security: {
-        reviewer: { maxTtlMs: 3000 },
         // The rotating pod's tokens live 12 s (re-signed TokenRequest tokens); the others 1 h.
         issue: async (pod, request) => (pod.name === "rotating" ? withLifetime(await request(), keyFile, SHORT_LIFETIME_S) : request()),
       },
@@ -186,7 +185,7 @@ describe.skipIf(!runnable)("Kubernetes mode with --security: identity proven by 
     expect(await outcome(client(await token("bookinfo-reviews")))).toBe(GrpcStatus.UNAUTHENTICATED);
   });
 
-  it("an expired, a foreign-audience and a deleted ServiceAccount's token yield nothing", async () => {
+  it("an expired, a foreign-audience and a deleted ServiceAccount's token yield nothing; a deleted ServiceAccount's open streams are closed at once", async () => {
     const metricsBefore = await mesh.runner.cp.metricsRegistry.metrics();
     const expired = withLifetime(await token("sleep", "sleep"), keyFile, 60, -600);
     expect(await outcome(client(expired))).toBe(GrpcStatus.UNAUTHENTICATED);
@@ -197,12 +196,22 @@ describe.skipIf(!runnable)("Kubernetes mode with --security: identity proven by 
     const unused = await token("doomed", "victim");
     const first = client(used);
     expect(await outcome(first)).toBe("served");
-    first.close();
+    // Its stream stays open while the ServiceAccount is deleted: Weft watches ServiceAccounts,
+    // closes the streams of pods that authenticated with its tokens and drops their cached
+    // reviews at once (the cache would otherwise vouch for `used` for up to 60 s).
+    const ended = new Promise<{ code?: number; details?: string }>((resolve) => first.once("stream-error", resolve));
+    const deletedAt = Date.now();
     await mesh.kubectl(["delete", "serviceaccount", "doomed", "-n", NS]);
-    // A token never seen: reviewed now, refused.
-    await eventually("the unused token of the deleted ServiceAccount refused", async () => ((await outcome(client(unused))) === GrpcStatus.UNAUTHENTICATED ? true : undefined), 20_000);
-    // The token reviewed before the deletion: refused once its cached review expires (maxTtlMs 3 s here, 60 s by default).
-    await eventually("the used token of the deleted ServiceAccount refused", async () => ((await outcome(client(used))) === GrpcStatus.UNAUTHENTICATED ? true : undefined), 20_000);
+    const e = await Promise.race([ended, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20_000))]);
+    expect(e, "the open stream of the deleted ServiceAccount's pod was not closed within 20 s").toBeDefined();
+    const closedMs = Date.now() - deletedAt;
+    expect(e!.code).toBe(GrpcStatus.UNAUTHENTICATED);
+    expect(e!.details).toMatch(new RegExp(`ServiceAccount ${NS}/doomed was deleted`));
+    first.close();
+    // Both tokens refused at the first attempt: the one reviewed before the deletion too.
+    expect(await outcome(client(used))).toBe(GrpcStatus.UNAUTHENTICATED);
+    expect(await outcome(client(unused))).toBe(GrpcStatus.UNAUTHENTICATED);
+    process.stderr.write(`identity: ServiceAccount deleted -> its open stream closed after ${closedMs} ms (kubectl delete included)\n`);
     const metrics = await mesh.runner.cp.metricsRegistry.metrics();
     expect(metrics).toMatch(/weft_tokenreview_requests_total\{result="refused"\} [1-9]/);
     process.stderr.write(`token reviews before this test:\n${metricsBefore.split("\n").filter((l) => l.startsWith("weft_tokenreview_")).join("\n")}\n`);

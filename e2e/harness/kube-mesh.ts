@@ -58,7 +58,7 @@ export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>;
     await cluster.stop();
     throw err;
   }
-  const source = new KubernetesSource({ kubeConfig: cluster.kubeConfig, logger: (opts.logger ?? silentLogger()).child({ component: "kubernetes" }), initialBackoffMs: 200, maxBackoffMs: 2000 });
+  const source = new KubernetesSource({ kubeConfig: cluster.kubeConfig, logger: (opts.logger ?? silentLogger()).child({ component: "kubernetes" }), initialBackoffMs: 200, maxBackoffMs: 2000, watchServiceAccounts: Boolean(opts.security) });
   let runner: MeshRunner | undefined;
   let kubelet: Kubelet | undefined;
   const applied: MeshConfig[] = [];
@@ -81,7 +81,7 @@ export async function startKubeMesh(opts: { runner?: Partial<MeshRunnerOptions>;
         opts.onApplied?.(c);
       },
       ...(stateDir
-        ? { security: { stateDir, rootStore: new SecretRootStore(cluster.kubeConfig, CA_NAMESPACE, CA_ROOT_SECRET), cluster: { kubeConfig: cluster.kubeConfig, namespace: CA_NAMESPACE, publishResyncMs: 1000 }, podTokens: { send: tokenReviewClient(cluster.kubeConfig), pods: source, reviewer: { ...opts.security?.reviewer, audience } } } }
+        ? { security: { stateDir, rootStore: new SecretRootStore(cluster.kubeConfig, CA_NAMESPACE, CA_ROOT_SECRET), cluster: { kubeConfig: cluster.kubeConfig, namespace: CA_NAMESPACE, publishResyncMs: 1000 }, podTokens: { send: tokenReviewClient(cluster.kubeConfig), pods: source, serviceAccounts: source, reviewer: { ...opts.security?.reviewer, audience } } } }
         : {}),
       ...opts.runner,
     });

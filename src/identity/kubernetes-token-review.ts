@@ -34,6 +34,8 @@ export type SendTokenReview = (token: string, audiences: string[]) => Promise<To
 export interface ReviewedToken {
   namespace: string;
   serviceAccount: string;
+  /** The ServiceAccount's uid (the review's user uid), when the API server gives it. */
+  serviceAccountUid?: string;
   /** Set for a token bound to a pod (projected tokens are). */
   pod?: { name: string; uid: string };
 }
@@ -100,7 +102,8 @@ export function interpretReview(status: TokenReviewStatus, audience: string): Re
   if (!namespace || !serviceAccount || rest.length > 0) return { ok: false, reason: `unexpected ServiceAccount user name "${username.slice(0, 100)}"` };
   const podName = status.user?.extra?.[POD_NAME_EXTRA]?.[0];
   const podUid = status.user?.extra?.[POD_UID_EXTRA]?.[0];
-  return { ok: true, token: { namespace, serviceAccount, ...(podName && podUid ? { pod: { name: podName, uid: podUid } } : {}) } };
+  const uid = status.user?.uid;
+  return { ok: true, token: { namespace, serviceAccount, ...(typeof uid === "string" && uid !== "" ? { serviceAccountUid: uid.slice(0, 128) } : {}), ...(podName && podUid ? { pod: { name: podName, uid: podUid } } : {}) } };
 }
 
 export class TokenReviewer {
@@ -177,6 +180,12 @@ export class TokenReviewer {
   /** Forgets every cached answer about a pod (it was deleted: its tokens are void). */
   forgetPod(uid: string): void {
     for (const [k, e] of this.cache) if (e.outcome.ok && e.outcome.token.pod?.uid === uid) this.cache.delete(k);
+    this.m?.entries.set(this.cache.size);
+  }
+
+  /** Forgets every cached answer about a ServiceAccount (it was deleted: its tokens are void). */
+  forgetServiceAccount(namespace: string, name: string): void {
+    for (const [k, e] of this.cache) if (e.outcome.ok && e.outcome.token.namespace === namespace && e.outcome.token.serviceAccount === name) this.cache.delete(k);
     this.m?.entries.set(this.cache.size);
   }
 

@@ -25,9 +25,10 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { PLUGGED_CA_SECRET, pluggedCaFromSecret } from "../ca/plugged-ca-secret.js";
 import { RootCertPublisher } from "../ca/kubernetes-root-cert-publisher.js";
 import { TokenReviewer, type SendTokenReview, type TokenReviewerOptions } from "../identity/kubernetes-token-review.js";
-import { PodIdentities, type PodDirectory } from "../identity/kubernetes-pod-identities.js";
+import { PodIdentities, type PodDirectory, type ServiceAccountDirectory } from "../identity/kubernetes-pod-identities.js";
 import type { RootStore } from "../ca/root-store.js";
 import { NotLeaderError, RootRotation, type RotateBefore } from "./root-rotation.js";
+import { XdsServingCertificate } from "./xds-serving-certificate.js";
 
 export interface MeshSecurityOptions {
   /** Where the CA root and workload credentials are kept (reused on restart). */
@@ -44,7 +45,7 @@ export interface MeshSecurityOptions {
    * Kubernetes: sidecars prove their identity with their pod's projected ServiceAccount token,
    * checked by TokenReview (`send`); namespace and labels come from the pod in `pods`.
    */
-  podTokens?: { send: SendTokenReview; pods: PodDirectory; reviewer?: Omit<TokenReviewerOptions, "metrics">; podWaitMs?: number };
+  podTokens?: { send: SendTokenReview; pods: PodDirectory; serviceAccounts?: ServiceAccountDirectory; reviewer?: Omit<TokenReviewerOptions, "metrics">; podWaitMs?: number };
   /** Where the built-in root is kept (default: <stateDir>/ca); a Kubernetes Secret shared by replicas. */
   rootStore?: RootStore;
   /** Lifetime of roots the built-in CA creates (default ten years). */
@@ -99,7 +100,7 @@ export interface MeshRunner {
   /** The sources and what they last gave (undefined without sources). */
   config?: ConfigAggregator;
   /** With security: the CA, bootstrap credentials, and the trust bundle file Envoys verify the control plane with. */
-  security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string; tokenReviewer?: TokenReviewer; pods?: PodIdentities };
+  security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string; tokenReviewer?: TokenReviewer; pods?: PodIdentities; xdsServing?: XdsServingCertificate };
   /** Whether this replica is the leader (isLeader(), onChange()); every replica serves xDS. */
   leader: LeaderElection;
   /** With security and the built-in CA: the automatic root rotation (driven by the leader, followed by the others). */
@@ -139,6 +140,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   let admitting = false;
   let security: MeshRunner["security"];
   let xdsTls: { certChainPem: string; privateKeyPem: string } | undefined;
+  let xdsServing: XdsServingCertificate | undefined;
   // The control plane's metrics registry, created here so the CA registers its metrics in it too.
   const metricsRegistry = new Registry();
   const expiryGauge = new Gauge({ name: "weft_workload_certificate_expiry_timestamp_seconds", help: "notAfter of the certificate each workload identity currently holds", labelNames: ["identity"], registers: [metricsRegistry] });
@@ -189,6 +191,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       pods = new PodIdentities(tokenReviewer, sec.podTokens.pods, {
         logger: logger.child({ component: "pod-identity" }),
         ...(sec.podTokens.podWaitMs !== undefined ? { podWaitMs: sec.podTokens.podWaitMs } : {}),
+        ...(sec.podTokens.serviceAccounts ? { serviceAccounts: sec.podTokens.serviceAccounts } : {}),
         endStreamsOf: (principal, code, message) => {
           const closed = controlPlane?.xds.terminateStreamsOf(principal, code, message) ?? 0;
           if (closed > 0) logger.info({ principal, streams: closed }, message);
@@ -196,11 +199,16 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       });
     }
     security = { ca, credentials, certificates, trustBundleFile, serverName, ...(tokenReviewer && pods ? { tokenReviewer, pods } : {}) };
-    const serving = await ca.issueServingCertificate({
+    // Renewed at 2/3 of its life and when the signing root changes, without a restart.
+    xdsServing = new XdsServingCertificate({
+      ca,
       dnsNames: [serverName, ...(sec.servingNames?.dnsNames ?? ["localhost"])],
       ipAddresses: sec.servingNames?.ipAddresses ?? ["127.0.0.1"],
-      ttlMs: 90 * 24 * 3600 * 1000, // the CA's longest lifetime; serving-cert rotation needs a server restart (noted)
+      ttlMs: 90 * 24 * 3600 * 1000, // the CA's longest lifetime (capped by the root's)
+      logger: logger.child({ component: "xds-serving-certificate" }),
     });
+    const serving = await xdsServing.start();
+    security.xdsServing = xdsServing;
     xdsTls = { certChainPem: serving.certChainPem, privateKeyPem: serving.privateKeyPem };
   }
   const credentials = security?.credentials;
@@ -221,8 +229,8 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
         status: () => rootRotation!.status(),
         request: async () => {
           try {
-            const { started, status } = await rootRotation!.request();
-            return { code: started ? 202 : 200, body: { started, ...status } };
+            const { started, requested, status } = await rootRotation!.request();
+            return { code: started || requested ? 202 : 200, body: { started, ...(requested ? { requested } : {}), ...status } };
           } catch (err) {
             if (err instanceof NotLeaderError) return { code: 409, body: { error: err.message, leader: err.leader ?? null } };
             return { code: 500, body: { error: (err as Error).message } };
@@ -245,6 +253,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       : {}),
   });
   controlPlane = cp;
+  if (xdsServing) xdsServing.serve = (pair) => cp.xds.setServingCertificate(pair);
   // Generation runs in slices (the event loop is given back every sliceMs): admin and xDS
   // stay responsive while a large config is applied.
   controller = new MeshController(cp.cache, logger.child({ component: "mesh" }), opts.settings, { ...opts.classLimits, metrics: metricsRegistry }, { sliceMs: opts.sliceMs ?? DEFAULT_SLICE_MS });
@@ -277,6 +286,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     } catch (err) {
       await aggregator.close();
       security?.certificates.close();
+      xdsServing?.close();
       await cp.close(0);
       throw err;
     }
@@ -330,10 +340,13 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
         logger.warn("not every proxy ACKed the new trust bundle within 10 s; re-issuing certificates anyway");
       }
       await security.certificates.reissueAll();
+      // Proxies trust the new root by now (trusting phase): the control plane's own certificate follows.
+      await xdsServing?.renew("the CA's signing root changed");
     }
   };
   if (security && security.ca.roots().length > 0 && !opts.security?.pluggedCaDir) {
     const rotationOpts = opts.security?.rootRotation ?? {};
+    const store = opts.security?.rootStore;
     rootRotation = new RootRotation({
       ca: security.ca,
       leader,
@@ -343,6 +356,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       ...(rotationOpts.checkIntervalMs !== undefined ? { checkIntervalMs: rotationOpts.checkIntervalMs } : {}),
       applyTrust,
       metrics: metricsRegistry,
+      ...(store?.requestRotation && store.rotationRequest ? { requests: { send: (by: string) => store.requestRotation!(by), pending: () => store.rotationRequest!() } } : {}),
     });
     const rotation = rootRotation;
     stopWatchingRoots = opts.security?.rootStore?.watch?.(() => void rotation.follow().catch(() => {}));
@@ -374,6 +388,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       clearTimeout(bundleRetry);
       security?.credentials.close();
       security?.certificates.close();
+      xdsServing?.close();
       security?.pods?.close();
       security?.tokenReviewer?.close();
       await cp.close(graceMs);

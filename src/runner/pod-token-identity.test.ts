@@ -12,7 +12,7 @@ import { Registry } from "prom-client";
 import { XDS_TYPES } from "../envoy/type-urls.js";
 import { silentLogger } from "../log/logger.js";
 import { SimulatedClient } from "../xds/simulated-client.js";
-import type { PodDirectory, PodFacts } from "../identity/kubernetes-pod-identities.js";
+import type { PodDirectory, PodFacts, ServiceAccountDirectory, ServiceAccountFacts } from "../identity/kubernetes-pod-identities.js";
 import type { TokenReviewStatus } from "../identity/kubernetes-token-review.js";
 import { bookinfoConfig } from "./bookinfo-fixture.js";
 import { startMeshRunner, type MeshRunner } from "./mesh-runner.js";
@@ -46,6 +46,26 @@ class FakePods implements PodDirectory {
   }
 }
 
+class FakeAccounts implements ServiceAccountDirectory {
+  serviceAccountsSynced = true;
+  readonly accounts = new Map<string, ServiceAccountFacts>();
+  private readonly listeners = new Set<(b: ServiceAccountFacts | undefined, a: ServiceAccountFacts | undefined) => void>();
+  serviceAccount(namespace: string, name: string) {
+    return this.accounts.get(`${namespace}/${name}`);
+  }
+  onServiceAccountChange(l: (b: ServiceAccountFacts | undefined, a: ServiceAccountFacts | undefined) => void) {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+  set(namespace: string, name: string, uid: string | undefined) {
+    const key = `${namespace}/${name}`;
+    const before = this.accounts.get(key);
+    if (uid === undefined) this.accounts.delete(key);
+    else this.accounts.set(key, { namespace, name, uid });
+    for (const l of this.listeners) l(before, this.accounts.get(key));
+  }
+}
+
 /** A JWT-shaped token (the simulated API server knows it by its text). */
 const jwt = (tag: string, expSeconds = 4_102_444_800) =>
   `${Buffer.from('{"alg":"ES256"}').toString("base64url")}.${Buffer.from(JSON.stringify({ exp: expSeconds, tag })).toString("base64url")}.sig`;
@@ -53,13 +73,14 @@ const jwt = (tag: string, expSeconds = 4_102_444_800) =>
 const review = (ns: string, sa: string, pod?: { name: string; uid: string }): TokenReviewStatus => ({
   authenticated: true,
   audiences: ["istio-ca"],
-  user: { username: `system:serviceaccount:${ns}:${sa}`, ...(pod ? { extra: { "authentication.kubernetes.io/pod-name": [pod.name], "authentication.kubernetes.io/pod-uid": [pod.uid] } } : {}) },
+  user: { username: `system:serviceaccount:${ns}:${sa}`, uid: `sa-uid-${sa}`, ...(pod ? { extra: { "authentication.kubernetes.io/pod-name": [pod.name], "authentication.kubernetes.io/pod-uid": [pod.uid] } } : {}) },
 });
 
 interface World {
   pods: FakePods;
   answers: Map<string, TokenReviewStatus | Error | (() => Promise<TokenReviewStatus>)>;
   sent: string[];
+  accounts?: FakeAccounts;
 }
 
 async function start(world: World, reviewer: { maxTtlMs?: number } = {}): Promise<MeshRunner> {
@@ -72,6 +93,7 @@ async function start(world: World, reviewer: { maxTtlMs?: number } = {}): Promis
       stateDir,
       podTokens: {
         pods: world.pods,
+        ...(world.accounts ? { serviceAccounts: world.accounts } : {}),
         reviewer,
         podWaitMs: 500,
         send: async (token, audiences) => {
@@ -225,6 +247,40 @@ describe("pod identity by TokenReview (simulated API server)", () => {
     again.start();
     expect((await refused).code).toBe(GrpcStatus.UNAUTHENTICATED);
     expect(w.sent.filter((t) => t === jwt("reviews"))).toHaveLength(2); // the cached answer was dropped with the pod
+  });
+
+  it("a deleted ServiceAccount: its pods' open streams are closed at once and its cached reviews dropped; a re-created one (other uid) does not revive old tokens", async () => {
+    const w = world();
+    w.accounts = new FakeAccounts();
+    w.accounts.set("bookinfo", "bookinfo-reviews", "sa-uid-bookinfo-reviews");
+    w.accounts.set("bookinfo", "bookinfo-ratings", "sa-uid-bookinfo-ratings");
+    runner = await start(w); // reviews cached for 60 s (the default)
+    const reviews = sidecar(runner, jwt("reviews"));
+    const ratings = sidecar(runner, jwt("ratings"));
+    for (const c of [reviews, ratings]) {
+      c.start();
+      await c.waitFor(() => c.names(XDS_TYPES.listener).length > 0);
+    }
+    expect(w.sent.filter((t) => t === jwt("reviews"))).toHaveLength(1);
+    const ended = reviews.streamEnded();
+    w.accounts.set("bookinfo", "bookinfo-reviews", undefined);
+    const e = await ended;
+    expect(e.code).toBe(GrpcStatus.UNAUTHENTICATED);
+    expect(e.details).toMatch(/ServiceAccount bookinfo\/bookinfo-reviews was deleted/);
+    // The other ServiceAccount's pod keeps its stream.
+    expect(runner.cp.xds.registry.list().map((p) => p.principal)).toEqual([`pod:bookinfo/${RATINGS_POD.name}/${RATINGS_POD.uid}`]);
+    // The (simulated) API server still says yes: the cached answer was dropped (reviewed again) and Weft refuses.
+    const again = sidecar(runner, jwt("reviews"));
+    const refused = again.streamEnded();
+    again.start();
+    expect((await refused).code).toBe(GrpcStatus.UNAUTHENTICATED);
+    expect(w.sent.filter((t) => t === jwt("reviews"))).toHaveLength(2);
+    // Re-created under the same name: another uid, the old token still proves nothing.
+    w.accounts.set("bookinfo", "bookinfo-reviews", "sa-uid-new");
+    const third = sidecar(runner, jwt("reviews"));
+    const refusedAgain = third.streamEnded();
+    third.start();
+    expect((await refusedAgain).code).toBe(GrpcStatus.UNAUTHENTICATED);
   });
 
   it("a pod's labels change: its streams reconnect into the class of the new labels", async () => {

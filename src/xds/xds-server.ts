@@ -3,6 +3,7 @@
 import {
   Server,
   ServerCredentials,
+  experimental,
   status as GrpcStatus,
   type MethodDefinition,
   type ServerDuplexStream,
@@ -16,6 +17,7 @@ import http2 from "node:http2";
 import { AggregatedDiscoveryServiceService } from "../../generated/envoy/service/discovery/v3/ads.js";
 import { ClientStatusDiscoveryServiceService } from "../../generated/envoy/service/status/v3/csds.js";
 import { csdsHandlers } from "./csds-service.js";
+import { ServingCertificateProvider } from "./serving-certificate-provider.js";
 import { decodeSotwRequest, type SotwRequest } from "./sotw/request-names.js";
 import { wire } from "./grpc-framing.js";
 import { PushBudget } from "./push-budget.js";
@@ -125,6 +127,7 @@ export class XdsServer {
   private readonly grpc: Server;
   private readonly ctx: StreamContext;
   private readonly streams = new Set<AnyStream>();
+  private readonly serving = new ServingCertificateProvider();
   private readonly calls = new Set<ServerDuplexStream<unknown, Buffer>>();
   private boundPort?: number;
 
@@ -191,7 +194,17 @@ export class XdsServer {
   private credentials(): ServerCredentials {
     const tls = this.opts.tls;
     if (!tls) return ServerCredentials.createInsecure();
-    return ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(tls.certChainPem), private_key: Buffer.from(tls.privateKeyPem) }], false);
+    this.serving.set(tls);
+    // grpc-js's public (experimental) certificate-provider credentials: a new pair is served to
+    // new connections at once (setSecureContext), open streams carry on. The first argument is
+    // the identity provider (grpc-js 1.14's declaration names it the other way round).
+    return experimental.createCertificateProviderServerCredentials(this.serving, null, false);
+  }
+
+  /** Serves a new certificate (renewal, root rotation) to connections made from now on. */
+  setServingCertificate(tls: { certChainPem: string; privateKeyPem: string }): void {
+    if (!this.opts.tls) throw new Error("setServingCertificate: this xDS server was started without TLS");
+    this.serving.set(tls);
   }
 
   get port(): number | undefined {

@@ -29,6 +29,27 @@ export interface KubernetesSourceOptions {
   /** First retry delay after an API error (doubles to maxBackoffMs). Default 1000. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Also watch ServiceAccounts (uid only), for sidecar identity: a deleted ServiceAccount's
+   * tokens stop proving anything at once (see ServiceAccountDirectory). Needs list/watch on
+   * serviceaccounts. Default false.
+   */
+  watchServiceAccounts?: boolean;
+}
+
+/** A ServiceAccount as kept: its uid tells a deleted-and-recreated one apart (tokens carry it). */
+export interface ServiceAccountRecord {
+  namespace: string;
+  name: string;
+  uid: string;
+  resourceVersion: string;
+}
+
+function serviceAccountRecord(o: unknown): ServiceAccountRecord | undefined {
+  const m = (o as { metadata?: { name?: unknown; namespace?: unknown; uid?: unknown; resourceVersion?: unknown } } | null)?.metadata;
+  if (!m || typeof m.name !== "string" || typeof m.namespace !== "string" || typeof m.uid !== "string") return undefined;
+  if (m.name.length > 253 || m.namespace.length > 63 || m.uid.length > 128) return undefined;
+  return { namespace: m.namespace, name: m.name, uid: m.uid, resourceVersion: typeof m.resourceVersion === "string" ? m.resourceVersion.slice(0, 64) : "" };
 }
 
 /** One Istio custom resource as kept: the validated resource (if valid) and its issues. */
@@ -58,6 +79,9 @@ export class KubernetesSource implements ConfigSource {
   private listener: SourceListener | undefined;
   private started = false;
   private readonly podListeners = new Set<(before: PodRecord | undefined, after: PodRecord | undefined) => void>();
+  private readonly accounts = new Map<string, ServiceAccountRecord>();
+  private accountsReflector: Reflector<ServiceAccountRecord> | undefined;
+  private readonly accountListeners = new Set<(before: ServiceAccountRecord | undefined, after: ServiceAccountRecord | undefined) => void>();
 
   constructor(private readonly opts: KubernetesSourceOptions) {
     this.clusterId = opts.clusterId ?? "Kubernetes";
@@ -79,6 +103,54 @@ export class KubernetesSource implements ConfigSource {
   onPodChange(listener: (before: PodRecord | undefined, after: PodRecord | undefined) => void): () => void {
     this.podListeners.add(listener);
     return () => this.podListeners.delete(listener);
+  }
+
+  /** With watchServiceAccounts: true once the ServiceAccounts are listed (before, none is known missing). */
+  get serviceAccountsSynced(): boolean {
+    return this.accountsReflector?.isSynced ?? false;
+  }
+
+  /** The ServiceAccount as last seen (with watchServiceAccounts). */
+  serviceAccount(namespace: string, name: string): ServiceAccountRecord | undefined {
+    return this.accounts.get(`${namespace}/${name}`);
+  }
+
+  /** Calls `listener` after every change of a ServiceAccount (before/after undefined: added/removed); returns an unsubscribe. */
+  onServiceAccountChange(listener: (before: ServiceAccountRecord | undefined, after: ServiceAccountRecord | undefined) => void): () => void {
+    this.accountListeners.add(listener);
+    return () => this.accountListeners.delete(listener);
+  }
+
+  private setAccount(key: string, after: ServiceAccountRecord | undefined): void {
+    const before = this.accounts.get(key);
+    if (after) this.accounts.set(key, after);
+    else this.accounts.delete(key);
+    if (before?.uid === after?.uid) return;
+    for (const l of [...this.accountListeners]) l(before, after);
+  }
+
+  /** ServiceAccounts are kept apart from the registry: they change no configuration, only who a token proves. */
+  private accountReflector(core: CoreV1Api, page: (p: { limit: number; continueToken?: string }) => { limit: number; _continue?: string }): Reflector<ServiceAccountRecord> {
+    const key = (r: { namespace: string; name: string }) => `${r.namespace}/${r.name}`;
+    return new Reflector<ServiceAccountRecord>({
+      resource: "serviceaccounts",
+      client: this.watchClient(() => "/api/v1/serviceaccounts", (p) => core.listServiceAccountForAllNamespaces(page(p)) as Promise<ListPage>),
+      toRecord: serviceAccountRecord,
+      logger: this.opts.logger,
+      pageSize: this.opts.pageSize,
+      initialBackoffMs: this.opts.initialBackoffMs,
+      maxBackoffMs: this.opts.maxBackoffMs,
+      handler: {
+        replace: (records) => {
+          const fresh = new Map(records.map((r) => [key(r), r]));
+          for (const k of [...this.accounts.keys()]) if (!fresh.has(k)) this.setAccount(k, undefined);
+          for (const [k, r] of fresh) this.setAccount(k, r);
+        },
+        upsert: (r) => this.setAccount(key(r), r),
+        remove: (r) => this.setAccount(key(r), undefined),
+        syncedChanged: () => {},
+      },
+    });
   }
 
   /** Applies a core change through `apply`, telling pod listeners what it did to a pod. */
@@ -121,10 +193,15 @@ export class KubernetesSource implements ConfigSource {
     for (const spec of coreKinds) this.reflectors.push(this.coreReflector(spec) as Reflector<unknown>);
     for (const kind of ISTIO_KINDS) this.reflectors.push(this.customReflector(kind, customs) as Reflector<unknown>);
     for (const r of this.reflectors) r.start();
+    if (this.opts.watchServiceAccounts) {
+      this.accountsReflector = this.accountReflector(core, page);
+      this.accountsReflector.start();
+    }
   }
 
   async close(): Promise<void> {
     for (const r of this.reflectors) r.stop();
+    this.accountsReflector?.stop();
     this.listener = undefined;
   }
 
