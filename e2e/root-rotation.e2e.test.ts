@@ -7,9 +7,12 @@
 //
 //   flock /tmp/weft-pods.lock npx vitest run e2e/root-rotation.e2e.test.ts
 import type { ChildProcess } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import tls from "node:tls";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyCapture, captureSupport } from "../src/capture/iptables.js";
 import { bridgeAddress, createPod, type Pod } from "../src/capture/pod-network.js";
@@ -37,6 +40,29 @@ if (unavailable) process.stderr.write(`root-rotation e2e skipped: ${unavailable}
 const ROOT_TTL_MS = 75_000;
 const ROTATE_BEFORE_MS = 45_000;
 const PHASE_MS = 8_000;
+
+/** "ok" when a TLS handshake with the xDS port succeeds trusting only `caPem`, else the error. */
+function tlsHandshake(port: number, caPem: string, servername: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: "127.0.0.1", port, ca: caPem, servername, ALPNProtocols: ["h2"] }, () => {
+      socket.destroy();
+      resolve("ok");
+    });
+    socket.setTimeout(10_000, () => {
+      socket.destroy();
+      resolve("timeout");
+    });
+    socket.on("error", (err) => resolve(err.message));
+  });
+}
+
+/** The PEM of one of the runner's trusted roots. */
+function newRootPem(r: MeshRunner, serial: string): string {
+  const pems = r.security!.ca.trustBundlePem().match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const found = pems.find((pem) => norm(new X509Certificate(pem).serialNumber) === norm(serial));
+  if (!found) throw new Error(`root ${serial} is not in the trust bundle`);
+  return found;
+}
 
 const ECHO_SCRIPT = `
 require("node:http").createServer((req, res) => {
@@ -165,6 +191,7 @@ describe.skipIf(unavailable !== "")("root rotation by the leader across two repl
     });
     expect((JSON.parse(first.body) as { headers: Record<string, string> }).headers["x-forwarded-client-cert"]).toContain("spiffe://cluster.local/ns/default/sa/client-sa");
     const initial = a.security!.ca.roots()[0]!;
+    const initialPem = a.security!.ca.trustBundlePem();
     expect(b.security!.ca.roots()[0]!.serial).toBe(initial.serial); // one root, from the Secret
     expect(a.leader.isLeader() && !b.leader.isLeader()).toBe(true);
 
@@ -207,6 +234,14 @@ describe.skipIf(unavailable !== "")("root rotation by the leader across two repl
           return s.ca.includes(norm(a.security!.ca.roots()[0]!.serial)) && !s.ca.includes(norm(initial.serial)) ? s : undefined;
         }, () => `${diagnostics()}\nnew ${norm(finished.serial)} initial ${norm(initial.serial)}\n${last}`);
       }
+      // Each replica's own xDS serving certificate was renewed from the new root (no restart):
+      // a TLS client trusting only the new root connects; one trusting only the old root does not.
+      for (const r of [a, b]) {
+        const roots = r.security!.ca.roots();
+        const newRoot = roots.find((x) => x.serial !== initial.serial)!;
+        expect(await tlsHandshake(r.cp.xdsPort, newRootPem(r, newRoot.serial), r.security!.serverName)).toBe("ok");
+      }
+      expect(await tlsHandshake(a.cp.xdsPort, initialPem, a.security!.serverName)).not.toBe("ok");
       await new Promise((r) => setTimeout(r, 3000));
       running = false;
       await loop;
@@ -225,4 +260,37 @@ describe.skipIf(unavailable !== "")("root rotation by the leader across two repl
       await loop;
     }
   }, 200_000);
+
+  it("weft ca rotate-root asked of the follower: passed on through the root Secret, the leader starts it and the request is consumed", async () => {
+    const [a, b] = runners as [MeshRunner, MeshRunner];
+    expect(b.leader.isLeader()).toBe(false);
+    const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+    const annotations = async () => (await core.readNamespacedSecret({ name: "weft-ca-root", namespace: "istio-system" })).metadata?.annotations ?? {};
+    // Automatic rotations come every ~30 s here: ask while idle, again if one began meanwhile.
+    const startedByB = await until(
+      "a rotation the leader started because weft-b asked",
+      120_000,
+      async () => {
+        const reason = a.rootRotation!.status().lastStarted?.reason ?? "";
+        if (/requested by weft-b/.test(reason)) return reason;
+        if (b.security!.ca.rootRotationPhase() !== "idle" || a.security!.ca.rootRotationPhase() !== "idle") return undefined;
+        const res = await fetch(`http://127.0.0.1:${b.cp.adminPort}/ca/rotate-root`, { method: "POST" });
+        const body = (await res.json()) as { requested?: boolean; started?: boolean; error?: string };
+        if (res.status === 202) expect(body).toMatchObject({ started: false, requested: true });
+        else expect(res.status, JSON.stringify(body)).toBe(200); // a rotation began between the check and the call
+        const askedAt = Date.now();
+        // The leader's watch sees the Secret change: it starts within a few seconds.
+        return await until("the leader to start", 15_000, () => {
+          const r = a.rootRotation!.status().lastStarted?.reason ?? "";
+          return /requested by weft-b/.test(r) ? `${r} (${Date.now() - askedAt} ms after the request)` : a.security!.ca.rootRotationPhase() !== "idle" ? "" : undefined;
+        }).then((r) => (r === "" ? undefined : r));
+      },
+      () => `a: ${JSON.stringify(a.rootRotation!.status())}\nb: ${JSON.stringify(b.rootRotation!.status())}`,
+    );
+    process.stderr.write(`root rotation requested on the follower: ${startedByB}\n`);
+    await until("the request consumed (annotations dropped by the leader's write)", 15_000, async () => {
+      const now = await annotations();
+      return !now["weft.io/root-rotation-requested-at"] && !now["weft.io/root-rotation-requested-by"] ? true : undefined;
+    });
+  }, 180_000);
 });

@@ -34,7 +34,7 @@ export interface AdminServerOptions {
 /** What the admin API needs of the root rotation: its status, and starting one (leader only). */
 export interface RootRotationAdmin {
   status(): object;
-  /** code: 202 started, 200 already in progress, 409 this replica is not the leader, 500 failed. */
+  /** code: 202 started (or, on a follower, requested from the leader), 200 already in progress, 409 not the leader and no shared store, 500 failed. */
   request(): Promise<{ code: number; body: object }>;
 }
 
@@ -71,7 +71,7 @@ export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
     return rotation.status();
   });
 
-  /** Starts a root rotation now (weft ca rotate-root). Only the leader does; others answer 409 naming it. */
+  /** Starts a root rotation now (weft ca rotate-root): the leader starts it; a follower asks the leader through the root Secret (202 requested). */
   app.post("/ca/rotate-root", async (_req, reply) => {
     const rotation = opts.rootRotation?.();
     if (!rotation) return reply.code(404).send({ error: "security is off: there is no CA to rotate (start weft serve with --security)" });

@@ -37,6 +37,14 @@ export interface RootStore {
   /** Sets the next root (trusted, not signing), or removes it (undefined). */
   saveIncomingRoot(root: StoredRoot | undefined): Promise<void>;
   /**
+   * Shared stores: a replica that does not lead asks the leader for a rotation by writing the
+   * request into the store (`by`: the asking replica's name). The leader's next write of the
+   * store consumes it. Only the request is written: the roots stay the leader's.
+   */
+  requestRotation?(by: string): Promise<void>;
+  /** The pending rotation request, if any (who asked and when, ISO time). */
+  rotationRequest?(): Promise<{ by: string; at: string } | undefined>;
+  /**
    * Stores shared by several replicas (a Kubernetes Secret) call `listener` when another writer
    * may have changed the roots; the CA then reloads. Returns a function that stops watching.
    */

@@ -1,13 +1,13 @@
 // weft ca status | rotate-root: the CA's roots and its root rotation, through the admin API.
 // Exit codes: 0 done (rotation started, or status read), 1 failure (unreachable, error),
-// 2 usage, 3 not done: a rotation is already in progress, or this replica is not the leader
-// (the message names the leader; ask its admin API).
+// 2 usage, 3 not done: a rotation is already in progress, or this replica is not the leader and
+// has no shared root store to pass the request on (file mode; the message names the leader).
 import { stringify } from "yaml";
 import { helpText, parseFlags, type FlagSpec } from "./flags.js";
 import { UsageError } from "./usage-error.js";
 
 const FLAGS = {
-  admin: { type: "string", env: "WEFT_ADMIN_URL", default: "http://127.0.0.1:15014", help: "admin URL of the control plane (the leader's, for rotate-root)" },
+  admin: { type: "string", env: "WEFT_ADMIN_URL", default: "http://127.0.0.1:15014", help: "admin URL of any replica (a follower passes rotate-root on to the leader through the root Secret)" },
   output: { type: "string", short: "o", default: "table", help: "output format: table, json, yaml" },
 } satisfies Record<string, FlagSpec>;
 
@@ -21,6 +21,8 @@ interface CaStatus {
   rotateBefore?: string;
   phaseSeconds?: number;
   started?: boolean;
+  /** A follower passed the request on to the leader. */
+  requested?: boolean;
   error?: string;
 }
 
@@ -28,9 +30,10 @@ const SUMMARY = `Shows the CA's roots and root rotation, or starts a rotation.
 
 Commands:
   status        trusted roots (signing first), rotation phase, when the next rotation is due, the leader
-  rotate-root   start a root rotation now (trusting -> signing -> old root dropped, driven by the leader)
+  rotate-root   start a root rotation now (trusting -> signing -> old root dropped, driven by the leader;
+                asked of a follower in Kubernetes mode, it is passed on through the root Secret)
 
-Exit codes: 0 done, 1 failure, 2 usage, 3 not done (already rotating, or not the leader: ask the leader)`;
+Exit codes: 0 done (or requested), 1 failure, 2 usage, 3 not done (already rotating, or not the leader without a shared root store)`;
 
 async function call(admin: string, method: "GET" | "POST", pathname: string): Promise<{ status: number; body: CaStatus }> {
   const url = new URL(pathname, admin);
@@ -78,7 +81,14 @@ export async function runCa(argv: string[]): Promise<number> {
   else if (output === "yaml") process.stdout.write(stringify(body));
   else if (status === 409) process.stderr.write(`weft ca ${command}: ${body.error}\n`);
   else {
-    const headline = command === "status" ? "CA roots" : done ? "root rotation started (phase trusting: the next root joins every trust bundle)" : `not started: a root rotation is already in progress (phase ${body.phase})`;
+    const headline =
+      command === "status"
+        ? "CA roots"
+        : done && body.requested
+          ? `root rotation requested from the leader${body.leader ? ` (${body.leader})` : ""} through the root Secret; it starts within a few seconds (weft ca status shows the phase)`
+          : done
+            ? "root rotation started (phase trusting: the next root joins every trust bundle)"
+            : `not started: a root rotation is already in progress (phase ${body.phase})`;
     process.stdout.write(renderTable(body, headline));
   }
   return done ? 0 : 3;

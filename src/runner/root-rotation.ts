@@ -8,7 +8,10 @@
 //
 // A new leader taking over mid-rotation waits a full phase before the next step. Followers do
 // not drive anything: they reload the CA when the store changes and apply what it holds
-// (`follow`). With the built-in CA only; a plugged-in CA is rotated by replacing its files.
+// (`follow`). Asked for a rotation (`weft ca rotate-root` on its admin API), a follower writes
+// the request into the shared store (`requests`, the root Secret's annotations); the leader
+// sees it through its watch and starts. With the built-in CA only; a plugged-in CA is rotated
+// by replacing its files.
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { CertificateAuthority, RootRotationPhase } from "../ca/certificate-authority.js";
 import type { Logger } from "../log/logger.js";
@@ -30,6 +33,8 @@ export interface RootRotationOptions {
   applyTrust(change: { signingChanged: boolean }): Promise<void>;
   metrics: Registry;
   now?: () => number;
+  /** A shared store's rotation requests (followers write, the leader reads); without, a follower refuses (NotLeaderError). */
+  requests?: { send(by: string): Promise<void>; pending(): Promise<{ by: string; at: string } | undefined> };
 }
 
 export interface RootRotationStatus {
@@ -44,6 +49,8 @@ export interface RootRotationStatus {
   phaseSince?: string;
   rotateBefore: string;
   phaseSeconds: number;
+  /** The last rotation this replica started as leader: when and why (leader only). */
+  lastStarted?: { at: string; reason: string };
 }
 
 export class NotLeaderError extends Error {
@@ -65,7 +72,10 @@ export class RootRotation {
   /** Steps and follows run one at a time. */
   private chain: Promise<void> = Promise.resolve();
   private phaseSince: number | undefined;
-  private requested = false;
+  private requested: string | undefined;
+  /** Set when the shared store may hold a request (a watch event, a new leadership). */
+  private checkRequests = true;
+  private lastStarted: { at: string; reason: string } | undefined;
   private closed = false;
   private unsubscribe: (() => void) | undefined;
   private readonly rotations: Counter<"phase">;
@@ -99,6 +109,7 @@ export class RootRotation {
   start(): void {
     this.unsubscribe = this.opts.leader.onChange((leader) => {
       if (leader) {
+        this.checkRequests = true;
         // Mid-rotation, a new leader gives replicas and proxies a full phase from now.
         this.phaseSince = this.opts.ca.rootRotationPhase() === "idle" ? undefined : this.now();
         this.schedule(0);
@@ -135,14 +146,25 @@ export class RootRotation {
       ...(this.phaseSince !== undefined ? { phaseSince: new Date(this.phaseSince).toISOString() } : {}),
       rotateBefore: describeRotateBefore(this.opts.rotateBefore),
       phaseSeconds: this.opts.phaseMs / 1000,
+      ...(this.lastStarted ? { lastStarted: this.lastStarted } : {}),
     };
   }
 
-  /** On demand (the admin API): the leader starts a rotation now; a follower throws NotLeaderError. */
-  async request(): Promise<{ started: boolean; status: RootRotationStatus }> {
-    if (!this.opts.leader.isLeader()) throw new NotLeaderError(this.opts.leader.leaderIdentity());
+  /**
+   * On demand (the admin API): the leader starts a rotation now; a follower with a shared store
+   * passes the request on to the leader through it (`requested`); else throws NotLeaderError.
+   */
+  async request(): Promise<{ started: boolean; requested?: boolean; status: RootRotationStatus }> {
+    if (!this.opts.leader.isLeader()) {
+      const requests = this.opts.requests;
+      if (!requests) throw new NotLeaderError(this.opts.leader.leaderIdentity());
+      if (this.opts.ca.rootRotationPhase() !== "idle") return { started: false, status: this.status() };
+      await requests.send(this.opts.leader.identity);
+      this.opts.logger.info({ leader: this.opts.leader.leaderIdentity() ?? null }, "root rotation: requested from the leader through the shared root store");
+      return { started: false, requested: true, status: this.status() };
+    }
     const started = this.opts.ca.rootRotationPhase() === "idle";
-    if (started) this.requested = true;
+    if (started) this.requested = "requested on this replica's admin API";
     await this.run(() => this.step());
     return { started, status: this.status() };
   }
@@ -151,6 +173,11 @@ export class RootRotation {
   follow(): Promise<void> {
     return this.run(async () => {
       const change = await this.opts.ca.reload();
+      if (this.opts.leader.isLeader()) {
+        // The store changed: it may carry a follower's request.
+        this.checkRequests = true;
+        await this.step();
+      }
       if (!change.bundleChanged && !change.signingChanged) return;
       this.opts.logger.info({ phase: this.opts.ca.rootRotationPhase(), roots: this.opts.ca.roots().map((r) => r.serial), signingChanged: change.signingChanged }, "root rotation: following the shared root store");
       await this.opts.applyTrust({ signingChanged: change.signingChanged });
@@ -182,9 +209,17 @@ export class RootRotation {
     const phase = ca.rootRotationPhase();
     if (phase === "idle") {
       const due = now >= this.rotationDueAt();
+      if (!due && !this.requested && this.checkRequests && this.opts.requests) {
+        const pending = await this.opts.requests.pending();
+        this.checkRequests = false;
+        if (pending) this.requested = `requested by ${pending.by || "a replica"} at ${pending.at} (through the shared root store)`;
+      }
       if (!due && !this.requested) return;
-      this.opts.logger.info({ reason: this.requested ? "requested" : `the root expires at ${ca.roots()[0]?.notAfter.toISOString()} (${describeRotateBefore(this.opts.rotateBefore)})` }, "root rotation: starting (phase trusting: the next root joins every trust bundle)");
-      this.requested = false;
+      const reason = this.requested ?? `the root expires at ${ca.roots()[0]?.notAfter.toISOString()} (${describeRotateBefore(this.opts.rotateBefore)})`;
+      this.opts.logger.info({ reason }, "root rotation: starting (phase trusting: the next root joins every trust bundle)");
+      this.requested = undefined;
+      this.lastStarted = { at: new Date(now).toISOString(), reason };
+      // Writing the store (the next root) consumes a pending request.
       await ca.prepareRootRotation();
       this.phaseSince = this.now();
       this.rotations.inc({ phase: "trusting" });

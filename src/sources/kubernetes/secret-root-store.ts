@@ -8,11 +8,14 @@
 //   previous-root-cert.pem  roots still trusted while a rotation runs ("signing" phase)
 //   next-root-cert.pem      the next root, trusted but not yet signing ("trusting" phase)
 //   next-root-key.pem       its key
-// Only the leader writes (replace with the resourceVersion read: a concurrent writer is an
-// error, never a silent overwrite); the first root is created with create(), so of replicas
-// starting together the first one's root wins and the others read it back.
+// Only the leader writes the roots (replace with the resourceVersion read: a concurrent writer is
+// an error, never a silent overwrite); the first root is created with create(), so of replicas
+// starting together the first one's root wins and the others read it back. A follower asked for
+// a rotation (`weft ca rotate-root`) only merge-patches two annotations,
+// weft.io/root-rotation-requested-by and -at; the leader sees them through its watch, and its
+// next write (starting the rotation) drops them (other annotations are kept).
 // Followers watch the Secret and reload the CA on every change.
-import { CoreV1Api, Watch, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
+import { CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import { CertificateAuthorityError } from "../../ca/certificate-authority-error.js";
 import type { RootStore, StoredRoot, StoredRoots } from "../../ca/root-store.js";
 import { joinPem, splitPemCertificates } from "../../ca/pem-blocks.js";
@@ -25,6 +28,10 @@ const KEYS = {
   nextCertificate: "next-root-cert.pem",
   nextKey: "next-root-key.pem",
 } as const;
+
+/** A follower's request for a rotation (see the header). */
+export const ROTATION_REQUESTED_BY = "weft.io/root-rotation-requested-by";
+export const ROTATION_REQUESTED_AT = "weft.io/root-rotation-requested-at";
 
 /** Largest Secret read (Kubernetes caps a Secret at 1 MiB). */
 const MAX_SECRET_BYTES = 1024 * 1024;
@@ -112,7 +119,14 @@ export class SecretRootStore implements RootStore {
       apiVersion: "v1",
       kind: "Secret",
       type: "Opaque",
-      metadata: { name: this.name, namespace: this.namespace, labels: { "app.kubernetes.io/managed-by": "weft" }, ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}) },
+      metadata: {
+        name: this.name,
+        namespace: this.namespace,
+        labels: { "app.kubernetes.io/managed-by": "weft" },
+        // Others' annotations stay; a rotation request is consumed by this write.
+        annotations: Object.fromEntries(Object.entries(secret?.metadata?.annotations ?? {}).filter(([k]) => k !== ROTATION_REQUESTED_BY && k !== ROTATION_REQUESTED_AT)),
+        ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
+      },
       data: this.data(next),
     };
     try {
@@ -168,6 +182,21 @@ export class SecretRootStore implements RootStore {
       const { incoming: _old, ...rest } = SecretRootStore.requireCurrent(current, this.where);
       return root === undefined ? rest : { ...rest, incoming: root };
     });
+  }
+
+  async requestRotation(by: string): Promise<void> {
+    const annotations = { [ROTATION_REQUESTED_BY]: by.slice(0, 253), [ROTATION_REQUESTED_AT]: new Date().toISOString() };
+    try {
+      await this.core.patchNamespacedSecret({ name: this.name, namespace: this.namespace, body: { metadata: { annotations } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+    } catch (err) {
+      throw new CertificateAuthorityError(`${this.where}: cannot write the rotation request (${statusCode(err) === 403 ? "403: Weft's ServiceAccount needs patch on this Secret" : (err as Error).message.split("\n")[0]})`);
+    }
+  }
+
+  async rotationRequest(): Promise<{ by: string; at: string } | undefined> {
+    const annotations = (await this.read())?.metadata?.annotations;
+    const at = annotations?.[ROTATION_REQUESTED_AT];
+    return at ? { by: (annotations?.[ROTATION_REQUESTED_BY] ?? "").slice(0, 253), at: at.slice(0, 64) } : undefined;
   }
 
   /** Calls `listener` on every change of the Secret (and after each reconnect of the watch). */
