@@ -12,7 +12,7 @@ import type { Logger } from "../../log/logger.js";
 import { ClusterRegistry, type CoreKind, type CoreRecord } from "./cluster-registry.js";
 import { ISTIO_KINDS, type IstioKind } from "./istio-kinds.js";
 import { endpointSliceRecord, namespaceRecord, nodeRecord, podRecord, serviceRecord, type KubeEndpointSlice, type KubeObject, type KubePod, type KubeService, type PodRecord } from "./kube-records.js";
-import { Reflector, type ListPage, type ListWatchClient } from "./reflector.js";
+import { Reflector, type ListPage, type ListWatchClient, type ReflectorOptions } from "./reflector.js";
 import { DEFAULT_CLUSTER_DOMAIN } from "./service-registry.js";
 
 export interface KubernetesSourceOptions {
@@ -136,10 +136,7 @@ export class KubernetesSource implements ConfigSource {
       resource: "serviceaccounts",
       client: this.watchClient(() => "/api/v1/serviceaccounts", (p) => core.listServiceAccountForAllNamespaces(page(p)) as Promise<ListPage>),
       toRecord: serviceAccountRecord,
-      logger: this.opts.logger,
-      pageSize: this.opts.pageSize,
-      initialBackoffMs: this.opts.initialBackoffMs,
-      maxBackoffMs: this.opts.maxBackoffMs,
+      ...this.reflectorSettings(),
       handler: {
         replace: (records) => {
           const fresh = new Map(records.map((r) => [key(r), r]));
@@ -233,6 +230,11 @@ export class KubernetesSource implements ConfigSource {
 
   private readonly reflectorNames: string[] = [];
 
+  /** What every reflector of this source shares: logger, page size, back-off. */
+  private reflectorSettings(): Pick<ReflectorOptions<unknown>, "logger" | "pageSize" | "initialBackoffMs" | "maxBackoffMs"> {
+    return { logger: this.opts.logger, pageSize: this.opts.pageSize, initialBackoffMs: this.opts.initialBackoffMs, maxBackoffMs: this.opts.maxBackoffMs };
+  }
+
   private changed(): void {
     this.listener?.changed();
   }
@@ -258,10 +260,7 @@ export class KubernetesSource implements ConfigSource {
       resource: spec.resource,
       client: this.watchClient(() => spec.watchPath, spec.list),
       toRecord: spec.toRecord,
-      logger: this.opts.logger,
-      pageSize: this.opts.pageSize,
-      initialBackoffMs: this.opts.initialBackoffMs,
-      maxBackoffMs: this.opts.maxBackoffMs,
+      ...this.reflectorSettings(),
       handler: {
         replace: (records) => {
           let changed = false;
@@ -318,10 +317,7 @@ export class KubernetesSource implements ConfigSource {
       optional: true,
       client: this.watchClient(() => `/apis/${kind.group}/${kind.versions[versionIndex]}/${kind.plural}`, list),
       toRecord,
-      logger: this.opts.logger,
-      pageSize: this.opts.pageSize,
-      initialBackoffMs: this.opts.initialBackoffMs,
-      maxBackoffMs: this.opts.maxBackoffMs,
+      ...this.reflectorSettings(),
       handler: {
         replace: (fresh) => {
           let changed = fresh.length !== records.size;
