@@ -21,7 +21,11 @@
 // (projected-token.ts: TokenRequest with the audience, bound to the pod, refreshed at 80% of its
 // life, kubelet's ..data layout) and an Envoy that reads it at every new xDS stream over TLS.
 //
-// Injection follows Istio's rules: namespace label istio-injection=enabled or pod label
+// A pod whose stored spec has native sidecars (Weft's injector wrote them) runs from that spec
+// instead (injected-pod.ts): capture init container, the sidecar's real Envoy with its own args and
+// volumes, the app only after the sidecar's startupProbe passed, Ready by its readinessProbe; at
+// deletion the app is stopped before the sidecar. Otherwise the harness injects by itself;
+// that injection follows Istio's rules: namespace label istio-injection=enabled or pod label
 // sidecar.istio.io/inject=true, and the pod label or annotation sidecar.istio.io/inject=false wins.
 // Sidecars are only possible when the harness was given an xDS server (opts.sidecar).
 import type { ChildProcess } from "node:child_process";
@@ -36,7 +40,8 @@ import { renderBootstrap, type BootstrapOptions } from "../../src/envoy/bootstra
 import { startEnvoy, type EnvoyProcess } from "../../src/envoy/envoy-process.js";
 import { AGENT_PORT, POD_AGENT_SCRIPT, fetchFromPod, type AgentResponse } from "../harness/pod-agent.js";
 import { ProjectedToken } from "./projected-token.js";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { hasNativeSidecar, probeOnce, removeVolumes, runInitContainers, type InjectedPodRun } from "./injected-pod.js";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
@@ -138,6 +143,8 @@ export interface RunningPod {
   readonly nodeId?: string;
   /** Secure sidecars: the pod's projected token volume (the file, the tokens written so far). */
   readonly token?: ProjectedToken;
+  /** Pods run from an injected spec: what the harness did, in order (init containers, sidecar, app, stop). */
+  readonly events: readonly string[];
   /** A GET made from inside the pod (through its capture when it has a sidecar). */
   fetch(target: { host: string; port: number; path?: string; headers?: Record<string, string>; timeoutMs?: number }): Promise<AgentResponse>;
 }
@@ -214,6 +221,9 @@ class RunningPodImpl implements RunningPod {
   envoy?: EnvoyProcess;
   nodeId?: string;
   token?: ProjectedToken;
+  readonly events: string[] = [];
+  /** Run from an injected spec (native sidecar): its Envoy, tokens, readiness probe and volumes. */
+  fromSpec?: { run: InjectedPodRun; volumeRoot: string; pod: V1Pod };
   constructor(
     readonly namespace: string,
     readonly name: string,
@@ -234,6 +244,22 @@ class RunningPodImpl implements RunningPod {
   }
 
   async stop(): Promise<void> {
+    if (this.fromSpec) {
+      // A native sidecar outlives the app: the app's container is stopped first.
+      const agent = this.agent;
+      if (agent && agent.exitCode === null && agent.signalCode === null) {
+        const exited = new Promise((r) => agent.once("exit", r));
+        agent.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      }
+      this.events.push("app stopped");
+      await this.envoy?.stop().catch(() => {});
+      this.events.push("sidecar stopped");
+      for (const t of this.fromSpec.run.tokens) await t.stop().catch(() => {});
+      await removeVolumes(this.fromSpec.volumeRoot).catch(() => {});
+      await this.net.destroy();
+      return;
+    }
     await this.envoy?.stop().catch(() => {});
     await this.token?.stop().catch(() => {});
     await this.net.destroy();
@@ -505,6 +531,12 @@ export class Kubelet {
       const net = await createPod(`k${uid.replace(/-/g, "").slice(0, 10)}`);
       running = new RunningPodImpl(namespace, name, uid, pod.spec!.nodeName!, { ...meta.labels }, pod.spec?.serviceAccountName ?? "default", net, appPorts);
       state.running = running;
+      if (hasNativeSidecar(pod)) {
+        await this.runFromSpec(running, pod);
+        await this.patchStatus(addressOf(running), false);
+        void this.markReadyWhenLive(state, running);
+        return;
+      }
       const sidecar = await this.injected(pod);
       if (sidecar) await applyCapture(net.netns, { proxyUid: DEFAULT_PROXY_UID, excludeInboundPorts: [AGENT_PORT] });
       running.agent = await this.startApp(running);
@@ -545,10 +577,46 @@ export class Kubelet {
     throw new Error("kubelet harness: no free virtual pod address left in 10.78.0.0/16");
   }
 
+  /** Init containers (capture, native sidecar until its startupProbe passes), then the app. */
+  private async runFromSpec(running: RunningPodImpl, pod: V1Pod): Promise<void> {
+    const root = await this.volumeRoot();
+    const volumeRoot = path.join(root, running.uid);
+    await mkdir(volumeRoot, { mode: 0o711 });
+    await chmod(volumeRoot, 0o711);
+    const who = { namespace: running.namespace, name: running.name, uid: running.uid, serviceAccount: running.serviceAccount };
+    const run = await runInitContainers({
+      pod, net: running.net, core: this.core, volumeRoot, events: running.events,
+      requestToken: (audience, expirationSeconds) => this.requestToken(who, { audience, expirationSeconds, caFile: "", sni: "" }),
+      onError: (err) => {
+        if (!this.stopped) this.errors.push(`pod ${running.namespace}/${running.name}: projected token refresh: ${errorText(err)}`);
+      },
+    });
+    running.fromSpec = { run, volumeRoot, pod };
+    running.envoy = run.envoy;
+    running.agent = await this.startApp(running);
+    running.events.push("app started");
+  }
+
+  private volumeRoot(): Promise<string> {
+    this.tokenRoot ??= mkdtemp(path.join(os.tmpdir(), "weft-kubelet-tokens-")).then(async (dir) => {
+      await chmod(dir, 0o711); // the sidecar (uid 1337) reaches its own volume below
+      return dir;
+    });
+    return this.tokenRoot;
+  }
+
   private async markReadyWhenLive(state: PodState, running: RunningPodImpl): Promise<void> {
     const deadline = Date.now() + 60_000;
     try {
-      while (running.envoy && !state.stopped) {
+      const probe = running.fromSpec?.run.readinessProbe;
+      const sidecar = running.fromSpec?.pod.spec?.initContainers?.find((c) => c.restartPolicy === "Always");
+      while (probe && sidecar && !state.stopped) {
+        // The sidecar's readinessProbe, made from the node to the pod's IP as kubelet makes it.
+        if (await probeOnce(probe, sidecar, running.ip)) break;
+        if (Date.now() > deadline) throw new Error(`readinessProbe of ${sidecar.name} did not pass in 60 s\n${running.envoy?.logTail(30) ?? ""}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      while (!probe && running.envoy && !state.stopped) {
         if ((await running.envoy.adminRequest("/ready").catch(() => ({ status: 0 }))).status === 200) break;
         if (Date.now() > deadline) throw new Error("sidecar not LIVE (no initial configuration from the xDS server) in 60 s");
         await new Promise((r) => setTimeout(r, 100));
@@ -606,14 +674,10 @@ export class Kubelet {
     };
     if (settings.secure) {
       const secure = settings.secure;
-      this.tokenRoot ??= mkdtemp(path.join(os.tmpdir(), "weft-kubelet-tokens-")).then(async (dir) => {
-        await chmod(dir, 0o711); // the sidecar (uid 1337) reaches its own volume below
-        return dir;
-      });
       const who = { namespace, name, uid: running.uid, serviceAccount: running.serviceAccount };
       const request = () => this.requestToken(who, secure);
       running.token = await ProjectedToken.start({
-        dir: path.join(await this.tokenRoot, running.uid),
+        dir: path.join(await this.volumeRoot(), running.uid),
         owner: { uid: DEFAULT_PROXY_UID, gid: DEFAULT_PROXY_UID },
         issue: () => (secure.issue ? secure.issue(who, request) : request()),
         onError: (err) => {

@@ -18,6 +18,8 @@ export interface ProjectedTokenOptions {
   issue: () => Promise<string>;
   /** A refresh that failed (retried after 1 s). */
   onError: (err: unknown) => void;
+  /** The token's file name in the volume (the projection's `path`). Default "token". */
+  fileName?: string;
 }
 
 /** iat and exp of a JWT, in ms. */
@@ -41,13 +43,17 @@ export class ProjectedToken {
     await mkdir(opts.dir, { recursive: true, mode: 0o700 });
     await chown(opts.dir, opts.owner.uid, opts.owner.gid);
     await t.refresh();
-    await symlink(path.join("..data", "token"), path.join(opts.dir, "token"));
+    await symlink(path.join("..data", t.fileName), path.join(opts.dir, t.fileName));
     return t;
+  }
+
+  private get fileName(): string {
+    return this.opts.fileName ?? "token";
   }
 
   /** The path the sidecar reads. */
   get file(): string {
-    return path.join(this.opts.dir, "token");
+    return path.join(this.opts.dir, this.fileName);
   }
 
   /** The token in the file now. */
@@ -84,8 +90,8 @@ export class ProjectedToken {
     const gen = `..${++this.generation}`;
     const genDir = path.join(dir, gen);
     await mkdir(genDir, { mode: 0o700 });
-    await writeFile(path.join(genDir, "token"), token, { mode: 0o600 });
-    await chown(path.join(genDir, "token"), owner.uid, owner.gid);
+    await writeFile(path.join(genDir, this.fileName), token, { mode: 0o600 });
+    await chown(path.join(genDir, this.fileName), owner.uid, owner.gid);
     await chown(genDir, owner.uid, owner.gid);
     const previous = await readlink(path.join(dir, "..data")).catch(() => undefined);
     await symlink(gen, path.join(dir, "..data_tmp"));

@@ -69,6 +69,13 @@ export interface StartEnvoyOptions {
   readyTimeoutMs?: number;
   /** Wait until GET /ready says LIVE (needs all initial xDS answered). Default true. */
   waitForLive?: boolean;
+  /**
+   * The admin API listens where this process cannot reach it (127.0.0.1 inside a pod's network
+   * namespace, as an injected sidecar's does): start returns once Envoy has written its admin
+   * address (admin bound, bootstrap accepted); adminRequest and everything built on it throw.
+   * Default false.
+   */
+  adminOutOfReach?: boolean;
   /** stop(): how long after SIGTERM before SIGKILL. Default 5000. */
   stopGraceMs?: number;
   /**
@@ -206,7 +213,7 @@ export async function startEnvoy(opts: StartEnvoyOptions): Promise<EnvoyProcess>
   const envoy = new RunningEnvoy(name, child, workDir, logPath, opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
   try {
     await envoy.waitUntilReady(adminAddressPath, opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
-      opts.waitForLive ?? true, [...(opts.commandPrefix ?? []), binary, ...args].join(" "));
+      opts.waitForLive ?? true, [...(opts.commandPrefix ?? []), binary, ...args].join(" "), !opts.adminOutOfReach);
   } catch (err) {
     await envoy.stop();
     throw err;
@@ -269,7 +276,7 @@ class RunningEnvoy implements EnvoyProcess {
   }
 
   /** Waits for the admin address file, then for the admin API (and LIVE if asked). */
-  async waitUntilReady(adminAddressPath: string, timeoutMs: number, waitForLive: boolean, commandLine: string): Promise<void> {
+  async waitUntilReady(adminAddressPath: string, timeoutMs: number, waitForLive: boolean, commandLine: string, adminReachable = true): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let state = "admin not up yet";
     while (Date.now() < deadline) {
@@ -279,6 +286,7 @@ class RunningEnvoy implements EnvoyProcess {
       }
       if (this.adminUrl === "") {
         const address = (await readFile(adminAddressPath, "utf8").catch(() => "")).trim();
+        if (/:\d+$/.test(address) && !adminReachable) return;
         if (/:\d+$/.test(address)) this.adminUrl = `http://${address}`;
       }
       if (this.adminUrl !== "") {
