@@ -51,7 +51,7 @@ metadata: { name: canary, labels: { istio.io/rev: default } }
 ---
 apiVersion: v1
 kind: Namespace
-metadata: { name: off, labels: { istio-injection: disabled } }
+metadata: { name: quiet, labels: { istio-injection: disabled } }
 ---
 apiVersion: v1
 kind: ServiceAccount
@@ -86,7 +86,12 @@ spec:
     spec:
       serviceAccountName: web
       nodeSelector: { kubernetes.io/hostname: node-a }
-      containers: [{ name: web, image: weft.dev/echo, ports: [{ containerPort: 8080 }] }]
+      containers:
+      - name: web
+        image: weft.dev/echo
+        ports: [{ name: http, containerPort: 8080 }]
+        # Under STRICT mTLS the kubelet's plaintext probe works only through the rewrite to :15021.
+        readinessProbe: { httpGet: { path: /healthz, port: http }, periodSeconds: 1 }
 ---
 apiVersion: v1
 kind: Pod
@@ -204,9 +209,15 @@ describe.skipIf(!runnable)("sidecar injection (real kube-apiserver, pods run fro
     const xfcc = String((JSON.parse(res.body) as { headers: Record<string, string> }).headers["x-forwarded-client-cert"] ?? "");
     expect(xfcc).toContain(`By=spiffe://cluster.local/ns/${NS}/sa/web`);
     expect(xfcc).toContain(`URI=spiffe://cluster.local/ns/${NS}/sa/client`);
-    // STRICT: a request from outside the mesh (the node) to the pod's port is not served in plaintext.
-    const plain = await fetch(`http://${web.ip}:8080/`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status, () => "refused");
+    // STRICT: a request from outside the mesh (the node) to the pod's port is not served in plaintext,
+    // so the app's probe as written would fail; rewritten, the kubelet's probe reaches the app.
+    const plain = await fetch(`http://${web.ip}:8080/healthz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status, () => "refused");
     expect(plain).not.toBe(200);
+    const stored = await core.readNamespacedPod({ name: webPod.metadata!.name!, namespace: NS });
+    expect(stored.spec!.containers[0]!.readinessProbe!.httpGet).toEqual({ path: "/app-health/web/readyz", port: 15021, scheme: "HTTP" });
+    const probed = await fetch(`http://${web.ip}:15021/app-health/web/readyz`, { signal: AbortSignal.timeout(5000) });
+    expect(probed.status).toBe(200);
+    expect((await probed.json() as { path: string }).path).toBe("/healthz");
   });
 
   it("opt-outs and selection: annotation, hostNetwork, unlabelled / disabled namespaces, pod label, revision label", async () => {
@@ -223,7 +234,7 @@ describe.skipIf(!runnable)("sidecar injection (real kube-apiserver, pods run fro
     expect(hasSidecar(await create(storedOnly("rev-pod", "plain", { labels: { "istio.io/rev": "default" } })))).toBe(true);
     expect(hasSidecar(await create(storedOnly("other-rev", "plain", { labels: { "istio.io/rev": "canary" } })))).toBe(false);
     expect(hasSidecar(await create(storedOnly("in-canary", "canary")))).toBe(true);
-    expect(hasSidecar(await create(storedOnly("disabled-ns", "off", { labels: { "sidecar.istio.io/inject": "true" } })))).toBe(false);
+    expect(hasSidecar(await create(storedOnly("disabled-ns", "quiet", { labels: { "sidecar.istio.io/inject": "true" } })))).toBe(false);
   });
 
   it("an injected spec created again is not injected twice", async () => {

@@ -610,10 +610,17 @@ export class Kubelet {
     try {
       const probe = running.fromSpec?.run.readinessProbe;
       const sidecar = running.fromSpec?.pod.spec?.initContainers?.find((c) => c.restartPolicy === "Always");
-      while (probe && sidecar && !state.stopped) {
-        // The sidecar's readinessProbe, made from the node to the pod's IP as kubelet makes it.
-        if (await probeOnce(probe, sidecar, running.ip)) break;
-        if (Date.now() > deadline) throw new Error(`readinessProbe of ${sidecar.name} did not pass in 60 s\n${running.envoy?.logTail(30) ?? ""}`);
+      // The sidecar's and the app containers' readinessProbes, made from the node to the pod's IP
+      // as kubelet makes them; Ready when all pass.
+      const probes = [
+        ...(probe && sidecar ? [{ container: sidecar, probe }] : []),
+        ...(running.fromSpec?.pod.spec?.containers ?? []).flatMap((c) => (c.readinessProbe?.httpGet ? [{ container: c, probe: c.readinessProbe }] : [])),
+      ];
+      while (probes.length > 0 && !state.stopped) {
+        const failing: string[] = [];
+        for (const p of probes) if (!(await probeOnce(p.probe, p.container, running.ip))) failing.push(p.container.name);
+        if (failing.length === 0) break;
+        if (Date.now() > deadline) throw new Error(`readinessProbe of ${failing.join(", ")} did not pass in 60 s\n${running.envoy?.logTail(30) ?? ""}`);
         await new Promise((r) => setTimeout(r, 200));
       }
       while (!probe && running.envoy && !state.stopped) {

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { meshStatsConfig, PROMETHEUS_STATS_PORT, STATS_PORT_METADATA, prometheusStatsCluster, prometheusStatsListener, readinessListener, type ProxyStatsIdentity } from "./proxy-stats.js";
+import { appProbeCluster, meshStatsConfig, PROMETHEUS_STATS_PORT, STATS_PORT_METADATA, prometheusStatsCluster, prometheusStatsListener, readinessListener, type AppProbeRoute, type ProxyStatsIdentity } from "./proxy-stats.js";
 
 export interface BootstrapOptions {
   /** Envoy's node.id; weft keys proxy state on it. */
@@ -62,6 +62,8 @@ export interface BootstrapOptions {
    * 15021), for a kubelet's probes. Needs a fixed adminPort. Default: none.
    */
   readinessPort?: number;
+  /** App containers' HTTP probes served on the readiness port (needs readinessPort). */
+  appProbes?: AppProbeRoute[];
   /**
    * Address the scrape and readiness listeners bind. Default: adminAddress. An injected sidecar
    * keeps its admin API on 127.0.0.1 and these two on 0.0.0.0 (kubelet and Prometheus reach them).
@@ -84,7 +86,12 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
   const listenerAddress = opts.listenerAddress ?? adminAddress;
   const adminListeners = [
     ...(statsPort === false ? [] : [prometheusStatsListener(listenerAddress, statsPort)]),
-    ...(opts.readinessPort === undefined ? [] : [readinessListener(listenerAddress, opts.readinessPort)]),
+    ...(opts.readinessPort === undefined ? [] : [readinessListener(listenerAddress, opts.readinessPort, opts.appProbes)]),
+  ];
+  const appProbePorts = [...new Set((opts.appProbes ?? []).map((p) => p.port))].sort((a, b) => a - b);
+  const extraClusters = [
+    ...(adminListeners.length === 0 ? [] : [prometheusStatsCluster(adminAddress, adminPort)]),
+    ...appProbePorts.map(appProbeCluster),
   ];
   const values: Record<string, string> = {
     nodeId: JSON.stringify(opts.nodeId),
@@ -97,7 +104,8 @@ export function renderBootstrap(opts: BootstrapOptions, templatePath?: string): 
     statsConfig: JSON.stringify(meshStatsConfig({ identity: opts.statsIdentity ?? statsIdentityOf(opts), meshTags: opts.meshStatsTags })),
     statsListeners: JSON.stringify(adminListeners),
     // A whole sequence item, or nothing (the template puts it after the xds-grpc cluster).
-    statsCluster: adminListeners.length === 0 ? "" : `- ${JSON.stringify(prometheusStatsCluster(adminAddress, adminPort))}`,
+    // Sequence items at the template's indentation (two spaces), or nothing.
+    statsCluster: extraClusters.map((c) => `- ${JSON.stringify(c)}`).join("\n  "),
     adsApiType: opts.deltaXds ? "DELTA_GRPC" : "GRPC",
     xdsClusterType: isIP(opts.xdsAddress) !== 0 ? "STATIC" : "STRICT_DNS",
     xdsLbEndpoints: JSON.stringify(
@@ -228,6 +236,12 @@ function validateBootstrapOptions(opts: BootstrapOptions): void {
     if (!opts.adminPort) fail("readinessPort", "used with a fixed adminPort (the readiness listener forwards to the admin API)", opts.readinessPort);
     if (opts.readinessPort === opts.adminPort || opts.readinessPort === opts.statsPort) fail("readinessPort", "a port other than adminPort and statsPort", opts.readinessPort);
   }
+  (opts.appProbes ?? []).forEach((probe, i) => {
+    if (opts.readinessPort === undefined) fail("appProbes", "used with readinessPort (they are served there)", "<probes>");
+    checkPort(`appProbes[${i}].port`, probe.port, 1);
+    if (!/^\/[\x21-\x7e]{0,1023}$/.test(probe.path)) fail(`appProbes[${i}].path`, "an absolute path of printable characters", probe.path);
+    if (!/^\/[\x21-\x7e]{0,1023}$/.test(probe.appPath)) fail(`appProbes[${i}].appPath`, "an absolute path of printable characters", probe.appPath);
+  });
   if (opts.listenerAddress !== undefined && isIP(opts.listenerAddress) === 0) fail("listenerAddress", "an IP address", opts.listenerAddress);
   for (const [key, value] of Object.entries(opts.statsIdentity ?? {})) {
     if (value !== undefined && (typeof value !== "string" || value.length > 253 || /[\u0000-\u001f\u007f]/.test(value))) {

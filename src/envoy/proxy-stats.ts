@@ -140,10 +140,44 @@ export const READINESS_LISTENER = "weft-readiness";
  * which says 200 LIVE once the initial xDS configuration (listeners with their certificates)
  * is in place, 503 before and while draining. Nothing else of the admin API is reachable here.
  */
-export function readinessListener(address: string, port: number = READINESS_PORT): Record<string, unknown> {
+export function readinessListener(address: string, port: number = READINESS_PORT, appProbes: AppProbeRoute[] = []): Record<string, unknown> {
   return adminForwardingListener(READINESS_LISTENER, "weft_readiness", "readiness", address, port, [
     { match: { path: READINESS_PATH, headers: [{ name: ":method", string_match: { exact: "GET" } }] }, route: { cluster: PROMETHEUS_STATS_CLUSTER, timeout: "5s", prefix_rewrite: "/ready" } },
+    ...appProbes.map((p) => ({
+      match: { path: p.path },
+      route: { cluster: appProbeClusterName(p.port), timeout: "30s", prefix_rewrite: p.appPath },
+      ...(p.headers?.length ? { request_headers_to_add: p.headers.map((h) => ({ header: { key: h.name, value: h.value }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" })) } : {}),
+    })),
   ]);
+}
+
+/**
+ * An app container's HTTP probe, rewritten by the injector to the readiness port (Istio's
+ * /app-health/<container>/<probe>): the sidecar forwards it to the app on 127.0.0.1:<port>, so
+ * the kubelet's plaintext probe never meets the inbound mTLS listener.
+ */
+export interface AppProbeRoute {
+  /** Path on the readiness port, e.g. /app-health/web/readyz. */
+  path: string;
+  /** The app's port and path. */
+  port: number;
+  appPath: string;
+  headers?: { name: string; value: string }[];
+}
+
+export function appProbeClusterName(port: number): string {
+  return `weft-app-probe-${port}`;
+}
+
+/** The app on loopback (Envoy runs as the proxy uid, whose connections capture leaves alone). */
+export function appProbeCluster(port: number): Record<string, unknown> {
+  const name = appProbeClusterName(port);
+  return {
+    name,
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+  };
 }
 
 /** A listener whose only routes forward to the admin API (cluster PROMETHEUS_STATS_CLUSTER); anything else is 404. */

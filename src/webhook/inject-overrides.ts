@@ -44,7 +44,7 @@ const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._\-/:@]{0,254}$/;
 const HANDLED = new Set([
   INJECT_ANNOTATION, STATUS_ANNOTATION, PROXY_CONFIG_ANNOTATION,
   "sidecar.istio.io/proxyCPU", "sidecar.istio.io/proxyMemory", "sidecar.istio.io/proxyCPULimit", "sidecar.istio.io/proxyMemoryLimit",
-  "sidecar.istio.io/logLevel", "sidecar.istio.io/proxyImage",
+  "sidecar.istio.io/logLevel", "sidecar.istio.io/proxyImage", "sidecar.istio.io/rewriteAppHTTPProbers",
   "traffic.sidecar.istio.io/excludeInboundPorts", "traffic.sidecar.istio.io/excludeOutboundPorts", "traffic.sidecar.istio.io/includeOutboundIPRanges",
 ]);
 const PROXY_CONFIG_FIELDS = new Set(["concurrency", "terminationDrainDuration", "holdApplicationUntilProxyStarts"]);

@@ -101,6 +101,36 @@ describe("injectSidecar: the JSON patch", () => {
     expect(proxy.resources).toEqual({ requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } });
   });
 
+  it("the app's HTTP probes move to :15021/app-health/<container>/<probe>, forwarded by the sidecar to the app on loopback", () => {
+    const containers = [{
+      name: "reviews", image: "reviews:1", ports: [{ name: "http", containerPort: 9080 }],
+      readinessProbe: { httpGet: { path: "/ready?deep=1", port: "http" }, periodSeconds: 3 },
+      livenessProbe: { httpGet: { path: "/live", port: 9081, httpHeaders: [{ name: "x-probe", value: "kubelet" }] } },
+      startupProbe: { httpGet: { path: "/tls", port: 9443, scheme: "HTTPS" } },
+    }];
+    const p = pod({ spec: { containers } });
+    const patch = injected(p);
+    golden("probe-rewrite", withoutBootstrap(patch));
+    const result = applyPatch(p, patch);
+    const app = result.spec.containers[0];
+    expect(app.readinessProbe).toEqual({ httpGet: { path: "/app-health/reviews/readyz", port: 15021, scheme: "HTTP" }, periodSeconds: 3 });
+    expect(app.livenessProbe.httpGet).toEqual({ path: "/app-health/reviews/livez", port: 15021, scheme: "HTTP" });
+    expect(app.startupProbe).toEqual(containers[0]!.startupProbe); // HTTPS: left as written
+    const bootstrap = JSON.parse(expandContainerReferences(result.spec.initContainers[1].args[1], { POD_NAME: "p", INSTANCE_IP: "10.0.0.1" }));
+    const readiness = bootstrap.static_resources.listeners.find((l: { name: string }) => l.name === "weft-readiness");
+    const routes = readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+    expect(routes.slice(1)).toEqual([
+      { match: { path: "/app-health/reviews/readyz" }, route: { cluster: "weft-app-probe-9080", timeout: "30s", prefix_rewrite: "/ready?deep=1" } },
+      { match: { path: "/app-health/reviews/livez" }, route: { cluster: "weft-app-probe-9081", timeout: "30s", prefix_rewrite: "/live" }, request_headers_to_add: [{ header: { key: "x-probe", value: "kubelet" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }] },
+    ]);
+    const clusters = bootstrap.static_resources.clusters.map((c: { name: string }) => c.name);
+    expect(clusters).toEqual(["xds-grpc", "weft-prometheus-stats", "weft-app-probe-9080", "weft-app-probe-9081"]);
+    // Opted out: probes stay as written.
+    const optedOut = pod({ annotations: { "sidecar.istio.io/rewriteAppHTTPProbers": "false" }, spec: { containers } });
+    const kept = applyPatch(optedOut, injected(optedOut));
+    expect(kept.spec.containers[0]).toEqual(containers[0]);
+  });
+
   it("refuses a bad override, naming the annotation and what was expected", () => {
     const d = injectSidecar(pod({ annotations: { "sidecar.istio.io/proxyMemory": "lots", "proxy.istio.io/config": "concurrency: -1" } }), "bookinfo", SETTINGS);
     expect(d.outcome).toBe("refused");

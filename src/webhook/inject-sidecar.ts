@@ -16,14 +16,18 @@
 //     place) passes, and at shutdown it is stopped only after the app's containers exited;
 //   volumes istio-token (projected ServiceAccount token, audience = Weft's --token-audience,
 //     bound to the pod) and istiod-ca-cert (ConfigMap istio-ca-root-cert, Weft publishes it);
-//   label security.istio.io/tlsMode=istio, annotation sidecar.istio.io/status.
+//   label security.istio.io/tlsMode=istio, annotation sidecar.istio.io/status;
+//   the app containers' HTTP probes rewritten to :15021/app-health/<container>/<probe> (Istio's
+//   paths), which the sidecar forwards to the app on 127.0.0.1 — so a kubelet probe is not refused
+//   by the STRICT mTLS inbound listener (annotation sidecar.istio.io/rewriteAppHTTPProbers=false
+//   keeps them as written).
 // - The bootstrap (renderBootstrap) is passed inline (`--config-yaml`): node id, NAMESPACE,
 //   LABELS, SERVICE_ACCOUNT from the pod; POD_NAME and the pod IP are not known at admission
 //   (generateName, no IP yet), so they are Kubernetes `$(VAR)` references to downward-API env
 //   vars that the kubelet expands in args. Every other `$` is escaped as `$$`.
 import { parse as parseYaml } from "yaml";
 import { renderBootstrap } from "../envoy/bootstrap.js";
-import { PROMETHEUS_STATS_PORT, READINESS_PATH, READINESS_PORT } from "../envoy/proxy-stats.js";
+import { PROMETHEUS_STATS_PORT, READINESS_PATH, READINESS_PORT, type AppProbeRoute } from "../envoy/proxy-stats.js";
 import { DEFAULT_INBOUND_PORT, DEFAULT_OUTBOUND_PORT } from "../capture/iptables.js";
 import { DEFAULT_PROXY_UID, SIDECAR_ADMIN_PORT } from "../capture/sidecar.js";
 import { INJECT_ANNOTATION, STATUS_ANNOTATION, injectFlag, readOverrides, type InjectionOverrides } from "./inject-overrides.js";
@@ -40,6 +44,7 @@ export const CA_FILE = `${CA_DIR}/root-cert.pem`;
 export const ROOT_CERT_CONFIGMAP = "istio-ca-root-cert";
 export const TLS_MODE_LABEL = "security.istio.io/tlsMode";
 export const REVISION_LABEL = "istio.io/rev";
+export const REWRITE_PROBES_ANNOTATION = "sidecar.istio.io/rewriteAppHTTPProbers";
 
 export interface InjectionSettings {
   /** Weft's image (entrypoint `weft`): runs `weft capture apply` in the init container. */
@@ -147,9 +152,10 @@ export function injectSidecar(pod: unknown, namespace: string, settings: Injecti
   for (const v of [TOKEN_VOLUME, CA_VOLUME]) if (settings.xdsServerName && volumeNames.includes(v)) errors.push(`spec.volumes: a volume is already named ${v}`);
   if (errors.length > 0) return { outcome: "refused", message: `sidecar injection: ${who}: ${errors.join("; ")}`, warnings };
 
+  const rewrites = injectFlag(annotations[REWRITE_PROBES_ANNOTATION]) === false ? [] : probeRewrites(p.spec?.containers);
   const serviceAccount = typeof p.spec?.serviceAccountName === "string" && p.spec.serviceAccountName !== "" ? p.spec.serviceAccountName : "default";
   const podLabels = { ...labels, [TLS_MODE_LABEL]: "istio" };
-  const proxy = proxyContainer(namespace, podLabels, serviceAccount, settings, overrides);
+  const proxy = proxyContainer(namespace, podLabels, serviceAccount, settings, overrides, rewrites.map((r) => r.route));
   const init = initContainer(settings, overrides);
   const volumes = settings.xdsServerName ? injectedVolumes(settings) : [];
 
@@ -164,6 +170,7 @@ export function injectSidecar(pod: unknown, namespace: string, settings: Injecti
     if (Array.isArray(p.spec?.volumes) && p.spec.volumes.length > 0) for (const v of volumes) patch.push({ op: "add", path: "/spec/volumes/-", value: v });
     else patch.push({ op: "add", path: "/spec/volumes", value: volumes });
   }
+  for (const r of rewrites) patch.push({ op: "add", path: `/spec/containers/${r.container}/${r.kind}`, value: r.probe });
   const status = JSON.stringify({ initContainers: [INIT_CONTAINER, PROXY_CONTAINER], containers: [], volumes: volumes.map((v) => v.name), revision: settings.revision });
   addToMap(patch, "/metadata/labels", p.metadata?.labels, { [TLS_MODE_LABEL]: "istio" });
   addToMap(patch, "/metadata/annotations", p.metadata?.annotations, { [STATUS_ANNOTATION]: status });
@@ -183,7 +190,7 @@ const POD_NAME_MARK = "@@POD_NAME@@";
 const POD_IP_MARK = "@@INSTANCE_IP@@";
 
 /** The Envoy bootstrap as one JSON line for `--config-yaml`, with $(POD_NAME) and $(INSTANCE_IP) for the kubelet to expand. */
-export function injectedBootstrap(namespace: string, labels: Record<string, string>, serviceAccount: string, settings: InjectionSettings): string {
+export function injectedBootstrap(namespace: string, labels: Record<string, string>, serviceAccount: string, settings: InjectionSettings, appProbes: AppProbeRoute[] = []): string {
   const app = labels.app ?? labels["app.kubernetes.io/name"];
   const rendered = renderBootstrap({
     nodeId: `sidecar~${POD_IP_MARK}~${POD_NAME_MARK}.${namespace}~${namespace}.svc.${settings.clusterDomain}`,
@@ -202,13 +209,14 @@ export function injectedBootstrap(namespace: string, labels: Record<string, stri
     listenerAddress: "0.0.0.0",
     statsPort: PROMETHEUS_STATS_PORT,
     readinessPort: READINESS_PORT,
+    appProbes,
     ...(settings.xdsServerName ? { xdsTls: { caFile: CA_FILE, sni: settings.xdsServerName }, xdsTokenFile: TOKEN_FILE } : {}),
   });
   const json = JSON.stringify(parseYaml(rendered));
   return json.replace(/\$/g, "$$$$").replaceAll(POD_NAME_MARK, "$(POD_NAME)").replaceAll(POD_IP_MARK, "$(INSTANCE_IP)");
 }
 
-function proxyContainer(namespace: string, labels: Record<string, string>, serviceAccount: string, settings: InjectionSettings, o: InjectionOverrides): Record<string, unknown> {
+function proxyContainer(namespace: string, labels: Record<string, string>, serviceAccount: string, settings: InjectionSettings, o: InjectionOverrides, appProbes: AppProbeRoute[]): Record<string, unknown> {
   const concurrency = o.concurrency ?? PROXY_DEFAULTS.concurrency;
   const probe = (periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path: READINESS_PATH, port: READINESS_PORT, scheme: "HTTP" },
@@ -224,7 +232,7 @@ function proxyContainer(namespace: string, labels: Record<string, string>, servi
     restartPolicy: "Always",
     command: ["envoy"],
     args: [
-      "--config-yaml", injectedBootstrap(namespace, labels, serviceAccount, settings),
+      "--config-yaml", injectedBootstrap(namespace, labels, serviceAccount, settings, appProbes),
       "--disable-hot-restart",
       ...(concurrency > 0 ? ["--concurrency", String(concurrency)] : []),
       "--drain-time-s", String(o.drainSeconds ?? PROXY_DEFAULTS.drainSeconds),
@@ -255,6 +263,50 @@ function proxyContainer(namespace: string, labels: Record<string, string>, servi
       ? { volumeMounts: [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }, { name: CA_VOLUME, mountPath: CA_DIR, readOnly: true }] }
       : {}),
   };
+}
+
+const PROBE_KINDS = [["readinessProbe", "readyz"], ["livenessProbe", "livez"], ["startupProbe", "startupz"]] as const;
+
+interface ProbeRewrite {
+  container: number;
+  kind: (typeof PROBE_KINDS)[number][0];
+  probe: Record<string, unknown>;
+  route: AppProbeRoute;
+}
+
+interface LooseProbe {
+  httpGet?: { path?: unknown; port?: unknown; host?: unknown; scheme?: unknown; httpHeaders?: unknown };
+  [k: string]: unknown;
+}
+
+/** The app containers' plain-HTTP probes, moved to the readiness port (HTTPS probes and probes of another host stay). */
+function probeRewrites(containers: unknown): ProbeRewrite[] {
+  if (!Array.isArray(containers)) return [];
+  const out: ProbeRewrite[] = [];
+  containers.slice(0, MAX_CONTAINERS).forEach((c: { name?: unknown; ports?: unknown; [k: string]: unknown } | null, index) => {
+    if (!c || typeof c.name !== "string") return;
+    for (const [kind, short] of PROBE_KINDS) {
+      const probe = c[kind] as LooseProbe | undefined;
+      const get = probe?.httpGet;
+      if (!probe || !get || get.host !== undefined || (get.scheme !== undefined && get.scheme !== "HTTP")) continue;
+      const port = typeof get.port === "number" ? get.port
+        : typeof get.port === "string" && /^\d+$/.test(get.port) ? Number(get.port)
+        : Array.isArray(c.ports) ? (c.ports as { name?: unknown; containerPort?: unknown }[]).find((p) => p?.name === get.port)?.containerPort : undefined;
+      if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+      const appPath = typeof get.path === "string" && get.path.startsWith("/") ? get.path : "/";
+      const headers = Array.isArray(get.httpHeaders)
+        ? (get.httpHeaders as { name?: unknown; value?: unknown }[]).filter((h): h is { name: string; value: string } => typeof h?.name === "string" && typeof h.value === "string").slice(0, 16)
+        : [];
+      const path = `/app-health/${c.name}/${short}`;
+      out.push({
+        container: index,
+        kind,
+        probe: { ...probe, httpGet: { path, port: READINESS_PORT, scheme: "HTTP" } },
+        route: { path, port, appPath, ...(headers.length ? { headers } : {}) },
+      });
+    }
+  });
+  return out;
 }
 
 function initContainer(settings: InjectionSettings, o: InjectionOverrides): Record<string, unknown> {
