@@ -9,7 +9,8 @@
 // - volumes: a projected serviceAccountToken (TokenRequest with the projection's audience and
 //   expirationSeconds, bound to the pod, kubelet's atomic layout) and a configMap (read from the
 //   API, waited for as kubelet waits) each become a per-pod directory. There is no container
-//   runtime, so no mount namespace: each mountPath is replaced by its directory in the args.
+//   runtime, so no mount namespace: each mountPath is replaced by its directory in the args (and
+//   a mount whose path the args never name, such as kube-api-access-*, is not made).
 // - What this harness adds that a pod would not have: the request agent's port (AGENT_PORT, the
 //   harness's `kubectl exec`) is excluded from inbound capture; startEnvoy's own flags
 //   (--concurrency 1, -l, --disable-hot-restart, --config-path) replace the args' equivalents.
@@ -154,7 +155,11 @@ async function startSidecar(ctx: InjectedPodContext, container: V1Container, run
 /** Each volumeMount's volume as a per-pod directory owned by the container's user: mountPath -> directory. */
 async function mountVolumes(ctx: InjectedPodContext, container: V1Container, owner: { uid: number; gid: number }, run: InjectedPodRun): Promise<Map<string, string>> {
   const mounts = new Map<string, string>();
+  const args = (container.args ?? []).join("\n");
   for (const mount of container.volumeMounts ?? []) {
+    // Without a mount namespace a volume matters only where the args name its path (the
+    // ServiceAccount admission plugin's kube-api-access-* mount is not read by Envoy).
+    if (!args.includes(mount.mountPath)) continue;
     const volume = (ctx.pod.spec?.volumes ?? []).find((v) => v.name === mount.name);
     if (!volume) throw new Error(`container ${container.name}: volumeMount ${mount.name} names no volume of the pod`);
     const dir = path.join(ctx.volumeRoot, mount.name);
