@@ -23,7 +23,7 @@ describe("reviewAdmission", () => {
   it("fills in the request's namespace for an object without one, and drops the old resourceVersion", () => {
     const object = { ...vs({ hosts: [] }), metadata: { name: "x", resourceVersion: "42" } };
     const d = reviewAdmission(review({ kind: vsKind, operation: "UPDATE", object }));
-    expect(d.answer.response.status?.message).toContain("VirtualService/bookinfo/x: spec.hosts");
+    expect(d.answer.response.status?.message).toContain("VirtualService/bookinfo/x: spec"); // (an empty hosts list is a delegate VirtualService since 84e8807)
     expect(d.answer.response.status?.message).not.toContain("resourceVersion");
   });
 

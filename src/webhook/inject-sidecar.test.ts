@@ -176,7 +176,7 @@ describe("the injected bootstrap (inline --config-yaml)", () => {
     expect(bootstrap.node.id).toBe("sidecar~10.1.2.3~reviews-v1-x7k2p.bookinfo~bookinfo.svc.cluster.local");
     expect(bootstrap.node.cluster).toBe("reviews.bookinfo");
     expect(bootstrap.node.metadata).toEqual({
-      NAMESPACE: "bookinfo", POD_NAME: "reviews-v1-x7k2p", SERVICE_ACCOUNT: "bookinfo-reviews", INTERCEPTION_MODE: "REDIRECT",
+      NAMESPACE: "bookinfo", POD_NAME: "reviews-v1-x7k2p", SERVICE_ACCOUNT: "bookinfo-reviews", INTERCEPTION_MODE: "REDIRECT", WEFT_STATS_PORT: "15090",
       LABELS: JSON.stringify({ app: "reviews", version: "v1", weird: "a.b_c-1", "security.istio.io/tlsMode": "istio" }),
     });
     expect(bootstrap.admin.address.socket_address).toEqual({ address: "127.0.0.1", port_value: 15000 });
