@@ -199,11 +199,28 @@ describe("real Istio fields: 'not supported yet', never 'unknown field'", () => 
     expect(warnings(r).map((w) => w.split(":")[0])).toEqual(["spec.trafficPolicy.retryBudget", "spec.trafficPolicy.loadBalancer.warmup", "spec.trafficPolicy.connectionPool.http.http2KeepAlive", "spec.trafficPolicy.outlierDetection.consecutiveErrors"]);
   });
 
-  it("RequestAuthentication spaceDelimitedClaims: a warning; AuthorizationPolicy serviceAccounts/trustDomains: refused by name, not 'unknown field'", () => {
+  it("RequestAuthentication spaceDelimitedClaims: a warning", () => {
     const ra = check("RequestAuthentication", { jwtRules: [{ issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks", spaceDelimitedClaims: ["scope"] }] }, "security.istio.io/v1");
     expect(errors(ra)).toEqual([]);
-    const ap = check("AuthorizationPolicy", { rules: [{ from: [{ source: { serviceAccounts: ["default/sleep"], trustDomains: ["cluster.local"] } }] }] }, "security.istio.io/v1");
-    expect(errors(ap).map((e) => e.split(": is ")[0])).toEqual(["spec.rules[0].from[0].source.serviceAccounts", "spec.rules[0].from[0].source.trustDomains"]);
-    expect(errors(ap).join("\n")).not.toMatch(/unknown field/);
+  });
+
+  it("AuthorizationPolicy source serviceAccounts / notServiceAccounts (Istio 1.25+) and trustDomains / notTrustDomains are accepted", () => {
+    const ap = check(
+      "AuthorizationPolicy",
+      { rules: [{ from: [{ source: { serviceAccounts: ["default/sleep", "caller"], notServiceAccounts: ["dev/my.sa"], trustDomains: ["cluster.local", "*.example.org"], notTrustDomains: ["legacy-*"] } }] }] },
+      "security.istio.io/v1",
+    );
+    expect(errors(ap)).toEqual([]);
+    expect(warnings(ap)).toEqual([]);
+  });
+
+  it("AuthorizationPolicy serviceAccounts as Istio refuses them: wildcards, more than one /, an empty namespace, more than 16", () => {
+    const ap = check("AuthorizationPolicy", { rules: [{ from: [{ source: { serviceAccounts: ["sleep*", "a/b/c", "/x"], notServiceAccounts: Array.from({ length: 17 }, (_, i) => `ns/sa-${i}`) } }] }] }, "security.istio.io/v1");
+    expect(errors(ap).map((e) => e.split(": expected")[0])).toEqual([
+      "spec.rules[0].from[0].source.serviceAccounts[0]",
+      "spec.rules[0].from[0].source.serviceAccounts[1]",
+      "spec.rules[0].from[0].source.serviceAccounts[2]",
+      "spec.rules[0].from[0].source.notServiceAccounts",
+    ]);
   });
 });

@@ -56,6 +56,12 @@ export interface AuthorizationSource {
   notIpBlocks?: string[];
   remoteIpBlocks?: string[];
   notRemoteIpBlocks?: string[];
+  /** "namespace/name" or "name" (in the policy's namespace): the peer certificate's service account, any trust domain. */
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  /** The peer certificate's trust domain: exact, "prefix*", "*suffix" or "*". */
+  trustDomains?: string[];
+  notTrustDomains?: string[];
 }
 
 /** Operation of a request. Fields are ANDed; the values inside one field are ORed. */

@@ -120,7 +120,7 @@ describe("AuthorizationPolicy", () => {
       'spec.rules[0].from[0].source.namespaces[0]: expected a namespace name or a wildcard form of one ("dev", "team-*", "*-test"), found the string "Foo"; a namespace name is a DNS-1123 label (lowercase letters, digits and \'-\', starting and ending with a letter or digit, at most 63 characters)',
       'spec.rules[0].from[0].source.ipBlocks[0]: expected an IP address ("203.0.113.4") or a CIDR block ("203.0.113.0/24"), found the string "10.0.0.0/33"',
       'spec.rules[0].from[0].source.ipBlocks[1]: expected an IP address ("203.0.113.4") or a CIDR block ("203.0.113.0/24"), found the string "not-an-ip"',
-      "spec.rules[0].from[1].source: expected at least one of principals, notPrincipals, requestPrincipals, notRequestPrincipals, namespaces, notNamespaces, ipBlocks, notIpBlocks, remoteIpBlocks, notRemoteIpBlocks, found an empty source (omit from to match any source)",
+      "spec.rules[0].from[1].source: expected at least one of principals, notPrincipals, requestPrincipals, notRequestPrincipals, namespaces, notNamespaces, serviceAccounts, notServiceAccounts, trustDomains, notTrustDomains, ipBlocks, notIpBlocks, remoteIpBlocks, notRemoteIpBlocks, found an empty source (omit from to match any source)",
       'spec.rules[0].to[0].operation.ports[0]: expected a string, found 8080 (quote it: "8080")',
       'spec.rules[0].to[0].operation.ports[1]: expected a port number from 1 to 65535 (as a string, e.g. "8080"), found the string "70000"',
       '[warning] spec.rules[0].to[0].operation.methods[0]: HTTP methods are case-sensitive and sent in uppercase; "get" matches only a request whose method is literally "get" (did you mean "GET"?)',
@@ -183,8 +183,8 @@ describe("AuthorizationPolicy", () => {
 
   it("suggests field names for typos", () => {
     expect(problems(check(rule({ from: [{ source: { principal: ["cluster.local/ns/a/sa/b"] } }] })))).toEqual([
-      'spec.rules[0].from[0].source.principal: unknown field (did you mean "principals"?); expected one of: principals, notPrincipals, requestPrincipals, notRequestPrincipals, namespaces, notNamespaces, ipBlocks, notIpBlocks, remoteIpBlocks, notRemoteIpBlocks',
-      "spec.rules[0].from[0].source: expected at least one of principals, notPrincipals, requestPrincipals, notRequestPrincipals, namespaces, notNamespaces, ipBlocks, notIpBlocks, remoteIpBlocks, notRemoteIpBlocks, found an empty source (omit from to match any source)",
+      'spec.rules[0].from[0].source.principal: unknown field (did you mean "principals"?); expected one of: principals, notPrincipals, requestPrincipals, notRequestPrincipals, namespaces, notNamespaces, serviceAccounts, notServiceAccounts, trustDomains, notTrustDomains, ipBlocks, notIpBlocks, remoteIpBlocks, notRemoteIpBlocks',
+      "spec.rules[0].from[0].source: expected at least one of principals, notPrincipals, requestPrincipals, notRequestPrincipals, namespaces, notNamespaces, serviceAccounts, notServiceAccounts, trustDomains, notTrustDomains, ipBlocks, notIpBlocks, remoteIpBlocks, notRemoteIpBlocks, found an empty source (omit from to match any source)",
     ]);
   });
 });

@@ -9,6 +9,7 @@ import {
   IssueCollector,
   describeValue,
   isDnsLabel,
+  isDnsSubdomain,
   isIpOrCidr,
   isMapping,
   labelKeyProblem,
@@ -63,7 +64,25 @@ function checkMutualTls(mtls: CheckedObject | undefined): void {
 
 const AUTHORIZATION_POLICY_FIELDS = ["selector", "action", "rules"] as const;
 const RULE_FIELDS = ["from", "to", "when"] as const;
-const SOURCE_FIELDS = ["principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks"] as const;
+const SOURCE_FIELDS = [
+  "principals",
+  "notPrincipals",
+  "requestPrincipals",
+  "notRequestPrincipals",
+  "namespaces",
+  "notNamespaces",
+  "serviceAccounts",
+  "notServiceAccounts",
+  "trustDomains",
+  "notTrustDomains",
+  "ipBlocks",
+  "notIpBlocks",
+  "remoteIpBlocks",
+  "notRemoteIpBlocks",
+] as const;
+/** Istio's bounds on serviceAccounts / notServiceAccounts (its CRD schema). */
+const SERVICE_ACCOUNTS_MAX_ITEMS = 16;
+const SERVICE_ACCOUNT_MAX_LENGTH = 320;
 const OPERATION_FIELDS = ["hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"] as const;
 const CONDITION_FIELDS = ["key", "values", "notValues"] as const;
 
@@ -106,6 +125,27 @@ function namespacePatternProblem(value: string): string | undefined {
   const name = value.replace(/^\*|\*$/g, "");
   if (name !== "" && !/^[a-z0-9-]+$/.test(name)) return `expected a namespace name or a wildcard form of one ("dev", "team-*", "*-test"), found ${describeValue(value)}; a namespace name is ${DNS_LABEL_RULE}`;
   if (!value.includes("*") && !isDnsLabel(value)) return `expected a namespace name, ${DNS_LABEL_RULE}; found ${describeValue(value)}`;
+  return undefined;
+}
+
+/** A service account as Istio's serviceAccounts takes it: "namespace/name", or "name" in the policy's namespace; no wildcards. */
+function serviceAccountProblem(value: string): string | undefined {
+  const format = `expected "<namespace>/<service account>" or "<service account>" (in the policy's namespace), without wildcards, such as "default/productpage"`;
+  if (value.length > SERVICE_ACCOUNT_MAX_LENGTH) return `${format}; found ${value.length} characters, more than Istio's ${SERVICE_ACCOUNT_MAX_LENGTH}`;
+  const parts = value.split("/");
+  if (value.includes("*") || parts.length > 2) return `${format}, found ${describeValue(value)}`;
+  const [namespace, name] = parts.length === 2 ? parts : [undefined, parts[0]];
+  if (namespace !== undefined && !isDnsLabel(namespace)) return `${format}, found ${describeValue(value)}; a namespace is ${DNS_LABEL_RULE}`;
+  if (!name || !isDnsSubdomain(name)) return `${format}, found ${describeValue(value)}; a service account name is a DNS-1123 name (lowercase letters, digits, '-' and '.')`;
+  return undefined;
+}
+
+/** A trust domain ("cluster.local", "example.org") or a wildcard form of one ("*.example.org", "prod-*", "*"). */
+function trustDomainProblem(value: string): string | undefined {
+  const wildcard = wildcardProblem(value);
+  if (wildcard) return wildcard;
+  const name = value.replace(/^\*|\*$/g, "");
+  if (name !== "" && !/^[A-Za-z0-9._-]+$/.test(name)) return `expected a trust domain such as "cluster.local" or a wildcard form of one ("*.example.org"), found ${describeValue(value)}`;
   return undefined;
 }
 
@@ -186,18 +226,19 @@ function checkRule(c: IssueCollector, value: unknown, path: string): void {
   rule.list("when", (item, itemPath) => checkCondition(c, item, itemPath), { nonEmpty: true, itemDescription: "conditions (omit when to add none)" });
 }
 
-/** Real Istio source fields Weft does not match on yet: refused (ignoring one would widen what a rule matches). */
-const SOURCE_NOT_SUPPORTED = ["serviceAccounts", "notServiceAccounts", "trustDomains", "notTrustDomains"] as const;
-
 function checkSource(c: IssueCollector, value: unknown, path: string): void {
-  const unsupported = isMapping(value) ? SOURCE_NOT_SUPPORTED.filter((k) => k in value) : [];
-  for (const key of unsupported) c.error(`${path}.${key}`, `is an Istio field that Weft does not support yet; refused rather than ignored, since ignoring it would change what the rule matches (use principals: "<trust domain>/ns/<namespace>/sa/<name>")`);
-  const source = CheckedObject.of(c, isMapping(value) ? Object.fromEntries(Object.entries(value).filter(([k]) => !(SOURCE_NOT_SUPPORTED as readonly string[]).includes(k))) : value, path, SOURCE_FIELDS);
+  const source = CheckedObject.of(c, value, path, SOURCE_FIELDS);
   if (!source) return;
-  if (unsupported.length === 0 && !SOURCE_FIELDS.some((k) => source.has(k))) c.error(path, `expected at least one of ${SOURCE_FIELDS.join(", ")}, found an empty source (omit from to match any source)`);
+  if (!SOURCE_FIELDS.some((k) => source.has(k))) c.error(path, `expected at least one of ${SOURCE_FIELDS.join(", ")}, found an empty source (omit from to match any source)`);
   for (const key of ["principals", "notPrincipals"]) checkRuleStrings(source, key, "peer identities", principalProblem);
   for (const key of ["requestPrincipals", "notRequestPrincipals"]) checkRuleStrings(source, key, "request identities", requestPrincipalProblem);
   for (const key of ["namespaces", "notNamespaces"]) checkRuleStrings(source, key, "namespaces", namespacePatternProblem);
+  for (const key of ["serviceAccounts", "notServiceAccounts"]) {
+    checkRuleStrings(source, key, "service accounts", serviceAccountProblem);
+    const list = source.value[key];
+    if (Array.isArray(list) && list.length > SERVICE_ACCOUNTS_MAX_ITEMS) c.error(source.at(key), `expected at most ${SERVICE_ACCOUNTS_MAX_ITEMS} service accounts (Istio's limit), found ${list.length}; use namespaces or principals for more`);
+  }
+  for (const key of ["trustDomains", "notTrustDomains"]) checkRuleStrings(source, key, "trust domains", trustDomainProblem);
   for (const key of ["ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks"]) checkRuleStrings(source, key, "IP addresses or CIDR blocks", ipBlockProblem);
 }
 

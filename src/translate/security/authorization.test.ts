@@ -27,6 +27,7 @@ const CASES: { name: string; protocol: "http" | "tcp"; trustDomain?: string }[] 
   { name: "ip-blocks", protocol: "http" },
   { name: "when-claims", protocol: "http", trustDomain: "example.org" },
   { name: "tcp", protocol: "tcp" },
+  { name: "service-accounts", protocol: "http", trustDomain: "mesh.example" },
 ];
 
 function build(name: string, protocol: "http" | "tcp", trustDomain = "cluster.local"): { listeners: Listener[]; clusters: Cluster[] } {

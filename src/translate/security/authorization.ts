@@ -23,6 +23,8 @@
 //     "cluster.local" is Istio's name for "this mesh's trust domain" and is replaced by
 //     opts.trustDomain; other trust domains are kept as written.
 //   - namespaces "foo" match the URI SAN regex "spiffe://[^/]+/ns/foo/sa/.*".
+//   - serviceAccounts "foo/bar" ("bar": the policy's namespace) match "spiffe://[^/]+/ns/foo/sa/bar";
+//     trustDomains "example.org" (or "prod-*", "*.org", "*") match "spiffe://example.org/.*".
 //   - requestPrincipals "<iss>/<sub>" match the JWT payload that jwt.ts has jwt_authn write to
 //     its dynamic metadata (namespace JWT_AUTHN_FILTER, key "payload"): iss and sub compared
 //     separately, trying every "/" in the value as the place where iss ends, so issuers that
@@ -151,7 +153,7 @@ function buildRbacConfigs(policies: readonly AuthorizationPolicy[], opts: Author
     const envoyPolicies = byAction.get(action) ?? {};
     byAction.set(action, envoyPolicies);
     (policy.spec.rules ?? []).forEach((rule, index) => {
-      const built = buildPolicy(rule, action, protocol, opts);
+      const built = buildPolicy(rule, action, protocol, opts, policy.metadata.namespace ?? "default");
       if (built) envoyPolicies[`${policy.metadata.namespace ?? "default"}/${policy.metadata.name}/rules[${index}]`] = built;
     });
   }
@@ -202,14 +204,14 @@ function withoutHttpOnlyAttributes(rule: AuthorizationRule): AuthorizationRule {
 }
 
 /** Undefined when the rule is dropped (an ALLOW or AUDIT rule with HTTP-only attributes, on TCP). */
-function buildPolicy(rule: AuthorizationRule, action: EnforcedAction, protocol: Protocol, opts: AuthorizationOptions): Policy | undefined {
+function buildPolicy(rule: AuthorizationRule, action: EnforcedAction, protocol: Protocol, opts: AuthorizationOptions, policyNamespace: string): Policy | undefined {
   if (protocol === "tcp" && usesHttpOnlyAttributes(rule)) {
     if (action !== "DENY") return undefined;
     rule = withoutHttpOnlyAttributes(rule);
   }
   const principalTerms: Principal[] = [];
   const permissionTerms: Permission[] = [];
-  if (rule.from) principalTerms.push(orIds(rule.from.map((f) => sourcePrincipal(f.source ?? {}, opts))));
+  if (rule.from) principalTerms.push(orIds(rule.from.map((f) => sourcePrincipal(f.source ?? {}, opts, policyNamespace))));
   if (rule.to) permissionTerms.push(orRules(rule.to.map((t) => operationPermission(t.operation ?? {}))));
   for (const condition of rule.when ?? []) {
     const key = parseConditionKey(condition.key);
@@ -261,11 +263,13 @@ function permissionField(values: readonly string[] | undefined, notValues: reado
 // ---------------------------------------------------------------------------------------
 // Sources and operations
 
-function sourcePrincipal(source: AuthorizationSource, opts: AuthorizationOptions): Principal {
+function sourcePrincipal(source: AuthorizationSource, opts: AuthorizationOptions, policyNamespace: string): Principal {
   return andIds([
     ...principalField(source.principals, source.notPrincipals, (v) => peerPrincipal(v, opts)),
     ...principalField(source.requestPrincipals, source.notRequestPrincipals, requestPrincipal),
     ...principalField(source.namespaces, source.notNamespaces, peerNamespace),
+    ...principalField(source.serviceAccounts, source.notServiceAccounts, (v) => peerServiceAccount(v, policyNamespace)),
+    ...principalField(source.trustDomains, source.notTrustDomains, (v) => peerTrustDomain(v, opts)),
     ...principalField(source.ipBlocks, source.notIpBlocks, (v) => ({ directRemoteIp: cidr(v) })),
     ...principalField(source.remoteIpBlocks, source.notRemoteIpBlocks, (v) => ({ remoteIp: cidr(v) })),
   ]);
@@ -350,6 +354,27 @@ function escapeRegex(text: string): string {
 function peerNamespace(value: string): Principal {
   const name = value === "*" ? "[^/]+" : value.startsWith("*") ? `[^/]*${escapeRegex(value.slice(1))}` : value.endsWith("*") ? `${escapeRegex(value.slice(0, -1))}[^/]*` : escapeRegex(value);
   return { authenticated: { principalName: { safeRegex: { regex: `spiffe://[^/]+/ns/${name}/sa/.*` } } } };
+}
+
+/**
+ * A source service account ("ns/name", or "name" in the policy's namespace) against the
+ * certificate's URI SAN, in any trust domain: "spiffe://<any>/ns/<ns>/sa/<name>", both
+ * segments literal (dots escaped: "my.sa" matches only itself).
+ */
+function peerServiceAccount(value: string, policyNamespace: string): Principal {
+  const [namespace, name] = value.includes("/") ? (value.split("/", 2) as [string, string]) : [policyNamespace, value];
+  return { authenticated: { principalName: { safeRegex: { regex: `spiffe://[^/]+/ns/${escapeRegex(namespace)}/sa/${escapeRegex(name)}` } } } };
+}
+
+/**
+ * A source trust domain ("example.org", "prod-*", "*.example.org", "*") against the
+ * certificate's URI SAN "spiffe://<trust domain>/...". "cluster.local" means this mesh's trust
+ * domain, as in principals.
+ */
+function peerTrustDomain(value: string, opts: AuthorizationOptions): Principal {
+  const domain = value === ISTIO_LOCAL_TRUST_DOMAIN ? opts.trustDomain : value;
+  const pattern = domain === "*" ? "[^/]+" : domain.startsWith("*") ? `[^/]*${escapeRegex(domain.slice(1))}` : domain.endsWith("*") ? `${escapeRegex(domain.slice(0, -1))}[^/]*` : escapeRegex(domain);
+  return { authenticated: { principalName: { safeRegex: { regex: `spiffe://${pattern}/.*` } } } };
 }
 
 function payloadMatch(path: readonly string[], value: ValueMatcher): Principal {
