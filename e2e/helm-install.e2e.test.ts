@@ -8,7 +8,9 @@
 // used (Lease, root Secret, istio-ca-root-cert, caBundle, status, TokenReview).
 //
 //   flock /tmp/weft-pods.lock npx vitest run e2e/helm-install.e2e.test.ts
+import { execFile } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import os from "node:os";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
@@ -30,16 +32,16 @@ const runnable = unavailable === "" && helm.available;
 if (!runnable) process.stderr.write(`helm-install e2e skipped: ${unavailable || helm.reason}\n`);
 
 const NAMESPACE = "weft-system";
-const SAMPLE = path.join(REPO, "e2e", "kind", "sample.yaml");
-const POLICY = path.join(REPO, "e2e", "kind", "policy.yaml");
+const KIND_SCRIPT = path.join(REPO, "e2e", "kind", "run.sh");
+const execFileAsync = promisify(execFile);
 /** The xDS serving certificate's name (src/runner/mesh-runner.ts); sidecars verify it. */
 const XDS_SERVER_NAME = "weft.weft-system.svc";
 /** The chart's pods go to the harness's virtual nodes: API objects only, nothing runs (no image here). */
 const PLACEMENT = ["--set-json", `nodeSelector=${JSON.stringify(VIRTUAL_POD_PLACEMENT.nodeSelector)}`, "--set-json", `tolerations=${JSON.stringify(VIRTUAL_POD_PLACEMENT.tolerations)}`];
 /**
  * The chart's injector (failurePolicy Fail) sits behind a Service the apiserver cannot reach here
- * (no kube-proxy), so the sample's namespace carries this label instead of istio-injection and
- * the harness gives its pods sidecars (the real injector is e2e/kubernetes-injection's subject).
+ * (no kube-proxy), so the sample's namespace carries this label instead of istio-injection
+ * (run.sh's INJECTION_LABEL) and the harness gives its pods sidecars.
  */
 const HARNESS_SIDECARS = "weft.test/sidecars";
 /** Flags whose values only make sense in the pod: ports, bind addresses and the state directory are the test's. */
@@ -107,6 +109,19 @@ describe.skipIf(!runnable)("Helm chart installed into the real apiserver; Weft w
     if (res.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (${res.code}): ${res.stderr || res.stdout}`);
     return res.stdout;
   };
+  /** Steps of e2e/kind/run.sh against the test cluster (kubectl and helm of this machine); returns its output. */
+  const kindScript = async (steps: string[], env: Record<string, string> = {}): Promise<string> => {
+    try {
+      const { stdout, stderr } = await execFileAsync(KIND_SCRIPT, steps, {
+        cwd: REPO, timeout: 300_000, maxBuffer: 16 * 1024 * 1024,
+        env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath, KUBECTL: cluster.binaries.kubectl, HELM: helm.path, HELM_EXTRA_ARGS: PLACEMENT.join(" "), WAIT_TIMEOUT: "120s", ...env },
+      });
+      return stdout + stderr;
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`e2e/kind/run.sh ${steps.join(" ")} failed: ${e.message}\n${e.stdout ?? ""}${e.stderr ?? ""}\n${diagnostics()}`);
+    }
+  };
   const diagnostics = () => (weft ? `--- weft log:\n${tail(weft.log(), 25)}` : "(weft not started)");
 
   /** A kubeconfig whose user is a TokenRequest token of `namespace/serviceAccount`. */
@@ -149,8 +164,8 @@ current-context: test
     await expect(apps.readNamespacedDeployment({ name: "weft", namespace: NAMESPACE })).rejects.toMatchObject({ code: 404 });
   });
 
-  it("helm install creates the CRDs, RBAC, Deployment, PDB, Service and webhook configuration", async () => {
-    const out = await helmRun(["install", "weft", CHART_DIR, "--namespace", NAMESPACE, "--create-namespace", ...PLACEMENT]);
+  it("e2e/kind/run.sh install (helm upgrade --install) creates the CRDs, RBAC, Deployment, PDB, Service and webhook configurations", async () => {
+    const out = await kindScript(["install"]);
     expect(out).toContain("STATUS: deployed");
     expect(out).toContain("kubectl -n weft-system rollout status deployment/weft"); // NOTES.txt
     const crds = (await kubectl(["get", "crd", "-o", "jsonpath={.items[*].metadata.name}"])).split(" ").sort();
@@ -245,12 +260,13 @@ current-context: test
   }, 120_000);
 
   it("the sample runs with sidecars authenticated by their pods' tokens; traffic reaches web with the VirtualService's header", async () => {
-    const sample = await readFile(SAMPLE, "utf8");
-    expect(sample).toContain("labels: { istio-injection: enabled }");
-    await kubectl(["apply", "-f", "-"], { input: sample.replace("labels: { istio-injection: enabled }", `labels: { ${HARNESS_SIDECARS}: enabled }`) });
-    // The webhook's Service is not routable here (no kube-proxy): the apiserver gives up after the
-    // configuration's 5 s timeout and, with failurePolicy Ignore, stores the resources.
-    await kubectl(["apply", "-f", POLICY]);
+    // The kind script's steps that need no kind: the sample and policy applied, then its
+    // control-plane check (rollout, both caBundles, istio-ca-root-cert, sample Deployments
+    // available). The validating webhook's Service is not routable here (no kube-proxy): the
+    // apiserver gives up after the configuration's 5 s timeout and, with failurePolicy Ignore,
+    // stores the Istio resources.
+    const out = await kindScript(["deploy-sample", "check-control-plane"], { INJECTION_LABEL: `${HARNESS_SIDECARS}=enabled` });
+    expect(out).toContain("check-control-plane: done");
     for (const [ns, app] of [["weft-sample", "sleep"], ["weft-sample", "intruder"], ["weft-outside", "outside"]] as const) pods[app] = await podOf(ns, app);
     await until("both web pods ready", 90_000, async () => {
       const ready = kubelet!.runningPods().filter((p) => p.namespace === "weft-sample" && p.labels.app === "web");

@@ -102,6 +102,15 @@ recipe_actionlint() {
 }
 verify_actionlint() { output_has "$version" "$bin/actionlint" -version; }
 
+# kind for the GitHub Actions workflow that runs e2e/kind/run.sh (not run here: no Docker engine).
+recipe_kind() {
+  version="${WEFT_KIND_VERSION:-v0.33.0}"
+  cache_env=WEFT_KIND_CACHE
+  binaries=(kind)
+  packages=("sigs.k8s.io/kind@$version")
+}
+verify_kind() { output_has "kind $version" "$bin/kind" version; }
+
 # --- the build -------------------------------------------------------------------------------------
 
 tools() { declare -F | sed -n 's/^declare -f recipe_//p'; }
