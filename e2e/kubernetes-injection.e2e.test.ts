@@ -271,6 +271,18 @@ describe.skipIf(!runnable)("sidecar injection (real kube-apiserver, pods run fro
     process.stderr.write(`pod create (dry run) p50/max: with injection ${injected.p50.toFixed(1)}/${injected.max.toFixed(1)} ms, without ${without.p50.toFixed(1)}/${without.max.toFixed(1)} ms\n`);
   });
 
+  it("the MutatingWebhookConfiguration is kept: a deleted one is put back with Weft's caBundle", async () => {
+    const admission = mesh.cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    const before = webhook.injectionKeeper!.writes;
+    await admission.deleteMutatingWebhookConfiguration({ name: DEFAULT_INJECTION_CONFIGURATION_NAME });
+    const restored = await eventually("the configuration recreated", async () => {
+      const c = await admission.readMutatingWebhookConfiguration({ name: DEFAULT_INJECTION_CONFIGURATION_NAME }).catch(() => undefined);
+      return c && webhook.injectionKeeper!.writes > before ? c : undefined;
+    }, 30_000);
+    const bundle = Buffer.from(restored.webhooks![0]!.clientConfig.caBundle as unknown as string, "base64").toString("utf8");
+    expect(bundle).toBe(mesh.runner.security!.ca.trustBundlePem());
+  });
+
   it("at deletion the app is stopped before its sidecar (the proxy outlives the app)", async () => {
     await mesh.kubectl(["delete", "pod", "client", "-n", NS, "--wait=false"]);
     await eventually("client stopped", () => (client.events.includes("sidecar stopped") ? true : undefined), 60_000);
