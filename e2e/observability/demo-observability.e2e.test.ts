@@ -240,6 +240,24 @@ describe.skipIf(!!skipReason)("weft demo: one request = one trace in real Jaeger
       const r = JSON.parse((await httpGet(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`, { timeoutMs: 10_000 })).body) as { status: string; error?: string };
       expect(r, promql).toMatchObject({ status: "success" });
     }
+    // The traced request is the only one ratings served: both reporters count it once, with Istio's labels.
+    const count = async (q: string) => {
+      const r = JSON.parse((await httpGet(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(q)}`, { timeoutMs: 10_000 })).body) as { data: { result: { value: [number, string] }[] } };
+      return r.data.result.map((x) => x.value[1]);
+    };
+    const edges = {
+      source: 'sum(istio_requests_total{reporter="source", source_workload="reviews-v2", source_app="reviews", destination_service="ratings.default.svc.cluster.local", destination_service_name="ratings", destination_service_namespace="default", response_code="200"})',
+      destination: 'sum(istio_requests_total{reporter="destination", destination_workload="ratings-v1", destination_app="ratings", destination_version="v1", destination_service_name="ratings", response_code="200"})',
+    };
+    for (const [reporter, q] of Object.entries(edges)) {
+      let last: string[] = [];
+      for (const deadline = Date.now() + 90_000; ;) {
+        last = await count(q);
+        if (last.length === 1 && last[0] === "1") break;
+        if (Date.now() > deadline) throw new Error(`reporter=${reporter}: ${q} = ${JSON.stringify(last)} after 90 s, want ["1"]`);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
     // Every Envoy (7) and the control plane are up.
     const up = JSON.parse((await httpGet(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent("sum by (job) (up)")}`)).body) as { data: { result: { metric: { job: string }; value: [number, string] }[] } };
     expect(Object.fromEntries(up.data.result.map((r) => [r.metric.job, r.value[1]]))).toEqual({ "envoy-stats": "7", weft: "1" });
