@@ -41,7 +41,8 @@ export function parseConfigFile(file: string, text: string, bytes: number): Pars
       result.manifests.push(manifest);
       continue;
     }
-    const { resource, issues, declaredHosts } = validateResource(value, { file, document });
+    // The parsed document is referenced nowhere else: validated without a copy.
+    const { resource, issues, declaredHosts } = validateResource(value, { file, document }, { owned: true });
     const label = issues[0]?.resource ?? (resource ? resourceKey(resource) : "(unknown)");
     const errors = issues.filter((i) => i.severity === "error").length;
     if (label === "(unknown)" && errors > 0) result.unattributedErrors.push(...issues);
