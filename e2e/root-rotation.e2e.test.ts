@@ -137,7 +137,7 @@ describe.skipIf(unavailable !== "")("root rotation by the leader across two repl
   const caCertSerials = async (envoy: EnvoyProcess): Promise<{ ca: string[]; leaf: string[] }> => {
     const certs = JSON.parse((await envoy.adminRequest("/certs")).body) as { certificates?: { ca_cert?: { path?: string; serial_number?: string }[]; cert_chain?: { serial_number?: string }[] }[] };
     return {
-      // Over SDS (inline); the control-plane connection's bundle is a file Envoy read at start (README: Root rotation).
+      // Over SDS (inline); the control-plane connection reads the bundle file (path), checked by reconnecting below.
       ca: (certs.certificates ?? []).flatMap((c) => (c.ca_cert ?? []).filter((x) => x.path === "<inline>").map((x) => norm(x.serial_number))),
       leaf: (certs.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).slice(0, 1).map((x) => norm(x.serial_number))),
     };
@@ -242,6 +242,17 @@ describe.skipIf(unavailable !== "")("root rotation by the leader across two repl
         expect(await tlsHandshake(r.cp.xdsPort, newRootPem(r, newRoot.serial), r.security!.serverName)).toBe("ok");
       }
       expect(await tlsHandshake(a.cp.xdsPort, initialPem, a.security!.serverName)).not.toBe("ok");
+      // Both proxies reconnect to replicas whose certificates now chain to the new root: their
+      // trust followed the bundle (file-based SDS), no restart.
+      for (const r of [a, b]) {
+        const before = r.cp.xds.registry.list();
+        expect(before).toHaveLength(1);
+        r.cp.xds.terminateStreamsOf(before[0]!.principal!, 14, "test: reconnect after the root rotation");
+        await until(`the proxy of ${r === a ? "weft-a" : "weft-b"} reconnected and synced`, 30_000, () => {
+          const p = r.cp.xds.registry.list()[0];
+          return p && p.streamId !== before[0]!.streamId && Object.values(p.types).every((t) => t.ackedVersion === t.sentVersion) ? true : undefined;
+        }, async () => `${diagnostics()}\n${(await Promise.all(envoys.map(async (e) => `${e.name}: ${e.logTail(20)}`))).join("\n")}`);
+      }
       await new Promise((r) => setTimeout(r, 3000));
       running = false;
       await loop;
