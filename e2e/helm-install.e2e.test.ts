@@ -51,13 +51,13 @@ const LOCAL_FLAGS = ["--xds-port", "--admin-port", "--admin-address", "--state-d
  * What `weft serve --kubernetes --security --webhook` with leader election and status needs,
  * read from the code (the source's reflectors, lease-client, secret-root-store, plugged-ca-secret,
  * kubernetes-root-cert-publisher, webhook-configuration, kubernetes-status-writer,
- * kubernetes-token-review), as `kubectl auth can-i --list` prints it: "resource|names|verbs".
+ * kubernetes-token-review, the ServiceAccount watch of --security), as `kubectl auth can-i --list` prints it: "resource|names|verbs".
  */
 function needed(inWeftNamespace: boolean): string[] {
   const rules = [
     "namespaces||list watch", "nodes||list watch", "pods||list watch", "services||list watch",
     "endpointslices.discovery.k8s.io||list watch",
-    "tokenreviews.authentication.k8s.io||create",
+    "tokenreviews.authentication.k8s.io||create", "serviceaccounts||list watch",
     "configmaps||create", "configmaps|istio-ca-root-cert|list update watch",
     "validatingwebhookconfigurations.admissionregistration.k8s.io|weft-validator|get patch",
     "mutatingwebhookconfigurations.admissionregistration.k8s.io|weft-sidecar-injector|get patch",

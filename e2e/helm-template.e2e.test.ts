@@ -176,10 +176,10 @@ describe.skipIf(!helm.available)("Helm chart charts/weft: lint, template goldens
     expect(res.stderr).toContain("webhooks.injection.enabled needs webhooks.validating.enabled");
   });
 
-  it("security off: no TokenReview, ConfigMap or Secret rules, and no --security", async () => {
+  it("security off: no TokenReview, ServiceAccount, ConfigMap or Secret rules, and no --security", async () => {
     const list = objects(await template(["--set", "security=false"]));
     const rules = [...(find(list, "ClusterRole") as Loose).rules, ...(find(list, "Role") as Loose).rules];
-    expect(rules.flatMap((r: Loose) => r.resources).filter((r: string) => ["tokenreviews", "configmaps", "secrets"].includes(r))).toEqual([]);
+    expect(rules.flatMap((r: Loose) => r.resources).filter((r: string) => ["tokenreviews", "serviceaccounts", "configmaps", "secrets"].includes(r))).toEqual([]);
     expect((find(list, "Deployment") as Loose).spec.template.spec.containers[0].args).not.toContain("--security");
   });
 });
