@@ -52,19 +52,23 @@ export class MeshGraphView {
         {
           selector: "edge",
           style: {
-            width: 2,
+            width: 3,
             "curve-style": "bezier",
             "target-arrow-shape": "triangle",
             "line-color": "data(colour)",
             "target-arrow-color": "data(colour)",
             label: "data(label)",
-            "font-size": 9,
+            color: "data(colour)",
+            "font-size": 10,
+            "font-weight": "bold",
             "text-rotation": "autorotate",
-            "text-background-color": "#ffffff",
-            "text-background-opacity": 0.85,
-            "text-background-padding": "2px",
+            // Above the line, outlined: the label never hides the edge's colour.
+            "text-margin-y": -9,
+            "text-outline-color": "#ffffff",
+            "text-outline-width": 2,
           },
         },
+        { selector: 'edge[health = "error"]', style: { width: 5 } },
         { selector: "edge[!mtls]", style: { "line-style": "dashed" } },
       ],
     });
@@ -93,7 +97,7 @@ export class MeshGraphView {
       this.cy.elements().remove();
       this.cy.add(elements);
       const roots = state.nodes.filter((n) => n.kind === "gateway").map((n) => `#${CSS.escape(n.id)}`);
-      this.cy.layout({ name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20, ...(roots.length ? { roots: roots.join(",") } : {}) }).run();
+      this.cy.layout({ name: "breadthfirst", directed: true, spacingFactor: 1.5, padding: 20, ...(roots.length ? { roots: roots.join(",") } : {}) }).run();
     } else {
       for (const el of elements) this.cy.getElementById(el.data.id!).data(el.data);
     }
