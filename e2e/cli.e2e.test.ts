@@ -63,6 +63,24 @@ describe("weft CLI", () => {
     }
   });
 
+  it("dashboard: prints the console's URL once the admin server serves it (exit 0); unreachable: exit 1", async () => {
+    const [xdsPort, adminPort] = [await freePort(), await freePort()];
+    const serve = weft(["serve", "--xds-port", String(xdsPort), "--admin-port", String(adminPort)]);
+    await until(() => serve.stderr().includes("weft control plane ready"), 60_000, "serve to be ready");
+    const dash = weft(["dashboard", "--admin", `http://127.0.0.1:${adminPort}`]);
+    expect(await dash.exited, dash.stderr()).toBe(0);
+    expect(dash.stdout()).toBe(`http://127.0.0.1:${adminPort}/ui/\n`);
+    const page = await httpGet(dash.stdout().trim());
+    // The page when the console is built (npm run build), else a 503 that says how to build it.
+    if (page.status === 200) expect(page.body).toContain("Weft mesh console");
+    else expect([page.status, page.body]).toEqual([503, expect.stringContaining("npm run build")]);
+    serve.child.kill("SIGTERM");
+    expect(await serve.exited).toBe(0);
+    const down = weft(["dashboard", "--admin", `http://127.0.0.1:${await freePort()}`]);
+    expect(await down.exited).toBe(1);
+    expect(down.stderr()).toContain("cannot reach the control plane's admin server");
+  });
+
   it("status: a bad flag is a usage error (exit 2), an unreachable admin server exit 1", async () => {
     const bad = weft(["status", "--output", "xml"]);
     expect(await bad.exited).toBe(2);
