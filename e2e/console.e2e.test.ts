@@ -158,8 +158,10 @@ describe.skipIf(missing !== undefined)("mesh console in chromium against weft de
     const edgesShown = `(() => { const s = window.weftConsole.state; if (!s) return false;
       const cy = window.weftConsole.graph.cy;
       return ${JSON.stringify(EDGES)}.every(([a, b]) => s.edges.some((e) => e.source === a && e.target === b && e.rps > 0)
-        && cy.edges().some((e) => e.data("source") === a && e.data("target") === b)); })()`;
-    await waitForState("every edge with traffic", edgesShown, 180_000);
+        && cy.edges().some((e) => e.data("source") === a && e.data("target") === b))
+        // Envoy publishes histograms at its stats flush (every 5 s): the p99 comes a little later.
+        && s.edges.some((e) => e.source === ${JSON.stringify(W("productpage-v1"))} && e.target === ${JSON.stringify(W("details-v1"))} && e.p99Ms > 0); })()`;
+    await waitForState("every edge with traffic (and a p99 on productpage -> details)", edgesShown, 180_000);
     const state = (await pageState())!;
     const drawn = (await page.evaluate("window.weftConsole.graph.cy.nodes().map((n) => n.id())")) as string[];
     for (const w of WORKLOADS) expect(drawn, w).toContain(W(w));
@@ -167,9 +169,8 @@ describe.skipIf(missing !== undefined)("mesh console in chromium against weft de
     expect(state.nodes.filter((n) => n.kind === "workload" && n.proxy).map((n) => n.label).sort()).toEqual([...WORKLOADS].sort());
     // Sidecar to sidecar is mutual TLS in the demo's transparent mode; the gateway's hop too.
     for (const [a, b] of EDGES) expect(state.edges.find((e) => e.source === a && e.target === b)!.mtls, `${a} -> ${b}`).toBe(true);
-    // The same edges in the traffic table, with a p99.
+    // The same edges in the traffic table.
     expect(await page.locator("#edges tbody tr").count()).toBeGreaterThanOrEqual(EDGES.length);
-    expect(state.edges.find((e) => e.source === W("productpage-v1") && e.target === W("details-v1"))!.p99Ms).toBeGreaterThan(0);
     await page.screenshot({ path: path.join(ARTIFACTS, "mesh-healthy.png"), fullPage: true });
   }, 240_000);
 
