@@ -115,7 +115,7 @@ describe.skipIf(missing !== undefined)("mesh console in chromium against weft de
     await chmod(configDir, 0o711);
     const [ingress, xds, admin] = [await freePort(), await freePort(), await freePort()];
     adminUrl = `http://127.0.0.1:${admin}`;
-    demo = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "demo", "--mode", "transparent", "--jaeger", "off", "--ingress-port", String(ingress), "--xds-port", String(xds), "--admin-port", String(admin), "--config-dir", path.join(configDir, "demo")], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    demo = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "demo", "--mode", "transparent", "--jaeger", "off", "--prometheus", "off", "--ingress-port", String(ingress), "--xds-port", String(xds), "--admin-port", String(admin), "--config-dir", path.join(configDir, "demo")], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     demo.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     demo.stderr!.on("data", (d: Buffer) => (err += d.toString()));
     for (const deadline = Date.now() + 240_000; !out.includes("Weft demo is running");) {
