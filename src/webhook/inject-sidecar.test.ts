@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { expandContainerReferences } from "../../e2e/kubernetes/container-env.js";
 import { desiredInjectionConfiguration, injectionTarget } from "./inject-configuration.js";
 import { reviewInjection } from "./inject-review.js";
@@ -116,7 +117,7 @@ describe("injectSidecar: the JSON patch", () => {
     expect(app.readinessProbe).toEqual({ httpGet: { path: "/app-health/reviews/readyz", port: 15021, scheme: "HTTP" }, periodSeconds: 3 });
     expect(app.livenessProbe.httpGet).toEqual({ path: "/app-health/reviews/livez", port: 15021, scheme: "HTTP" });
     expect(app.startupProbe).toEqual(containers[0]!.startupProbe); // HTTPS: left as written
-    const bootstrap = JSON.parse(expandContainerReferences(result.spec.initContainers[1].args[1], { POD_NAME: "p", INSTANCE_IP: "10.0.0.1" }));
+    const bootstrap = parseYaml(expandContainerReferences(result.spec.initContainers[1].args[1], { POD_NAME: "p", INSTANCE_IP: "10.0.0.1" }));
     const readiness = bootstrap.static_resources.listeners.find((l: { name: string }) => l.name === "weft-readiness");
     const routes = readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
     expect(routes.slice(1)).toEqual([
@@ -172,7 +173,7 @@ describe("the injected bootstrap (inline --config-yaml)", () => {
     const raw = args()[1]!;
     expect(raw).toContain("$(POD_NAME)");
     expect(raw).toContain("$(INSTANCE_IP)");
-    const bootstrap = JSON.parse(expandContainerReferences(raw, { POD_NAME: "reviews-v1-x7k2p", INSTANCE_IP: "10.1.2.3" }));
+    const bootstrap = parseYaml(expandContainerReferences(raw, { POD_NAME: "reviews-v1-x7k2p", INSTANCE_IP: "10.1.2.3" }));
     expect(bootstrap.node.id).toBe("sidecar~10.1.2.3~reviews-v1-x7k2p.bookinfo~bookinfo.svc.cluster.local");
     expect(bootstrap.node.cluster).toBe("reviews.bookinfo");
     expect(bootstrap.node.metadata).toEqual({
