@@ -49,6 +49,16 @@ spec:
   - { name: v3, labels: { version: v3 } }
 `;
 
+/**
+ * Requests an upstream served since `before`, once `expected` have arrived or 10 s passed:
+ * Envoy sends mirrored requests without waiting for them, so they may land after the response.
+ */
+async function mirroredSince(upstream: Upstream, before: number, expected: number): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  while (upstream.requests - before < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return upstream.requests - before;
+}
+
 describe.each(MODES)("traffic management with real Envoy (%s mode)", (mode) => {
   let mesh: TestMesh;
   let client: MeshProxy;
@@ -206,20 +216,12 @@ spec:
 `);
     const before = ups["reviews-v3"]!.requests;
     for (let i = 0; i < 10; i++) expect((await get("/")).upstream).toBe("reviews-v1");
-    await new Promise((r) => setTimeout(r, 300));
-    expect(ups["reviews-v3"]!.requests - before).toBe(10);
+    expect(await mirroredSince(ups["reviews-v3"]!, before, 10)).toBe(10);
   });
 
   it("delegates rules to another VirtualService: the root's match ANDed with the delegate's, a conflicting rule dropped", async () => {
-    await mesh.apply(`${REGISTRY(ups)}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: reviews }
-spec:
-  hosts: [reviews]
-  http:
-  - name: v2-area
+    // The root (reviews) and, after it, the delegate in another namespace.
+    await applyReviewsRoutes(`  - name: v2-area
     match: [{ uri: { prefix: /v2 } }]
     delegate: { name: reviews-v2-area, namespace: team }
     headers: { response: { set: { x-root: v2-area } } }
@@ -268,10 +270,7 @@ spec:
 `);
     const [v2, v3] = [ups["reviews-v2"]!.requests, ups["reviews-v3"]!.requests];
     for (let i = 0; i < 10; i++) expect((await get("/")).upstream).toBe("reviews-v1");
-    // Mirrored requests are sent without waiting for them: poll (bounded) until all 10 arrived.
-    const deadline = Date.now() + 10_000;
-    while (ups["reviews-v2"]!.requests - v2 < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(ups["reviews-v2"]!.requests - v2).toBe(10);
+    expect(await mirroredSince(ups["reviews-v2"]!, v2, 10)).toBe(10);
     expect(ups["reviews-v3"]!.requests - v3).toBe(0);
   });
 

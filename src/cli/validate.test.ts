@@ -4,24 +4,15 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { runValidate } from "./validate.js";
+import { captureOutput, type CapturedOutput } from "./captured-output.js";
 
 const TESTDATA = join(import.meta.dirname, "..", "api", "testdata");
 
-let stdout: string;
-let stderr: string;
+let output: CapturedOutput;
 let dir: string;
 
 beforeEach(() => {
-  stdout = "";
-  stderr = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
+  output = captureOutput();
   dir = mkdtempSync(join(tmpdir(), "weft-validate-"));
 });
 
@@ -33,7 +24,7 @@ afterEach(() => {
 describe("weft validate", () => {
   it("exits 0 and prints the summary for a valid directory", async () => {
     expect(await runValidate([join(TESTDATA, "bookinfo")])).toBe(0);
-    expect(stdout).toBe("12 resources valid, 0 errors, 0 warnings\n");
+    expect(output.stdout).toBe("12 resources valid, 0 errors, 0 warnings\n");
   });
 
   it("exits 1 and prints each issue as file: document N: resource: field: message", async () => {
@@ -42,7 +33,7 @@ describe("weft validate", () => {
     expect(await runValidate([dir])).toBe(1);
     const mixed = join(dir, "mixed.yaml");
     const gateway = join(dir, "gateway.yaml");
-    expect(stdout.split("\n")).toEqual([
+    expect(output.stdout.split("\n")).toEqual([
       `${gateway}: document 1: Gateway/default/edge: spec.servers[0].tls: required field is missing: an HTTPS server needs tls settings (mode and certificate)`,
       `${gateway}: document 1: Gateway/default/edge: spec.servers[1].hosts: required field is missing: expected a list of hosts such as "bookinfo.example.com" or "*"`,
       `${mixed}: document 2: (unknown): (yaml): YAML syntax error at line 22, column 3: Flow sequence in block collection must be sufficiently indented and end with a ]; this document is skipped`,
@@ -55,19 +46,19 @@ describe("weft validate", () => {
   it("exits 0 when there are only warnings", async () => {
     writeFileSync(join(dir, "widget.yaml"), "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: web\n");
     expect(await runValidate([dir, "-o", "table"])).toBe(0);
-    expect(stdout.trim().split("\n").at(-1)).toBe("0 resources valid, 0 errors, 1 warning");
+    expect(output.stdout.trim().split("\n").at(-1)).toBe("0 resources valid, 0 errors, 1 warning");
   });
 
   it("prints json and yaml reports", async () => {
     cpSync(join(TESTDATA, "invalid", "bad-gateway.yaml"), join(dir, "gateway.yaml"));
     expect(await runValidate(["--output", "json", dir])).toBe(1);
-    const report = JSON.parse(stdout) as { resources: unknown[]; issues: { field: string }[]; summary: unknown };
+    const report = JSON.parse(output.stdout) as { resources: unknown[]; issues: { field: string }[]; summary: unknown };
     expect(report.summary).toEqual({ valid: 0, errors: 2, warnings: 0 });
     expect(report.issues.map((i) => i.field)).toEqual(["spec.servers[0].tls", "spec.servers[1].hosts"]);
 
-    stdout = "";
+    output.reset();
     expect(await runValidate([join(TESTDATA, "bookinfo"), "-o", "yaml"])).toBe(0);
-    const yamlReport = parse(stdout) as { resources: { resource: string }[]; summary: unknown };
+    const yamlReport = parse(output.stdout) as { resources: { resource: string }[]; summary: unknown };
     expect(yamlReport.summary).toEqual({ valid: 12, errors: 0, warnings: 0 });
     expect(yamlReport.resources[0]).toEqual({ resource: "Gateway/default/bookinfo-gateway", file: join(TESTDATA, "bookinfo", "gateway.yaml"), document: 1 });
   });
@@ -80,20 +71,20 @@ describe("weft validate", () => {
     [["/nonexistent/weft/config"], 'DIR "/nonexistent/weft/config" does not exist'],
   ])("exits 2 on a usage error: %j", async (argv, message) => {
     expect(await runValidate(argv)).toBe(2);
-    expect(stdout).toBe("");
-    expect(stderr).toContain(`weft validate: ${message}`);
+    expect(output.stdout).toBe("");
+    expect(output.stderr).toContain(`weft validate: ${message}`);
   });
 
   it("exits 2 when DIR is a file", async () => {
     const file = join(dir, "file.yaml");
     writeFileSync(file, "");
     expect(await runValidate([file])).toBe(2);
-    expect(stderr).toContain(`DIR "${file}" is not a directory`);
+    expect(output.stderr).toContain(`DIR "${file}" is not a directory`);
   });
 
   it("prints help with exit 0", async () => {
     expect(await runValidate(["--help"])).toBe(0);
-    expect(stdout).toContain("Usage: weft validate DIR [flags]");
-    expect(stdout).toContain("-o, --output <value>");
+    expect(output.stdout).toContain("Usage: weft validate DIR [flags]");
+    expect(output.stdout).toContain("-o, --output <value>");
   });
 });
