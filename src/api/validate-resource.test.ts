@@ -421,6 +421,13 @@ describe("validateResource: Gateway and Sidecar", () => {
     ]);
   });
 
+  it("AUTO_PASSTHROUGH (SNI-DNAT) is accepted with a 'not supported yet' warning, not silently ignored", () => {
+    const result = check(resource("Gateway", { servers: [{ port: { number: 15443, name: "tls", protocol: "TLS" }, hosts: ["*.local"], tls: { mode: "AUTO_PASSTHROUGH" } }] }));
+    expect(result.issues.map((i) => [i.severity, i.field])).toEqual([["warning", "spec.servers[0].tls.mode"]]);
+    expect(result.issues[0]!.message).toMatch(/^AUTO_PASSTHROUGH .* is not supported yet by Weft: this server gets no listener/);
+    expect(result.resource).toBeDefined();
+  });
+
   it("checks Sidecar egress hosts and that a port-less egress listener comes last", () => {
     const result = check(resource("Sidecar", { egress: [{ hosts: ["./*"] }, { port: { number: 9080, protocol: "HTTP" }, hosts: ["reviews"] }], outboundTrafficPolicy: { mode: "DENY" } }));
     expect(problems(result)).toEqual([
