@@ -191,5 +191,5 @@ describe("weft CLI", () => {
       await rm(configDir, { recursive: true, force: true });
       await rm(`${configDir}-state`, { recursive: true, force: true });
     }
-  });
+  }, 300_000); // two demo starts, each allowed 120 s (the default 90 s ran out here at load ~20: 90.2 s)
 });

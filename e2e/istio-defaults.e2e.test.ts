@@ -43,14 +43,14 @@ ${endpoints.map((e) => `  - { address: 127.0.0.1, ports: { http: ${e.port} }, la
 ---`;
 }
 
-/** Every HTTP connection manager in a /config_dump (its JSON), wherever it sits. */
-function connectionManagers(dump: unknown): Record<string, unknown>[] {
+/** Every object in a /config_dump (its JSON) that `wanted` picks, wherever it sits. */
+function objectsIn(dump: unknown, wanted: (o: Record<string, unknown>) => boolean): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   const walk = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === "object") {
       const o = v as Record<string, unknown>;
-      if (typeof o["@type"] === "string" && o["@type"].endsWith(".HttpConnectionManager")) out.push(o);
+      if (wanted(o)) out.push(o);
       Object.values(o).forEach(walk);
     }
   };
@@ -58,20 +58,11 @@ function connectionManagers(dump: unknown): Record<string, unknown>[] {
   return out;
 }
 
-/** Every config source in a /config_dump (ads or api_config_source: where Envoy fetches RDS, EDS, SDS from). */
-function configSources(dump: unknown): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === "object") {
-      const o = v as Record<string, unknown>;
-      if ("ads" in o || "api_config_source" in o) out.push(o);
-      Object.values(o).forEach(walk);
-    }
-  };
-  walk(dump);
-  return out;
-}
+/** Every HTTP connection manager in a /config_dump. */
+const connectionManagers = (dump: unknown) => objectsIn(dump, (o) => typeof o["@type"] === "string" && o["@type"].endsWith(".HttpConnectionManager"));
+
+/** Every config source in a /config_dump (ads or api_config_source: where Envoy fetches LDS, CDS, RDS, EDS, SDS from). */
+const configSources = (dump: unknown) => objectsIn(dump, (o) => "ads" in o || "api_config_source" in o);
 
 describe("Istio's sidecar defaults with real Envoy (explicit mode)", () => {
   let mesh: TestMesh;
