@@ -273,8 +273,9 @@ spec:
     // request (two random choices, the less busy wins) sends the slow one about a quarter: it
     // wins only when both choices fall on it, as it nearly always has more requests in flight.
     // The slow endpoint is 1.5 s slow so that stays true on a loaded machine where the "fast"
-    // one takes 100-300 ms (with 300 ms the share reached 0.41 here at load ~15). Expected
-    // ~0.27, sd ~0.035: the bound 0.4 is ~3.7 sd away; round robin's 0.5 fails it.
+    // one takes 100-300 ms (with 300 ms the share reached 0.41 here at load ~15). Seen 0.225
+    // and 0.325 (load 15-17), sd ~0.035. Round robin alternates on each worker: 0.5 within
+    // 2/160, so the bound 0.45 still fails it for certain while leaving least request room.
     const total = 160;
     let next = 0;
     const counts: Record<string, number> = {};
@@ -290,7 +291,7 @@ spec:
     );
     expect((counts["lr-slow"] ?? 0) + (counts["lr-fast"] ?? 0)).toBe(total);
     process.stderr.write(`least request: ${JSON.stringify(counts)}\n`);
-    expect(counts["lr-slow"]! / total, JSON.stringify(counts)).toBeLessThan(0.4);
+    expect(counts["lr-slow"]! / total, JSON.stringify(counts)).toBeLessThan(0.45);
   });
 
   it("item 7: no stream idle timeout (Envoy's effective config from /config_dump)", async () => {
