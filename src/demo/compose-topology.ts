@@ -65,9 +65,10 @@ export function demoSidecarNodeId(w: DemoWorkload, address: string): string {
 export const DEMO_GATEWAY = {
   namespace: "istio-system",
   name: "istio-ingressgateway",
-  labels: { istio: "ingressgateway" },
+  // Istio's gateway Deployment labels: `app` names its spans (istio-ingressgateway.istio-system) and metrics.
+  labels: { app: "istio-ingressgateway", istio: "ingressgateway" },
   nodeId: (address: string) => `router~${address}~ingressgateway.istio-system~istio-system.svc.cluster.local`,
-  metadata: { [NODE_METADATA.namespace]: "istio-system", [NODE_METADATA.labels]: JSON.stringify({ istio: "ingressgateway" }) },
+  metadata: { [NODE_METADATA.namespace]: "istio-system", [NODE_METADATA.labels]: JSON.stringify({ app: "istio-ingressgateway", istio: "ingressgateway" }) },
 } as const;
 
 /** In compose the gateway authenticates like the sidecars: its WorkloadEntry gets a token file. */
@@ -79,7 +80,7 @@ kind: WorkloadEntry
 metadata: { name: ${DEMO_GATEWAY.name}, namespace: ${DEMO_GATEWAY.namespace} }
 spec:
   address: ${COMPOSE.gatewayAddress}
-  labels: { istio: ingressgateway }
+  labels: { app: istio-ingressgateway, istio: ingressgateway }
   serviceAccount: ${DEMO_GATEWAY.name}
 `;
 }
