@@ -12,6 +12,7 @@ import { XDS_CODECS, type XdsTypeUrl } from "../envoy/type-urls.js";
 import type { MeshModel } from "../model/mesh-model.js";
 import { registerMeshConsole } from "./mesh-console.js";
 import type { PrometheusEdgeSource } from "./prometheus-edge-source.js";
+import { isLoopbackAddress } from "../runner/bind-address.js";
 
 export interface AdminServerOptions {
   metricsRegistry: Registry;
@@ -29,6 +30,24 @@ export interface AdminServerOptions {
   meshModel?: () => MeshModel | undefined;
   /** The console's edges from Prometheus (--prometheus-url) instead of the proxies' own stats. */
   prometheus?: PrometheusEdgeSource;
+  /**
+   * Serve the privileged routes (everything but GET /metrics, /healthz, /readyz) to any peer,
+   * not only loopback ones (--admin-open-debug). Off: a non-loopback peer gets 403.
+   */
+  openDebug?: boolean;
+}
+
+/** Routes any peer may call: what probes and Prometheus scrapers need (GET and HEAD only). */
+export const PUBLIC_ADMIN_PATHS: ReadonlySet<string> = new Set(["/metrics", "/healthz", "/readyz"]);
+
+/**
+ * Whether a request may reach an admin route: the public ones from anywhere; every other route
+ * (debug dumps, the console, POST /ca/rotate-root, unknown paths) only from a loopback peer
+ * (the TCP peer address, never a header a client can write) unless openDebug.
+ */
+export function adminRequestAllowed(method: string, path: string, peerAddress: string | undefined, openDebug: boolean): boolean {
+  if ((method === "GET" || method === "HEAD") && PUBLIC_ADMIN_PATHS.has(path)) return true;
+  return openDebug || (peerAddress !== undefined && isLoopbackAddress(peerAddress));
 }
 
 /** What the admin API needs of the root rotation: its status, and starting one (leader only). */
@@ -40,6 +59,17 @@ export interface RootRotationAdmin {
 
 export function buildAdminServer(opts: AdminServerOptions): FastifyInstance {
   const app = Fastify({ logger: false });
+  const openDebug = opts.openDebug ?? false;
+
+  app.addHook("onRequest", async (req, reply) => {
+    const path = req.url.split("?", 1)[0]!;
+    if (adminRequestAllowed(req.method, path, req.socket.remoteAddress, openDebug)) return;
+    return reply
+      .code(403)
+      .send({
+        error: `${req.method} ${path.slice(0, 200)} is served only to loopback clients (this request came from ${req.socket.remoteAddress ?? "an unknown address"}); only GET /metrics, /healthz and /readyz are open to the network. Reach it from inside the pod, or through a port-forward: kubectl -n weft-system port-forward deploy/weft 15014, then http://127.0.0.1:15014${path.slice(0, 200)} (weft status / weft ca / the console /ui/ work the same way). Operators who want it open start weft serve with --admin-open-debug (WEFT_ADMIN_OPEN_DEBUG=true).`,
+      });
+  });
 
   app.get("/metrics", async (_req, reply) => {
     reply.header("content-type", opts.metricsRegistry.contentType);

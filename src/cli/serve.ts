@@ -148,6 +148,7 @@ const FLAGS = {
   "xds-port": { type: "string", env: "WEFT_XDS_PORT", default: "15010", help: "xDS gRPC port" },
   "admin-address": { type: "string", env: "WEFT_ADMIN_ADDRESS", default: "127.0.0.1", help: "address of the admin HTTP server" },
   "admin-port": { type: "string", env: "WEFT_ADMIN_PORT", default: "15014", help: "admin HTTP port (/metrics, /healthz, /readyz, /debug/syncz)" },
+  "admin-open-debug": { type: "boolean", env: "WEFT_ADMIN_OPEN_DEBUG", help: "serve the admin server's privileged routes (/debug/*, the console /ui, POST /ca/rotate-root) to every peer; default: loopback peers only (403 to others; use kubectl port-forward). /metrics, /healthz, /readyz are always open" },
   "prometheus-url": { type: "string", env: "WEFT_PROMETHEUS_URL", help: "the mesh console (/ui) reads edge metrics from this Prometheus (Istio's series from manifests/prometheus rules) instead of each proxy's own stats" },
   "config-dir": { type: "string", env: "WEFT_CONFIG_DIR", help: "directory of Istio YAML (ServiceEntry, VirtualService, ...), watched and hot-reloaded" },
   "config-settle": { type: "string", env: "WEFT_CONFIG_SETTLE", default: "500ms", help: "a config file caught while being written (emptied, cut mid-line, lost resources) is applied once unchanged this long (held at most 10x this)" },
@@ -295,6 +296,7 @@ export async function runServe(argv: string[]): Promise<number> {
     xdsPort: parsePort("xds-port", values["xds-port"]),
     adminAddress: values["admin-address"],
     adminPort: parsePort("admin-port", values["admin-port"]),
+    adminOpenDebug: values["admin-open-debug"] === true,
     ...prometheusFlag(values["prometheus-url"]),
     processMetrics: true,
     // Files first: a resource defined by both a file and the cluster is taken from the file.

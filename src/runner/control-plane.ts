@@ -23,6 +23,8 @@ export interface ControlPlaneOptions {
   xdsPort?: number;
   adminAddress?: string;
   adminPort?: number;
+  /** Serve the admin server's privileged routes (debug, console, POST /ca/rotate-root) to non-loopback peers too. */
+  adminOpenDebug?: boolean;
   nodeKey?: (node: Node, principal: string | undefined) => string;
   /** Admission of each xDS stream (see MeshController.admit); takes precedence over nodeKey. */
   admit?: AdmitStream;
@@ -88,6 +90,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ...(opts.configProblems ? { configProblems: opts.configProblems } : {}),
     ...(opts.meshModel ? { meshModel: opts.meshModel } : {}),
     ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),
+    openDebug: opts.adminOpenDebug ?? false,
     isReady: () =>
       !xdsListening ? { ready: false, reason: "xDS server not listening" } : !configLoaded ? { ready: false, reason: "configuration not loaded yet" } : { ready: true },
   });
