@@ -111,6 +111,17 @@ recipe_kind() {
 }
 verify_kind() { output_has "kind $version" "$bin/kind" version; }
 
+# istiod (Istio's pilot-discovery) for the side-by-side bench only (bench/istiod/); NOT in .ci/run:
+# ~9-30 min and ~2.8 GB to build, and no test needs it. Istio is on the Go proxy only as pseudo-versions.
+# Its CRDs come from the module istio.io/api at the version istio's go.mod requires
+# (`go mod download -json istio.io/api@<ver>`; bench/istiod/istiod.ts finds them).
+recipe_istiod() {
+  version="${WEFT_ISTIOD_VERSION:-v0.0.0-20260827124520-eed52ebb66ad}"
+  cache_env=WEFT_ISTIOD_CACHE
+  binaries=(pilot-discovery)
+  packages=("istio.io/istio/pilot/cmd/pilot-discovery@$version")
+}
+
 # --- the build -------------------------------------------------------------------------------------
 
 tools() { declare -F | sed -n 's/^declare -f recipe_//p'; }

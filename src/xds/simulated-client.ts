@@ -36,7 +36,8 @@ export interface SimulatedClientOptions {
   nodeId: string;
   cluster?: string;
   mode: "sotw" | "delta";
-  metadata?: Record<string, string>;
+  /** Node metadata (a protobuf Struct): strings, or objects such as Istio's LABELS map. */
+  metadata?: Record<string, unknown>;
   /** Sent as "authorization: Bearer <token>" on every stream, as Envoy's initial_metadata does. */
   token?: string;
   /** Connect over TLS, verifying the server against this CA bundle (PEM) and name. */
