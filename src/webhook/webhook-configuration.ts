@@ -73,7 +73,8 @@ export function webhookClientConfig(target: WebhookTarget, path: string, caBundl
 function ownedFields(w: (V1ValidatingWebhook & Partial<Pick<V1MutatingWebhook, "reinvocationPolicy">>) | undefined): string {
   if (!w) return "";
   const cc = w.clientConfig ?? {};
-  const selector = (s: V1ValidatingWebhook["namespaceSelector"]) => (s ? [s.matchLabels ?? {}, (s.matchExpressions ?? []).map((e) => [e.key, e.operator, e.values ?? []])] : null);
+  // The apiserver stores an absent selector as {} (matches everything): compare them as equal.
+  const selector = (s: V1ValidatingWebhook["namespaceSelector"]) => [s?.matchLabels ?? {}, (s?.matchExpressions ?? []).map((e) => [e.key, e.operator, e.values ?? []])];
   return JSON.stringify([
     w.name, cc.url ?? null, cc.service ? [cc.service.namespace, cc.service.name, cc.service.port ?? 443, cc.service.path ?? null] : null, cc.caBundle ? Buffer.from(cc.caBundle as unknown as string, "base64").toString("base64") : null,
     (w.rules ?? []).map((r) => [r.apiGroups, r.apiVersions, r.operations, r.resources, r.scope ?? "*"]),
