@@ -5,6 +5,7 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import tls from "node:tls";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { SimulatedClient } from "../src/xds/simulated-client.js";
@@ -88,6 +89,33 @@ describe("weft CLI", () => {
     const down = weft(["status", "--admin", `http://127.0.0.1:${await freePort()}`]);
     expect(await down.exited).toBe(1);
     expect(down.stderr()).toContain("cannot reach the control plane's admin server");
+  });
+
+  it("serve --security in namespace X (POD_NAMESPACE): the xDS certificate names weft.X.svc; --xds-server-name overrides; a bad name is a usage error", async () => {
+    const stateDir = await mkdtemp(path.join(os.tmpdir(), "weft-server-name-"));
+    const sanOf = (port: number) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ALPNProtocols: ["h2"] }, () => {
+          resolve(socket.getPeerCertificate().subjectaltname ?? "");
+          socket.destroy();
+        });
+        socket.once("error", reject);
+      });
+    try {
+      for (const [extra, expected] of [[[], "DNS:weft.mesh-control.svc"], [["--xds-server-name", "cp.example.internal"], "DNS:cp.example.internal"]] as const) {
+        const [xdsPort, adminPort] = [await freePort(), await freePort()];
+        const serve = weft(["serve", "--security", "--state-dir", stateDir, "--xds-address", "127.0.0.1", "--xds-port", String(xdsPort), "--admin-port", String(adminPort), ...extra], { POD_NAMESPACE: "mesh-control" });
+        await until(() => serve.stderr().includes("weft control plane ready"), 60_000, "serve to be ready");
+        expect(await sanOf(xdsPort)).toContain(expected);
+        serve.child.kill("SIGTERM");
+        expect(await serve.exited).toBe(0);
+      }
+      const bad = weft(["serve", "--security", "--state-dir", stateDir, "--xds-server-name", "Not A Name"]);
+      expect(await bad.exited).toBe(2);
+      expect(bad.stderr()).toContain("--xds-server-name");
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 
   it("ca: status and rotate-root through the admin API (-o json|yaml; exit 0 started, 3 already rotating, 1 without security, 2 usage)", async () => {

@@ -163,11 +163,16 @@ describe.skipIf(!helm.available)("Helm chart charts/weft: lint, template goldens
     }
   });
 
-  it("another namespace is refused with the reason (the xDS certificate names weft.weft-system.svc)", async () => {
-    const res = await helmRun(["template", "weft", CHART_DIR, "--namespace", "istio-system", "--kube-version", KUBE_VERSION]);
-    expect(res.code).not.toBe(0);
-    expect(res.stderr).toContain('installs into namespace weft-system only (got "istio-system")');
-    expect(res.stderr).toContain("weft.weft-system.svc");
+  it("another namespace works: everything namespaced lands there, the webhooks call weft.<namespace>, POD_NAMESPACE names the xDS certificate", async () => {
+    const list = objects(await template([], "mesh-control"));
+    for (const o of list) if (!["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"].includes(o.kind)) expect((o.metadata as { namespace?: string }).namespace, `${o.kind}/${(o.metadata as { name: string }).name}`).toBe("mesh-control");
+    const deployment = find(list, "Deployment", "weft") as unknown as { spec: { template: { spec: { containers: { args: string[]; env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[] } } } };
+    const container = deployment.spec.template.spec.containers[0]!;
+    expect(container.args).toContain("--webhook-service=mesh-control/weft:443");
+    expect(container.args).toContain("--leader-election-namespace=mesh-control");
+    expect(container.env.find((e) => e.name === "POD_NAMESPACE")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace");
+    const validating = find(list, "ValidatingWebhookConfiguration") as unknown as { webhooks: { clientConfig: { service: { namespace: string; name: string } } }[] };
+    for (const w of validating.webhooks) expect(w.clientConfig.service).toMatchObject({ namespace: "mesh-control", name: "weft" });
   });
 
   it("injection without the validating webhook is refused (one webhook server serves both)", async () => {

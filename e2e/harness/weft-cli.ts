@@ -12,8 +12,8 @@ export interface WeftRun {
 
 const started: ChildProcess[] = [];
 
-export function spawnWeft(args: string[]): WeftRun {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+export function spawnWeft(args: string[], env?: Record<string, string>): WeftRun {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) });
   started.push(child);
   let out = "";
   let err = "";

@@ -170,13 +170,14 @@ const FLAGS = {
   webhook: { type: "boolean", env: "WEFT_WEBHOOK", help: "with --kubernetes: serve the validating admission webhook (HTTPS, certificate from Weft's CA) and keep its ValidatingWebhookConfiguration current" },
   "webhook-address": { type: "string", env: "WEFT_WEBHOOK_ADDRESS", default: "0.0.0.0", help: "with --webhook: address the webhook's HTTPS server binds" },
   "webhook-port": { type: "string", env: "WEFT_WEBHOOK_PORT", default: String(DEFAULT_WEBHOOK_PORT), help: "with --webhook: port of the webhook's HTTPS server" },
-  "webhook-service": { type: "string", env: "WEFT_WEBHOOK_SERVICE", default: "weft-system/weft:443", help: "with --webhook: the Service (namespace/name:port) the apiserver calls the webhook through" },
+  "webhook-service": { type: "string", env: "WEFT_WEBHOOK_SERVICE", help: "with --webhook: the Service (namespace/name:port) the apiserver calls the webhook through (default <$POD_NAMESPACE or weft-system>/weft:443)" },
   "webhook-url": { type: "string", env: "WEFT_WEBHOOK_URL", help: "with --webhook: call the webhook at this https URL instead of a Service (Weft outside the cluster), e.g. https://10.0.0.5:15017/validate" },
   "webhook-configuration": { type: "string", env: "WEFT_WEBHOOK_CONFIGURATION", default: DEFAULT_WEBHOOK_CONFIGURATION_NAME, help: "with --webhook: name of the ValidatingWebhookConfiguration Weft creates and keeps" },
   inject: { type: "boolean", env: "WEFT_INJECT", help: "with --webhook: sidecar injection on the same HTTPS server (POST /inject) and its MutatingWebhookConfiguration (namespace label istio-injection=enabled or istio.io/rev, pod label sidecar.istio.io/inject)" },
   "inject-image": { type: "string", env: "WEFT_INJECT_IMAGE", default: DEFAULT_INJECTION_SETTINGS.image, help: "with --inject: Weft's image, run by the istio-init container (`weft capture apply`)" },
   "inject-proxy-image": { type: "string", env: "WEFT_INJECT_PROXY_IMAGE", default: DEFAULT_INJECTION_SETTINGS.proxyImage, help: "with --inject: the sidecar's Envoy image (annotation sidecar.istio.io/proxyImage overrides it per pod)" },
-  "inject-xds-address": { type: "string", env: "WEFT_INJECT_XDS_ADDRESS", help: "with --inject: host:port injected sidecars dial for xDS (default weft.weft-system.svc:<--xds-port>; TLS with the name weft.weft-system.svc under --security)" },
+  "inject-xds-address": { type: "string", env: "WEFT_INJECT_XDS_ADDRESS", help: "with --inject: host:port injected sidecars dial for xDS (default <--xds-server-name>:<--xds-port>; TLS with the name --xds-server-name under --security)" },
+  "xds-server-name": { type: "string", env: "WEFT_XDS_SERVER_NAME", help: "with --security: the name in the xDS serving certificate, which sidecars verify (default weft.<$POD_NAMESPACE or weft-system>.svc: the Service weft in Weft's own namespace)" },
   "injection-configuration": { type: "string", env: "WEFT_INJECTION_CONFIGURATION", default: DEFAULT_INJECTION_CONFIGURATION_NAME, help: "with --inject: name of the MutatingWebhookConfiguration Weft creates and keeps" },
   revision: { type: "string", env: "WEFT_REVISION", default: "default", help: "with --inject: this control plane's revision: namespaces labelled istio.io/rev=<revision> get sidecars" },
   "outbound-traffic-policy": { type: "string", env: "WEFT_OUTBOUND_TRAFFIC_POLICY", default: "ALLOW_ANY", help: "mesh default for unknown destinations: ALLOW_ANY or REGISTRY_ONLY" },
@@ -227,7 +228,13 @@ export async function runServe(argv: string[]): Promise<number> {
   const meshSettings = values["mesh-config"] ? loadMeshSettingsFile(values["mesh-config"], logger) : undefined;
   if (values.kubeconfig && !values.kubernetes) throw new UsageError("--kubeconfig needs --kubernetes");
   if (values.webhook && !values.kubernetes) throw new UsageError("--webhook needs --kubernetes (the apiserver calls the webhook)");
-  const webhookTarget = values.webhook ? parseWebhookTarget(values["webhook-url"], values["webhook-service"]) : undefined;
+  // In a cluster Weft's own namespace (the downward API's POD_NAMESPACE, as istiod) names its Service.
+  const ownNamespace = process.env.POD_NAMESPACE || "weft-system";
+  const xdsServerName = values["xds-server-name"] ?? `weft.${ownNamespace}.svc`;
+  if (xdsServerName.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(xdsServerName)) {
+    throw new UsageError(`--xds-server-name (or weft.<POD_NAMESPACE>.svc) must be a DNS name such as "weft.weft-system.svc", got "${xdsServerName.slice(0, 300)}"`);
+  }
+  const webhookTarget = values.webhook ? parseWebhookTarget(values["webhook-url"], values["webhook-service"] ?? `${ownNamespace}/weft:443`) : undefined;
   const webhookPort = values.webhook ? parsePort("webhook-port", values["webhook-port"]) : 0;
   if (values.inject && !values.webhook) throw new UsageError("--inject needs --webhook (the injector is served by the webhook's HTTPS server)");
   const revision = values.revision ?? "default";
@@ -308,6 +315,7 @@ export async function runServe(argv: string[]): Promise<number> {
       ? {
           security: {
             stateDir: values["state-dir"] ?? ".weft/state",
+            serverName: xdsServerName,
             trustDomain: values["trust-domain"],
             workloadTtlMs: parseTtl(values["workload-cert-ttl"]),
             rootTtlMs,
@@ -359,7 +367,7 @@ export async function runServe(argv: string[]): Promise<number> {
                   ...DEFAULT_INJECTION_SETTINGS,
                   image: values["inject-image"] ?? DEFAULT_INJECTION_SETTINGS.image,
                   proxyImage: values["inject-proxy-image"] ?? DEFAULT_INJECTION_SETTINGS.proxyImage,
-                  xdsAddress: injectXds?.host ?? DEFAULT_INJECTION_SETTINGS.xdsAddress,
+                  xdsAddress: injectXds?.host ?? xdsServerName,
                   xdsPort: injectXds?.port ?? cp.xdsPort,
                   // Without --security: plaintext xDS, no token (node metadata is trusted).
                   ...(runner.security ? { xdsServerName: runner.security.serverName } : { xdsServerName: undefined }),

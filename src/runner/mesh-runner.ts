@@ -30,6 +30,9 @@ import type { RootStore } from "../ca/root-store.js";
 import { NotLeaderError, RootRotation, type RotateBefore } from "./root-rotation.js";
 import { XdsServingCertificate } from "./xds-serving-certificate.js";
 
+/** The xDS certificate's name when none is given: the Service `weft` in namespace `weft-system`. */
+export const DEFAULT_XDS_SERVER_NAME = "weft.weft-system.svc";
+
 export interface MeshSecurityOptions {
   /** Where the CA root and workload credentials are kept (reused on restart). */
   stateDir: string;
@@ -37,6 +40,11 @@ export interface MeshSecurityOptions {
   workloadTtlMs?: number;
   /** Plugged-in CA (Istio's layout: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem). */
   pluggedCaDir?: string;
+  /**
+   * The name sidecars verify the control plane's xDS certificate against (and dial in a
+   * cluster): `weft.<namespace>.svc`. Default "weft.weft-system.svc".
+   */
+  serverName?: string;
   /** Names and IPs the control plane's serving certificate covers (what Envoys dial). */
   servingNames?: { dnsNames: string[]; ipAddresses: string[] };
   /** Delay before a credential write that failed (disk full) is retried; default 5 s. */
@@ -183,7 +191,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     await mkdir(path.join(sec.stateDir, "public"), { recursive: true, mode: 0o755 });
     const trustBundleFile = path.join(sec.stateDir, "public", "root-cert.pem");
     await writeTrustBundle(trustBundleFile, ca.trustBundlePem());
-    const serverName = "weft.weft-system.svc";
+    const serverName = sec.serverName ?? DEFAULT_XDS_SERVER_NAME;
     let tokenReviewer: TokenReviewer | undefined;
     let pods: PodIdentities | undefined;
     if (sec.podTokens) {

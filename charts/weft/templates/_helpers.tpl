@@ -15,15 +15,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app: weft
 {{- end }}
 
-{{/*
-The xDS serving certificate names weft.weft-system.svc (src/runner/mesh-runner.ts) and injected
-sidecars dial that name: the chart installs into weft-system only, with a Service named weft.
-*/}}
-{{- define "weft.checkNamespace" -}}
-{{- if ne .Release.Namespace "weft-system" -}}
-{{- fail (printf "the weft chart installs into namespace weft-system only (got %q): sidecars reach the control plane as weft.weft-system.svc, the name its xDS certificate carries. Use: helm install weft charts/weft -n weft-system --create-namespace" .Release.Namespace) -}}
-{{- end -}}
-{{- end }}
 
 {{/* xDS port: TLS with security (sidecars authenticate with their ServiceAccount token), else plaintext. */}}
 {{- define "weft.xdsPort" -}}15010{{- end }}
