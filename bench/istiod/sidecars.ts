@@ -14,7 +14,7 @@
 //   {"cmd":"wait","timeoutMs":N}        -> {"done":[epochMs per client]}: for each client, when what it
 //                                          holds differed from the mark in every watched type (content
 //                                          or set of names)
-//   {"cmd":"bytes"}                     -> {"bytes":N,"responses":N}: resource bytes and responses received
+//   {"cmd":"bytes"}                     -> {"bytes":N,"responses":N,"reconnects":N}: resource bytes and responses received, streams retried
 // Ends on SIGTERM or when stdin closes.
 import { createInterface } from "node:readline";
 import { SimulatedClient, type ReceivedResponse } from "../../src/xds/simulated-client.js";
@@ -35,7 +35,8 @@ const sidecars = JSON.parse(process.env.SIDECARS_JSON ?? "[]") as Sidecar[];
 const now = () => performance.timeOrigin + performance.now();
 const send = (o: unknown) => process.stdout.write(JSON.stringify(o) + "\n");
 
-let streamError: string | undefined;
+let reconnects = 0;
+let lastError = "";
 let bytes = 0;
 let responses = 0;
 let lastResponseAt = 0;
@@ -57,8 +58,17 @@ const clients = sidecars.map((s) => {
     },
   });
   c.on("error", () => undefined);
+  // Like Envoy: a failed stream (istiod as shipped refuses streams past its rate limit with
+  // RESOURCE_EXHAUSTED) is retried with jittered exponential backoff, base 500 ms, at most 30 s.
+  let attempt = 0;
   c.on("stream-error", (e: Error) => {
-    streamError ??= `sidecar ${s.pod}: stream error ${e.message}`;
+    reconnects++;
+    lastError = `sidecar ${s.pod}: ${e.message}`;
+    const delay = Math.random() * Math.min(30_000, 500 * 2 ** attempt++);
+    setTimeout(() => c.start(), delay).unref();
+  });
+  c.on("response", () => {
+    attempt = 0;
   });
   c.on("response", (r: ReceivedResponse) => {
     responses++;
@@ -90,8 +100,7 @@ const changed = (c: SimulatedClient, i: number) => watches.every((w, k) => diffe
 async function poll(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (streamError) throw new Error(streamError);
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${reconnects} streams failed${lastError ? `, last: ${lastError}` : ""})`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -122,7 +131,7 @@ async function handle(cmd: { cmd: string; watch?: Watch[]; timeoutMs?: number })
     }
     send({ done });
   } else if (cmd.cmd === "bytes") {
-    send({ bytes, responses });
+    send({ bytes, responses, reconnects });
   }
 }
 
