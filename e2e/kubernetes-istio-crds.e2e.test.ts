@@ -6,34 +6,18 @@
 // object, and every one passes Weft's validation.
 //
 //   flock /tmp/weft-pods.lock npx vitest run e2e/kubernetes-istio-crds.e2e.test.ts
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../src/log/logger.js";
 import { ISTIO_KINDS } from "../src/sources/kubernetes/istio-kinds.js";
 import { KubernetesSource } from "../src/sources/kubernetes/kubernetes-source.js";
 import { kubernetesSupport } from "./kubernetes/binaries.js";
 import { startKubernetes, type KubernetesCluster } from "./kubernetes/cluster.js";
+import { istioCrdsFile } from "./kubernetes/istio-crds.js";
 import { until } from "./kubernetes/workloads.js";
-
-/** istio.io/api as required by istio.io/istio v0.0.0-20260827124520-eed52ebb66ad (NOTES.md's istiod). */
-const ISTIO_API = "istio.io/api@v1.31.0-rc.0.0.20260824154656-b943409680a7";
 
 const support = kubernetesSupport();
 if (!support.available) process.stderr.write(`kubernetes-istio-crds e2e skipped: ${support.reason}\n`);
 
-/** The CRD file of Istio's API module, downloaded through the Go module proxy (cached by Go). */
-function istioCrdFile(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "weft-istio-api-"));
-  try {
-    const out = execFileSync("go", ["mod", "download", "-json", ISTIO_API], { cwd: dir, encoding: "utf8", timeout: 300_000, env: { ...process.env, GOFLAGS: "-mod=mod" } });
-    return path.join((JSON.parse(out) as { Dir: string }).Dir, "kubernetes", "customresourcedefinitions.gen.yaml");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const ISTIO_YAML = `
 apiVersion: v1
@@ -111,7 +95,7 @@ describe.skipIf(!support.available)("Kubernetes mode on a cluster with Istio's o
   let crdNames: string[] = [];
 
   beforeAll(async () => {
-    const file = istioCrdFile();
+    const { file } = istioCrdsFile();
     cluster = await startKubernetes();
     // Istio's CRDs are too large for client-side apply's annotation: server-side, as Istio documents.
     const applied = await cluster.kubectl(["apply", "--server-side", "-f", file]);

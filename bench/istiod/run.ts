@@ -20,6 +20,7 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { startKubernetes, type KubernetesCluster } from "../../e2e/kubernetes/cluster.js";
+import { istioCrdsFile } from "../../e2e/kubernetes/istio-crds.js";
 import { XDS_TYPES } from "../../src/envoy/type-urls.js";
 import { freePort } from "../../src/runner/free-port.js";
 import { cpuSecondsIfAlive, statusKb } from "../process-stats.js";
@@ -87,13 +88,6 @@ function istiodBinary(): { bin: string; version: string } {
 }
 
 /** Istio's CRDs: the module istio.io/api at the version istio's go.mod requires. */
-function istioCrdsFile(istioVersion: string): { file: string; apiVersion: string } {
-  const mod = JSON.parse(execFileSync("go", ["mod", "download", "-json", `istio.io/istio@${istioVersion}`], { encoding: "utf8", cwd: os.tmpdir() })) as { GoMod: string };
-  const apiVersion = readFileSync(mod.GoMod, "utf8").match(/^\s*istio\.io\/api (\S+)/m)?.[1];
-  if (!apiVersion) throw new Error(`${mod.GoMod}: no istio.io/api requirement`);
-  const api = JSON.parse(execFileSync("go", ["mod", "download", "-json", `istio.io/api@${apiVersion}`], { encoding: "utf8", cwd: os.tmpdir() })) as { Dir: string };
-  return { file: path.join(api.Dir, "kubernetes/customresourcedefinitions.gen.yaml"), apiVersion };
-}
 
 const MESH_YAML = `# Upstream Envoy ACKs istiod's output only without Istio-proxy extensions (NOTES.md)
 enableAutoMtls: false
