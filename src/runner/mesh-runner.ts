@@ -28,7 +28,7 @@ import { TokenReviewer, type SendTokenReview, type TokenReviewerOptions } from "
 import { PodIdentities, type PodDirectory, type ServiceAccountDirectory } from "../identity/kubernetes-pod-identities.js";
 import type { RootStore } from "../ca/root-store.js";
 import { NotLeaderError, RootRotation, type RotateBefore } from "./root-rotation.js";
-import { XdsServingCertificate } from "./xds-serving-certificate.js";
+import { ServingCertificate } from "../ca/serving-certificate.js";
 
 /** The xDS certificate's name when none is given: the Service `weft` in namespace `weft-system`. */
 export const DEFAULT_XDS_SERVER_NAME = "weft.weft-system.svc";
@@ -108,7 +108,7 @@ export interface MeshRunner {
   /** The sources and what they last gave (undefined without sources). */
   config?: ConfigAggregator;
   /** With security: the CA, bootstrap credentials, and the trust bundle file Envoys verify the control plane with. */
-  security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string; tokenReviewer?: TokenReviewer; pods?: PodIdentities; xdsServing?: XdsServingCertificate };
+  security?: { ca: CertificateAuthority; credentials: CredentialStore; certificates: WorkloadCertificates; trustBundleFile: string; serverName: string; tokenReviewer?: TokenReviewer; pods?: PodIdentities; xdsServing?: ServingCertificate };
   /** Whether this replica is the leader (isLeader(), onChange()); every replica serves xDS. */
   leader: LeaderElection;
   /** With security and the built-in CA: the automatic root rotation (driven by the leader, followed by the others). */
@@ -148,7 +148,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   let admitting = false;
   let security: MeshRunner["security"];
   let xdsTls: { certChainPem: string; privateKeyPem: string } | undefined;
-  let xdsServing: XdsServingCertificate | undefined;
+  let xdsServing: ServingCertificate | undefined;
   // The control plane's metrics registry, created here so the CA registers its metrics in it too.
   const metricsRegistry = new Registry();
   const expiryGauge = new Gauge({ name: "weft_workload_certificate_expiry_timestamp_seconds", help: "notAfter of the certificate each workload identity currently holds", labelNames: ["identity"], registers: [metricsRegistry] });
@@ -208,7 +208,8 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     }
     security = { ca, credentials, certificates, trustBundleFile, serverName, ...(tokenReviewer && pods ? { tokenReviewer, pods } : {}) };
     // Renewed at 2/3 of its life and when the signing root changes, without a restart.
-    xdsServing = new XdsServingCertificate({
+    xdsServing = new ServingCertificate({
+      what: "xDS serving certificate",
       ca,
       dnsNames: [serverName, ...(sec.servingNames?.dnsNames ?? ["localhost"])],
       ipAddresses: sec.servingNames?.ipAddresses ?? ["127.0.0.1"],

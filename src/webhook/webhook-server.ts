@@ -9,6 +9,7 @@ import type { Server as HttpsServer } from "node:https";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Counter, Histogram, type Registry } from "prom-client";
 import type { CertificateAuthority } from "../ca/certificate-authority.js";
+import { ServingCertificate } from "../ca/serving-certificate.js";
 import type { Logger } from "../log/logger.js";
 import { BadAdmissionReview, reviewAdmission } from "./admission-review.js";
 import { INJECT_PATH } from "./inject-configuration.js";
@@ -40,7 +41,7 @@ export interface WebhookServerOptions {
 
 export class WebhookServer {
   private app: FastifyInstance | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
+  private certificate: ServingCertificate | undefined;
   private readonly reviews?: Counter;
   private readonly latency?: Histogram;
   private readonly injections?: Counter;
@@ -61,16 +62,20 @@ export class WebhookServer {
     return server;
   }
 
-  private async issue(): Promise<{ cert: string; key: string; notBefore: Date; notAfter: Date }> {
-    const issued = await this.opts.ca.issueServingCertificate({ dnsNames: this.opts.dnsNames, ipAddresses: this.opts.ipAddresses, ttlMs: this.opts.servingTtlMs ?? DEFAULT_SERVING_TTL_MS });
-    return { cert: issued.certChainPem, key: issued.privateKeyPem, notBefore: issued.notBefore, notAfter: issued.notAfter };
-  }
-
   private async listen(): Promise<void> {
-    const first = await this.issue();
+    const certificate = new ServingCertificate({
+      what: "admission webhook's serving certificate",
+      ca: this.opts.ca,
+      dnsNames: this.opts.dnsNames,
+      ipAddresses: this.opts.ipAddresses,
+      ttlMs: this.opts.servingTtlMs ?? DEFAULT_SERVING_TTL_MS,
+      logger: this.opts.logger,
+    });
+    this.certificate = certificate;
+    const first = await certificate.start();
     const app = Fastify({
       logger: false,
-      https: { cert: first.cert, key: first.key, minVersion: "TLSv1.2" },
+      https: { cert: first.certChainPem, key: first.privateKeyPem, minVersion: "TLSv1.2" },
       bodyLimit: MAX_ADMISSION_REVIEW_BYTES,
       // The apiserver gives up after the webhook's timeoutSeconds (at most 30 s).
       requestTimeout: 30_000,
@@ -110,51 +115,28 @@ export class WebhookServer {
       });
     }
     app.get("/healthz", async () => ({ status: "ok" }));
-    await app.listen({ host: this.opts.address ?? "0.0.0.0", port: this.opts.port ?? DEFAULT_WEBHOOK_PORT });
+    try {
+      await app.listen({ host: this.opts.address ?? "0.0.0.0", port: this.opts.port ?? DEFAULT_WEBHOOK_PORT });
+    } catch (err) {
+      certificate.close();
+      throw err;
+    }
     const address = app.server.address();
     this.port = typeof address === "object" && address ? address.port : 0;
     this.app = app;
-    this.scheduleRenewal(first.notBefore, first.notAfter);
+    certificate.serve = (pair) => (app.server as HttpsServer).setSecureContext({ cert: pair.certChainPem, key: pair.privateKeyPem, minVersion: "TLSv1.2" });
     this.opts.logger.info({ port: this.port, dnsNames: this.opts.dnsNames, ipAddresses: this.opts.ipAddresses, notAfter: first.notAfter.toISOString() }, "admission webhook listening (HTTPS)");
-  }
-
-  private scheduleRenewal(notBefore: Date, notAfter: Date): void {
-    clearTimeout(this.renewTimer);
-    const at = notBefore.getTime() + ((notAfter.getTime() - notBefore.getTime()) * 2) / 3;
-    // setTimeout holds at most ~24.8 days; a longer wait is taken in steps.
-    const delay = Math.min(Math.max(at - Date.now(), 1000), 2 ** 31 - 1);
-    this.renewTimer = setTimeout(() => void this.renewIfDue(at), delay);
-    this.renewTimer.unref();
-  }
-
-  private async renewIfDue(at: number): Promise<void> {
-    if (this.closed) return;
-    if (Date.now() < at) {
-      this.scheduleRenewal(new Date(at - 1), new Date(at + 1)); // keep waiting
-      return;
-    }
-    await this.renew();
   }
 
   /** Issues a fresh serving certificate and serves it to new connections (after a root rotation too). */
   async renew(): Promise<void> {
     if (!this.app || this.closed) return;
-    try {
-      const next = await this.issue();
-      (this.app.server as HttpsServer).setSecureContext({ cert: next.cert, key: next.key, minVersion: "TLSv1.2" });
-      this.scheduleRenewal(next.notBefore, next.notAfter);
-      this.opts.logger.info({ notAfter: next.notAfter.toISOString() }, "admission webhook serving certificate renewed");
-    } catch (err) {
-      this.opts.logger.error({ err: (err as Error).message }, "cannot renew the admission webhook's serving certificate; retrying in 60 s");
-      clearTimeout(this.renewTimer);
-      this.renewTimer = setTimeout(() => void this.renew(), 60_000);
-      this.renewTimer.unref();
-    }
+    await this.certificate?.renew("the CA's signing root changed");
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.renewTimer);
+    this.certificate?.close();
     await this.app?.close();
   }
 }

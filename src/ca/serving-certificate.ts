@@ -1,12 +1,14 @@
-// The control plane's own xDS serving certificate: issued by Weft's CA at start, renewed at two
-// thirds of its lifetime and whenever the CA's signing root changes (a root rotation's signing
-// phase), and handed to the running xDS server (XdsServer.setServingCertificate: new
-// connections get it at once, open streams carry on). What proxies need to keep trusting it
-// across a rotation: README "Root rotation".
-import type { CertificateAuthority, IssuedCertificate } from "../ca/certificate-authority.js";
+// A serving certificate of Weft's own servers (the xDS server, the admission webhook): issued by
+// Weft's CA at start, renewed at two thirds of its lifetime and whenever the CA's signing root
+// changes (a root rotation's signing phase), and handed to the running server through `serve`
+// (new connections get it at once, open ones carry on). What proxies need to keep trusting the
+// xDS one across a rotation: README "Root rotation".
+import type { CertificateAuthority, IssuedCertificate } from "./certificate-authority.js";
 import type { Logger } from "../log/logger.js";
 
-export interface XdsServingCertificateOptions {
+export interface ServingCertificateOptions {
+  /** What it serves, in log messages: "xDS serving certificate". */
+  what: string;
   ca: Pick<CertificateAuthority, "issueServingCertificate">;
   dnsNames: string[];
   ipAddresses: string[];
@@ -21,13 +23,13 @@ export interface XdsServingCertificateOptions {
 /** Longest single setTimeout (~24.8 days); longer waits are taken in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export class XdsServingCertificate {
+export class ServingCertificate {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private issued: IssuedCertificate | undefined;
   serve: ((pair: { certChainPem: string; privateKeyPem: string }) => void) | undefined;
 
-  constructor(private readonly opts: XdsServingCertificateOptions) {
+  constructor(private readonly opts: ServingCertificateOptions) {
     this.serve = opts.serve;
   }
 
@@ -49,10 +51,10 @@ export class XdsServingCertificate {
     try {
       const next = await this.issue();
       this.serve?.({ certChainPem: next.certChainPem, privateKeyPem: next.privateKeyPem });
-      this.opts.logger.info({ reason, serial: next.serial, notAfter: next.notAfter.toISOString() }, "xDS serving certificate renewed");
+      this.opts.logger.info({ reason, serial: next.serial, notAfter: next.notAfter.toISOString() }, `${this.opts.what} renewed`);
       this.schedule();
     } catch (err) {
-      this.opts.logger.error({ reason, err: (err as Error).message }, "cannot renew the xDS serving certificate; the current one stays, retrying");
+      this.opts.logger.error({ reason, err: (err as Error).message }, `cannot renew the ${this.opts.what}; the current one stays, retrying`);
       clearTimeout(this.timer);
       this.timer = setTimeout(() => void this.renew(reason), this.opts.retryMs ?? 60_000);
       this.timer.unref();
