@@ -25,11 +25,13 @@ export interface TypeResources {
   readonly version: string;
   readonly resources: ReadonlyMap<string, CachedResource>;
   /**
-   * When known, how this differs from an earlier TypeResources: only `names` changed or were
-   * added, none removed (`from` is weak so versions do not chain up). Lets a stream that was up to date with `from` look at a
-   * handful of names instead of all of them (the EDS fast path).
+   * When known, how this differs from the content of an earlier version: only `names` changed
+   * or were added, none removed. Lets a stream that was up to date with version `since` look
+   * at a handful of names instead of all of them (the EDS fast path). A version, not an object:
+   * versions come from content, so equal versions mean equal resources whichever objects
+   * carry them (house rule 8: change detection by explicit values, not by identity).
    */
-  readonly changes?: { readonly from: WeakRef<TypeResources>; readonly names: ReadonlySet<string> };
+  readonly changes?: { readonly since: string; readonly names: ReadonlySet<string> };
 }
 
 export type SnapshotInput = { [U in XdsTypeUrl]?: readonly XdsResourceTypes[U][] };
@@ -65,7 +67,7 @@ function changesFrom(before: TypeResources, after: ReadonlyMap<string, CachedRes
     if (old) kept++;
     if (old?.version !== r.version) names.add(r.name);
   }
-  return kept === before.resources.size ? { changes: { from: new WeakRef(before), names } } : {};
+  return kept === before.resources.size ? { changes: { since: before.version, names } } : {};
 }
 
 /** Encodings by message object: a message shared by several sets (same object) is encoded once. */
@@ -126,7 +128,7 @@ export class ResourceSet {
       const version = versionOf(sorted.values());
       yield;
       const before = previous?.resources(typeUrl);
-      // Unchanged content: the previous object itself, so streams see "nothing changed" at once.
+      // Unchanged content: the previous object itself (its maps are shared, not copied).
       if (before && before.version === version) byType.set(typeUrl, before);
       else byType.set(typeUrl, { version, resources: sorted, ...(before ? changesFrom(before, sorted) : {}) });
     }
@@ -160,7 +162,7 @@ export class ResourceSet {
     if (changed.size === 0) return this;
     const byType = new Map(this.byType);
     const before = this.resources(typeUrl);
-    byType.set(typeUrl, { version: versionOf(resources.values()), resources, changes: { from: new WeakRef(before), names: changed } });
+    byType.set(typeUrl, { version: versionOf(resources.values()), resources, changes: { since: before.version, names: changed } });
     const replaced = new Map(messages.map((m) => [resourceName(typeUrl, m), m]));
     const list = (this.input[typeUrl] ?? []) as readonly XdsResourceTypes[U][];
     const input = { ...this.input, [typeUrl]: list.map((m) => replaced.get(resourceName(typeUrl, m)) ?? m) };
@@ -223,10 +225,11 @@ export class Snapshot {
         this.byType.set(typeUrl, present[0]!);
         continue;
       }
-      // Same parts as the previous snapshot of this key: the same merged view (streams see it
-      // as unchanged without comparing anything).
+      // Parts with the same contents as the previous snapshot of this key: its merged view
+      // (same version; nothing to check again).
       const before = previous?.sources.get(typeUrl);
-      if (before && before.length === present.length && before.every((t, i) => t === present[i])) {
+      const aligned = before !== undefined && before.length === present.length;
+      if (aligned && before.every((t, i) => t.version === present[i]!.version)) {
         this.byType.set(typeUrl, previous!.resources(typeUrl));
         continue;
       }
@@ -237,10 +240,11 @@ export class Snapshot {
           for (let j = i + 1; j < bySize.length; j++) if (bySize[j]!.resources.has(name)) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
         }
       }
-      // Exactly one part changed, and it knows which names did: so does the merged view.
-      const differing = before && before.length === present.length ? present.filter((t, i) => t !== before[i]) : [];
-      const only = differing.length === 1 ? differing[0]! : undefined;
-      const changes = only?.changes && only.changes.from.deref() === before![present.indexOf(only)] ? { from: new WeakRef(previous!.resources(typeUrl)), names: only.changes.names } : undefined;
+      // Exactly one part changed, and it knows which names did since its previous version: so
+      // does the merged view, since the previous merged version.
+      const differing = aligned ? present.map((t, i) => i).filter((i) => present[i]!.version !== before[i]!.version) : [];
+      const only = differing.length === 1 ? present[differing[0]!]! : undefined;
+      const changes = only?.changes && only.changes.since === before![differing[0]!]!.version ? { since: previous!.resources(typeUrl).version, names: only.changes.names } : undefined;
       this.byType.set(typeUrl, { version: hash(present.map((t) => `${t.version};`)), resources: new MergedResources(present.map((t) => t.resources)), ...(changes ? { changes } : {}) });
     }
     this.version = hash(PUSH_ORDER.map((t) => `${t}=${this.resources(t).version};`));

@@ -23,15 +23,21 @@ describe("HeldResources", () => {
   it("exceptions override the map: set, delete, and a name subscribed later is not held", () => {
     const resources = map({ a: "1", b: "2" });
     const held = new HeldResources();
-    held.rebase(resources, new Set(["a"]));
+    held.rebase(resources, new Set(["a"]), "v1");
     held.set("b", "9"); // sent since (e.g. delta)
     held.delete("a"); // forgotten (e.g. endpoints to re-send)
     held.set("new", "5");
     expect([held.version("a"), held.version("b"), held.version("new")]).toEqual([undefined, "9", "5"]);
     expect([...held.names()].sort()).toEqual(["b", "new"]);
-    expect(held.isExactly(resources)).toBe(false);
+    expect(held.isExactly("v1")).toBe(false);
+    held.rebase(resources, ALL_NAMES, "v1");
+    expect(held.isExactly("v1")).toBe(true);
+    // Known by version (content), not by which map: another version or none is "not known".
+    expect(held.isExactly("v2")).toBe(false);
+    expect(held.isExactly(undefined)).toBe(false);
     held.rebase(resources, ALL_NAMES);
-    expect(held.isExactly(resources)).toBe(true);
+    expect(held.isExactly("v1")).toBe(false);
+    held.rebase(resources, ALL_NAMES, "v1");
     expect([held.version("a"), held.version("b"), held.version("new")]).toEqual(["1", "2", undefined]);
     expect(held.size).toBe(2);
   });

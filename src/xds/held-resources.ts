@@ -16,6 +16,8 @@ export type NameFilter = ReadonlySet<string> | typeof ALL_NAMES;
 export class HeldResources {
   /** The map the proxy was brought up to date with (read only; usually a snapshot's own). */
   private base?: ReadonlyMap<string, CachedResource>;
+  /** TypeResources.version of `base` when it is a whole type's map (a content hash). */
+  private baseVersion?: string;
   /** A name of `base` is held only if every filter has it (the subscriptions since). */
   private filters: NameFilter[] = [];
   /** Exceptions since: the version held, or null when not held. */
@@ -48,9 +50,13 @@ export class HeldResources {
     else this.overrides.delete(name);
   }
 
-  /** The proxy now holds exactly `resources` restricted to `names`. */
-  rebase(resources: ReadonlyMap<string, CachedResource>, names: NameFilter): void {
+  /**
+   * The proxy now holds exactly `resources` restricted to `names`. `version`: the
+   * TypeResources.version of `resources` when they are a whole type's map.
+   */
+  rebase(resources: ReadonlyMap<string, CachedResource>, names: NameFilter, version?: string): void {
     this.base = resources;
+    this.baseVersion = version;
     this.filters = [names];
     this.overrides.clear();
   }
@@ -61,9 +67,13 @@ export class HeldResources {
     for (const [name, v] of this.overrides) if (v !== null && !names.has(name)) this.overrides.delete(name);
   }
 
-  /** True when the proxy holds exactly `resources`, known without comparing (same map, whole). */
-  isExactly(resources: ReadonlyMap<string, CachedResource>): boolean {
-    return this.base === resources && this.overrides.size === 0 && this.filters.length === 1 && this.filters[0] === ALL_NAMES;
+  /**
+   * True when the proxy is known, without comparing, to hold exactly the whole type at this
+   * version (TypeResources.version: equal versions mean equal content, whichever map carries
+   * it). False means "not known": the caller compares.
+   */
+  isExactly(version: string | undefined): boolean {
+    return version !== undefined && this.baseVersion === version && this.overrides.size === 0 && this.filters.length === 1 && this.filters[0] === ALL_NAMES;
   }
 
   /** Whether anything was ever recorded (a first response has been sent or claimed). */

@@ -88,10 +88,12 @@ export interface TypeState {
   readonly held: HeldResources;
   inflight?: InflightResponse;
   /**
-   * The TypeResources this stream has nothing left to send for (the proxy holds all of it
-   * that it subscribed to). Unset whenever the subscription or what the proxy holds changes.
+   * The version of this type (TypeResources.version) the stream has nothing left to send for:
+   * the proxy holds all of it that it subscribed to. Versions come from content, so any
+   * TypeResources with this version is as clean, whichever object carries it. Unset whenever
+   * the subscription or what the proxy holds changes.
    */
-  clean?: TypeResources;
+  cleanVersion?: string;
   /** How and when the proxy answered the latest response. */
   lastOutcome?: "ack" | "nack";
   answeredAt?: number;
@@ -469,15 +471,15 @@ export abstract class XdsStreamBase<S extends TypeState> {
    * that changed since the proxy was up to date (EDS fast path), or "all".
    */
   protected candidates(st: S, typed: TypeResources): "clean" | ReadonlySet<string> | "all" {
-    if (!st.clean) return "all";
-    if (st.clean === typed) return "clean";
-    if (typed.changes?.from.deref() === st.clean) return typed.changes.names;
+    if (st.cleanVersion === undefined) return "all";
+    if (st.cleanVersion === typed.version) return "clean";
+    if (typed.changes?.since === st.cleanVersion) return typed.changes.names;
     return "all";
   }
 
   /** The proxy now holds exactly the resources of `typed` it subscribed to. */
   protected holdAll(st: S, typed: TypeResources): void {
-    st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names);
+    st.held.rebase(typed.resources, st.wildcard ? ALL_NAMES : st.names, typed.version);
   }
 
   /** Makes the stream treat these resources as not held by the proxy, so they are sent again. */

@@ -55,7 +55,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
       // Subscriptions accumulate over requests: bounded in count and bytes per type.
       this.checkNames(st, names.size, bytes);
       for (const name of unsubscribe) if (name !== "*") st.held.delete(name);
-      st.clean = undefined;
+      st.cleanVersion = undefined;
       st.wildcard = wildcard;
       st.names = sharedNames(names);
       st.namesBytes = bytes;
@@ -81,7 +81,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
       return { updated, removed };
     }
     if (st.wildcard) {
-      if (st.held.isExactly(all)) return { updated, removed };
+      if (st.held.isExactly(typed.version)) return { updated, removed };
       for (const r of all.values()) if (st.held.version(r.name) !== r.version) updated.push(r);
     } else {
       for (const name of st.names) {
@@ -109,7 +109,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
     if (updated.length === 0 && removed.length === 0) {
       // Up to date with this type, unless removed clusters are being kept.
       if (!kept) {
-        st.clean = typed;
+        st.cleanVersion = typed.version;
         this.holdAll(st, typed);
       }
       this.markInSync(st, version);
@@ -139,7 +139,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
       for (const r of updated) st.held.set(r.name, r.version);
     } else {
       this.holdAll(st, typed);
-      st.clean = typed;
+      st.cleanVersion = typed.version;
     }
     this.emit(st, frame.bytes, version, frame.nonce, updated.length + removed.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
@@ -147,7 +147,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
   }
 
   protected override forgetSent(st: TypeState, names: readonly string[]): void {
-    st.clean = undefined;
+    st.cleanVersion = undefined;
     for (const n of names) st.held.delete(n);
   }
 }

@@ -37,6 +37,8 @@ interface SotwTypeState extends TypeState {
 interface DesiredView {
   view: ReadonlyMap<string, CachedResource>;
   version?: string;
+  /** `view` is the type's whole map at `version` (a wildcard subscription, nothing kept back). */
+  whole: boolean;
 }
 
 function isStateOfTheWorld(typeUrl: XdsTypeUrl): boolean {
@@ -70,7 +72,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       const wildcard = listed.has("*") || (listed.size === 0 && isWildcardByDefault(st.typeUrl));
       const requested = listed.has("*") ? new Set([...listed].filter((n) => n !== "*")) : listed;
       if (wildcard !== st.wildcard || !sameSet(requested, st.names)) {
-        st.clean = undefined;
+        st.cleanVersion = undefined;
         st.wildcard = wildcard;
         // Shorter lists are shared once they differ (not hashed again on every ACK).
         st.names = raw ? requested : sharedNames(requested);
@@ -104,7 +106,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       }
       view = named;
     }
-    if (st.typeUrl === XDS_TYPES.cluster && !st.held.empty && !st.held.isExactly(view)) {
+    if (st.typeUrl === XDS_TYPES.cluster && !st.held.empty && !st.held.isExactly(st.wildcard ? typed.version : undefined)) {
       // Removed clusters stay until listeners and routes settle; only ask when some were removed.
       const removed: [string, CachedResource][] = [];
       for (const name of st.held.names()) {
@@ -117,7 +119,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
         version = undefined;
       }
     }
-    return { view, version };
+    return { view, version, whole: st.wildcard && version !== undefined };
   }
 
   private versionOfView(d: DesiredView): string {
@@ -130,9 +132,10 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     return out;
   }
 
-  private pendingFor(st: SotwTypeState, view: ReadonlyMap<string, CachedResource>): boolean {
+  private pendingFor(st: SotwTypeState, d: DesiredView): boolean {
+    const view = d.view;
     if (st.held.empty) return st.wildcard || view.size > 0;
-    if (st.held.isExactly(view)) return false;
+    if (st.held.isExactly(d.whole ? d.version : undefined)) return false;
     for (const r of view.values()) if (st.held.version(r.name) !== r.version) return true;
     return isStateOfTheWorld(st.typeUrl) && st.held.size !== view.size;
   }
@@ -153,7 +156,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     const c = this.candidates(st, typed);
     if (c === "clean") return false;
     if (c !== "all") return this.changedAmong(st, typed, c).length > 0;
-    return this.pendingFor(st, this.desired(st, snapshot).view);
+    return this.pendingFor(st, this.desired(st, snapshot));
   }
 
   protected override pushType(st: SotwTypeState, snapshot: Snapshot): boolean {
@@ -163,7 +166,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     if (c !== "all") {
       const changed = this.changedAmong(st, typed, c);
       if (changed.length === 0) {
-        st.clean = typed;
+        st.cleanVersion = typed.version;
         return false;
       }
       if (!isStateOfTheWorld(st.typeUrl)) {
@@ -173,14 +176,14 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
         this.holdAll(st, typed);
         st.sentVersion = typed.version;
         st.viewChanged = false;
-        st.clean = typed;
+        st.cleanVersion = typed.version;
         this.emit(st, frame.bytes, typed.version, frame.nonce, changed.length);
         return true;
       }
     }
     const pushed = this.pushFull(st, snapshot);
     // Up to date with this type now, unless removed clusters are kept for make-before-break.
-    if (!st.wildcard || st.held.isExactly(typed.resources)) st.clean = typed;
+    if (!st.wildcard || st.held.isExactly(typed.version)) st.cleanVersion = typed.version;
     return pushed;
   }
 
@@ -199,7 +202,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
         return false;
       }
     }
-    if (!this.pendingFor(st, d.view)) {
+    if (!this.pendingFor(st, d)) {
       // Same content as what was sent: remember the current map, so the next wake-up with this
       // snapshot is recognised without comparing (see candidates()).
       if (!st.held.empty) this.holdView(st, d, snapshot);
@@ -226,7 +229,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     // (wildcard), or a first response to a subscription shared with other streams (same
     // names, same order: see shared-names.ts) at the type's version.
     const shareKey =
-      isStateOfTheWorld(st.typeUrl) && d.view === snapshot.resources(st.typeUrl).resources
+      isStateOfTheWorld(st.typeUrl) && d.whole
         ? d.view
         : !isStateOfTheWorld(st.typeUrl) && !st.wildcard && st.held.empty && d.version !== undefined && resources.length > 1
           ? st.names
@@ -245,13 +248,12 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
    * or, for clusters kept for make-before-break, the view itself.
    */
   private holdView(st: SotwTypeState, d: DesiredView, snapshot: Snapshot): void {
-    const typed = snapshot.resources(st.typeUrl);
-    if (st.wildcard && d.view !== typed.resources) st.held.rebase(d.view, ALL_NAMES);
-    else this.holdAll(st, typed);
+    if (st.wildcard && !d.whole) st.held.rebase(d.view, ALL_NAMES);
+    else this.holdAll(st, snapshot.resources(st.typeUrl));
   }
 
   protected override forgetSent(st: SotwTypeState, names: readonly string[]): void {
-    st.clean = undefined;
+    st.cleanVersion = undefined;
     for (const n of names) st.held.delete(n);
   }
 }
