@@ -204,6 +204,18 @@ describe("validateMesh", () => {
     ]);
   });
 
+  it('matches "*foo.example.com" ServiceEntry hosts and DestinationRules as Istio does (any host ending in foo.example.com), not as exact names', () => {
+    const entry = sourced({ kind: "ServiceEntry", metadata: { name: "partial" }, spec: { hosts: ["*api.example.com"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "NONE" } });
+    const rule = sourced({ kind: "DestinationRule", metadata: { name: "partial" }, spec: { host: "*api.example.com", subsets: [{ name: "blue", labels: { color: "blue" } }] } });
+    const routed = (name: string, host: string, subset?: string) => virtualService(name, { hosts: [`${name}.test`], http: [{ route: [{ destination: { host, ...(subset ? { subset } : {}) } }] }] });
+    const ok = [routed("a", "payments-api.example.com", "blue"), routed("b", "api.example.com"), routed("c", "x.y.legacy-api.example.com")];
+    const missing = routed("e", "api.example.org");
+    const { issues } = validateMesh([entry, rule, ...ok, missing]);
+    expect(problems(issues)).toEqual([
+      'VirtualService/default/e: spec.http[0].route[0].destination.host: unknown host "api.example.org": no ServiceEntry declares it; requests routed here get 503 until it exists',
+    ]);
+  });
+
   it("finds subsets through a wildcard DestinationRule, and names the first hiding ServiceEntry", () => {
     const wildcard = sourced({ kind: "ServiceEntry", metadata: { name: "example" }, spec: { hosts: ["*.example.com"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "NONE" } });
     const rule = sourced({ kind: "DestinationRule", metadata: { name: "example" }, spec: { host: "*.example.com", subsets: [{ name: "blue", labels: { color: "blue" } }] } });

@@ -172,11 +172,15 @@ type HostLookup = { found: true } | { found: false; hiddenBy?: Sourced<ServiceEn
 /**
  * Items under the host patterns they declare, for "which items match this host" without a
  * scan: exact hosts in a map, "*.suffix" patterns by suffix (a host is looked up under each of
- * its dot-suffixes), "*" apart. Answers keep the items' own order.
+ * its dot-suffixes), "*" apart. A pattern such as "*foo.example.com" (Istio: any host ending in
+ * "foo.example.com") is filed under the dot-suffix of what follows its "*" (".example.com", or
+ * "" without a dot) and checked with endsWith. Answers keep the items' own order.
  */
 class HostPatternIndex<T> {
   private readonly exact = new Map<string, number[]>();
   private readonly suffixes = new Map<string, number[]>();
+  /** "*foo.x" patterns by the dot-suffix of "foo.x" (".x"), each with the text its hosts end in ("foo.x"). */
+  private readonly partialSuffixes = new Map<string, { index: number; ending: string }[]>();
   private readonly everything: number[] = [];
 
   constructor(
@@ -188,7 +192,11 @@ class HostPatternIndex<T> {
       for (const pattern of new Set(patternsOf(item))) {
         if (pattern === "*") this.everything.push(index);
         else if (pattern.startsWith("*.")) push(this.suffixes, pattern.slice(1), index);
-        else push(this.exact, pattern, index);
+        else if (pattern.startsWith("*")) {
+          const ending = pattern.slice(1);
+          const dot = ending.indexOf(".");
+          push(this.partialSuffixes, dot === -1 ? "" : ending.slice(dot), { index, ending });
+        } else push(this.exact, pattern, index);
       }
     });
   }
@@ -198,8 +206,11 @@ class HostPatternIndex<T> {
     const found = new Set<number>(this.everything);
     for (const name of names) {
       for (const index of this.exact.get(name) ?? []) found.add(index);
+      for (const partial of this.partialSuffixes.get("") ?? []) if (name.endsWith(partial.ending)) found.add(partial.index);
       for (let dot = name.indexOf("."); dot !== -1; dot = name.indexOf(".", dot + 1)) {
-        for (const index of this.suffixes.get(name.slice(dot)) ?? []) found.add(index);
+        const suffix = name.slice(dot);
+        for (const index of this.suffixes.get(suffix) ?? []) found.add(index);
+        for (const partial of this.partialSuffixes.get(suffix) ?? []) if (name.endsWith(partial.ending)) found.add(partial.index);
       }
     }
     if (this.counter) this.counter.hostCandidates += found.size;
