@@ -190,13 +190,35 @@ describe("false acceptances: Istio refuses these", () => {
 });
 
 describe("real Istio fields: 'not supported yet', never 'unknown field'", () => {
-  it("DestinationRule loadBalancer.warmup, connectionPool.http.http2KeepAlive, retryBudget, outlierDetection.consecutiveErrors: warnings", () => {
+  it("DestinationRule loadBalancer.warmup, connectionPool.http.http2KeepAlive, retryBudget are implemented (accepted, no warning); outlierDetection.consecutiveErrors and retryBudget.budgetInterval: warnings", () => {
     const r = check("DestinationRule", {
       host: "reviews",
-      trafficPolicy: { loadBalancer: { simple: "ROUND_ROBIN", warmup: { duration: "10s" } }, connectionPool: { http: { http2KeepAlive: { time: "10s" } } }, retryBudget: { percent: { value: 20 } }, outlierDetection: { consecutiveErrors: 5 } },
+      trafficPolicy: {
+        loadBalancer: { simple: "ROUND_ROBIN", warmup: { duration: "10s", minimumPercent: 5.5, aggression: 2 } },
+        connectionPool: { tcp: { tcpKeepalive: { probes: 3, time: "60s", interval: "10s" } }, http: { http2KeepAlive: { interval: "15s", timeout: "5s" } } },
+        retryBudget: { percent: 20.5, minRetryConcurrency: 3, budgetInterval: "10s" },
+        outlierDetection: { consecutiveErrors: 5 },
+      },
     });
     expect(errors(r)).toEqual([]);
-    expect(warnings(r).map((w) => w.split(":")[0])).toEqual(["spec.trafficPolicy.retryBudget", "spec.trafficPolicy.loadBalancer.warmup", "spec.trafficPolicy.connectionPool.http.http2KeepAlive", "spec.trafficPolicy.outlierDetection.consecutiveErrors"]);
+    expect(warnings(r).map((w) => w.split(":")[0])).toEqual(["spec.trafficPolicy.outlierDetection.consecutiveErrors", "spec.trafficPolicy.retryBudget.budgetInterval"]);
+    const deprecated = check("DestinationRule", { host: "reviews", trafficPolicy: { loadBalancer: { warmupDurationSecs: "30s" }, retryBudget: {} } });
+    expect(errors(deprecated)).toEqual([]);
+    expect(warnings(deprecated)).toEqual([]);
+  });
+
+  it("DestinationRule warmup, http2KeepAlive and retryBudget as Istio refuses them (its CRD test data: minimumPercent 150, no duration, aggression -0.1)", () => {
+    const lb = (warmup: unknown, extra: Record<string, unknown> = {}) => check("DestinationRule", { host: "reviews", trafficPolicy: { loadBalancer: { warmup, ...extra } } });
+    expect(errors(lb({ duration: "300s", minimumPercent: 150 }))).toEqual(["spec.trafficPolicy.loadBalancer.warmup.minimumPercent: expected a number from 0 to 100, found 150"]);
+    expect(errors(lb({ minimumPercent: 5 }))).toEqual(['spec.trafficPolicy.loadBalancer.warmup.duration: required field is missing: expected how long a new endpoint warms up, such as "60s"']);
+    expect(errors(lb({ duration: "300s", aggression: -0.1 }))).toEqual([
+      "spec.trafficPolicy.loadBalancer.warmup.aggression: expected a number greater than 0 (1 ramps traffic up linearly, more ramps it up faster), found -0.1",
+    ]);
+    expect(errors(lb({ duration: "300s" }, { warmupDurationSecs: "10s" }))).toHaveLength(1);
+    const keepAlive = check("DestinationRule", { host: "reviews", trafficPolicy: { connectionPool: { http: { http2KeepAlive: { interval: "15s" } } } } });
+    expect(errors(keepAlive).map((e) => e.split(":")[0])).toEqual(["spec.trafficPolicy.connectionPool.http.http2KeepAlive.timeout"]);
+    const budget = check("DestinationRule", { host: "reviews", trafficPolicy: { retryBudget: { percent: 101, minRetryConcurrency: -1 } } });
+    expect(errors(budget).map((e) => e.split(":")[0])).toEqual(["spec.trafficPolicy.retryBudget.percent", "spec.trafficPolicy.retryBudget.minRetryConcurrency"]);
   });
 
   it("RequestAuthentication spaceDelimitedClaims: a warning", () => {

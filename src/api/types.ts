@@ -301,7 +301,10 @@ export interface LoadBalancerSettings {
   simple?: "UNSPECIFIED" | "LEAST_CONN" | "RANDOM" | "PASSTHROUGH" | "ROUND_ROBIN" | "LEAST_REQUEST";
   consistentHash?: ConsistentHashLB;
   localityLbSetting?: LocalityLbSetting;
+  /** Deprecated form of warmup.duration. */
   warmupDurationSecs?: Duration;
+  /** Slow start of new endpoints (Envoy's slow_start_config): minimumPercent defaults to 10, aggression to 1. */
+  warmup?: { duration: Duration; minimumPercent?: number; aggression?: number };
 }
 
 export interface ConnectionPoolSettings {
@@ -313,7 +316,15 @@ export interface ConnectionPoolSettings {
     maxRetries?: number;
     idleTimeout?: Duration;
     h2UpgradePolicy?: "DEFAULT" | "DO_NOT_UPGRADE" | "UPGRADE";
+    /** HTTP/2 PING frames on upstream connections. */
+    http2KeepAlive?: { interval: Duration; timeout: Duration };
   };
+}
+
+/** Envoy's circuit-breaker retry budget; Istio's defaults: percent 20, minRetryConcurrency 3. */
+export interface RetryBudget {
+  percent?: number;
+  minRetryConcurrency?: number;
 }
 
 export interface OutlierDetection {
@@ -351,6 +362,7 @@ export interface TrafficPolicy {
   outlierDetection?: OutlierDetection;
   tls?: ClientTLSSettings;
   portLevelSettings?: PortTrafficPolicy[];
+  retryBudget?: RetryBudget;
 }
 
 export interface Subset {

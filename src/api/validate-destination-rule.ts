@@ -15,13 +15,13 @@ import {
 } from "./field-checks.js";
 
 const DESTINATION_RULE_FIELDS = ["host", "trafficPolicy", "subsets", "exportTo", "workloadSelector"] as const;
-const TRAFFIC_POLICY_FIELDS = ["loadBalancer", "connectionPool", "outlierDetection", "tls", "portLevelSettings"] as const;
+const TRAFFIC_POLICY_FIELDS = ["loadBalancer", "connectionPool", "outlierDetection", "tls", "portLevelSettings", "retryBudget"] as const;
 const PORT_TRAFFIC_POLICY_FIELDS = ["port", "loadBalancer", "connectionPool", "outlierDetection", "tls"] as const;
-const LOAD_BALANCER_FIELDS = ["simple", "consistentHash", "localityLbSetting", "warmupDurationSecs"] as const;
+const LOAD_BALANCER_FIELDS = ["simple", "consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup"] as const;
 const CONSISTENT_HASH_KEYS = ["httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName"] as const;
 const LOCALITY_LB_FIELDS = ["distribute", "failover", "failoverPriority", "enabled"] as const;
 const TCP_POOL_FIELDS = ["maxConnections", "connectTimeout", "tcpKeepalive"] as const;
-const HTTP_POOL_FIELDS = ["http1MaxPendingRequests", "http2MaxRequests", "maxRequestsPerConnection", "maxRetries", "idleTimeout", "h2UpgradePolicy"] as const;
+const HTTP_POOL_FIELDS = ["http1MaxPendingRequests", "http2MaxRequests", "maxRequestsPerConnection", "maxRetries", "idleTimeout", "h2UpgradePolicy", "http2KeepAlive"] as const;
 const OUTLIER_DETECTION_FIELDS = ["consecutive5xxErrors", "consecutiveGatewayErrors", "interval", "baseEjectionTime", "maxEjectionPercent", "minHealthPercent", "splitExternalLocalOriginErrors"] as const;
 const CLIENT_TLS_FIELDS = ["mode", "clientCertificate", "privateKey", "caCertificates", "credentialName", "subjectAltNames", "sni", "insecureSkipVerify"] as const;
 
@@ -67,9 +67,10 @@ function checkSubsets(spec: CheckedObject): void {
 }
 
 function checkTrafficPolicy(c: IssueCollector, value: unknown, path: string): void {
-  const policy = CheckedObject.of(c, value, path, TRAFFIC_POLICY_FIELDS, ["tunnel", "proxyProtocol", "retryBudget"]);
+  const policy = CheckedObject.of(c, value, path, TRAFFIC_POLICY_FIELDS, ["tunnel", "proxyProtocol"]);
   if (!policy) return;
   checkPolicySettings(policy);
+  checkRetryBudget(policy);
   const ports = new Map<number, string>();
   policy.list(
     "portLevelSettings",
@@ -100,11 +101,22 @@ function checkPolicySettings(policy: CheckedObject): void {
 }
 
 function checkLoadBalancer(policy: CheckedObject): void {
-  const lb = policy.object("loadBalancer", LOAD_BALANCER_FIELDS, ["warmup"]);
+  const lb = policy.object("loadBalancer", LOAD_BALANCER_FIELDS, ["zoneAwareLbSetting"]);
   if (!lb) return;
   lb.atMostOneOf(["simple", "consistentHash"], "load balancer types");
   lb.enumValue("simple", SIMPLE_LB);
+  // Slow start (Envoy's slow_start_config): warmupDurationSecs is the deprecated form of warmup.duration; Istio's schema allows one of them.
+  lb.atMostOneOf(["warmupDurationSecs", "warmup"], "warm-up settings (warmupDurationSecs is the deprecated form of warmup.duration)");
   lb.duration("warmupDurationSecs", { positive: true });
+  const warmup = lb.object("warmup", ["duration", "minimumPercent", "aggression"]);
+  if (warmup) {
+    if (warmup.require("duration", 'how long a new endpoint warms up, such as "60s"')) warmup.duration("duration", { positive: true });
+    warmup.number("minimumPercent", { min: 0, max: 100 });
+    const aggression = warmup.value["aggression"];
+    if (warmup.has("aggression") && !(typeof aggression === "number" && Number.isFinite(aggression) && aggression > 0)) {
+      policy.c.error(warmup.at("aggression"), `expected a number greater than 0 (1 ramps traffic up linearly, more ramps it up faster), found ${describeValue(aggression)}`);
+    }
+  }
 
   const hash = lb.object("consistentHash", [...CONSISTENT_HASH_KEYS, "minimumRingSize"], ["ringHash", "maglev"]);
   if (hash) {
@@ -180,12 +192,27 @@ function checkConnectionPool(policy: CheckedObject): void {
       keepalive.duration("interval", { positive: true });
     }
   }
-  const http = pool.object("http", HTTP_POOL_FIELDS, ["useClientProtocol", "maxConcurrentStreams", "http2KeepAlive"]);
+  const http = pool.object("http", HTTP_POOL_FIELDS, ["useClientProtocol", "maxConcurrentStreams"]);
   if (http) {
     for (const key of ["http1MaxPendingRequests", "http2MaxRequests", "maxRequestsPerConnection", "maxRetries"]) http.integer(key, { min: 0, max: INT32_MAX });
     http.duration("idleTimeout", { positive: true });
     http.enumValue("h2UpgradePolicy", H2_UPGRADE_POLICIES);
+    // HTTP/2 PING frames on upstream connections (Envoy's http2_protocol_options.connection_keepalive); Istio requires both.
+    const keepAlive = http.object("http2KeepAlive", ["interval", "timeout"]);
+    if (keepAlive) {
+      if (keepAlive.require("interval", 'how often to send an HTTP/2 PING, such as "15s"')) keepAlive.duration("interval", { positive: true });
+      if (keepAlive.require("timeout", 'how long to wait for the PING\'s answer before closing the connection, such as "5s"')) keepAlive.duration("timeout", { positive: true });
+    }
   }
+}
+
+/** trafficPolicy.retryBudget: Envoy's circuit-breaker retry budget (Istio: percent 20 and 3 concurrent retries unless set). */
+function checkRetryBudget(policy: CheckedObject): void {
+  // budgetInterval (newer than the Envoy API types Weft generates from) is a "not supported yet" warning.
+  const budget = policy.object("retryBudget", ["percent", "minRetryConcurrency"], ["budgetInterval"]);
+  if (!budget) return;
+  budget.number("percent", { min: 0, max: 100 });
+  budget.integer("minRetryConcurrency", { min: 0, max: UINT32_MAX });
 }
 
 function checkOutlierDetection(policy: CheckedObject): void {

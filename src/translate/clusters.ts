@@ -13,6 +13,8 @@ import type { ServiceModel, ServicePortModel } from "../model/mesh-model.js";
 import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, inboundClusterStatName, outboundClusterName, outboundClusterStatName } from "./naming.js";
 import type { EffectivePolicy } from "./traffic-policy.js";
 import { TLS_MODE_LABEL, meshSni, outboundMtlsSocket, spiffeIdOf } from "./mtls.js";
+import { applySlowStart, http2KeepaliveOf, retryBudgetOf, upstreamConnectionOptionsOf } from "./cluster-connection-settings.js";
+import type { CircuitBreakers_Thresholds_RetryBudget } from "../../generated/envoy/config/cluster/v3/circuit_breaker.js";
 
 const DEFAULT_CONNECT_TIMEOUT = "10s"; // Istio's default
 
@@ -40,7 +42,9 @@ function lbPolicy(policy: EffectivePolicy): Cluster_LbPolicy {
 /** Istio's limits are effectively none (2^32-1) where not configured; Envoy's own defaults are 1024 (and 3 retries). */
 const UNLIMITED = 4294967295;
 
-function circuitBreakers(limits: { maxConnections?: number; maxPendingRequests?: number; maxRequests?: number; maxRetries?: number } = {}): Cluster["circuitBreakers"] {
+function circuitBreakers(
+  limits: { maxConnections?: number; maxPendingRequests?: number; maxRequests?: number; maxRetries?: number; retryBudget?: CircuitBreakers_Thresholds_RetryBudget } = {},
+): Cluster["circuitBreakers"] {
   return {
     thresholds: [
       {
@@ -49,6 +53,7 @@ function circuitBreakers(limits: { maxConnections?: number; maxPendingRequests?:
         maxPendingRequests: limits.maxPendingRequests ?? UNLIMITED,
         maxRequests: limits.maxRequests ?? UNLIMITED,
         maxRetries: limits.maxRetries ?? UNLIMITED,
+        ...(limits.retryBudget ? { retryBudget: limits.retryBudget } : {}),
         trackRemaining: true,
       },
     ],
@@ -80,10 +85,16 @@ function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePor
     maxPendingRequests: pool?.http?.http1MaxPendingRequests,
     maxRequests: pool?.http?.http2MaxRequests,
     maxRetries: pool?.http?.maxRetries,
+    retryBudget: retryBudgetOf(policy.retryBudget),
   });
+  applySlowStart(cluster, policy.loadBalancer);
+  const upstreamConnectionOptions = upstreamConnectionOptionsOf(pool?.tcp);
+  if (upstreamConnectionOptions) cluster.upstreamConnectionOptions = upstreamConnectionOptions;
   const http2 = port.protocol === "HTTP2" || port.protocol === "GRPC" || pool?.http?.h2UpgradePolicy === "UPGRADE";
   const idle = pool?.http?.idleTimeout;
   const perConn = pool?.http?.maxRequestsPerConnection;
+  // As Istio, HTTP/2 PINGs only on clusters that speak HTTP/2 upstream.
+  const http2Keepalive = http2KeepaliveOf(pool?.http);
   if (isHttpProtocol(port.protocol) && (http2 || idle || perConn)) {
     cluster.typedExtensionProtocolOptions = {
       "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": packAny(EXTENSION_TYPES.httpProtocolOptions, {
@@ -91,7 +102,7 @@ function applyPolicy(cluster: Cluster, policy: EffectivePolicy, port: ServicePor
           ...(idle ? { idleTimeout: toProtoDuration(idle) } : {}),
           ...(perConn ? { maxRequestsPerConnection: perConn } : {}),
         },
-        explicitHttpConfig: http2 ? { http2ProtocolOptions: {} } : { httpProtocolOptions: {} },
+        explicitHttpConfig: http2 ? { http2ProtocolOptions: http2Keepalive ? { connectionKeepalive: http2Keepalive } : {} } : { httpProtocolOptions: {} },
       }),
     };
   }

@@ -1,7 +1,7 @@
 // Golden tests: Istio YAML in testdata/in/<case>.yaml, the Envoy resources for each proxy in
 // testdata/out/<case>.<proxy>.json (regenerate with UPDATE_GOLDEN=1). Every golden output is
 // also accepted by `envoy --mode validate`.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -17,6 +17,7 @@ import type { MeshSecurity } from "./mtls.js";
 import { validateWithEnvoy } from "../envoy/validate-config.js";
 import { buildMeshModel, type MeshSettings } from "../model/mesh-model.js";
 import { readMeshSettings } from "../api/mesh-settings.js";
+import { parseDocuments, validateResource } from "../api/validate-resource.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { translateProxy } from "./translate.js";
 
@@ -80,10 +81,23 @@ const CASES: { name: string; input: string; proxy: ProxyModel; mtls?: boolean }[
   { name: "delegate.ingressgateway", input: "delegate", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway" }, capture: "transparent", locality: "" } },
   { name: "delegate.frontend", input: "delegate", proxy: sidecar("frontend", "shop") },
   { name: "wildcard.shop-app", input: "wildcard", proxy: sidecar("shop", "shop") },
+  { name: "cluster-tuning.shop", input: "cluster-tuning", proxy: sidecar("shop", "shop") },
   { name: "telemetry.ingressgateway", input: "telemetry", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway", app: "istio-ingressgateway" }, capture: "transparent", locality: "" } },
 ];
 
 describe("translation goldens", () => {
+  it("every golden input is valid Istio as Weft's validator reads it (no errors)", () => {
+    const dir = path.join(DATA, "in");
+    const errors: string[] = [];
+    for (const name of readdirSync(dir).filter((f) => f.endsWith(".yaml") && !f.endsWith(".mesh.yaml"))) {
+      const file = path.join(dir, name);
+      for (const { document, value } of parseDocuments(readFileSync(file, "utf8"), file).docs) {
+        for (const issue of validateResource(value, { file: name, document }).issues) if (issue.severity === "error") errors.push(`${name}#${document} ${issue.field}: ${issue.message}`);
+      }
+    }
+    expect(errors).toEqual([]);
+  });
+
   for (const c of CASES) {
     it(`${c.name}: matches testdata/out/${c.name}.json, is consistent, and Envoy accepts it`, async () => {
       const model = buildMeshModel(load(c.input), settingsFor(c.input));
