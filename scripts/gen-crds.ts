@@ -90,7 +90,7 @@ const STATUS_SCHEMA = {
 };
 
 /** `Interface.field` whose TypeScript number is a double in Istio's API. */
-const DOUBLE_FIELDS = new Set(["Percent.value", "Tracing.randomSamplingPercentage"]);
+const DOUBLE_FIELDS = new Set(["Percent.value", "Tracing.randomSamplingPercentage", "WarmupConfiguration.minimumPercent", "WarmupConfiguration.aggression", "RetryBudget.percent"]);
 
 type Schema = { [key: string]: unknown };
 

@@ -303,8 +303,15 @@ export interface LoadBalancerSettings {
   localityLbSetting?: LocalityLbSetting;
   /** Deprecated form of warmup.duration. */
   warmupDurationSecs?: Duration;
-  /** Slow start of new endpoints (Envoy's slow_start_config): minimumPercent defaults to 10, aggression to 1. */
-  warmup?: { duration: Duration; minimumPercent?: number; aggression?: number };
+  /** Slow start of new endpoints (Envoy's slow_start_config). */
+  warmup?: WarmupConfiguration;
+}
+
+/** Slow start of new endpoints: minimumPercent defaults to 10, aggression to 1 (both doubles). */
+export interface WarmupConfiguration {
+  duration: Duration;
+  minimumPercent?: number;
+  aggression?: number;
 }
 
 export interface ConnectionPoolSettings {
