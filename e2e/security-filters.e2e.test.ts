@@ -14,7 +14,7 @@ import { XDS_TYPES } from "../src/envoy/type-urls.js";
 import { freePort } from "../src/runner/free-port.js";
 import { buildHttpRbacFilters, buildNetworkRbacFilters } from "../src/translate/security/authorization.js";
 import { buildJwtAuthnFilter } from "../src/translate/security/jwt.js";
-import { BACKEND_CLUSTER, httpListener, loadSecurityYaml, tcpListener } from "../src/translate/security/testdata/harness.js";
+import { BACKEND_CLUSTER, httpListener, loadCase, loadSecurityYaml, tcpListener } from "../src/translate/security/testdata/harness.js";
 import { httpGet } from "./harness/http.js";
 import { startUpstream, type Upstream, type UpstreamEcho } from "./harness/upstream.js";
 
@@ -130,7 +130,7 @@ beforeAll(async () => {
   echoServer = createServer((s) => s.pipe(s));
   await new Promise<void>((resolve) => echoServer.listen(0, "127.0.0.1", resolve));
   const tcpBackendPort = (echoServer.address() as AddressInfo).port;
-  for (const name of ["jwtOnly", "requirePrincipal", "locations", "claims", "headers", "allowNothing", "audit", "tcpAllow", "tcpAllowHttpOnly", "tcpDenyHttpOnly", "tcpDenyOtherPort"]) port[name] = await freePort();
+  for (const name of ["jwtOnly", "requirePrincipal", "locations", "claims", "headers", "allowNothing", "audit", "tcpAllow", "tcpAllowHttpOnly", "tcpDenyHttpOnly", "tcpDenyOtherPort", "pathTemplates"]) port[name] = await freePort();
 
   const listeners: Listener[] = [
     // RequestAuthentication alone.
@@ -222,6 +222,8 @@ spec:
     - operation: { paths: ["/admin*"] }
 `,
     ),
+    // Path templates, from the translator's golden input (testdata/in/path-templates.yaml).
+    httpListener({ name: "pathTemplates", port: port.pathTemplates!, filters: buildHttpRbacFilters(loadCase("path-templates").filter((r): r is AuthorizationPolicy => r.kind === "AuthorizationPolicy"), TD) }),
   ];
 
   const tcp = (name: string, yaml: string) => tcpListener({ name, port: port[name]!, filters: buildNetworkRbacFilters(policies(yaml).authz, { ...TD, statPrefix: name }) });
@@ -368,5 +370,30 @@ describe("TCP (network RBAC)", () => {
   it("network RBAC stats are named per filter chain", async () => {
     const stats = await envoy.stats("^tcpDenyHttpOnly\\.");
     expect(stats.get("tcpDenyHttpOnly.authz_deny.rbac.denied")).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("path templates (Envoy's uri_template matcher)", () => {
+  const get = (path: string) => status("pathTemplates", { path });
+  it("{*} matches exactly one segment; the query is not part of the path", async () => {
+    expect(await get("/users/alice/orders")).toBe(200);
+    expect(await get("/users/alice/orders?page=2")).toBe(200);
+    expect(await get("/users/alice/bob/orders")).toBe(403);
+    expect(await get("/users//orders")).toBe(403);
+  });
+  it("{**} matches any number of remaining segments; a DENY template with a literal after {**} still denies", async () => {
+    expect(await get("/files/a")).toBe(200);
+    expect(await get("/files/a/b/c.txt")).toBe(200);
+    expect(await get("/files/a/b/secret.txt")).toBe(403);
+    expect(await get("/filesx/a")).toBe(403);
+  });
+  it("MEASURED: '/files/{**}' also matches '/files/' (zero segments) but not '/files'", async () => {
+    expect(await get("/files/")).toBe(200);
+    expect(await get("/files")).toBe(403);
+  });
+  it("notPaths with a template excludes what it matches; plain paths still match exactly", async () => {
+    expect(await get("/users/alice/orders/7")).toBe(403);
+    expect(await get("/healthz")).toBe(200);
+    expect(await get("/healthz/x")).toBe(403);
   });
 });

@@ -27,6 +27,9 @@ import { ExpressionFilter } from "../../generated/envoy/extensions/access_logger
 import { OpenTelemetryConfig } from "../../generated/envoy/config/trace/v3/opentelemetry.js";
 import { ZipkinConfig } from "../../generated/envoy/config/trace/v3/zipkin.js";
 import { EnvironmentResourceDetectorConfig } from "../../generated/envoy/extensions/tracers/opentelemetry/resource_detectors/v3/environment_resource_detector.js";
+import { ExtAuthz as HttpExtAuthz } from "../../generated/envoy/extensions/filters/http/ext_authz/v3/ext_authz.js";
+import { ExtAuthz as NetworkExtAuthz } from "../../generated/envoy/extensions/filters/network/ext_authz/v3/ext_authz.js";
+import { UriTemplateMatchConfig } from "../../generated/envoy/extensions/path/match/uri_template/v3/uri_template_match.js";
 
 /** What every ts-proto message constant offers; enough to encode, decode and build messages. */
 export interface MessageCodec<T> {
@@ -126,6 +129,9 @@ export const EXTENSION_TYPES = {
   openTelemetryTracer: `${PREFIX}envoy.config.trace.v3.OpenTelemetryConfig`,
   zipkinTracer: `${PREFIX}envoy.config.trace.v3.ZipkinConfig`,
   environmentResourceDetector: `${PREFIX}envoy.extensions.tracers.opentelemetry.resource_detectors.v3.EnvironmentResourceDetectorConfig`,
+  httpExtAuthz: `${PREFIX}envoy.extensions.filters.http.ext_authz.v3.ExtAuthz`,
+  networkExtAuthz: `${PREFIX}envoy.extensions.filters.network.ext_authz.v3.ExtAuthz`,
+  uriTemplateMatch: `${PREFIX}envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig`,
 } as const;
 
 export type ExtensionTypeUrl = (typeof EXTENSION_TYPES)[keyof typeof EXTENSION_TYPES];
@@ -155,6 +161,9 @@ export interface ExtensionMessageTypes {
   [EXTENSION_TYPES.openTelemetryTracer]: OpenTelemetryConfig;
   [EXTENSION_TYPES.zipkinTracer]: ZipkinConfig;
   [EXTENSION_TYPES.environmentResourceDetector]: EnvironmentResourceDetectorConfig;
+  [EXTENSION_TYPES.httpExtAuthz]: HttpExtAuthz;
+  [EXTENSION_TYPES.networkExtAuthz]: NetworkExtAuthz;
+  [EXTENSION_TYPES.uriTemplateMatch]: UriTemplateMatchConfig;
 }
 
 export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<ExtensionMessageTypes[U]> } = {
@@ -182,4 +191,7 @@ export const EXTENSION_CODECS: { [U in ExtensionTypeUrl]: MessageCodec<Extension
   [EXTENSION_TYPES.openTelemetryTracer]: OpenTelemetryConfig,
   [EXTENSION_TYPES.zipkinTracer]: ZipkinConfig,
   [EXTENSION_TYPES.environmentResourceDetector]: EnvironmentResourceDetectorConfig,
+  [EXTENSION_TYPES.httpExtAuthz]: HttpExtAuthz,
+  [EXTENSION_TYPES.networkExtAuthz]: NetworkExtAuthz,
+  [EXTENSION_TYPES.uriTemplateMatch]: UriTemplateMatchConfig,
 };

@@ -160,11 +160,41 @@ function portStringProblem(value: string): string | undefined {
 }
 
 function pathProblem(value: string): string | undefined {
-  if (/\{\*\*?\}/.test(value)) return `path templates ("{*}", "{**}") are not supported yet; use a prefix ("/api/*") or suffix ("*/info") match, found ${describeValue(value)}`;
+  if (/[{}]/.test(value)) return pathTemplateProblem(value);
   const wildcard = wildcardProblem(value);
   if (wildcard) return wildcard;
   if (!value.startsWith("/") && !value.startsWith("*")) return `expected a path starting with "/" (or a suffix match starting with "*"), found ${describeValue(value)}`;
   return undefined;
+}
+
+/** A path segment Envoy's URI template accepts as a literal (RFC 3986 pchar). */
+const TEMPLATE_LITERAL = /^[A-Za-z0-9\-._~%!$&'()+,;:@=]+$/;
+
+/**
+ * Istio's path templates: "{*}" matches one path segment, "{**}" any number of them (zero or
+ * more, so "/files/{**}" also matches "/files/"); each is a whole segment, "{**}" at most once
+ * and after every "{*}"; the other segments are literals (no "*", no empty segment). Any other
+ * "{" or "}" is refused, as Istio refuses it ("/users/{id}" is not a template Istio knows).
+ */
+export function pathTemplateProblem(value: string): string | undefined {
+  const rule = 'a path template: "{*}" (one segment) and "{**}" (any remaining segments) as whole segments, "{**}" at most once and last among them, e.g. "/api/{*}/orders" or "/files/{**}"';
+  if (!value.startsWith("/")) return `expected ${rule}; it must start with "/", found ${describeValue(value)}`;
+  let sawAny = false;
+  for (const segment of value.replace(/^\/+|\/+$/g, "").split("/")) {
+    if (segment === "{*}" || segment === "{**}") {
+      if (sawAny) return `expected ${rule}; "{**}" must be the last operator, found ${describeValue(value)}`;
+      sawAny = segment === "{**}";
+      continue;
+    }
+    if (/[{}]/.test(segment)) return `expected ${rule}; found the segment ${JSON.stringify(segment)} in ${describeValue(value)} (only "{*}" and "{**}" may use braces)`;
+    if (!TEMPLATE_LITERAL.test(segment)) return `expected ${rule}; the segment ${JSON.stringify(segment)} of ${describeValue(value)} is not a literal (letters, digits and -._~%!$&'()+,;:@= only; no "*" or empty segment in a template)`;
+  }
+  return undefined;
+}
+
+/** Whether an AuthorizationPolicy path is a template (Envoy's uri_template matcher) rather than an exact/prefix/suffix match. */
+export function isPathTemplate(value: string): boolean {
+  return value.includes("{*}") || value.includes("{**}");
 }
 
 /**

@@ -28,6 +28,7 @@ const CASES: { name: string; protocol: "http" | "tcp"; trustDomain?: string }[] 
   { name: "when-claims", protocol: "http", trustDomain: "example.org" },
   { name: "tcp", protocol: "tcp" },
   { name: "service-accounts", protocol: "http", trustDomain: "mesh.example" },
+  { name: "path-templates", protocol: "http" },
 ];
 
 function build(name: string, protocol: "http" | "tcp", trustDomain = "cluster.local"): { listeners: Listener[]; clusters: Cluster[] } {

@@ -31,6 +31,11 @@
 //     contain "/" ("https://example.com/") work.
 //   - request.auth.claims[a][b] match payload.a.b as a string or as a list containing it.
 //
+// Paths: "abc", "abc*", "*abc", "*" as url_path string matches (the query is not part of the
+// path); a path with Istio's template operators ("/api/{*}/orders", "/files/{**}") as Envoy's
+// uri_template matcher with "{*}" -> "*" and "{**}" -> "**" (validation has checked Istio's
+// template rules).
+//
 // TCP (network RBAC). HTTP-only attributes (requestPrincipals, hosts, methods, paths,
 // request.* conditions) cannot be evaluated on a TCP connection. Following Istio's documented
 // behaviour ("Authorization Policy for TCP"; AuthorizationPolicy reference):
@@ -52,6 +57,7 @@ import type { StringMatcher } from "../../../generated/envoy/type/matcher/v3/str
 import type { ValueMatcher } from "../../../generated/envoy/type/matcher/v3/value.js";
 import { isIP } from "node:net";
 import { isHttpOnlyCondition, parseConditionKey, type ConditionKey } from "../../api/security/condition-keys.js";
+import { isPathTemplate } from "../../api/security/validate-security.js";
 import type { AuthorizationCondition, AuthorizationOperation, AuthorizationPolicy, AuthorizationRule, AuthorizationSource, WorkloadSelector } from "../../api/security/types.js";
 import { packAny } from "../../envoy/any.js";
 import { EXTENSION_TYPES } from "../../envoy/type-urls.js";
@@ -69,6 +75,9 @@ export interface NetworkAuthorizationOptions extends AuthorizationOptions {
    */
   statPrefix?: string;
 }
+
+/** The name of the uri_template extension in RBAC permissions (path templates). */
+const URI_TEMPLATE_MATCHER = "envoy.path.match.uri_template.uri_template_matcher";
 
 /** Istio's default trust domain; in policies it means "this mesh's trust domain". */
 const ISTIO_LOCAL_TRUST_DOMAIN = "cluster.local";
@@ -280,7 +289,7 @@ function operationPermission(operation: AuthorizationOperation): Permission {
     ...permissionField(operation.hosts, operation.notHosts, (v) => ({ header: headerMatch(":authority", v, { ignoreCase: true }) })),
     ...permissionField(operation.ports, operation.notPorts, (v) => ({ destinationPort: Number(v) })),
     ...permissionField(operation.methods, operation.notMethods, (v) => ({ header: headerMatch(":method", v) })),
-    ...permissionField(operation.paths, operation.notPaths, (v) => ({ urlPath: { path: stringMatcher(v) } })),
+    ...permissionField(operation.paths, operation.notPaths, pathPermission),
   ]);
 }
 
@@ -325,6 +334,17 @@ function stringMatcher(value: string, opts: { ignoreCase?: boolean } = {}): Stri
   if (value.endsWith("*")) return { prefix: value.slice(0, -1), ...ignoreCase };
   if (value.startsWith("*")) return { suffix: value.slice(1), ...ignoreCase };
   return { exact: value, ...ignoreCase };
+}
+
+/**
+ * A path: Istio's string forms against the path without its query (url_path), or a path
+ * template ("/api/{*}/orders", "/files/{**}") as Envoy's uri_template matcher, with "{*}" -> "*"
+ * and "{**}" -> "**" as Istio writes it.
+ */
+function pathPermission(value: string): Permission {
+  if (!isPathTemplate(value)) return { urlPath: { path: stringMatcher(value) } };
+  const pathTemplate = value.replaceAll("{**}", "**").replaceAll("{*}", "*");
+  return { uriTemplate: { name: URI_TEMPLATE_MATCHER, typedConfig: packAny(EXTENSION_TYPES.uriTemplateMatch, { pathTemplate }) } };
 }
 
 function headerMatch(name: string, value: string, opts: { ignoreCase?: boolean } = {}) {
