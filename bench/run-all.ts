@@ -29,7 +29,7 @@ const BENCHES: Bench[] = [
   // BENCH_PAIRS is also the storm's; DATAPLANE_PAIRS sets this one alone.
   { name: "dataplane", script: "bench/dataplane/run.ts", result: "dataplane.md", what: "scenario 6: data-plane overhead of our config", env: { BENCH_PAIRS: process.env.DATAPLANE_PAIRS ?? "5" } },
   { name: "validate", script: "bench/validate-scale.ts", result: "validate-scale.md", what: "validation and hot reload of 500..10,000-service configs (needs npm run build)" },
-  { name: "istiod", script: "bench/istiod/run.ts", result: "istiod-vs-weft.md", what: "istiod vs Weft on the same kube-apiserver (needs scripts/cached-go-build.sh istiod)" },
+  { name: "istiod", script: "bench/istiod/run.ts", result: "istiod-vs-weft.md", what: "istiod vs Weft on the same kube-apiserver (needs npm run build and scripts/cached-go-build.sh istiod; BENCH_ISTIOD_SIZE=small|full)" },
   { name: "calibrate", script: "bench/calibrate/run.ts", result: "loadgen-calibration.md", what: "load generator vs 10 real Envoys" },
 ];
 

@@ -2,20 +2,25 @@
 // the same Istio configuration as Kubernetes objects and the same load generator
 // (bench/istiod/sidecars.ts: simulated sidecars with Istio's node identity, SotW or delta, in a child
 // process). Servers: istiod as shipped, istiod with its throttles raised, Weft in Kubernetes mode
-// (`weft serve --kubernetes`); a fresh server process per run, runs in alternating pairs.
-// Shape: BENCH_SERVICES Services (+ a selector-less Service "manual" with a hand-written
-// EndpointSlice), 2 pods each (labels app/version, status.podIP from the kubelet harness's virtual
-// node), one DestinationRule with subsets v1/v2 and one VirtualService per Service; one simulated
-// sidecar per pod. Scenarios: initial sync, endpoint change, route change (VirtualService edit), new
-// service -> every client got it (and ACKed: the client ACKs as it receives). The control plane's
-// CPU-seconds and RSS come from /proc; bytes are resource bytes the clients received.
+// (`node dist/src/cli/main.js serve --kubernetes`, built by `npm run build`); a fresh server process
+// and load generator per run, runs in pairs whose order reverses every other pair; results are
+// medians of per-pair ratios.
+// Shape: BENCH_SERVICES Services, 2 pods each (labels app/version, status.podIP from the kubelet
+// harness's virtual node), one DestinationRule with subsets v1/v2 and one VirtualService per Service,
+// two selector-less Services with hand-written EndpointSlices ("endpoints" for endpoint changes,
+// "manual" for churn); one simulated sidecar per pod. Scenarios: initial sync, endpoint change,
+// route change (VirtualService edit), new service, churn at BENCH_CHURN_RATES endpoint writes/s,
+// connection storms of BENCH_STORMS more clients. Server CPU-seconds and RSS from /proc; resource
+// bytes and messages counted by the load generator.
 //
-//   npx tsx bench/istiod/run.ts
-//   BENCH_SERVICES=50 BENCH_PAIRS=1 BENCH_CHANGES=5 BENCH_MODES=sotw,delta BENCH_SERVERS=istiod,istiod-raised,weft
+//   npm run build && npx tsx bench/istiod/run.ts                      # small shape, 3 pairs, storms
+//   npm run build && BENCH_ISTIOD_SIZE=full npx tsx bench/istiod/run.ts  # Istio's load shape, 1 pair
+//   knobs: BENCH_SERVICES BENCH_PAIRS BENCH_CHANGES BENCH_MAX_SYNCING BENCH_CHURN_RATES BENCH_CHURN_SECONDS
+//          BENCH_STORMS BENCH_STORM_TIMEOUT_S BENCH_MODES=sotw,delta BENCH_SERVERS=istiod,istiod-raised,weft
 // Needs the istiod binary (scripts/cached-go-build.sh istiod; ~10-30 min once) and Istio's CRDs from
 // the Go module istio.io/api (downloaded with `go mod download` when absent).
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -26,13 +31,28 @@ import { freePort } from "../../src/runner/free-port.js";
 import { cpuSecondsIfAlive, statusKb } from "../process-stats.js";
 import { apis, createNamespace, createPods, createServices, inParallel, startVirtualNodes, until, MERGE_PATCH, type LoadApis } from "../kubernetes/cluster-load.js";
 
-const SERVICES = Number(process.env.BENCH_SERVICES ?? 50);
-const PAIRS = Number(process.env.BENCH_PAIRS ?? 1);
-const CHANGES = Number(process.env.BENCH_CHANGES ?? 5);
+// BENCH_ISTIOD_SIZE picks the defaults: "small" (50 services, 100 proxies, 3 pairs, storms) or "full"
+// (Istio's load shape: 1000 services, 2000 proxies of which at most 100 sync at once, 1 pair, no
+// storms: istiod needs ~10 MB per proxy syncing at once). Each BENCH_* variable overrides its default.
+const SIZE = process.env.BENCH_ISTIOD_SIZE === "full" ? "full" : "small";
+const FULL = SIZE === "full";
+const SERVICES = Number(process.env.BENCH_SERVICES ?? (FULL ? 1000 : 50));
+const PAIRS = Number(process.env.BENCH_PAIRS ?? (FULL ? 1 : 3));
+const CHANGES = Number(process.env.BENCH_CHANGES ?? (FULL ? 3 : 5));
+const MAX_SYNCING = Number(process.env.BENCH_MAX_SYNCING ?? (FULL ? 100 : 0));
+/** Endpoint changes per second of the churn scenario, each for CHURN_SECONDS. */
+const CHURN_RATES = (process.env.BENCH_CHURN_RATES ?? "1,10,100").split(",").filter(Boolean).map(Number);
+const CHURN_SECONDS = Number(process.env.BENCH_CHURN_SECONDS ?? 5);
+/** Connection storms: that many more clients at once, after the other scenarios. */
+const STORMS = (process.env.BENCH_STORMS ?? (FULL ? "" : "2000,5000,10000")).split(",").filter(Boolean).map(Number);
+const STORM_TIMEOUT_S = Number(process.env.BENCH_STORM_TIMEOUT_S ?? 120);
+/** istiod as shipped admits 25 streams/s on 2 cores: storms above this many would only measure that. */
+const SHIPPED_STORM_MAX = Number(process.env.BENCH_SHIPPED_STORM_MAX ?? 2000);
 const MODES = (process.env.BENCH_MODES ?? "sotw,delta").split(",") as ("sotw" | "delta")[];
 const SERVERS = (process.env.BENCH_SERVERS ?? "istiod,istiod-raised,weft").split(",") as ServerKind[];
 const NS = "bench";
 const ROOT = path.resolve(import.meta.dirname, "../..");
+const WEFT_MAIN = path.join(ROOT, "dist/src/cli/main.js");
 
 type ServerKind = "istiod" | "istiod-raised" | "weft";
 const LABEL: Record<ServerKind, string> = {
@@ -122,8 +142,9 @@ async function startServer(kind: ServerKind, cluster: KubernetesCluster, istiodB
   const xdsPort = await freePort();
   if (kind === "weft") {
     const admin = await freePort();
+    // From dist/ as users run it (npm run build first), not under tsx.
     const proc = track(
-      spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/cli/main.ts"), "serve", "--kubernetes", "--kubeconfig", cluster.kubeconfigPath, "--xds-port", String(xdsPort), "--admin-port", String(admin), "--leader-elect", "false", "--write-status", "false", "--state-dir", path.join(dir, "state")], { cwd: ROOT, stdio: ["ignore", fd, fd], detached: true }),
+      spawn(process.execPath, [WEFT_MAIN, "serve", "--kubernetes", "--kubeconfig", cluster.kubeconfigPath, "--xds-port", String(xdsPort), "--admin-port", String(admin), "--leader-elect", "false", "--write-status", "false", "--state-dir", path.join(dir, "state")], { cwd: ROOT, stdio: ["ignore", fd, fd], detached: true }),
     );
     await waitHttp(`http://127.0.0.1:${admin}/readyz`, proc, "weft", logFile);
     return { proc, xds: `127.0.0.1:${xdsPort}`, dir };
@@ -148,8 +169,8 @@ class Sidecars {
       this.answers.shift()?.(o);
     });
   }
-  static start(xds: string, mode: string, sidecars: unknown[]): Sidecars {
-    const proc = track(spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/istiod/sidecars.ts")], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"], detached: true, env: { ...process.env, XDS_TARGET: xds, MODE: mode, SIDECARS_JSON: JSON.stringify(sidecars) } }));
+  static start(xds: string, mode: string, sidecarsFile: string): Sidecars {
+    const proc = track(spawn(process.execPath, ["--max-old-space-size=12288", "--import", "tsx", path.join(ROOT, "bench/istiod/sidecars.ts")], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"], detached: true, env: { ...process.env, XDS_TARGET: xds, MODE: mode, SIDECARS_FILE: sidecarsFile, MAX_SYNCING: String(MAX_SYNCING), CHURN_NAME: "manual." } }));
     return new Sidecars(proc);
   }
   ask<T>(cmd: Record<string, unknown>): Promise<T> {
@@ -183,6 +204,14 @@ function pct(xs: number[], q: number): number {
   return s.length ? s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]! : NaN;
 }
 
+/** What one scenario cost: server CPU-seconds, resource bytes and messages both ways. */
+interface Cost {
+  cpuS: number;
+  mb: number;
+  responses: number;
+  requests: number;
+}
+
 interface Row {
   server: ServerKind;
   label: string;
@@ -190,85 +219,151 @@ interface Row {
   pair: number;
   proxies: number;
   syncS: number;
-  syncCpuS: number;
-  syncMB: number;
   /** Streams refused or failed during the initial sync, retried with Envoy's backoff. */
   syncRetries: number;
+  sync: Cost;
   endpointP50Ms: number;
   endpointP99Ms: number;
+  /** Per change. */
+  endpoint: Cost;
   routeP50Ms: number;
   routeP99Ms: number;
-  routeCpuS: number;
+  route: Cost;
   newServiceP50Ms: number;
   newServiceP99Ms: number;
+  newService: Cost;
+  /** Per rate (changes/s): p50/p99/max ms from the write to each client holding it or a later state. */
+  churn: { rate: number; writes: number; achievedPerS: number; p50Ms: number; p99Ms: number; maxMs: number; undelivered: number; cpuS: number }[];
+  /** The highest churn rate with p99 < 1 s (0: none). */
+  churnMaxRateUnder1s: number;
+  storms: { count: number; seconds: number; synced: number; retried: number; cpuS: number; peakRssMB: number; mb: number; responses: number }[];
   totalCpuS: number;
   rssMB: number;
   peakRssMB: number;
-  totalMB: number;
-  responses: number;
+  total: Cost;
 }
 
-async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cluster: KubernetesCluster, api: LoadApis, istiodBin: string, sidecars: unknown[], runNo: number): Promise<Row> {
+type Counters = { bytes: number; responses: number; requests: number; reconnects: number };
+const mb = (bytes: number) => +(bytes / 1e6).toFixed(3);
+const round2 = (x: number) => +x.toFixed(2);
+const costOf = (a: Counters, b: Counters, cpuS: number, per = 1): Cost => ({ cpuS: round2(cpuS / per), mb: mb((b.bytes - a.bytes) / per), responses: Math.round((b.responses - a.responses) / per), requests: Math.round((b.requests - a.requests) / per) });
+/** The churn scenario's address for change number k (the load generator decodes it back). */
+const churnAddress = (k: number) => `10.202.${(k >> 8) & 255}.${k & 255}`;
+let churnCounter = 0;
+
+async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cluster: KubernetesCluster, api: LoadApis, istiodBin: string, sidecarsFile: string, proxies: number, runNo: number): Promise<Row> {
   const server = await startServer(kind, cluster, istiodBin);
   const pid = server.proc.pid!;
   let gen: Sidecars | undefined;
+  const cpu = () => cpuSecondsIfAlive(pid);
   try {
-    const cpu0 = cpuSecondsIfAlive(pid);
-    gen = Sidecars.start(server.xds, mode, sidecars);
-    const sync = await gen.ask<{ startedAt: number; lastResponseAt: number }>({ cmd: "sync", timeoutMs: 600_000 });
+    const cpu0 = cpu();
+    gen = Sidecars.start(server.xds, mode, sidecarsFile);
+    const counters = () => gen!.ask<Counters>({ cmd: "bytes" });
+    const zero: Counters = { bytes: 0, responses: 0, requests: 0, reconnects: 0 };
+    const sync = await gen.ask<{ startedAt: number; lastResponseAt: number }>({ cmd: "sync", timeoutMs: 1_200_000 });
     const syncS = (sync.lastResponseAt - sync.startedAt) / 1000; // from the first client's start
-    const syncCpuS = cpuSecondsIfAlive(pid) - cpu0;
-    const { bytes: syncBytes, reconnects: syncRetries } = await gen.ask<{ bytes: number; reconnects: number }>({ cmd: "bytes" });
+    const syncCpuS = cpu() - cpu0;
+    const afterSync = await counters();
+    log(`  synced in ${syncS.toFixed(1)} s, ${syncCpuS.toFixed(1)} CPU-s, ${mb(afterSync.bytes)} MB`);
 
     const measure = async (watch: { type: string; match: string }[], change: () => Promise<unknown>): Promise<number[]> => {
       await gen!.ask({ cmd: "mark", watch });
       const start = now();
       await change();
-      const { done } = await gen!.ask<{ done: number[] }>({ cmd: "wait", timeoutMs: 120_000 });
+      const { done } = await gen!.ask<{ done: number[] }>({ cmd: "wait", timeoutMs: 600_000 });
       await new Promise((r) => setTimeout(r, 300));
       return done.map((d) => d - start);
     };
-    const endpoint: number[] = [];
-    for (let k = 0; k < CHANGES; k++) {
-      // A counter across runs: every change really changes something (state carries over between runs).
+    const scenario = async (n: number, one: (k: number) => Promise<number[]>): Promise<{ ms: number[]; cost: Cost }> => {
+      const c0 = await counters();
+      const t0 = cpu();
+      const ms: number[] = [];
+      for (let k = 0; k < n; k++) ms.push(...(await one(k)));
+      return { ms, cost: costOf(c0, await counters(), cpu() - t0, n) };
+    };
+    // A counter across runs: every change really changes something (state carries over between runs).
+    const endpoint = await scenario(CHANGES, (k) => {
       const addrs = (runNo * CHANGES + k) % 2 === 0 ? ["10.200.0.1", "10.200.0.2"] : ["10.200.0.1"];
-      endpoint.push(...(await measure([{ type: XDS_TYPES.endpoint, match: host("manual") }], () => api.discovery.replaceNamespacedEndpointSlice({ name: "manual-1", namespace: NS, body: slice("manual", addrs) }))));
-    }
-    const route: number[] = [];
-    const routeCpu0 = cpuSecondsIfAlive(pid);
-    for (let k = 0; k < CHANGES; k++) {
+      return measure([{ type: XDS_TYPES.endpoint, match: host("endpoints") }], () => api.discovery.replaceNamespacedEndpointSlice({ name: "endpoints-1", namespace: NS, body: slice("endpoints", addrs) }));
+    });
+    log(`  endpoint p99 ${Math.round(pct(endpoint.ms, 0.99))} ms`);
+    const route = await scenario(CHANGES, (k) => {
       const subset = (runNo * CHANGES + k) % 2 === 0 ? "v2" : "v1";
-      route.push(...(await measure([{ type: XDS_TYPES.route, match: "" }], () => api.custom.patchNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: NS, plural: "virtualservices", name: "svc-0", body: { spec: vsBody(0, subset).spec } }, MERGE_PATCH))));
-    }
-    const routeCpuS = (cpuSecondsIfAlive(pid) - routeCpu0) / CHANGES;
-    const fresh: number[] = [];
-    for (let k = 0; k < Math.max(1, Math.floor(CHANGES / 2)); k++) {
+      return measure([{ type: XDS_TYPES.route, match: "" }], () => api.custom.patchNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: NS, plural: "virtualservices", name: "svc-0", body: { spec: vsBody(0, subset).spec } }, MERGE_PATCH));
+    });
+    log(`  route p99 ${Math.round(pct(route.ms, 0.99))} ms`);
+    const fresh = await scenario(Math.max(1, Math.floor(CHANGES / 2)), (k) => {
       const name = `new-${runNo}-${k}`;
-      fresh.push(...(await measure([{ type: XDS_TYPES.cluster, match: host(name) }, { type: XDS_TYPES.endpoint, match: host(name) }, { type: XDS_TYPES.route, match: "" }], () => selectorlessService(api, name, ["10.201.0.1"]))));
+      return measure([{ type: XDS_TYPES.cluster, match: host(name) }, { type: XDS_TYPES.endpoint, match: host(name) }, { type: XDS_TYPES.route, match: "" }], () => selectorlessService(api, name, ["10.201.0.1"]));
+    });
+    log(`  new service p99 ${Math.round(pct(fresh.ms, 0.99))} ms`);
+
+    // Churn: the EndpointSlice of "manual" rewritten `rate` times a second, one address per write.
+    const churn: Row["churn"] = [];
+    for (const rate of CHURN_RATES) {
+      await gen.ask({ cmd: "churn-begin" });
+      const t0 = cpu();
+      const writes: Record<number, number> = {};
+      const total = Math.max(1, Math.round(rate * CHURN_SECONDS));
+      const begin = now();
+      const inFlight = new Set<Promise<unknown>>();
+      for (let i = 0; i < total; i++) {
+        const due = begin + (i * 1000) / rate;
+        const wait = due - now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        while (inFlight.size >= 32) await Promise.race(inFlight);
+        const k = ++churnCounter;
+        writes[k] = now();
+        const p = api.discovery.replaceNamespacedEndpointSlice({ name: "manual-1", namespace: NS, body: slice("manual", [churnAddress(k)]) }).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+      await Promise.all(inFlight);
+      const achievedPerS = total / Math.max(0.001, (now() - begin) / 1000);
+      const r = await gen.ask<{ p50: number; p99: number; max: number; undelivered: number }>({ cmd: "churn-end", writes, timeoutMs: 120_000 });
+      churn.push({ rate, writes: total, achievedPerS: round2(achievedPerS), p50Ms: r.p50, p99Ms: r.p99, maxMs: r.max, undelivered: r.undelivered, cpuS: round2(cpu() - t0) });
+      log(`  churn ${rate}/s: p99 ${r.p99} ms, ${r.undelivered} undelivered`);
+      await new Promise((res) => setTimeout(res, 1000));
     }
-    const { bytes, responses } = await gen.ask<{ bytes: number; responses: number }>({ cmd: "bytes" });
+    const beforeStorms = await counters();
+    const rssMB = Math.round(statusKb(pid, "VmRSS") / 1024);
+    const peakRssMB = Math.round(statusKb(pid, "VmHWM") / 1024);
+    const totalCpuS = cpu() - cpu0;
+
+    const storms: Row["storms"] = [];
+    for (const count of STORMS) {
+      if (kind === "istiod" && count > SHIPPED_STORM_MAX) continue;
+      const t0 = cpu();
+      const r = await gen.ask<{ ms: number; synced: number; reconnects: number; bytes: number; responses: number }>({ cmd: "storm", count, timeoutMs: STORM_TIMEOUT_S * 1000 });
+      storms.push({ count, seconds: round2(r.ms / 1000), synced: r.synced, retried: r.reconnects, cpuS: round2(cpu() - t0), peakRssMB: Math.round(statusKb(pid, "VmHWM") / 1024), mb: mb(r.bytes), responses: r.responses });
+      log(`  storm ${count}: ${(r.ms / 1000).toFixed(1)} s, ${r.synced}/${count} synced`);
+      await new Promise((res) => setTimeout(res, 2000));
+    }
     return {
       server: kind,
       label: LABEL[kind],
       mode,
       pair,
-      proxies: sidecars.length,
-      syncS: +syncS.toFixed(2),
-      syncCpuS: +syncCpuS.toFixed(2),
-      syncMB: +(syncBytes / 1e6).toFixed(2),
-      syncRetries,
-      endpointP50Ms: Math.round(pct(endpoint, 0.5)),
-      endpointP99Ms: Math.round(pct(endpoint, 0.99)),
-      routeP50Ms: Math.round(pct(route, 0.5)),
-      routeP99Ms: Math.round(pct(route, 0.99)),
-      routeCpuS: +routeCpuS.toFixed(2),
-      newServiceP50Ms: Math.round(pct(fresh, 0.5)),
-      newServiceP99Ms: Math.round(pct(fresh, 0.99)),
-      totalCpuS: +(cpuSecondsIfAlive(pid) - cpu0).toFixed(2),
-      rssMB: Math.round(statusKb(pid, "VmRSS") / 1024),
-      peakRssMB: Math.round(statusKb(pid, "VmHWM") / 1024),
-      totalMB: +(bytes / 1e6).toFixed(2),
-      responses,
+      proxies,
+      syncS: round2(syncS),
+      syncRetries: afterSync.reconnects,
+      sync: costOf(zero, afterSync, syncCpuS),
+      endpointP50Ms: Math.round(pct(endpoint.ms, 0.5)),
+      endpointP99Ms: Math.round(pct(endpoint.ms, 0.99)),
+      endpoint: endpoint.cost,
+      routeP50Ms: Math.round(pct(route.ms, 0.5)),
+      routeP99Ms: Math.round(pct(route.ms, 0.99)),
+      route: route.cost,
+      newServiceP50Ms: Math.round(pct(fresh.ms, 0.5)),
+      newServiceP99Ms: Math.round(pct(fresh.ms, 0.99)),
+      newService: fresh.cost,
+      churn,
+      churnMaxRateUnder1s: Math.max(0, ...churn.filter((c) => c.p99Ms < 1000 && c.undelivered === 0).map((c) => c.rate)),
+      storms,
+      totalCpuS: round2(totalCpuS),
+      rssMB,
+      peakRssMB,
+      total: costOf(zero, beforeStorms, totalCpuS),
     };
   } finally {
     await stopChild(gen?.proc);
@@ -277,7 +372,12 @@ async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cl
   }
 }
 
+function log(msg: string): void {
+  process.stdout.write(`[istiod-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
 async function main(): Promise<void> {
+  if (SERVERS.includes("weft") && !existsSync(WEFT_MAIN)) throw new Error(`${WEFT_MAIN} is missing: run \`npm run build\` first (the bench runs Weft from dist/, as users do)`);
   const load0 = os.loadavg();
   const { bin: istiodBin, version: istiodVersion } = SERVERS.some((s) => s.startsWith("istiod")) ? istiodBinary() : { bin: "", version: "" };
   const crds = istioCrdsFile(istiodVersion || "v0.0.0-20260827124520-eed52ebb66ad");
@@ -286,6 +386,7 @@ async function main(): Promise<void> {
     await cluster.stop();
     throw err;
   });
+  const work = mkdtempSync(path.join(os.tmpdir(), "weft-bench-istiod-"));
   const rows: Row[] = [];
   try {
     const api = apis(cluster.kubeConfig);
@@ -298,7 +399,8 @@ async function main(): Promise<void> {
     const setupStart = Date.now();
     await createServices(api, NS, SERVICES);
     await createPods(api, NS, { from: 0, count: SERVICES * 2, services: SERVICES });
-    await selectorlessService(api, "manual", ["10.200.0.1"]);
+    await selectorlessService(api, "manual", [churnAddress(0)]);
+    await selectorlessService(api, "endpoints", ["10.200.0.1"]);
     await inParallel(Array.from({ length: SERVICES }, (_, i) => i), 8, async (i) => {
       await api.custom.createNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: NS, plural: "destinationrules", body: drBody(i) });
       await api.custom.createNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: NS, plural: "virtualservices", body: vsBody(i, "v1") });
@@ -308,9 +410,12 @@ async function main(): Promise<void> {
     await until(async () => {
       pods = (await api.core.listNamespacedPod({ namespace: NS })).items as Pod[];
       return pods.length === SERVICES * 2 && pods.every((p) => p.status?.podIP);
-    }, "every pod to have status.podIP", 300_000, 500);
+    }, "every pod to have status.podIP", 900_000, 1000);
     const setupS = (Date.now() - setupStart) / 1000;
+    log(`setup: ${SERVICES} services, ${pods.length} pods in ${setupS.toFixed(0)} s`);
     const sidecars = pods.map((p) => ({ ip: p.status!.podIP!, pod: p.metadata!.name!, namespace: NS, labels: p.metadata!.labels ?? {}, serviceAccount: p.spec?.serviceAccountName ?? "default" }));
+    const sidecarsFile = path.join(work, "sidecars.json");
+    writeFileSync(sidecarsFile, JSON.stringify(sidecars));
 
     let runNo = 0;
     for (let pair = 0; pair < PAIRS; pair++) {
@@ -318,59 +423,146 @@ async function main(): Promise<void> {
         // Alternate the order within pairs so neither side always runs first.
         const order = pair % 2 === 0 ? SERVERS : [...SERVERS].reverse();
         for (const kind of order) {
-          process.stdout.write(`[istiod-bench] pair ${pair + 1}/${PAIRS} ${mode} ${LABEL[kind]} (load ${os.loadavg()[0]!.toFixed(1)})\n`);
-          const row = await oneRun(kind, mode, pair, cluster, api, istiodBin, sidecars, runNo++);
+          log(`pair ${pair + 1}/${PAIRS} ${mode} ${LABEL[kind]} (load ${os.loadavg()[0]!.toFixed(1)})`);
+          const row = await oneRun(kind, mode, pair, cluster, api, istiodBin, sidecarsFile, sidecars.length, runNo++);
           process.stdout.write(`  ${JSON.stringify(row)}\n`);
           rows.push(row);
+          // Written after every run: a long run that fails later keeps what it measured.
+          writeResults(rows, { istiodVersion, crds, setupS, load0, load1: os.loadavg(), proxies: sidecars.length, complete: false });
         }
       }
     }
-    const load1 = os.loadavg();
-    writeResults(rows, { istiodVersion, crds, setupS, load0, load1, proxies: sidecars.length });
+    writeResults(rows, { istiodVersion, crds, setupS, load0, load1: os.loadavg(), proxies: sidecars.length, complete: true });
   } finally {
     killAll();
+    rmSync(work, { recursive: true, force: true });
     await nodes.stop();
     await cluster.stop();
   }
 }
 
-function writeResults(rows: Row[], m: { istiodVersion: string; crds: { file: string; apiVersion: string }; setupS: number; load0: number[]; load1: number[]; proxies: number }): void {
-  const env = `BENCH_SERVICES=${SERVICES} BENCH_PAIRS=${PAIRS} BENCH_CHANGES=${CHANGES} BENCH_MODES=${MODES.join(",")} BENCH_SERVERS=${SERVERS.join(",")}`;
+const median = (xs: number[]) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
+};
+
+/** The figures compared between servers (lower is better for every one). */
+const METRICS: { name: string; of: (r: Row) => number }[] = [
+  { name: "initial sync s", of: (r) => r.syncS },
+  { name: "initial sync CPU-s", of: (r) => r.sync.cpuS },
+  { name: "initial sync MB sent", of: (r) => r.sync.mb },
+  { name: "initial sync responses", of: (r) => r.sync.responses },
+  { name: "endpoint change p99 ms", of: (r) => r.endpointP99Ms },
+  { name: "endpoint change CPU-s", of: (r) => r.endpoint.cpuS },
+  { name: "endpoint change MB sent", of: (r) => r.endpoint.mb },
+  { name: "endpoint change requests received", of: (r) => r.endpoint.requests },
+  { name: "route change p99 ms", of: (r) => r.routeP99Ms },
+  { name: "route change CPU-s", of: (r) => r.route.cpuS },
+  { name: "route change MB sent", of: (r) => r.route.mb },
+  { name: "new service p99 ms", of: (r) => r.newServiceP99Ms },
+  { name: "new service CPU-s", of: (r) => r.newService.cpuS },
+  ...CHURN_RATES.map((rate) => ({ name: `churn ${rate}/s p99 ms`, of: (r: Row) => r.churn.find((c) => c.rate === rate)?.p99Ms ?? NaN })),
+  ...STORMS.map((count) => ({ name: `storm ${count} s`, of: (r: Row) => r.storms.find((s) => s.count === count && s.synced === count)?.seconds ?? NaN })),
+  ...STORMS.map((count) => ({ name: `storm ${count} CPU-s`, of: (r: Row) => r.storms.find((s) => s.count === count && s.synced === count)?.cpuS ?? NaN })),
+  { name: "CPU-s total (before storms)", of: (r) => r.totalCpuS },
+  { name: "RSS MB after", of: (r) => r.rssMB },
+  { name: "peak RSS MB", of: (r) => r.peakRssMB },
+];
+
+/** Per mode, per metric: the median over pairs of Weft / istiod (as shipped, and raised) of the same pair. */
+function ratios(rows: Row[]): string {
+  const head = ["metric", ...MODES.flatMap((m) => [`Weft / istiod raised (${m})`, `Weft / istiod as shipped (${m})`])];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
+  for (const metric of METRICS) {
+    const cells = MODES.flatMap((mode) =>
+      (["istiod-raised", "istiod"] as const).map((base) => {
+        const per: number[] = [];
+        for (let p = 0; p < PAIRS; p++) {
+          const w = rows.find((r) => r.server === "weft" && r.mode === mode && r.pair === p);
+          const b = rows.find((r) => r.server === base && r.mode === mode && r.pair === p);
+          if (w && b && metric.of(b) > 0) per.push(metric.of(w) / metric.of(b));
+        }
+        const m = median(per);
+        return Number.isFinite(m) ? `${m < 0.1 ? m.toFixed(3) : m.toFixed(2)} (${per.length})` : "—";
+      }),
+    );
+    lines.push(`| ${metric.name} | ${cells.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+/** Per server and mode, the median over pairs of each figure. */
+function medians(rows: Row[]): string {
+  const head = ["server", "xDS", ...METRICS.map((m) => m.name)];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
+  for (const mode of MODES)
+    for (const kind of SERVERS) {
+      const mine = rows.filter((r) => r.server === kind && r.mode === mode);
+      if (mine.length) lines.push(`| ${LABEL[kind]} | ${mode} | ${METRICS.map((m) => String(+median(mine.map(m.of)).toFixed(2))).join(" | ")} |`);
+    }
+  return lines.join("\n");
+}
+
+function writeResults(rows: Row[], m: { istiodVersion: string; crds: { file: string; apiVersion: string }; setupS: number; load0: number[]; load1: number[]; proxies: number; complete: boolean }): void {
+  const env = `BENCH_ISTIOD_SIZE=${SIZE} BENCH_SERVICES=${SERVICES} BENCH_PAIRS=${PAIRS} BENCH_CHANGES=${CHANGES} BENCH_MAX_SYNCING=${MAX_SYNCING} BENCH_CHURN_RATES=${CHURN_RATES.join(",")} BENCH_CHURN_SECONDS=${CHURN_SECONDS} BENCH_STORMS=${STORMS.join(",")} BENCH_MODES=${MODES.join(",")} BENCH_SERVERS=${SERVERS.join(",")}`;
   const meta = {
     date: new Date().toISOString(),
-    command: `${env} npx tsx bench/istiod/run.ts`,
+    complete: m.complete,
+    command: `npm run build && ${env} npx tsx bench/istiod/run.ts`,
     istiod: `istio.io/istio/pilot/cmd/pilot-discovery@${m.istiodVersion} (scripts/cached-go-build.sh istiod)`,
     istioCrds: `istio.io/api@${m.crds.apiVersion} kubernetes/customresourcedefinitions.gen.yaml`,
-    weft: execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim(),
+    weft: `${execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()} from dist/ (node dist/src/cli/main.js)`,
     kubernetes: "kube-apiserver + kube-controller-manager from scripts/cached-go-build.sh kubernetes",
     node: process.version,
     cpus: os.cpus().length,
+    memoryGB: Math.round(os.totalmem() / 2 ** 30),
     loadAverageBefore: m.load0.map((x) => +x.toFixed(2)),
     loadAverageAfter: m.load1.map((x) => +x.toFixed(2)),
-    services: SERVICES + 1,
+    services: SERVICES + 2,
     pods: SERVICES * 2,
     destinationRules: SERVICES,
     virtualServices: SERVICES,
     proxies: m.proxies,
+    maxSyncingAtOnce: MAX_SYNCING || "all",
     changesPerScenario: CHANGES,
     setupSeconds: +m.setupS.toFixed(1),
   };
-  const header = "| server | xDS | proxies | initial sync s | streams retried | sync CPU-s | sync MB received | endpoint change p50 / p99 ms | route change p50 / p99 ms | CPU-s per route change | new service p50 / p99 ms | CPU-s total | RSS / peak MB | MB received total |";
-  const table = [header, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", ...rows.map((r) => `| ${r.label} | ${r.mode} | ${r.proxies} | ${r.syncS} | ${r.syncRetries} | ${r.syncCpuS} | ${r.syncMB} | ${r.endpointP50Ms} / ${r.endpointP99Ms} | ${r.routeP50Ms} / ${r.routeP99Ms} | ${r.routeCpuS} | ${r.newServiceP50Ms} / ${r.newServiceP99Ms} | ${r.totalCpuS} | ${r.rssMB} / ${r.peakRssMB} | ${r.totalMB} |`)].join("\n");
-  const caveat = `> **SMALL SCALE, LOADED MACHINE, NOT THE ISSUE'S SHAPE.** ${SERVICES} services and ${m.proxies} proxies, ${PAIRS} pair(s) per mode, on a 2-core machine shared with other work (load average ${m.load0[0]!.toFixed(1)} before, ${m.load1[0]!.toFixed(1)} after); the clients, the API server, etcd and the controller-manager share the same cores. These numbers prove the harness, not who is faster at Istio's load shape (1000 services, 2000 proxies): read no ratio from them.`;
-  mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
-  writeFileSync(path.join(ROOT, "bench/results/istiod-vs-weft.json"), JSON.stringify({ meta, rows }, null, 2) + "\n");
-  writeFileSync(
-    path.join(ROOT, "bench/results/istiod-vs-weft.md"),
-    `# istiod vs Weft on the same kube-apiserver, same configuration, same load generator\n\n${caveat}\n\n${Object.entries(meta).map(([k, v]) => `- ${k}: ${Array.isArray(v) ? v.join(", ") : v}`).join("\n")}\n\n## Per run\n\n${table}\n\n` +
-      `How measured: one simulated sidecar per pod (bench/istiod/sidecars.ts, a child process) with Istio's node identity (id \`sidecar~<podIP>~<pod>.${NS}~${NS}.svc.cluster.local\`, NAMESPACE, LABELS, CLUSTER_ID=Kubernetes, ISTIO_VERSION, INTERCEPTION_MODE, POD_NAME, SERVICE_ACCOUNT), subscribing to what clusters and listeners name and ACKing every response as Envoy does; a refused or failed stream is retried with Envoy's jittered backoff (base 500 ms, max 30 s; "streams retried"). ` +
-      `Initial sync: from the load generator starting its first client (after its own start-up) to the last response before ${2} s of quiet, once every client holds clusters, listeners, endpoints and routes. ` +
-      `Endpoint change: the hand-written EndpointSlice of the selector-less Service "manual" gains or loses an address; route change: VirtualService svc-0 flips its subset (merge patch); new service: a selector-less Service + EndpointSlice created; each time until every client holds the new content (cluster, endpoints and routes for a new service); percentiles over all clients of all ${CHANGES} changes. ` +
-      `CPU-seconds and RSS of the control-plane process from /proc from the server being ready to the end of the run (istiod: the Go process; Weft: its Node process, run from source under tsx, which adds to its RSS). MB received: the serialized resources in the responses (no gRPC framing). ` +
-      `istiod runs out of cluster per ../shared/NOTES.md (PILOT_ENABLE_METADATA_EXCHANGE=false PILOT_ENABLE_ALPN_FILTER=false, enableAutoMtls false, no default metrics provider); "throttles raised": PILOT_MAX_REQUESTS_PER_SECOND=100000 PILOT_PUSH_THROTTLE=10000. Weft: \`weft serve --kubernetes --leader-elect false --write-status false\`. A fresh server process per run; the order of the servers alternates between pairs.\n`,
-  );
-  process.stdout.write(`\nistiod vs Weft\n\n${caveat}\n\n${table}\n`);
+  const runs = [
+    "| server | xDS | pair | initial sync s | retried | sync CPU-s / MB / responses / requests | endpoint p50 / p99 ms | per endpoint change CPU-s / MB / responses / requests | route p50 / p99 ms | per route change CPU-s / MB / responses / requests | new service p50 / p99 ms | per new service CPU-s / MB | churn p99 ms (rate/s: p99, undelivered) | max churn rate p99 < 1 s | CPU-s total | RSS / peak MB | MB sent total / responses / requests |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.label} | ${r.mode} | ${r.pair + 1} | ${r.syncS} | ${r.syncRetries} | ${r.sync.cpuS} / ${r.sync.mb} / ${r.sync.responses} / ${r.sync.requests} | ${r.endpointP50Ms} / ${r.endpointP99Ms} | ${r.endpoint.cpuS} / ${r.endpoint.mb} / ${r.endpoint.responses} / ${r.endpoint.requests} | ${r.routeP50Ms} / ${r.routeP99Ms} | ${r.route.cpuS} / ${r.route.mb} / ${r.route.responses} / ${r.route.requests} | ${r.newServiceP50Ms} / ${r.newServiceP99Ms} | ${r.newService.cpuS} / ${r.newService.mb} | ${r.churn.map((c) => `${c.rate}: ${c.p99Ms}${c.undelivered ? `, ${c.undelivered} undelivered` : ""}${c.achievedPerS < c.rate * 0.9 ? ` (wrote ${c.achievedPerS}/s)` : ""}`).join("; ")} | ${r.churnMaxRateUnder1s} | ${r.totalCpuS} | ${r.rssMB} / ${r.peakRssMB} | ${r.total.mb} / ${r.total.responses} / ${r.total.requests} |`),
+  ].join("\n");
+  const stormTable = STORMS.length
+    ? [
+        "| server | xDS | pair | storm | all synced in s | synced | retried | CPU-s | peak RSS MB | MB sent | responses |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        ...rows.flatMap((r) => r.storms.map((s) => `| ${r.label} | ${r.mode} | ${r.pair + 1} | ${s.count} | ${Number.isFinite(s.seconds) ? s.seconds : `not within ${STORM_TIMEOUT_S}`} | ${s.synced} | ${s.retried} | ${s.cpuS} | ${s.peakRssMB} | ${s.mb} | ${s.responses} |`)),
+      ].join("\n")
+    : "";
+  const caveat = `> **${FULL ? "ISTIO'S LOAD SHAPE" : "SMALL SHAPE"}${m.complete ? "" : " (INCOMPLETE: written after each run)"}, ${PAIRS} pair(s), 2-core machine shared with other engineers' work** (load average ${m.load0[0]!.toFixed(1)} before, ${m.load1[0]!.toFixed(1)} after); the load generator, the API server, etcd and the controller-manager share the same cores.${PAIRS < 3 ? " Fewer than 3 pairs: ratios are indicative only." : ""}`;
+  const md =
+    `## ${FULL ? "Istio's load shape" : "Small shape"}: ${SERVICES} services, ${m.proxies} proxies\n\n${caveat}\n\n${Object.entries(meta).map(([k, v]) => `- ${k}: ${Array.isArray(v) ? v.join(", ") : v}`).join("\n")}\n\n` +
+    `### Medians over pairs of per-pair ratios (Weft / istiod; below 1: Weft better; in brackets the number of pairs)\n\n${ratios(rows)}\n\n### Medians over pairs\n\n${medians(rows)}\n\n### Per run\n\n${runs}\n\n${stormTable ? `### Connection storms (after the other scenarios, the sidecars still connected; istiod as shipped only up to ${SHIPPED_STORM_MAX}: it admits 25 streams/s)\n\n${stormTable}\n\n` : ""}`;
+  const dir = path.join(ROOT, "bench/results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `istiod-vs-weft-${SIZE}.json`), JSON.stringify({ meta, rows }, null, 2) + "\n");
+  writeFileSync(path.join(dir, `istiod-vs-weft-${SIZE}.md`), md);
+  // The summary file: both shapes (whichever have run), and how measured.
+  const parts = ["full", "small"].map((s) => path.join(dir, `istiod-vs-weft-${s}.md`)).filter((f) => existsSync(f)).map((f) => readFileSync(f, "utf8"));
+  writeFileSync(path.join(dir, "istiod-vs-weft.md"), `# istiod vs Weft on the same kube-apiserver, same configuration, same load generator\n\nResults of each shape are also in istiod-vs-weft-<shape>.json (every run's figures).\n\n${parts.join("\n")}\n${HOW_MEASURED}\n`);
+  process.stdout.write(`\n${md}\n`);
 }
+
+const HOW_MEASURED =
+  `## How measured\n\n` +
+  `One load generator (bench/istiod/sidecars.ts, a child process): one simulated sidecar per pod with Istio's node identity (id \`sidecar~<podIP>~<pod>.${NS}~${NS}.svc.cluster.local\`, NAMESPACE, LABELS as a map, CLUSTER_ID=Kubernetes, ISTIO_VERSION, INTERCEPTION_MODE, POD_NAME, SERVICE_ACCOUNT), wildcard CDS and LDS then the EDS and RDS names they use, ACKing every response as Envoy does; a refused or failed stream is retried with Envoy's jittered backoff (base 500 ms, max 30 s; "retried"). The clients hold a SHA-1 of each resource, not its bytes (2000 clients at Istio's shape would hold ~13 GB). ` +
+  `At Istio's shape at most 100 clients are between their start and holding all four types (a rolling fleet; 2000 connecting to istiod at once did not finish on 24 GB, ../shared/NOTES.md). ` +
+  `Initial sync: from the first client's start to the last response before 2 s of quiet, once every client holds clusters, listeners, endpoints and routes. ` +
+  `Endpoint change: the hand-written EndpointSlice of the selector-less Service "endpoints" gains or loses an address; route change: VirtualService svc-0 flips its subset (merge patch); new service: a selector-less Service + EndpointSlice created; each until every client holds the new content (cluster, endpoints and routes for a new service); p50/p99 over all clients of all changes. ` +
+  `Churn: the EndpointSlice of Service "manual" rewritten R times a second for ${CHURN_SECONDS} s, write k holding the one address 10.202.k/256.k%256; a write counts as delivered to a client when it holds that state or a later one (debouncing servers skip states); p99 over all clients x writes; "max churn rate" is the highest rate with p99 < 1 s and nothing undelivered. ` +
+  `Storms: N more clients (identities of the pods reused in turn) started at once after the other scenarios, timed until all hold all four types (bound ${STORM_TIMEOUT_S} s). ` +
+  `CPU-seconds, RSS and peak RSS (VmHWM) of the control-plane process from /proc (istiod: the Go process; Weft: its Node process run from dist/). MB sent: serialized resources in the responses the clients received (no gRPC framing); responses: messages received, requests: messages the clients sent (subscriptions, ACKs). ` +
+  `istiod runs out of cluster per ../shared/NOTES.md (PILOT_ENABLE_METADATA_EXCHANGE=false PILOT_ENABLE_ALPN_FILTER=false, enableAutoMtls false, no default metrics provider); "as shipped": its defaults (on 2 cores it admits 25 new streams/s); "throttles raised": PILOT_MAX_REQUESTS_PER_SECOND=100000 PILOT_PUSH_THROTTLE=10000. Weft: \`node dist/src/cli/main.js serve --kubernetes --leader-elect false --write-status false\`. A fresh server process and a fresh load generator per run; the order of the servers reverses every other pair; ratios are taken within a pair, then the median over pairs.`;
 
 main().then(
   () => process.exit(0),

@@ -2,6 +2,7 @@
 // wildcard CDS and LDS, then the EDS names its clusters use and the RDS names its listeners
 // use; ACKs every response, NACKs on command; reconnects with the versions it holds.
 // Used by unit tests and, many at a time, by bench/.
+import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { Metadata, credentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import { Cluster, Cluster_DiscoveryType } from "../../generated/envoy/config/cluster/v3/cluster.js";
@@ -14,11 +15,16 @@ import type {
   DiscoveryResponse,
 } from "../../generated/envoy/service/discovery/v3/discovery.js";
 import { unpackAny } from "../envoy/any.js";
-import { EXTENSION_TYPES, XDS_CODECS, XDS_TYPES, isXdsTypeUrl, resourceName, type XdsTypeUrl } from "../envoy/type-urls.js";
+import { EXTENSION_TYPES, XDS_CODECS, XDS_TYPES, isXdsTypeUrl, resourceName, type XdsResourceTypes, type XdsTypeUrl } from "../envoy/type-urls.js";
 
 export interface HeldResource {
   version: string;
+  /** The serialized resource, or its SHA-1 when the client holds digests (equal bodies, equal digests). */
   body: Buffer;
+  /** Size of the serialized resource in bytes. */
+  size: number;
+  /** EDS names a cluster uses, RDS names a listener uses (taken when it arrives). */
+  refs?: string[];
 }
 
 export interface ReceivedResponse {
@@ -42,6 +48,14 @@ export interface SimulatedClientOptions {
   token?: string;
   /** Connect over TLS, verifying the server against this CA bundle (PEM) and name. */
   tls?: { caPem: string; serverName: string };
+  /**
+   * Hold a SHA-1 of each resource instead of its bytes (thousands of clients at Istio's load shape
+   * would hold gigabytes), except where keepBody says so. Default: hold the bytes.
+   */
+  holdDigests?: boolean;
+  keepBody?: (typeUrl: string, name: string) => boolean;
+  /** Append every response to `responses` (default true; off for long runs of many clients). */
+  keepResponses?: boolean;
 }
 
 type Rejecter = (typeUrl: string, names: string[]) => string | undefined;
@@ -53,6 +67,8 @@ export class SimulatedClient extends EventEmitter {
   /** Last ACKed version_info per type (SotW) or system_version_info (delta). */
   readonly acceptedVersion = new Map<string, string>();
   readonly responses: ReceivedResponse[] = [];
+  /** Requests written on the stream(s): subscriptions, ACKs and NACKs. */
+  requestsSent = 0;
   private client?: AggregatedDiscoveryServiceClient;
   private sotw?: ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
   private delta?: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
@@ -101,7 +117,7 @@ export class SimulatedClient extends EventEmitter {
       stream.on("end", () => this.emit("close"));
       for (const typeUrl of [XDS_TYPES.cluster, XDS_TYPES.listener]) {
         const held = this.held.get(typeUrl);
-        this.delta.write({
+        this.writeDelta({
           ...this.nodePart(),
           typeUrl,
           resourceNamesSubscribe: [],
@@ -113,7 +129,7 @@ export class SimulatedClient extends EventEmitter {
         const names = this.subscribed.get(typeUrl);
         if (names && names.size > 0) {
           const held = this.held.get(typeUrl);
-          this.delta.write({
+          this.writeDelta({
             typeUrl,
             resourceNamesSubscribe: [...names],
             initialResourceVersions: held ? Object.fromEntries([...held].map(([n, r]) => [n, r.version])) : {},
@@ -137,6 +153,7 @@ export class SimulatedClient extends EventEmitter {
   }
 
   private requestSotw(typeUrl: XdsTypeUrl, names: string[], errorMessage?: string): void {
+    if (this.sotw) this.requestsSent++;
     this.sotw?.write({
       ...this.nodePart(),
       typeUrl,
@@ -147,9 +164,22 @@ export class SimulatedClient extends EventEmitter {
     });
   }
 
+  private writeDelta(req: DeltaDiscoveryRequest): void {
+    if (!this.delta) return;
+    this.requestsSent++;
+    this.delta.write(req);
+  }
+
+  /** What the client keeps of a resource it accepted: bytes or digest, size, references. */
+  private holding(typeUrl: string, name: string, version: string, bytes: Uint8Array, decoded?: unknown): HeldResource {
+    const body = Buffer.from(bytes);
+    const digest = this.opts.holdDigests && !this.opts.keepBody?.(typeUrl, name);
+    return { version, body: digest ? createHash("sha1").update(body).digest() : body, size: body.length, refs: referencesOf(typeUrl, body, decoded) };
+  }
+
   private record(typeUrl: string, nonce: string, version: string, names: string[], removed: string[], acked: boolean): void {
     const r: ReceivedResponse = { typeUrl, nonce, version, names, removed, acked, at: process.hrtime.bigint() };
-    this.responses.push(r);
+    if (this.opts.keepResponses !== false) this.responses.push(r);
     this.emit("response", r);
   }
 
@@ -159,8 +189,9 @@ export class SimulatedClient extends EventEmitter {
     this.lastNonce.set(typeUrl, nonce);
     const incoming = new Map<string, HeldResource>();
     for (const any of res.resources ?? []) {
-      const body = Buffer.from(any.value ?? new Uint8Array());
-      incoming.set(nameOf(typeUrl, body), { version: res.versionInfo ?? "", body });
+      const bytes = any.value ?? new Uint8Array();
+      const { name, decoded } = decodeNamed(typeUrl, bytes);
+      incoming.set(name, this.holding(typeUrl, name, res.versionInfo ?? "", bytes, decoded));
     }
     const error = this.rejecter?.(typeUrl, [...incoming.keys()]);
     const names = [...incoming.keys()];
@@ -192,17 +223,17 @@ export class SimulatedClient extends EventEmitter {
     const error = this.rejecter?.(typeUrl, names);
     if (error) {
       this.record(typeUrl, nonce, res.systemVersionInfo ?? "", names, removed, false);
-      this.delta?.write({ typeUrl, responseNonce: nonce, errorDetail: { code: 13, message: error } });
+      this.writeDelta({ typeUrl, responseNonce: nonce, errorDetail: { code: 13, message: error } });
       return;
     }
     let held = this.held.get(typeUrl);
     if (!held) this.held.set(typeUrl, (held = new Map()));
     for (const r of res.resources ?? []) {
-      held.set(r.name ?? "", { version: r.version ?? "", body: Buffer.from(r.resource?.value ?? new Uint8Array()) });
+      held.set(r.name ?? "", this.holding(typeUrl, r.name ?? "", r.version ?? "", r.resource?.value ?? new Uint8Array()));
     }
     for (const name of removed) held.delete(name);
     this.acceptedVersion.set(typeUrl, res.systemVersionInfo ?? "");
-    this.delta?.write({ typeUrl, responseNonce: nonce });
+    this.writeDelta({ typeUrl, responseNonce: nonce });
     this.followReferences(typeUrl);
     this.record(typeUrl, nonce, res.systemVersionInfo ?? "", names, removed, true);
   }
@@ -213,23 +244,9 @@ export class SimulatedClient extends EventEmitter {
     if (!held) return;
     let target: XdsTypeUrl | undefined;
     const wanted = new Set<string>();
-    if (typeUrl === XDS_TYPES.cluster) {
-      target = XDS_TYPES.endpoint;
-      for (const [name, r] of held) {
-        const c = Cluster.decode(r.body);
-        if (c.type === Cluster_DiscoveryType.EDS) wanted.add(c.edsClusterConfig?.serviceName || name);
-      }
-    } else if (typeUrl === XDS_TYPES.listener) {
-      target = XDS_TYPES.route;
-      for (const r of held.values()) {
-        for (const chain of Listener.decode(r.body).filterChains ?? []) {
-          for (const f of chain.filters ?? []) {
-            const hcm = unpackAny(EXTENSION_TYPES.httpConnectionManager, f.typedConfig);
-            if (hcm?.rds?.routeConfigName) wanted.add(hcm.rds.routeConfigName);
-          }
-        }
-      }
-    }
+    if (typeUrl === XDS_TYPES.cluster) target = XDS_TYPES.endpoint;
+    else if (typeUrl === XDS_TYPES.listener) target = XDS_TYPES.route;
+    for (const r of target ? held.values() : []) for (const n of r.refs ?? []) wanted.add(n);
     if (!target) return;
     const before = this.subscribed.get(target) ?? new Set<string>();
     const same = before.size === wanted.size && [...wanted].every((n) => before.has(n));
@@ -242,7 +259,7 @@ export class SimulatedClient extends EventEmitter {
       this.requestSotw(target, [...wanted]);
     } else {
       const subscribe = [...wanted].filter((n) => !before.has(n));
-      this.delta?.write({ typeUrl: target, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe });
+      this.writeDelta({ typeUrl: target, resourceNamesSubscribe: subscribe, resourceNamesUnsubscribe: unsubscribe });
     }
   }
 
@@ -298,7 +315,30 @@ export class SimulatedClient extends EventEmitter {
   }
 }
 
-function nameOf(typeUrl: string, body: Buffer): string {
-  if (!isXdsTypeUrl(typeUrl)) return "";
-  return resourceName(typeUrl, XDS_CODECS[typeUrl].decode(body));
+function decodeNamed(typeUrl: string, bytes: Uint8Array): { name: string; decoded?: unknown } {
+  if (!isXdsTypeUrl(typeUrl)) return { name: "" };
+  return decodeAs(typeUrl, bytes);
+}
+function decodeAs<U extends XdsTypeUrl>(typeUrl: U, bytes: Uint8Array): { name: string; decoded: XdsResourceTypes[U] } {
+  const decoded = XDS_CODECS[typeUrl].decode(bytes);
+  return { name: resourceName(typeUrl, decoded), decoded };
+}
+
+/** The EDS names a cluster uses or the RDS names a listener uses, as Envoy follows them. */
+function referencesOf(typeUrl: string, body: Uint8Array, decoded?: unknown): string[] | undefined {
+  if (typeUrl === XDS_TYPES.cluster) {
+    const c = (decoded as Cluster | undefined) ?? Cluster.decode(body);
+    return c.type === Cluster_DiscoveryType.EDS ? [c.edsClusterConfig?.serviceName || c.name || ""] : [];
+  }
+  if (typeUrl === XDS_TYPES.listener) {
+    const refs: string[] = [];
+    for (const chain of ((decoded as Listener | undefined) ?? Listener.decode(body)).filterChains ?? []) {
+      for (const f of chain.filters ?? []) {
+        const hcm = unpackAny(EXTENSION_TYPES.httpConnectionManager, f.typedConfig);
+        if (hcm?.rds?.routeConfigName) refs.push(hcm.rds.routeConfigName);
+      }
+    }
+    return refs;
+  }
+  return undefined;
 }
