@@ -4,57 +4,74 @@
 // allocating a new Buffer and copying the message into it. For a response shared by thousands
 // of streams (a 423 KB route configuration to 2000 proxies) that copy was 40% of the server's
 // CPU while pushing (profile: Buffer copy 18.7%, allocation 7.8%, plus the GC it causes). So a
-// shared frame is framed once (see `framed`) and grpc-js is taught to send a message that is
-// already framed as it is.
+// shared frame is framed once (`preframe`) and grpc-js is taught to send a PreframedMessage
+// as it is.
 //
-// This reaches into grpc-js (BaseServerInterceptingCall.prototype.serializeMessage, present
-// in the pinned 1.14.x). If that is not there, nothing is patched and messages are framed by
-// grpc-js as usual: `wire()` then returns the unframed bytes. WEFT_GRPC_PREFRAMING=0 turns it
-// off (to measure the difference).
+// This reaches into grpc-js (BaseServerInterceptingCall.prototype.serializeMessage of the
+// exactly pinned 1.14.7; DESIGN.md rule 5): feature-detected (nothing is patched when it is not
+// there, and messages are framed by grpc-js as usual), switchable (WEFT_GRPC_PREFRAMING=0, or
+// XdsServerOptions.preframing), and guarded by grpc-framing.test.ts, which sends a
+// PreframedMessage through a real grpc-js server and fails on an upgrade that changes this.
+// No state: the patch recognises a PreframedMessage by a brand; nothing is remembered.
 import { createRequire } from "node:module";
 
-const alreadyFramed = new WeakSet<Buffer>();
-/** Unframed message (a view) -> the framed Buffer it is a view of. */
-const framedOf = new WeakMap<Buffer, Buffer>();
+/**
+ * Brands PreframedMessages (a registered symbol, not `instanceof`: a test runner may load this
+ * module more than once while grpc-js, patched once, is shared).
+ */
+const PREFRAMED = Symbol.for("weft.preframed-message");
+/** Marks the patched function, so installing twice patches once. */
+const PATCHED = Symbol.for("weft.grpc-preframing");
 
-function install(): boolean {
-  if (process.env.WEFT_GRPC_PREFRAMING === "0") return false; // for A/B measurements
+/** A message already framed for gRPC (header + message): grpc-js writes `framed` as it is. */
+export class PreframedMessage {
+  readonly [PREFRAMED] = true;
+
+  constructor(
+    /** The 5-byte gRPC header followed by the message. */
+    readonly framed: Buffer,
+  ) {}
+
+  /** The message bytes (a view of `framed`, no copy). */
+  get message(): Buffer {
+    return this.framed.subarray(5);
+  }
+}
+
+type SerializeMessage = ((this: unknown, value: unknown) => Buffer) & { [PATCHED]?: true };
+
+/**
+ * Teaches grpc-js to send PreframedMessages as they are (once per process: it patches grpc-js's
+ * class). Returns whether grpc-js now does: false when WEFT_GRPC_PREFRAMING=0 or when the
+ * installed grpc-js lacks the hook (then do not hand it PreframedMessages).
+ */
+export function installPreframing(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.WEFT_GRPC_PREFRAMING === "0") return false; // for A/B measurements
   try {
     const require = createRequire(import.meta.url);
     const mod = require("@grpc/grpc-js/build/src/server-interceptors.js") as { BaseServerInterceptingCall?: { prototype: Record<string, unknown> } };
     const proto = mod.BaseServerInterceptingCall?.prototype;
-    const original = proto?.serializeMessage;
+    const original = proto?.serializeMessage as SerializeMessage | undefined;
     if (!proto || typeof original !== "function") return false;
-    proto.serializeMessage = function (this: unknown, value: unknown): Buffer {
-      if (Buffer.isBuffer(value) && alreadyFramed.has(value)) return value;
-      return (original as (v: unknown) => Buffer).call(this, value);
+    if (original[PATCHED]) return true;
+    const patched: SerializeMessage = function (this: unknown, value: unknown): Buffer {
+      const branded = value as { [PREFRAMED]?: unknown; framed?: unknown } | null;
+      if (typeof branded === "object" && branded !== null && branded[PREFRAMED] === true && Buffer.isBuffer(branded.framed)) return branded.framed;
+      return original.call(this, value);
     };
+    patched[PATCHED] = true;
+    proto.serializeMessage = patched;
     return true;
   } catch {
     return false;
   }
 }
 
-/** Whether grpc-js sends framed messages as they are (the patch is in place). */
-export const preframing = install();
-
-/**
- * Encodes a message into a Buffer with room for the gRPC frame header in front, and returns
- * the message bytes (a view). `wire()` of that view gives the framed bytes without copying.
- */
-export function framed(message: Buffer): Buffer {
-  if (!preframing) return message;
+/** Frames a message for gRPC (one allocation and copy, done once for every stream that sends it). */
+export function preframe(message: Buffer): PreframedMessage {
   const out = Buffer.allocUnsafe(message.length + 5);
   out.writeUInt8(0, 0); // not compressed
   out.writeUInt32BE(message.length, 1);
   message.copy(out, 5);
-  alreadyFramed.add(out);
-  const view = out.subarray(5);
-  framedOf.set(view, out);
-  return view;
-}
-
-/** What to hand to grpc-js for a message: its framed Buffer when it has one. */
-export function wire(message: Buffer): Buffer {
-  return framedOf.get(message) ?? message;
+  return new PreframedMessage(out);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { CachedResource } from "../cache/snapshot.js";
 import { ALL_NAMES, HeldResources } from "./held-resources.js";
-import { namesByFingerprint, sharedNames } from "./shared-names.js";
+import { SharedNameSets } from "./shared-names.js";
 
 function map(entries: Record<string, string>): Map<string, CachedResource> {
   return new Map(Object.entries(entries).map(([name, version]) => [name, { name, version, body: Buffer.from(version) }]));
@@ -57,6 +57,8 @@ describe("shared name sets", () => {
   const names = (n: number, prefix = "outbound|8080||svc-") => new Set(Array.from({ length: n }, (_, i) => `${prefix}${i}.ns.svc.cluster.local`));
 
   it("equal large subscriptions are one Set; different or small ones are not shared", () => {
+    const pool = new SharedNameSets();
+    const sharedNames = (n: ReadonlySet<string>) => pool.share(n);
     const a = sharedNames(names(100));
     const b = sharedNames(names(100));
     expect(b).toBe(a);
@@ -64,6 +66,9 @@ describe("shared name sets", () => {
     const small = names(3);
     expect(sharedNames(small)).toBe(small);
     expect(sharedNames(names(3))).not.toBe(small);
+    // Another owner (another server, another test) has its own pool.
+    expect(new SharedNameSets().share(names(100))).not.toBe(a);
+    expect(pool.size).toBe(2);
   });
 
   it("decodes a fingerprinted name list once while a stream holds its Set", () => {
@@ -72,6 +77,8 @@ describe("shared name sets", () => {
       decoded++;
       return [...names(50, "x")];
     };
+    const pool = new SharedNameSets();
+    const namesByFingerprint = (fp: string, d: () => string[]) => pool.byFingerprint(fp, d);
     const first = namesByFingerprint("fp-1", decode);
     const second = namesByFingerprint("fp-1", decode);
     expect(second).toBe(first);

@@ -65,9 +65,15 @@ export class ProxyRegistry extends EventEmitter {
   private readonly connections = new Map<number, ProxyStatus>();
   private readonly nacks: NackRecord[] = [];
   private nackBytes = 0;
+  private lastStreamId = 0;
 
   constructor(private readonly limits: Pick<XdsLimits, "maxRecentNacks" | "maxRecentNackBytes"> = DEFAULT_XDS_LIMITS) {
     super();
+  }
+
+  /** An id for a new stream, unique among the streams this registry lists. */
+  nextStreamId(): number {
+    return ++this.lastStreamId;
   }
 
   add(status: ProxyStatus): void {

@@ -11,8 +11,8 @@ import { ProxyRegistry } from "./proxy-registry.js";
 import { SotwStream } from "./sotw/sotw-stream.js";
 import type { ResponseSink, StreamContext } from "./stream-base.js";
 import { XdsMetrics } from "./xds-metrics.js";
-import { retainedFrameBytes, sharedFrame } from "./shared-frames.js";
-import { framed, preframing, wire } from "./grpc-framing.js";
+import { SharedFrames } from "./shared-frames.js";
+import { SharedNameSets } from "./shared-names.js";
 import { xdsLimits } from "./xds-limits.js";
 
 const clusters = Array.from({ length: 40 }, (_, i) => `svc-${i}`);
@@ -20,12 +20,12 @@ const clusters = Array.from({ length: 40 }, (_, i) => `svc-${i}`);
 function setup(): { ctx: StreamContext; sink: () => { sink: ResponseSink; frames: Buffer[] } } {
   const cache = new SnapshotCache();
   cache.set("class-a", Snapshot.build({ [XDS_TYPES.cluster]: clusters.map((name) => buildEdsCluster({ name })), [XDS_TYPES.endpoint]: clusters.map((name, i) => buildLoadAssignment(name, [{ address: "127.0.0.1", port: 9000 + i }])) }));
-  const ctx: StreamContext = { source: cache, admit: () => ({ key: "class-a" }), registry: new ProxyRegistry(), metrics: new XdsMetrics(new Registry()), logger: silentLogger(), controlPlaneId: "weft@test", limits: xdsLimits() };
+  const ctx: StreamContext = { source: cache, admit: () => ({ key: "class-a" }), registry: new ProxyRegistry(), metrics: new XdsMetrics(new Registry()), logger: silentLogger(), controlPlaneId: "weft@test", limits: xdsLimits(), frames: new SharedFrames(), names: new SharedNameSets() };
   return {
     ctx,
     sink: () => {
       const frames: Buffer[] = [];
-      return { frames, sink: { write: (f) => (frames.push(f), true), onDrain: () => undefined, end: () => undefined, fail: () => undefined } };
+      return { frames, sink: { write: (f) => (frames.push(f.bytes), true), onDrain: () => undefined, end: () => undefined, fail: () => undefined } };
     },
   };
 }
@@ -71,33 +71,41 @@ describe("first responses shared between proxies of one class", () => {
   });
 });
 
-describe("sharedFrame", () => {
+describe("SharedFrames", () => {
   it("keeps only the most recent frames: memory stays bounded, an old frame is encoded again", () => {
+    const shared = new SharedFrames();
+    const sharedFrame = shared.frame.bind(shared);
     let encodes = 0;
     const encode = () => (encodes++, Buffer.alloc(1024 * 1024));
     const keys = Array.from({ length: 100 }, () => ({}));
     for (const k of keys) sharedFrame(k, "v", "1", encode);
     expect(encodes).toBe(100);
-    expect(retainedFrameBytes()).toBeLessThanOrEqual(65 * 1024 * 1024);
+    expect(shared.retainedBytes).toBeLessThanOrEqual(65 * 1024 * 1024);
     const newest = sharedFrame(keys[99]!, "v", "2", encode);
     expect(encodes).toBe(100); // recent: reused
     expect(sharedFrame(keys[99]!, "v", "3", encode)).toBe(newest);
     sharedFrame(keys[0]!, "v", "4", encode);
     expect(encodes).toBe(101); // evicted long ago: encoded again
   });
-});
 
-describe("gRPC framing once per shared frame", () => {
-  it("grpc-js is taught to send framed messages as they are; the framed Buffer holds header + message", () => {
-    expect(preframing).toBe(true); // the pinned grpc-js has the hook; an upgrade that drops it is noticed here
-    const message = Buffer.from("hello xds");
-    const view = framed(message);
-    expect(view.equals(message)).toBe(true);
-    const out = wire(view);
-    expect(out.length).toBe(message.length + 5);
+  it("belongs to its owner: another server's frames are its own, with their own nonces", () => {
+    const key = {};
+    const encode = (nonce: string) => Buffer.from(`response ${nonce}`);
+    const a = new SharedFrames().frame(key, "v", "1", encode);
+    const b = new SharedFrames().frame(key, "v", "1", encode);
+    expect(b).not.toBe(a);
+    expect(b.bytes.toString()).toBe(a.bytes.toString()); // both start their shared nonces at _1
+  });
+
+  it("preframed: the message is a view of its gRPC frame (header + message), framed once", () => {
+    const shared = new SharedFrames({ preframe: true });
+    const frame = shared.frame({}, "v", "1", (nonce) => Buffer.from(`hello xds ${nonce}`));
+    const out = frame.preframed!.framed;
+    expect(frame.bytes.toString()).toBe("hello xds _1");
+    expect(out.length).toBe(frame.bytes.length + 5);
     expect(out[0]).toBe(0);
-    expect(out.readUInt32BE(1)).toBe(message.length);
-    expect(out.subarray(5).equals(message)).toBe(true);
-    expect(wire(message)).toBe(message); // not framed by us: grpc-js frames it
+    expect(out.readUInt32BE(1)).toBe(frame.bytes.length);
+    expect(out.buffer).toBe(frame.bytes.buffer); // no copy
+    expect(new SharedFrames().frame({}, "v", "1", () => Buffer.from("x")).preframed).toBeUndefined();
   });
 });

@@ -7,59 +7,88 @@
 // NACKed one, so even the same shared frame sent twice to one stream is answered unambiguously.
 // Before, each stream appended its own nonce: one copy of the whole response per stream (a
 // 423 KB route configuration to 2000 proxies was 847 MB of copies).
+//
+// The frames belong to a SharedFrames object, owned by the xDS server (created and dropped with
+// it; DESIGN.md rule 8): two servers, or two tests, never see each other's frames.
 
-import { framed } from "./grpc-framing.js";
+import { preframe, type PreframedMessage } from "./grpc-framing.js";
 
 /** An encoded response and the nonce it carries. */
 export interface Frame {
+  /** The encoded response message. */
   readonly bytes: Buffer;
   readonly nonce: string;
+  /** The same message framed for gRPC once (see grpc-framing.ts), when the server sends such. */
+  readonly preframed?: PreframedMessage;
+}
+
+/** Bytes of shared frames kept for reuse by default (plus the newest frame). */
+export const DEFAULT_RETAINED_FRAME_BYTES = 64 * 1024 * 1024;
+
+export interface SharedFramesOptions {
+  /** Frame shared responses for gRPC once (only when grpc-js sends PreframedMessages: installPreframing()). */
+  preframe?: boolean;
+  /** Bytes of frames kept for reuse (DEFAULT_RETAINED_FRAME_BYTES). */
+  retainedBytes?: number;
 }
 
 /**
  * Shared frames, keyed weakly by what was sent (a resource, a whole type's map, a shared
- * subscription) and then by variant (type, version, ...). Only the most recent frames, up to
- * RETAINED_BYTES, are kept: a frame is reused by the streams that send it in the same burst,
- * and a frame whose key belongs to one proxy class alone (e.g. its whole CDS) does not stay
- * in memory for as long as its snapshot lives (2000 classes x 1 MB of clusters was 2 GB).
+ * subscription: objects that are never modified once built) and then by variant (type,
+ * version, ...). Only the most recent frames, up to `retainedBytes`, are kept: a frame is reused
+ * by the streams that send it in the same burst, and a frame whose key belongs to one proxy
+ * class alone (e.g. its whole CDS) does not stay in memory for as long as its snapshot lives
+ * (2000 classes x 1 MB of clusters was 2 GB).
  */
-const sharedFrames = new WeakMap<object, Map<string, Frame>>();
-const RETAINED_BYTES = 64 * 1024 * 1024;
-const retained: { key: WeakRef<object>; variant: string; bytes: number }[] = [];
-let retainedBytes = 0;
-let sharedNonces = 0;
+export class SharedFrames {
+  private readonly frames = new WeakMap<object, Map<string, Frame>>();
+  private readonly retained: { key: WeakRef<object>; variant: string; bytes: number }[] = [];
+  private retainedTotal = 0;
+  private nonces = 0;
+  private readonly preframing: boolean;
+  private readonly limit: number;
 
-function retain(key: object, variant: string, frame: Frame): void {
-  retained.push({ key: new WeakRef(key), variant, bytes: frame.bytes.length });
-  retainedBytes += frame.bytes.length;
-  while (retainedBytes > RETAINED_BYTES && retained.length > 1) {
-    const old = retained.shift()!;
-    retainedBytes -= old.bytes;
-    const k = old.key.deref();
-    if (k) sharedFrames.get(k)?.delete(old.variant);
+  constructor(opts: SharedFramesOptions = {}) {
+    this.preframing = opts.preframe ?? false;
+    this.limit = opts.retainedBytes ?? DEFAULT_RETAINED_FRAME_BYTES;
   }
-}
 
-/**
- * The frame for `key` (the resources sent) and `variant` (type, version, ...): encoded once with
- * a shared nonce. Without a key, encoded with the stream's own `nonce`.
- */
-export function sharedFrame(key: object | undefined, variant: string, nonce: string, encode: (nonce: string) => Buffer): Frame {
-  if (!key) return { bytes: encode(nonce), nonce };
-  let byVariant = sharedFrames.get(key);
-  if (!byVariant) sharedFrames.set(key, (byVariant = new Map()));
-  let frame = byVariant.get(variant);
-  if (!frame) {
-    const shared = `_${(++sharedNonces).toString(36)}`;
-    // Framed for gRPC once here, not by grpc-js once per stream (see grpc-framing.ts).
-    frame = { bytes: framed(encode(shared)), nonce: shared };
-    byVariant.set(variant, frame);
-    retain(key, variant, frame);
+  /**
+   * The frame for `key` (the resources sent) and `variant` (type, version, ...): encoded once with
+   * a shared nonce. Without a key, encoded with the stream's own `nonce`.
+   */
+  frame(key: object | undefined, variant: string, nonce: string, encode: (nonce: string) => Buffer): Frame {
+    if (!key) return { bytes: encode(nonce), nonce };
+    let byVariant = this.frames.get(key);
+    if (!byVariant) this.frames.set(key, (byVariant = new Map()));
+    let frame = byVariant.get(variant);
+    if (!frame) {
+      const shared = `_${(++this.nonces).toString(36)}`;
+      const bytes = encode(shared);
+      if (this.preframing) {
+        // Framed for gRPC once here, not by grpc-js once per stream (see grpc-framing.ts).
+        const preframed = preframe(bytes);
+        frame = { bytes: preframed.message, nonce: shared, preframed };
+      } else frame = { bytes, nonce: shared };
+      byVariant.set(variant, frame);
+      this.retain(key, variant, frame);
+    }
+    return frame;
   }
-  return frame;
-}
 
-/** Bytes of shared frames kept for reuse (bounded by RETAINED_BYTES plus the newest frame). */
-export function retainedFrameBytes(): number {
-  return retainedBytes;
+  /** Bytes of shared frames kept for reuse (bounded by `retainedBytes` plus the newest frame). */
+  get retainedBytes(): number {
+    return this.retainedTotal;
+  }
+
+  private retain(key: object, variant: string, frame: Frame): void {
+    this.retained.push({ key: new WeakRef(key), variant, bytes: frame.bytes.length });
+    this.retainedTotal += frame.bytes.length;
+    while (this.retainedTotal > this.limit && this.retained.length > 1) {
+      const old = this.retained.shift()!;
+      this.retainedTotal -= old.bytes;
+      const k = old.key.deref();
+      if (k) this.frames.get(k)?.delete(old.variant);
+    }
+  }
 }

@@ -19,16 +19,19 @@ import type { XdsMetrics } from "./xds-metrics.js";
 import type { PushBudget } from "./push-budget.js";
 import { ALL_NAMES, HeldResources } from "./held-resources.js";
 import { truncateText } from "../log/bounded-text.js";
+import type { Frame, SharedFrames } from "./shared-frames.js";
+import type { SharedNameSets } from "./shared-names.js";
 import { GRPC_DEADLINE_EXCEEDED, GRPC_INVALID_ARGUMENT, GRPC_RESOURCE_EXHAUSTED, LimitExceeded, type XdsLimits } from "./xds-limits.js";
 
 /** Where a stream writes encoded responses; a grpc-js call in production. */
 export interface ResponseSink {
   /**
+   * Writes one response (`frame.preframed`, when set, is the same message framed for gRPC).
    * Returns false when the transport's buffer is full; `onDrain` fires when it empties.
    * `onWritten` fires once the transport took the bytes (the client read them, as far as
    * HTTP/2 flow control is concerned); never, for a client that stopped reading.
    */
-  write(frame: Buffer, onWritten?: () => void): boolean;
+  write(frame: Frame, onWritten?: () => void): boolean;
   onDrain(listener: () => void): void;
   end(): void;
   /** Ends the stream with this status; a stream whose client does not read is reset. */
@@ -60,6 +63,10 @@ export interface StreamContext {
   budget?: PushBudget;
   /** What a client may make the server store, log or echo (see xds-limits.ts). */
   limits: XdsLimits;
+  /** Responses encoded once for every stream that sends them (owned by the server). */
+  frames: SharedFrames;
+  /** Subscriptions shared by streams with equal ones (owned by the server). */
+  names: SharedNameSets;
 }
 
 /** The response of a type sent and not answered yet (at most one per type). */
@@ -107,8 +114,6 @@ export interface TypeState {
  */
 export const SUBSCRIPTION_WAIT_MS = 1000;
 
-let nextStreamId = 1;
-
 /** Up to `max` of `names`, sorted, and a last entry saying how many more there are. */
 function listNames(names: ReadonlySet<string>, max: number): string[] {
   const sorted = [...names].sort();
@@ -119,7 +124,7 @@ function listNames(names: ReadonlySet<string>, max: number): string[] {
 }
 
 export abstract class XdsStreamBase<S extends TypeState> {
-  readonly streamId = nextStreamId++;
+  readonly streamId: number;
   protected snapshot?: Snapshot;
   protected readonly types = new Map<XdsTypeUrl, S>();
   protected status?: ProxyStatus;
@@ -146,6 +151,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
     /** Who the stream authenticated as, if anyone. */
     protected readonly principal?: string,
   ) {
+    this.streamId = ctx.registry.nextStreamId();
     this.log = ctx.logger.child({ stream: this.streamId, api, service: service === "ads" ? "ads" : TYPE_SHORT_NAMES[service] });
     sink.onDrain(() => {
       this.blocked = false;
@@ -341,15 +347,17 @@ export abstract class XdsStreamBase<S extends TypeState> {
   }
 
   /** Writes one encoded response and marks it in flight. */
-  protected emit(st: S, frame: Buffer, version: string, nonce: string, resourceCount: number): void {
-    const inflight: InflightResponse = { nonce, version, bytes: frame.length, sentAt: process.hrtime.bigint(), written: false };
-    inflight.release = this.ctx.budget?.take(frame.length, {
+  protected emit(st: S, frame: Frame, version: string, resourceCount: number): void {
+    const { nonce } = frame;
+    const size = frame.bytes.length;
+    const inflight: InflightResponse = { nonce, version, bytes: size, sentAt: process.hrtime.bigint(), written: false };
+    inflight.release = this.ctx.budget?.take(size, {
       unread: () => !inflight.written,
       cutOff: (unreadMs) =>
         this.refuse(
           new LimitExceeded(
             GRPC_RESOURCE_EXHAUSTED,
-            `the ${st.short.toUpperCase()} response (nonce ${nonce}, ${frame.length} bytes) was not read for ${Math.round(unreadMs / 1000)} s while responses waiting for their proxies exceed the server's bound: the stream is ended (the proxy may reconnect)`,
+            `the ${st.short.toUpperCase()} response (nonce ${nonce}, ${size} bytes) was not read for ${Math.round(unreadMs / 1000)} s while responses waiting for their proxies exceed the server's bound: the stream is ended (the proxy may reconnect)`,
             "overdue",
           ),
         ),
@@ -363,9 +371,9 @@ export abstract class XdsStreamBase<S extends TypeState> {
     Object.assign(st.status, { sentVersion: version, sentNonce: nonce, sentAt: new Date().toISOString(), sentResources: resourceCount, pending: true });
     this.ctx.metrics.pushes.inc({ type: st.short, api: this.api });
     this.ctx.metrics.pilotXdsPushes.inc({ type: st.short });
-    this.ctx.metrics.pushBytes.inc({ type: st.short, api: this.api }, frame.length);
+    this.ctx.metrics.pushBytes.inc({ type: st.short, api: this.api }, size);
     this.ctx.metrics.pushResources.inc({ type: st.short, api: this.api }, resourceCount);
-    this.log.debug({ type: st.short, version, nonce, resources: resourceCount, bytes: frame.length }, "push");
+    this.log.debug({ type: st.short, version, nonce, resources: resourceCount, bytes: size }, "push");
     if (!this.sink.write(frame, () => (inflight.written = true))) this.blocked = true;
   }
 

@@ -19,7 +19,6 @@ import { ClientStatusDiscoveryServiceService } from "../../generated/envoy/servi
 import { csdsHandlers } from "./csds-service.js";
 import { ServingCertificateProvider } from "./serving-certificate-provider.js";
 import { decodeSotwRequest, type SotwRequest } from "./sotw/request-names.js";
-import { wire } from "./grpc-framing.js";
 import { PushBudget } from "./push-budget.js";
 import { ClusterDiscoveryServiceService } from "../../generated/envoy/service/cluster/v3/cds.js";
 import { EndpointDiscoveryServiceService } from "../../generated/envoy/service/endpoint/v3/eds.js";
@@ -33,7 +32,10 @@ import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../envoy/type-u
 import type { Logger } from "../log/logger.js";
 import { DeltaStream } from "./delta/delta-stream.js";
 import { ProxyRegistry } from "./proxy-registry.js";
-import { SotwStream, encodeDiscoveryResponse } from "./sotw/sotw-stream.js";
+import { SotwStream, encodeResponse } from "./sotw/sotw-stream.js";
+import { SharedFrames } from "./shared-frames.js";
+import { SharedNameSets } from "./shared-names.js";
+import { installPreframing } from "./grpc-framing.js";
 import type { AdmitStream, ResponseSink, StreamContext } from "./stream-base.js";
 import type { XdsMetrics } from "./xds-metrics.js";
 import { xdsLimits, type XdsLimits } from "./xds-limits.js";
@@ -60,6 +62,11 @@ export interface XdsServerOptions {
   maxInflightBytes?: number;
   /** Bounds on what clients may send and make the server keep (see xds-limits.ts); defaults otherwise. */
   limits?: Partial<XdsLimits>;
+  /**
+   * Frame shared responses for gRPC once instead of once per stream (grpc-framing.ts). Default:
+   * on, unless WEFT_GRPC_PREFRAMING=0 or the installed grpc-js lacks the hook.
+   */
+  preframing?: boolean;
 }
 
 type AnyStream = SotwStream | DeltaStream;
@@ -130,10 +137,13 @@ export class XdsServer {
   private readonly serving = new ServingCertificateProvider();
   private readonly calls = new Set<ServerDuplexStream<unknown, Buffer>>();
   private boundPort?: number;
+  /** Whether shared responses go to grpc-js framed already (see grpc-framing.ts). */
+  readonly preframing: boolean;
 
   constructor(private readonly opts: XdsServerOptions) {
     const limits = xdsLimits(opts.limits);
     this.registry = opts.registry ?? new ProxyRegistry(limits);
+    this.preframing = (opts.preframing ?? true) && installPreframing();
     this.ctx = {
       limits,
       source: opts.source,
@@ -146,6 +156,9 @@ export class XdsServer {
         opts.metrics.inflightBytes.set(inflight);
         opts.metrics.overdueBytes.set(overdue);
       }, limits.budgetUnreadHoldMs),
+      // Owned by this server, dropped with it (DESIGN.md rule 8).
+      frames: new SharedFrames({ preframe: this.preframing }),
+      names: new SharedNameSets(),
     };
     this.grpc = new Server({
       "grpc.keepalive_time_ms": 30_000,
@@ -217,7 +230,8 @@ export class XdsServer {
 
   private sinkFor(call: ServerDuplexStream<unknown, Buffer>): ResponseSink {
     return {
-      write: (frame, onWritten) => call.write(wire(frame), onWritten ? () => onWritten() : undefined),
+      // A PreframedMessage goes out as it is (grpc-framing.ts); the identity serializer never sees it.
+      write: (frame, onWritten) => call.write((frame.preframed ?? frame.bytes) as Buffer, onWritten ? () => onWritten() : undefined),
       onDrain: (listener) => call.on("drain", listener),
       end: () => call.end(),
       fail: (code, message) => {
@@ -332,7 +346,7 @@ export class XdsServer {
     const names = request.rawNames?.decode() ?? request.resourceNames ?? [];
     const wildcard = names.length === 0 ? isWildcardByDefault(typeUrl) : names.includes("*");
     const resources = wildcard ? [...typed.resources.values()] : names.flatMap((n) => typed.resources.get(n) ?? []);
-    cb(null, encodeDiscoveryResponse(typeUrl, typed.version, "", resources, this.ctx.controlPlaneId).bytes);
+    cb(null, encodeResponse(typeUrl, typed.version, "", resources, this.ctx.controlPlaneId));
   }
 
   /** Ends every stream that authenticated as `principal` with a gRPC status (e.g. its credential was revoked); returns how many. */

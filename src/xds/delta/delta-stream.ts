@@ -7,8 +7,6 @@ import { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../../generate
 import type { CachedResource, Snapshot } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
-import { sharedFrame } from "../shared-frames.js";
-import { sharedNames } from "../shared-names.js";
 
 interface DeltaUpdate {
   updated: CachedResource[];
@@ -57,7 +55,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
       for (const name of unsubscribe) if (name !== "*") st.held.delete(name);
       st.cleanVersion = undefined;
       st.wildcard = wildcard;
-      st.names = sharedNames(names);
+      st.names = this.ctx.names.share(names);
       st.namesBytes = bytes;
     }
     // Subscription changes always count in delta; only the ACK part depends on the nonce.
@@ -133,7 +131,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
     const whole = st.held.empty && removed.length === 0 && updated.length > 1;
     const shareKey = updated.length === 1 && removed.length === 0 ? updated[0] : whole ? (st.wildcard ? typed.resources : st.names) : undefined;
     const variant = `delta\u0000${st.typeUrl}\u0000${version}\u0000${this.ctx.controlPlaneId}${whole ? "\u0000whole" : ""}`;
-    const frame = sharedFrame(shareKey, variant, nonce, encode);
+    const frame = this.ctx.frames.frame(shareKey, variant, nonce, encode);
     const updatedClusters = st.typeUrl === XDS_TYPES.cluster ? updated.filter((r) => st.held.has(r.name)).map((r) => r.name) : [];
     if (kept) {
       for (const r of updated) st.held.set(r.name, r.version);
@@ -141,7 +139,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
       this.holdAll(st, typed);
       st.cleanVersion = typed.version;
     }
-    this.emit(st, frame.bytes, version, frame.nonce, updated.length + removed.length);
+    this.emit(st, frame, version, updated.length + removed.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
   }

@@ -8,9 +8,9 @@ import { versionOf } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import type { SotwRequest } from "./request-names.js";
-import { sharedFrame, type Frame } from "../shared-frames.js";
+import type { Frame, SharedFrames } from "../shared-frames.js";
 import { ALL_NAMES } from "../held-resources.js";
-import { namesByFingerprint, sharedNames, utf8Bytes } from "../shared-names.js";
+import { utf8Bytes } from "../shared-names.js";
 
 /** version_info a reconnecting proxy claims is kept only up to this length (ours are ~16). */
 const MAX_CLAIMED_VERSION_CHARS = 128;
@@ -68,14 +68,14 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       if (raw) this.checkNames(st, raw.count, raw.bytes);
       else this.checkNames(st, req.resourceNames?.length ?? 0, utf8Bytes(req.resourceNames ?? []));
       // Large lists are shared by every stream that sends the same bytes (decoded once).
-      const listed = raw ? namesByFingerprint(raw.fingerprint, raw.decode) : new Set(req.resourceNames ?? []);
+      const listed = raw ? this.ctx.names.byFingerprint(raw.fingerprint, raw.decode) : new Set(req.resourceNames ?? []);
       const wildcard = listed.has("*") || (listed.size === 0 && isWildcardByDefault(st.typeUrl));
       const requested = listed.has("*") ? new Set([...listed].filter((n) => n !== "*")) : listed;
       if (wildcard !== st.wildcard || !sameSet(requested, st.names)) {
         st.cleanVersion = undefined;
         st.wildcard = wildcard;
         // Shorter lists are shared once they differ (not hashed again on every ACK).
-        st.names = raw ? requested : sharedNames(requested);
+        st.names = raw ? requested : this.ctx.names.share(requested);
         st.namesBytes = raw ? raw.bytes : utf8Bytes(requested);
         st.viewChanged = true;
         // Forget what was sent for names the proxy no longer wants, so re-subscribing re-sends them.
@@ -172,12 +172,12 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       if (!isStateOfTheWorld(st.typeUrl)) {
         // EDS fast path: only the changed resources, without looking at the others.
         const nonce = this.nextNonce();
-        const frame = encodeDiscoveryResponse(st.typeUrl, typed.version, nonce, changed, this.ctx.controlPlaneId);
+        const frame = encodeDiscoveryResponse(this.ctx.frames, st.typeUrl, typed.version, nonce, changed, this.ctx.controlPlaneId);
         this.holdAll(st, typed);
         st.sentVersion = typed.version;
         st.viewChanged = false;
         st.cleanVersion = typed.version;
-        this.emit(st, frame.bytes, typed.version, frame.nonce, changed.length);
+        this.emit(st, frame, typed.version, changed.length);
         return true;
       }
     }
@@ -234,11 +234,11 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
         : !isStateOfTheWorld(st.typeUrl) && !st.wildcard && st.held.empty && d.version !== undefined && resources.length > 1
           ? st.names
           : undefined;
-    const frame = encodeDiscoveryResponse(st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId, shareKey);
+    const frame = encodeDiscoveryResponse(this.ctx.frames, st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId, shareKey);
     this.holdView(st, d, snapshot);
     st.sentVersion = version;
     st.viewChanged = false;
-    this.emit(st, frame.bytes, version, frame.nonce, resources.length);
+    this.emit(st, frame, version, resources.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
   }
@@ -258,7 +258,9 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   }
 }
 
+/** A response, its encoding shared (through `frames`) by every stream that sends the same resources at the same version. */
 export function encodeDiscoveryResponse(
+  frames: SharedFrames,
   typeUrl: XdsTypeUrl,
   versionInfo: string,
   nonce: string,
@@ -268,10 +270,11 @@ export function encodeDiscoveryResponse(
   shareKey?: object,
 ): Frame {
   const key = shareKey ?? (resources.length === 1 ? resources[0] : undefined);
-  return sharedFrame(key, `sotw\u0000${typeUrl}\u0000${versionInfo}\u0000${controlPlaneId}\u0000${resources.length}`, nonce, (n) => encodeResponse(typeUrl, versionInfo, n, resources, controlPlaneId));
+  return frames.frame(key, `sotw\u0000${typeUrl}\u0000${versionInfo}\u0000${controlPlaneId}\u0000${resources.length}`, nonce, (n) => encodeResponse(typeUrl, versionInfo, n, resources, controlPlaneId));
 }
 
-function encodeResponse(
+/** One DiscoveryResponse, encoded. */
+export function encodeResponse(
   typeUrl: XdsTypeUrl,
   versionInfo: string,
   nonce: string,
