@@ -53,8 +53,12 @@ export const NO_SERVER_CERTIFICATE_VERIFICATION_PORT_LEVEL = messageType(
   "Warning",
   "No caCertificates are set in DestinationRule, this results in no verification of presented server certificate for traffic to a given port.",
 );
+export const VIRTUAL_SERVICE_UNREACHABLE_RULE = messageType("IST0130", "VirtualServiceUnreachableRule", "Warning", "A VirtualService rule will never be used because a previous rule uses the same match.");
+export const VIRTUAL_SERVICE_INEFFECTIVE_MATCH = messageType("IST0131", "VirtualServiceIneffectiveMatch", "Info", "A VirtualService rule match duplicates a match in a previous rule.");
 export const VIRTUAL_SERVICE_HOST_NOT_FOUND_IN_GATEWAY = messageType("IST0132", "VirtualServiceHostNotFoundInGateway", "Warning", "Host defined in VirtualService not found in Gateway.");
 export const SCHEMA_WARNING = messageType("IST0133", "SchemaWarning", "Warning", "The resource has a schema validation warning.");
+export const CONFLICTING_GATEWAYS = messageType("IST0145", "ConflictingGateways", "Error", "Gateway should not have the same selector, port and matched hosts of server");
+export const GATEWAY_PORT_NOT_DEFINED_ON_SERVICE = messageType("IST0162", "GatewayPortNotDefinedOnService", "Warning", "Gateway port not exposed by service");
 
 /** Every message type Weft reports, by code order (`weft analyze --list-analyzers` prints them). */
 export const ANALYSIS_MESSAGE_TYPES: readonly AnalysisMessageType[] = [
@@ -66,8 +70,12 @@ export const ANALYSIS_MESSAGE_TYPES: readonly AnalysisMessageType[] = [
   VIRTUAL_SERVICE_DESTINATION_PORT_SELECTOR_REQUIRED,
   NO_SERVER_CERTIFICATE_VERIFICATION_DESTINATION_LEVEL,
   NO_SERVER_CERTIFICATE_VERIFICATION_PORT_LEVEL,
+  VIRTUAL_SERVICE_UNREACHABLE_RULE,
+  VIRTUAL_SERVICE_INEFFECTIVE_MATCH,
   VIRTUAL_SERVICE_HOST_NOT_FOUND_IN_GATEWAY,
   SCHEMA_WARNING,
+  CONFLICTING_GATEWAYS,
+  GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
 ];
 
 const BY_CODE = new Map(ANALYSIS_MESSAGE_TYPES.map((t) => [t.code, t]));

@@ -23,8 +23,9 @@ export class IssueCollector {
     this.issues.push({ ...this.source, resource: boundText(this.resource), field: boundText(field), message: boundText(message), severity: "error" });
   }
 
-  warning(field: string, message: string): void {
-    this.issues.push({ ...this.source, resource: boundText(this.resource), field: boundText(field), message: boundText(message), severity: "warning" });
+  /** A warning; `code` is Istio's analyzer code when the problem has one (analysis-messages.ts). */
+  warning(field: string, message: string, code?: string): void {
+    this.issues.push({ ...this.source, resource: boundText(this.resource), field: boundText(field), message: boundText(message), severity: "warning", ...(code ? { code } : {}) });
   }
 
   get errorCount(): number {

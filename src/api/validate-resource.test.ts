@@ -285,7 +285,7 @@ describe("validateResource: VirtualService", () => {
       resource("VirtualService", {
         hosts: ["r"],
         http: [
-          { route: [{ destination: service() }], retries: { attempts: 2, retryOn: "5xx,gateway-eror" }, fault: { delay: { fixedDelay: "1s", percentage: { value: 101 } } } },
+          { match: [{ uri: { prefix: "/api" } }], route: [{ destination: service() }], retries: { attempts: 2, retryOn: "5xx,gateway-eror" }, fault: { delay: { fixedDelay: "1s", percentage: { value: 101 } } } },
           { redirect: { redirectCode: 305 }, directResponse: { status: 200 } },
         ],
       }),

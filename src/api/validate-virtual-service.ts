@@ -12,6 +12,7 @@ import {
   labelKeyProblem,
   type IssueCollector,
 } from "./field-checks.js";
+import { checkUnreachableRules } from "./unreachable-routes.js";
 
 const VIRTUAL_SERVICE_FIELDS = ["hosts", "gateways", "http", "tcp", "tls", "exportTo"] as const;
 const HTTP_ROUTE_FIELDS = [
@@ -102,6 +103,7 @@ export function checkVirtualServiceSpec(c: IssueCollector, value: unknown, path:
   spec.list("http", (item, itemPath) => checkHttpRoute(c, item, itemPath, isDelegate), { itemDescription: "HTTP routes" });
   spec.list("tcp", (item, itemPath) => checkTcpRoute(c, item, itemPath), { itemDescription: "TCP routes" });
   spec.list("tls", (item, itemPath) => checkTlsRoute(c, item, itemPath), { itemDescription: "TLS routes" });
+  checkUnreachableRules(c, spec.value, path);
 }
 
 /** "mesh", "name" (a Gateway in this namespace) or "namespace/name". */

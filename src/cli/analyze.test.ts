@@ -100,6 +100,14 @@ describe("weft analyze", () => {
     expect(messages[0]!.documentationUrl).toBe("https://istio.io/latest/docs/reference/config/analysis/ist0106/?ref=weft-analyze");
   });
 
+  it("unreachable VirtualService rules: IST0130 (Warning) and IST0131 (Info), as istioctl's", async () => {
+    write("services.yaml", SERVICE);
+    write("routes.yaml", `${routeTo("reviews").replace("  - route:", "  - match: [{ uri: { prefix: /a } }]\n    route:")}  - match: [{ uri: { prefix: /a } }]\n    route:\n    - destination: { host: reviews }\n`);
+    expect(await runAnalyze([dir, "-o", "json", "--output-threshold", "Info"])).toBe(0);
+    const messages = JSON.parse(output.stdout) as AnalysisMessage[];
+    expect(messages.map((m) => `${m.level} ${m.code} ${m.field}`)).toEqual(["Info IST0131 spec.http[1].match[0]", "Warning IST0130 spec.http[1]"]);
+  });
+
   it("--failure-threshold decides which level exits 79; --output-threshold which are printed", async () => {
     write("services.yaml", SERVICE);
     write("dr.yaml", UNVERIFIED_TLS);

@@ -112,4 +112,50 @@ describe("analyzeMesh", () => {
       'IST0101 VirtualService/shop/root spec.http[1].delegate: Referenced delegate VirtualService not found: "team/private" exists but its exportTo does not include namespace "shop"; this rule routes nothing',
     ]);
   });
+
+  it("IST0145: Gateways selecting the same workloads with a server on the same port naming the same host; not on another port, host or bind", () => {
+    const server = (number: number, hosts: string[], bind?: string) => ({ port: { number, name: `p${number}`, protocol: "HTTP" }, hosts, ...(bind ? { bind } : {}) });
+    const a = resource("Gateway", "a", { selector: { istio: "ingressgateway" }, servers: [server(80, ["shop.example.com", "x.example.com"]), server(8080, ["y.example.com"])] }, "edge");
+    const b = resource("Gateway", "b", { selector: { istio: "ingressgateway" }, servers: [server(80, ["shop.example.com"])] }, "edge");
+    const otherPort = resource("Gateway", "c", { selector: { istio: "ingressgateway" }, servers: [server(81, ["shop.example.com"])] }, "edge");
+    const otherBind = resource("Gateway", "d", { selector: { istio: "ingressgateway" }, servers: [server(80, ["shop.example.com"], "10.0.0.9")] }, "edge");
+    const otherHost = resource("Gateway", "e", { selector: { istio: "ingressgateway" }, servers: [server(8080, ["z.example.com"])] }, "edge");
+    expect(findings(a, b, otherPort, otherBind, otherHost).filter((f) => f.startsWith("IST0145"))).toEqual([
+      "IST0145 Gateway/edge/a spec.servers[0]: Conflict with gateways edge/b (workload selector istio=ingressgateway, port 80, hosts shop.example.com,x.example.com).",
+      "IST0145 Gateway/edge/b spec.servers[0]: Conflict with gateways edge/a (workload selector istio=ingressgateway, port 80, hosts shop.example.com).",
+    ]);
+    // Different selectors conflict only when a known workload carries both.
+    const byApp = resource("Gateway", "f", { selector: { app: "edge-proxy" }, servers: [server(80, ["shop.example.com"])] }, "edge");
+    expect(findings(a, byApp).filter((f) => f.startsWith("IST0145"))).toEqual([]);
+    const pods = resource("ServiceEntry", "edge-proxy", {
+      hosts: ["edge-proxy.edge.svc.cluster.local"],
+      location: "MESH_INTERNAL",
+      resolution: "STATIC",
+      ports: [{ number: 80, name: "http", protocol: "HTTP" }],
+      endpoints: [{ address: "10.0.0.7", labels: { app: "edge-proxy", istio: "ingressgateway" } }],
+    }, "edge");
+    expect(findings(a, byApp, pods).filter((f) => f.startsWith("IST0145"))).toHaveLength(2);
+  });
+
+  it("IST0162: a Gateway port that the service of its workloads does not expose (service port or target port); nothing when no service has its workloads", () => {
+    const gateway = resource("Gateway", "ingress", {
+      selector: { istio: "ingressgateway" },
+      servers: [
+        { port: { number: 8080, name: "http", protocol: "HTTP" }, hosts: ["*"] },
+        { port: { number: 443, name: "https", protocol: "HTTPS" }, hosts: ["*"], tls: { mode: "PASSTHROUGH" } },
+        { port: { number: 15443, name: "tls", protocol: "TLS" }, hosts: ["*.local"], tls: { mode: "PASSTHROUGH" } },
+      ],
+    }, "istio-system");
+    expect(findings(gateway).filter((f) => f.startsWith("IST0162"))).toEqual([]);
+    const service = resource("ServiceEntry", "istio-ingressgateway", {
+      hosts: ["istio-ingressgateway.istio-system.svc.cluster.local"],
+      location: "MESH_INTERNAL",
+      resolution: "STATIC",
+      ports: [{ number: 80, name: "http2", protocol: "HTTP", targetPort: 8080 }, { number: 443, name: "https", protocol: "HTTPS" }],
+      endpoints: [{ address: "10.0.0.5", labels: { istio: "ingressgateway" } }],
+    }, "istio-system");
+    expect(findings(gateway, service).filter((f) => f.startsWith("IST0162"))).toEqual([
+      "IST0162 Gateway/istio-system/ingress spec.servers[2].port: The gateway is listening on a target port (port 15443) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available.",
+    ]);
+  });
 });

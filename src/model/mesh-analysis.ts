@@ -5,7 +5,9 @@
 // (severity "warning": none of these keeps a resource out of the mesh; the level `weft analyze`
 // prints comes from the code).
 import {
+  CONFLICTING_GATEWAYS,
   CONFLICTING_MESH_GATEWAY_VIRTUAL_SERVICE_HOSTS,
+  GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
   CONFLICTING_SIDECAR_WORKLOAD_SELECTORS,
   MULTIPLE_SIDECARS_WITHOUT_WORKLOAD_SELECTORS,
   NO_SERVER_CERTIFICATE_VERIFICATION_DESTINATION_LEVEL,
@@ -15,7 +17,7 @@ import {
   VIRTUAL_SERVICE_HOST_NOT_FOUND_IN_GATEWAY,
   type AnalysisMessageType,
 } from "../api/analysis-messages.js";
-import { boundText, resourceKey, type Destination, type MeshConfig, type SourceRef, type ValidationIssue, type VirtualService } from "../api/types.js";
+import { boundText, resourceKey, type Destination, type Gateway, type MeshConfig, type SourceRef, type ValidationIssue, type VirtualService } from "../api/types.js";
 import { hostsOverlap } from "./host-match.js";
 import { mergeDelegates, type UnresolvedDelegate } from "./virtual-service-delegation.js";
 import { buildMeshModel, labelsMatch, namespaceOf, resolveHost, DOMAIN_SUFFIX, type MeshModel } from "./mesh-model.js";
@@ -39,6 +41,8 @@ export function analyzeMesh(config: MeshConfig, model: MeshModel = buildMeshMode
     ...sidecarSelectors(model),
     ...caCertificates(model),
     ...unresolvedDelegates(model),
+    ...conflictingGateways(model),
+    ...gatewayPortsOnServices(model),
   ];
   return findings.flatMap((f) => {
     const source = sources.get(f.resource);
@@ -283,4 +287,97 @@ function unresolvedDelegates(model: MeshModel): Finding[] {
           : `Referenced delegate VirtualService not found: "${name}" exists but its exportTo does not include namespace "${namespaceOf(root)}"; this rule routes nothing`,
     };
   });
+}
+
+/** A label selector as Kubernetes prints one ("app=a,istio=ingressgateway": keys sorted), as Istio's messages show it. */
+function selectorText(selector: Record<string, string> | undefined): string {
+  return Object.keys(selector ?? {})
+    .sort()
+    .map((k) => `${k}=${selector![k]}`)
+    .join(",");
+}
+
+/** Every workload's labels (WorkloadEntries and service endpoints such as Kubernetes Pods), across namespaces. */
+function allWorkloadLabels(model: MeshModel): Record<string, string>[] {
+  const namespaces = new Set([...model.workloads.map(namespaceOf), ...model.services.map((s) => s.namespace)]);
+  return [...namespaces].flatMap((ns) => workloadsOf(model, ns).map((w) => w.labels));
+}
+
+/**
+ * IST0145: two Gateways that select the same workloads (the same selector, or selectors that
+ * both match a known workload) with servers on the same port naming the same host (as written,
+ * with the same bind): the gateway proxy can serve only one of them.
+ */
+function conflictingGateways(model: MeshModel): Finding[] {
+  if (model.gateways.length < 2) return [];
+  const workloads = allWorkloadLabels(model);
+  const sameWorkloads = (a: Gateway, b: Gateway): boolean => {
+    const sa = selectorText(a.spec.selector);
+    const sb = selectorText(b.spec.selector);
+    if (sa === sb) return true;
+    return workloads.some((labels) => labelsMatch(a.spec.selector ?? {}, labels) && labelsMatch(b.spec.selector ?? {}, labels));
+  };
+  const byPort = new Map<number, { gateway: Gateway; hosts: Set<string>; bind: string }[]>();
+  for (const gateway of model.gateways) {
+    for (const server of gateway.spec.servers ?? []) {
+      const list = byPort.get(server.port.number) ?? [];
+      list.push({ gateway, hosts: new Set(server.hosts ?? []), bind: server.bind ?? "" });
+      byPort.set(server.port.number, list);
+    }
+  }
+  const findings: Finding[] = [];
+  for (const gateway of model.gateways) {
+    (gateway.spec.servers ?? []).forEach((server, i) => {
+      const bind = server.bind ?? "";
+      const others = (byPort.get(server.port.number) ?? []).filter(
+        (o) => o.gateway !== gateway && fullName(o.gateway) !== fullName(gateway) && o.bind === bind && (server.hosts ?? []).some((h) => o.hosts.has(h)) && sameWorkloads(gateway, o.gateway),
+      );
+      if (others.length === 0) return;
+      const names = [...new Set(others.map((o) => fullName(o.gateway)))].sort();
+      findings.push({
+        resource: gateway,
+        field: `spec.servers[${i}]`,
+        type: CONFLICTING_GATEWAYS,
+        message: `Conflict with gateways ${names.join(",")} (workload selector ${selectorText(gateway.spec.selector)}, port ${server.port.number}, hosts ${(server.hosts ?? []).join(",")}).`,
+      });
+    });
+  }
+  return findings;
+}
+
+/**
+ * IST0162: a Gateway server port that no service of the Gateway's workloads exposes (neither as
+ * a service port nor as the port its endpoints listen on): clients of that service cannot reach
+ * it. Only Gateways whose selector matches endpoints of some service are checked (a gateway
+ * proxy run without a service, as in file mode, is not reported).
+ */
+function gatewayPortsOnServices(model: MeshModel): Finding[] {
+  const findings: Finding[] = [];
+  for (const gateway of model.gateways) {
+    const selector = gateway.spec.selector ?? {};
+    if (Object.keys(selector).length === 0) continue;
+    const exposed = new Set<number>();
+    let selected = false;
+    for (const service of model.services) {
+      for (const ep of service.endpoints) {
+        if (!labelsMatch(selector, ep.labels)) continue;
+        selected = true;
+        for (const port of service.ports) {
+          exposed.add(port.number);
+          exposed.add(ep.ports[port.number] ?? port.targetPort);
+        }
+      }
+    }
+    if (!selected) continue;
+    (gateway.spec.servers ?? []).forEach((server, i) => {
+      if (exposed.has(server.port.number)) return;
+      findings.push({
+        resource: gateway,
+        field: `spec.servers[${i}].port`,
+        type: GATEWAY_PORT_NOT_DEFINED_ON_SERVICE,
+        message: `The gateway is listening on a target port (port ${server.port.number}) that is not defined in the Service associated with its workload instances (Pod selector ${selectorText(selector)}). If you need to access the gateway port through the gateway Service, it will not be available.`,
+      });
+    });
+  }
+  return findings;
 }
