@@ -1,7 +1,10 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { Cluster_DiscoveryType } from "../../generated/envoy/config/cluster/v3/cluster.js";
 import { buildEdsCluster, buildLoadAssignment } from "../envoy/builders.js";
 import { XDS_TYPES } from "../envoy/type-urls.js";
-import { ResourceSet, Snapshot, type SnapshotInput } from "./snapshot.js";
+import { checkConsistency } from "./consistency.js";
+import { ResourceSet, Snapshot, versionOf, type SnapshotInput } from "./snapshot.js";
 
 const names = ["a", "b", "c"];
 const endpoints = (port: Record<string, number>): SnapshotInput => ({
@@ -37,5 +40,45 @@ describe("snapshot change detection by version", () => {
     expect(typed.changes).toEqual({ since: first.resources(XDS_TYPES.endpoint).version, names: new Set(["a"]) });
     // Clusters: equal content, so the previous merged view's version (nothing to send).
     expect(second.resources(XDS_TYPES.cluster).version).toBe(first.resources(XDS_TYPES.cluster).version);
+  });
+});
+
+// ResourceSet in steps (issue 10: a large outbound part was hashed, sorted and scanned for
+// references in single steps of 0.2-0.5 s): versions are what versionOf says for any order of
+// input, and only the references a set leaves to others are kept.
+const eds = { ads: {}, resourceApiVersion: 2 } as const;
+const edsCluster = (name: string) => ({ name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: eds } });
+const emptyEndpoints = (name: string) => ({ clusterName: name, endpoints: [] });
+
+describe("ResourceSet", () => {
+  it("versions a type as versionOf does, whatever the order of its resources", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.stringMatching(/^[a-z.|0-9-]{1,12}$/), { minLength: 1, maxLength: 3000 }), (clusterNames) => {
+        const set = ResourceSet.build({ [XDS_TYPES.cluster]: clusterNames.map(edsCluster), [XDS_TYPES.endpoint]: clusterNames.map(emptyEndpoints) });
+        for (const type of [XDS_TYPES.cluster, XDS_TYPES.endpoint]) {
+          const { version, resources } = set.resources(type);
+          expect(version).toBe(versionOf(resources.values()));
+          expect([...resources.keys()]).toEqual([...clusterNames].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it("keeps every EDS name, and as external only the references it does not satisfy itself", () => {
+    const route = {
+      name: "80",
+      virtualHosts: [
+        { name: "a", domains: ["a"], routes: [{ match: { prefix: "/" }, route: { cluster: "a" } }] },
+        { name: "b", domains: ["b"], routes: [{ match: { prefix: "/" }, route: { weightedClusters: { clusters: [{ name: "a", weight: 1 }, { name: "elsewhere", weight: 1 }] } } }] },
+      ],
+    };
+    const set = ResourceSet.build({ [XDS_TYPES.cluster]: [edsCluster("a"), edsCluster("b")], [XDS_TYPES.endpoint]: [emptyEndpoints("a")], [XDS_TYPES.route]: [route] });
+    expect(set.endpointReferences.map((r) => r.name)).toEqual(["a", "b"]);
+    expect(set.external.endpoints.map((r) => r.name)).toEqual(["b"]);
+    expect(set.external.clusters).toEqual([{ from: "route/80", name: "elsewhere", what: 'virtual host "b" routes to cluster' }]);
+    expect(checkConsistency(Snapshot.compose([set])).map((p) => p.message)).toEqual(['EDS resource "b" is missing', 'virtual host "b" routes to cluster "elsewhere" is missing']);
+    const other = ResourceSet.build({ [XDS_TYPES.cluster]: [edsCluster("elsewhere")], [XDS_TYPES.endpoint]: [emptyEndpoints("b"), emptyEndpoints("elsewhere")] });
+    expect(checkConsistency(Snapshot.compose([set, other]))).toEqual([]);
   });
 });

@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { runToEnd, type Steps } from "../work/work-steps.js";
 import { encodeMessage } from "../envoy/any.js";
-import { collectReferences, type Reference, type SnapshotReferences } from "./references.js";
+import { collectReferencesSteps, type Reference, type SnapshotReferences } from "./references.js";
 import { PUSH_ORDER, XDS_TYPES, resourceName, type XdsResourceTypes, type XdsTypeUrl } from "../envoy/type-urls.js";
 
 export interface CachedResource {
@@ -48,6 +48,57 @@ export function versionOf(resources: Iterable<CachedResource>): string {
   return pairs.length === 0 ? "empty" : hash(pairs);
 }
 
+/** Bytes hashed, and resources looked at, between two steps. */
+const HASH_BYTES_PER_STEP = 1 << 20;
+const RESOURCES_PER_STEP = 2000;
+
+/** The hash of one body, in steps of HASH_BYTES_PER_STEP (a route configuration of thousands of virtual hosts is 10+ MB). */
+function* hashSteps(body: Buffer): Steps<string> {
+  if (body.length <= HASH_BYTES_PER_STEP) return hash([body]);
+  const h = createHash("sha256");
+  for (let at = 0; at < body.length; at += HASH_BYTES_PER_STEP) {
+    h.update(body.subarray(at, at + HASH_BYTES_PER_STEP));
+    yield;
+  }
+  return h.digest("base64url").slice(0, 16);
+}
+
+/**
+ * versionOf, in steps, for resources given in name order (as a ResourceSet keeps them): the
+ * pairs hashed by versionOf sort as their names do ("\u0000" sorts first), so no sort is needed
+ * and the result is the same.
+ */
+function* versionOfSortedSteps(sorted: Iterable<CachedResource>): Steps<string> {
+  const h = createHash("sha256");
+  let n = 0;
+  for (const r of sorted) {
+    h.update(`${r.name}\u0000${r.version}\n`);
+    if (++n % RESOURCES_PER_STEP === 0) yield;
+  }
+  return n === 0 ? "empty" : h.digest("base64url").slice(0, 16);
+}
+
+/** The entries sorted by name (left as they are when they already are, as translators mostly give them). */
+function* sortedByName(resources: Map<string, CachedResource>): Steps<Map<string, CachedResource>> {
+  let previous: string | undefined;
+  let n = 0;
+  let inOrder = true;
+  for (const name of resources.keys()) {
+    if (previous !== undefined && !(previous < name)) {
+      inOrder = false;
+      break;
+    }
+    previous = name;
+    if (++n % RESOURCES_PER_STEP === 0) yield;
+  }
+  if (inOrder) return resources;
+  const entries = [...resources.entries()];
+  yield;
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  yield;
+  return new Map(entries);
+}
+
 const EMPTY: TypeResources = { version: "empty", resources: new Map() };
 const REFERENCED_TYPE: Record<keyof SnapshotReferences, XdsTypeUrl> = {
   endpoints: XDS_TYPES.endpoint,
@@ -73,8 +124,12 @@ function changesFrom(before: TypeResources, after: ReadonlyMap<string, CachedRes
 /** Encodings by message object: a message shared by several sets (same object) is encoded once. */
 const encodedMessages = new WeakMap<object, CachedResource>();
 
-/** Encodes one resource (the default: its codec; a caller may splice cached pieces, byte-identically). */
-export type MessageEncoder = <U extends XdsTypeUrl>(typeUrl: U, message: XdsResourceTypes[U]) => Buffer;
+/**
+ * Encodes one resource (the default: its codec; a caller may splice cached pieces,
+ * byte-identically). A large message may be encoded in steps (a generator of the bytes), so
+ * time-sliced callers give the event loop back meanwhile.
+ */
+export type MessageEncoder = <U extends XdsTypeUrl>(typeUrl: U, message: XdsResourceTypes[U]) => Buffer | Steps<Buffer>;
 
 /** Resources encoded once, with what they reference; the building block of snapshots. */
 export class ResourceSet {
@@ -82,7 +137,8 @@ export class ResourceSet {
     private readonly byType: ReadonlyMap<XdsTypeUrl, TypeResources>,
     /** The decoded resources, kept for consistency checks and debugging. */
     readonly input: SnapshotInput,
-    readonly references: SnapshotReferences,
+    /** EDS names fetched over ADS by this set's clusters. */
+    readonly endpointReferences: readonly Reference[],
     /** References this set does not satisfy itself (resolved by the other parts of a snapshot). */
     readonly external: SnapshotReferences,
   ) {}
@@ -96,7 +152,7 @@ export class ResourceSet {
     return runToEnd(ResourceSet.buildSteps(input, intern, previous, encode));
   }
 
-  /** build in steps (one per 200 resources), for time-sliced callers. */
+  /** build in steps (one per 200 resources, or less of a large one), for time-sliced callers. */
   static *buildSteps(input: SnapshotInput, intern?: Map<string, CachedResource>, previous?: ResourceSet, encode: MessageEncoder = encodeMessage): Steps<ResourceSet> {
     let n = 0;
     const byType = new Map<XdsTypeUrl, TypeResources>();
@@ -110,8 +166,9 @@ export class ResourceSet {
         if (resources.has(name)) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
         let cached = encodedMessages.get(message);
         if (!cached) {
-          const body = encode(typeUrl, message);
-          const version = hash([body]);
+          const encoded = encode(typeUrl, message);
+          const body = Buffer.isBuffer(encoded) ? encoded : yield* encoded;
+          const version = yield* hashSteps(body);
           const key = `${typeUrl}\u0000${name}\u0000${version}`;
           cached = intern?.get(key);
           if (!cached) {
@@ -123,9 +180,9 @@ export class ResourceSet {
         resources.set(name, cached);
         if (++n % 200 === 0) yield;
       }
-      const sorted = new Map([...resources.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      const sorted = yield* sortedByName(resources);
       yield;
-      const version = versionOf(sorted.values());
+      const version = yield* versionOfSortedSteps(sorted.values());
       yield;
       const before = previous?.resources(typeUrl);
       // Unchanged content: the previous object itself (its maps are shared, not copied).
@@ -133,15 +190,9 @@ export class ResourceSet {
       else byType.set(typeUrl, { version, resources: sorted, ...(before ? changesFrom(before, sorted) : {}) });
     }
     yield;
-    const references = collectReferences(input);
-    yield;
-    const external = Object.fromEntries(
-      REFERENCE_KINDS.map((kind) => {
-        const own = byType.get(REFERENCED_TYPE[kind])?.resources;
-        return [kind, references[kind].filter((r) => !own?.has(r.name))];
-      }),
-    ) as unknown as SnapshotReferences;
-    return new ResourceSet(byType, input, references, external);
+    const own = Object.fromEntries(REFERENCE_KINDS.map((kind) => [kind, byType.get(REFERENCED_TYPE[kind])?.resources])) as Record<keyof SnapshotReferences, ReadonlyMap<string, CachedResource> | undefined>;
+    const { endpoints, external } = yield* collectReferencesSteps(input, own);
+    return new ResourceSet(byType, input, endpoints, external);
   }
 
   resources(typeUrl: XdsTypeUrl): TypeResources {
@@ -166,7 +217,7 @@ export class ResourceSet {
     const replaced = new Map(messages.map((m) => [resourceName(typeUrl, m), m]));
     const list = (this.input[typeUrl] ?? []) as readonly XdsResourceTypes[U][];
     const input = { ...this.input, [typeUrl]: list.map((m) => replaced.get(resourceName(typeUrl, m)) ?? m) };
-    return new ResourceSet(byType, input, this.references, this.external);
+    return new ResourceSet(byType, input, this.endpointReferences, this.external);
   }
 }
 
@@ -279,7 +330,7 @@ export class Snapshot {
 
   /** EDS names fetched over ADS by the clusters of this snapshot, part by part (no copy). */
   *endpointReferences(): Generator<Reference> {
-    for (const p of this.parts) yield* p.references.endpoints;
+    for (const p of this.parts) yield* p.endpointReferences;
   }
 }
 

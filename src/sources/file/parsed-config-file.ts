@@ -1,6 +1,7 @@
 // One config file, parsed and validated per resource: what the file source keeps per file (and
 // reuses while the file's identity is unchanged). Mesh-wide checks happen later, over all sources.
-import { parseDocuments, validateResource } from "../../api/validate-resource.js";
+import { parseDocumentsSteps, validateResource } from "../../api/validate-resource.js";
+import { runToEnd, type Steps } from "../../work/work-steps.js";
 import { resourceKey, type ValidationIssue } from "../../api/types.js";
 import type { SourceEntry } from "../config-source.js";
 import { readKubernetesManifest, type ManifestRecord } from "./kubernetes-manifests.js";
@@ -26,8 +27,13 @@ export interface ParsedConfigFile {
 }
 
 export function parseConfigFile(file: string, text: string, bytes: number): ParsedConfigFile {
+  return runToEnd(parseConfigFileSteps(file, text, bytes));
+}
+
+/** parseConfigFile in steps: the reading in pieces of whole documents, then one document validated per step. */
+export function* parseConfigFileSteps(file: string, text: string, bytes: number): Steps<ParsedConfigFile> {
   const result: ParsedConfigFile = { file, bytes, entries: [], unnamedIssues: [], unattributedErrors: [], otherIssues: [], endsMidLine: text.length > 0 && !text.endsWith("\n"), yamlErrors: false, entryErrors: 0, manifests: [] };
-  const parsed = parseDocuments(text, file);
+  const parsed = yield* parseDocumentsSteps(text, file);
   for (const issue of parsed.issues) {
     if (issue.severity === "error") {
       result.unattributedErrors.push(issue);
@@ -35,6 +41,7 @@ export function parseConfigFile(file: string, text: string, bytes: number): Pars
     } else result.otherIssues.push(issue);
   }
   for (const { document, value } of parsed.docs) {
+    yield;
     const manifest = readKubernetesManifest(value, { file, document });
     if (manifest === "skip") continue;
     if (manifest) {
