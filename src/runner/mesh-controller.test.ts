@@ -67,6 +67,18 @@ describe("MeshController generation", () => {
     }
   });
 
+  it("an endpoint-only change reaches a gateway in another namespace (its endpoints live in its local part)", () => {
+    const { controller, cache } = start(bookinfo());
+    const gateway = controller.nodeKey({ id: "router~10.0.0.9~ingress.istio-system~istio-system.svc.cluster.local", metadata: { NAMESPACE: "istio-system", LABELS: JSON.stringify({ istio: "ingressgateway" }) } } as Node);
+    const before = contents(cache.get(gateway)!);
+    expect(controller.setConfig(bookinfo(moveReviewsV2("10.77.0.99"))).path).toBe("endpoints");
+    const fresh = start(bookinfo(moveReviewsV2("10.77.0.99")));
+    const expected = contents(fresh.cache.get(fresh.controller.nodeKey({ id: "router~10.0.0.9~ingress.istio-system~istio-system.svc.cluster.local", metadata: { NAMESPACE: "istio-system", LABELS: JSON.stringify({ istio: "ingressgateway" }) } } as Node))!);
+    const after = contents(cache.get(gateway)!);
+    expect(after[XDS_TYPES.endpoint]!["outbound|9080|v2|reviews.bookinfo.svc.cluster.local"]).not.toBe(before[XDS_TYPES.endpoint]!["outbound|9080|v2|reviews.bookinfo.svc.cluster.local"]);
+    expect(after).toEqual(expected);
+  });
+
   it("applying the same config again changes nothing and wakes nobody", () => {
     const { controller } = start(bookinfo());
     const stats = controller.setConfig(bookinfo());

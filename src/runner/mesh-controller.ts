@@ -424,7 +424,8 @@ export class MeshController {
         // so its unchanged types keep their objects and streams see "nothing changed" at once.
         count(
           yield* this.generateSteps(key, entry, {
-            reuseLocal: !change.namespaces.has(entry.proxy.namespace),
+            // A gateway's local part holds its outbound clusters and endpoints too: always rebuilt.
+            reuseLocal: entry.proxy.type !== "router" && !change.namespaces.has(entry.proxy.namespace),
             outboundUpdate: { from: this.outbound, into: updated, services: change.services },
             previous: { outbound: this.outbound, locals: this.locals },
           }),
