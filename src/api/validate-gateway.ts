@@ -103,8 +103,10 @@ function checkServerTls(server: CheckedObject, protocol: string | undefined): vo
       c.error(tls.path, `${mode} mode verifies client certificates: set caCertificates (or credentialName)`);
     }
   }
-  if (mode === "AUTO_PASSTHROUGH") {
-    c.warning(tls.at("mode"), "AUTO_PASSTHROUGH (routing mTLS by Istio's SNI outbound_.<port>_.<subset>_.<host>) is not supported yet by Weft: this server gets no listener. Weft's sidecars do send Istio's SNI, so an Istio east-west gateway can route their traffic");
+  if (mode === "PASSTHROUGH" || mode === "AUTO_PASSTHROUGH") {
+    // As Istio (a warning, for backwards compatibility): passthrough never terminates TLS.
+    const set = ["serverCertificate", "privateKey", "caCertificates", "credentialName"].filter((k) => tls.has(k));
+    if (set.length > 0) c.warning(tls.path, `${mode} mode does not use certificates (the TLS passes through to the destination); ${set.join(", ")} ignored`);
   }
   if (mode === "ISTIO_MUTUAL") {
     const set = ["serverCertificate", "privateKey", "caCertificates", "credentialName"].filter((k) => tls.has(k));

@@ -453,11 +453,14 @@ describe("validateResource: Gateway and Sidecar", () => {
     ]);
   });
 
-  it("AUTO_PASSTHROUGH (SNI-DNAT) is accepted with a 'not supported yet' warning, not silently ignored", () => {
+  it("AUTO_PASSTHROUGH (SNI-DNAT, east-west gateways) is accepted without a warning; certificates on a passthrough server are a warning (ignored), as Istio", () => {
     const result = check(resource("Gateway", { servers: [{ port: { number: 15443, name: "tls", protocol: "TLS" }, hosts: ["*.local"], tls: { mode: "AUTO_PASSTHROUGH" } }] }));
-    expect(result.issues.map((i) => [i.severity, i.field])).toEqual([["warning", "spec.servers[0].tls.mode"]]);
-    expect(result.issues[0]!.message).toMatch(/^AUTO_PASSTHROUGH .* is not supported yet by Weft: this server gets no listener/);
+    expect(result.issues).toEqual([]);
     expect(result.resource).toBeDefined();
+    const withCert = check(resource("Gateway", { servers: [{ port: { number: 15443, name: "tls", protocol: "TLS" }, hosts: ["*.local"], tls: { mode: "AUTO_PASSTHROUGH", credentialName: "x" } }] }));
+    expect(withCert.issues.map((i) => `${i.severity} ${i.field}: ${i.message}`)).toEqual([
+      "warning spec.servers[0].tls: AUTO_PASSTHROUGH mode does not use certificates (the TLS passes through to the destination); credentialName ignored",
+    ]);
   });
 
   it("checks Sidecar egress hosts and that a port-less egress listener comes last", () => {

@@ -1,6 +1,8 @@
 // Gateway proxies (ingress/egress "router" Envoys selected by a Gateway's selector): one
 // listener per server port, HTTP routes from the VirtualServices bound to the gateway,
 // TLS passthrough by SNI, TLS termination with certificate files, TCP routes.
+import type { Cluster } from "../../generated/envoy/config/cluster/v3/cluster.js";
+import type { ClusterLoadAssignment } from "../../generated/envoy/config/endpoint/v3/endpoint.js";
 import type { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
 import type { FilterChain } from "../../generated/envoy/config/listener/v3/listener_components.js";
 import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
@@ -20,6 +22,7 @@ import { buildOutboundClusters } from "./sidecar.js";
 import { virtualServicesFor, visibleServices } from "./visibility.js";
 import type { MeshSecurity } from "./mtls.js";
 import { sideTelemetry } from "./listener-telemetry.js";
+import { buildAutoPassthrough, isAutoPassthrough } from "./auto-passthrough.js";
 
 interface BoundServer {
   gateway: string; // "ns/name"
@@ -84,10 +87,22 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
   const routes: RouteConfiguration[] = [];
   // Gateways log and trace as clients (Istio's CLIENT mode covers them).
   const telemetry = sideTelemetry(model, proxy, "client");
+  const visible = visibleServices(model, proxy);
+  const sniDnat: { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } = { clusters: [], endpoints: [] };
   for (const [port, servers] of [...byPort.entries()].sort(([a], [b]) => a - b)) {
     const chains: FilterChain[] = [];
     let needsTlsInspector = false;
-    const httpServers = servers.filter((s) => isHttp(s.server.port.protocol) || (s.server.port.protocol.toUpperCase() === "HTTPS" && s.server.tls?.mode !== "PASSTHROUGH"));
+    const autoPassthrough = servers.filter((s) => isAutoPassthrough(s.server));
+    if (autoPassthrough.length > 0) {
+      const part = buildAutoPassthrough(model, proxy, port, autoPassthrough.map((s) => s.server), visible, telemetry.accessLog);
+      chains.push(...part.chains);
+      sniDnat.clusters.push(...part.clusters);
+      sniDnat.endpoints.push(...part.endpoints);
+      needsTlsInspector ||= part.chains.length > 0;
+    }
+    const httpServers = servers.filter(
+      (s) => isHttp(s.server.port.protocol) || (s.server.port.protocol.toUpperCase() === "HTTPS" && s.server.tls?.mode !== "PASSTHROUGH" && !isAutoPassthrough(s.server)),
+    );
     if (httpServers.length > 0) {
       routes.push(httpRouteConfig(model, proxy, port, httpServers));
       const terminating = httpServers.filter((s) => s.server.tls && s.server.tls.mode !== "PASSTHROUGH" && s.server.port.protocol.toUpperCase() === "HTTPS");
@@ -141,8 +156,13 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
     });
   }
   // A gateway with an identity talks mTLS to sidecars (auto mTLS), like Istio's gateways.
-  const visible = visibleServices(model, proxy);
   const services = [...visible, ...telemetry.providerServices.filter((s) => !visible.includes(s))];
   const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined);
-  return { clusters, endpoints, listeners, routes };
+  return { clusters: [...clusters, ...dedupeByName(sniDnat.clusters, (c) => c.name!)], endpoints: [...endpoints, ...dedupeByName(sniDnat.endpoints, (e) => e.clusterName ?? "")], listeners, routes };
+}
+
+/** The first of each name (SNI-DNAT clusters of two AUTO_PASSTHROUGH ports may coincide). */
+function dedupeByName<T>(items: T[], nameOf: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => (seen.has(nameOf(item)) ? false : (seen.add(nameOf(item)), true)));
 }

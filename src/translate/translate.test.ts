@@ -82,6 +82,7 @@ const CASES: { name: string; input: string; proxy: ProxyModel; mtls?: boolean }[
   { name: "delegate.frontend", input: "delegate", proxy: sidecar("frontend", "shop") },
   { name: "wildcard.shop-app", input: "wildcard", proxy: sidecar("shop", "shop") },
   { name: "cluster-tuning.shop", input: "cluster-tuning", proxy: sidecar("shop", "shop") },
+  { name: "east-west.gateway", input: "east-west", proxy: { type: "router", namespace: "istio-system", labels: { istio: "eastwestgateway" }, capture: "transparent", locality: "" }, mtls: true },
   { name: "telemetry.ingressgateway", input: "telemetry", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway", app: "istio-ingressgateway" }, capture: "transparent", locality: "" } },
 ];
 
