@@ -236,6 +236,12 @@ describe("real Istio fields: 'not supported yet', never 'unknown field'", () => 
     expect(warnings(ap)).toEqual([]);
   });
 
+  it("AuthorizationPolicy when key source.trustDomain is accepted (Istio's attribute for the peer's trust domain)", () => {
+    const ap = check("AuthorizationPolicy", { rules: [{ when: [{ key: "source.trustDomain", values: ["cluster.local"], notValues: ["legacy-*"] }] }] }, "security.istio.io/v1");
+    expect(errors(ap)).toEqual([]);
+    expect(warnings(ap)).toEqual([]);
+  });
+
   it("AuthorizationPolicy serviceAccounts as Istio refuses them: wildcards, more than one /, an empty namespace, more than 16", () => {
     const ap = check("AuthorizationPolicy", { rules: [{ from: [{ source: { serviceAccounts: ["sleep*", "a/b/c", "/x"], notServiceAccounts: Array.from({ length: 17 }, (_, i) => `ns/sa-${i}`) } }] }] }, "security.istio.io/v1");
     expect(errors(ap).map((e) => e.split(": expected")[0])).toEqual([

@@ -11,6 +11,7 @@ export type ConditionKey =
         | "remote.ip"
         | "source.namespace"
         | "source.principal"
+        | "source.trustDomain"
         | "request.auth.principal"
         | "request.auth.audiences"
         | "request.auth.presenter"
@@ -24,6 +25,7 @@ const PLAIN_KEYS = [
   "remote.ip",
   "source.namespace",
   "source.principal",
+  "source.trustDomain",
   "request.auth.principal",
   "request.auth.audiences",
   "request.auth.presenter",

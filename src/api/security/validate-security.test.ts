@@ -129,10 +129,10 @@ describe("AuthorizationPolicy", () => {
       'spec.rules[0].to[0].operation.paths[2]: expected a path template: "{*}" (one segment) and "{**}" (any remaining segments) as whole segments, "{**}" at most once and last among them, e.g. "/api/{*}/orders" or "/files/{**}"; "{**}" must be the last operator, found the string "/files/{**}/{*}"',
       `spec.rules[0].to[0].operation.paths[3]: expected a path template: "{*}" (one segment) and "{**}" (any remaining segments) as whole segments, "{**}" at most once and last among them, e.g. "/api/{*}/orders" or "/files/{**}"; the segment "v*" of the string "/api/{*}/v*" is not a literal (letters, digits and -._~%!$&'()+,;:@= only; no "*" or empty segment in a template)`,
       "spec.rules[0].to[1].operation: required field is missing: expected an operation with at least one of hosts, notHosts, ports, notPorts, methods, notMethods, paths, notPaths",
-      'spec.rules[0].when[0].key: unknown attribute "request.header[x]" (did you mean "request.headers[<name>]"?); expected one of request.headers[<name>], source.ip, remote.ip, source.namespace, source.principal, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.auth.claims[<name>]',
+      'spec.rules[0].when[0].key: unknown attribute "request.header[x]" (did you mean "request.headers[<name>]"?); expected one of request.headers[<name>], source.ip, remote.ip, source.namespace, source.principal, source.trustDomain, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.auth.claims[<name>]',
       "spec.rules[0].when[1]: expected values or notValues (or both), found neither",
       'spec.rules[0].when[2].values[0]: expected a port number from 0 to 65535 (as a string), found the string "http"',
-      'spec.rules[0].when[3].key: the experimental attribute "experimental.envoy.filters.network.mysql_proxy[db.table]" is not supported yet; expected one of request.headers[<name>], source.ip, remote.ip, source.namespace, source.principal, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.auth.claims[<name>]',
+      'spec.rules[0].when[3].key: the experimental attribute "experimental.envoy.filters.network.mysql_proxy[db.table]" is not supported yet; expected one of request.headers[<name>], source.ip, remote.ip, source.namespace, source.principal, source.trustDomain, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.auth.claims[<name>]',
     ]);
     expect(unsupported).toEqual([
       "[warning] spec.provider: is an Istio field that Weft does not support yet; it is ignored (supported here: selector, action, rules, targetRef, targetRefs)",
@@ -179,7 +179,7 @@ describe("AuthorizationPolicy", () => {
       'spec.rules[0].when[0].values[0]: expected an IP address ("203.0.113.4") or a CIDR block ("203.0.113.0/24"), found the string "10.0.0.1/40"',
       'spec.rules[0].when[1].values[0]: expected "<trust domain>/ns/<namespace>/sa/<service account>" such as "cluster.local/ns/default/sa/productpage", or a wildcard form of one, found the string "frontend"',
       'spec.rules[0].when[2].values[0]: expected "<issuer>/<subject>" such as "https://accounts.example.com/1234" (the JWT\'s iss and sub claims joined by "/"), or a wildcard form, found the string "no-slash"',
-      'spec.rules[0].when[3].key: unknown attribute "request.auth.claims[]" (did you mean "request.auth.claims[<name>]"?); expected one of request.headers[<name>], source.ip, remote.ip, source.namespace, source.principal, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.auth.claims[<name>]',
+      'spec.rules[0].when[3].key: unknown attribute "request.auth.claims[]" (did you mean "request.auth.claims[<name>]"?); expected one of request.headers[<name>], source.ip, remote.ip, source.namespace, source.principal, source.trustDomain, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.auth.claims[<name>]',
     ]);
   });
 

@@ -118,6 +118,15 @@ spec:
     ]);
   });
 
+  it("a when condition on source.trustDomain matches as source.trustDomains does (Istio: the same attribute)", () => {
+    const rules = (source: string) =>
+      httpRbac(policy(`apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: p, namespace: foo }\nspec:\n  rules:\n  - ${source}\n`), "example.org")[RBAC_FILTER_NAMES.ALLOW]!.policies!["foo/p/rules[0]"]!.principals;
+    const byCondition = rules("when: [{ key: source.trustDomain, values: [cluster.local, partner.org], notValues: [legacy.org] }]");
+    const bySource = rules("from: [{ source: { trustDomains: [cluster.local, partner.org], notTrustDomains: [legacy.org] } }]");
+    expect(JSON.stringify(byCondition)).toContain("spiffe://example\\\\.org/");
+    expect(byCondition).toEqual(bySource);
+  });
+
   it("throws on CUSTOM, which validation rejects", () => {
     const custom = { ...policiesOf("allow-nothing")[0]!, spec: { action: "CUSTOM" as const } };
     expect(() => buildHttpRbacFilters([custom], { trustDomain: "cluster.local" })).toThrow(/CUSTOM/);

@@ -307,6 +307,9 @@ function buildCondition(key: ConditionKey, condition: AuthorizationCondition, op
       return principal(peerNamespace);
     case "source.principal":
       return principal((v) => peerPrincipal(v, opts));
+    case "source.trustDomain":
+      // The same as source.trustDomains (the trust domain of the peer's SPIFFE ID; needs mTLS).
+      return principal((v) => peerTrustDomain(v, opts));
     case "request.auth.principal":
       return principal(requestPrincipal);
     case "request.auth.audiences":
