@@ -221,10 +221,17 @@ function hasIpv6Mapping(value: unknown): boolean {
     for (let i = 0; i < value.length; i++) if (hasIpv6Mapping(value[i])) return true;
     return false;
   }
+  // for-in, not Object.keys: no array per mapping (this walk visits every node of every spec).
   const mapping = value as Record<string, unknown>;
-  const keys = Object.keys(mapping);
-  for (let i = 0; i < keys.length; i++) if (hasIpv6Mapping(mapping[keys[i]!])) return true;
-  return keys.length === 1 && mapping[keys[0]!] === null && keys[0]!.includes(":") && isIP(`${keys[0]}:`) === 6;
+  let keys = 0;
+  let only = "";
+  for (const key in mapping) {
+    if (!Object.hasOwn(mapping, key)) continue;
+    const v = mapping[key];
+    if (typeof v === "object" && v !== null && hasIpv6Mapping(v)) return true;
+    if (++keys === 1) only = key;
+  }
+  return keys === 1 && mapping[only] === null && only.includes(":") && isIP(`${only}:`) === 6;
 }
 
 /**
