@@ -83,7 +83,7 @@ describe("shared name sets", () => {
     const second = namesByFingerprint("fp-1", decode);
     expect(second).toBe(first);
     expect(decoded).toBe(1);
-    expect(first.size).toBe(50);
+    expect(first.names.size).toBe(50);
     expect(namesByFingerprint("fp-2", decode)).not.toBe(first);
     expect(decoded).toBe(2);
   });

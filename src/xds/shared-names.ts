@@ -6,18 +6,27 @@
 // The pool belongs to a SharedNameSets object, owned by the xDS server (created and dropped with
 // it; DESIGN.md rule 8).
 import { createHash } from "node:crypto";
+import type { KnownNames } from "./sotw/request-names.js";
+
+/** A subscription list shared by the streams that send it: its names, and its encoding when known. */
+export interface SharedNameList {
+  readonly names: ReadonlySet<string>;
+  /** The encoded names (one copy for all), to recognise the next request without scanning it. */
+  readonly known?: KnownNames;
+}
 
 /** Smaller sets are not worth the lookup. */
 const SHARE_THRESHOLD = 32;
 
 export class SharedNameSets {
-  private readonly pool = new Map<string, WeakRef<ReadonlySet<string>>>();
+  /** Sets (share) and lists (byFingerprint), held weakly. */
+  private readonly pool = new Map<string, WeakRef<object>>();
   private readonly finalizer = new FinalizationRegistry<string>((key) => {
     if (this.pool.get(key)?.deref() === undefined) this.pool.delete(key);
   });
 
-  private shared(key: string, make: () => ReadonlySet<string>): ReadonlySet<string> {
-    const found = this.pool.get(key)?.deref();
+  private shared<T extends object>(key: string, make: () => T): T {
+    const found = this.pool.get(key)?.deref() as T | undefined;
     if (found) return found;
     const set = make();
     this.pool.set(key, new WeakRef(set));
@@ -26,11 +35,12 @@ export class SharedNameSets {
   }
 
   /**
-   * The shared Set for names whose encoding has this fingerprint (SotW resource_names bytes,
-   * see sotw/request-names.ts); `decode` runs only when no stream holds that set yet.
+   * The shared list for names whose encoding has this fingerprint (SotW resource_names bytes,
+   * see sotw/request-names.ts); `decode` and `known` run only when no stream holds that list
+   * yet. Holders keep the list object (the pool holds it weakly).
    */
-  byFingerprint(fingerprint: string, decode: () => string[]): ReadonlySet<string> {
-    return this.shared(`raw:${fingerprint}`, () => new Set(decode()));
+  byFingerprint(fingerprint: string, decode: () => string[], known?: () => KnownNames | undefined): SharedNameList {
+    return this.shared(`raw:${fingerprint}`, () => ({ names: new Set(decode()), known: known?.() }));
   }
 
   /** A set equal to `names` (same names in the same order), shared with others equal to it. */

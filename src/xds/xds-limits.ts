@@ -81,7 +81,7 @@ export class LimitExceeded extends Error {
   }
 }
 
-export type RefusalReason = "node_id" | "type_url" | "names" | "initial_versions" | "stalled" | "overdue";
+export type RefusalReason = "node_id" | "type_url" | "names" | "initial_versions" | "stalled" | "overdue" | "decode";
 
 export const GRPC_INVALID_ARGUMENT = 3;
 export const GRPC_DEADLINE_EXCEEDED = 4;

@@ -18,7 +18,7 @@ import { AggregatedDiscoveryServiceService } from "../../generated/envoy/service
 import { ClientStatusDiscoveryServiceService } from "../../generated/envoy/service/status/v3/csds.js";
 import { csdsHandlers } from "./csds-service.js";
 import { ServingCertificateProvider } from "./serving-certificate-provider.js";
-import { decodeSotwRequest, type SotwRequest } from "./sotw/request-names.js";
+import { receiveSotwRequest, sotwRequestOf, type EncodedSotwRequest, type SotwRequest } from "./sotw/request-names.js";
 import { PushBudget } from "./push-budget.js";
 import { ClusterDiscoveryServiceService } from "../../generated/envoy/service/cluster/v3/cds.js";
 import { EndpointDiscoveryServiceService } from "../../generated/envoy/service/endpoint/v3/eds.js";
@@ -112,8 +112,8 @@ function withRawResponses(def: GeneratedService): ServiceDefinition {
       requestStream: m.requestStream,
       responseStream: m.responseStream,
       requestSerialize: m.requestSerialize as (value: unknown) => Buffer,
-      // SotW requests (Stream*/Fetch*) keep large resource_names encoded until needed.
-      requestDeserialize: m.path.includes("/Delta") ? m.requestDeserialize : decodeSotwRequest,
+      // SotW requests (Stream*/Fetch*): large ones are decoded by their stream (see request-names.ts).
+      requestDeserialize: m.path.includes("/Delta") ? m.requestDeserialize : receiveSotwRequest,
       responseSerialize: (b: Buffer) => b,
       responseDeserialize: (b: Buffer) => b,
     };
@@ -170,15 +170,15 @@ export class XdsServer {
       "grpc.max_receive_message_length": limits.maxRequestBytes,
     });
     const ads: UntypedServiceImplementation = {
-      streamAggregatedResources: (call: ServerDuplexStream<DiscoveryRequest, Buffer>) => this.serveSotw(call, "ads"),
+      streamAggregatedResources: (call: ServerDuplexStream<SotwRequest | EncodedSotwRequest, Buffer>) => this.serveSotw(call, "ads"),
       deltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) => this.serveDelta(call, "ads"),
     };
     this.grpc.addService(withRawResponses(AggregatedDiscoveryServiceService), ads);
     for (const { def, typeUrl, suffix } of PER_TYPE_SERVICES) {
       this.grpc.addService(withRawResponses(def), {
-        [`stream${suffix}`]: (call: ServerDuplexStream<DiscoveryRequest, Buffer>) => this.serveSotw(call, typeUrl),
+        [`stream${suffix}`]: (call: ServerDuplexStream<SotwRequest | EncodedSotwRequest, Buffer>) => this.serveSotw(call, typeUrl),
         [`delta${suffix}`]: (call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) => this.serveDelta(call, typeUrl),
-        [`fetch${suffix}`]: (call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>) => void this.fetch(call, cb, typeUrl),
+        [`fetch${suffix}`]: (call: ServerUnaryCall<SotwRequest | EncodedSotwRequest, Buffer>, cb: sendUnaryData<Buffer>) => void this.fetch(call, cb, typeUrl),
       });
     }
     // CSDS: every proxy's configuration and status for standard tools; not on a TLS port every workload reaches.
@@ -266,10 +266,10 @@ export class XdsServer {
     });
   }
 
-  private serveSotw(call: ServerDuplexStream<DiscoveryRequest, Buffer>, service: "ads" | XdsTypeUrl): void {
+  private serveSotw(call: ServerDuplexStream<SotwRequest | EncodedSotwRequest, Buffer>, service: "ads" | XdsTypeUrl): void {
     this.authenticated(call, (principal) => {
       const stream = new SotwStream(this.ctx, this.sinkFor(call as ServerDuplexStream<unknown, Buffer>), "sotw", service, call.getPeer(), principal);
-      return { stream, onRequest: (req: DiscoveryRequest) => stream.onRequest(req) };
+      return { stream, onRequest: (req: SotwRequest | EncodedSotwRequest) => stream.onRequest(req) };
     });
   }
 
@@ -327,8 +327,9 @@ export class XdsServer {
   }
 
   /** Unary Fetch*: the current resources for the node, without stream state. */
-  private async fetch(call: ServerUnaryCall<DiscoveryRequest, Buffer>, cb: sendUnaryData<Buffer>, typeUrl: XdsTypeUrl): Promise<void> {
-    const node = call.request.node;
+  private async fetch(call: ServerUnaryCall<SotwRequest | EncodedSotwRequest, Buffer>, cb: sendUnaryData<Buffer>, typeUrl: XdsTypeUrl): Promise<void> {
+    const request = sotwRequestOf(call.request);
+    const node = request.node;
     if (!node?.id) return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: "node.id is required" });
     let principal: string | undefined;
     try {
@@ -342,7 +343,6 @@ export class XdsServer {
     admission.release?.();
     if (!snapshot) return cb({ code: GrpcStatus.UNAVAILABLE, details: `no configuration for node ${node.id} yet` });
     const typed = snapshot.resources(typeUrl);
-    const request = call.request as SotwRequest;
     const names = request.rawNames?.decode() ?? request.resourceNames ?? [];
     const wildcard = names.length === 0 ? isWildcardByDefault(typeUrl) : names.includes("*");
     const resources = wildcard ? [...typed.resources.values()] : names.flatMap((n) => typed.resources.get(n) ?? []);

@@ -1,18 +1,75 @@
 // SotW requests repeat every subscribed name on every ACK: an Envoy with 3000 EDS clusters
 // sends ~200 KB of names per EDS ACK. Decoding them into strings each time dominated the cost
 // of an endpoint push to thousands of proxies, although they almost never change. So requests
-// are decoded without their resource_names; the names' raw bytes are fingerprinted, and only
-// decoded when the fingerprint differs from the last request of that type.
+// are decoded without their resource_names, and only decoded when they differ from the last
+// request of that type.
+//
+// Two ways to tell "the same names as before", cheapest first:
+// - the stream passes the lists it holds (KnownNames: their exact encoded bytes, one copy
+//   shared by every stream that sends that list): the request's names are compared with them
+//   byte for byte where they start (a memcmp; no scan of the ~3300 fields, no hashing);
+// - otherwise the names' byte ranges are found field by field and fingerprinted (SHA-1), and
+//   decoded only when the fingerprint differs.
+// A 165 KB EDS ACK cost 250-800 µs to scan and fingerprint and ~5-10 µs to compare (loaded
+// 2-core machine): with 2000 proxies ACKing one endpoint change, 0.5-1.6 CPU-s per change.
 import { createHash } from "node:crypto";
 import { DiscoveryRequest } from "../../../generated/envoy/service/discovery/v3/discovery.js";
 
 const RESOURCE_NAMES_FIELD = 3;
+/** The key byte of a resource_names entry (field 3, length-delimited). */
+const RESOURCE_NAMES_KEY = (RESOURCE_NAMES_FIELD << 3) | 2;
 /** Below this many bytes of names, a plain decode is cheaper than the bookkeeping. */
-const RAW_NAMES_THRESHOLD = 1024;
+export const RAW_NAMES_THRESHOLD = 1024;
+
+/** A list of names as a client encodes it (its resource_names fields, back to back). */
+export interface KnownNames {
+  /** The encoded fields (a private copy: never a view into a request). */
+  readonly bytes: Buffer;
+  readonly fingerprint: string;
+  readonly count: number;
+}
+
+export interface RawNames {
+  fingerprint: string;
+  decode: () => string[];
+  count: number;
+  bytes: number;
+  /** The names' fields when they are one contiguous run (a view into the request). */
+  run?: Buffer;
+  /** The known list these names equal byte for byte, when one was given and matched. */
+  known?: KnownNames;
+}
 
 export interface SotwRequest extends DiscoveryRequest {
   /** Present when the names were left encoded: their fingerprint and a way to decode them. */
-  rawNames?: { fingerprint: string; decode: () => string[]; count: number; bytes: number };
+  rawNames?: RawNames;
+}
+
+/**
+ * A large SotW request as received: decoded by the stream that got it, which knows the name
+ * lists it holds (see decodeSotwRequest's `known`).
+ */
+export class EncodedSotwRequest {
+  constructor(readonly encoded: Buffer) {}
+  decode(known: readonly KnownNames[] = []): SotwRequest {
+    return decodeSotwRequest(this.encoded, known);
+  }
+}
+
+/** The gRPC deserializer of SotW requests: small ones decoded at once, large ones left to the stream. */
+export function receiveSotwRequest(bytes: Buffer): SotwRequest | EncodedSotwRequest {
+  return bytes.length < RAW_NAMES_THRESHOLD ? DiscoveryRequest.decode(bytes) : new EncodedSotwRequest(bytes);
+}
+
+/** The request itself, decoded when it was left encoded. */
+export function sotwRequestOf(input: SotwRequest | EncodedSotwRequest, known: readonly KnownNames[] = []): SotwRequest {
+  return input instanceof EncodedSotwRequest ? input.decode(known) : input;
+}
+
+/** A private copy of a contiguous names run, to compare later requests with. */
+export function knownNames(raw: RawNames): KnownNames | undefined {
+  if (!raw.run) return undefined;
+  return { bytes: Buffer.from(raw.run), fingerprint: raw.fingerprint, count: raw.count };
 }
 
 function varint(buf: Buffer, pos: number): [value: number, next: number] {
@@ -69,17 +126,47 @@ function decodeNames(buf: Buffer, ranges: readonly Range[]): string[] {
   return out;
 }
 
-export function decodeSotwRequest(bytes: Buffer): SotwRequest {
+/** Of `known`, the list whose bytes start at `start` and end where the names end. */
+function matchKnown(bytes: Buffer, start: number, known: readonly KnownNames[]): KnownNames | undefined {
+  for (const k of known) {
+    const end = start + k.bytes.length;
+    if (end > bytes.length) continue;
+    // The next field must not be one more name (the request's list would be longer).
+    if (end < bytes.length && bytes[end] === RESOURCE_NAMES_KEY) continue;
+    if (bytes.compare(k.bytes, 0, k.bytes.length, start, end) === 0) return k;
+  }
+  return undefined;
+}
+
+/**
+ * Decodes a SotW request leaving large resource_names encoded. `known`: name lists the caller
+ * holds; when the request's names are one of them (same bytes), nothing is scanned or hashed.
+ */
+export function decodeSotwRequest(bytes: Buffer, known: readonly KnownNames[] = []): SotwRequest {
   if (bytes.length < RAW_NAMES_THRESHOLD) return DiscoveryRequest.decode(bytes);
   // One pass: the byte ranges of the names (usually one contiguous run) and of the rest.
   const names: Range[] = [];
   const others: Range[] = [];
   let namesBytes = 0;
   let count = 0;
+  let matched: KnownNames | undefined;
   try {
     for (let pos = 0; pos < bytes.length; ) {
+      if (matched === undefined && names.length === 0 && known.length > 0 && bytes[pos] === RESOURCE_NAMES_KEY) {
+        const k = matchKnown(bytes, pos, known);
+        if (k) {
+          matched = k;
+          names.push([pos, pos + k.bytes.length]);
+          namesBytes = k.bytes.length;
+          count = k.count;
+          pos += k.bytes.length;
+          continue;
+        }
+      }
       const { field, wire, end } = fieldEnd(bytes, pos);
       if (field === RESOURCE_NAMES_FIELD && wire === 2) {
+        // More names after a matched list: not that list after all; scan it all.
+        if (matched) return decodeSotwRequest(bytes);
         addRange(names, pos, end);
         namesBytes += end - pos;
         count++;
@@ -90,11 +177,17 @@ export function decodeSotwRequest(bytes: Buffer): SotwRequest {
     return DiscoveryRequest.decode(bytes); // let the regular decoder report what is wrong
   }
   if (namesBytes < RAW_NAMES_THRESHOLD) return DiscoveryRequest.decode(bytes);
-  const rest = others.length === 1 ? bytes.subarray(others[0]![0], others[0]![1]) : Buffer.concat(others.map(([s, e]) => bytes.subarray(s, e)));
+  const rest = others.length === 0 ? Buffer.alloc(0) : others.length === 1 ? bytes.subarray(others[0]![0], others[0]![1]) : Buffer.concat(others.map(([s, e]) => bytes.subarray(s, e)));
   const req: SotwRequest = DiscoveryRequest.decode(rest);
+  const run = names.length === 1 ? bytes.subarray(names[0]![0], names[0]![1]) : undefined;
+  if (matched) {
+    const k = matched;
+    req.rawNames = { fingerprint: k.fingerprint, decode: () => decodeNames(k.bytes, [[0, k.bytes.length]]), count, bytes: namesBytes, run, known: k };
+    return req;
+  }
   const h = createHash("sha1");
   for (const [s, e] of names) h.update(bytes.subarray(s, e));
   // `bytes` counts each name's field key and length too: an upper bound of the names' bytes.
-  req.rawNames = { fingerprint: h.digest("base64"), decode: () => decodeNames(bytes, names), count, bytes: namesBytes };
+  req.rawNames = { fingerprint: h.digest("base64"), decode: () => decodeNames(bytes, names), count, bytes: namesBytes, run };
   return req;
 }

@@ -7,10 +7,12 @@ import type { CachedResource, Snapshot, TypeResources } from "../../cache/snapsh
 import { versionOf } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/type-urls.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
-import type { SotwRequest } from "./request-names.js";
+import { GRPC_INVALID_ARGUMENT, LimitExceeded } from "../xds-limits.js";
+import { truncateText } from "../../log/bounded-text.js";
+import { knownNames, sotwRequestOf, type EncodedSotwRequest, type KnownNames, type SotwRequest } from "./request-names.js";
 import type { Frame, SharedFrames } from "../shared-frames.js";
 import { ALL_NAMES } from "../held-resources.js";
-import { utf8Bytes } from "../shared-names.js";
+import { utf8Bytes, type SharedNameList } from "../shared-names.js";
 
 /** version_info a reconnecting proxy claims is kept only up to this length (ours are ~16). */
 const MAX_CLAIMED_VERSION_CHARS = 128;
@@ -31,6 +33,8 @@ interface SotwTypeState extends TypeState {
   viewChanged?: boolean;
   /** Fingerprint of the resource_names bytes of the last request (see request-names.ts). */
   namesFingerprint?: string;
+  /** The shared list `names` came from, with its encoding (large lists only; see request-names.ts). */
+  nameList?: SharedNameList;
 }
 
 /** The resources a proxy should hold of one type, and their version when it is known without hashing. */
@@ -46,11 +50,26 @@ function isStateOfTheWorld(typeUrl: XdsTypeUrl): boolean {
 }
 
 export class SotwStream extends XdsStreamBase<SotwTypeState> {
-  onRequest(req: DiscoveryRequest): void {
+  onRequest(input: DiscoveryRequest | EncodedSotwRequest): void {
+    let req: SotwRequest;
+    try {
+      req = sotwRequestOf(input, this.knownLists());
+    } catch (err) {
+      // As grpc-js does when its deserializer throws (large requests are decoded here).
+      this.refuse(new LimitExceeded(GRPC_INVALID_ARGUMENT, `the request is not a valid DiscoveryRequest: ${truncateText((err as Error).message, 200)}`, "decode"));
+      return;
+    }
     this.withinLimits(() => this.handle(req));
   }
 
-  private handle(req: DiscoveryRequest): void {
+  /** The encoded name lists this stream's types hold, to recognise a repeated list by its bytes. */
+  private knownLists(): KnownNames[] {
+    const out: KnownNames[] = [];
+    for (const st of this.types.values()) if (st.nameList?.known) out.push(st.nameList.known);
+    return out;
+  }
+
+  private handle(req: SotwRequest): void {
     const begun = this.beginRequest(req.node, req.typeUrl, (base) => base);
     if (!begun) return;
     const { st, isNew } = begun;
@@ -61,14 +80,17 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     if (outcome === "stale") return; // an answer to an older response; the newest one is still in flight
 
     // The same names as last time (same bytes): nothing to decode or compare.
-    const raw = (req as SotwRequest).rawNames;
+    const raw = req.rawNames;
     const sameNames = raw !== undefined && raw.fingerprint === st.namesFingerprint;
     st.namesFingerprint = raw?.fingerprint;
     if (!sameNames) {
       if (raw) this.checkNames(st, raw.count, raw.bytes);
       else this.checkNames(st, req.resourceNames?.length ?? 0, utf8Bytes(req.resourceNames ?? []));
       // Large lists are shared by every stream that sends the same bytes (decoded once).
-      const listed = raw ? this.ctx.names.byFingerprint(raw.fingerprint, raw.decode) : new Set(req.resourceNames ?? []);
+      const list = raw ? this.ctx.names.byFingerprint(raw.fingerprint, raw.decode, () => raw.known ?? knownNames(raw)) : undefined;
+      const listed = list?.names ?? new Set(req.resourceNames ?? []);
+      // Equal sets in another order or encoding: the newest encoding is the one to expect next.
+      st.nameList = list;
       const wildcard = listed.has("*") || (listed.size === 0 && isWildcardByDefault(st.typeUrl));
       const requested = listed.has("*") ? new Set([...listed].filter((n) => n !== "*")) : listed;
       if (wildcard !== st.wildcard || !sameSet(requested, st.names)) {
