@@ -94,6 +94,8 @@ interface SyncLine {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  firstError?: string;
+  streamRetries?: number;
 }
 
 async function startServer(kind: Server, nodesFile: string, dumpDir: string, extra: string[] = []): Promise<{ server: JsonLinesProcess; port: number }> {
@@ -142,7 +144,11 @@ async function convergenceRun(kind: Server, mode: string, pair: number, nodesFil
     const cpu0 = cpuSeconds(pid);
     const sync = (await lg.next(has("allAckedMs"), 600_000, "initial sync")) as unknown as SyncLine;
     const syncCpuS = cpuSeconds(pid) - cpu0;
-    log(`  ${kind} ${mode}: ${sync.synced}/${sync.clients} synced in ${sync.allAckedMs.toFixed(0)} ms (server CPU ${syncCpuS.toFixed(1)} s)`);
+    log(`  ${kind} ${mode}: ${sync.synced}/${sync.clients} synced in ${sync.allAckedMs.toFixed(0)} ms (server CPU ${syncCpuS.toFixed(1)} s; streams re-opened after a failure: ${sync.streamRetries ?? 0}${sync.firstError ? `, first: ${sync.firstError.slice(0, 160)}` : ""})`);
+    if (kind === "weft") {
+      server.send({ cmd: "stats" });
+      log(`  weft streams ended by the server: ${JSON.stringify(((await server.next(has("stats"), 10_000, "stats")) as unknown as { stats: { refused?: unknown } }).stats.refused ?? {})}`);
+    }
     await new Promise((r) => setTimeout(r, 3000));
     const heapSyncedMb = await heap();
     if (process.env.MESH_HEAP_SNAPSHOT_DIR && kind === "weft") {

@@ -149,6 +149,12 @@ async function counter(name: string): Promise<number> {
   return (metric?.values ?? []).reduce((a, v) => a + v.value, 0);
 }
 
+/** Streams the server ended, by reason (stalled, overdue, ...). */
+async function refusedByReason(): Promise<Record<string, number>> {
+  const metric = await cp.metricsRegistry.getSingleMetric("weft_xds_streams_refused_total")?.get();
+  return Object.fromEntries((metric?.values ?? []).map((v) => [String(v.labels.reason), v.value]));
+}
+
 // Closing stdin ends the server (as the load generator does), like SIGTERM.
 createInterface({ input: process.stdin })
   .on("close", () => stop())
@@ -165,7 +171,7 @@ createInterface({ input: process.stdin })
       } else if (cmd.cmd === "stats") {
         console.log(
           JSON.stringify({
-            stats: { pushes: await counter("weft_xds_pushes_total"), bytes: await counter("weft_xds_push_bytes_total"), cpuSeconds: cpuSeconds(), rssMb: process.memoryUsage().rss / 1e6 },
+            stats: { pushes: await counter("weft_xds_pushes_total"), bytes: await counter("weft_xds_push_bytes_total"), cpuSeconds: cpuSeconds(), rssMb: process.memoryUsage().rss / 1e6, refused: await refusedByReason() },
           }),
         );
       } else if (cmd.cmd === "mem") {

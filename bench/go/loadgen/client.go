@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"math/rand"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +59,7 @@ type client struct {
 	rxMsgs    atomic.Int64
 	lastRxNs  atomic.Int64 // unix ns of the last response
 	lastAckNs atomic.Int64 // unix ns when the last ACK/NACK Send returned
+	failures  int          // streams of this client that failed (for the backoff)
 }
 
 func (c *client) st(t string) *typeState {
@@ -192,9 +195,40 @@ func (c *client) run(ctx context.Context) error {
 		}
 		op := c.reconnectReq.Swap(nil)
 		if op == nil {
-			return err
+			if err == nil || !*retryStreams {
+				return err
+			}
+			// Like Envoy: a failed stream is re-opened after a jittered, growing backoff
+			// (Envoy's default 500 ms base, 30 s max; capped at 5 s here) with nothing kept (SotW)
+			// or what it holds re-subscribed (delta).
+			recordErr(fmt.Errorf("client %d (re-opening its stream): %w", c.id, err))
+			streamRetries.Add(1)
+			c.failures++
+			backoff := 500 * time.Millisecond << min(c.failures-1, 4)
+			if backoff > 5*time.Second {
+				backoff = 5 * time.Second
+			}
+			select {
+			case <-time.After(time.Duration(rand.Int63n(int64(backoff))) + backoff/2):
+			case <-ctx.Done():
+				return nil
+			}
+			c.restartStream()
+			continue
 		}
 		c.prepareReconnect(op)
+	}
+}
+
+// restartStream: the state for a stream re-opened after a failure (not a reconnect command).
+func (c *client) restartStream() {
+	if c.mode == "sotw" {
+		c.types = map[string]*typeState{}
+		return
+	}
+	for _, s := range c.types {
+		s.acked = false
+		s.lastNonce = ""
 	}
 }
 

@@ -47,11 +47,16 @@ type result struct {
 	MaxMs      float64 `json:"maxMs"`
 	Errors     int64   `json:"errors"`
 	FirstError string  `json:"firstError,omitempty"`
+	// Streams re-opened after a failure, as Envoy would (-retry-streams).
+	StreamRetries int64 `json:"streamRetries"`
 }
 
 var (
 	errCount atomic.Int64
-	firstErr atomic.Value
+	// Streams re-opened after a failure (-retry-streams).
+	streamRetries atomic.Int64
+	retryStreams  = flag.Bool("retry-streams", true, "re-open a failed stream after a backoff, as Envoy does (errors are still counted)")
+	firstErr      atomic.Value
 )
 
 func recordErr(err error) {
@@ -279,7 +284,7 @@ func main() {
 	}
 	mu.Lock()
 	sorted := append([]float64(nil), lat...)
-	r := result{Clients: *clients, Mode: *mode, Synced: syncedN, AllAckedMs: float64(lastSync.Microseconds()) / 1000, Errors: errCount.Load()}
+	r := result{Clients: *clients, Mode: *mode, Synced: syncedN, AllAckedMs: float64(lastSync.Microseconds()) / 1000, Errors: errCount.Load(), StreamRetries: streamRetries.Load()}
 	if syncedN < *clients {
 		r.AllAckedMs = -1
 	}
