@@ -20,6 +20,7 @@ import { csdsHandlers } from "./csds-service.js";
 import { ServingCertificateProvider } from "./serving-certificate-provider.js";
 import { receiveSotwRequest, sotwRequestOf, type EncodedSotwRequest, type SotwRequest } from "./sotw/request-names.js";
 import { PushBudget } from "./push-budget.js";
+import { truncateText } from "../log/bounded-text.js";
 import { ClusterDiscoveryServiceService } from "../../generated/envoy/service/cluster/v3/cds.js";
 import { EndpointDiscoveryServiceService } from "../../generated/envoy/service/endpoint/v3/eds.js";
 import { ListenerDiscoveryServiceService } from "../../generated/envoy/service/listener/v3/lds.js";
@@ -328,7 +329,12 @@ export class XdsServer {
 
   /** Unary Fetch*: the current resources for the node, without stream state. */
   private async fetch(call: ServerUnaryCall<SotwRequest | EncodedSotwRequest, Buffer>, cb: sendUnaryData<Buffer>, typeUrl: XdsTypeUrl): Promise<void> {
-    const request = sotwRequestOf(call.request);
+    let request: SotwRequest;
+    try {
+      request = sotwRequestOf(call.request);
+    } catch (err) {
+      return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: `the request is not a valid DiscoveryRequest: ${truncateText((err as Error).message, 200)}` });
+    }
     const node = request.node;
     if (!node?.id) return cb({ code: GrpcStatus.INVALID_ARGUMENT, details: "node.id is required" });
     let principal: string | undefined;
