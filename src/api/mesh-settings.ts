@@ -2,9 +2,12 @@
 // Istio keeps under the key `mesh` of the ConfigMap `istio` in istio-system. The file may be the
 // MeshConfig itself or that ConfigMap. Weft reads rootNamespace, outboundTrafficPolicy and the
 // telemetry settings (extensionProviders, defaultProviders, accessLogFile/Encoding/Format,
-// defaultConfig.tracing.sampling); other MeshConfig fields are warnings ("not used by Weft").
+// defaultConfig.tracing.sampling) and the ext_authz providers AuthorizationPolicy CUSTOM names
+// (extensionProviders of kind envoyExtAuthzHttp / envoyExtAuthzGrpc); other MeshConfig fields
+// are warnings ("not used by Weft").
 import { CheckedObject, describeValue, isDnsLabel, isMapping, IssueCollector } from "./field-checks.js";
 import { checkMeshTelemetrySettings, EMPTY_TELEMETRY_SETTINGS, type MeshTelemetrySettings } from "./telemetry/extension-providers.js";
+import { checkExtAuthzProviders, type ExtAuthzProvider } from "./security/ext-authz-providers.js";
 import { parseDocuments } from "./validate-resource.js";
 import type { ValidationIssue } from "./types.js";
 
@@ -12,6 +15,8 @@ export interface MeshSettingsFile {
   rootNamespace?: string;
   outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
   telemetry: MeshTelemetrySettings;
+  /** extensionProviders of kind envoyExtAuthzHttp / envoyExtAuthzGrpc (AuthorizationPolicy CUSTOM). */
+  authorizationProviders: ExtAuthzProvider[];
 }
 
 const READ_FIELDS = ["rootNamespace", "outboundTrafficPolicy", "extensionProviders", "defaultProviders", "accessLogFile", "accessLogEncoding", "accessLogFormat", "defaultConfig", "enableTracing"] as const;
@@ -21,7 +26,7 @@ export const MAX_MESH_SETTINGS_BYTES = 1024 * 1024;
 
 /** Reads the settings from the file's text; errors mean the file must not be used. */
 export function readMeshSettings(text: string, file: string): { settings: MeshSettingsFile; issues: ValidationIssue[] } {
-  const empty = { settings: { telemetry: EMPTY_TELEMETRY_SETTINGS } };
+  const empty = { settings: { telemetry: EMPTY_TELEMETRY_SETTINGS, authorizationProviders: [] } };
   const c = new IssueCollector({ file, document: 1 }, "MeshConfig");
   if (text.length > MAX_MESH_SETTINGS_BYTES) {
     c.error("(file)", `expected at most ${MAX_MESH_SETTINGS_BYTES} bytes of mesh settings, found ${text.length}`);
@@ -58,13 +63,14 @@ export function readMeshSettings(text: string, file: string): { settings: MeshSe
   const mode = outbound?.enumValue("mode", ["ALLOW_ANY", "REGISTRY_ONLY"] as const);
   o.boolean("enableTracing");
   const telemetry = checkMeshTelemetrySettings(o);
+  const authorizationProviders = checkExtAuthzProviders(o);
   if (value["enableTracing"] === false) {
     // Istio: enableTracing false turns tracing off whatever the providers say.
     telemetry.defaultProviders = { ...telemetry.defaultProviders, tracing: [] };
   }
   if (c.errorCount > 0) return { ...empty, issues: c.issues };
   return {
-    settings: { ...(rootNamespace ? { rootNamespace } : {}), ...(mode ? { outboundTrafficPolicy: mode } : {}), telemetry },
+    settings: { ...(rootNamespace ? { rootNamespace } : {}), ...(mode ? { outboundTrafficPolicy: mode } : {}), telemetry, authorizationProviders },
     issues: c.issues,
   };
 }

@@ -7,6 +7,7 @@ import type { DestinationRule, MeshConfig, Protocol, ServiceEntry, VirtualServic
 import { hostPatternMatches, hostSpecificity } from "./host-match.js";
 import { mergeDelegates } from "./virtual-service-delegation.js";
 import { EMPTY_TELEMETRY_SETTINGS, type MeshTelemetrySettings } from "../api/telemetry/extension-providers.js";
+import type { ExtAuthzProvider } from "../api/security/ext-authz-providers.js";
 import { runToEnd, type Steps } from "../work/work-steps.js";
 
 /** Resources modelled between two steps of buildMeshModelSteps. */
@@ -55,6 +56,8 @@ export interface MeshSettings {
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
   /** extensionProviders, defaultProviders and the access-log switches of the mesh settings (weft serve --mesh-config). */
   telemetry: MeshTelemetrySettings;
+  /** The ext_authz providers AuthorizationPolicy CUSTOM names (mesh settings extensionProviders). */
+  authorizationProviders: ExtAuthzProvider[];
 }
 
 /**
@@ -289,7 +292,7 @@ export function* buildMeshModelSteps(config: MeshConfig, settings: Partial<MeshS
   const lookup = (host: string, namespace: string) => serviceByHost.get(host) ?? (host.includes(".") ? serviceByHost.get(`${host}.${DOMAIN_SUFFIX}`) : serviceByHost.get(`${host}.${namespace}.${DOMAIN_SUFFIX}`));
   return {
     ...lists,
-    settings: { rootNamespace: settings.rootNamespace ?? "istio-system", outboundTrafficPolicy: settings.outboundTrafficPolicy ?? "ALLOW_ANY", telemetry: settings.telemetry ?? EMPTY_TELEMETRY_SETTINGS },
+    settings: { rootNamespace: settings.rootNamespace ?? "istio-system", outboundTrafficPolicy: settings.outboundTrafficPolicy ?? "ALLOW_ANY", telemetry: settings.telemetry ?? EMPTY_TELEMETRY_SETTINGS, authorizationProviders: settings.authorizationProviders ?? [] },
     services,
     serviceByHost,
     routedVirtualServices,

@@ -6,6 +6,7 @@ import type { Logger } from "../log/logger.js";
 import type { MeshSettings } from "../model/mesh-model.js";
 import { ConfigAggregator } from "../sources/config-aggregator.js";
 import { ConfigProblems, type ConfigProblemsReport } from "./config-problems.js";
+import { authorizationProviderIssues } from "../api/security/ext-authz-providers.js";
 import type { ConfigSource } from "../sources/config-source.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import { MeshController, type ClassLimits } from "./mesh-controller.js";
@@ -281,9 +282,11 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   if (opts.sources && opts.sources.length > 0) {
     aggregator = new ConfigAggregator(opts.sources, { debounceMs: opts.debounceMs, largeRemovalShare: opts.largeRemovalShare, sliceMs: opts.sliceMs ?? DEFAULT_SLICE_MS, logger: logger.child({ component: "config" }) });
     const apply = (config: MeshConfig): Promise<void> => {
-      logIssues(logger, config);
+      // CUSTOM AuthorizationPolicies whose ext_authz provider cannot be used (mesh settings + services).
+      const providerIssues = authorizationProviderIssues(config, opts.settings?.authorizationProviders ?? []);
+      logIssues(logger, providerIssues.length ? { ...config, issues: [...config.issues, ...providerIssues] } : config);
       // Problems are shown as soon as the config is read (before its generation finishes).
-      if (problems.record(config)) opts.onProblemsChanged?.(problems.report());
+      if (problems.record({ issues: [...config.issues, ...providerIssues] })) opts.onProblemsChanged?.(problems.report());
       return controller!.applyConfig(config).then(
         () => opts.onApplied?.(config),
         (err: Error) => logger.error({ err: err.message }, "applying the mesh config failed; proxies keep their last good snapshots"),

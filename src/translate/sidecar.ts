@@ -36,6 +36,7 @@ import { destinationRuleFor, effectivePolicy } from "./traffic-policy.js";
 import { TLS_MODE_LABEL, inboundMtlsSocket, type MeshSecurity } from "./mtls.js";
 import { buildHttpRbacFilters, buildNetworkRbacFilters, selectPolicies } from "./security/authorization.js";
 import { buildJwksClusters, buildJwtAuthnFilter } from "./security/jwt.js";
+import { authorizerHostnames, buildCustomHttpFilters, buildCustomNetworkFilters } from "./security/ext-authz.js";
 import { effectiveMtlsMode } from "./security/peer-authentication.js";
 import { outboundPolicy, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
 import { sideTelemetry, telemetryLabelKeys, type SideTelemetry } from "./listener-telemetry.js";
@@ -276,6 +277,8 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
   const trustDomain = security?.trustDomain ?? "cluster.local";
   const workload = { namespace: proxy.namespace, labels: proxy.labels, rootNamespace: model.settings.rootNamespace };
   const authz = selectPolicies(model.authorizationPolicies, workload);
+  // AuthorizationPolicy CUSTOM: the mesh settings' ext_authz providers, reached through their services' outbound clusters.
+  const authorizers = { providers: model.settings.authorizationProviders, service: (hostname: string) => model.serviceByHost.get(hostname) };
   const requestAuthentications = selectPolicies(model.requestAuthentications, workload);
   const jwt = buildJwtAuthnFilter(requestAuthentications);
   // Clusters Envoy fetches remote JWKS through (RequestAuthentication jwksUri).
@@ -294,10 +297,10 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
         buildHttpConnectionManager(
           `inbound_0.0.0.0_${target}`,
           { inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [inboundRoute(cluster, p.protocol)] }] } },
-          { direction: "inbound", forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildHttpRbacFilters(authz, { trustDomain })], telemetry },
+          { direction: "inbound", forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildCustomHttpFilters(authz, authorizers, { trustDomain }), ...buildHttpRbacFilters(authz, { trustDomain })], telemetry },
         ),
       ];
-      const tcp = [...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||${s.hostname}`, { cluster }, telemetry.accessLog)];
+      const tcp = [...buildCustomNetworkFilters(authz, authorizers, { trustDomain, statPrefix: `inbound_${target}` }), ...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||${s.hostname}`, { cluster }, telemetry.accessLog)];
       const filters = isHttpProtocol(p.protocol) ? http : tcp;
       const sniffed = p.protocol === "AUTO";
       const chain = (suffix: string, match: FilterChainMatch, chainFilters: FilterChain["filters"], tls = false): FilterChain => ({
@@ -405,8 +408,8 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
     pieces.set(key, earlier ?? outboundServicePiece(model, proxy, s, mtlsTrustDomain));
     if (!earlier || reused % 500 === 0) yield;
   }
-  // Tracing collectors a Sidecar hides still need their clusters (no routes).
-  for (const s of telemetryOnlyServices(model, proxy, services)) {
+  // Tracing collectors and external authorizers a Sidecar hides still need their clusters (no routes).
+  for (const s of providerOnlyServices(model, proxy, services)) {
     const { clusters, endpoints } = serviceClusters(model, s, proxy.namespace, proxy.locality, mtlsTrustDomain);
     pieces.set(servicePieceKey(s), { clusters, endpoints, virtualHosts: [] });
   }
@@ -442,11 +445,13 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
 }
 
 /**
- * The tracing providers' services (both sides of the proxy) that `visible` lacks: their
- * collectors need a cluster even where a Sidecar hides them.
+ * The providers' services that `visible` lacks: tracing collectors (both sides of the proxy)
+ * and the external authorizers of AuthorizationPolicy CUSTOM (ext-authz.ts) need a cluster even
+ * where a Sidecar hides them.
  */
-export function telemetryOnlyServices(model: MeshModel, proxy: ProxyModel, visible: readonly ServiceModel[]): ServiceModel[] {
-  const providers = [...sideTelemetry(model, proxy, "client").providerServices, ...sideTelemetry(model, proxy, "server").providerServices];
+export function providerOnlyServices(model: MeshModel, proxy: ProxyModel, visible: readonly ServiceModel[]): ServiceModel[] {
+  const authorizers = authorizerHostnames(model.settings.authorizationProviders).flatMap((h) => model.serviceByHost.get(h) ?? []);
+  const providers = [...sideTelemetry(model, proxy, "client").providerServices, ...sideTelemetry(model, proxy, "server").providerServices, ...authorizers];
   return [...new Set(providers)].filter((s) => !visible.includes(s));
 }
 

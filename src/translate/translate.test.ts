@@ -83,6 +83,7 @@ const CASES: { name: string; input: string; proxy: ProxyModel; mtls?: boolean }[
   { name: "wildcard.shop-app", input: "wildcard", proxy: sidecar("shop", "shop") },
   { name: "cluster-tuning.shop", input: "cluster-tuning", proxy: sidecar("shop", "shop") },
   { name: "east-west.gateway", input: "east-west", proxy: { type: "router", namespace: "istio-system", labels: { istio: "eastwestgateway" }, capture: "transparent", locality: "" }, mtls: true },
+  { name: "ext-authz.httpbin", input: "ext-authz", proxy: sidecar("httpbin", "foo"), mtls: true },
   { name: "telemetry.ingressgateway", input: "telemetry", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway", app: "istio-ingressgateway" }, capture: "transparent", locality: "" } },
 ];
 

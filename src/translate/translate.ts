@@ -10,7 +10,7 @@ import { proxyClassKey, type ProxyModel } from "../model/proxy.js";
 import { buildPassthroughClusters } from "./clusters.js";
 import { translateGateway } from "./gateway.js";
 import { buildSecrets, type MeshSecurity } from "./mtls.js";
-import { buildOutboundClusters, outboundView, telemetryOnlyServices, translateSidecarInbound, translateSidecarOutboundSteps, type OutboundReuse, type OutboundServicePiece } from "./sidecar.js";
+import { buildOutboundClusters, outboundView, providerOnlyServices, translateSidecarInbound, translateSidecarOutboundSteps, type OutboundReuse, type OutboundServicePiece } from "./sidecar.js";
 import { runToEnd, type Steps } from "../work/work-steps.js";
 import { visibleServices } from "./visibility.js";
 import { envoyFilterId, envoyFiltersFor } from "../model/envoy-filters.js";
@@ -95,7 +95,7 @@ export function outboundEndpoints(model: MeshModel, proxy: ProxyModel, security:
   if (proxy.type === "router") return [];
   const view = outboundView(model, proxy);
   const visible = visibleServices(model, view);
-  const services = [...visible, ...telemetryOnlyServices(model, view, visible)].filter((s) => hostnames.has(s.hostname));
+  const services = [...visible, ...providerOnlyServices(model, view, visible)].filter((s) => hostnames.has(s.hostname));
   return buildOutboundClusters(model, view, services, security?.secrets ? security.trustDomain : undefined).endpoints;
 }
 

@@ -40,7 +40,7 @@ export type PeerAuthentication = Base<"PeerAuthentication", PeerAuthenticationSp
 // ---------------------------------------------------------------------------------------
 // AuthorizationPolicy
 
-/** CUSTOM is part of Istio's API; Weft rejects it ("not supported yet"), so it never reaches a translator. */
+/** CUSTOM delegates the decision to an external authorizer: `provider.name` in the mesh settings' extensionProviders. */
 export const AUTHORIZATION_ACTIONS = ["ALLOW", "DENY", "AUDIT", "CUSTOM"] as const;
 export type AuthorizationAction = (typeof AUTHORIZATION_ACTIONS)[number];
 
@@ -91,6 +91,8 @@ export interface AuthorizationRule {
 export interface AuthorizationPolicySpec {
   selector?: WorkloadSelector;
   action?: AuthorizationAction; // absent means ALLOW
+  /** With CUSTOM (required there): the ext_authz extension provider of the mesh settings. */
+  provider?: { name: string };
   rules?: AuthorizationRule[]; // absent: matches nothing (an ALLOW policy then denies everything)
 }
 

@@ -111,7 +111,7 @@ describe("PeerAuthentication", () => {
 
 describe("AuthorizationPolicy", () => {
   it("reports every problem of the invalid fixture", () => {
-    const [broken, unsupported] = fixtureProblems("invalid/authorization-policy.yaml");
+    const [broken, unsupported, customWithoutProvider, providerWithoutName, denyWithProvider] = fixtureProblems("invalid/authorization-policy.yaml");
     expect(broken).toEqual([
       'spec.action: expected one of "ALLOW", "DENY", "AUDIT", "CUSTOM", found the string "allow" (values are case-sensitive: write "ALLOW")',
       'spec.rules[0].from[0].source.principals[0]: expected "<trust domain>/ns/<namespace>/sa/<service account>" such as "cluster.local/ns/default/sa/productpage" (without "spiffe://"), found the string "spiffe://cluster.local/ns/a/sa/b"',
@@ -134,11 +134,13 @@ describe("AuthorizationPolicy", () => {
       'spec.rules[0].when[2].values[0]: expected a port number from 0 to 65535 (as a string), found the string "http"',
       'spec.rules[0].when[3].key: the experimental attribute "experimental.envoy.filters.network.mysql_proxy[db.table]" is not supported yet; expected one of request.headers[<name>], source.ip, remote.ip, source.namespace, source.principal, source.trustDomain, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.auth.claims[<name>]',
     ]);
-    expect(unsupported).toEqual([
-      "[warning] spec.provider: is an Istio field that Weft does not support yet; it is ignored (supported here: selector, action, rules, targetRef, targetRefs)",
-      "spec.targetRefs: is not supported yet: Weft applies policies to workloads by selector only; use selector.matchLabels (or no selector for the whole namespace)",
-      'spec.action: the CUSTOM action (an external authorizer) is not supported yet; use "ALLOW", "DENY" or "AUDIT"',
+    expect(unsupported).toEqual(["spec.targetRefs: is not supported yet: Weft applies policies to workloads by selector only; use selector.matchLabels (or no selector for the whole namespace)"]);
+    expect(customWithoutProvider).toEqual(["spec.provider: required field is missing: expected the external authorizer, { name: <an envoyExtAuthzHttp or envoyExtAuthzGrpc provider of the mesh settings> }"]);
+    expect(providerWithoutName).toEqual([
+      'spec.provider.nam: unknown field (did you mean "name"?); expected one of: name',
+      "spec.provider.name: required field is missing: expected the name of an extension provider of the mesh settings (weft serve --mesh-config)",
     ]);
+    expect(denyWithProvider).toEqual(["[warning] spec.provider: is used only with action CUSTOM; this DENY policy ignores it"]);
   });
 
   it("rejects targetRef", () => {

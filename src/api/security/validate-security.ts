@@ -62,7 +62,7 @@ function checkMutualTls(mtls: CheckedObject | undefined): void {
 // ---------------------------------------------------------------------------------------
 // AuthorizationPolicy
 
-const AUTHORIZATION_POLICY_FIELDS = ["selector", "action", "rules"] as const;
+const AUTHORIZATION_POLICY_FIELDS = ["selector", "action", "provider", "rules"] as const;
 const RULE_FIELDS = ["from", "to", "when"] as const;
 const SOURCE_FIELDS = [
   "principals",
@@ -222,12 +222,21 @@ function checkRuleStrings(o: CheckedObject, key: string, what: string, problem: 
 }
 
 export function checkAuthorizationPolicySpec(c: IssueCollector, value: unknown, path: string): void {
-  const spec = CheckedObject.of(c, value, path, [...AUTHORIZATION_POLICY_FIELDS, ...TARGET_REF_FIELDS], ["provider"]);
+  const spec = CheckedObject.of(c, value, path, [...AUTHORIZATION_POLICY_FIELDS, ...TARGET_REF_FIELDS]);
   if (!spec) return;
   rejectTargetRefs(spec);
   checkSelector(spec);
   const action = spec.enumValue("action", AUTHORIZATION_ACTIONS);
-  if (action === "CUSTOM") c.error(spec.at("action"), 'the CUSTOM action (an external authorizer) is not supported yet; use "ALLOW", "DENY" or "AUDIT"');
+  // CUSTOM: the external authorizer is the mesh settings' extension provider named here.
+  const provider = spec.object("provider", ["name"]);
+  if (action === "CUSTOM") {
+    if (spec.require("provider", 'the external authorizer, { name: <an envoyExtAuthzHttp or envoyExtAuthzGrpc provider of the mesh settings> }') && provider?.require("name", "the name of an extension provider of the mesh settings (weft serve --mesh-config)")) {
+      provider.string("name", { nonEmpty: true });
+    }
+  } else if (provider) {
+    provider.string("name");
+    c.warning(spec.at("provider"), `is used only with action CUSTOM; this ${action ?? "ALLOW"} policy ignores it`);
+  }
   spec.list("rules", (item, itemPath) => checkRule(c, item, itemPath), { itemDescription: "rules" });
   if ((action === "DENY" || action === "AUDIT") && !spec.has("rules")) {
     c.warning(spec.path, `a ${action} policy without rules matches nothing, so it has no effect (only an ALLOW policy without rules means something: deny everything)`);

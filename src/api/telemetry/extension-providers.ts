@@ -3,6 +3,7 @@
 // `accessLogFile` / `accessLogEncoding` / `accessLogFormat` and `enableTracing` switches. Shapes
 // follow Istio's MeshConfig reference; checks report against the settings file and field.
 import { CheckedObject, describeValue, hostNameProblem, isDnsSubdomain, isMapping, type IssueCollector } from "../field-checks.js";
+import { EXT_AUTHZ_PROVIDER_KINDS } from "../security/ext-authz-providers.js";
 
 /** A file access log (Envoy's file logger): text with Envoy's command operators, or JSON from labels. */
 export interface EnvoyFileAccessLogProvider {
@@ -69,7 +70,7 @@ export const PROVIDER_KINDS = ["envoyFileAccessLog", "opentelemetry", "zipkin", 
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
 /** Real Istio provider kinds Weft does not implement (named "not supported yet", never "unknown"). */
-const UNSUPPORTED_PROVIDER_KINDS = ["envoyExtAuthzHttp", "envoyExtAuthzGrpc", "datadog", "lightstep", "skywalking", "stackdriver", "prometheus", "envoyHttpAls", "envoyTcpAls", "sds"];
+const UNSUPPORTED_PROVIDER_KINDS = ["datadog", "lightstep", "skywalking", "stackdriver", "prometheus", "envoyHttpAls", "envoyTcpAls", "sds"];
 
 /**
  * The built-in access-log provider every Istio mesh has: "envoy", a text log on the proxy's
@@ -143,15 +144,17 @@ function checkCommandOperators(o: CheckedObject, key: string, text: string): voi
 }
 
 function checkProvider(c: IssueCollector, item: unknown, path: string): void {
-  const p = CheckedObject.of(c, item, path, ["name", ...PROVIDER_KINDS], UNSUPPORTED_PROVIDER_KINDS);
+  // ext_authz kinds (AuthorizationPolicy CUSTOM) are checked by checkExtAuthzProviders.
+  const kindsHere = [...PROVIDER_KINDS, ...EXT_AUTHZ_PROVIDER_KINDS];
+  const p = CheckedObject.of(c, item, path, ["name", ...kindsHere], UNSUPPORTED_PROVIDER_KINDS);
   if (!p) return;
   if (p.require("name", "the provider's name, used by Telemetry resources and defaultProviders")) {
     const name = p.string("name", { nonEmpty: true });
     if (name !== undefined && name.length > 253) c.error(p.at("name"), "expected at most 253 characters");
   }
-  const kinds = PROVIDER_KINDS.filter((k) => p.has(k));
-  if (kinds.length === 0 && !UNSUPPORTED_PROVIDER_KINDS.some((k) => p.has(k))) c.error(path, `expected one provider kind: ${PROVIDER_KINDS.join(", ")}`);
-  p.atMostOneOf(PROVIDER_KINDS, "provider kinds");
+  const kinds = kindsHere.filter((k) => p.has(k));
+  if (kinds.length === 0 && !UNSUPPORTED_PROVIDER_KINDS.some((k) => p.has(k))) c.error(path, `expected one provider kind: ${kindsHere.join(", ")}`);
+  p.atMostOneOf(kindsHere, "provider kinds");
   const file = p.object("envoyFileAccessLog", ["path", "logFormat"]);
   if (file) {
     const filePath = file.string("path", { nonEmpty: true });
@@ -243,7 +246,8 @@ export function checkMeshTelemetrySettings(o: CheckedObject): MeshTelemetrySetti
     defaultSamplingPercentage = new CheckedObject(c, `${o.at("defaultConfig")}.tracing`, tracingDefaults).number("sampling", { min: 0, max: 100 });
   }
   return {
-    extensionProviders: ((providers ?? []) as ExtensionProvider[]).map((p) => structuredClone(p)),
+    // The telemetry kinds only: ext_authz providers are the mesh settings' authorizationProviders.
+    extensionProviders: ((providers ?? []) as ExtensionProvider[]).filter((p) => isMapping(p) && !EXT_AUTHZ_PROVIDER_KINDS.some((k) => k in p)).map((p) => structuredClone(p)),
     defaultProviders,
     ...(accessLogFile ? { accessLogFile } : {}),
     ...(accessLogEncoding ? { accessLogEncoding } : {}),

@@ -127,9 +127,10 @@ spec:
     expect(byCondition).toEqual(bySource);
   });
 
-  it("throws on CUSTOM, which validation rejects", () => {
-    const custom = { ...policiesOf("allow-nothing")[0]!, spec: { action: "CUSTOM" as const } };
-    expect(() => buildHttpRbacFilters([custom], { trustDomain: "cluster.local" })).toThrow(/CUSTOM/);
+  it("leaves CUSTOM policies to ext-authz.ts: they add no RBAC filter here, and an ALLOW beside them still counts", () => {
+    const custom = { ...policiesOf("allow-nothing")[0]!, spec: { action: "CUSTOM" as const, provider: { name: "opa" }, rules: [{}] } };
+    expect(buildHttpRbacFilters([custom], { trustDomain: "cluster.local" })).toEqual([]);
+    expect(Object.keys(httpRbac([custom, ...policiesOf("allow-nothing")]))).toEqual([RBAC_FILTER_NAMES.ALLOW]);
   });
 });
 

@@ -9,7 +9,7 @@
 //   3. If there are no ALLOW policies, allow. If any ALLOW policy matches, allow. Otherwise
 //      deny: one RBAC filter with action ALLOW holding every ALLOW rule, so a request that
 //      matches none is denied (an ALLOW policy without rules therefore denies everything).
-// CUSTOM (external authorization) is rejected by validation and throws here.
+// CUSTOM (external authorization) runs before all of these: ext-authz.ts builds its filters.
 //
 // One Istio rule becomes one Envoy policy, named "<namespace>/<name>/rules[<i>]":
 //   principals  = AND( OR(from[].source), when-conditions on the requester )
@@ -82,7 +82,7 @@ const URI_TEMPLATE_MATCHER = "envoy.path.match.uri_template.uri_template_matcher
 /** Istio's default trust domain; in policies it means "this mesh's trust domain". */
 const ISTIO_LOCAL_TRUST_DOMAIN = "cluster.local";
 
-type Protocol = "http" | "tcp";
+export type Protocol = "http" | "tcp";
 type EnforcedAction = "AUDIT" | "DENY" | "ALLOW";
 
 /** Filter names, in the order the filters run. */
@@ -158,7 +158,7 @@ function buildRbacConfigs(policies: readonly AuthorizationPolicy[], opts: Author
   const byAction = new Map<EnforcedAction, Record<string, Policy>>();
   for (const policy of sortPolicies(policies)) {
     const action = policy.spec.action ?? "ALLOW";
-    if (action === "CUSTOM") throw new Error(`AuthorizationPolicy ${policy.metadata.namespace}/${policy.metadata.name}: the CUSTOM action is not supported`);
+    if (action === "CUSTOM") continue; // ext-authz.ts builds CUSTOM policies' filters
     const envoyPolicies = byAction.get(action) ?? {};
     byAction.set(action, envoyPolicies);
     (policy.spec.rules ?? []).forEach((rule, index) => {
@@ -173,6 +173,24 @@ function buildRbacConfigs(policies: readonly AuthorizationPolicy[], opts: Author
     // AUDIT or DENY with nothing to match would do nothing; ALLOW with nothing denies everything.
     if (action !== "ALLOW" && Object.keys(envoyPolicies).length === 0) continue;
     out.push({ action, rules: { action: ENVOY_ACTION[action], policies: envoyPolicies } });
+  }
+  return out;
+}
+
+/**
+ * The Envoy policies of CUSTOM policies' rules, named "<prefix><namespace>/<name>/rules[<i>]":
+ * what decides which requests (connections, on TCP) are sent to the external authorizer. On TCP
+ * they are built as DENY rules are (HTTP-only attributes dropped, a missing attribute matches),
+ * as Istio builds them.
+ */
+export function customRulePolicies(policies: readonly AuthorizationPolicy[], protocol: Protocol, opts: AuthorizationOptions, namePrefix: string): Record<string, Policy> {
+  const out: Record<string, Policy> = {};
+  for (const policy of sortPolicies(policies)) {
+    const namespace = policy.metadata.namespace ?? "default";
+    (policy.spec.rules ?? []).forEach((rule, index) => {
+      const built = buildPolicy(rule, "DENY", protocol, opts, namespace);
+      if (built) out[`${namePrefix}${namespace}/${policy.metadata.name}/rules[${index}]`] = built;
+    });
   }
   return out;
 }
