@@ -201,7 +201,14 @@ describe("pod identity by TokenReview (simulated API server)", () => {
     runner = await start(w);
     const cs = [0, 1, 2].map(() => sidecar(runner!, token));
     for (const c of cs) c.start();
-    await new Promise((r) => setTimeout(r, 300)); // their requests arrive and wait for the review
+    // Their requests arrive and wait for the review: the two after the first join it (polled
+    // with a bound: a fixed 300 ms wait failed at load ~20, a stream arriving after the answer).
+    const registry = runner.cp.metricsRegistry as Registry;
+    const deadline = Date.now() + 30_000;
+    while (!/weft_tokenreview_cache_total\{outcome="coalesced"\} 2/.test(await registry.metrics())) {
+      if (Date.now() > deadline) throw new Error(`the three streams did not all wait for one review within 30 s:\n${(await registry.metrics()).split("\n").filter((l) => l.startsWith("weft_tokenreview")).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(runner.cp.xds.registry.size).toBe(0);
     release();
     for (const c of cs) await c.waitFor(() => c.names(XDS_TYPES.listener).length > 0);
@@ -210,7 +217,7 @@ describe("pod identity by TokenReview (simulated API server)", () => {
     late.start();
     await late.waitFor(() => late.names(XDS_TYPES.listener).length > 0);
     expect(w.sent.filter((t) => t === token)).toHaveLength(1);
-    const metrics = await (runner.cp.metricsRegistry as Registry).metrics();
+    const metrics = await registry.metrics();
     expect(metrics).toMatch(/weft_tokenreview_cache_total\{outcome="coalesced"\} 2/);
     expect(metrics).toMatch(/weft_tokenreview_cache_total\{outcome="hit"\} 1/);
     expect(metrics).toMatch(/weft_tokenreview_duration_seconds_count 1/);
