@@ -304,6 +304,39 @@ spec:
     expect(await eventually(() => get("/other"), 200)).toBe(200);
   });
 
+  it("AuthorizationPolicy source.serviceAccounts / notServiceAccounts / trustDomains match the caller's certificate (spiffe://cluster.local/ns/default/sa/client-sa)", async () => {
+    const get = () => fetchFromPod(client, { host: "240.240.0.10", port: 8080, path: "/sa", headers: { host: "server:8080" } }).then((r) => r.status);
+    const allowFrom = (source: string) => `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: by-source, namespace: default }
+spec:
+  selector: { matchLabels: { app: server } }
+  rules: [{ from: [{ source: ${source} }] }]
+`;
+    // "client-sa" is relative to the policy's namespace (default).
+    await applyPolicy(allowFrom("{ serviceAccounts: [client-sa] }"));
+    expect(await eventually(get, 200)).toBe(200);
+    expect(await plaintext()).toBe(403); // no certificate, no service account
+    // The same name in another namespace is another service account.
+    await applyPolicy(allowFrom('{ serviceAccounts: ["other/client-sa"] }'));
+    expect(await eventually(get, 403)).toBe(403);
+    // This mesh's trust domain ("cluster.local") matches; a partner's does not.
+    await applyPolicy(allowFrom("{ trustDomains: [cluster.local] }"));
+    expect(await eventually(get, 200)).toBe(200);
+    await applyPolicy(allowFrom('{ trustDomains: ["*.partner.example"] }'));
+    expect(await eventually(get, 403)).toBe(403);
+    // notServiceAccounts / notTrustDomains: everyone but the named ones.
+    await applyPolicy(allowFrom('{ notServiceAccounts: ["default/server-sa"] }'));
+    expect(await eventually(get, 200)).toBe(200);
+    await applyPolicy(allowFrom('{ notServiceAccounts: ["default/client-sa"] }'));
+    expect(await eventually(get, 403)).toBe(403);
+    await applyPolicy(allowFrom("{ trustDomains: [\"*\"], notTrustDomains: [cluster.local] }"));
+    expect(await eventually(get, 403)).toBe(403);
+    await applyPolicy("");
+    expect(await eventually(get, 200)).toBe(200);
+  });
+
   it("RequestAuthentication + AuthorizationPolicy: valid JWT 200; missing 403; expired and wrong issuer 401; wrong audience 403", async () => {
     const { publicKey, privateKey } = await generateKeyPair("RS256");
     const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256", use: "sig" };
