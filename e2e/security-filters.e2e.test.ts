@@ -173,7 +173,7 @@ spec:
     httpScenario(
       "claims",
       port.claims!,
-      requestAuthentication() +
+      requestAuthentication("    spaceDelimitedClaims: [roles]\n") +
         `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: admins, namespace: foo }
@@ -185,6 +185,12 @@ spec:
   - when:
     - key: request.auth.claims[org][team]
       values: ["platform-*"]
+  - when:
+    - key: request.auth.claims[scope]
+      values: ["admin:write"]
+  - when:
+    - key: request.auth.claims[roles]
+      values: ["auditor"]
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -313,6 +319,12 @@ describe("claims and DENY", () => {
   });
   it("nested claim with a prefix match: 200", async () => {
     expect(await status("claims", { headers: bearer(await token({ org: { team: "platform-blue" } })) })).toBe(200);
+  });
+  it("space-delimited claims: scope (always, as Istio) and roles (spaceDelimitedClaims) match one of their space-separated values; other claims do not", async () => {
+    expect(await status("claims", { headers: bearer(await token({ scope: "read admin:write" })) })).toBe(200);
+    expect(await status("claims", { headers: bearer(await token({ roles: "viewer auditor" })) })).toBe(200);
+    expect(await status("claims", { headers: bearer(await token({ scope: "read admin:writer" })) })).toBe(403);
+    expect(await status("claims", { headers: bearer(await token({ groups: "dev admin" })) })).toBe(403);
   });
   it("no matching claim: 403; no token: 403", async () => {
     expect(await status("claims", { headers: bearer(await token({ groups: ["dev"] })) })).toBe(403);

@@ -221,9 +221,12 @@ describe("real Istio fields: 'not supported yet', never 'unknown field'", () => 
     expect(errors(budget).map((e) => e.split(":")[0])).toEqual(["spec.trafficPolicy.retryBudget.percent", "spec.trafficPolicy.retryBudget.minRetryConcurrency"]);
   });
 
-  it("RequestAuthentication spaceDelimitedClaims: a warning", () => {
-    const ra = check("RequestAuthentication", { jwtRules: [{ issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks", spaceDelimitedClaims: ["scope"] }] }, "security.istio.io/v1");
+  it("RequestAuthentication spaceDelimitedClaims is implemented (no warning); empty names and more than 64 are refused, as Istio's schema", () => {
+    const ra = check("RequestAuthentication", { jwtRules: [{ issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks", spaceDelimitedClaims: ["roles", "provider.login.scope"] }] }, "security.istio.io/v1");
     expect(errors(ra)).toEqual([]);
+    expect(warnings(ra)).toEqual([]);
+    const bad = check("RequestAuthentication", { jwtRules: [{ issuer: "https://i.example.com", jwksUri: "https://i.example.com/jwks", spaceDelimitedClaims: ["", ...Array.from({ length: 64 }, (_, i) => `c${i}`)] }] }, "security.istio.io/v1");
+    expect(errors(bad).map((e) => e.split(":")[0])).toEqual(["spec.jwtRules[0].spaceDelimitedClaims[0]", "spec.jwtRules[0].spaceDelimitedClaims"]);
   });
 
   it("AuthorizationPolicy source serviceAccounts / notServiceAccounts (Istio 1.25+) and trustDomains / notTrustDomains are accepted", () => {

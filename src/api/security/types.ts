@@ -121,6 +121,8 @@ export interface JwtRule {
   outputPayloadToHeader?: string;
   forwardOriginalToken?: boolean;
   outputClaimToHeaders?: ClaimToHeader[];
+  /** Claims whose string value is a space-separated list ("read write") for authorization matching; scope and permission always are. */
+  spaceDelimitedClaims?: string[];
 }
 
 export interface RequestAuthenticationSpec {

@@ -343,8 +343,10 @@ function checkCondition(c: IssueCollector, value: unknown, path: string): void {
 // ---------------------------------------------------------------------------------------
 // RequestAuthentication
 
-const JWT_RULE_FIELDS = ["issuer", "audiences", "jwksUri", "jwks", "fromHeaders", "fromParams", "outputPayloadToHeader", "forwardOriginalToken", "outputClaimToHeaders"] as const;
-const JWT_RULE_NOT_SUPPORTED = ["fromCookies", "timeout", "spaceDelimitedClaims"];
+const JWT_RULE_FIELDS = ["issuer", "audiences", "jwksUri", "jwks", "fromHeaders", "fromParams", "outputPayloadToHeader", "forwardOriginalToken", "outputClaimToHeaders", "spaceDelimitedClaims"] as const;
+const JWT_RULE_NOT_SUPPORTED = ["fromCookies", "timeout"];
+/** Istio's bound on spaceDelimitedClaims (its CRD: at most 64, each non-empty). */
+const MAX_SPACE_DELIMITED_CLAIMS = 64;
 
 /** An HTTP header name (RFC 9110 token). */
 function headerNameProblem(value: string): string | undefined {
@@ -373,6 +375,9 @@ function checkJwtRule(c: IssueCollector, value: unknown, path: string): string |
   if (!rule) return undefined;
   const issuer = rule.require("issuer", 'the token issuer (its "iss" claim), e.g. "https://accounts.example.com"') ? rule.string("issuer", { nonEmpty: true }) : undefined;
   rule.stringList("audiences", { itemDescription: "audiences", checkItem: (a) => (a === "" ? "expected a non-empty audience, found an empty string" : undefined) });
+  rule.stringList("spaceDelimitedClaims", { itemDescription: "claim names", checkItem: (n) => (n === "" ? "expected a claim name, found an empty string" : undefined) });
+  const spaceDelimited = rule.value["spaceDelimitedClaims"];
+  if (Array.isArray(spaceDelimited) && spaceDelimited.length > MAX_SPACE_DELIMITED_CLAIMS) c.error(rule.at("spaceDelimitedClaims"), `expected at most ${MAX_SPACE_DELIMITED_CLAIMS} claim names, found ${spaceDelimited.length}`);
 
   const jwksUri = rule.string("jwksUri", { nonEmpty: true });
   if (jwksUri !== undefined) {

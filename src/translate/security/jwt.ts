@@ -65,6 +65,9 @@ export function buildJwtAuthnFilter(policies: readonly RequestAuthentication[]):
   };
 }
 
+/** Claims Istio always treats as space-delimited. */
+const DEFAULT_SPACE_DELIMITED_CLAIMS = ["permission", "scope"];
+
 function buildJwtProvider(rule: JwtRule): JwtProvider {
   return {
     issuer: rule.issuer,
@@ -79,6 +82,9 @@ function buildJwtProvider(rule: JwtRule): JwtProvider {
     forward: rule.forwardOriginalToken ?? false,
     ...(rule.outputPayloadToHeader ? { forwardPayloadHeader: rule.outputPayloadToHeader } : {}),
     payloadInMetadata: JWT_PAYLOAD_METADATA_KEY,
+    // As Istio: these claims' space-separated strings become lists in the payload metadata, so
+    // `request.auth.claims[scope]` matches one scope of "read write".
+    normalizePayloadInMetadata: { spaceDelimitedClaims: [...new Set([...DEFAULT_SPACE_DELIMITED_CLAIMS, ...(rule.spaceDelimitedClaims ?? [])])].sort() },
     ...(rule.outputClaimToHeaders?.length ? { claimToHeaders: rule.outputClaimToHeaders.map((c) => ({ headerName: c.header, claimName: c.claim })) } : {}),
   };
 }
