@@ -201,7 +201,7 @@ describe("RequestAuthentication", () => {
       'spec.jwtRules[0].jwksUri: expected an http:// or https:// URL, found the scheme "ftp"',
       'spec.jwtRules[0].jwks: keys[0] (kty "EC") is not a usable public key: Invalid JWK EC key',
       "spec.jwtRules[0]: expected only one of jwks and jwksUri, found both",
-      "[warning] spec.jwtRules[1].fromCookies: is an Istio field that Weft does not support yet; it is ignored (supported here: issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, outputPayloadToHeader, forwardOriginalToken, outputClaimToHeaders)",
+      "[warning] spec.jwtRules[1].fromCookies: is an Istio field that Weft does not support yet; it is ignored (supported here: issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, outputPayloadToHeader, forwardOriginalToken, outputClaimToHeaders, spaceDelimitedClaims)",
       "spec.jwtRules[1]: expected jwksUri (where to fetch the issuer's keys) or jwks (the keys inline): finding the keys through OpenID Connect discovery of the issuer is not supported yet",
       'spec.jwtRules[1].fromHeaders[0].name: required field is missing: expected a header name such as "authorization"',
       'spec.jwtRules[1].outputClaimToHeaders[1].header: duplicate header "X-Sub": outputClaimToHeaders[0] already sets it; each header must be unique',
