@@ -14,6 +14,7 @@
 //   env: MESH_WEFT_NODE_ARGS=--cpu-prof,--cpu-prof-dir=/tmp/prof MESH_SERVERS=weft,gcp MESH_K=2000 MESH_PAIRS=3 MESH_MODES=sotw,delta MESH_NAMESPACES=10 MESH_SERVICES=100
 //        MESH_MAX_INFLIGHT_MB=256 (Weft's push budget)
 //        CHURN_K=1000 CHURN_RATES=1,10,100 CHURN_SECONDS=10 MESH_SKIP_CONVERGENCE=1 MESH_SKIP_CHURN=1
+//        MESH_STEPS=1,2 (only these convergence steps)
 // Writes bench/results/mesh.{md,json}. Our debounce (file source, 100 ms) is not in these
 // numbers: the clock starts when the change is handed to the controller.
 import { execFileSync } from "node:child_process";
@@ -63,13 +64,16 @@ interface Step {
   type: string;
   names: string[];
 }
-const STEPS: Step[] = [
+const ALL_STEPS: Step[] = [
   { step: 1, what: "endpoint", type: XDS_TYPES.endpoint, names: ["outbound|8080|v1|svc-5.load-0.svc.cluster.local"] },
   { step: 2, what: "endpoint", type: XDS_TYPES.endpoint, names: ["outbound|8080|v1|svc-5.load-0.svc.cluster.local"] },
   { step: 3, what: "route", type: XDS_TYPES.route, names: ["8080"] },
   { step: 4, what: "route", type: XDS_TYPES.route, names: ["8080"] },
   { step: 5, what: "new service", type: XDS_TYPES.cluster, names: [`outbound|8080||svc-0.load-${NS}.svc.cluster.local`] },
 ];
+
+/** MESH_STEPS=1,2: only these steps (each is a whole config, so any subset applies cleanly). */
+const STEPS = ALL_STEPS.filter((s) => !process.env.MESH_STEPS || list(process.env.MESH_STEPS, "").map(Number).includes(s.step));
 
 interface Dist {
   p50: number;
