@@ -28,6 +28,8 @@ import { startKubernetes, type KubernetesCluster } from "../../e2e/kubernetes/cl
 import { istioCrdsFile } from "../../e2e/kubernetes/istio-crds.js";
 import { XDS_TYPES } from "../../src/envoy/type-urls.js";
 import { freePort } from "../../src/runner/free-port.js";
+import { startEnvoy, type EnvoyProcess } from "../../src/envoy/envoy-process.js";
+import { findEnvoyBinary } from "../../src/envoy/find-envoy.js";
 import { cpuSecondsIfAlive, statusKb } from "../process-stats.js";
 import { apis, createNamespace, createPods, createServices, inParallel, startVirtualNodes, until, MERGE_PATCH, type LoadApis } from "../kubernetes/cluster-load.js";
 
@@ -48,6 +50,10 @@ const STORMS = (process.env.BENCH_STORMS ?? (FULL ? "" : "2000,5000,10000")).spl
 const STORM_TIMEOUT_S = Number(process.env.BENCH_STORM_TIMEOUT_S ?? 120);
 /** istiod as shipped admits 25 streams/s on 2 cores: storms above this many would only measure that. */
 const SHIPPED_STORM_MAX = Number(process.env.BENCH_SHIPPED_STORM_MAX ?? 2000);
+/** Real Envoys on one edit, after the storms (the simulated sidecars stopped first). */
+const ENVOYS = Number(process.env.BENCH_ENVOYS ?? (FULL ? 0 : 100));
+/** Storms and real Envoys run in the first EXTRA_PAIRS pairs only (they take most of a run's time). */
+const EXTRA_PAIRS = Number(process.env.BENCH_EXTRA_PAIRS ?? PAIRS);
 const MODES = (process.env.BENCH_MODES ?? "sotw,delta").split(",") as ("sotw" | "delta")[];
 const SERVERS = (process.env.BENCH_SERVERS ?? "istiod,istiod-raised,weft").split(",") as ServerKind[];
 const NS = "bench";
@@ -204,6 +210,91 @@ function pct(xs: number[], q: number): number {
   return s.length ? s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]! : NaN;
 }
 
+// --- real Envoys on one edit ------------------------------------------------------------------------
+interface Sidecar {
+  ip: string;
+  pod: string;
+  namespace: string;
+  labels: Record<string, string>;
+  serviceAccount: string;
+}
+
+/** A minimal Envoy bootstrap (JSON is YAML) with Istio's node identity: ADS to the server, nothing else. */
+function envoyBootstrap(xds: string, mode: "sotw" | "delta", s: Sidecar): string {
+  const [host, port] = xds.split(":");
+  return JSON.stringify({
+    node: {
+      id: `sidecar~${s.ip}~${s.pod}.${s.namespace}~${s.namespace}.svc.cluster.local`,
+      cluster: `${s.labels.app ?? s.pod}.${s.namespace}`,
+      metadata: { NAMESPACE: s.namespace, LABELS: s.labels, CLUSTER_ID: "Kubernetes", ISTIO_VERSION: "1.29.0", INTERCEPTION_MODE: "REDIRECT", POD_NAME: s.pod, SERVICE_ACCOUNT: s.serviceAccount },
+    },
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
+    dynamic_resources: {
+      ads_config: { api_type: mode === "delta" ? "DELTA_GRPC" : "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds-grpc" } }] },
+      cds_config: { ads: {}, resource_api_version: "V3" },
+      lds_config: { ads: {}, resource_api_version: "V3" },
+    },
+    static_resources: {
+      clusters: [
+        {
+          name: "xds-grpc",
+          type: "STATIC",
+          connect_timeout: "1s",
+          typed_extension_protocol_options: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicit_http_config: { http2_protocol_options: {} } } },
+          load_assignment: { cluster_name: "xds-grpc", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: Number(port) } } } }] }] },
+        },
+      ],
+    },
+  });
+}
+
+const sumOf = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+/** Route configurations Envoy applied that changed its routes (counters per route configuration). */
+const RDS_RELOADS = "\\.rds\\..*\\.config_reload$";
+const REJECTED = "update_rejected$";
+const RDS_UPDATES = "\\.rds\\..*\\.update_success$";
+
+/**
+ * ENVOYS real Envoys (Envoy from the pip wheel, --concurrency 1) with the first pods' identities,
+ * started 10 at a time until each is LIVE; then one VirtualService edit, timed until every Envoy
+ * applied a changed route configuration (its RDS config_reload counters rose: Envoy ACKs as it applies).
+ */
+async function realEnvoys(xds: string, mode: "sotw" | "delta", api: LoadApis, sidecars: Sidecar[], subsets: { edit: string; restore: string }, cpu: () => number): Promise<Row["envoys"]> {
+  const setSubset = (subset: string) => api.custom.patchNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: NS, plural: "virtualservices", name: "svc-0", body: { spec: vsBody(0, subset).spec } }, MERGE_PATCH);
+  const envoys: EnvoyProcess[] = [];
+  const t0 = now();
+  try {
+    const chosen = Array.from({ length: ENVOYS }, (_, i) => sidecars[i % sidecars.length]!);
+    // Not waiting for LIVE: with istiod's output an upstream Envoy never leaves INITIALIZING (its
+    // inbound listeners wait for SDS from pilot-agent's socket, absent here); routes arrive anyway.
+    await inParallel(chosen, 10, async (s, i) => {
+      envoys.push(await startEnvoy({ name: `bench-${i}`, bootstrapYaml: envoyBootstrap(xds, mode, s), logLevel: "warning", waitForLive: false }));
+    });
+    await until(async () => (await Promise.all(envoys.map(async (e) => sumOf(await e.stats(RDS_UPDATES)) > 0))).every(Boolean), `${ENVOYS} Envoys to hold routes`, 300_000, 250);
+    const startS = (now() - t0) / 1000;
+    const live = (await Promise.all(envoys.map(async (e) => (await e.stats("^server\\.state$")).get("server.state") === 0))).filter(Boolean).length;
+    const rejected = sumOf(new Map((await Promise.all(envoys.map((e) => e.stats(REJECTED)))).flatMap((m, i) => [...m].map(([k, v]) => [`${i}:${k}`, v] as const))));
+    const before = await Promise.all(envoys.map(async (e) => sumOf(await e.stats(RDS_RELOADS))));
+    const cpu0 = cpu();
+    const start = now();
+    await setSubset(subsets.edit);
+    const done: number[] = envoys.map(() => NaN);
+    const deadline = start + 120_000;
+    while (done.some((d) => Number.isNaN(d)) && now() < deadline) {
+      await inParallel(envoys, 20, async (e, i) => {
+        if (!Number.isNaN(done[i]!)) return;
+        if (sumOf(await e.stats(RDS_RELOADS)) > before[i]!) done[i] = now() - start;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const ok = done.filter((d) => !Number.isNaN(d));
+    await setSubset(subsets.restore); // the next run's route changes start from where they expect
+    return { count: ENVOYS, startS: round2(startS), live, rejectedUpdates: rejected, allAckedMs: ok.length === ENVOYS ? Math.round(Math.max(...ok)) : NaN, p50Ms: Math.round(pct(ok, 0.5)), acked: ok.length, cpuS: round2(cpu() - cpu0) };
+  } finally {
+    await Promise.all(envoys.map((e) => e.stop()));
+  }
+}
+
 /** What one scenario cost: server CPU-seconds, resource bytes and messages both ways. */
 interface Cost {
   cpuS: number;
@@ -236,6 +327,8 @@ interface Row {
   churn: { rate: number; writes: number; achievedPerS: number; p50Ms: number; p99Ms: number; maxMs: number; undelivered: number; cpuS: number }[];
   /** The highest churn rate with p99 < 1 s (0: none). */
   churnMaxRateUnder1s: number;
+  /** Real Envoys on one VirtualService edit (0 Envoys: not run). */
+  envoys?: { count: number; startS: number; live: number; rejectedUpdates: number; allAckedMs: number; p50Ms: number; acked: number; cpuS: number };
   storms: { count: number; seconds: number; synced: number; retried: number; cpuS: number; peakRssMB: number; mb: number; responses: number }[];
   totalCpuS: number;
   rssMB: number;
@@ -331,7 +424,7 @@ async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cl
     const totalCpuS = cpu() - cpu0;
 
     const storms: Row["storms"] = [];
-    for (const count of STORMS) {
+    for (const count of pair < EXTRA_PAIRS ? STORMS : []) {
       if (kind === "istiod" && count > SHIPPED_STORM_MAX) continue;
       const t0 = cpu();
       const r = await gen.ask<{ ms: number; synced: number; reconnects: number; bytes: number; responses: number }>({ cmd: "storm", count, timeoutMs: STORM_TIMEOUT_S * 1000 });
@@ -339,7 +432,14 @@ async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cl
       log(`  storm ${count}: ${(r.ms / 1000).toFixed(1)} s, ${r.synced}/${count} synced`);
       await new Promise((res) => setTimeout(res, 2000));
     }
+    let envoys: Row["envoys"];
+    if (ENVOYS > 0 && pair < EXTRA_PAIRS) {
+      await stopChild(gen.proc);
+      envoys = await realEnvoys(server.xds, mode, api, JSON.parse(readFileSync(sidecarsFile, "utf8")) as Sidecar[], { edit: (runNo * CHANGES + CHANGES) % 2 === 0 ? "v2" : "v1", restore: (runNo * CHANGES + CHANGES - 1) % 2 === 0 ? "v2" : "v1" }, cpu);
+      log(`  ${ENVOYS} real Envoys: started in ${envoys!.startS} s, all ACKed the edit in ${envoys!.allAckedMs} ms (${envoys!.acked} did), ${envoys!.rejectedUpdates} updates rejected`);
+    }
     return {
+      envoys,
       server: kind,
       label: LABEL[kind],
       mode,
@@ -379,6 +479,7 @@ function log(msg: string): void {
 async function main(): Promise<void> {
   if (SERVERS.includes("weft") && !existsSync(WEFT_MAIN)) throw new Error(`${WEFT_MAIN} is missing: run \`npm run build\` first (the bench runs Weft from dist/, as users do)`);
   const load0 = os.loadavg();
+  const envoyVersion = ENVOYS > 0 ? (/version: (\S+)/.exec(execFileSync(await findEnvoyBinary(), ["--version"], { encoding: "utf8" }))?.[1] ?? "?") : "";
   const { bin: istiodBin, version: istiodVersion } = SERVERS.some((s) => s.startsWith("istiod")) ? istiodBinary() : { bin: "", version: "" };
   const crds = istioCrdsFile(istiodVersion || "v0.0.0-20260827124520-eed52ebb66ad");
   const cluster = await startKubernetes();
@@ -428,11 +529,11 @@ async function main(): Promise<void> {
           process.stdout.write(`  ${JSON.stringify(row)}\n`);
           rows.push(row);
           // Written after every run: a long run that fails later keeps what it measured.
-          writeResults(rows, { istiodVersion, crds, setupS, load0, load1: os.loadavg(), proxies: sidecars.length, complete: false });
+          writeResults(rows, { envoyVersion, istiodVersion, crds, setupS, load0, load1: os.loadavg(), proxies: sidecars.length, complete: false });
         }
       }
     }
-    writeResults(rows, { istiodVersion, crds, setupS, load0, load1: os.loadavg(), proxies: sidecars.length, complete: true });
+    writeResults(rows, { envoyVersion, istiodVersion, crds, setupS, load0, load1: os.loadavg(), proxies: sidecars.length, complete: true });
   } finally {
     killAll();
     rmSync(work, { recursive: true, force: true });
@@ -464,6 +565,7 @@ const METRICS: { name: string; of: (r: Row) => number }[] = [
   ...CHURN_RATES.map((rate) => ({ name: `churn ${rate}/s p99 ms`, of: (r: Row) => r.churn.find((c) => c.rate === rate)?.p99Ms ?? NaN })),
   ...STORMS.map((count) => ({ name: `storm ${count} s`, of: (r: Row) => r.storms.find((s) => s.count === count && s.synced === count)?.seconds ?? NaN })),
   ...STORMS.map((count) => ({ name: `storm ${count} CPU-s`, of: (r: Row) => r.storms.find((s) => s.count === count && s.synced === count)?.cpuS ?? NaN })),
+  ...(ENVOYS > 0 ? [{ name: `${ENVOYS} real Envoys: edit all ACKed ms`, of: (r: Row) => r.envoys?.allAckedMs ?? NaN }, { name: `${ENVOYS} real Envoys: edit CPU-s`, of: (r: Row) => r.envoys?.cpuS ?? NaN }] : []),
   { name: "CPU-s total (before storms)", of: (r) => r.totalCpuS },
   { name: "RSS MB after", of: (r) => r.rssMB },
   { name: "peak RSS MB", of: (r) => r.peakRssMB },
@@ -503,7 +605,7 @@ function medians(rows: Row[]): string {
   return lines.join("\n");
 }
 
-function writeResults(rows: Row[], m: { istiodVersion: string; crds: { file: string; apiVersion: string }; setupS: number; load0: number[]; load1: number[]; proxies: number; complete: boolean }): void {
+function writeResults(rows: Row[], m: { envoyVersion: string; istiodVersion: string; crds: { file: string; apiVersion: string }; setupS: number; load0: number[]; load1: number[]; proxies: number; complete: boolean }): void {
   const env = `BENCH_ISTIOD_SIZE=${SIZE} BENCH_SERVICES=${SERVICES} BENCH_PAIRS=${PAIRS} BENCH_CHANGES=${CHANGES} BENCH_MAX_SYNCING=${MAX_SYNCING} BENCH_CHURN_RATES=${CHURN_RATES.join(",")} BENCH_CHURN_SECONDS=${CHURN_SECONDS} BENCH_STORMS=${STORMS.join(",")} BENCH_MODES=${MODES.join(",")} BENCH_SERVERS=${SERVERS.join(",")}`;
   const meta = {
     date: new Date().toISOString(),
@@ -514,6 +616,7 @@ function writeResults(rows: Row[], m: { istiodVersion: string; crds: { file: str
     weft: `${execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()} from dist/ (node dist/src/cli/main.js)`,
     kubernetes: "kube-apiserver + kube-controller-manager from scripts/cached-go-build.sh kubernetes",
     node: process.version,
+    ...(m.envoyVersion ? { envoy: `${m.envoyVersion} (pip wheel envoy, --concurrency 1)` } : {}),
     cpus: os.cpus().length,
     memoryGB: Math.round(os.totalmem() / 2 ** 30),
     loadAverageBefore: m.load0.map((x) => +x.toFixed(2)),
@@ -539,10 +642,17 @@ function writeResults(rows: Row[], m: { istiodVersion: string; crds: { file: str
         ...rows.flatMap((r) => r.storms.map((s) => `| ${r.label} | ${r.mode} | ${r.pair + 1} | ${s.count} | ${Number.isFinite(s.seconds) ? s.seconds : `not within ${STORM_TIMEOUT_S}`} | ${s.synced} | ${s.retried} | ${s.cpuS} | ${s.peakRssMB} | ${s.mb} | ${s.responses} |`)),
       ].join("\n")
     : "";
+  const envoyTable = rows.some((r) => r.envoys)
+    ? [
+        "| server | xDS | pair | Envoys | all hold routes after s (10 started at a time) | LIVE | updates rejected (NACKs) | edit: all applied ms | p50 ms | applied | server CPU-s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        ...rows.flatMap((r) => (r.envoys ? [`| ${r.label} | ${r.mode} | ${r.pair + 1} | ${r.envoys.count} | ${r.envoys.startS} | ${r.envoys.live} | ${r.envoys.rejectedUpdates} | ${r.envoys.allAckedMs} | ${r.envoys.p50Ms} | ${r.envoys.acked} | ${r.envoys.cpuS} |`] : [])),
+      ].join("\n")
+    : "";
   const caveat = `> **${FULL ? "ISTIO'S LOAD SHAPE" : "SMALL SHAPE"}${m.complete ? "" : " (INCOMPLETE: written after each run)"}, ${PAIRS} pair(s), 2-core machine shared with other engineers' work** (load average ${m.load0[0]!.toFixed(1)} before, ${m.load1[0]!.toFixed(1)} after); the load generator, the API server, etcd and the controller-manager share the same cores.${PAIRS < 3 ? " Fewer than 3 pairs: ratios are indicative only." : ""}`;
   const md =
     `## ${FULL ? "Istio's load shape" : "Small shape"}: ${SERVICES} services, ${m.proxies} proxies\n\n${caveat}\n\n${Object.entries(meta).map(([k, v]) => `- ${k}: ${Array.isArray(v) ? v.join(", ") : v}`).join("\n")}\n\n` +
-    `### Medians over pairs of per-pair ratios (Weft / istiod; below 1: Weft better; in brackets the number of pairs)\n\n${ratios(rows)}\n\n### Medians over pairs\n\n${medians(rows)}\n\n### Per run\n\n${runs}\n\n${stormTable ? `### Connection storms (after the other scenarios, the sidecars still connected; istiod as shipped only up to ${SHIPPED_STORM_MAX}: it admits 25 streams/s)\n\n${stormTable}\n\n` : ""}`;
+    `### Medians over pairs of per-pair ratios (Weft / istiod; below 1: Weft better; in brackets the number of pairs)\n\n${ratios(rows)}\n\n### Medians over pairs\n\n${medians(rows)}\n\n### Per run\n\n${runs}\n\n${stormTable ? `### Connection storms (after the other scenarios, the sidecars still connected; istiod as shipped only up to ${SHIPPED_STORM_MAX}: it admits 25 streams/s)\n\n${stormTable}\n\n` : ""}${envoyTable ? `### Real Envoys on one VirtualService edit (Envoy ${m.envoyVersion}, the simulated sidecars stopped; time until each Envoy applied a changed route configuration, polled every ~100 ms)\n\n${envoyTable}\n\n` : ""}`;
   const dir = path.join(ROOT, "bench/results");
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, `istiod-vs-weft-${SIZE}.json`), JSON.stringify({ meta, rows }, null, 2) + "\n");

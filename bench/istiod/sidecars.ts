@@ -30,7 +30,7 @@
 // Ends on SIGTERM or when stdin closes.
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { SimulatedClient, type ReceivedResponse } from "../../src/xds/simulated-client.js";
+import { DecodedResources, SimulatedClient, type ReceivedResponse } from "../../src/xds/simulated-client.js";
 import { XDS_TYPES } from "../../src/envoy/type-urls.js";
 import { ClusterLoadAssignment } from "../../generated/envoy/config/endpoint/v3/endpoint.js";
 
@@ -58,6 +58,9 @@ let lastError = "";
 let lastResponseAt = 0;
 const startedAt = now();
 
+/** Each distinct resource decoded once for all clients (they receive the same bytes). */
+const decoded = new DecodedResources();
+
 /** Clients closed on purpose (storm clients after the storm): not retried. */
 const retired = new WeakSet<SimulatedClient>();
 
@@ -80,6 +83,7 @@ function makeClient(s: Sidecar, counters: { bytes: number; responses: number; re
     holdDigests: true,
     keepBody: (typeUrl, name) => typeUrl === XDS_TYPES.endpoint && name.includes(CHURN_NAME),
     keepResponses: false,
+    decoded,
   });
   c.on("error", () => undefined);
   // Like Envoy: a failed stream (istiod as shipped refuses streams past its rate limit with

@@ -54,6 +54,11 @@ export interface SimulatedClientOptions {
    */
   holdDigests?: boolean;
   keepBody?: (typeUrl: string, name: string) => boolean;
+  /**
+   * Name and references of resources already seen, shared by many clients of one load generator
+   * (they receive the same bytes): each distinct resource is decoded once, not once per client.
+   */
+  decoded?: DecodedResources;
   /** Append every response to `responses` (default true; off for long runs of many clients). */
   keepResponses?: boolean;
 }
@@ -170,11 +175,20 @@ export class SimulatedClient extends EventEmitter {
     this.delta.write(req);
   }
 
-  /** What the client keeps of a resource it accepted: bytes or digest, size, references. */
-  private holding(typeUrl: string, name: string, version: string, bytes: Uint8Array, decoded?: unknown): HeldResource {
-    const body = Buffer.from(bytes);
-    const digest = this.opts.holdDigests && !this.opts.keepBody?.(typeUrl, name);
-    return { version, body: digest ? createHash("sha1").update(body).digest() : body, size: body.length, refs: referencesOf(typeUrl, body, decoded) };
+  /** What the client keeps of a resource it accepted (bytes or digest, size, references), by name. */
+  private holding(typeUrl: string, knownName: string | undefined, version: string, bytes: Uint8Array): [string, HeldResource] {
+    const cache = this.opts.decoded;
+    const digest = this.opts.holdDigests || cache ? createHash("sha1").update(bytes).digest() : undefined;
+    const key = digest && cache ? `${typeUrl} ${digest.toString("base64")}` : "";
+    let seen = cache?.get(key);
+    if (!seen) {
+      const { name, decoded } = knownName === undefined ? decodeNamed(typeUrl, bytes) : { name: knownName, decoded: undefined };
+      seen = { name, refs: referencesOf(typeUrl, bytes, decoded) };
+      cache?.set(key, seen);
+    }
+    const name = knownName ?? seen.name;
+    const keepDigest = digest && this.opts.holdDigests && !this.opts.keepBody?.(typeUrl, name);
+    return [name, { version, body: keepDigest ? digest : Buffer.from(bytes), size: bytes.length, refs: seen.refs }];
   }
 
   private record(typeUrl: string, nonce: string, version: string, names: string[], removed: string[], acked: boolean): void {
@@ -190,8 +204,8 @@ export class SimulatedClient extends EventEmitter {
     const incoming = new Map<string, HeldResource>();
     for (const any of res.resources ?? []) {
       const bytes = any.value ?? new Uint8Array();
-      const { name, decoded } = decodeNamed(typeUrl, bytes);
-      incoming.set(name, this.holding(typeUrl, name, res.versionInfo ?? "", bytes, decoded));
+      const [name, held] = this.holding(typeUrl, undefined, res.versionInfo ?? "", bytes);
+      incoming.set(name, held);
     }
     const error = this.rejecter?.(typeUrl, [...incoming.keys()]);
     const names = [...incoming.keys()];
@@ -229,7 +243,7 @@ export class SimulatedClient extends EventEmitter {
     let held = this.held.get(typeUrl);
     if (!held) this.held.set(typeUrl, (held = new Map()));
     for (const r of res.resources ?? []) {
-      held.set(r.name ?? "", this.holding(typeUrl, r.name ?? "", r.version ?? "", r.resource?.value ?? new Uint8Array()));
+      held.set(...this.holding(typeUrl, r.name ?? "", r.version ?? "", r.resource?.value ?? new Uint8Array()));
     }
     for (const name of removed) held.delete(name);
     this.acceptedVersion.set(typeUrl, res.systemVersionInfo ?? "");
@@ -312,6 +326,20 @@ export class SimulatedClient extends EventEmitter {
     this.disconnect();
     this.client?.close();
     this.client = undefined;
+  }
+}
+
+/** Names and references by resource digest, for many clients of one process; bounded (cleared when full). */
+export class DecodedResources {
+  private readonly byKey = new Map<string, { name: string; refs?: string[] }>();
+  constructor(private readonly max = 500_000) {}
+  get(key: string): { name: string; refs?: string[] } | undefined {
+    return key ? this.byKey.get(key) : undefined;
+  }
+  set(key: string, value: { name: string; refs?: string[] }): void {
+    if (!key) return;
+    if (this.byKey.size >= this.max) this.byKey.clear();
+    this.byKey.set(key, value);
   }
 }
 
