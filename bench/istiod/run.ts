@@ -30,6 +30,7 @@ import { XDS_TYPES } from "../../src/envoy/type-urls.js";
 import { freePort } from "../../src/runner/free-port.js";
 import { startEnvoy, type EnvoyProcess } from "../../src/envoy/envoy-process.js";
 import { findEnvoyBinary } from "../../src/envoy/find-envoy.js";
+import { istioNode, type Sidecar } from "./istio-node.js";
 import { cpuSecondsIfAlive, statusKb } from "../process-stats.js";
 import { apis, createNamespace, createPods, createServices, inParallel, startVirtualNodes, until, MERGE_PATCH, type LoadApis } from "../kubernetes/cluster-load.js";
 
@@ -211,23 +212,11 @@ function pct(xs: number[], q: number): number {
 }
 
 // --- real Envoys on one edit ------------------------------------------------------------------------
-interface Sidecar {
-  ip: string;
-  pod: string;
-  namespace: string;
-  labels: Record<string, string>;
-  serviceAccount: string;
-}
-
 /** A minimal Envoy bootstrap (JSON is YAML) with Istio's node identity: ADS to the server, nothing else. */
 function envoyBootstrap(xds: string, mode: "sotw" | "delta", s: Sidecar): string {
   const [host, port] = xds.split(":");
   return JSON.stringify({
-    node: {
-      id: `sidecar~${s.ip}~${s.pod}.${s.namespace}~${s.namespace}.svc.cluster.local`,
-      cluster: `${s.labels.app ?? s.pod}.${s.namespace}`,
-      metadata: { NAMESPACE: s.namespace, LABELS: s.labels, CLUSTER_ID: "Kubernetes", ISTIO_VERSION: "1.29.0", INTERCEPTION_MODE: "REDIRECT", POD_NAME: s.pod, SERVICE_ACCOUNT: s.serviceAccount },
-    },
+    node: istioNode(s),
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
     dynamic_resources: {
       ads_config: { api_type: mode === "delta" ? "DELTA_GRPC" : "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds-grpc" } }] },

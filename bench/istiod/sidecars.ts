@@ -34,13 +34,7 @@ import { DecodedResources, SimulatedClient, type ReceivedResponse } from "../../
 import { XDS_TYPES } from "../../src/envoy/type-urls.js";
 import { ClusterLoadAssignment } from "../../generated/envoy/config/endpoint/v3/endpoint.js";
 
-interface Sidecar {
-  ip: string;
-  pod: string;
-  namespace: string;
-  labels: Record<string, string>;
-  serviceAccount: string;
-}
+import { istioNode, type Sidecar } from "./istio-node.js";
 
 const QUIET_MS = Number(process.env.QUIET_MS ?? 2000);
 const target = process.env.XDS_TARGET ?? "127.0.0.1:15010";
@@ -66,20 +60,13 @@ const retired = new WeakSet<SimulatedClient>();
 
 /** A client per sidecar identity, Envoy-like: retries refused streams with Envoy's backoff. */
 function makeClient(s: Sidecar, counters: { bytes: number; responses: number; reconnects: number }): SimulatedClient {
+  const node = istioNode(s);
   const c = new SimulatedClient({
     target,
     mode,
-    nodeId: `sidecar~${s.ip}~${s.pod}.${s.namespace}~${s.namespace}.svc.cluster.local`,
-    cluster: `${s.labels.app ?? s.pod}.${s.namespace}`,
-    metadata: {
-      NAMESPACE: s.namespace,
-      LABELS: s.labels, // a map, as pilot-agent sends it (istiod rejects a JSON string)
-      CLUSTER_ID: "Kubernetes",
-      ISTIO_VERSION: "1.29.0",
-      INTERCEPTION_MODE: "REDIRECT",
-      POD_NAME: s.pod,
-      SERVICE_ACCOUNT: s.serviceAccount,
-    },
+    nodeId: node.id,
+    cluster: node.cluster,
+    metadata: node.metadata,
     holdDigests: true,
     keepBody: (typeUrl, name) => typeUrl === XDS_TYPES.endpoint && name.includes(CHURN_NAME),
     keepResponses: false,
