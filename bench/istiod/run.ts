@@ -415,8 +415,8 @@ async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cl
       if (kind === "istiod" && count > SHIPPED_STORM_MAX) continue;
       const t0 = cpu();
       const r = await gen.ask<{ ms: number; synced: number; reconnects: number; bytes: number; responses: number }>({ cmd: "storm", count, timeoutMs: STORM_TIMEOUT_S * 1000 });
-      storms.push({ count, seconds: round2(r.ms / 1000), synced: r.synced, retried: r.reconnects, cpuS: round2(cpu() - t0), peakRssMB: Math.round(statusKb(pid, "VmHWM") / 1024), mb: mb(r.bytes), responses: r.responses });
-      log(`  storm ${count}: ${(r.ms / 1000).toFixed(1)} s, ${r.synced}/${count} synced`);
+      storms.push({ count, seconds: r.synced === count ? round2(r.ms / 1000) : NaN, synced: r.synced, retried: r.reconnects, cpuS: round2(cpu() - t0), peakRssMB: Math.round(statusKb(pid, "VmHWM") / 1024), mb: mb(r.bytes), responses: r.responses });
+      log(`  storm ${count}: ${r.synced === count ? `${(r.ms / 1000).toFixed(1)} s` : `not within ${STORM_TIMEOUT_S} s`}, ${r.synced}/${count} synced`);
       await new Promise((res) => setTimeout(res, 2000));
     }
     let envoys: Row["envoys"];
@@ -592,15 +592,15 @@ function medians(rows: Row[]): string {
   return lines.join("\n");
 }
 
-function writeResults(rows: Row[], m: { envoyVersion: string; istiodVersion: string; crds: { file: string; apiVersion: string }; setupS: number; load0: number[]; load1: number[]; proxies: number; complete: boolean }): void {
+function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: string; envoyVersion: string; istiodVersion: string; crds: { file: string; apiVersion: string }; setupS: number; load0: number[]; load1: number[]; proxies: number; complete: boolean }): void {
   const env = `BENCH_ISTIOD_SIZE=${SIZE} BENCH_SERVICES=${SERVICES} BENCH_PAIRS=${PAIRS} BENCH_CHANGES=${CHANGES} BENCH_MAX_SYNCING=${MAX_SYNCING} BENCH_CHURN_RATES=${CHURN_RATES.join(",")} BENCH_CHURN_SECONDS=${CHURN_SECONDS} BENCH_STORMS=${STORMS.join(",")} BENCH_MODES=${MODES.join(",")} BENCH_SERVERS=${SERVERS.join(",")}`;
   const meta = {
-    date: new Date().toISOString(),
+    date: m.date ?? new Date().toISOString(),
     complete: m.complete,
-    command: `npm run build && ${env} npx tsx bench/istiod/run.ts`,
+    command: m.command ?? `npm run build && ${env} npx tsx bench/istiod/run.ts`,
     istiod: `istio.io/istio/pilot/cmd/pilot-discovery@${m.istiodVersion} (scripts/cached-go-build.sh istiod)`,
     istioCrds: `istio.io/api@${m.crds.apiVersion} kubernetes/customresourcedefinitions.gen.yaml`,
-    weft: `${execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()} from dist/ (node dist/src/cli/main.js)`,
+    weft: m.weft ?? `${execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()} from dist/ (node dist/src/cli/main.js)`,
     kubernetes: "kube-apiserver + kube-controller-manager from scripts/cached-go-build.sh kubernetes",
     node: process.version,
     ...(m.envoyVersion ? { envoy: `${m.envoyVersion} (pip wheel envoy, --concurrency 1)` } : {}),
@@ -626,7 +626,7 @@ function writeResults(rows: Row[], m: { envoyVersion: string; istiodVersion: str
     ? [
         "| server | xDS | pair | storm | all synced in s | synced | retried | CPU-s | peak RSS MB | MB sent | responses |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
-        ...rows.flatMap((r) => r.storms.map((s) => `| ${r.label} | ${r.mode} | ${r.pair + 1} | ${s.count} | ${Number.isFinite(s.seconds) ? s.seconds : `not within ${STORM_TIMEOUT_S}`} | ${s.synced} | ${s.retried} | ${s.cpuS} | ${s.peakRssMB} | ${s.mb} | ${s.responses} |`)),
+        ...rows.flatMap((r) => r.storms.map((s) => `| ${r.label} | ${r.mode} | ${r.pair + 1} | ${s.count} | ${s.synced === s.count ? s.seconds : `not within ${STORM_TIMEOUT_S}`} | ${s.synced} | ${s.retried} | ${s.cpuS} | ${s.peakRssMB} | ${s.mb} | ${s.responses} |`)),
       ].join("\n")
     : "";
   const envoyTable = rows.some((r) => r.envoys)
@@ -646,7 +646,9 @@ function writeResults(rows: Row[], m: { envoyVersion: string; istiodVersion: str
   writeFileSync(path.join(dir, `istiod-vs-weft-${SIZE}.md`), md);
   // The summary file: both shapes (whichever have run), and how measured.
   const parts = ["full", "small"].map((s) => path.join(dir, `istiod-vs-weft-${s}.md`)).filter((f) => existsSync(f)).map((f) => readFileSync(f, "utf8"));
-  writeFileSync(path.join(dir, "istiod-vs-weft.md"), `# istiod vs Weft on the same kube-apiserver, same configuration, same load generator\n\nResults of each shape are also in istiod-vs-weft-<shape>.json (every run's figures).\n\n${parts.join("\n")}\n${HOW_MEASURED}\n`);
+  const shapes = Object.fromEntries(["full", "small"].map((s) => [s, path.join(dir, `istiod-vs-weft-${s}.json`)] as const).filter(([, f]) => existsSync(f)).map(([s, f]) => [s, JSON.parse(readFileSync(f, "utf8")) as unknown]));
+  writeFileSync(path.join(dir, "istiod-vs-weft.json"), JSON.stringify(shapes, null, 2) + "\n");
+  writeFileSync(path.join(dir, "istiod-vs-weft.md"), `# istiod vs Weft on the same kube-apiserver, same configuration, same load generator\n\nEvery run's figures: istiod-vs-weft.json (both shapes), also istiod-vs-weft-<shape>.json.\n\n${parts.join("\n")}\n${HOW_MEASURED}\n`);
   process.stdout.write(`\n${md}\n`);
 }
 
@@ -661,7 +663,14 @@ const HOW_MEASURED =
   `CPU-seconds, RSS and peak RSS (VmHWM) of the control-plane process from /proc (istiod: the Go process; Weft: its Node process run from dist/). MB sent: serialized resources in the responses the clients received (no gRPC framing); responses: messages received, requests: messages the clients sent (subscriptions, ACKs). ` +
   `istiod runs out of cluster per ../shared/NOTES.md (PILOT_ENABLE_METADATA_EXCHANGE=false PILOT_ENABLE_ALPN_FILTER=false, enableAutoMtls false, no default metrics provider); "as shipped": its defaults (on 2 cores it admits 25 new streams/s); "throttles raised": PILOT_MAX_REQUESTS_PER_SECOND=100000 PILOT_PUSH_THROTTLE=10000. Weft: \`node dist/src/cli/main.js serve --kubernetes --leader-elect false --write-status false\`. A fresh server process and a fresh load generator per run; the order of the servers reverses every other pair; ratios are taken within a pair, then the median over pairs.`;
 
-main().then(
+/** BENCH_ISTIOD_REWRITE=1: rewrite the result files of this shape from its JSON (after a change to how they are written). */
+function rewrite(): void {
+  const { meta, rows } = JSON.parse(readFileSync(path.join(ROOT, `bench/results/istiod-vs-weft-${SIZE}.json`), "utf8")) as { meta: Record<string, unknown>; rows: Row[] };
+  const load = (k: string) => (meta[k] as number[]).map(Number);
+  writeResults(rows, { envoyVersion: String(meta.envoy ?? "").split(" ")[0]!, istiodVersion: String(meta.istiod).split("@")[1]!.split(" ")[0]!, crds: { file: "", apiVersion: String(meta.istioCrds).split("@")[1]!.split(" ")[0]! }, setupS: Number(meta.setupSeconds), load0: load("loadAverageBefore"), load1: load("loadAverageAfter"), proxies: Number(meta.proxies), complete: meta.complete === true, date: String(meta.date), weft: String(meta.weft), command: String(meta.command) });
+}
+
+(process.env.BENCH_ISTIOD_REWRITE ? Promise.resolve().then(rewrite) : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`${(err as Error).stack}\n`);
