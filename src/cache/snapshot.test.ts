@@ -4,6 +4,7 @@ import { Cluster_DiscoveryType } from "../../generated/envoy/config/cluster/v3/c
 import { buildEdsCluster, buildLoadAssignment } from "../envoy/builders.js";
 import { XDS_TYPES } from "../envoy/type-urls.js";
 import { checkConsistency } from "./consistency.js";
+import { ResourceEncoder } from "./resource-encoder.js";
 import { ResourceSet, Snapshot, versionOf, type SnapshotInput } from "./snapshot.js";
 
 const names = ["a", "b", "c"];
@@ -20,7 +21,7 @@ describe("snapshot change detection by version", () => {
     const sameContent = ResourceSet.build(endpoints({})); // new messages, new maps, equal bytes
     expect(sameContent.resources(XDS_TYPES.endpoint)).not.toBe(before.resources(XDS_TYPES.endpoint));
     expect(sameContent.resources(XDS_TYPES.endpoint).version).toBe(before.resources(XDS_TYPES.endpoint).version);
-    const after = ResourceSet.build(endpoints({ b: 9001 }), undefined, sameContent);
+    const after = ResourceSet.build(endpoints({ b: 9001 }), { previous: sameContent });
     expect(after.resources(XDS_TYPES.endpoint).changes).toEqual({ since: before.resources(XDS_TYPES.endpoint).version, names: new Set(["b"]) });
     // replacing() (the EDS fast path) says the same.
     const replaced = before.replacing(XDS_TYPES.endpoint, [buildLoadAssignment("c", [{ address: "127.0.0.1", port: 9002 }])]);
@@ -33,7 +34,7 @@ describe("snapshot change detection by version", () => {
     const first = Snapshot.compose([shared, ResourceSet.build(endpoints({})), eds1]);
     // The second generation rebuilds the shared part (new objects, same content) and changes
     // one endpoint in the middle part.
-    const middle = ResourceSet.build(endpoints({ a: 9005 }), undefined, first.parts[1]);
+    const middle = ResourceSet.build(endpoints({ a: 9005 }), { previous: first.parts[1] });
     const second = Snapshot.compose([ResourceSet.build(clusters()), middle, ResourceSet.build({ [XDS_TYPES.endpoint]: [buildLoadAssignment("x", [{ address: "127.0.0.1", port: 1 }])] })], first);
     const typed = second.resources(XDS_TYPES.endpoint);
     expect(typed.version).not.toBe(first.resources(XDS_TYPES.endpoint).version);
@@ -80,5 +81,23 @@ describe("ResourceSet", () => {
     expect(checkConsistency(Snapshot.compose([set])).map((p) => p.message)).toEqual(['EDS resource "b" is missing', 'virtual host "b" routes to cluster "elsewhere" is missing']);
     const other = ResourceSet.build({ [XDS_TYPES.cluster]: [edsCluster("elsewhere")], [XDS_TYPES.endpoint]: [emptyEndpoints("b"), emptyEndpoints("elsewhere")] });
     expect(checkConsistency(Snapshot.compose([set, other]))).toEqual([]);
+  });
+});
+
+describe("encodings belong to their owner (DESIGN.md rule 8)", () => {
+  it("sets built with one ResourceEncoder share encodings and equal bodies; other builds share nothing with them", () => {
+    const input = clusters();
+    const encoder = new ResourceEncoder();
+    const a = ResourceSet.build(input, { encoder }).resources(XDS_TYPES.cluster).resources.get("a")!;
+    expect(ResourceSet.build(input, { encoder }).resources(XDS_TYPES.cluster).resources.get("a")).toBe(a); // same message: encoded once
+    expect(ResourceSet.build(clusters(), { encoder }).resources(XDS_TYPES.cluster).resources.get("a")).toBe(a); // equal body: interned
+    expect(encoder.internedBodies).toBe(names.length);
+    // No module-level memo: a build without this encoder encodes again (same bytes, its own objects).
+    const other = ResourceSet.build(input).resources(XDS_TYPES.cluster).resources.get("a")!;
+    expect(other).not.toBe(a);
+    expect(other.body.equals(a.body)).toBe(true);
+    expect(other.version).toBe(a.version);
+    encoder.forgetInterned();
+    expect(encoder.internedBodies).toBe(0);
   });
 });

@@ -8,7 +8,7 @@
 // distinct parts, not with services × proxies.
 import { createHash } from "node:crypto";
 import { runToEnd, type Steps } from "../work/work-steps.js";
-import { encodeMessage } from "../envoy/any.js";
+import { ResourceEncoder, contentHash as hash } from "./resource-encoder.js";
 import { collectReferencesSteps, type Reference, type SnapshotReferences } from "./references.js";
 import { PUSH_ORDER, XDS_TYPES, resourceName, type XdsResourceTypes, type XdsTypeUrl } from "../envoy/type-urls.js";
 
@@ -36,32 +36,14 @@ export interface TypeResources {
 
 export type SnapshotInput = { [U in XdsTypeUrl]?: readonly XdsResourceTypes[U][] };
 
-function hash(parts: readonly (string | Buffer)[]): string {
-  const h = createHash("sha256");
-  for (const p of parts) h.update(p);
-  return h.digest("base64url").slice(0, 16);
-}
-
 /** Version of a set of resources: stable for the same contents, whatever their order. */
 export function versionOf(resources: Iterable<CachedResource>): string {
   const pairs = [...resources].map((r) => `${r.name}\u0000${r.version}\n`).sort();
   return pairs.length === 0 ? "empty" : hash(pairs);
 }
 
-/** Bytes hashed, and resources looked at, between two steps. */
-const HASH_BYTES_PER_STEP = 1 << 20;
+/** Resources looked at between two steps. */
 const RESOURCES_PER_STEP = 2000;
-
-/** The hash of one body, in steps of HASH_BYTES_PER_STEP (a route configuration of thousands of virtual hosts is 10+ MB). */
-function* hashSteps(body: Buffer): Steps<string> {
-  if (body.length <= HASH_BYTES_PER_STEP) return hash([body]);
-  const h = createHash("sha256");
-  for (let at = 0; at < body.length; at += HASH_BYTES_PER_STEP) {
-    h.update(body.subarray(at, at + HASH_BYTES_PER_STEP));
-    yield;
-  }
-  return h.digest("base64url").slice(0, 16);
-}
 
 /**
  * versionOf, in steps, for resources given in name order (as a ResourceSet keeps them): the
@@ -121,15 +103,15 @@ function changesFrom(before: TypeResources, after: ReadonlyMap<string, CachedRes
   return kept === before.resources.size ? { changes: { since: before.version, names } } : {};
 }
 
-/** Encodings by message object: a message shared by several sets (same object) is encoded once. */
-const encodedMessages = new WeakMap<object, CachedResource>();
-
-/**
- * Encodes one resource (the default: its codec; a caller may splice cached pieces,
- * byte-identically). A large message may be encoded in steps (a generator of the bytes), so
- * time-sliced callers give the event loop back meanwhile.
- */
-export type MessageEncoder = <U extends XdsTypeUrl>(typeUrl: U, message: XdsResourceTypes[U]) => Buffer | Steps<Buffer>;
+export interface BuildOptions {
+  /**
+   * Encodes the resources and remembers them (owned by the caller, e.g. the mesh controller,
+   * so sets built with it share encodings and equal bodies). Default: a new one for this call.
+   */
+  encoder?: ResourceEncoder;
+  /** The set this one replaces: its unchanged types are kept, changed ones say which names changed. */
+  previous?: ResourceSet;
+}
 
 /** Resources encoded once, with what they reference; the building block of snapshots. */
 export class ResourceSet {
@@ -144,16 +126,17 @@ export class ResourceSet {
   ) {}
 
   /**
-   * Encodes the resources. `intern` lets sets built together share equal bodies (one Buffer
-   * for a cluster that several namespaces' parts contain). `encode` replaces the codec (see
-   * MessageEncoder).
+   * Encodes the resources (with `opts.encoder`: sets built with one encoder share encodings
+   * and equal bodies, one Buffer for a cluster that several namespaces' parts contain).
    */
-  static build(input: SnapshotInput, intern?: Map<string, CachedResource>, previous?: ResourceSet, encode: MessageEncoder = encodeMessage): ResourceSet {
-    return runToEnd(ResourceSet.buildSteps(input, intern, previous, encode));
+  static build(input: SnapshotInput, opts: BuildOptions = {}): ResourceSet {
+    return runToEnd(ResourceSet.buildSteps(input, opts));
   }
 
   /** build in steps (one per 200 resources, or less of a large one), for time-sliced callers. */
-  static *buildSteps(input: SnapshotInput, intern?: Map<string, CachedResource>, previous?: ResourceSet, encode: MessageEncoder = encodeMessage): Steps<ResourceSet> {
+  static *buildSteps(input: SnapshotInput, opts: BuildOptions = {}): Steps<ResourceSet> {
+    const encoder = opts.encoder ?? new ResourceEncoder();
+    const previous = opts.previous;
     let n = 0;
     const byType = new Map<XdsTypeUrl, TypeResources>();
     for (const typeUrl of PUSH_ORDER) {
@@ -164,20 +147,7 @@ export class ResourceSet {
         const name = resourceName(typeUrl, message);
         if (!name) throw new SnapshotError(`a ${shortType(typeUrl)} resource has no name`);
         if (resources.has(name)) throw new SnapshotError(`duplicate ${shortType(typeUrl)} resource "${name}"`);
-        let cached = encodedMessages.get(message);
-        if (!cached) {
-          const encoded = encode(typeUrl, message);
-          const body = Buffer.isBuffer(encoded) ? encoded : yield* encoded;
-          const version = yield* hashSteps(body);
-          const key = `${typeUrl}\u0000${name}\u0000${version}`;
-          cached = intern?.get(key);
-          if (!cached) {
-            cached = { name, version, body };
-            intern?.set(key, cached);
-          }
-          encodedMessages.set(message, cached);
-        }
-        resources.set(name, cached);
+        resources.set(name, yield* encoder.encodedSteps(typeUrl, name, message));
         if (++n % 200 === 0) yield;
       }
       const sorted = yield* sortedByName(resources);
@@ -203,9 +173,9 @@ export class ResourceSet {
    * A copy with some resources of one type replaced (same names; e.g. new endpoints of a few
    * clusters). Only for resources that reference nothing (endpoints, secrets): references stay.
    */
-  replacing<U extends typeof XDS_TYPES.endpoint | typeof XDS_TYPES.secret>(typeUrl: U, messages: readonly XdsResourceTypes[U][]): ResourceSet {
+  replacing<U extends typeof XDS_TYPES.endpoint | typeof XDS_TYPES.secret>(typeUrl: U, messages: readonly XdsResourceTypes[U][], encoder?: ResourceEncoder): ResourceSet {
     if (messages.length === 0) return this;
-    const update = ResourceSet.build({ [typeUrl]: messages } as SnapshotInput).resources(typeUrl).resources;
+    const update = ResourceSet.build({ [typeUrl]: messages } as SnapshotInput, { encoder }).resources(typeUrl).resources;
     const current = this.resources(typeUrl).resources;
     for (const name of update.keys()) if (!current.has(name)) throw new SnapshotError(`cannot replace ${shortType(typeUrl)} resource "${name}": not in the set`);
     const resources = new Map([...current].map(([name, r]) => [name, update.get(name) ?? r]));

@@ -18,9 +18,10 @@ import type { Logger } from "../log/logger.js";
 import { buildMeshModel, buildMeshModelSteps, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
 import { proxyClassKey, proxyFromNode, sameLabels, type ProxyModel } from "../model/proxy.js";
 import { SHARED_RESOURCES, outboundEndpoints, planProxy } from "../translate/translate.js";
+import { TranslationMemo } from "../translate/translation-memo.js";
 import type { OutboundReuse, OutboundServicePiece } from "../translate/sidecar.js";
 import { diffModelsSteps } from "../model/model-diff.js";
-import { RouteConfigurationEncoder } from "../cache/route-configuration-encoder.js";
+import { ResourceEncoder } from "../cache/resource-encoder.js";
 import { runToEnd, type Steps } from "../work/work-steps.js";
 import { SlicedWorkQueue } from "./sliced-work-queue.js";
 import { PUSH_ORDER, XDS_TYPES } from "../envoy/type-urls.js";
@@ -108,6 +109,8 @@ export interface GenerationStats {
 
 export class MeshController {
   private model: MeshModel;
+  /** What translating `model` computed once (one per model, replaced with it: translation-memo.ts). */
+  private memo = new TranslationMemo();
   private readonly classes = new Map<string, ProxyClass>();
   /** Outbound parts of the current model, by outbound key: shared by every class with that key. */
   private outbound = new Map<string, ResourceSet>();
@@ -116,12 +119,13 @@ export class MeshController {
    * reused by the next generation for services the model diff says did not change.
    */
   private outboundPieces = new Map<string, ReadonlyMap<string, OutboundServicePiece>>();
-  /** Route configurations encoded from per-virtual-host frames (reused virtual hosts are not encoded again). */
-  private readonly routeEncoder = new RouteConfigurationEncoder();
   /** Pieces translated / reused since the last count (GenerationStats). */
   private pieceCounts = { translated: 0, reused: 0 };
-  /** Equal resource bodies of the current model's parts share one Buffer. */
-  private intern = new Map<string, CachedResource>();
+  /**
+   * Encodes every part (each message object once; equal bodies of the current model's parts
+   * share one Buffer; route configurations from per-virtual-host frames). Dropped with the controller.
+   */
+  private readonly encoder = new ResourceEncoder();
   /** Each class's local part (inbound listener, gateway config, secrets) of the current model. */
   private locals = new Map<string, ResourceSet>();
   private readonly shared = ResourceSet.build(SHARED_RESOURCES());
@@ -293,7 +297,7 @@ export class MeshController {
   holdings(): { classes: number; streams: number; outboundParts: number; localParts: number; internedBodies: number } {
     let streams = 0;
     for (const e of this.classes.values()) streams += e.refs;
-    return { classes: this.classes.size, streams, outboundParts: this.outbound.size, localParts: this.locals.size, internedBodies: this.intern.size };
+    return { classes: this.classes.size, streams, outboundParts: this.outbound.size, localParts: this.locals.size, internedBodies: this.encoder.internedBodies };
   }
 
   private forgetPrincipalUse(principal: string, key: string): void {
@@ -348,7 +352,7 @@ export class MeshController {
     for (const k of [...this.outboundPieces.keys()]) if (!usedOutbound.has(k)) this.outboundPieces.delete(k);
     const live = new Set<CachedResource>();
     for (const set of [...this.outbound.values(), ...this.locals.values()]) for (const t of PUSH_ORDER) for (const r of set.resources(t).resources.values()) live.add(r);
-    for (const [k, r] of [...this.intern]) if (!live.has(r)) this.intern.delete(k);
+    this.encoder.keepInterned(live);
   }
 
   /** Stops release timers (the controller is being dropped). */
@@ -406,6 +410,7 @@ export class MeshController {
     const change = yield* diffModelsSteps(previous, next);
     yield;
     this.model = next;
+    this.memo = new TranslationMemo();
     // Registered workloads hold credentials bound to their identity; deleted ones lose theirs.
     if (this.security) {
       this.security.credentials.reconcile(this.model.workloads.map((we) => ({ namespace: we.metadata.namespace ?? "default", name: we.metadata.name, serviceAccount: we.spec.serviceAccount ?? "default" })));
@@ -444,7 +449,7 @@ export class MeshController {
       const reuse = { pieces: this.outboundPieces, rebuild: (s: { hostname: string }) => change.clusters.has(s.hostname) || change.routes.has(s.hostname) };
       this.outbound = new Map();
       this.outboundPieces = new Map();
-      this.intern = new Map();
+      this.encoder.forgetInterned();
       this.locals = new Map();
       for (const [key, entry] of this.classes) count(yield* this.generateSteps(key, entry, { previous, reuse }));
     } else if (change.kind === "full") {
@@ -453,7 +458,7 @@ export class MeshController {
       const previous = { outbound: this.outbound, locals: this.locals };
       this.outbound = new Map();
       this.outboundPieces = new Map();
-      this.intern = new Map();
+      this.encoder.forgetInterned();
       this.locals = new Map();
       for (const [key, entry] of this.classes) count(yield* this.generateSteps(key, entry, { previous }));
     }
@@ -557,9 +562,9 @@ export class MeshController {
     try {
       const security = this.securityFor(proxy);
       if (security === "pending") return "unchanged"; // generated once its certificate is issued
-      const plan = planProxy(this.model, proxy, security);
+      const plan = planProxy(this.model, proxy, security, this.memo);
       let local = opts.reuseLocal ? this.locals.get(key) : undefined;
-      if (!local) this.locals.set(key, (local = ResourceSet.build(plan.local(), this.intern, opts.previous?.locals.get(key))));
+      if (!local) this.locals.set(key, (local = ResourceSet.build(plan.local(), { encoder: this.encoder, previous: opts.previous?.locals.get(key) })));
       yield;
       const parts = [this.shared, local];
       entry.outboundKey = plan.outboundKey;
@@ -568,13 +573,13 @@ export class MeshController {
         let outbound = memo.get(plan.outboundKey);
         if (!outbound) {
           const before = opts.outboundUpdate?.from.get(plan.outboundKey);
-          if (before) outbound = before.replacing(XDS_TYPES.endpoint, outboundEndpoints(this.model, proxy, security, opts.outboundUpdate!.services));
+          if (before) outbound = before.replacing(XDS_TYPES.endpoint, outboundEndpoints(this.model, proxy, security, opts.outboundUpdate!.services, this.memo), this.encoder);
           else {
             const earlier = opts.reuse?.pieces.get(plan.outboundKey);
             const part = yield* plan.outboundSteps(earlier ? { previous: earlier, rebuild: opts.reuse!.rebuild } : undefined);
             this.pieceCounts.reused += part.reused;
             this.pieceCounts.translated += part.pieces.size - part.reused;
-            outbound = yield* ResourceSet.buildSteps(part.input, this.intern, opts.previous?.outbound.get(plan.outboundKey), this.routeEncoder.encode);
+            outbound = yield* ResourceSet.buildSteps(part.input, { encoder: this.encoder, previous: opts.previous?.outbound.get(plan.outboundKey) });
             this.outboundPieces.set(plan.outboundKey, part.pieces);
           }
           memo.set(plan.outboundKey, outbound);

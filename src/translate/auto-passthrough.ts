@@ -17,6 +17,7 @@ import { buildTcpProxy } from "./http-connection-manager.js";
 import { meshSni } from "./mtls.js";
 import { outboundClusterName } from "./naming.js";
 import { buildOutboundClusters } from "./sidecar.js";
+import type { TranslationMemo } from "./translation-memo.js";
 import { destinationRuleFor } from "./traffic-policy.js";
 
 /** The ALPN values a mesh sidecar offers (any one marks mesh mTLS): Istio's list. */
@@ -60,10 +61,10 @@ function sniDnatCluster(cluster: Cluster, name: string): Cluster {
  * one port of a gateway proxy. `visible` are the services the gateway sees (Sidecar scoping and
  * exportTo applied).
  */
-export function buildAutoPassthrough(model: MeshModel, proxy: ProxyModel, port: number, servers: readonly Server[], visible: readonly ServiceModel[], accessLog: AccessLog[]): AutoPassthroughPart {
+export function buildAutoPassthrough(model: MeshModel, proxy: ProxyModel, port: number, servers: readonly Server[], visible: readonly ServiceModel[], accessLog: AccessLog[], memo?: TranslationMemo): AutoPassthroughPart {
   const services = routedServices(visible, servers);
   // The plain (no mesh TLS) clusters of these services, renamed: DestinationRule policy as for any client.
-  const plain = buildOutboundClusters(model, proxy, services);
+  const plain = buildOutboundClusters(model, proxy, services, undefined, memo);
   const clusterByName = new Map(plain.clusters.map((c) => [c.name!, c]));
   const endpointsByName = new Map(plain.endpoints.map((e) => [e.clusterName, e]));
   const part: AutoPassthroughPart = { chains: [], clusters: [], endpoints: [] };

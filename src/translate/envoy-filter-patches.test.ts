@@ -19,7 +19,9 @@ import { EXTENSION_TYPES, PUSH_ORDER, TYPE_SHORT_NAMES, XDS_TYPES, resourceName,
 import { validateWithEnvoy } from "../envoy/validate-config.js";
 import { buildMeshModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
-import { planProxy, translateProxy } from "./translate.js";
+import { planProxy, translateProxy as translateOnce } from "./translate.js";
+import { TranslationMemo } from "./translation-memo.js";
+import { deepFreeze } from "./deep-freeze.js";
 
 const DATA = path.join(path.dirname(new URL(import.meta.url).pathname), "testdata");
 
@@ -32,6 +34,18 @@ function read(text: string, file: string): { config: MeshConfig; issues: Validat
     if (r.resource) config.resources.push({ resource: r.resource, source: { file, document: d.document } });
   }
   return { config, issues };
+}
+
+/**
+ * Translates twice with one memo, the first output frozen: the second translation gets the
+ * objects the memo kept (clusters, endpoints, compiled patches), so a patch or translator that
+ * modified translated objects in place throws here instead of corrupting shared resources.
+ */
+function translateProxy(model: Parameters<typeof translateOnce>[0], proxy: ProxyModel): SnapshotInput {
+  const memo = new TranslationMemo();
+  const first = deepFreeze(translateOnce(model, proxy, undefined, memo));
+  expect(translateOnce(model, proxy, undefined, memo)).toEqual(first);
+  return first;
 }
 
 const BOOKINFO = readFileSync(path.join(DATA, "in", "bookinfo.yaml"), "utf8");

@@ -29,6 +29,7 @@ import { XDS_CODECS, XDS_TYPES } from "../envoy/type-urls.js";
 import { envoyFilterId } from "../model/envoy-filters.js";
 import { VIRTUAL_INBOUND_LISTENER, VIRTUAL_OUTBOUND_LISTENER } from "./naming.js";
 import type { ProxyResources } from "./translate.js";
+import { TranslationMemo } from "./translation-memo.js";
 
 export type PartContext = Exclude<PatchContext, "ANY">;
 
@@ -71,26 +72,23 @@ const FILTER_CLASS_AFTER: Record<string, string[]> = {
 
 const canonical = (name: string | undefined): string | undefined => (name === undefined ? undefined : (FILTER_ALIASES[name] ?? name));
 
-/** Each EnvoyFilter's patches, read once (EnvoyFilters are immutable once validated). */
-const compiledByFilter = new WeakMap<EnvoyFilter, CompiledPatch[]>();
-
-/** The patches of EnvoyFilters (already in Istio's order), their values read through the Envoy schema. */
-export function compilePatches(filters: readonly EnvoyFilter[]): CompiledPatch[] {
-  return filters.flatMap((f) => {
-    let patches = compiledByFilter.get(f);
-    if (!patches) {
+/**
+ * The patches of EnvoyFilters (already in Istio's order), their values read through the Envoy
+ * schema; each EnvoyFilter's once per `memo` (the model's: EnvoyFilters are immutable once validated).
+ */
+export function compilePatches(filters: readonly EnvoyFilter[], memo = new TranslationMemo()): CompiledPatch[] {
+  return filters.flatMap((f) =>
+    memo.compiledPatches(f, () => {
       const schema = EnvoySchema.get();
-      patches = (f.spec.configPatches ?? []).flatMap((cp): CompiledPatch[] => {
+      return (f.spec.configPatches ?? []).flatMap((cp): CompiledPatch[] => {
         if (!OPERATIONS_APPLIED[cp.applyTo].includes(cp.patch.operation)) return []; // ignored, as Istio does (validation warned)
         if (cp.match?.proxy?.proxyVersion || Object.keys(cp.match?.proxy?.metadata ?? {}).length) return []; // Weft's proxies report no Istio version or metadata to match
         if (cp.match?.routeConfiguration?.gateway) return []; // not supported yet (validation warned)
         const value = cp.patch.value !== undefined ? schema.fromJson(PATCH_VALUE_TYPES[cp.applyTo], cp.patch.value).message : undefined;
         return [{ filter: envoyFilterId(f), applyTo: cp.applyTo, operation: cp.patch.operation, match: cp.match ?? {}, ...(value ? { value } : {}), ...(cp.patch.filterClass ? { filterClass: cp.patch.filterClass } : {}) }];
       });
-      compiledByFilter.set(f, patches);
-    }
-    return patches;
-  });
+    }),
+  );
 }
 
 function contextApplies(patch: CompiledPatch, context: PartContext): boolean {

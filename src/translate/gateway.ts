@@ -20,6 +20,7 @@ import { buildVirtualServiceRoutes, resolveDestination, type RouteContext } from
 import { gatewayRouteName } from "./naming.js";
 import { buildOutboundClusters } from "./sidecar.js";
 import { virtualServicesFor, visibleServices } from "./visibility.js";
+import { TranslationMemo } from "./translation-memo.js";
 import type { MeshSecurity } from "./mtls.js";
 import { sideTelemetry } from "./listener-telemetry.js";
 import { buildAutoPassthrough, isAutoPassthrough } from "./auto-passthrough.js";
@@ -44,12 +45,12 @@ export function gatewaysFor(model: MeshModel, proxy: ProxyModel): Gateway[] {
   return model.gateways.filter((g) => g.spec.selector && Object.keys(g.spec.selector).length > 0 && labelsMatch(g.spec.selector, proxy.labels));
 }
 
-function httpRouteConfig(model: MeshModel, proxy: ProxyModel, port: number, servers: BoundServer[]): RouteConfiguration {
+function httpRouteConfig(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, port: number, servers: BoundServer[]): RouteConfiguration {
   const gatewayKeys = [...new Set(servers.map((s) => s.gateway))];
   const ctx: RouteContext = { model, proxy, port, gateways: gatewayKeys };
   const hosts: VirtualHost[] = [];
   const seen = new Set<string>();
-  for (const vs of virtualServicesFor(model, gatewayKeys, proxy.namespace)) {
+  for (const vs of virtualServicesFor(model, gatewayKeys, proxy.namespace, memo)) {
     const vsHosts = (vs.spec.hosts ?? []).filter((h) => servers.some((s) => s.server.hosts.some((p) => hostMatches(p, h))));
     const domains = vsHosts.filter((d) => !seen.has(d));
     if (domains.length === 0) continue;
@@ -74,7 +75,8 @@ function tlsContext(server: Server) {
   };
 }
 
-export function translateGateway(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyResources {
+export function translateGateway(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, memo = new TranslationMemo()): ProxyResources {
+  memo.of(model);
   const byPort = new Map<number, BoundServer[]>();
   for (const g of gatewaysFor(model, proxy)) {
     for (const server of g.spec.servers) {
@@ -94,7 +96,7 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
     let needsTlsInspector = false;
     const autoPassthrough = servers.filter((s) => isAutoPassthrough(s.server));
     if (autoPassthrough.length > 0) {
-      const part = buildAutoPassthrough(model, proxy, port, autoPassthrough.map((s) => s.server), visible, telemetry.accessLog);
+      const part = buildAutoPassthrough(model, proxy, port, autoPassthrough.map((s) => s.server), visible, telemetry.accessLog, memo);
       chains.push(...part.chains);
       sniDnat.clusters.push(...part.clusters);
       sniDnat.endpoints.push(...part.endpoints);
@@ -104,7 +106,7 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
       (s) => isHttp(s.server.port.protocol) || (s.server.port.protocol.toUpperCase() === "HTTPS" && s.server.tls?.mode !== "PASSTHROUGH" && !isAutoPassthrough(s.server)),
     );
     if (httpServers.length > 0) {
-      routes.push(httpRouteConfig(model, proxy, port, httpServers));
+      routes.push(httpRouteConfig(model, memo, proxy, port, httpServers));
       const terminating = httpServers.filter((s) => s.server.tls && s.server.tls.mode !== "PASSTHROUGH" && s.server.port.protocol.toUpperCase() === "HTTPS");
       for (const s of terminating) {
         needsTlsInspector = true;
@@ -122,7 +124,7 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
     }
     const gatewayKeys = [...new Set(servers.map((s) => s.gateway))];
     const ctx: RouteContext = { model, proxy, port, gateways: gatewayKeys };
-    for (const vs of virtualServicesFor(model, gatewayKeys, proxy.namespace)) {
+    for (const vs of virtualServicesFor(model, gatewayKeys, proxy.namespace, memo)) {
       const ns = namespaceOf(vs);
       if (servers.some((s) => s.server.tls?.mode === "PASSTHROUGH")) {
         for (const tls of vs.spec.tls ?? []) {
@@ -157,7 +159,7 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
   }
   // A gateway with an identity talks mTLS to sidecars (auto mTLS), like Istio's gateways.
   const services = [...visible, ...telemetry.providerServices.filter((s) => !visible.includes(s))];
-  const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined);
+  const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined, memo);
   return { clusters: [...clusters, ...dedupeByName(sniDnat.clusters, (c) => c.name!)], endpoints: [...endpoints, ...dedupeByName(sniDnat.endpoints, (e) => e.clusterName ?? "")], listeners, routes };
 }
 

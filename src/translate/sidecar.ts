@@ -40,24 +40,21 @@ import { authorizerHostnames, buildCustomHttpFilters, buildCustomNetworkFilters 
 import { effectiveMtlsMode } from "./security/peer-authentication.js";
 import { outboundPolicy, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
 import { sideTelemetry, telemetryLabelKeys, type SideTelemetry } from "./listener-telemetry.js";
-
-type ServiceClusters = { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] };
+import { TranslationMemo, type ServiceClusters } from "./translation-memo.js";
 
 /**
  * A service's clusters depend on the service, the DestinationRule that applies, the client's
  * locality (endpoint priorities) and mTLS — not on which namespace asks. Within one model,
- * proxies with equal inputs get the very same objects, so they are also encoded only once
- * (ResourceSet.build encodes an object once).
+ * proxies with equal inputs get the very same objects (from the model's TranslationMemo), so
+ * they are also encoded only once (a ResourceEncoder encodes an object once).
  */
-const serviceClusterMemo = new WeakMap<MeshModel, Map<string, ServiceClusters>>();
-
-function serviceClusters(model: MeshModel, service: ServiceModel, clientNamespace: string, locality: string, mtlsTrustDomain: string | undefined): ServiceClusters {
+function serviceClusters(model: MeshModel, memo: TranslationMemo, service: ServiceModel, clientNamespace: string, locality: string, mtlsTrustDomain: string | undefined): ServiceClusters {
   const dr = destinationRuleFor(model, service, clientNamespace);
-  let memo = serviceClusterMemo.get(model);
-  if (!memo) serviceClusterMemo.set(model, (memo = new Map()));
   const key = `${service.hostname}|${service.namespace}|${dr ? `${namespaceOf(dr)}/${dr.metadata.name}` : ""}|${locality}|${mtlsTrustDomain ?? ""}`;
-  const found = memo.get(key);
-  if (found) return found;
+  return memo.serviceClusters(key, () => translateServiceClusters(model, service, dr, locality, mtlsTrustDomain));
+}
+
+function translateServiceClusters(model: MeshModel, service: ServiceModel, dr: ReturnType<typeof destinationRuleFor>, locality: string, mtlsTrustDomain: string | undefined): ServiceClusters {
   const clusters: Cluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
   for (const port of service.ports) {
@@ -74,17 +71,16 @@ function serviceClusters(model: MeshModel, service: ServiceModel, clientNamespac
       }
     }
   }
-  const result = { clusters, endpoints };
-  memo.set(key, result);
-  return result;
+  return { clusters, endpoints };
 }
 
 /** Clusters and endpoints for every port and subset of the visible services. */
-export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], mtlsTrustDomain?: string): ServiceClusters {
+export function buildOutboundClusters(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], mtlsTrustDomain?: string, memo = new TranslationMemo()): ServiceClusters {
+  memo.of(model);
   const clusters: Cluster[] = [];
   const endpoints: ClusterLoadAssignment[] = [];
   for (const service of services) {
-    const r = serviceClusters(model, service, proxy.namespace, proxy.locality, mtlsTrustDomain);
+    const r = serviceClusters(model, memo, service, proxy.namespace, proxy.locality, mtlsTrustDomain);
     clusters.push(...r.clusters);
     endpoints.push(...r.endpoints);
   }
@@ -98,8 +94,8 @@ function catchAllVirtualHost(policy: "ALLOW_ANY" | "REGISTRY_ONLY"): VirtualHost
 }
 
 /** Virtual host for a service on one port: VirtualService routes, or the default route. */
-function serviceVirtualHost(ctx: RouteContext, service: ServiceModel, port: number, domains: string[]): VirtualHost {
-  const vss = virtualServicesForService(ctx.model, service, virtualServicesFor(ctx.model, ["mesh"], ctx.proxy.namespace));
+function serviceVirtualHost(ctx: RouteContext, memo: TranslationMemo, service: ServiceModel, port: number, domains: string[]): VirtualHost {
+  const vss = virtualServicesForService(ctx.model, service, virtualServicesFor(ctx.model, ["mesh"], ctx.proxy.namespace, memo));
   const routes = vss.length > 0 ? vss.flatMap((vs) => buildVirtualServiceRoutes(ctx, vs)) : [buildDefaultRoute(outboundClusterName(port, "", service.hostname))];
   // x-envoy-attempt-count tells the app which attempt it is serving (Istio's default).
   return { name: `${service.hostname}:${port}`, domains, routes, includeRequestAttemptCount: true };
@@ -138,7 +134,7 @@ function uniqueDomains(hosts: VirtualHost[]): VirtualHost[] {
  * configuration (the port in Host never decides: Istio's `reviews:8080` on port 9080 is still
  * reviews). Explicit mode: one per HTTP port in the one route configuration, by Host.
  */
-function serviceVirtualHosts(model: MeshModel, proxy: ProxyModel, s: ServiceModel): { route: string; host: VirtualHost }[] {
+function serviceVirtualHosts(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, s: ServiceModel): { route: string; host: VirtualHost }[] {
   const hosts: { route: string; host: VirtualHost }[] = [];
   const httpPorts = s.ports.filter((p) => carriesHttp(p.protocol));
   const seenPorts = new Set<number>();
@@ -147,9 +143,9 @@ function serviceVirtualHosts(model: MeshModel, proxy: ProxyModel, s: ServiceMode
     if (proxy.capture === "transparent") {
       if (seenPorts.has(p.number)) continue;
       seenPorts.add(p.number);
-      hosts.push({ route: outboundRouteName(p.number), host: serviceVirtualHost(ctx, s, p.number, domainsFor(s, proxy.namespace, { withBareNames: true })) });
+      hosts.push({ route: outboundRouteName(p.number), host: serviceVirtualHost(ctx, memo, s, p.number, domainsFor(s, proxy.namespace, { withBareNames: true })) });
     } else {
-      hosts.push({ route: EXPLICIT_OUTBOUND_ROUTE, host: serviceVirtualHost(ctx, s, p.number, domainsFor(s, proxy.namespace, { port: p.number, withBareNames: httpPorts.length === 1 })) });
+      hosts.push({ route: EXPLICIT_OUTBOUND_ROUTE, host: serviceVirtualHost(ctx, memo, s, p.number, domainsFor(s, proxy.namespace, { port: p.number, withBareNames: httpPorts.length === 1 })) });
     }
   }
   return hosts;
@@ -184,7 +180,7 @@ function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
  * HTTP only, as the HTTP inspector reports it; other bytes pass through), per TCP service port
  * TCP proxying, TLS by SNI; undeclared (AUTO) ports get both, told apart by the inspector.
  */
-function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: ServiceModel[], telemetry: SideTelemetry): { chains: FilterChain[]; routePorts: number[]; tlsPorts: number[] } {
+function outboundFilterChains(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, services: ServiceModel[], telemetry: SideTelemetry): { chains: FilterChain[]; routePorts: number[]; tlsPorts: number[] } {
   const chains: FilterChain[] = [];
   const seen = new Set<string>();
   const add = (key: string, chain: FilterChain) => {
@@ -198,7 +194,7 @@ function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: Ser
   const httpPorts = portsWhere(isHttpProtocol);
   const routePorts = portsWhere(carriesHttp);
   for (const port of httpPorts) httpChain(port, {}, `${port}`);
-  const meshVs = virtualServicesFor(model, ["mesh"], proxy.namespace);
+  const meshVs = virtualServicesFor(model, ["mesh"], proxy.namespace, memo);
   const tlsPorts = new Set<number>();
   for (const s of services) {
     const vss = virtualServicesForService(model, s, meshVs);
@@ -247,17 +243,14 @@ function outboundFilterChains(model: MeshModel, proxy: ProxyModel, services: Ser
   return { chains, routePorts, tlsPorts: [...tlsPorts] };
 }
 
-const internalServicesByNamespace = new WeakMap<MeshModel, Map<string, ServiceModel[]>>();
-
 /** Services whose endpoints are this proxy's workload (same namespace, labels match). */
-function ownServices(model: MeshModel, proxy: ProxyModel): ServiceModel[] {
+function ownServices(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel): readonly ServiceModel[] {
   if (Object.keys(proxy.labels).length === 0) return [];
-  let byNs = internalServicesByNamespace.get(model);
-  if (!byNs) {
-    byNs = new Map();
-    for (const s of model.services) if (s.location === "MESH_INTERNAL") byNs.set(s.namespace, [...(byNs.get(s.namespace) ?? []), s]);
-    internalServicesByNamespace.set(model, byNs);
-  }
+  const byNs = memo.internalServicesByNamespace(() => {
+    const m = new Map<string, ServiceModel[]>();
+    for (const s of model.services) if (s.location === "MESH_INTERNAL") m.set(s.namespace, [...(m.get(s.namespace) ?? []), s]);
+    return m;
+  });
   return (byNs.get(proxy.namespace) ?? []).filter((s) => s.endpoints.some((e) => Object.keys(e.labels).length > 0 && labelsMatch(e.labels, proxy.labels)));
 }
 
@@ -269,7 +262,7 @@ function inboundRoute(cluster: string, protocol: ServiceModel["ports"][number]["
   return { name: "default", match: { prefix: "/" }, route: withTimeout({ cluster, ...(protocol === "GRPC" ? {} : { retryPolicy: inboundRetryPolicy() }) }) };
 }
 
-function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, security: MeshSecurity | undefined): { listener: Listener; clusters: Cluster[] } {
+function inboundListenerAndClusters(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, security: MeshSecurity | undefined): { listener: Listener; clusters: Cluster[] } {
   const chains: FilterChain[] = [];
   const clusters: Cluster[] = [];
   const seen = new Set<number>();
@@ -286,7 +279,7 @@ function inboundListenerAndClusters(model: MeshModel, proxy: ProxyModel, securit
   const tlsPorts: number[] = [];
   const sniffedPorts: number[] = [];
   const telemetry = sideTelemetry(model, proxy, "server");
-  for (const s of ownServices(model, proxy)) {
+  for (const s of ownServices(model, memo, proxy)) {
     for (const p of s.ports) {
       const target = s.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[p.number] ?? p.targetPort;
       if (seen.has(target)) continue;
@@ -377,9 +370,9 @@ export interface SidecarOutbound extends ProxyResources {
   reused: number;
 }
 
-function outboundServicePiece(model: MeshModel, proxy: ProxyModel, service: ServiceModel, mtlsTrustDomain: string | undefined): OutboundServicePiece {
-  const { clusters, endpoints } = serviceClusters(model, service, proxy.namespace, proxy.locality, mtlsTrustDomain);
-  return { clusters, endpoints, virtualHosts: serviceVirtualHosts(model, proxy, service) };
+function outboundServicePiece(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, service: ServiceModel, mtlsTrustDomain: string | undefined): OutboundServicePiece {
+  const { clusters, endpoints } = serviceClusters(model, memo, service, proxy.namespace, proxy.locality, mtlsTrustDomain);
+  return { clusters, endpoints, virtualHosts: serviceVirtualHosts(model, memo, proxy, service) };
 }
 
 /**
@@ -390,12 +383,13 @@ function outboundServicePiece(model: MeshModel, proxy: ProxyModel, service: Serv
  * changed services are translated again (the listener and the route configurations' framing
  * are always assembled anew).
  */
-export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, reuse?: OutboundReuse): SidecarOutbound {
-  return runToEnd(translateSidecarOutboundSteps(model, proxy, security, reuse));
+export function translateSidecarOutbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, reuse?: OutboundReuse, memo?: TranslationMemo): SidecarOutbound {
+  return runToEnd(translateSidecarOutboundSteps(model, proxy, security, reuse, memo));
 }
 
 /** translateSidecarOutbound in steps (a step after each service translated), for time-sliced callers. */
-export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, reuse?: OutboundReuse): Steps<SidecarOutbound> {
+export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, reuse?: OutboundReuse, memo = new TranslationMemo()): Steps<SidecarOutbound> {
+  memo.of(model);
   const services = visibleServices(model, proxy);
   const telemetry = sideTelemetry(model, proxy, "client");
   const mtlsTrustDomain = security?.secrets ? security.trustDomain : undefined;
@@ -405,12 +399,12 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
     const key = servicePieceKey(s);
     const earlier = reuse && !reuse.rebuild(s) ? reuse.previous.get(key) : undefined;
     if (earlier) reused++;
-    pieces.set(key, earlier ?? outboundServicePiece(model, proxy, s, mtlsTrustDomain));
+    pieces.set(key, earlier ?? outboundServicePiece(model, memo, proxy, s, mtlsTrustDomain));
     if (!earlier || reused % 500 === 0) yield;
   }
   // Tracing collectors and external authorizers a Sidecar hides still need their clusters (no routes).
   for (const s of providerOnlyServices(model, proxy, services)) {
-    const { clusters, endpoints } = serviceClusters(model, s, proxy.namespace, proxy.locality, mtlsTrustDomain);
+    const { clusters, endpoints } = serviceClusters(model, memo, s, proxy.namespace, proxy.locality, mtlsTrustDomain);
     pieces.set(servicePieceKey(s), { clusters, endpoints, virtualHosts: [] });
   }
   const ordered = [...pieces.values()];
@@ -421,7 +415,7 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
   const listeners: Listener[] = [];
   let routes: RouteConfiguration[];
   if (proxy.capture === "transparent") {
-    const { chains, routePorts, tlsPorts } = outboundFilterChains(model, proxy, services, telemetry);
+    const { chains, routePorts, tlsPorts } = outboundFilterChains(model, memo, proxy, services, telemetry);
     listeners.push({
       name: VIRTUAL_OUTBOUND_LISTENER,
       address: socketAddress("0.0.0.0", SIDECAR_PORTS.outbound),
@@ -456,30 +450,27 @@ export function providerOnlyServices(model: MeshModel, proxy: ProxyModel, visibl
 }
 
 /** Inbound configuration of one workload (transparent mode): its listener on 15006 and local clusters. */
-export function translateSidecarInbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyResources {
+export function translateSidecarInbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, memo = new TranslationMemo()): ProxyResources {
   if (proxy.capture !== "transparent") return { clusters: [], endpoints: [], listeners: [], routes: [] };
-  const inbound = inboundListenerAndClusters(model, proxy, security);
+  const inbound = inboundListenerAndClusters(model, memo.of(model), proxy, security);
   return { clusters: inbound.clusters, endpoints: [], listeners: [inbound.listener], routes: [] };
 }
 
-const sourceLabelKeys = new WeakMap<MeshModel, Set<string>>();
-
 /** The label keys outbound translation reads: Sidecar workload selectors of the namespace, VirtualService sourceLabels. */
-function outboundLabelKeys(model: MeshModel, namespace: string): Set<string> {
-  let fromRoutes = sourceLabelKeys.get(model);
-  if (!fromRoutes) {
-    fromRoutes = new Set();
-    for (const vs of model.routedVirtualServices) for (const h of vs.spec.http ?? []) for (const m of h.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) fromRoutes.add(k);
-    sourceLabelKeys.set(model, fromRoutes);
-  }
+function outboundLabelKeys(model: MeshModel, memo: TranslationMemo, namespace: string): Set<string> {
+  const fromRoutes = memo.routeSourceLabelKeys(() => {
+    const keys = new Set<string>();
+    for (const vs of model.routedVirtualServices) for (const h of vs.spec.http ?? []) for (const m of h.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
+    return keys;
+  });
   const keys = new Set([...fromRoutes, ...telemetryLabelKeys(model, namespace)]);
   for (const sc of model.sidecars) if (namespaceOf(sc) === namespace) for (const k of Object.keys(sc.spec.workloadSelector?.labels ?? {})) keys.add(k);
   return keys;
 }
 
 /** The proxy as outbound translation sees it: no identity, and only the labels a selector there reads. */
-export function outboundView(model: MeshModel, proxy: ProxyModel): ProxyModel {
-  const keys = outboundLabelKeys(model, proxy.namespace);
+export function outboundView(model: MeshModel, proxy: ProxyModel, memo = new TranslationMemo()): ProxyModel {
+  const keys = outboundLabelKeys(model, memo.of(model), proxy.namespace);
   const labels = Object.fromEntries(Object.entries(proxy.labels).filter(([k]) => keys.has(k)));
   const { identity: _identity, ...rest } = proxy;
   return { ...rest, labels };

@@ -20,6 +20,8 @@ import { readMeshSettings } from "../api/mesh-settings.js";
 import { parseDocuments, validateResource } from "../api/validate-resource.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { translateProxy } from "./translate.js";
+import { TranslationMemo } from "./translation-memo.js";
+import { deepFreeze } from "./deep-freeze.js";
 
 const DATA = path.join(path.dirname(new URL(import.meta.url).pathname), "testdata");
 
@@ -103,7 +105,8 @@ describe("translation goldens", () => {
   for (const c of CASES) {
     it(`${c.name}: matches testdata/out/${c.name}.json, is consistent, and Envoy accepts it`, async () => {
       const model = buildMeshModel(load(c.input), settingsFor(c.input));
-      const input = translateProxy(model, c.proxy, c.mtls ? await testSecurity() : undefined);
+      // Frozen: encoding, the consistency check and Envoy's validation must not modify it.
+      const input = deepFreeze(translateProxy(model, c.proxy, c.mtls ? await testSecurity() : undefined));
       expect(checkConsistency(Snapshot.build(input))).toEqual([]);
       const actual = goldenJson({ ...input, [XDS_TYPES.secret]: [] });
       const file = path.join(DATA, "out", `${c.name}.json`);
@@ -114,6 +117,21 @@ describe("translation goldens", () => {
       expect(verdict.ok, verdict.output.slice(-1500)).toBe(true);
     });
   }
+
+  it("one memo for every proxy of a model: outputs frozen as they come, each still its golden (no translator modifies what it shared)", async () => {
+    const security = await testSecurity();
+    for (const input of [...new Set(CASES.map((c) => c.input))]) {
+      const model = buildMeshModel(load(input), settingsFor(input));
+      const memo = new TranslationMemo();
+      for (const c of CASES.filter((x) => x.input === input)) {
+        // Objects a memo hands out again (clusters, endpoints, ...) are frozen by the first
+        // proxy's translation: a later translation that modified one in place would throw.
+        const out = deepFreeze(translateProxy(model, c.proxy, c.mtls ? security : undefined, memo));
+        expect(goldenJson({ ...out, [XDS_TYPES.secret]: [] }), c.name).toBe(readFileSync(path.join(DATA, "out", `${c.name}.json`), "utf8"));
+      }
+      expect(() => translateProxy(buildMeshModel(load(input), settingsFor(input)), CASES[0]!.proxy, undefined, memo)).toThrow(/second model/);
+    }
+  });
 
   it("is deterministic: the same input gives byte-identical snapshots", () => {
     const a = Snapshot.build(translateProxy(buildMeshModel(load("bookinfo")), CASES[0]!.proxy));

@@ -15,6 +15,7 @@ import { runToEnd, type Steps } from "../work/work-steps.js";
 import { visibleServices } from "./visibility.js";
 import { envoyFilterId, envoyFiltersFor } from "../model/envoy-filters.js";
 import { applyEnvoyFilterPatches, compilePatches, type PartContext } from "./envoy-filter-patches.js";
+import { TranslationMemo } from "./translation-memo.js";
 
 /** What the sidecar and gateway translators produce; translateProxy adds what every proxy gets. */
 export interface ProxyResources {
@@ -60,20 +61,26 @@ export interface OutboundPart {
 
 export const SHARED_RESOURCES: () => SnapshotInput = () => ({ [XDS_TYPES.cluster]: buildPassthroughClusters() });
 
-export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): ProxyPlan {
+/**
+ * `memo`: what translating this model computed already (the caller's, one per model: see
+ * translation-memo.ts); a fresh one when not given. The plan's parts may be built later: the
+ * memo must stay with the model.
+ */
+export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, memo = new TranslationMemo()): ProxyPlan {
+  memo.of(model);
   const secrets = security?.secrets ? { [XDS_TYPES.secret]: buildSecrets(security.secrets) } : {};
   // EnvoyFilter patches apply after translation, to each part in its context (on copies: the
   // translated objects, and so the pieces kept for reuse, are never modified).
   const filters = envoyFiltersFor(model, proxy);
-  const patches = filters.length ? compilePatches(filters) : [];
+  const patches = filters.length ? compilePatches(filters, memo) : [];
   const patched = (r: ProxyResources, context: PartContext, addsAnyContext: boolean) => (patches.length ? applyEnvoyFilterPatches(r, context, patches, addsAnyContext) : r);
   if (proxy.type === "router") {
     const none = (): OutboundPart => ({ input: {}, pieces: new Map(), reused: 0 });
-    return { outbound: () => ({}), outboundPieces: none, outboundSteps: function* () { return none(); }, local: () => ({ ...toInput(patched(translateGateway(model, proxy, security), "GATEWAY", true)), ...secrets }) };
+    return { outbound: () => ({}), outboundPieces: none, outboundSteps: function* () { return none(); }, local: () => ({ ...toInput(patched(translateGateway(model, proxy, security, memo), "GATEWAY", true)), ...secrets }) };
   }
-  const view = outboundView(model, proxy);
+  const view = outboundView(model, proxy, memo);
   const outboundSteps = function* (reuse?: OutboundReuse): Steps<OutboundPart> {
-    const out = yield* translateSidecarOutboundSteps(model, view, security, reuse);
+    const out = yield* translateSidecarOutboundSteps(model, view, security, reuse, memo);
     return { input: toInput(patched(out, "SIDECAR_OUTBOUND", true)), pieces: out.pieces, reused: out.reused };
   };
   const outboundPieces = (reuse?: OutboundReuse): OutboundPart => runToEnd(outboundSteps(reuse));
@@ -83,7 +90,7 @@ export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSe
     outbound: () => outboundPieces().input,
     outboundPieces,
     outboundSteps,
-    local: () => ({ ...toInput(patched(translateSidecarInbound(model, proxy, security), "SIDECAR_INBOUND", false)), ...secrets }),
+    local: () => ({ ...toInput(patched(translateSidecarInbound(model, proxy, security, memo), "SIDECAR_INBOUND", false)), ...secrets }),
   };
 }
 
@@ -91,17 +98,17 @@ export function planProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSe
  * EDS fast path: the ClusterLoadAssignments of the outbound part that belong to `hostnames`,
  * as translateSidecarOutbound would build them (same view, same names).
  */
-export function outboundEndpoints(model: MeshModel, proxy: ProxyModel, security: MeshSecurity | undefined, hostnames: ReadonlySet<string>): ClusterLoadAssignment[] {
+export function outboundEndpoints(model: MeshModel, proxy: ProxyModel, security: MeshSecurity | undefined, hostnames: ReadonlySet<string>, memo = new TranslationMemo()): ClusterLoadAssignment[] {
   if (proxy.type === "router") return [];
-  const view = outboundView(model, proxy);
+  const view = outboundView(model, proxy, memo);
   const visible = visibleServices(model, view);
   const services = [...visible, ...providerOnlyServices(model, view, visible)].filter((s) => hostnames.has(s.hostname));
-  return buildOutboundClusters(model, view, services, security?.secrets ? security.trustDomain : undefined).endpoints;
+  return buildOutboundClusters(model, view, services, security?.secrets ? security.trustDomain : undefined, memo).endpoints;
 }
 
 /** The whole configuration of one proxy, its parts merged (goldens, tests, debugging). */
-export function translateProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): SnapshotInput {
-  const plan = planProxy(model, proxy, security);
+export function translateProxy(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, memo?: TranslationMemo): SnapshotInput {
+  const plan = planProxy(model, proxy, security, memo);
   const merged: Record<string, unknown[]> = {};
   for (const part of [plan.outbound(), plan.local(), SHARED_RESOURCES()]) for (const [t, list] of Object.entries(part)) merged[t] = [...(merged[t] ?? []), ...(list as unknown[])];
   return merged as SnapshotInput;

@@ -5,6 +5,7 @@ import type { Sidecar, VirtualService } from "../api/types.js";
 import { hostSpecificityFor, labelsMatch, namespaceOf, type MeshModel, type ServiceModel } from "../model/mesh-model.js";
 import { hostPatternMatches } from "../model/host-match.js";
 import type { ProxyModel } from "../model/proxy.js";
+import { TranslationMemo } from "./translation-memo.js";
 
 function exported(exportTo: string[] | undefined, ownerNamespace: string, clientNamespace: string): boolean {
   const list = exportTo && exportTo.length > 0 ? exportTo : ["*"];
@@ -48,17 +49,13 @@ export function qualifyGateway(entry: string, vsNamespace: string): string {
   return entry === "mesh" || entry.includes("/") ? entry : `${vsNamespace}/${entry}`;
 }
 
-// virtualServicesFor is asked the same question once per service while a proxy is translated.
-const boundVirtualServices = new WeakMap<MeshModel, Map<string, VirtualService[]>>();
-
-/** VirtualServices bound to one of `gateways` ("mesh" or "ns/name"), visible from `clientNamespace`. */
-export function virtualServicesFor(model: MeshModel, gateways: string[], clientNamespace: string): VirtualService[] {
-  let memo = boundVirtualServices.get(model);
-  if (!memo) boundVirtualServices.set(model, (memo = new Map()));
-  const key = `${gateways.join(",")}|${clientNamespace}`;
-  let found = memo.get(key);
-  if (!found) memo.set(key, (found = selectVirtualServices(model, gateways, clientNamespace)));
-  return found;
+/**
+ * VirtualServices bound to one of `gateways` ("mesh" or "ns/name"), visible from `clientNamespace`.
+ * Asked the same question once per service while a proxy is translated: `memo` (the model's)
+ * answers repeats.
+ */
+export function virtualServicesFor(model: MeshModel, gateways: string[], clientNamespace: string, memo = new TranslationMemo()): VirtualService[] {
+  return memo.of(model).boundVirtualServices(`${gateways.join(",")}|${clientNamespace}`, () => selectVirtualServices(model, gateways, clientNamespace));
 }
 
 function selectVirtualServices(model: MeshModel, gateways: string[], clientNamespace: string): VirtualService[] {
