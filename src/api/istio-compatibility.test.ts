@@ -239,6 +239,16 @@ describe("real Istio fields: 'not supported yet', never 'unknown field'", () => 
     expect(warnings(ap)).toEqual([]);
   });
 
+  it("Sidecar ingress listeners and egress port/bind/captureMode (accepted, not applied by Weft): warnings, never silently ignored", () => {
+    const r = check("Sidecar", {
+      ingress: [{ port: { number: 9080, protocol: "HTTP", name: "http" }, defaultEndpoint: "127.0.0.1:8080" }],
+      egress: [{ port: { number: 9080, protocol: "HTTP", name: "http" }, bind: "127.0.0.1", captureMode: "NONE", hosts: ["./*"] }, { hosts: ["istio-system/*"] }],
+    });
+    expect(errors(r)).toEqual([]);
+    expect(warnings(r).map((w) => w.split(":")[0])).toEqual(["spec.ingress[0]", "spec.egress[0]"]);
+    expect(warnings(r)[1]).toContain("port, bind, captureMode ignored");
+  });
+
   it("AuthorizationPolicy when key source.trustDomain is accepted (Istio's attribute for the peer's trust domain)", () => {
     const ap = check("AuthorizationPolicy", { rules: [{ when: [{ key: "source.trustDomain", values: ["cluster.local"], notValues: ["legacy-*"] }] }] }, "security.istio.io/v1");
     expect(errors(ap)).toEqual([]);

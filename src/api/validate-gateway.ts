@@ -141,6 +141,8 @@ export function checkSidecarSpec(c: IssueCollector, value: unknown, path: string
       if (endpoint !== undefined && !/^(127\.0\.0\.1|0\.0\.0\.0|\[::1\]|\[::\]):\d{1,5}$/.test(endpoint) && !endpoint.startsWith("unix://")) {
         c.error(listener.at("defaultEndpoint"), `expected "127.0.0.1:PORT", "0.0.0.0:PORT", "[::1]:PORT", "[::]:PORT" or "unix://path", found ${describeValue(endpoint)}`);
       }
+      // Checked as Istio checks it, but not applied: say so rather than ignore it silently.
+      c.warning(itemPath, "Sidecar ingress listeners are not supported yet by Weft: its inbound listeners come from the ports of the services that select the workload; this listener (port, bind, defaultEndpoint) is ignored");
     },
     { itemDescription: "ingress listeners" },
   );
@@ -153,6 +155,10 @@ export function checkSidecarSpec(c: IssueCollector, value: unknown, path: string
       if (listener.has("port")) checkListenerPort(listener);
       checkBind(listener);
       listener.enumValue("captureMode", CAPTURE_MODES);
+      const ignored = ["port", "bind", "captureMode"].filter((k) => listener.has(k));
+      if (ignored.length > 0) {
+        c.warning(itemPath, `egress ${ignored.join(", ")} ${ignored.length === 1 ? "is" : "are"} not supported yet by Weft: the hosts of every egress listener apply to every port; ${ignored.join(", ")} ignored`);
+      }
       if (listener.require("hosts", 'a list of "namespace/host" entries such as "./*" or "istio-system/*"')) {
         listener.stringList("hosts", { nonEmpty: true, itemDescription: "hosts", checkItem: egressHostProblem });
       }
