@@ -68,4 +68,34 @@ describe("PushBudget", () => {
     expect(cut).toEqual(["unread-1", "unread-2", "unread-3"]);
     expect(budget.bytesOverdue).toBe(60);
   });
+
+  it("does not cut a stream whose response went unread for less than holdMs, and lets nothing push while overdue bytes exceed the limit", async () => {
+    // unread responses become overdue after 10 ms, but are cut only after 200 ms unread
+    const budget = new PushBudget(100, 200, () => undefined, 10);
+    const cut: string[] = [];
+    const releases = new Map<string, () => void>();
+    for (const name of ["slow-1", "slow-2", "slow-3"]) {
+      releases.set(name, budget.take(60, { unread: () => true, cutOff: () => { cut.push(name); releases.get(name)!(); } }));
+    }
+    await sleep(60);
+    // 180 overdue > 100, but all are younger than holdMs: nobody is cut yet, and no room to push
+    expect(budget.bytesOverdue).toBe(180);
+    expect(cut).toEqual([]);
+    expect(budget.available).toBe(false);
+    let woken = false;
+    budget.waitForRoom(() => (woken = true));
+    // slow-1's client catches up and answers: room again, and one waiter woken
+    releases.get("slow-1")!();
+    expect(budget.bytesOverdue).toBe(120);
+    expect(budget.available).toBe(false);
+    releases.get("slow-2")!();
+    expect(budget.available).toBe(true);
+    expect(woken).toBe(true);
+    // a fourth unread response pushes overdue above the limit again; once holdMs passes, the oldest unread goes
+    releases.set("slow-4", budget.take(60, { unread: () => true, cutOff: () => { cut.push("slow-4"); releases.get("slow-4")!(); } }));
+    const until = Date.now() + 5000;
+    while (cut.length === 0 && Date.now() < until) await sleep(20);
+    expect(cut).toEqual(["slow-3"]);
+    expect(budget.bytesOverdue).toBe(60);
+  });
 });
