@@ -7,6 +7,7 @@ import type { MeshSettings } from "../model/mesh-model.js";
 import { ConfigAggregator } from "../sources/config-aggregator.js";
 import { ConfigProblems, type ConfigProblemsReport } from "./config-problems.js";
 import { authorizationProviderIssues } from "../api/security/ext-authz-providers.js";
+import { OidcDiscovery } from "./oidc-discovery.js";
 import type { ConfigSource } from "../sources/config-source.js";
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from "./control-plane.js";
 import { MeshController, type ClassLimits } from "./mesh-controller.js";
@@ -82,6 +83,8 @@ export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" |
   /** Bounds on proxy classes (limit, release grace); metrics go to the control plane's registry. */
   classLimits?: Omit<ClassLimits, "metrics">;
   settings?: Partial<MeshSettings>;
+  /** How often issuers found by OpenID Connect discovery are discovered again. Default 20 min (Istio's). */
+  oidcRefreshMs?: number;
   /** Quiet time after a source's last change before the config is rebuilt (default 100 ms). */
   debounceMs?: number;
   /** Warn (log + issue) when one change removes at least this share (0..1) of a source's resources; default 0.5. */
@@ -279,16 +282,25 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
     });
   }
   let aggregator: ConfigAggregator | undefined;
+  let oidc: OidcDiscovery | undefined;
   if (opts.sources && opts.sources.length > 0) {
     aggregator = new ConfigAggregator(opts.sources, { debounceMs: opts.debounceMs, largeRemovalShare: opts.largeRemovalShare, sliceMs: opts.sliceMs ?? DEFAULT_SLICE_MS, logger: logger.child({ component: "config" }) });
-    const apply = (config: MeshConfig): Promise<void> => {
+    // RequestAuthentication rules without keys: their issuers' jwks_uri by OpenID Connect discovery.
+    let lastRaw: MeshConfig | undefined;
+    oidc = new OidcDiscovery({ logger: logger.child({ component: "oidc-discovery" }), onChange: () => void (lastRaw && apply(lastRaw)), ...(opts.oidcRefreshMs ? { refreshMs: opts.oidcRefreshMs } : {}) });
+    const apply = async (raw: MeshConfig): Promise<void> => {
+      lastRaw = raw;
+      await oidc!.prepare(raw); // bounded: TIMEOUT_MS per issuer, all at once
+      if (raw !== lastRaw) return; // a newer config arrived while discovering; it is applied instead
+      const { config, issues: discoveryIssues } = oidc!.apply(raw);
       // CUSTOM AuthorizationPolicies whose ext_authz provider cannot be used (mesh settings + services).
       const providerIssues = authorizationProviderIssues(config, opts.settings?.authorizationProviders ?? []);
-      logIssues(logger, providerIssues.length ? { ...config, issues: [...config.issues, ...providerIssues] } : config);
+      const extra = [...providerIssues, ...discoveryIssues];
+      logIssues(logger, extra.length ? { ...config, issues: [...config.issues, ...extra] } : config);
       // Problems are shown as soon as the config is read (before its generation finishes).
-      if (problems.record({ issues: [...config.issues, ...providerIssues] })) opts.onProblemsChanged?.(problems.report());
+      if (problems.record({ issues: [...config.issues, ...extra] })) opts.onProblemsChanged?.(problems.report());
       return controller!.applyConfig(config).then(
-        () => opts.onApplied?.(config),
+        () => opts.onApplied?.(raw),
         (err: Error) => logger.error({ err: err.message }, "applying the mesh config failed; proxies keep their last good snapshots"),
       );
     };
@@ -297,6 +309,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       initial = await aggregator.start((config) => void apply(config));
     } catch (err) {
       await aggregator.close();
+      oidc?.close();
       security?.certificates.close();
       xdsServing?.close();
       await cp.close(0);
@@ -396,6 +409,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
       await leader.close();
       await rootPublisher?.close();
       await aggregator?.close();
+      oidc?.close();
       controller?.close();
       clearTimeout(bundleRetry);
       security?.credentials.close();

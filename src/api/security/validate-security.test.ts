@@ -194,6 +194,14 @@ describe("AuthorizationPolicy", () => {
 });
 
 describe("RequestAuthentication", () => {
+  it("without jwks or jwksUri, reads the issuer as the URL of OpenID Connect discovery", () => {
+    const rule = (issuer: string) => check({ apiVersion: "security.istio.io/v1", kind: "RequestAuthentication", metadata: { name: "r", namespace: "foo" }, spec: { jwtRules: [{ issuer }] } });
+    expect(problems(rule("https://accounts.example.com"))).toEqual([]);
+    expect(problems(rule("accounts.example.com"))).toEqual([
+      'spec.jwtRules[0].issuer: without jwks or jwksUri the keys are found by OpenID Connect discovery of the issuer, so it must be a URL: expected an http:// or https:// URL such as "https://example.com/.well-known/jwks.json", found the string "accounts.example.com"',
+    ]);
+  });
+
   it("reports every problem of the invalid fixture", () => {
     const [broken] = fixtureProblems("invalid/request-authentication.yaml");
     expect(broken!.slice(0, -1)).toEqual([
@@ -202,7 +210,6 @@ describe("RequestAuthentication", () => {
       'spec.jwtRules[0].jwks: keys[0] (kty "EC") is not a usable public key: Invalid JWK EC key',
       "spec.jwtRules[0]: expected only one of jwks and jwksUri, found both",
       "[warning] spec.jwtRules[1].fromCookies: is an Istio field that Weft does not support yet; it is ignored (supported here: issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, outputPayloadToHeader, forwardOriginalToken, outputClaimToHeaders, spaceDelimitedClaims)",
-      "spec.jwtRules[1]: expected jwksUri (where to fetch the issuer's keys) or jwks (the keys inline): finding the keys through OpenID Connect discovery of the issuer is not supported yet",
       'spec.jwtRules[1].fromHeaders[0].name: required field is missing: expected a header name such as "authorization"',
       'spec.jwtRules[1].outputClaimToHeaders[1].header: duplicate header "X-Sub": outputClaimToHeaders[0] already sets it; each header must be unique',
     ]);

@@ -390,8 +390,11 @@ function checkJwtRule(c: IssueCollector, value: unknown, path: string): string |
     if (problem) c.error(rule.at("jwks"), problem);
   }
   if (rule.has("jwks") && rule.has("jwksUri")) c.error(path, "expected only one of jwks and jwksUri, found both");
-  if (!rule.has("jwks") && !rule.has("jwksUri")) {
-    c.error(path, "expected jwksUri (where to fetch the issuer's keys) or jwks (the keys inline): finding the keys through OpenID Connect discovery of the issuer is not supported yet");
+  if (!rule.has("jwks") && !rule.has("jwksUri") && issuer !== undefined) {
+    // Neither: the control plane finds the keys by OpenID Connect discovery of the issuer
+    // (<issuer>/.well-known/openid-configuration -> jwks_uri; src/runner/oidc-discovery.ts).
+    const problem = jwksUriProblem(issuer);
+    if (problem) c.error(`${path}.issuer`, `without jwks or jwksUri the keys are found by OpenID Connect discovery of the issuer, so it must be a URL: ${problem}`);
   }
 
   rule.list("fromHeaders", (item, itemPath) => {
