@@ -17,6 +17,7 @@ import { OidcDiscovery } from "../src/runner/oidc-discovery.js";
 import { silentLogger } from "../src/log/logger.js";
 import { buildJwtAuthnFilter, jwksClusterName } from "../src/translate/security/jwt.js";
 import { httpListener, loadSecurityYaml } from "../src/translate/security/testdata/harness.js";
+import { eventually } from "./harness/http.js";
 
 let issuerServer: Server;
 let issuer: string;
@@ -95,21 +96,11 @@ async function status(headers: Record<string, string> = {}): Promise<number> {
   return (await fetch(`http://127.0.0.1:${envoyPort}/`, { headers, signal: AbortSignal.timeout(10_000) })).status;
 }
 
-/** Envoy fetches remote JWKS asynchronously: poll (bounded) until a valid token passes. */
-async function eventually(fn: () => Promise<number>, want: number, timeoutMs = 15_000): Promise<number> {
-  const end = Date.now() + timeoutMs;
-  let last = await fn();
-  while (last !== want && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 100));
-    last = await fn();
-  }
-  return last;
-}
-
 describe("OpenID Connect discovery (RequestAuthentication without jwks/jwksUri)", () => {
   it("the discovered jwks_uri is used: Envoy verifies the issuer's tokens with the keys found there", async () => {
     const rule = (resolved.config.resources[0]!.resource as unknown as RequestAuthentication).spec.jwtRules![0]!;
     expect(rule.jwksUri).toBe(issuer.replace("/realm", "/keys"));
+    // Envoy fetches the remote JWKS asynchronously: poll (bounded) until a valid token passes.
     expect(await eventually(async () => status({ authorization: `Bearer ${await token(issuer)}` }), 200)).toBe(200);
     expect(await status({ authorization: "Bearer garbage" })).toBe(401);
     expect(await status()).toBe(200); // no token: RequestAuthentication alone lets it through

@@ -21,7 +21,7 @@ import { startMeshRunner, type MeshRunner } from "../src/runner/mesh-runner.js";
 import { waitForAllSynced } from "../src/runner/wait-for-sync.js";
 import { AGENT_PORT, fetchFromPod, startPodAgent } from "./harness/pod-agent.js";
 import { startSecureSidecar } from "./harness/secure-sidecar.js";
-import { httpGet } from "./harness/http.js";
+import { eventually, httpGet } from "./harness/http.js";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 
 const support = await captureSupport();
@@ -210,17 +210,6 @@ describe.skipIf(!support.transparent)(`security with real Envoy in pods${support
     for (let i = 0; i < 100 && applied === before; i++) await new Promise((r) => setTimeout(r, 50));
     expect(await waitForAllSynced(runner.cp.xds.registry, (key) => runner.cp.cache.get(key), 15_000)).toBe(true);
     await new Promise((r) => setTimeout(r, 300)); // listener updates take effect for new connections
-  }
-
-  /** Polls until `fn` returns `want` (config changes reach Envoy asynchronously). */
-  async function eventually<T>(fn: () => Promise<T>, want: T, timeoutMs = 15_000): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    let last = await fn();
-    while (last !== want && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 100));
-      last = await fn();
-    }
-    return last;
   }
 
   /** Plaintext from the host straight to the server pod (no client sidecar). */

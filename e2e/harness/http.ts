@@ -83,3 +83,17 @@ export async function requestLoop(opts: RequestLoopOptions): Promise<RequestLoop
   }
   return result;
 }
+
+/**
+ * Polls `fn` until it returns `want` or `timeoutMs` passes (config changes reach Envoy
+ * asynchronously); returns the last value, so the caller's expect shows what was seen.
+ */
+export async function eventually<T>(fn: () => Promise<T>, want: T, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last = await fn();
+  while (last !== want && Date.now() < end) {
+    await sleep(100);
+    last = await fn();
+  }
+  return last;
+}
