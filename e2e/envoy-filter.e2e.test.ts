@@ -4,7 +4,6 @@
 // (envoy.filters.http.lua) added to a sidecar's outbound HTTP adds a response header. No pods:
 // the gateway and an explicit-mode sidecar run on loopback ports picked free.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { validateResource, parseDocuments } from "../src/api/validate-resource.js";
 import { freePort } from "../src/runner/free-port.js";
 import { httpGet } from "./harness/http.js";
 import { TestMesh } from "./harness/mesh.js";
@@ -118,13 +117,7 @@ spec:
 ---
 `;
 
-  /** Applies YAML after checking it with the real validator (no errors allowed). */
-  const apply = async (yaml: string) => {
-    const { docs, issues } = parseDocuments(yaml, "e2e.yaml");
-    for (const d of docs) issues.push(...validateResource(d.value, { file: "e2e.yaml", document: d.document }).issues);
-    expect(issues.filter((i) => i.severity === "error")).toEqual([]);
-    await mesh.apply(yaml);
-  };
+  const apply = (yaml: string) => mesh.applyValid(yaml);
 
   beforeAll(async () => {
     upstream = await startUpstream("web");

@@ -4,7 +4,6 @@
 // No pods: the gateway runs on a loopback port picked free.
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseDocuments, validateResource } from "../src/api/validate-resource.js";
 import { freePort } from "../src/runner/free-port.js";
 import { eventually, httpGet } from "./harness/http.js";
 import { TestMesh } from "./harness/mesh.js";
@@ -90,12 +89,7 @@ spec:
 ---
 `;
 
-  const apply = async (yaml: string) => {
-    const { docs, issues } = parseDocuments(yaml, "e2e.yaml");
-    for (const d of docs) issues.push(...validateResource(d.value, { file: "e2e.yaml", document: d.document }).issues);
-    expect(issues.filter((i) => i.severity === "error")).toEqual([]);
-    await mesh.apply(yaml);
-  };
+  const apply = (yaml: string) => mesh.applyValid(yaml);
   const get = (path: string, headers: Record<string, string> = {}) =>
     httpGet(`http://127.0.0.1:${gatewayPort}${path}`, { headers: { host: "web.example.com", ...headers }, timeoutMs: 5000 });
   const token = (key: CryptoKey, iss = ISSUER) => {

@@ -3,7 +3,8 @@
 // configuration, so tests assert on traffic, not on timing.
 import { parseAllDocuments } from "yaml";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
-import type { MeshConfig, NetworkingResource } from "../../src/api/types.js";
+import { formatIssue, type MeshConfig, type NetworkingResource } from "../../src/api/types.js";
+import { parseDocuments, validateResource } from "../../src/api/validate-resource.js";
 import { renderBootstrap, type BootstrapOptions } from "../../src/envoy/bootstrap.js";
 import { startEnvoy, type EnvoyProcess, type StartEnvoyOptions } from "../../src/envoy/envoy-process.js";
 import type { MeshSettings } from "../../src/model/mesh-model.js";
@@ -72,6 +73,15 @@ export class TestMesh {
   async apply(yaml: string): Promise<void> {
     this.controller.setConfig(meshConfigFromYaml(yaml));
     await this.waitForSync();
+  }
+
+  /** As `apply`, after the real validator found no error in the YAML (a test's input must be what Istio accepts). */
+  async applyValid(yaml: string): Promise<void> {
+    const { docs, issues } = parseDocuments(yaml, "e2e.yaml");
+    for (const d of docs) issues.push(...validateResource(d.value, { file: "e2e.yaml", document: d.document }).issues);
+    const errors = issues.filter((i) => i.severity === "error");
+    if (errors.length) throw new Error(`test YAML refused by the validator:\n${errors.map(formatIssue).join("\n")}`);
+    await this.apply(yaml);
   }
 
   async waitForSync(timeoutMs = 20_000): Promise<void> {
