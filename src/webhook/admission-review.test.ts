@@ -29,7 +29,7 @@ describe("reviewAdmission", () => {
 
   it("returns warnings without denying, bounded in number and length", () => {
     // 15 rules with distinct matches (so none is unreachable, IST0130), each with one warning
-    const rule = (i: number) => ({ match: [{ uri: { prefix: `/p${i}` } }], route: [{ destination: { host: "reviews" }, weight: 50 }] });
+    const rule = (i: number) => ({ match: [{ uri: { exact: `/p${i}` } }], route: [{ destination: { host: "reviews" }, weight: 50 }] });
     const d = reviewAdmission(review({ kind: vsKind, object: vs({ hosts: ["reviews"], http: Array.from({ length: 15 }, (_, i) => rule(i)) }) }));
     expect(d.outcome).toBe("allowed");
     const warnings = d.answer.response.warnings!;
