@@ -4,7 +4,7 @@
 import type { Cluster } from "../../generated/envoy/config/cluster/v3/cluster.js";
 import type { ClusterLoadAssignment } from "../../generated/envoy/config/endpoint/v3/endpoint.js";
 import type { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
-import type { Filter, FilterChain } from "../../generated/envoy/config/listener/v3/listener_components.js";
+import type { FilterChain } from "../../generated/envoy/config/listener/v3/listener_components.js";
 import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
 import type { VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import { TrafficDirection } from "../../generated/envoy/config/core/v3/base.js";
@@ -24,10 +24,8 @@ import { TranslationMemo } from "./translation-memo.js";
 import type { MeshSecurity } from "./mtls.js";
 import { sideTelemetry } from "./listener-telemetry.js";
 import { buildAutoPassthrough, isAutoPassthrough } from "./auto-passthrough.js";
-import { buildHttpRbacFilters, buildNetworkRbacFilters, selectPolicies } from "./security/authorization.js";
-import { buildJwksClusters, buildJwtAuthnFilter } from "./security/jwt.js";
-import { authorizerHostnames, buildCustomHttpFilters, buildCustomNetworkFilters } from "./security/ext-authz.js";
-import type { HttpFilter } from "../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js";
+import { workloadAccessControl } from "./security/access-control.js";
+import { authorizerHostnames } from "./security/ext-authz.js";
 
 interface BoundServer {
   gateway: string; // "ns/name"
@@ -95,7 +93,9 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
   const telemetry = sideTelemetry(model, proxy, "client");
   const visible = visibleServices(model, proxy);
   const sniDnat: { clusters: Cluster[]; endpoints: ClusterLoadAssignment[] } = { clusters: [], endpoints: [] };
-  const access = gatewayAccessControl(model, proxy, security);
+  // AuthorizationPolicy and RequestAuthentication selecting the gateway run on its listeners, as Istio's;
+  // callers are mostly outside the mesh: ipBlocks match the client's address, remoteIpBlocks x-forwarded-for.
+  const access = workloadAccessControl(model, proxy, security?.trustDomain ?? "cluster.local");
   for (const [port, servers] of [...byPort.entries()].sort(([a], [b]) => a - b)) {
     const chains: FilterChain[] = [];
     let needsTlsInspector = false;
@@ -167,29 +167,6 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
   const services = [...new Set([...visible, ...telemetry.providerServices, ...authorizers])];
   const { clusters, endpoints } = buildOutboundClusters(model, proxy, services, security?.secrets ? security.trustDomain : undefined, memo);
   return { clusters: [...clusters, ...access.clusters, ...dedupeByName(sniDnat.clusters, (c) => c.name!)], endpoints: [...endpoints, ...dedupeByName(sniDnat.endpoints, (e) => e.clusterName ?? "")], listeners, routes };
-}
-
-/**
- * AuthorizationPolicy and RequestAuthentication on a gateway, as Istio applies them: policies whose
- * selector matches the gateway's labels in its namespace (or the root namespace) run on every HTTP
- * connection manager it serves (jwt_authn, CUSTOM, then RBAC DENY/ALLOW) and, for RBAC and CUSTOM
- * with a gRPC provider, on its TCP and TLS-passthrough chains. Callers are usually outside the
- * mesh: `ipBlocks` match the downstream address, `remoteIpBlocks` the one derived from
- * x-forwarded-for.
- */
-function gatewayAccessControl(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity): { httpFilters: HttpFilter[]; networkFilters: (statPrefix: string) => Filter[]; clusters: Cluster[] } {
-  const trustDomain = security?.trustDomain ?? "cluster.local";
-  const workload = { namespace: proxy.namespace, labels: proxy.labels, rootNamespace: model.settings.rootNamespace };
-  const authz = selectPolicies(model.authorizationPolicies, workload);
-  const requestAuthentications = selectPolicies(model.requestAuthentications, workload);
-  const authorizers = { providers: model.settings.authorizationProviders, service: (hostname: string) => model.serviceByHost.get(hostname) };
-  const jwt = buildJwtAuthnFilter(requestAuthentications);
-  const httpFilters = [...(jwt ? [jwt] : []), ...buildCustomHttpFilters(authz, authorizers, { trustDomain }), ...buildHttpRbacFilters(authz, { trustDomain })];
-  return {
-    httpFilters,
-    networkFilters: (statPrefix) => [...buildCustomNetworkFilters(authz, authorizers, { trustDomain, statPrefix }), ...buildNetworkRbacFilters(authz, { trustDomain, statPrefix })],
-    clusters: buildJwksClusters(requestAuthentications),
-  };
 }
 
 /** The first of each name (SNI-DNAT clusters of two AUTO_PASSTHROUGH ports may coincide). */

@@ -34,9 +34,8 @@ import {
 } from "./naming.js";
 import { destinationRuleFor, effectivePolicy } from "./traffic-policy.js";
 import { TLS_MODE_LABEL, inboundMtlsSocket, type MeshSecurity } from "./mtls.js";
-import { buildHttpRbacFilters, buildNetworkRbacFilters, selectPolicies } from "./security/authorization.js";
-import { buildJwksClusters, buildJwtAuthnFilter } from "./security/jwt.js";
-import { authorizerHostnames, buildCustomHttpFilters, buildCustomNetworkFilters } from "./security/ext-authz.js";
+import { workloadAccessControl } from "./security/access-control.js";
+import { authorizerHostnames } from "./security/ext-authz.js";
 import { effectiveMtlsMode } from "./security/peer-authentication.js";
 import { outboundPolicy, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
 import { sideTelemetry, telemetryLabelKeys, type SideTelemetry } from "./listener-telemetry.js";
@@ -269,13 +268,8 @@ function inboundListenerAndClusters(model: MeshModel, memo: TranslationMemo, pro
   const mtls = security?.secrets ? security : undefined;
   const trustDomain = security?.trustDomain ?? "cluster.local";
   const workload = { namespace: proxy.namespace, labels: proxy.labels, rootNamespace: model.settings.rootNamespace };
-  const authz = selectPolicies(model.authorizationPolicies, workload);
-  // AuthorizationPolicy CUSTOM: the mesh settings' ext_authz providers, reached through their services' outbound clusters.
-  const authorizers = { providers: model.settings.authorizationProviders, service: (hostname: string) => model.serviceByHost.get(hostname) };
-  const requestAuthentications = selectPolicies(model.requestAuthentications, workload);
-  const jwt = buildJwtAuthnFilter(requestAuthentications);
-  // Clusters Envoy fetches remote JWKS through (RequestAuthentication jwksUri).
-  clusters.push(...buildJwksClusters(requestAuthentications));
+  const access = workloadAccessControl(model, proxy, trustDomain);
+  clusters.push(...access.clusters);
   const tlsPorts: number[] = [];
   const sniffedPorts: number[] = [];
   const telemetry = sideTelemetry(model, proxy, "server");
@@ -290,10 +284,10 @@ function inboundListenerAndClusters(model: MeshModel, memo: TranslationMemo, pro
         buildHttpConnectionManager(
           `inbound_0.0.0.0_${target}`,
           { inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [inboundRoute(cluster, p.protocol)] }] } },
-          { direction: "inbound", forwardClientCert: !!mtls, authFilters: [...(jwt ? [jwt] : []), ...buildCustomHttpFilters(authz, authorizers, { trustDomain }), ...buildHttpRbacFilters(authz, { trustDomain })], telemetry },
+          { direction: "inbound", forwardClientCert: !!mtls, authFilters: access.httpFilters, telemetry },
         ),
       ];
-      const tcp = [...buildCustomNetworkFilters(authz, authorizers, { trustDomain, statPrefix: `inbound_${target}` }), ...buildNetworkRbacFilters(authz, { trustDomain, statPrefix: `inbound_${target}` }), buildTcpProxy(`inbound|${target}||${s.hostname}`, { cluster }, telemetry.accessLog)];
+      const tcp = [...access.networkFilters(`inbound_${target}`), buildTcpProxy(`inbound|${target}||${s.hostname}`, { cluster }, telemetry.accessLog)];
       const filters = isHttpProtocol(p.protocol) ? http : tcp;
       const sniffed = p.protocol === "AUTO";
       const chain = (suffix: string, match: FilterChainMatch, chainFilters: FilterChain["filters"], tls = false): FilterChain => ({
