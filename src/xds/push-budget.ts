@@ -122,24 +122,24 @@ export class PushBudget {
   private cutOverdue(): void {
     if (this.overdue <= this.limitBytes) return;
     const now = Date.now();
-    let youngest: number | undefined;
+    let nextDueFrom: number | undefined; // when the oldest entry too young to cut was taken
     for (const entry of [...this.overdueEntries]) {
       if (this.overdue <= this.limitBytes) return;
       if (!this.overdueEntries.has(entry) || !entry.owner?.unread()) continue;
       const unreadMs = now - entry.takenAt;
       if (unreadMs < this.holdMs) {
-        youngest ??= entry.takenAt;
+        nextDueFrom ??= entry.takenAt;
         continue;
       }
       // The owner ends its stream, which releases this entry (and its others).
       entry.owner.cutOff(unreadMs);
     }
-    if (youngest !== undefined && this.overdue > this.limitBytes && !this.recheck) {
+    if (nextDueFrom !== undefined && this.overdue > this.limitBytes && !this.recheck) {
       this.recheck = setTimeout(() => {
         this.recheck = undefined;
         this.cutOverdue();
         this.wakeIfRoom();
-      }, youngest + this.holdMs - now);
+      }, nextDueFrom + this.holdMs - now);
       this.recheck.unref();
     }
   }
