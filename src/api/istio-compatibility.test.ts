@@ -239,14 +239,66 @@ describe("real Istio fields: 'not supported yet', never 'unknown field'", () => 
     expect(warnings(ap)).toEqual([]);
   });
 
-  it("Sidecar ingress listeners and egress port/bind/captureMode (accepted, not applied by Weft): warnings, never silently ignored", () => {
+  it("Sidecar ingress listeners (port, bind, captureMode, defaultEndpoint, tls, connectionPool) and inboundConnectionPool are accepted and applied (no warning); egress port/bind/captureMode still warned", () => {
     const r = check("Sidecar", {
-      ingress: [{ port: { number: 9080, protocol: "HTTP", name: "http" }, defaultEndpoint: "127.0.0.1:8080" }],
+      ingress: [
+        { port: { number: 9080, protocol: "HTTP", name: "http" }, defaultEndpoint: "127.0.0.1:8080", connectionPool: { http: { http1MaxPendingRequests: 10 } } },
+        { port: { number: 9081, protocol: "TCP", name: "tcp" }, defaultEndpoint: "0.0.0.0:8081", captureMode: "NONE", bind: "10.0.0.1" },
+        { port: { number: 9082, protocol: "HTTPS", name: "https" }, defaultEndpoint: "unix:///var/run/app.sock", tls: { mode: "SIMPLE", serverCertificate: "/etc/certs/cert.pem", privateKey: "/etc/certs/key.pem" } },
+        { port: { number: 9083, protocol: "grpc" }, captureMode: "IPTABLES" },
+        { port: { number: 9084, protocol: "HTTP" }, defaultEndpoint: "[::1]:8084" },
+      ],
+      inboundConnectionPool: { tcp: { maxConnections: 100 } },
       egress: [{ port: { number: 9080, protocol: "HTTP", name: "http" }, bind: "127.0.0.1", captureMode: "NONE", hosts: ["./*"] }, { hosts: ["istio-system/*"] }],
     });
     expect(errors(r)).toEqual([]);
-    expect(warnings(r).map((w) => w.split(":")[0])).toEqual(["spec.ingress[0]", "spec.egress[0]"]);
-    expect(warnings(r)[1]).toContain("port, bind, captureMode ignored");
+    expect(warnings(r).map((w) => w.split(":")[0])).toEqual(["spec.egress[0]"]);
+    expect(warnings(r)[0]).toContain("port, bind, captureMode ignored");
+  });
+
+  it("Sidecar ingress refused as Istio refuses it: duplicate ports, a unix bind, a bad defaultEndpoint, targetPort, tls on a plain port, ISTIO_MUTUAL / credentialName / subjectAltNames / httpsRedirect in tls, SIMPLE without a certificate, a missing protocol", () => {
+    const r = check("Sidecar", {
+      ingress: [
+        { port: { number: 9080, protocol: "HTTP" }, defaultEndpoint: "127.0.0.1:8080" },
+        { port: { number: 9080, protocol: "TCP" }, bind: "unix:///tmp/x.sock" },
+        { port: { number: 9081, protocol: "HTTP" }, defaultEndpoint: "10.1.2.3:8080" },
+        { port: { number: 9082, protocol: "HTTP", targetPort: 8080 }, defaultEndpoint: "127.0.0.1:0" },
+        { port: { number: 9083, protocol: "HTTP" }, tls: { mode: "SIMPLE", serverCertificate: "/c", privateKey: "/k" } },
+        { port: { number: 9084, protocol: "HTTPS" }, tls: { mode: "ISTIO_MUTUAL", credentialName: "x", subjectAltNames: ["a"], httpsRedirect: true } },
+        { port: { number: 9085, protocol: "TLS" }, tls: { mode: "MUTUAL", serverCertificate: "/c" } },
+        { port: { number: 9086 }, defaultEndpoint: "unix://relative" },
+      ],
+    });
+    expect(errors(r).map((e) => e.split(":")[0])).toEqual([
+      "spec.ingress[1].port",
+      "spec.ingress[1].bind",
+      "spec.ingress[2].defaultEndpoint",
+      "spec.ingress[3].port.targetPort",
+      "spec.ingress[3].defaultEndpoint",
+      "spec.ingress[4].tls",
+      "spec.ingress[5].tls.subjectAltNames",
+      "spec.ingress[5].tls.httpsRedirect",
+      "spec.ingress[5].tls.credentialName",
+      "spec.ingress[5].tls.mode",
+      "spec.ingress[6].tls",
+      "spec.ingress[6].tls",
+      "spec.ingress[7].port.protocol",
+      "spec.ingress[7].defaultEndpoint",
+    ]);
+  });
+
+  it("Sidecar egress port 0 needs a unix:// bind and a unix bind needs port 0 (Istio's unix domain socket listeners); ports unique", () => {
+    const ok = check("Sidecar", { egress: [{ port: { number: 0, protocol: "HTTP" }, bind: "unix:///var/run/out.sock", hosts: ["./*"] }, { hosts: ["*/*"] }] });
+    expect(errors(ok)).toEqual([]);
+    const bad = check("Sidecar", {
+      egress: [
+        { port: { number: 0, protocol: "HTTP" }, bind: "127.0.0.1", hosts: ["./*"] },
+        { port: { number: 80, protocol: "HTTP" }, bind: "unix:///x.sock", hosts: ["./*"] },
+        { port: { number: 80, protocol: "HTTP" }, hosts: ["./*"] },
+        { port: { number: 0, protocol: "HTTP" }, bind: "unix:///y.sock", captureMode: "IPTABLES", hosts: ["./*"] },
+      ],
+    });
+    expect(errors(bad).map((e) => e.split(":")[0])).toEqual(["spec.egress[0].bind", "spec.egress[1].bind", "spec.egress[2].port", "spec.egress[3].captureMode"]);
   });
 
   it("AuthorizationPolicy when key source.trustDomain is accepted (Istio's attribute for the peer's trust domain)", () => {

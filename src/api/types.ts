@@ -431,7 +431,11 @@ export interface IstioEgressListener {
 export interface IstioIngressListener {
   port: { number: number; protocol?: string; name?: string };
   bind?: string;
+  captureMode?: "DEFAULT" | "IPTABLES" | "NONE";
+  /** "127.0.0.1:PORT", "[::1]:PORT" (loopback), "0.0.0.0:PORT", "[::]:PORT" (the workload's own address), "unix://path"; unset: where the connection was going. */
   defaultEndpoint?: string;
+  tls?: ServerTLSSettings;
+  connectionPool?: ConnectionPoolSettings;
 }
 
 export interface SidecarSpec {
@@ -439,6 +443,8 @@ export interface SidecarSpec {
   ingress?: IstioIngressListener[];
   egress?: IstioEgressListener[];
   outboundTrafficPolicy?: { mode: "ALLOW_ANY" | "REGISTRY_ONLY" };
+  /** Connection pool of every inbound cluster (an ingress listener's connectionPool wins for its port). */
+  inboundConnectionPool?: ConnectionPoolSettings;
 }
 
 export type Sidecar = Base<"Sidecar", SidecarSpec>;

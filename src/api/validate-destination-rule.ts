@@ -178,8 +178,9 @@ function checkLocalityLb(locality: CheckedObject): void {
   locality.boolean("enabled");
 }
 
-function checkConnectionPool(policy: CheckedObject): void {
-  const pool = policy.object("connectionPool", ["tcp", "http"]);
+/** A ConnectionPoolSettings field (`key`) of `policy`: DestinationRule traffic policies, Sidecar inbound pools. */
+export function checkConnectionPool(policy: CheckedObject, key = "connectionPool"): void {
+  const pool = policy.object(key, ["tcp", "http"]);
   if (!pool) return;
   const tcp = pool.object("tcp", TCP_POOL_FIELDS, ["maxConnectionDuration", "idleTimeout"]);
   if (tcp) {

@@ -33,9 +33,11 @@
 //   - inbound: traffic arrives where the peer addresses it. A sidecar's inbound listener
 //     only sees it when peers target the sidecar's inbound port (the workload's endpoints
 //     advertise <pod ip>:<inbound port>, and the inbound listener forwards to the app on
-//     127.0.0.1:<app port>, the app listening on 127.0.0.1 only). The translator builds
-//     no inbound listener in explicit mode yet, so today inbound goes straight to the app
-//     and inbound policy (mTLS, authorization) is not enforced for explicit-mode workloads.
+//     127.0.0.1:<app port>, the app listening on 127.0.0.1 only). In explicit mode the
+//     translator builds inbound listeners only from a Sidecar resource's `ingress` listeners
+//     (each bound to its port, forwarding to its defaultEndpoint, as Istio); without one,
+//     inbound goes straight to the app and inbound policy (mTLS, authorization) is not
+//     enforced for explicit-mode workloads.
 // This module only decides (captureSupport) and, in transparent mode, captures; the
 // translation layer builds the listeners for both modes.
 //

@@ -197,22 +197,53 @@ export function buildOutboundCluster(service: ServiceModel, port: ServicePortMod
 }
 
 /**
- * The cluster to the local app for one inbound port, as Istio's: to the address the caller
- * asked for (the pod IP and port, ORIGINAL_DST), from 127.0.0.6 so the capture rules let it
- * through and the app sees a source that is not its own loopback, without connection limits.
- * An app listening only on 127.0.0.1 is not reachable from other pods (as with Istio).
+ * Where an inbound cluster sends: "original" (where the caller was going: the pod IP and
+ * port), "workload" (the pod IP, another port: a Sidecar ingress defaultEndpoint
+ * "0.0.0.0:PORT"), "loopback" (127.0.0.1 or ::1 and a port) or "unix" (a socket path).
  */
-export function buildInboundCluster(port: number, protocol: ServicePortModel["protocol"], serviceHost?: string): Cluster {
+export type LocalAppEndpoint = { kind: "original" } | { kind: "workload"; port: number } | { kind: "loopback"; address: string; port: number } | { kind: "unix"; path: string };
+
+/**
+ * The cluster to the local app for one inbound port, as Istio's: by default to the address the
+ * caller asked for (the pod IP and port, ORIGINAL_DST), from 127.0.0.6 so the capture rules let
+ * it through and the app sees a source that is not its own loopback, without connection limits.
+ * An app listening only on 127.0.0.1 is not reachable from other pods (as with Istio) unless a
+ * Sidecar ingress listener's defaultEndpoint says so (`endpoint`). `connectionPool`: the
+ * Sidecar's (inboundConnectionPool or the ingress listener's), as on outbound clusters.
+ */
+export function buildInboundCluster(
+  port: number,
+  protocol: ServicePortModel["protocol"],
+  serviceHost?: string,
+  opts: { endpoint?: LocalAppEndpoint; connectionPool?: EffectivePolicy["connectionPool"] } = {},
+): Cluster {
   const http2 = protocol === "HTTP2" || protocol === "GRPC";
-  return {
-    ...originalDstCluster(inboundClusterName(port)),
+  const endpoint = opts.endpoint ?? { kind: "original" };
+  const name = inboundClusterName(port);
+  const fixed = endpoint.kind === "loopback" || endpoint.kind === "unix";
+  const cluster: Cluster = {
+    ...(fixed
+      ? {
+          name,
+          type: Cluster_DiscoveryType.STATIC,
+          connectTimeout: toProtoDuration(DEFAULT_CONNECT_TIMEOUT),
+          circuitBreakers: circuitBreakers(),
+          loadAssignment: {
+            clusterName: name,
+            endpoints: [{ lbEndpoints: [{ endpoint: { address: endpoint.kind === "unix" ? { pipe: { path: endpoint.path, mode: 0 } } : socketAddress(endpoint.address, endpoint.port) } }] }],
+          },
+        }
+      : originalDstCluster(name)),
     ...(serviceHost ? { altStatName: inboundClusterStatName(port, serviceHost) } : {}),
     trackClusterStats: REQUEST_SIZE_STATS,
-    upstreamBindConfig: { sourceAddress: { address: INBOUND_PASSTHROUGH_SOURCE, portValue: 0 } },
+    // Loopback and sockets need no way around the capture rules (as Istio: no bind for localhost).
+    ...(fixed ? {} : { upstreamBindConfig: { sourceAddress: { address: INBOUND_PASSTHROUGH_SOURCE, portValue: 0 } } }),
+    ...(endpoint.kind === "workload" ? { originalDstLbConfig: { useHttpHeader: false, httpHeaderName: "", upstreamPortOverride: endpoint.port } } : {}),
     ...(http2
       ? { typedExtensionProtocolOptions: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": packAny(EXTENSION_TYPES.httpProtocolOptions, { explicitHttpConfig: { http2ProtocolOptions: {} } }) } }
       : protocol === "AUTO" ? { typedExtensionProtocolOptions: downstreamProtocol() } : {}),
   };
+  return opts.connectionPool ? applyPolicy(cluster, { connectionPool: opts.connectionPool }, { number: port, name: "", protocol, targetPort: port }) : cluster;
 }
 
 /**

@@ -22,6 +22,7 @@ import { buildOutboundClusters } from "./sidecar.js";
 import { virtualServicesFor, visibleServices } from "./visibility.js";
 import { TranslationMemo } from "./translation-memo.js";
 import type { MeshSecurity } from "./mtls.js";
+import { serverTlsSocket } from "./server-tls.js";
 import { sideTelemetry } from "./listener-telemetry.js";
 import { buildAutoPassthrough, isAutoPassthrough } from "./auto-passthrough.js";
 import { workloadAccessControl } from "./security/access-control.js";
@@ -61,20 +62,6 @@ function httpRouteConfig(model: MeshModel, memo: TranslationMemo, proxy: ProxyMo
   }
   // As Istio's gateways: the port in Host does not take part in matching.
   return { name: gatewayRouteName(port), virtualHosts: hosts, ignorePortInHostMatching: true };
-}
-
-function tlsContext(server: Server) {
-  const tls = server.tls!;
-  return {
-    name: "envoy.transport_sockets.tls",
-    typedConfig: packAny(EXTENSION_TYPES.downstreamTlsContext, {
-      commonTlsContext: {
-        tlsCertificates: [{ certificateChain: { filename: tls.serverCertificate ?? "" }, privateKey: { filename: tls.privateKey ?? "" } }],
-        ...(tls.mode === "MUTUAL" && tls.caCertificates ? { validationContext: { trustedCa: { filename: tls.caCertificates } } } : {}),
-      },
-      ...(tls.mode === "MUTUAL" ? { requireClientCertificate: true } : {}),
-    }),
-  };
 }
 
 export function translateGateway(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, memo = new TranslationMemo()): ProxyResources {
@@ -119,7 +106,7 @@ export function translateGateway(model: MeshModel, proxy: ProxyModel, security?:
         chains.push({
           name: `https_${port}_${s.gateway}`,
           filterChainMatch: { transportProtocol: "tls", ...(names.length ? { serverNames: names } : {}) },
-          transportSocket: tlsContext(s.server),
+          transportSocket: serverTlsSocket(s.server.tls!),
           filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: gatewayRouteName(port) }, { direction: "gateway", telemetry, authFilters: access.httpFilters })],
         });
       }

@@ -44,7 +44,15 @@ function onPorts(name: string, typedConfig: ListenerFilter["typedConfig"], ports
  * `tlsPorts` and the HTTP inspector on `httpPorts`; no listener-filter timeout.
  */
 export function captureListenerFilters(opts: { tlsPorts: Iterable<number>; httpPorts: Iterable<number> }): Pick<Listener, "listenerFilters" | "listenerFiltersTimeout" | "continueOnListenerFiltersTimeout"> {
-  const filters: ListenerFilter[] = [{ name: "envoy.filters.listener.original_dst", typedConfig: packAny(EXTENSION_TYPES.originalDst, {}) }];
+  return inspectorFilters([{ name: "envoy.filters.listener.original_dst", typedConfig: packAny(EXTENSION_TYPES.originalDst, {}) }], opts);
+}
+
+/** Listener filters of a listener bound to its own port (nothing to restore): the inspectors only. */
+export function boundListenerFilters(opts: { tlsPorts: Iterable<number>; httpPorts: Iterable<number> }): Pick<Listener, "listenerFilters" | "listenerFiltersTimeout" | "continueOnListenerFiltersTimeout"> {
+  return inspectorFilters([], opts);
+}
+
+function inspectorFilters(filters: ListenerFilter[], opts: { tlsPorts: Iterable<number>; httpPorts: Iterable<number> }): Pick<Listener, "listenerFilters" | "listenerFiltersTimeout" | "continueOnListenerFiltersTimeout"> {
   const tls = onPorts("envoy.filters.listener.tls_inspector", packAny(EXTENSION_TYPES.tlsInspector, {}), opts.tlsPorts);
   const http = onPorts("envoy.filters.listener.http_inspector", packAny(EXTENSION_TYPES.httpInspector, {}), opts.httpPorts);
   if (tls) filters.push(tls);

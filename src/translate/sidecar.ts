@@ -18,7 +18,9 @@ import { buildLoadAssignmentFor } from "./endpoints.js";
 import { buildHttpConnectionManager, buildTcpProxy } from "./http-connection-manager.js";
 import { buildDefaultRoute, buildVirtualServiceRoutes, resolveDestination, withTimeout, type RouteContext } from "./http-routes.js";
 import { inboundRetryPolicy } from "./retry-policy.js";
-import { MESH_HTTP_ALPNS, PLAINTEXT_HTTP_MATCH, captureListenerFilters, carriesHttp } from "./protocol-sniffing.js";
+import { MESH_HTTP_ALPNS, PLAINTEXT_HTTP_MATCH, boundListenerFilters, captureListenerFilters, carriesHttp } from "./protocol-sniffing.js";
+import { hasIngressListeners, ingressListenerPorts, servicePorts } from "./inbound-ports.js";
+import { serverTlsSocket } from "./server-tls.js";
 import {
   BLACKHOLE_CLUSTER,
   EXPLICIT_OUTBOUND_LISTENER,
@@ -37,7 +39,7 @@ import { TLS_MODE_LABEL, inboundMtlsSocket, type MeshSecurity } from "./mtls.js"
 import { workloadAccessControl } from "./security/access-control.js";
 import { authorizerHostnames } from "./security/ext-authz.js";
 import { effectiveMtlsMode } from "./security/peer-authentication.js";
-import { outboundPolicy, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
+import { outboundPolicy, sidecarFor, virtualServicesFor, virtualServicesForService, visibleServices } from "./visibility.js";
 import { sideTelemetry, telemetryLabelKeys, type SideTelemetry } from "./listener-telemetry.js";
 import { TranslationMemo, type ServiceClusters } from "./translation-memo.js";
 
@@ -261,49 +263,55 @@ function inboundRoute(cluster: string, protocol: ServiceModel["ports"][number]["
   return { name: "default", match: { prefix: "/" }, route: withTimeout({ cluster, ...(protocol === "GRPC" ? {} : { retryPolicy: inboundRetryPolicy() }) }) };
 }
 
-function inboundListenerAndClusters(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, security: MeshSecurity | undefined): { listener: Listener; clusters: Cluster[] } {
-  const chains: FilterChain[] = [];
-  const clusters: Cluster[] = [];
-  const seen = new Set<number>();
+function inboundListenersAndClusters(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, security: MeshSecurity | undefined): { listeners: Listener[]; clusters: Cluster[] } {
   const mtls = security?.secrets ? security : undefined;
   const trustDomain = security?.trustDomain ?? "cluster.local";
   const workload = { namespace: proxy.namespace, labels: proxy.labels, rootNamespace: model.settings.rootNamespace };
   const access = workloadAccessControl(model, proxy, trustDomain);
-  clusters.push(...access.clusters);
-  const tlsPorts: number[] = [];
-  const sniffedPorts: number[] = [];
+  const sidecar = sidecarFor(model, proxy);
+  const services = ownServices(model, memo, proxy);
+  const ports = hasIngressListeners(sidecar) ? ingressListenerPorts(proxy, services, sidecar) : proxy.capture === "transparent" ? servicePorts(proxy, services, sidecar) : [];
+  const clusters: Cluster[] = [...access.clusters];
   const telemetry = sideTelemetry(model, proxy, "server");
-  for (const s of ownServices(model, memo, proxy)) {
-    for (const p of s.ports) {
-      const target = s.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[p.number] ?? p.targetPort;
-      if (seen.has(target)) continue;
-      seen.add(target);
-      clusters.push(buildInboundCluster(target, p.protocol, s.hostname));
-      const cluster = inboundClusterName(target);
-      const http = [
-        buildHttpConnectionManager(
-          `inbound_0.0.0.0_${target}`,
-          { inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [inboundRoute(cluster, p.protocol)] }] } },
-          { direction: "inbound", forwardClientCert: !!mtls, authFilters: access.httpFilters, telemetry },
-        ),
-      ];
-      const tcp = [...access.networkFilters(`inbound_${target}`), buildTcpProxy(`inbound|${target}||${s.hostname}`, { cluster }, telemetry.accessLog)];
-      const filters = isHttpProtocol(p.protocol) ? http : tcp;
-      const sniffed = p.protocol === "AUTO";
-      const chain = (suffix: string, match: FilterChainMatch, chainFilters: FilterChain["filters"], tls = false): FilterChain => ({
-        name: `inbound_${target}${suffix}`,
-        filterChainMatch: { destinationPort: target, ...match },
-        ...(tls ? { transportSocket: inboundMtlsSocket(mtls!.trustDomain, { tcp: !isHttpProtocol(p.protocol) }) } : {}),
-        filters: chainFilters,
-      });
-      // PeerAuthentication: workload > namespace > mesh policy, port-level overrides; no mTLS without a certificate.
-      const mode = mtls ? effectiveMtlsMode(model.peerAuthentications, { ...workload, port: target }) : "DISABLE";
+  const captured: { chains: FilterChain[]; tlsPorts: number[]; sniffedPorts: number[] } = { chains: [], tlsPorts: [], sniffedPorts: [] };
+  const listeners: Listener[] = [];
+  for (const p of ports) {
+    clusters.push(p.cluster);
+    const target = p.port;
+    const cluster = p.cluster.name!;
+    const http = [
+      buildHttpConnectionManager(
+        `inbound_0.0.0.0_${target}`,
+        { inline: { name: `inbound|${target}`, virtualHosts: [{ name: `inbound|http|${target}`, domains: ["*"], routes: [inboundRoute(cluster, p.protocol)] }] } },
+        { direction: "inbound", forwardClientCert: !!mtls, authFilters: access.httpFilters, telemetry },
+      ),
+    ];
+    const tcp = [...access.networkFilters(`inbound_${target}`), buildTcpProxy(`inbound|${target}||${p.host}`, { cluster }, telemetry.accessLog)];
+    const filters = isHttpProtocol(p.protocol) ? http : tcp;
+    const sniffed = p.protocol === "AUTO";
+    const chains: FilterChain[] = [];
+    const tlsPorts: number[] = [];
+    const sniffedPorts: number[] = [];
+    const chain = (suffix: string, match: FilterChainMatch, chainFilters: FilterChain["filters"], transportSocket?: FilterChain["transportSocket"]): FilterChain => ({
+      name: `inbound_${target}${suffix}`,
+      filterChainMatch: { destinationPort: target, ...match },
+      ...(transportSocket ? { transportSocket } : {}),
+      filters: chainFilters,
+    });
+    // PeerAuthentication: workload > namespace > mesh policy, port-level overrides; no mTLS without a certificate.
+    const mode = mtls ? effectiveMtlsMode(model.peerAuthentications, { ...workload, port: target }) : "DISABLE";
+    if (p.tls && mode === "DISABLE") {
+      // The Sidecar's own TLS for callers from outside the mesh (Istio: only where mesh mTLS is off).
+      tlsPorts.push(target);
+      chains.push(chain("_tls", { transportProtocol: "tls" }, filters, serverTlsSocket(p.tls)));
+    } else {
+      const meshTls = () => inboundMtlsSocket(mtls!.trustDomain, { tcp: !isHttpProtocol(p.protocol) });
       if (mode !== "DISABLE") tlsPorts.push(target);
       if (sniffed && mode !== "STRICT") sniffedPorts.push(target);
       // Mesh mTLS: HTTP when the client said so in ALPN (sniffed ports), else the port's protocol.
       if (mode !== "DISABLE") {
-        if (sniffed) chains.push(chain("_mtls_http", { transportProtocol: "tls", applicationProtocols: MESH_HTTP_ALPNS }, http, true));
-        chains.push(chain("_mtls", { transportProtocol: "tls" }, filters, true));
+        if (sniffed) chains.push(chain("_mtls_http", { transportProtocol: "tls", applicationProtocols: MESH_HTTP_ALPNS }, http, meshTls()));
+        chains.push(chain("_mtls", { transportProtocol: "tls" }, filters, meshTls()));
       }
       if (mode === "STRICT") {
         // Plaintext to this port is closed, not passed through by the default chain.
@@ -316,18 +324,32 @@ function inboundListenerAndClusters(model: MeshModel, memo: TranslationMemo, pro
         chains.push(chain(mode === "DISABLE" ? "" : "_plaintext", mode === "DISABLE" ? {} : { transportProtocol: "raw_buffer" }, filters));
       }
     }
+    if (p.bind !== undefined) {
+      // captureMode NONE: a listener of its own on the port (Istio's "<bind>_<port>").
+      listeners.push({
+        name: `${p.bind}_${target}`,
+        address: socketAddress(p.bind, target),
+        trafficDirection: TrafficDirection.INBOUND,
+        ...boundListenerFilters({ tlsPorts, httpPorts: sniffedPorts }),
+        filterChains: chains,
+      });
+    } else {
+      captured.chains.push(...chains);
+      captured.tlsPorts.push(...tlsPorts);
+      captured.sniffedPorts.push(...sniffedPorts);
+    }
   }
-  return {
-    listener: {
+  if (proxy.capture === "transparent") {
+    listeners.unshift({
       name: VIRTUAL_INBOUND_LISTENER,
       address: socketAddress("0.0.0.0", SIDECAR_PORTS.inbound),
       trafficDirection: TrafficDirection.INBOUND,
-      ...captureListenerFilters({ tlsPorts, httpPorts: sniffedPorts }),
-      filterChains: chains,
+      ...captureListenerFilters({ tlsPorts: captured.tlsPorts, httpPorts: captured.sniffedPorts }),
+      filterChains: captured.chains,
       defaultFilterChain: { name: "inbound-passthrough", filters: [buildTcpProxy(INBOUND_PASSTHROUGH_CLUSTER, { cluster: INBOUND_PASSTHROUGH_CLUSTER }, telemetry.accessLog)] },
-    },
-    clusters,
-  };
+    });
+  }
+  return { listeners, clusters };
 }
 
 /**
@@ -443,11 +465,16 @@ export function providerOnlyServices(model: MeshModel, proxy: ProxyModel, visibl
   return [...new Set(providers)].filter((s) => !visible.includes(s));
 }
 
-/** Inbound configuration of one workload (transparent mode): its listener on 15006 and local clusters. */
+/**
+ * Inbound configuration of one workload: under transparent capture its listener on 15006 (and
+ * a listener of its own for each Sidecar ingress listener with captureMode NONE); without
+ * capture only the Sidecar's ingress listeners, each bound to its port (Istio: no inbound
+ * listeners from service ports there, the app owns those ports). And the local clusters.
+ */
 export function translateSidecarInbound(model: MeshModel, proxy: ProxyModel, security?: MeshSecurity, memo = new TranslationMemo()): ProxyResources {
-  if (proxy.capture !== "transparent") return { clusters: [], endpoints: [], listeners: [], routes: [] };
-  const inbound = inboundListenerAndClusters(model, memo.of(model), proxy, security);
-  return { clusters: inbound.clusters, endpoints: [], listeners: [inbound.listener], routes: [] };
+  const inbound = inboundListenersAndClusters(model, memo.of(model), proxy, security);
+  if (proxy.capture !== "transparent" && inbound.listeners.length === 0) return { clusters: [], endpoints: [], listeners: [], routes: [] };
+  return { clusters: inbound.clusters, endpoints: [], listeners: inbound.listeners, routes: [] };
 }
 
 /** The label keys outbound translation reads: Sidecar workload selectors of the namespace, VirtualService sourceLabels. */

@@ -86,6 +86,9 @@ const CASES: { name: string; input: string; proxy: ProxyModel; mtls?: boolean }[
   { name: "cluster-tuning.shop", input: "cluster-tuning", proxy: sidecar("shop", "shop") },
   { name: "east-west.gateway", input: "east-west", proxy: { type: "router", namespace: "istio-system", labels: { istio: "eastwestgateway" }, capture: "transparent", locality: "" }, mtls: true },
   { name: "ext-authz.httpbin", input: "ext-authz", proxy: sidecar("httpbin", "foo"), mtls: true },
+  { name: "sidecar-ingress.shop", input: "sidecar-ingress", proxy: sidecar("shop", "shop") },
+  { name: "sidecar-ingress.shop-mtls", input: "sidecar-ingress", proxy: sidecar("shop", "shop"), mtls: true },
+  { name: "sidecar-ingress.shop-explicit", input: "sidecar-ingress", proxy: sidecar("shop", "shop", "explicit") },
   { name: "telemetry.ingressgateway", input: "telemetry", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway", app: "istio-ingressgateway" }, capture: "transparent", locality: "" } },
 ];
 
