@@ -1,7 +1,7 @@
 // Benchmark: istiod and Weft side by side on the same real kube-apiserver (e2e/kubernetes/cluster.ts),
 // the same Istio configuration as Kubernetes objects and the same load generator
-// (bench/istiod/sidecars.ts: simulated sidecars with Istio's node identity, SotW or delta, in a child
-// process). Servers: istiod as shipped, istiod with its throttles raised, Weft in Kubernetes mode
+// (bench/go/loadgen in -watch mode: simulated sidecars with Istio's node identity from -node-meta,
+// SotW or delta, subscribing and ACKing as Envoy does; built here with `go build`). Servers: istiod as shipped, istiod with its throttles raised, Weft in Kubernetes mode
 // (`node dist/src/cli/main.js serve --kubernetes`, built by `npm run build`); a fresh server process
 // and load generator per run, runs in pairs whose order reverses every other pair; results are
 // medians of per-pair ratios.
@@ -15,7 +15,7 @@
 //
 //   npm run build && npx tsx bench/istiod/run.ts                      # small shape, 3 pairs, storms
 //   npm run build && BENCH_ISTIOD_SIZE=full npx tsx bench/istiod/run.ts  # Istio's load shape, 1 pair
-//   knobs: BENCH_SERVICES BENCH_PAIRS BENCH_CHANGES BENCH_MAX_SYNCING BENCH_CHURN_RATES BENCH_CHURN_SECONDS
+//   knobs: BENCH_ISTIOD_OUT (results directory) BENCH_SERVICES BENCH_PAIRS BENCH_CHANGES BENCH_MAX_SYNCING BENCH_CHURN_RATES BENCH_CHURN_SECONDS
 //          BENCH_STORMS BENCH_STORM_TIMEOUT_S BENCH_MODES=sotw,delta BENCH_SERVERS=istiod,istiod-raised,weft
 // Needs the istiod binary (scripts/cached-go-build.sh istiod; ~10-30 min once) and Istio's CRDs from
 // the Go module istio.io/api (downloaded with `go mod download` when absent).
@@ -32,6 +32,7 @@ import { startEnvoy, type EnvoyProcess } from "../../src/envoy/envoy-process.js"
 import { findEnvoyBinary } from "../../src/envoy/find-envoy.js";
 import { istioNode, type Sidecar } from "./istio-node.js";
 import { cpuSecondsIfAlive, statusKb } from "../process-stats.js";
+import { JsonLinesProcess } from "../json-lines-process.js";
 import { apis, createNamespace, createPods, createServices, inParallel, startVirtualNodes, until, MERGE_PATCH, type LoadApis } from "../kubernetes/cluster-load.js";
 
 // BENCH_ISTIOD_SIZE picks the defaults: "small" (50 services, 100 proxies, 3 pairs, storms) or "full"
@@ -64,6 +65,9 @@ const SERVERS = (process.env.BENCH_SERVERS ?? "istiod,istiod-raised,weft").split
 const NS = "bench";
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const WEFT_MAIN = path.join(ROOT, "dist/src/cli/main.js");
+/** Where the result files go (a trial run elsewhere leaves bench/results alone). */
+const OUT_DIR = process.env.BENCH_ISTIOD_OUT ? path.resolve(process.env.BENCH_ISTIOD_OUT) : path.join(ROOT, "bench/results");
+
 
 type ServerKind = "istiod" | "istiod-raised" | "weft";
 const LABEL: Record<ServerKind, string> = {
@@ -172,31 +176,69 @@ async function startServer(kind: ServerKind, cluster: KubernetesCluster, istiodB
 }
 
 // --- the load generator ---------------------------------------------------------------------------
-class Sidecars {
-  private readonly answers: ((o: Record<string, unknown>) => void)[] = [];
-  constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on("line", (line) => {
-      const o = JSON.parse(line) as Record<string, unknown>;
-      this.answers.shift()?.(o);
-    });
+const GO_DIR = path.join(ROOT, "bench/go");
+const LOADGEN = path.join(GO_DIR, "bin/loadgen");
+/**
+ * The flags every run gives bench/go/loadgen (besides target, clients, mode, node file): Envoy's
+ * init order (LDS once clusters are warm), one gRPC connection per sidecar as Envoys have, resource
+ * bodies hashed so a mark can wait for changed content, the rolling fleet, the sync bound.
+ */
+const LOADGEN_FLAGS: string[] = ["-init-order", "envoy", "-per-conn", "1", "-content", "-watch", "-max-syncing", String(MAX_SYNCING), "-timeout", "1200s"];
+
+const LOADGEN_COMMAND = `bench/go/bin/loadgen -target HOST:PORT -clients N -mode sotw|delta -node-meta nodes.json ${LOADGEN_FLAGS.join(" ")}`;
+
+/** The loadgen in -watch mode (bench/go/loadgen/README.md), one per run. */
+class Loadgen {
+  private marks = 0;
+  private constructor(readonly lg: JsonLinesProcess) {}
+  static start(xds: string, mode: string, clients: number, nodesFile: string): Loadgen {
+    return new Loadgen(new JsonLinesProcess("loadgen", LOADGEN, ["-target", xds, "-clients", String(clients), "-mode", mode, "-node-meta", nodesFile, ...LOADGEN_FLAGS], { cwd: ROOT }));
   }
-  static start(xds: string, mode: string, sidecarsFile: string): Sidecars {
-    const proc = track(spawn(process.execPath, ["--max-old-space-size=12288", "--import", "tsx", path.join(ROOT, "bench/istiod/sidecars.ts")], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"], detached: true, env: { ...process.env, XDS_TARGET: xds, MODE: mode, SIDECARS_FILE: sidecarsFile, MAX_SYNCING: String(MAX_SYNCING), CHURN_NAME: "manual." } }));
-    return new Sidecars(proc);
+  /** The first line: every client synced (or the -timeout passed: then this throws). */
+  async synced(): Promise<{ synced: number; clients: number; allAckedMs: number; streamRetries: number }> {
+    const r = (await this.lg.next((o) => "synced" in o, 1_300_000, "the initial sync")) as { synced: number; clients: number; allAckedMs: number; streamRetries: number; firstError?: string };
+    if (r.synced < r.clients) throw new Error(`loadgen: ${r.synced} of ${r.clients} clients synced within 1200 s (${r.streamRetries} streams re-opened; first error: ${r.firstError ?? "none"})`);
+    return r;
   }
-  ask<T>(cmd: Record<string, unknown>): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const onExit = (code: number) => reject(new Error(`the sidecars process exited (${code}) during ${JSON.stringify(cmd)}`));
-      this.proc.once("exit", onExit);
-      this.answers.push((o) => {
-        this.proc.off("exit", onExit);
-        if (o.error) reject(new Error(`sidecars: ${String(o.error)} (command ${JSON.stringify(cmd)})`));
-        else resolve(o as T);
-      });
-      this.proc.stdin!.write(JSON.stringify(cmd) + "\n");
-    });
+  /** ms from the clients' start to the last response before quietMs without any. */
+  async quiet(quietMs = 2000): Promise<number> {
+    const r = (await this.lg.call({ cmd: "quiet", quietMs, timeoutMs: 600_000 }, "quiet", 620_000)) as { lastResponseMs: number };
+    return r.lastResponseMs;
+  }
+  async counters(): Promise<Counters> {
+    const { stats } = (await this.lg.call({ cmd: "stats" }, "stats")) as { stats: { bytesSinceStart: number; messagesSinceStart: number; requests: number; streamRetries: number; cpuSeconds: number } };
+    return { bytes: stats.bytesSinceStart, responses: stats.messagesSinceStart, requests: stats.requests, reconnects: stats.streamRetries, cpuS: stats.cpuSeconds };
+  }
+  /**
+   * Marks (one per watched type) registered before `change` runs; per client, the time (ms after
+   * the marks) at which it had ACKed a response delivering every mark (NaN: not within the timeout).
+   */
+  async measure(watch: { type: string; names: string[]; changed?: boolean }[], change: () => Promise<unknown>): Promise<number[]> {
+    const ids = watch.map(() => `m${++this.marks}`);
+    for (const [i, w] of watch.entries()) await this.lg.call({ cmd: "mark", id: ids[i], type: w.type, names: w.names, changed: w.changed ?? false, perClient: true, timeoutMs: MARK_TIMEOUT_MS }, "marked");
+    await change();
+    const results = await Promise.all(ids.map((id) => this.lg.next((o) => o.mark === id, MARK_TIMEOUT_MS + 60_000, `mark ${id}`)));
+    const per = results.map((r) => r.ackByClient as number[]);
+    return per[0]!.map((_, c) => Math.max(...per.map((p) => (p[c]! < 0 ? NaN : p[c]!))));
+  }
+  async churnBegin(name: string): Promise<void> {
+    await this.lg.call({ cmd: "churn-begin", name }, "churning");
+  }
+  async churnEnd(writes: Record<number, number>, timeoutMs: number): Promise<{ p50: number; p99: number; max: number; latencies: number; undelivered: number }> {
+    const r = await this.lg.call({ cmd: "churn-end", writes, timeoutMs }, "churn", timeoutMs + 60_000);
+    return r.churn as { p50: number; p99: number; max: number; latencies: number; undelivered: number };
+  }
+  async storm(count: number, timeoutMs: number): Promise<{ ms: number; synced: number; reconnects: number; bytes: number; responses: number; requests: number }> {
+    // Connecting the storm's gRPC connections is not timed (-per-conn 1: one per client).
+    const r = await this.lg.call({ cmd: "storm", count, timeoutMs }, "storm", timeoutMs + 600_000);
+    return r as unknown as { ms: number; synced: number; reconnects: number; bytes: number; responses: number; requests: number };
+  }
+  stop(): Promise<void> {
+    return this.lg.stop();
   }
 }
+/** How long a change may take to reach every client. */
+const MARK_TIMEOUT_MS = 300_000;
 
 // --- the shape ------------------------------------------------------------------------------------
 const vsBody = (i: number, subset: string) => ({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: `svc-${i}`, namespace: NS }, spec: { hosts: [`svc-${i}`], http: [{ route: [{ destination: { host: `svc-${i}`, subset } }] }] } });
@@ -204,6 +246,8 @@ const drBody = (i: number) => ({ apiVersion: "networking.istio.io/v1", kind: "De
 const slice = (service: string, addresses: string[]) => ({ apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", metadata: { name: `${service}-1`, namespace: NS, labels: { "kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "weft-bench" } }, addressType: "IPv4", ports: [{ name: "http", port: 8080, protocol: "TCP" }], endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true } })) });
 const now = () => performance.timeOrigin + performance.now();
 const host = (name: string) => `${name}.${NS}.svc.cluster.local`;
+/** The cluster / EDS name of a Service's port 80 (Istio's naming; Weft uses the same). */
+const edsName = (service: string) => `outbound|80||${host(service)}`;
 
 async function selectorlessService(api: LoadApis, name: string, addresses: string[]): Promise<void> {
   await api.core.createNamespacedService({ namespace: NS, body: { metadata: { name }, spec: { ports: [{ name: "http", port: 80, targetPort: 8080 }] } } });
@@ -324,12 +368,16 @@ interface Row {
   envoys?: { count: number; startS: number; live: number; rejectedUpdates: number; allAckedMs: number; p50Ms: number; acked: number; cpuS: number };
   storms: { count: number; seconds: number; synced: number; retried: number; cpuS: number; peakRssMB: number; mb: number; responses: number }[];
   totalCpuS: number;
+  /** The load generator's own CPU-seconds until the storms (it shares the 2 cores). */
+  loadgenCpuS: number;
+  /** Deliveries (client x change) of the endpoint, route and new-service changes not within the mark timeout. */
+  undelivered: number;
   rssMB: number;
   peakRssMB: number;
   total: Cost;
 }
 
-type Counters = { bytes: number; responses: number; requests: number; reconnects: number };
+type Counters = { bytes: number; responses: number; requests: number; reconnects: number; cpuS: number };
 const mb = (bytes: number) => +(bytes / 1e6).toFixed(3);
 const round2 = (x: number) => +x.toFixed(2);
 const costOf = (a: Counters, b: Counters, cpuS: number, per = 1): Cost => ({ cpuS: round2(cpuS / per), mb: mb((b.bytes - a.bytes) / per), responses: Math.round((b.responses - a.responses) / per), requests: Math.round((b.requests - a.requests) / per) });
@@ -337,58 +385,62 @@ const costOf = (a: Counters, b: Counters, cpuS: number, per = 1): Cost => ({ cpu
 const churnAddress = (k: number) => `10.202.${(k >> 8) & 255}.${k & 255}`;
 let churnCounter = 0;
 
-async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cluster: KubernetesCluster, api: LoadApis, istiodBin: string, sidecarsFile: string, proxies: number, runNo: number): Promise<Row> {
+async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cluster: KubernetesCluster, api: LoadApis, istiodBin: string, files: { sidecars: string; nodes: string }, proxies: number, runNo: number): Promise<Row> {
   const server = await startServer(kind, cluster, istiodBin);
   const pid = server.proc.pid!;
-  let gen: Sidecars | undefined;
+  let gen: Loadgen | undefined;
   const cpu = () => cpuSecondsIfAlive(pid);
   try {
     const cpu0 = cpu();
-    gen = Sidecars.start(server.xds, mode, sidecarsFile);
-    const counters = () => gen!.ask<Counters>({ cmd: "bytes" });
-    const zero: Counters = { bytes: 0, responses: 0, requests: 0, reconnects: 0 };
-    const sync = await gen.ask<{ startedAt: number; lastResponseAt: number }>({ cmd: "sync", timeoutMs: 1_200_000 });
-    const syncS = (sync.lastResponseAt - sync.startedAt) / 1000; // from the first client's start
+    gen = Loadgen.start(server.xds, mode, proxies, files.nodes);
+    const counters = () => gen!.counters();
+    const zero: Counters = { bytes: 0, responses: 0, requests: 0, reconnects: 0, cpuS: 0 };
+    const first = await gen.synced();
+    const syncS = (await gen.quiet()) / 1000; // from the first client's start to the last response before 2 s of quiet
     const syncCpuS = cpu() - cpu0;
     const afterSync = await counters();
-    log(`  synced in ${syncS.toFixed(1)} s, ${syncCpuS.toFixed(1)} CPU-s, ${mb(afterSync.bytes)} MB`);
+    log(`  synced in ${syncS.toFixed(1)} s (all ACKed at ${(first.allAckedMs / 1000).toFixed(1)} s), ${syncCpuS.toFixed(1)} CPU-s, ${mb(afterSync.bytes)} MB, loadgen ${afterSync.cpuS} CPU-s`);
 
-    const measure = async (watch: { type: string; match: string }[], change: () => Promise<unknown>): Promise<number[]> => {
-      await gen!.ask({ cmd: "mark", watch });
-      const start = now();
-      await change();
-      const { done } = await gen!.ask<{ done: number[] }>({ cmd: "wait", timeoutMs: 600_000 });
-      await new Promise((r) => setTimeout(r, 300));
-      return done.map((d) => d - start);
-    };
-    const scenario = async (n: number, one: (k: number) => Promise<number[]>): Promise<{ ms: number[]; cost: Cost }> => {
+    const scenario = async (n: number, one: (k: number) => Promise<number[]>): Promise<{ ms: number[]; cost: Cost; undelivered: number }> => {
       const c0 = await counters();
       const t0 = cpu();
       const ms: number[] = [];
-      for (let k = 0; k < n; k++) ms.push(...(await one(k)));
-      return { ms, cost: costOf(c0, await counters(), cpu() - t0, n) };
+      for (let k = 0; k < n; k++) {
+        ms.push(...(await one(k)));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const undelivered = ms.filter((x) => Number.isNaN(x)).length;
+      if (undelivered) log(`  ${undelivered} of ${ms.length} deliveries not within ${MARK_TIMEOUT_MS} ms (counted as ${MARK_TIMEOUT_MS} ms)`);
+      return { ms: ms.map((x) => (Number.isNaN(x) ? MARK_TIMEOUT_MS : x)), cost: costOf(c0, await counters(), cpu() - t0, n), undelivered };
     };
     // A counter across runs: every change really changes something (state carries over between runs).
     const endpoint = await scenario(CHANGES, (k) => {
       const addrs = (runNo * CHANGES + k) % 2 === 0 ? ["10.200.0.1", "10.200.0.2"] : ["10.200.0.1"];
-      return measure([{ type: XDS_TYPES.endpoint, match: host("endpoints") }], () => api.discovery.replaceNamespacedEndpointSlice({ name: "endpoints-1", namespace: NS, body: slice("endpoints", addrs) }));
+      return gen!.measure([{ type: XDS_TYPES.endpoint, names: [edsName("endpoints")], changed: true }], () => api.discovery.replaceNamespacedEndpointSlice({ name: "endpoints-1", namespace: NS, body: slice("endpoints", addrs) }));
     });
     log(`  endpoint p99 ${Math.round(pct(endpoint.ms, 0.99))} ms`);
     const route = await scenario(CHANGES, (k) => {
       const subset = (runNo * CHANGES + k) % 2 === 0 ? "v2" : "v1";
-      return measure([{ type: XDS_TYPES.route, match: "" }], () => api.custom.patchNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: NS, plural: "virtualservices", name: "svc-0", body: { spec: vsBody(0, subset).spec } }, MERGE_PATCH));
+      return gen!.measure([{ type: XDS_TYPES.route, names: [], changed: true }], () => api.custom.patchNamespacedCustomObject({ group: "networking.istio.io", version: "v1", namespace: NS, plural: "virtualservices", name: "svc-0", body: { spec: vsBody(0, subset).spec } }, MERGE_PATCH));
     });
     log(`  route p99 ${Math.round(pct(route.ms, 0.99))} ms`);
     const fresh = await scenario(Math.max(1, Math.floor(CHANGES / 2)), (k) => {
       const name = `new-${runNo}-${k}`;
-      return measure([{ type: XDS_TYPES.cluster, match: host(name) }, { type: XDS_TYPES.endpoint, match: host(name) }, { type: XDS_TYPES.route, match: "" }], () => selectorlessService(api, name, ["10.201.0.1"]));
+      return gen!.measure(
+        [
+          { type: XDS_TYPES.cluster, names: [edsName(name)] },
+          { type: XDS_TYPES.endpoint, names: [edsName(name)] },
+          { type: XDS_TYPES.route, names: [], changed: true },
+        ],
+        () => selectorlessService(api, name, ["10.201.0.1"]),
+      );
     });
     log(`  new service p99 ${Math.round(pct(fresh.ms, 0.99))} ms`);
 
     // Churn: the EndpointSlice of "manual" rewritten `rate` times a second, one address per write.
     const churn: Row["churn"] = [];
     for (const rate of CHURN_RATES) {
-      await gen.ask({ cmd: "churn-begin" });
+      await gen.churnBegin(edsName("manual"));
       const t0 = cpu();
       const writes: Record<number, number> = {};
       const total = Math.max(1, Math.round(rate * CHURN_SECONDS));
@@ -404,9 +456,9 @@ async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cl
         await api.discovery.replaceNamespacedEndpointSlice({ name: "manual-1", namespace: NS, body: slice("manual", [churnAddress(k)]) });
       }
       const achievedPerS = total / Math.max(0.001, (now() - begin) / 1000);
-      const r = await gen.ask<{ p50: number; p99: number; max: number; undelivered: number }>({ cmd: "churn-end", writes, timeoutMs: 60_000 });
-      churn.push({ rate, writes: total, achievedPerS: round2(achievedPerS), p50Ms: r.p50, p99Ms: r.p99, maxMs: r.max, undelivered: r.undelivered, cpuS: round2(cpu() - t0) });
-      log(`  churn ${rate}/s: p99 ${r.p99} ms, ${r.undelivered} undelivered`);
+      const r = await gen.churnEnd(writes, 60_000);
+      churn.push({ rate, writes: total, achievedPerS: round2(achievedPerS), p50Ms: Math.round(r.p50), p99Ms: Math.round(r.p99), maxMs: Math.round(r.max), undelivered: r.undelivered, cpuS: round2(cpu() - t0) });
+      log(`  churn ${rate}/s: p99 ${Math.round(r.p99)} ms, ${r.undelivered} undelivered`);
       await new Promise((res) => setTimeout(res, 1000));
     }
     const beforeStorms = await counters();
@@ -418,15 +470,15 @@ async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cl
     for (const count of pair < EXTRA_PAIRS ? STORMS : []) {
       if (kind !== "weft" && count > ISTIOD_STORM_MAX) continue;
       const t0 = cpu();
-      const r = await gen.ask<{ ms: number; synced: number; reconnects: number; bytes: number; responses: number }>({ cmd: "storm", count, timeoutMs: STORM_TIMEOUT_S * 1000 });
+      const r = await gen.storm(count, STORM_TIMEOUT_S * 1000);
       storms.push({ count, seconds: r.synced === count ? round2(r.ms / 1000) : NaN, synced: r.synced, retried: r.reconnects, cpuS: round2(cpu() - t0), peakRssMB: Math.round(statusKb(pid, "VmHWM") / 1024), mb: mb(r.bytes), responses: r.responses });
       log(`  storm ${count}: ${r.synced === count ? `${(r.ms / 1000).toFixed(1)} s` : `not within ${STORM_TIMEOUT_S} s`}, ${r.synced}/${count} synced`);
       await new Promise((res) => setTimeout(res, 2000));
     }
     let envoys: Row["envoys"];
     if (ENVOYS > 0 && pair < EXTRA_PAIRS) {
-      await stopChild(gen.proc);
-      envoys = await realEnvoys(server.xds, mode, api, JSON.parse(readFileSync(sidecarsFile, "utf8")) as Sidecar[], { edit: (runNo * CHANGES + CHANGES) % 2 === 0 ? "v2" : "v1", restore: (runNo * CHANGES + CHANGES - 1) % 2 === 0 ? "v2" : "v1" }, cpu);
+      await gen.stop();
+      envoys = await realEnvoys(server.xds, mode, api, JSON.parse(readFileSync(files.sidecars, "utf8")) as Sidecar[], { edit: (runNo * CHANGES + CHANGES) % 2 === 0 ? "v2" : "v1", restore: (runNo * CHANGES + CHANGES - 1) % 2 === 0 ? "v2" : "v1" }, cpu);
       log(`  ${ENVOYS} real Envoys: started in ${envoys!.startS} s, all ACKed the edit in ${envoys!.allAckedMs} ms (${envoys!.acked} did), ${envoys!.rejectedUpdates} updates rejected`);
     }
     return {
@@ -452,12 +504,14 @@ async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cl
       churnMaxRateUnder1s: Math.max(0, ...churn.filter((c) => c.p99Ms < 1000 && c.undelivered === 0).map((c) => c.rate)),
       storms,
       totalCpuS: round2(totalCpuS),
+      loadgenCpuS: round2(beforeStorms.cpuS),
+      undelivered: endpoint.undelivered + route.undelivered + fresh.undelivered,
       rssMB,
       peakRssMB,
       total: costOf(zero, beforeStorms, totalCpuS),
     };
   } finally {
-    await stopChild(gen?.proc);
+    await gen?.stop();
     await stopChild(server.proc);
     if (!process.env.BENCH_KEEP) rmSync(server.dir, { recursive: true, force: true });
   }
@@ -473,6 +527,7 @@ async function main(): Promise<void> {
   const envoyVersion = ENVOYS > 0 ? (/version: (\S+)/.exec(execFileSync(await findEnvoyBinary(), ["--version"], { encoding: "utf8" }))?.[1] ?? "?") : "";
   const { bin: istiodBin, version: istiodVersion } = SERVERS.some((s) => s.startsWith("istiod")) ? istiodBinary() : { bin: "", version: "" };
   const crds = istioCrdsFile(istiodVersion || "v0.0.0-20260827124520-eed52ebb66ad");
+  execFileSync("go", ["build", "-o", LOADGEN, "./loadgen"], { cwd: GO_DIR, stdio: "inherit" });
   const cluster = await startKubernetes();
   const nodes = await startVirtualNodes(cluster.kubeConfig).catch(async (err: unknown) => {
     await cluster.stop();
@@ -506,8 +561,9 @@ async function main(): Promise<void> {
     const setupS = (Date.now() - setupStart) / 1000;
     log(`setup: ${SERVICES} services, ${pods.length} pods in ${setupS.toFixed(0)} s`);
     const sidecars = pods.map((p) => ({ ip: p.status!.podIP!, pod: p.metadata!.name!, namespace: NS, labels: p.metadata!.labels ?? {}, serviceAccount: p.spec?.serviceAccountName ?? "default" }));
-    const sidecarsFile = path.join(work, "sidecars.json");
-    writeFileSync(sidecarsFile, JSON.stringify(sidecars));
+    const files = { sidecars: path.join(work, "sidecars.json"), nodes: path.join(work, "nodes.json") };
+    writeFileSync(files.sidecars, JSON.stringify(sidecars));
+    writeFileSync(files.nodes, JSON.stringify(sidecars.map(istioNode))); // the loadgen's -node-meta
 
     let runNo = 0;
     for (let pair = 0; pair < PAIRS; pair++) {
@@ -516,7 +572,7 @@ async function main(): Promise<void> {
         const order = pair % 2 === 0 ? SERVERS : [...SERVERS].reverse();
         for (const kind of order) {
           log(`pair ${pair + 1}/${PAIRS} ${mode} ${LABEL[kind]} (load ${os.loadavg()[0]!.toFixed(1)})`);
-          const row = await oneRun(kind, mode, pair, cluster, api, istiodBin, sidecarsFile, sidecars.length, runNo++);
+          const row = await oneRun(kind, mode, pair, cluster, api, istiodBin, files, sidecars.length, runNo++);
           process.stdout.write(`  ${JSON.stringify(row)}\n`);
           rows.push(row);
           // Written after every run: a long run that fails later keeps what it measured.
@@ -596,7 +652,7 @@ function medians(rows: Row[]): string {
   return lines.join("\n");
 }
 
-function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: string; envoyVersion: string; istiodVersion: string; crds: { file: string; apiVersion: string }; setupS: number; load0: number[]; load1: number[]; proxies: number; complete: boolean }): void {
+function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: string; envoyVersion: string; istiodVersion: string; crds: { file: string; apiVersion: string }; setupS: number; load0: number[]; load1: number[]; proxies: number; complete: boolean; loadGenerator?: string }): void {
   const env = `BENCH_ISTIOD_SIZE=${SIZE} BENCH_SERVICES=${SERVICES} BENCH_PAIRS=${PAIRS} BENCH_CHANGES=${CHANGES} BENCH_MAX_SYNCING=${MAX_SYNCING} BENCH_CHURN_RATES=${CHURN_RATES.join(",")} BENCH_CHURN_SECONDS=${CHURN_SECONDS} BENCH_STORMS=${STORMS.join(",")} BENCH_MODES=${MODES.join(",")} BENCH_SERVERS=${SERVERS.join(",")}`;
   const meta = {
     date: m.date ?? new Date().toISOString(),
@@ -606,6 +662,7 @@ function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: 
     istioCrds: `istio.io/api@${m.crds.apiVersion} kubernetes/customresourcedefinitions.gen.yaml`,
     weft: m.weft ?? `${execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()} from dist/ (node dist/src/cli/main.js)`,
     kubernetes: "kube-apiserver + kube-controller-manager from scripts/cached-go-build.sh kubernetes",
+    loadGenerator: m.loadGenerator ?? LOADGEN_COMMAND,
     node: process.version,
     ...(m.envoyVersion ? { envoy: `${m.envoyVersion} (pip wheel envoy, --concurrency 1)` } : {}),
     cpus: os.cpus().length,
@@ -622,9 +679,9 @@ function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: 
     setupSeconds: +m.setupS.toFixed(1),
   };
   const runs = [
-    "| server | xDS | pair | initial sync s | retried | sync CPU-s / MB / responses / requests | endpoint p50 / p99 ms | per endpoint change CPU-s / MB / responses / requests | route p50 / p99 ms | per route change CPU-s / MB / responses / requests | new service p50 / p99 ms | per new service CPU-s / MB | churn p99 ms (rate/s: p99, undelivered) | max churn rate p99 < 1 s | CPU-s total | RSS / peak MB | MB sent total / responses / requests |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.label} | ${r.mode} | ${r.pair + 1} | ${r.syncS} | ${r.syncRetries} | ${r.sync.cpuS} / ${r.sync.mb} / ${r.sync.responses} / ${r.sync.requests} | ${r.endpointP50Ms} / ${r.endpointP99Ms} | ${r.endpoint.cpuS} / ${r.endpoint.mb} / ${r.endpoint.responses} / ${r.endpoint.requests} | ${r.routeP50Ms} / ${r.routeP99Ms} | ${r.route.cpuS} / ${r.route.mb} / ${r.route.responses} / ${r.route.requests} | ${r.newServiceP50Ms} / ${r.newServiceP99Ms} | ${r.newService.cpuS} / ${r.newService.mb} | ${r.churn.map((c) => `${c.rate}: ${c.p99Ms}${c.undelivered ? `, ${c.undelivered} undelivered` : ""}${c.achievedPerS < c.rate * 0.9 ? ` (wrote ${c.achievedPerS}/s)` : ""}`).join("; ")} | ${r.churnMaxRateUnder1s} | ${r.totalCpuS} | ${r.rssMB} / ${r.peakRssMB} | ${r.total.mb} / ${r.total.responses} / ${r.total.requests} |`),
+    "| server | xDS | pair | initial sync s | retried | sync CPU-s / MB / responses / requests | endpoint p50 / p99 ms | per endpoint change CPU-s / MB / responses / requests | route p50 / p99 ms | per route change CPU-s / MB / responses / requests | new service p50 / p99 ms | per new service CPU-s / MB | churn p99 ms (rate/s: p99, undelivered) | max churn rate p99 < 1 s | CPU-s total | RSS / peak MB | MB sent total / responses / requests | load generator CPU-s | undelivered |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.label} | ${r.mode} | ${r.pair + 1} | ${r.syncS} | ${r.syncRetries} | ${r.sync.cpuS} / ${r.sync.mb} / ${r.sync.responses} / ${r.sync.requests} | ${r.endpointP50Ms} / ${r.endpointP99Ms} | ${r.endpoint.cpuS} / ${r.endpoint.mb} / ${r.endpoint.responses} / ${r.endpoint.requests} | ${r.routeP50Ms} / ${r.routeP99Ms} | ${r.route.cpuS} / ${r.route.mb} / ${r.route.responses} / ${r.route.requests} | ${r.newServiceP50Ms} / ${r.newServiceP99Ms} | ${r.newService.cpuS} / ${r.newService.mb} | ${r.churn.map((c) => `${c.rate}: ${c.p99Ms}${c.undelivered ? `, ${c.undelivered} undelivered` : ""}${c.achievedPerS < c.rate * 0.9 ? ` (wrote ${c.achievedPerS}/s)` : ""}`).join("; ")} | ${r.churnMaxRateUnder1s} | ${r.totalCpuS} | ${r.rssMB} / ${r.peakRssMB} | ${r.total.mb} / ${r.total.responses} / ${r.total.requests} | ${r.loadgenCpuS ?? "—"} | ${r.undelivered ?? "—"} |`),
   ].join("\n");
   const stormTable = STORMS.length
     ? [
@@ -644,7 +701,7 @@ function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: 
   const md =
     `## ${FULL ? "Istio's load shape" : "Small shape"}: ${SERVICES} services, ${m.proxies} proxies\n\n${caveat}\n\n${Object.entries(meta).map(([k, v]) => `- ${k}: ${Array.isArray(v) ? v.join(", ") : v}`).join("\n")}\n\n` +
     `### Medians over pairs of per-pair ratios (Weft / istiod; below 1: Weft better; in brackets the number of pairs)\n\n${ratios(rows)}\n\n### Medians over pairs\n\n${medians(rows)}\n\n### Per run\n\n${runs}\n\n${stormTable ? `### Connection storms (after the other scenarios, the sidecars still connected; istiod only up to ${ISTIOD_STORM_MAX} clients: as shipped it admits 25 streams/s; with throttles raised a 5000-storm held 7.8 GB on the small shape, so 10,000 was not run on this shared machine)\n\n${stormTable}\n\n` : ""}${envoyTable ? `### Real Envoys on one VirtualService edit (Envoy ${m.envoyVersion}, the simulated sidecars stopped; time until each Envoy applied a changed route configuration, polled every ~100 ms)\n\n${envoyTable}\n\n` : ""}`;
-  const dir = path.join(ROOT, "bench/results");
+  const dir = OUT_DIR;
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, `istiod-vs-weft-${SIZE}.json`), JSON.stringify({ meta, rows }, null, 2) + "\n");
   writeFileSync(path.join(dir, `istiod-vs-weft-${SIZE}.md`), md);
@@ -659,20 +716,20 @@ function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: 
 
 const HOW_MEASURED =
   `## How measured\n\n` +
-  `One load generator (bench/istiod/sidecars.ts, a child process): one simulated sidecar per pod with Istio's node identity (id \`sidecar~<podIP>~<pod>.${NS}~${NS}.svc.cluster.local\`, NAMESPACE, LABELS as a map, CLUSTER_ID=Kubernetes, ISTIO_VERSION, INTERCEPTION_MODE, POD_NAME, SERVICE_ACCOUNT), wildcard CDS and LDS then the EDS and RDS names they use, ACKing every response as Envoy does; a refused or failed stream is retried with Envoy's jittered backoff (base 500 ms, max 30 s; "retried"). The clients hold a SHA-1 of each resource, not its bytes (2000 clients at Istio's shape would hold ~13 GB). ` +
+  `One load generator, bench/go/loadgen (Go; \`${LOADGEN_COMMAND}\`), one simulated sidecar per pod with Istio's node identity from -node-meta (id \`sidecar~<podIP>~<pod>.${NS}~${NS}.svc.cluster.local\`, NAMESPACE, LABELS as a map, CLUSTER_ID=Kubernetes, ISTIO_VERSION, INTERCEPTION_MODE, POD_NAME, SERVICE_ACCOUNT), one gRPC connection each, wildcard CDS, the EDS names of its clusters, LDS once clusters are warm, then the RDS names of its listeners, ACKing every response as Envoy does; a refused or failed stream is re-opened after a jittered backoff (base 500 ms, capped at 5 s; "retried"). It keeps names, versions and a 64-bit hash of each resource body (so a mark can wait for changed content), never bodies. Up to 2026-12-02 12:38 (the small shape below, unless it says otherwise) the generator was a TypeScript one in one Node process (bench/istiod/sidecars.ts, removed: it could not sync Istio's shape); its figures are not comparable with the Go generator's in absolute terms (different byte counting: resource bytes there, whole DiscoveryResponses here; receipt time there, ACK time here), only its ratios. ` +
   `At Istio's shape at most 100 clients are between their start and holding all four types (a rolling fleet; 2000 connecting to istiod at once did not finish on 24 GB, ../shared/NOTES.md). ` +
   `Initial sync: from the first client's start to the last response before 2 s of quiet, once every client holds clusters, listeners, endpoints and routes. ` +
-  `Endpoint change: the hand-written EndpointSlice of the selector-less Service "endpoints" gains or loses an address; route change: VirtualService svc-0 flips its subset (merge patch); new service: a selector-less Service + EndpointSlice created; each until every client holds the new content (cluster, endpoints and routes for a new service); p50/p99 over all clients of all changes. ` +
+  `Endpoint change: the hand-written EndpointSlice of the selector-less Service "endpoints" gains or loses an address; route change: VirtualService svc-0 flips its subset (merge patch); new service: a selector-less Service + EndpointSlice created; each timed from the loadgen's marks (registered just before the write) until every client ACKed a response carrying the change (endpoint: a changed body of that EDS resource; route: any changed route configuration; new service: its cluster, its endpoints and a changed route configuration, the latest of the three); p50/p99 over all clients of all changes; a delivery not within ${MARK_TIMEOUT_MS / 1000} s counts as ${MARK_TIMEOUT_MS / 1000} s ("undelivered"). ` +
   `Churn: the EndpointSlice of Service "manual" rewritten R times a second for ${CHURN_SECONDS} s, write k holding the one address 10.202.k/256.k%256; a write counts as delivered to a client when it holds that state or a later one (debouncing servers skip states); p99 over all clients x writes; "max churn rate" is the highest rate with p99 < 1 s and nothing undelivered. ` +
   `Storms: N more clients (identities of the pods reused in turn) started at once after the other scenarios, timed until all hold all four types (bound ${STORM_TIMEOUT_S} s). ` +
-  `CPU-seconds, RSS and peak RSS (VmHWM) of the control-plane process from /proc (istiod: the Go process; Weft: its Node process run from dist/). MB sent: serialized resources in the responses the clients received (no gRPC framing); responses: messages received, requests: messages the clients sent (subscriptions, ACKs). ` +
+  `CPU-seconds, RSS and peak RSS (VmHWM) of the control-plane process from /proc (istiod: the Go process; Weft: its Node process run from dist/). MB sent: serialized DiscoveryResponses the clients received (proto size, no gRPC framing); responses: messages received, requests: messages the clients sent (subscriptions, ACKs). The load generator's own CPU-seconds are in the per-run table (it shares the 2 cores). ` +
   `istiod runs out of cluster per ../shared/NOTES.md (PILOT_ENABLE_METADATA_EXCHANGE=false PILOT_ENABLE_ALPN_FILTER=false, enableAutoMtls false, no default metrics provider); "as shipped": its defaults (on 2 cores it admits 25 new streams/s); "throttles raised": PILOT_MAX_REQUESTS_PER_SECOND=100000 PILOT_PUSH_THROTTLE=10000. Weft: \`node dist/src/cli/main.js serve --kubernetes --leader-elect false --write-status false\`. A fresh server process and a fresh load generator per run; the order of the servers reverses every other pair; ratios are taken within a pair, then the median over pairs.`;
 
 /** BENCH_ISTIOD_REWRITE=1: rewrite the result files of this shape from its JSON (after a change to how they are written). */
 function rewrite(): void {
-  const { meta, rows } = JSON.parse(readFileSync(path.join(ROOT, `bench/results/istiod-vs-weft-${SIZE}.json`), "utf8")) as { meta: Record<string, unknown>; rows: Row[] };
+  const { meta, rows } = JSON.parse(readFileSync(path.join(OUT_DIR, `istiod-vs-weft-${SIZE}.json`), "utf8")) as { meta: Record<string, unknown>; rows: Row[] };
   const load = (k: string) => (meta[k] as number[]).map(Number);
-  writeResults(rows, { envoyVersion: String(meta.envoy ?? "").split(" ")[0]!, istiodVersion: String(meta.istiod).split("@")[1]!.split(" ")[0]!, crds: { file: "", apiVersion: String(meta.istioCrds).split("@")[1]!.split(" ")[0]! }, setupS: Number(meta.setupSeconds), load0: load("loadAverageBefore"), load1: load("loadAverageAfter"), proxies: Number(meta.proxies), complete: meta.complete === true, date: String(meta.date), weft: String(meta.weft), command: String(meta.command) });
+  writeResults(rows, { envoyVersion: String(meta.envoy ?? "").split(" ")[0]!, istiodVersion: String(meta.istiod).split("@")[1]!.split(" ")[0]!, crds: { file: "", apiVersion: String(meta.istioCrds).split("@")[1]!.split(" ")[0]! }, setupS: Number(meta.setupSeconds), load0: load("loadAverageBefore"), load1: load("loadAverageAfter"), proxies: Number(meta.proxies), complete: meta.complete === true, date: String(meta.date), weft: String(meta.weft), command: String(meta.command), loadGenerator: String(meta.loadGenerator ?? "bench/istiod/sidecars.ts (TypeScript, one Node process; removed since)") });
 }
 
 (process.env.BENCH_ISTIOD_REWRITE ? Promise.resolve().then(rewrite) : main()).then(

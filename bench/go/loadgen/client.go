@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math/rand"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ const nackMessage = "loadgen: NACK on command"
 type typeState struct {
 	names     map[string]bool   // names subscribed (EDS/RDS); nil for wildcard types
 	have      map[string]string // name -> version held (interned strings)
+	hash      map[string]uint64 // name -> hash of the body held (-content only)
 	acked     bool              // a response was ACKed since the last subscription change (or reconnect)
 	lastNonce string
 	version   string
@@ -57,15 +59,21 @@ type client struct {
 	// Written by the stream goroutine, read by trackers.
 	rxBytes   atomic.Int64
 	rxMsgs    atomic.Int64
+	txMsgs    atomic.Int64 // requests sent
 	lastRxNs  atomic.Int64 // unix ns of the last response
 	lastAckNs atomic.Int64 // unix ns when the last ACK/NACK Send returned
 	failures  int          // streams of this client that failed (for the backoff)
+
+	churn churnSeen // the churn scenario (scenarios.go)
 }
 
 func (c *client) st(t string) *typeState {
 	s := c.types[t]
 	if s == nil {
 		s = &typeState{have: map[string]string{}}
+		if *contentHash {
+			s.hash = map[string]uint64{}
+		}
 		c.types[t] = s
 	}
 	return s
@@ -88,15 +96,48 @@ func (c *client) takeNack(t string) bool {
 
 // received accounts one response: counters, and the marks it satisfies (returned so the
 // caller stamps their ACK time once the ACK is sent).
-func (c *client) received(t string, size int, at time.Time, names []string, removed []string, sotw bool) []*mark {
+func (c *client) received(t string, size int, at time.Time, names []string, removed []string, sotw bool, changed map[string]bool) []*mark {
 	rx.add(t, size)
 	c.rxBytes.Add(int64(size))
 	c.rxMsgs.Add(1)
 	c.lastRxNs.Store(at.UnixNano())
+	lastRxNs.Store(at.UnixNano())
 	if activeMarks.Load() == 0 {
 		return nil
 	}
-	return matchMarks(c.id, t, at, names, removed, sotw)
+	return matchMarks(c.id, t, at, names, removed, sotw, changed)
+}
+
+// sent counts one request of this client.
+func (c *client) sent() {
+	c.txMsgs.Add(1)
+	txMsgs.Add(1)
+}
+
+// contentChanges (-content only) hashes the bodies of a response's resources, returns the names
+// whose body differs from what the client held (nil when none or when no mark is active), and
+// records the new hashes. replaceAll: the response is the whole state of a wildcard type.
+func (s *typeState) contentChanges(names []string, body func(i int) []byte, replaceAll bool) map[string]bool {
+	if s.hash == nil {
+		return nil
+	}
+	var changed map[string]bool
+	fresh := s.hash
+	if replaceAll {
+		fresh = make(map[string]uint64, len(names))
+	}
+	for i, n := range names {
+		h := maphash.Bytes(internSeed, body(i))
+		if old, ok := s.hash[n]; (!ok || old != h) && activeMarks.Load() > 0 {
+			if changed == nil {
+				changed = map[string]bool{}
+			}
+			changed[n] = true
+		}
+		fresh[n] = h
+	}
+	s.hash = fresh
+	return changed
 }
 
 func (c *client) answered(hits []*mark) {
@@ -281,6 +322,7 @@ func (c *client) runSotw(ctx context.Context) error {
 			req.Node = c.node
 			first = false
 		}
+		c.sent()
 		return stream.Send(req)
 	}
 	c.st(cdsType)
@@ -311,7 +353,10 @@ func (c *client) runSotw(ctx context.Context) error {
 		for i, a := range resp.GetResources() {
 			names[i] = internBytes(decodeNameBytes(a.GetValue()))
 		}
-		hits := c.received(t, proto.Size(resp), at, names, nil, true)
+		res := resp.GetResources()
+		changed := s.contentChanges(names, func(i int) []byte { return res[i].GetValue() }, s.names == nil)
+		c.noteChurn(t, names, func(i int) []byte { return res[i].GetValue() }, at)
+		hits := c.received(t, proto.Size(resp), at, names, nil, true, changed)
 		var sub []string
 		if s.names != nil {
 			sub = keys(s.names)
@@ -352,6 +397,7 @@ func (c *client) runSotw(ctx context.Context) error {
 				for n := range ds.have {
 					if !ds.names[n] {
 						delete(ds.have, n)
+						delete(ds.hash, n)
 					}
 				}
 				ds.acked = false
@@ -391,6 +437,7 @@ func (c *client) runDelta(ctx context.Context) error {
 			req.Node = c.node
 			first = false
 		}
+		c.sent()
 		return stream.Send(req)
 	}
 	c.st(cdsType)
@@ -439,7 +486,10 @@ func (c *client) runDelta(ctx context.Context) error {
 		for i, r := range resp.GetResources() {
 			names[i] = intern(r.GetName())
 		}
-		hits := c.received(t, proto.Size(resp), at, names, resp.GetRemovedResources(), false)
+		res := resp.GetResources()
+		changed := s.contentChanges(names, func(i int) []byte { return res[i].GetResource().GetValue() }, false)
+		c.noteChurn(t, names, func(i int) []byte { return res[i].GetResource().GetValue() }, at)
+		hits := c.received(t, proto.Size(resp), at, names, resp.GetRemovedResources(), false, changed)
 		if c.takeNack(t) {
 			if err := send(&discovery.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce(),
 				ErrorDetail: &status.Status{Code: 13, Message: nackMessage}}); err != nil {
@@ -453,6 +503,7 @@ func (c *client) runDelta(ctx context.Context) error {
 		}
 		for _, n := range resp.GetRemovedResources() {
 			delete(s.have, n)
+			delete(s.hash, n)
 		}
 		if t == cdsType || t == ldsType {
 			dep := edsType

@@ -20,7 +20,13 @@ type totals struct {
 	Msgs  [6]int64
 }
 
-var rx counters
+var (
+	rx counters
+	// Requests sent by every client together (subscriptions, ACKs, NACKs).
+	txMsgs atomic.Int64
+	// Unix ns of the last response any client received.
+	lastRxNs atomic.Int64
+)
 
 func typeIndex(t string) int {
 	for i, k := range knownTypes {

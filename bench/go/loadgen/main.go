@@ -56,6 +56,7 @@ var (
 	// Streams re-opened after a failure (-retry-streams).
 	streamRetries atomic.Int64
 	retryStreams  = flag.Bool("retry-streams", true, "re-open a failed stream after a backoff, as Envoy does (errors are still counted)")
+	contentHash   = flag.Bool("content", false, "hash every resource body received, so marks can ask for a changed body (\"changed\": true)")
 	firstErr      atomic.Value
 )
 
@@ -161,6 +162,7 @@ func main() {
 	quiet := flag.Duration("resync-quiet", 300*time.Millisecond, "delta reconnect: a client that kept its state counts as resynced after this long without a response")
 	initOrder := flag.String("init-order", "parallel", "parallel: request CDS and LDS at once; envoy: request LDS once clusters are warm (CDS ACKed, all EDS received), as Envoy does")
 	cpuProfile := flag.String("cpu-profile", "", "write a pprof CPU profile of the loadgen to this file")
+	maxSyncing := flag.Int("max-syncing", 0, "at most this many clients between their start and their initial sync (a rolling fleet); 0: no limit")
 	flag.Parse()
 	if *mode != "sotw" && *mode != "delta" {
 		fmt.Fprintln(os.Stderr, "-mode must be sotw or delta")
@@ -210,28 +212,34 @@ func main() {
 		os.Exit(code)
 	}
 
+	dial := func() (*grpc.ClientConn, error) {
+		return grpc.NewClient(*target,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	}
 	nConns := (*clients + *perConn - 1) / *perConn
 	conns := make([]*grpc.ClientConn, nConns)
 	for i := range conns {
-		cc, err := grpc.NewClient(*target,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		cc, err := dial()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			exit(1)
 		}
-		cc.Connect()
 		conns[i] = cc
 	}
 	// Connections are dialled before the clock starts: the storm measured is one of streams.
-	for _, cc := range conns {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		for s := cc.GetState(); s.String() != "READY"; s = cc.GetState() {
-			if !cc.WaitForStateChange(ctx, s) {
-				break
-			}
+	waitReady(conns)
+	newClient := func(id, nodeIdx int, conn *grpc.ClientConn, onSync func(*client)) *client {
+		node := &core.Node{Id: fmt.Sprintf("loadgen-%d", id), Cluster: "bench", UserAgentName: "envoy"}
+		if len(nodes) > 0 {
+			node = nodes[nodeIdx%len(nodes)]
 		}
-		cancel()
+		return &client{id: id, mode: *mode, envoyOrder: *initOrder == "envoy", node: node, conn: conn, types: map[string]*typeState{}, onSync: onSync}
+	}
+	// -max-syncing: a client takes a slot before it starts and frees it once synced.
+	var slots chan struct{}
+	if *maxSyncing > 0 {
+		slots = make(chan struct{}, *maxSyncing)
 	}
 
 	var mu sync.Mutex
@@ -242,6 +250,9 @@ func main() {
 	t0 := time.Now()
 	var lastSync time.Duration
 	onSync := func(c *client) {
+		if slots != nil {
+			<-slots
+		}
 		mu.Lock()
 		lat = append(lat, float64(c.syncAt.Microseconds())/1000)
 		syncedN++
@@ -260,17 +271,20 @@ func main() {
 		if *ramp > 0 && *clients > 1 {
 			delay = time.Duration(int64(*ramp) * int64(i) / int64(*clients-1))
 		}
-		node := &core.Node{Id: fmt.Sprintf("loadgen-%d", i), Cluster: "bench", UserAgentName: "envoy"}
-		if len(nodes) > 0 {
-			node = nodes[i%len(nodes)]
-		}
-		c := &client{id: i, mode: *mode, envoyOrder: *initOrder == "envoy", node: node, conn: conns[i%nConns], types: map[string]*typeState{}, onSync: onSync}
+		c := newClient(i, i, conns[i%nConns], onSync)
 		all[i] = c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if delay > 0 {
 				time.Sleep(delay)
+			}
+			if slots != nil {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
 			}
 			c.start = time.Now()
 			if err := c.run(ctx); err != nil && ctx.Err() == nil {
@@ -303,7 +317,7 @@ func main() {
 	fmt.Println(string(line))
 	outMu.Unlock()
 	if *watch {
-		w := &watcher{clients: all, mode: *mode, quiet: *quiet, start: rx.snapshot(), marksByID: map[string]bool{}}
+		w := &watcher{t0: t0, newClient: newClient, dial: dial, perConn: *perConn, ctx: ctx, clients: all, mode: *mode, quiet: *quiet, start: rx.snapshot(), marksByID: map[string]bool{}}
 		eof := make(chan struct{})
 		go func() {
 			w.serve(os.Stdin)

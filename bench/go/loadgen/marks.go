@@ -14,14 +14,18 @@ type mark struct {
 	typ     string
 	names   []string
 	removed bool
-	t0      time.Time
-	k       int
-	recv    []atomic.Int64 // ns after t0, +1 (0: not yet)
-	ack     []atomic.Int64
-	acked   atomic.Int64
-	done    chan struct{}
-	once    sync.Once
-	start   totals
+	// changed (-content): the response must carry the names with a body that differs from what
+	// the client held; with no names, any resource of the type whose body changed.
+	changed   bool
+	perClient bool
+	t0        time.Time
+	k         int
+	recv      []atomic.Int64 // ns after t0, +1 (0: not yet)
+	ack       []atomic.Int64
+	acked     atomic.Int64
+	done      chan struct{}
+	once      sync.Once
+	start     totals
 }
 
 var (
@@ -51,7 +55,7 @@ func removeMark(m *mark) {
 
 // matchMarks returns the active marks of type t that this response (received at `at`) delivers
 // to client id for the first time.
-func matchMarks(id int, t string, at time.Time, names, removed []string, sotw bool) []*mark {
+func matchMarks(id int, t string, at time.Time, names, removed []string, sotw bool, changed map[string]bool) []*mark {
 	var hits []*mark
 	var inResp map[string]bool
 	var inRemoved map[string]bool
@@ -62,7 +66,15 @@ func matchMarks(id int, t string, at time.Time, names, removed []string, sotw bo
 			continue
 		}
 		ok := true
-		if m.removed && !sotw {
+		if m.changed {
+			ok = len(changed) > 0
+			for _, n := range m.names {
+				if !changed[n] {
+					ok = false
+					break
+				}
+			}
+		} else if m.removed && !sotw {
 			if inRemoved == nil {
 				inRemoved = setOf(removed)
 			}
@@ -127,6 +139,8 @@ type markResult struct {
 	Bytes     int64                 `json:"bytes"`
 	Messages  int64                 `json:"messages"`
 	ByType    map[string]typeTotals `json:"byType"`
+	// With "perClient": each client's ACK time in ms after t0 (-1: not delivered).
+	AckByClient []float64 `json:"ackByClient,omitempty"`
 }
 
 // Istio's pilot_proxy_convergence_time buckets (seconds).
@@ -182,7 +196,10 @@ func waitMark(m *mark, timeout time.Duration) markResult {
 	}
 	removeMark(m)
 	end := rx.snapshot()
-	var recv, ack []float64
+	var recv, ack, byClient []float64
+	if m.perClient {
+		byClient = make([]float64, m.k)
+	}
 	buckets := make(orderedBuckets, len(bucketNames))
 	for i := 0; i < m.k; i++ {
 		if r := m.recv[i].Load(); r != 0 {
@@ -190,10 +207,16 @@ func waitMark(m *mark, timeout time.Duration) markResult {
 		}
 		a := m.ack[i].Load()
 		if a == 0 {
+			if byClient != nil {
+				byClient[i] = -1
+			}
 			buckets[len(buckets)-1]++
 			continue
 		}
 		ms := round3(float64(a-1) / 1e6)
+		if byClient != nil {
+			byClient[i] = ms
+		}
 		ack = append(ack, ms)
 		for j, b := range bucketBounds {
 			if ms/1000 <= b {
@@ -204,5 +227,5 @@ func waitMark(m *mark, timeout time.Duration) markResult {
 	}
 	bytes, msgs, by := diff(end, m.start)
 	return markResult{Mark: m.id, Clients: m.k, Delivered: len(ack), RecvMs: quantilesOf(recv), AckMs: quantilesOf(ack),
-		Buckets: buckets, Bytes: bytes, Messages: msgs, ByType: by}
+		Buckets: buckets, Bytes: bytes, Messages: msgs, ByType: by, AckByClient: byClient}
 }

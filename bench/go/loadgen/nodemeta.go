@@ -11,9 +11,10 @@ import (
 
 // nodeEntry is one element of the -node-meta file.
 type nodeEntry struct {
-	ID       string            `json:"id"`
-	Cluster  string            `json:"cluster"`
-	Metadata map[string]string `json:"metadata"`
+	ID      string `json:"id"`
+	Cluster string `json:"cluster"`
+	// Values may be strings or any JSON (Istio's LABELS is a map: istiod rejects it as a string).
+	Metadata map[string]any `json:"metadata"`
 	Locality *struct {
 		Region  string `json:"region"`
 		Zone    string `json:"zone"`
@@ -22,7 +23,8 @@ type nodeEntry struct {
 }
 
 // loadNodes reads the -node-meta file: a JSON array of node descriptions; client i uses entry
-// i % len. Each entry becomes a core.Node (metadata as Struct string values).
+// i % len. Each entry becomes a core.Node (metadata as a Struct: strings stay strings, JSON
+// objects become Structs).
 func loadNodes(file string) ([]*core.Node, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -42,11 +44,11 @@ func loadNodes(file string) ([]*core.Node, error) {
 		}
 		n := &core.Node{Id: e.ID, Cluster: e.Cluster, UserAgentName: "envoy"}
 		if len(e.Metadata) > 0 {
-			fields := make(map[string]*structpb.Value, len(e.Metadata))
-			for k, v := range e.Metadata {
-				fields[k] = structpb.NewStringValue(v)
+			md, err := structpb.NewStruct(e.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("%s: entry %d (%s): metadata: %w", file, i, e.ID, err)
 			}
-			n.Metadata = &structpb.Struct{Fields: fields}
+			n.Metadata = md
 		}
 		if e.Locality != nil {
 			n.Locality = &core.Locality{Region: e.Locality.Region, Zone: e.Locality.Zone, SubZone: e.Locality.SubZone}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // -watch: after the result line, commands arrive on stdin (one JSON object per line) and each
@@ -32,16 +35,26 @@ func emit(v any) {
 }
 
 type command struct {
-	Cmd       string   `json:"cmd"`
-	ID        string   `json:"id"`
-	Type      string   `json:"type"`
-	Names     []string `json:"names"`
-	Removed   bool     `json:"removed"`
-	TimeoutMs *int64   `json:"timeoutMs"`
-	Count     *int     `json:"count"`
+	Cmd       string             `json:"cmd"`
+	ID        string             `json:"id"`
+	Type      string             `json:"type"`
+	Names     []string           `json:"names"`
+	Removed   bool               `json:"removed"`
+	Changed   bool               `json:"changed"`
+	PerClient bool               `json:"perClient"`
+	QuietMs   *int64             `json:"quietMs"`
+	Name      string             `json:"name"`
+	Writes    map[string]float64 `json:"writes"`
+	TimeoutMs *int64             `json:"timeoutMs"`
+	Count     *int               `json:"count"`
 }
 
 type watcher struct {
+	t0        time.Time // when the clients were started
+	newClient func(id, nodeIdx int, conn *grpc.ClientConn, onSync func(*client)) *client
+	dial      func() (*grpc.ClientConn, error)
+	perConn   int
+	ctx       context.Context
 	clients   []*client
 	mode      string
 	quiet     time.Duration
@@ -115,8 +128,11 @@ func spread(k, n int) []int {
 func (w *watcher) handle(c command, at time.Time) error {
 	switch c.Cmd {
 	case "mark":
-		if c.ID == "" || c.Type == "" || len(c.Names) == 0 {
-			return fmt.Errorf("mark needs id, type and a non-empty names array")
+		if c.ID == "" || c.Type == "" || (len(c.Names) == 0 && !c.Changed) {
+			return fmt.Errorf("mark needs id, type and a non-empty names array (or \"changed\": true)")
+		}
+		if c.Changed && !*contentHash {
+			return fmt.Errorf("mark %q: \"changed\" needs the loadgen started with -content", c.ID)
 		}
 		if w.marksByID[c.ID] {
 			return fmt.Errorf("mark %q was already used", c.ID)
@@ -127,7 +143,7 @@ func (w *watcher) handle(c command, at time.Time) error {
 		for i, n := range c.Names {
 			names[i] = intern(n)
 		}
-		m := &mark{id: c.ID, typ: c.Type, names: names, removed: c.Removed, t0: at, k: k,
+		m := &mark{id: c.ID, typ: c.Type, names: names, removed: c.Removed, changed: c.Changed, perClient: c.PerClient, t0: at, k: k,
 			recv: make([]atomic.Int64, k), ack: make([]atomic.Int64, k), done: make(chan struct{}), start: rx.snapshot()}
 		if k == 0 {
 			close(m.done)
@@ -141,8 +157,10 @@ func (w *watcher) handle(c command, at time.Time) error {
 			emit(waitMark(m, timeout))
 		}()
 	case "stats":
-		bytes, msgs, by := diff(rx.snapshot(), w.start)
-		emit(map[string]any{"stats": statsResult{Bytes: bytes, Messages: msgs, ByType: by, CPUSeconds: cpuSeconds()}})
+		now := rx.snapshot()
+		bytes, msgs, by := diff(now, w.start)
+		allBytes, allMsgs, _ := diff(now, totals{})
+		emit(map[string]any{"stats": statsResult{Bytes: bytes, Messages: msgs, ByType: by, CPUSeconds: cpuSeconds(), Requests: txMsgs.Load(), StreamRetries: streamRetries.Load(), BytesSinceStart: allBytes, MessagesSinceStart: allMsgs}})
 	case "reconnect":
 		if c.Count == nil || *c.Count <= 0 {
 			return fmt.Errorf("reconnect needs a positive count")
@@ -173,8 +191,10 @@ func (w *watcher) handle(c command, at time.Time) error {
 			nackOutstanding.Add(1)
 		}
 		emit(map[string]int{"nacking": len(idx)})
+	case "quiet", "churn-begin", "churn-end", "storm":
+		return w.handleScenario(c, at)
 	default:
-		return fmt.Errorf("unknown command %q (known: mark, stats, reconnect, nack)", c.Cmd)
+		return fmt.Errorf("unknown command %q (known: mark, stats, reconnect, nack, quiet, churn-begin, churn-end, storm)", c.Cmd)
 	}
 	return nil
 }
@@ -184,6 +204,13 @@ type statsResult struct {
 	Messages   int64                 `json:"messages"`
 	ByType     map[string]typeTotals `json:"byType"`
 	CPUSeconds float64               `json:"cpuSeconds"`
+	// Responses received by all clients since start (the initial sync included).
+	BytesSinceStart    int64 `json:"bytesSinceStart"`
+	MessagesSinceStart int64 `json:"messagesSinceStart"`
+	// Requests sent by all clients since start (subscriptions, ACKs, NACKs), storm clients included.
+	Requests int64 `json:"requests"`
+	// Streams re-opened after a failure since start.
+	StreamRetries int64 `json:"streamRetries"`
 }
 
 // reconnectOp: N clients reopen their stream; each reports when it is synced again.
