@@ -13,6 +13,7 @@
 //   npx tsx bench/mesh/run.ts
 //   env: MESH_WEFT_NODE_ARGS=--cpu-prof,--cpu-prof-dir=/tmp/prof MESH_SERVERS=weft,gcp MESH_K=2000 MESH_PAIRS=3 MESH_MODES=sotw,delta MESH_NAMESPACES=10 MESH_SERVICES=100
 //        MESH_MAX_INFLIGHT_MB=256 (Weft's push budget)
+//        MESH_LOADGEN_ARGS=-cpu-profile,/tmp/loadgen.pprof (extra loadgen flags, comma-separated)
 //        CHURN_K=1000 CHURN_RATES=1,10,100 CHURN_SECONDS=10 MESH_SKIP_CONVERGENCE=1 MESH_SKIP_CHURN=1
 //        MESH_STEPS=1,2 (only these convergence steps)
 // Writes bench/results/mesh.{md,json}. Our debounce (file source, 100 ms) is not in these
@@ -113,7 +114,7 @@ async function startServer(kind: Server, nodesFile: string, dumpDir: string, ext
 }
 
 function startLoadgen(port: number, clients: number, mode: string, nodesFile: string): JsonLinesProcess {
-  return new JsonLinesProcess("loadgen", path.join(BIN, "loadgen"), ["-target", `127.0.0.1:${port}`, "-clients", String(clients), "-mode", mode, "-node-meta", nodesFile, "-watch", "-timeout", "600s"], { cwd: ROOT });
+  return new JsonLinesProcess("loadgen", path.join(BIN, "loadgen"), ["-target", `127.0.0.1:${port}`, "-clients", String(clients), "-mode", mode, "-node-meta", nodesFile, "-watch", "-timeout", "600s", ...list(process.env.MESH_LOADGEN_ARGS, "")], { cwd: ROOT });
 }
 
 interface ConvergenceRun {

@@ -23,6 +23,9 @@ const PREFRAMED = Symbol.for("weft.preframed-message");
 /** Marks the patched function, so installing twice patches once. */
 const PATCHED = Symbol.for("weft.grpc-preframing");
 
+/** gRPC's message header: 1 byte flags (compressed or not), 4 bytes message length (big-endian). */
+export const GRPC_FRAME_HEADER_BYTES = 5;
+
 /** A message already framed for gRPC (header + message): grpc-js writes `framed` as it is. */
 export class PreframedMessage {
   readonly [PREFRAMED] = true;
@@ -34,7 +37,7 @@ export class PreframedMessage {
 
   /** The message bytes (a view of `framed`, no copy). */
   get message(): Buffer {
-    return this.framed.subarray(5);
+    return this.framed.subarray(GRPC_FRAME_HEADER_BYTES);
   }
 }
 
@@ -69,9 +72,9 @@ export function installPreframing(env: NodeJS.ProcessEnv = process.env): boolean
 
 /** Frames a message for gRPC (one allocation and copy, done once for every stream that sends it). */
 export function preframe(message: Buffer): PreframedMessage {
-  const out = Buffer.allocUnsafe(message.length + 5);
+  const out = Buffer.allocUnsafe(message.length + GRPC_FRAME_HEADER_BYTES);
   out.writeUInt8(0, 0); // not compressed
   out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
+  message.copy(out, GRPC_FRAME_HEADER_BYTES);
   return new PreframedMessage(out);
 }

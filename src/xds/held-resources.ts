@@ -25,16 +25,24 @@ export class HeldResources {
 
   /** The version of `name` the proxy holds, if it holds it. */
   version(name: string): string | undefined {
-    const o = this.overrides.get(name);
-    if (o !== undefined) return o ?? undefined;
-    if (!this.base || !this.filters.every((f) => f === ALL_NAMES || f.has(name))) return undefined;
+    if (this.overrides.size > 0) {
+      const o = this.overrides.get(name);
+      if (o !== undefined) return o ?? undefined;
+    }
+    if (!this.base || !this.filtersHave(name)) return undefined;
     return this.base.get(name)?.version;
   }
 
   /** The resource held, when it is known from the map the proxy was brought up to date with. */
   resource(name: string): CachedResource | undefined {
-    if (this.overrides.has(name) || !this.base || !this.filters.every((f) => f === ALL_NAMES || f.has(name))) return undefined;
+    if (this.overrides.has(name) || !this.base || !this.filtersHave(name)) return undefined;
     return this.base.get(name);
+  }
+
+  /** Whether every filter has `name` (a loop, not `every` with a closure: called per name per push). */
+  private filtersHave(name: string): boolean {
+    for (const f of this.filters) if (f !== ALL_NAMES && !f.has(name)) return false;
+    return true;
   }
 
   has(name: string): boolean {

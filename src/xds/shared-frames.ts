@@ -11,7 +11,7 @@
 // The frames belong to a SharedFrames object, owned by the xDS server (created and dropped with
 // it; DESIGN.md rule 8): two servers, or two tests, never see each other's frames.
 
-import { preframe, type PreframedMessage } from "./grpc-framing.js";
+import { PreframedMessage, preframe } from "./grpc-framing.js";
 
 /** An encoded response and the nonce it carries. */
 export interface Frame {
@@ -55,25 +55,28 @@ export class SharedFrames {
 
   /**
    * The frame for `key` (the resources sent) and `variant` (type, version, ...): encoded once with
-   * a shared nonce. Without a key, encoded with the stream's own `nonce`.
+   * a shared nonce. Without a key, encoded with the stream's own `nonce`. `encode` may return the
+   * message already framed for gRPC (then no copy is made to frame it).
    */
-  frame(key: object | undefined, variant: string, nonce: string, encode: (nonce: string) => Buffer): Frame {
-    if (!key) return { bytes: encode(nonce), nonce };
+  frame(key: object | undefined, variant: string, nonce: string, encode: (nonce: string) => Buffer | PreframedMessage): Frame {
+    if (!key) return this.toFrame(encode(nonce), nonce);
     let byVariant = this.frames.get(key);
     if (!byVariant) this.frames.set(key, (byVariant = new Map()));
     let frame = byVariant.get(variant);
     if (!frame) {
       const shared = `_${(++this.nonces).toString(36)}`;
-      const bytes = encode(shared);
-      if (this.preframing) {
-        // Framed for gRPC once here, not by grpc-js once per stream (see grpc-framing.ts).
-        const preframed = preframe(bytes);
-        frame = { bytes: preframed.message, nonce: shared, preframed };
-      } else frame = { bytes, nonce: shared };
+      const encoded = encode(shared);
+      // Framed for gRPC once here, not by grpc-js once per stream (see grpc-framing.ts).
+      frame = this.toFrame(encoded instanceof PreframedMessage || !this.preframing ? encoded : preframe(encoded), shared);
       byVariant.set(variant, frame);
       this.retain(key, variant, frame);
     }
     return frame;
+  }
+
+  private toFrame(encoded: Buffer | PreframedMessage, nonce: string): Frame {
+    if (!(encoded instanceof PreframedMessage)) return { bytes: encoded, nonce };
+    return this.preframing ? { bytes: encoded.message, nonce, preframed: encoded } : { bytes: encoded.message, nonce };
   }
 
   /** Bytes of shared frames kept for reuse (bounded by `retainedBytes` plus the newest frame). */

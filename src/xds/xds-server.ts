@@ -33,7 +33,8 @@ import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../envoy/type-u
 import type { Logger } from "../log/logger.js";
 import { DeltaStream } from "./delta/delta-stream.js";
 import { ProxyRegistry } from "./proxy-registry.js";
-import { SotwStream, encodeResponse } from "./sotw/sotw-stream.js";
+import { SotwStream } from "./sotw/sotw-stream.js";
+import { encodeResponse } from "./sotw/response-encoding.js";
 import { SharedFrames } from "./shared-frames.js";
 import { SharedNameSets } from "./shared-names.js";
 import { installPreframing } from "./grpc-framing.js";

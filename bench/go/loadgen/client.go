@@ -22,6 +22,10 @@ const nackMessage = "loadgen: NACK on command"
 // typeState is what one client holds for one resource type: names and versions, never bodies.
 type typeState struct {
 	names     map[string]bool   // names subscribed (EDS/RDS); nil for wildcard types
+	// sorted: names, sorted, as the last SotW request listed them; nil when names changed since.
+	// Envoy keeps its stored request and repeats it on every ACK; sorting 3300 names per ACK
+	// made the loadgen, not the server, the limit of an endpoint change at 2000 proxies.
+	sorted    []string
 	have      map[string]string // name -> version held (interned strings)
 	hash      map[string]uint64 // name -> hash of the body held (-content only)
 	acked     bool              // a response was ACKed since the last subscription change (or reconnect)
@@ -359,7 +363,10 @@ func (c *client) runSotw(ctx context.Context) error {
 		hits := c.received(t, proto.Size(resp), at, names, nil, true, changed)
 		var sub []string
 		if s.names != nil {
-			sub = keys(s.names)
+			if s.sorted == nil {
+				s.sorted = keys(s.names)
+			}
+			sub = s.sorted
 		}
 		if c.takeNack(t) {
 			// Like Envoy rejecting an update: keep the previous version, answer with error_detail.
@@ -394,6 +401,7 @@ func (c *client) runSotw(ctx context.Context) error {
 				for _, n := range refs {
 					ds.names[n] = true
 				}
+				ds.sorted = nil
 				for n := range ds.have {
 					if !ds.names[n] {
 						delete(ds.have, n)
@@ -527,6 +535,7 @@ func (c *client) runDelta(ctx context.Context) error {
 			}
 			if len(sub) > 0 {
 				ds.acked = false
+				ds.sorted = nil
 				if err := send(&discovery.DeltaDiscoveryRequest{TypeUrl: dep, ResourceNamesSubscribe: sub}); err != nil {
 					return err
 				}

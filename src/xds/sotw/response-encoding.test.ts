@@ -1,10 +1,11 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DiscoveryResponse } from "../../../generated/envoy/service/discovery/v3/discovery.js";
 import { Snapshot } from "../../cache/snapshot.js";
 import { buildPrefixRoutes } from "../../envoy/builders.js";
 import { XDS_TYPES } from "../../envoy/type-urls.js";
 import { SharedFrames } from "../shared-frames.js";
-import { encodeDiscoveryResponse } from "./sotw-stream.js";
+import { encodeDiscoveryResponse, encodeFramedResponse } from "./response-encoding.js";
 
 describe("encodeDiscoveryResponse", () => {
   const routes = Snapshot.build({
@@ -32,5 +33,39 @@ describe("encodeDiscoveryResponse", () => {
     const frame = encodeDiscoveryResponse(shared, XDS_TYPES.route, routes.version, "7", resources, "weft@test");
     expect(frame.nonce).toBe("7");
     expect(DiscoveryResponse.decode(frame.bytes)).toEqual(plain("7"));
+  });
+});
+
+describe("encodeFramedResponse", () => {
+  const encodeGenerated = (typeUrl: string, versionInfo: string, nonce: string, bodies: Buffer[], identifier: string) =>
+    Buffer.from(DiscoveryResponse.encode({ versionInfo, typeUrl, nonce, resources: bodies.map((value) => ({ typeUrl, value })), controlPlane: { identifier } }).finish());
+
+  it("writes the generated encoder's bytes behind a gRPC header holding their length", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "grapheme", maxLength: 200 }),
+        fc.string({ maxLength: 40 }),
+        fc.string({ maxLength: 12 }),
+        fc.array(fc.uint8Array({ maxLength: 20_000 }).map((b) => Buffer.from(b)), { maxLength: 12 }),
+        fc.string({ unit: "grapheme", maxLength: 150 }),
+        (typeUrl, versionInfo, nonce, bodies, identifier) => {
+          const resources = bodies.map((b, i) => ({ name: `r${i}`, version: "v", body: b }));
+          const framed = encodeFramedResponse(typeUrl, versionInfo, nonce, resources, identifier).framed;
+          const expected = encodeGenerated(typeUrl, versionInfo, nonce, bodies, identifier);
+          expect(framed[0]).toBe(0);
+          expect(framed.readUInt32BE(1)).toBe(expected.length);
+          expect(framed.subarray(5).equals(expected)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("encodes thousands of resources (multi-byte lengths) as the generated encoder does", () => {
+    const body = Buffer.alloc(70_000, 7);
+    const resources = Array.from({ length: 3300 }, (_, i) => ({ name: `outbound|8080||svc-${i}.ns.svc.cluster.local`, version: "v", body: body.subarray(0, (i * 37) % 300) }));
+    resources.push({ name: "big", version: "v", body });
+    const framed = encodeFramedResponse(XDS_TYPES.endpoint, "abc123", "_1", resources, "weft@test");
+    expect(framed.message.equals(encodeGenerated(XDS_TYPES.endpoint, "abc123", "_1", resources.map((r) => r.body), "weft@test"))).toBe(true);
   });
 });

@@ -2,7 +2,7 @@
 //
 // LDS and CDS responses carry every resource (omission means removal); RDS, EDS and SDS
 // responses carry only the subscribed resources that changed (omission means nothing).
-import { DiscoveryRequest, DiscoveryResponse } from "../../../generated/envoy/service/discovery/v3/discovery.js";
+import type { DiscoveryRequest } from "../../../generated/envoy/service/discovery/v3/discovery.js";
 import type { CachedResource, Snapshot, TypeResources } from "../../cache/snapshot.js";
 import { versionOf } from "../../cache/snapshot.js";
 import { XDS_TYPES, isWildcardByDefault, type XdsTypeUrl } from "../../envoy/type-urls.js";
@@ -10,7 +10,7 @@ import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import { GRPC_INVALID_ARGUMENT, LimitExceeded } from "../xds-limits.js";
 import { truncateText } from "../../log/bounded-text.js";
 import { knownNames, sotwRequestOf, type EncodedSotwRequest, type KnownNames, type SotwRequest } from "./request-names.js";
-import type { Frame, SharedFrames } from "../shared-frames.js";
+import { encodeDiscoveryResponse } from "./response-encoding.js";
 import { ALL_NAMES } from "../held-resources.js";
 import { utf8Bytes, type SharedNameList } from "../shared-names.js";
 
@@ -39,10 +39,29 @@ interface SotwTypeState extends TypeState {
 
 /** The resources a proxy should hold of one type, and their version when it is known without hashing. */
 interface DesiredView {
-  view: ReadonlyMap<string, CachedResource>;
+  /**
+   * A wildcard subscription's map (the type's own, or with kept clusters), or a named
+   * subscription's resources as a list (a Map of 3300 EDS names per push cost more than the rest).
+   */
+  view: ResourceView;
   version?: string;
   /** `view` is the type's whole map at `version` (a wildcard subscription, nothing kept back). */
   whole: boolean;
+}
+
+type ResourceView = ReadonlyMap<string, CachedResource> | readonly CachedResource[];
+
+/** A named subscription's list (a type's map may be any ReadonlyMap, e.g. a composed one). */
+function isList(view: ResourceView): view is readonly CachedResource[] {
+  return Array.isArray(view);
+}
+
+function resourcesOf(view: ResourceView): Iterable<CachedResource> {
+  return isList(view) ? view : view.values();
+}
+
+function sizeOf(view: ResourceView): number {
+  return isList(view) ? view.length : view.size;
 }
 
 function isStateOfTheWorld(typeUrl: XdsTypeUrl): boolean {
@@ -114,30 +133,31 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
    */
   private desired(st: SotwTypeState, snapshot: Snapshot): DesiredView {
     const typed = snapshot.resources(st.typeUrl);
-    let view: ReadonlyMap<string, CachedResource>;
+    let view: ResourceView;
     // A named subscription's version_info is the type's version too (as go-control-plane
     // does): hashing each proxy's own view on every push cost O(names) per proxy.
     let version: string | undefined = typed.version;
     if (st.wildcard) {
       view = typed.resources;
     } else {
-      const named = new Map<string, CachedResource>();
+      const named: CachedResource[] = [];
       for (const name of st.names) {
         const r = typed.resources.get(name);
-        if (r) named.set(name, r);
+        if (r) named.push(r);
       }
       view = named;
     }
     if (st.typeUrl === XDS_TYPES.cluster && !st.held.empty && !st.held.isExactly(st.wildcard ? typed.version : undefined)) {
       // Removed clusters stay until listeners and routes settle; only ask when some were removed.
+      const byName: ReadonlyMap<string, CachedResource> = isList(view) ? new Map(view.map((r) => [r.name, r])) : view;
       const removed: [string, CachedResource][] = [];
       for (const name of st.held.names()) {
-        if (view.has(name)) continue;
+        if (byName.has(name)) continue;
         const r = st.held.resource(name);
         if (r) removed.push([name, r]);
       }
       if (removed.length > 0 && this.keepRemovedClusters()) {
-        view = new Map([...view, ...removed]);
+        view = new Map([...byName, ...removed]);
         version = undefined;
       }
     }
@@ -145,21 +165,21 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   }
 
   private versionOfView(d: DesiredView): string {
-    return d.version ?? versionOf(d.view.values());
+    return d.version ?? versionOf(resourcesOf(d.view));
   }
 
-  private changed(st: SotwTypeState, view: ReadonlyMap<string, CachedResource>): CachedResource[] {
+  private changed(st: SotwTypeState, view: ResourceView): CachedResource[] {
     const out: CachedResource[] = [];
-    for (const r of view.values()) if (st.held.version(r.name) !== r.version) out.push(r);
+    for (const r of resourcesOf(view)) if (st.held.version(r.name) !== r.version) out.push(r);
     return out;
   }
 
   private pendingFor(st: SotwTypeState, d: DesiredView): boolean {
     const view = d.view;
-    if (st.held.empty) return st.wildcard || view.size > 0;
+    if (st.held.empty) return st.wildcard || sizeOf(view) > 0;
     if (st.held.isExactly(d.whole ? d.version : undefined)) return false;
-    for (const r of view.values()) if (st.held.version(r.name) !== r.version) return true;
-    return isStateOfTheWorld(st.typeUrl) && st.held.size !== view.size;
+    for (const r of resourcesOf(view)) if (st.held.version(r.name) !== r.version) return true;
+    return isStateOfTheWorld(st.typeUrl) && st.held.size !== sizeOf(view);
   }
 
   /** Of `names`, the subscribed resources whose version differs from what the proxy was sent. */
@@ -238,7 +258,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       return false;
     }
     const version = this.versionOfView(d);
-    const resources = isStateOfTheWorld(st.typeUrl) ? [...d.view.values()] : this.changed(st, d.view);
+    const resources = isStateOfTheWorld(st.typeUrl) ? [...resourcesOf(d.view)] : this.changed(st, d.view);
     const updatedClusters =
       st.typeUrl === XDS_TYPES.cluster
         ? resources.filter((r) => {
@@ -270,7 +290,8 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
    * or, for clusters kept for make-before-break, the view itself.
    */
   private holdView(st: SotwTypeState, d: DesiredView, snapshot: Snapshot): void {
-    if (st.wildcard && !d.whole) st.held.rebase(d.view, ALL_NAMES);
+    // A wildcard subscription's view is always a map.
+    if (st.wildcard && !d.whole && !isList(d.view)) st.held.rebase(d.view, ALL_NAMES);
     else this.holdAll(st, snapshot.resources(st.typeUrl));
   }
 
@@ -278,37 +299,4 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     st.cleanVersion = undefined;
     for (const n of names) st.held.delete(n);
   }
-}
-
-/** A response, its encoding shared (through `frames`) by every stream that sends the same resources at the same version. */
-export function encodeDiscoveryResponse(
-  frames: SharedFrames,
-  typeUrl: XdsTypeUrl,
-  versionInfo: string,
-  nonce: string,
-  resources: readonly CachedResource[],
-  controlPlaneId: string,
-  /** What `resources` are, for sharing the encoding: the single resource, or the type's map. */
-  shareKey?: object,
-): Frame {
-  const key = shareKey ?? (resources.length === 1 ? resources[0] : undefined);
-  return frames.frame(key, `sotw\u0000${typeUrl}\u0000${versionInfo}\u0000${controlPlaneId}\u0000${resources.length}`, nonce, (n) => encodeResponse(typeUrl, versionInfo, n, resources, controlPlaneId));
-}
-
-/** One DiscoveryResponse, encoded. */
-export function encodeResponse(
-  typeUrl: XdsTypeUrl,
-  versionInfo: string,
-  nonce: string,
-  resources: readonly CachedResource[],
-  controlPlaneId: string,
-): Buffer {
-  const bytes = DiscoveryResponse.encode({
-    versionInfo,
-    typeUrl,
-    nonce,
-    resources: resources.map((r) => ({ typeUrl, value: r.body })),
-    controlPlane: { identifier: controlPlaneId },
-  }).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
