@@ -15,7 +15,8 @@
 //
 //   npm run build && npx tsx bench/istiod/run.ts                      # small shape, 3 pairs, storms
 //   npm run build && BENCH_ISTIOD_SIZE=full npx tsx bench/istiod/run.ts  # Istio's load shape, 1 pair
-//   knobs: BENCH_ISTIOD_OUT (results directory) BENCH_SERVICES BENCH_PAIRS BENCH_CHANGES BENCH_MAX_SYNCING BENCH_CHURN_RATES BENCH_CHURN_SECONDS
+//   knobs: BENCH_ISTIOD_OUT (results directory) BENCH_ISTIOD_APPEND=1 (keep the other servers' rows)
+//          BENCH_MIN_AVAILABLE_GB (a run is stopped when the machine has less memory available) BENCH_SERVICES BENCH_PAIRS BENCH_CHANGES BENCH_MAX_SYNCING BENCH_CHURN_RATES BENCH_CHURN_SECONDS
 //          BENCH_STORMS BENCH_STORM_TIMEOUT_S BENCH_MODES=sotw,delta BENCH_SERVERS=istiod,istiod-raised,weft
 // Needs the istiod binary (scripts/cached-go-build.sh istiod; ~10-30 min once) and Istio's CRDs from
 // the Go module istio.io/api (downloaded with `go mod download` when absent).
@@ -66,6 +67,7 @@ const NS = "bench";
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const WEFT_MAIN = path.join(ROOT, "dist/src/cli/main.js");
 /** Where the result files go (a trial run elsewhere leaves bench/results alone). */
+const APPEND = process.env.BENCH_ISTIOD_APPEND === "1";
 const OUT_DIR = process.env.BENCH_ISTIOD_OUT ? path.resolve(process.env.BENCH_ISTIOD_OUT) : path.join(ROOT, "bench/results");
 
 
@@ -368,6 +370,8 @@ interface Row {
   envoys?: { count: number; startS: number; live: number; rejectedUpdates: number; allAckedMs: number; p50Ms: number; acked: number; cpuS: number };
   storms: { count: number; seconds: number; synced: number; retried: number; cpuS: number; peakRssMB: number; mb: number; responses: number }[];
   totalCpuS: number;
+  /** The 1-minute load average when the run started. */
+  loadAverage?: number;
   /** The load generator's own CPU-seconds until the storms (it shares the 2 cores). */
   loadgenCpuS: number;
   /** Deliveries (client x change) of the endpoint, route and new-service changes not within the mark timeout. */
@@ -386,10 +390,25 @@ const churnAddress = (k: number) => `10.202.${(k >> 8) & 255}.${k & 255}`;
 let churnCounter = 0;
 
 async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cluster: KubernetesCluster, api: LoadApis, istiodBin: string, files: { sidecars: string; nodes: string }, proxies: number, runNo: number): Promise<Row> {
+  const load = os.loadavg()[0]!;
   const server = await startServer(kind, cluster, istiodBin);
   const pid = server.proc.pid!;
   let gen: Loadgen | undefined;
   const cpu = () => cpuSecondsIfAlive(pid);
+  // Others work on this machine: a server that takes the memory they need is stopped (the run fails).
+  let starved = "";
+  const guard = setInterval(() => {
+    const availGB = memAvailableGB();
+    if (availGB >= MIN_AVAILABLE_GB || starved) return;
+    starved = `stopped ${LABEL[kind]}: the machine had ${availGB.toFixed(1)} GB available (< BENCH_MIN_AVAILABLE_GB=${MIN_AVAILABLE_GB}) with the server at ${Math.round(statusKb(pid, "VmRSS") / 1024)} MB RSS`;
+    log(`  ${starved}`);
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      server.proc.kill("SIGKILL");
+    }
+    gen?.lg.proc.kill("SIGKILL"); // its pending answers fail at once
+  }, 1000);
   try {
     const cpu0 = cpu();
     gen = Loadgen.start(server.xds, mode, proxies, files.nodes);
@@ -505,16 +524,26 @@ async function oneRun(kind: ServerKind, mode: "sotw" | "delta", pair: number, cl
       storms,
       totalCpuS: round2(totalCpuS),
       loadgenCpuS: round2(beforeStorms.cpuS),
+      loadAverage: round2(load),
       undelivered: endpoint.undelivered + route.undelivered + fresh.undelivered,
       rssMB,
       peakRssMB,
       total: costOf(zero, beforeStorms, totalCpuS),
     };
+  } catch (err) {
+    throw starved ? new Error(starved, { cause: err }) : err;
   } finally {
+    clearInterval(guard);
     await gen?.stop();
     await stopChild(server.proc);
     if (!process.env.BENCH_KEEP) rmSync(server.dir, { recursive: true, force: true });
   }
+}
+
+const MIN_AVAILABLE_GB = Number(process.env.BENCH_MIN_AVAILABLE_GB ?? 3);
+function memAvailableGB(): number {
+  const kb = Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? NaN);
+  return kb / 2 ** 20;
 }
 
 function log(msg: string): void {
@@ -534,7 +563,9 @@ async function main(): Promise<void> {
     throw err;
   });
   const work = mkdtempSync(path.join(os.tmpdir(), "weft-bench-istiod-"));
-  const rows: Row[] = [];
+  // BENCH_ISTIOD_APPEND=1: keep the rows of this shape's last results for the servers not run now
+  // (e.g. istiod as shipped measured after istiod raised and Weft; ratios pair rows by pair number).
+  const rows: Row[] = APPEND && existsSync(path.join(OUT_DIR, `istiod-vs-weft-${SIZE}.json`)) ? (JSON.parse(readFileSync(path.join(OUT_DIR, `istiod-vs-weft-${SIZE}.json`), "utf8")) as { rows: Row[] }).rows.filter((r) => !SERVERS.includes(r.server)) : [];
   try {
     const api = apis(cluster.kubeConfig);
     const applied = await cluster.kubectl(["apply", "--server-side", "-f", crds.file], { timeoutMs: 180_000 });
@@ -645,7 +676,7 @@ function medians(rows: Row[]): string {
   const head = ["server", "xDS", ...METRICS.map((m) => m.name)];
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
   for (const mode of MODES)
-    for (const kind of SERVERS) {
+    for (const kind of ["istiod", "istiod-raised", "weft"] as const) {
       const mine = rows.filter((r) => r.server === kind && r.mode === mode);
       if (mine.length) lines.push(`| ${LABEL[kind]} | ${mode} | ${METRICS.map((m) => String(+median(mine.map(m.of)).toFixed(2))).join(" | ")} |`);
     }
@@ -679,9 +710,9 @@ function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: 
     setupSeconds: +m.setupS.toFixed(1),
   };
   const runs = [
-    "| server | xDS | pair | initial sync s | retried | sync CPU-s / MB / responses / requests | endpoint p50 / p99 ms | per endpoint change CPU-s / MB / responses / requests | route p50 / p99 ms | per route change CPU-s / MB / responses / requests | new service p50 / p99 ms | per new service CPU-s / MB | churn p99 ms (rate/s: p99, undelivered) | max churn rate p99 < 1 s | CPU-s total | RSS / peak MB | MB sent total / responses / requests | load generator CPU-s | undelivered |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.label} | ${r.mode} | ${r.pair + 1} | ${r.syncS} | ${r.syncRetries} | ${r.sync.cpuS} / ${r.sync.mb} / ${r.sync.responses} / ${r.sync.requests} | ${r.endpointP50Ms} / ${r.endpointP99Ms} | ${r.endpoint.cpuS} / ${r.endpoint.mb} / ${r.endpoint.responses} / ${r.endpoint.requests} | ${r.routeP50Ms} / ${r.routeP99Ms} | ${r.route.cpuS} / ${r.route.mb} / ${r.route.responses} / ${r.route.requests} | ${r.newServiceP50Ms} / ${r.newServiceP99Ms} | ${r.newService.cpuS} / ${r.newService.mb} | ${r.churn.map((c) => `${c.rate}: ${c.p99Ms}${c.undelivered ? `, ${c.undelivered} undelivered` : ""}${c.achievedPerS < c.rate * 0.9 ? ` (wrote ${c.achievedPerS}/s)` : ""}`).join("; ")} | ${r.churnMaxRateUnder1s} | ${r.totalCpuS} | ${r.rssMB} / ${r.peakRssMB} | ${r.total.mb} / ${r.total.responses} / ${r.total.requests} | ${r.loadgenCpuS ?? "—"} | ${r.undelivered ?? "—"} |`),
+    "| server | xDS | pair | initial sync s | retried | sync CPU-s / MB / responses / requests | endpoint p50 / p99 ms | per endpoint change CPU-s / MB / responses / requests | route p50 / p99 ms | per route change CPU-s / MB / responses / requests | new service p50 / p99 ms | per new service CPU-s / MB | churn p99 ms (rate/s: p99, undelivered) | max churn rate p99 < 1 s | CPU-s total | RSS / peak MB | MB sent total / responses / requests | load generator CPU-s | undelivered | load average at start |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.label} | ${r.mode} | ${r.pair + 1} | ${r.syncS} | ${r.syncRetries} | ${r.sync.cpuS} / ${r.sync.mb} / ${r.sync.responses} / ${r.sync.requests} | ${r.endpointP50Ms} / ${r.endpointP99Ms} | ${r.endpoint.cpuS} / ${r.endpoint.mb} / ${r.endpoint.responses} / ${r.endpoint.requests} | ${r.routeP50Ms} / ${r.routeP99Ms} | ${r.route.cpuS} / ${r.route.mb} / ${r.route.responses} / ${r.route.requests} | ${r.newServiceP50Ms} / ${r.newServiceP99Ms} | ${r.newService.cpuS} / ${r.newService.mb} | ${r.churn.map((c) => `${c.rate}: ${c.p99Ms}${c.undelivered ? `, ${c.undelivered} undelivered` : ""}${c.achievedPerS < c.rate * 0.9 ? ` (wrote ${c.achievedPerS}/s)` : ""}`).join("; ")} | ${r.churnMaxRateUnder1s} | ${r.totalCpuS} | ${r.rssMB} / ${r.peakRssMB} | ${r.total.mb} / ${r.total.responses} / ${r.total.requests} | ${r.loadgenCpuS ?? "—"} | ${r.undelivered ?? "—"} | ${r.loadAverage ?? "—"} |`),
   ].join("\n");
   const stormTable = STORMS.length
     ? [
