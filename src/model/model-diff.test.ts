@@ -22,10 +22,10 @@ describe("diffModels", () => {
 
   it("names the services whose routes change when a VirtualService changes, is added or is removed", () => {
     const a = "a.default.svc.cluster.local";
-    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("6s")))).toEqual({ kind: "services", clusters: new Set(), routes: new Set([a]) });
+    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("6s")))).toEqual({ kind: "services", clusters: new Set(), routes: new Set([a]), redefined: new Set(), namespaces: new Set() });
     // b.example.com is no service: no virtual host of a sidecar derives from it.
-    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("5s", true)))).toEqual({ kind: "services", clusters: new Set(), routes: new Set() });
-    expect(diffModels(buildMeshModel(config("5s", true)), buildMeshModel(config("5s")))).toEqual({ kind: "services", clusters: new Set(), routes: new Set() });
+    expect(diffModels(buildMeshModel(config("5s")), buildMeshModel(config("5s", true)))).toEqual({ kind: "services", clusters: new Set(), routes: new Set(), redefined: new Set(), namespaces: new Set() });
+    expect(diffModels(buildMeshModel(config("5s", true)), buildMeshModel(config("5s")))).toEqual({ kind: "services", clusters: new Set(), routes: new Set(), redefined: new Set(), namespaces: new Set() });
   });
 
   it("asks for a full regeneration when a mesh-wide rule changes (a Sidecar)", () => {
@@ -55,6 +55,6 @@ describe("diffModels", () => {
       return { resources: resources.map((resource) => ({ resource, source }) as Sourced), issues: [] };
     };
     const change = diffModels(buildMeshModel(withDelegation(80)), buildMeshModel(withDelegation(8080)));
-    expect(change).toEqual({ kind: "services", clusters: new Set(["c.team.svc.cluster.local"]), routes: new Set(["c.team.svc.cluster.local", "a.default.svc.cluster.local"]) });
+    expect(change).toEqual({ kind: "services", clusters: new Set(["c.team.svc.cluster.local"]), routes: new Set(["c.team.svc.cluster.local", "a.default.svc.cluster.local"]), redefined: new Set(["c.team.svc.cluster.local"]), namespaces: new Set(["team"]) });
   });
 });

@@ -27,6 +27,14 @@ export type ModelChange =
       clusters: ReadonlySet<string>;
       /** Hostnames whose virtual hosts (outbound routes) must be built again. */
       routes: ReadonlySet<string>;
+      /** Hostnames of services added, removed or redefined (not only their endpoints). */
+      redefined: ReadonlySet<string>;
+      /**
+       * Namespaces with a service added, removed, redefined or given new endpoints: where a
+       * workload's own services (its inbound side) may have changed. A change that is only in
+       * VirtualServices and DestinationRules leaves this empty.
+       */
+      namespaces: ReadonlySet<string>;
     }
   | { kind: "full" };
 
@@ -130,13 +138,18 @@ export function* diffModelsSteps(previous: MeshModel, next: MeshModel): Steps<Mo
     const a = oldServices.get(serviceKey(b));
     oldServices.delete(serviceKey(b));
     if (a === b) continue;
-    if (!a || withoutEndpoints(a) !== withoutEndpoints(b)) redefined.add(b.hostname);
-    else if (JSON.stringify(a.endpoints) !== JSON.stringify(b.endpoints)) {
+    if (!a || withoutEndpoints(a) !== withoutEndpoints(b)) {
+      redefined.add(b.hostname);
+      namespaces.add(b.namespace);
+    } else if (JSON.stringify(a.endpoints) !== JSON.stringify(b.endpoints)) {
       endpointsOnly.add(b.hostname);
       namespaces.add(b.namespace);
     }
   }
-  for (const a of oldServices.values()) redefined.add(a.hostname);
+  for (const a of oldServices.values()) {
+    redefined.add(a.hostname);
+    namespaces.add(a.namespace);
+  }
 
   const virtualServices = yield* changedResources<VirtualService>(previous.virtualServices, next.virtualServices);
   const destinationRules = yield* changedResources<DestinationRule>(previous.destinationRules, next.destinationRules);
@@ -154,5 +167,5 @@ export function* diffModelsSteps(previous: MeshModel, next: MeshModel): Steps<Mo
   for (const vs of virtualServices) resolvedIn(models, vs.spec.hosts ?? [], namespaceOf(vs), routes);
   // Routes read the destination's ports (a redefined service) and its load-balancer hash policy (a DestinationRule).
   yield* routingTo(models, new Set([...redefined, ...withRules]), routes);
-  return { kind: "services", clusters, routes };
+  return { kind: "services", clusters, routes, redefined, namespaces };
 }

@@ -76,6 +76,6 @@ describe("wildcard hosts", () => {
     const before = model(vsFor("all", ["*.example.com"]));
     const after = model(resource("VirtualService", "all", "shop", { hosts: ["*.example.com"], http: [{ timeout: "3s", route: [{ destination: { host: "api.example.com" } }] }] }));
     const change = diffModels(before, after);
-    expect(change).toEqual({ kind: "services", clusters: new Set(), routes: new Set(["api.example.com", "barfoo.example.com", "deep.api.example.com", "shop.example.com"]) });
+    expect(change).toEqual({ kind: "services", clusters: new Set(), routes: new Set(["api.example.com", "barfoo.example.com", "deep.api.example.com", "shop.example.com"]), redefined: new Set(), namespaces: new Set() });
   });
 });

@@ -101,6 +101,41 @@ describe("MeshController generation", () => {
     for (const [i, key] of keys.entries()) expect(contents(cache.get(key)!)).toEqual(contents(fresh.cache.get(fresh.keys[i]!)!));
   });
 
+  it("a route-only change keeps every sidecar's local part (inbound listener and clusters): the same object, not rebuilt", () => {
+    const { controller, cache, keys } = start(bookinfo());
+    const inbound = (k: string) => cache.get(k)!.parts.find((p) => p.resources(XDS_TYPES.listener).resources.has("virtualInbound"));
+    const before = keys.map(inbound);
+    expect(before.every((p) => p !== undefined)).toBe(true);
+    const edited = bookinfo((r) => (r.kind === "VirtualService" && r.metadata.name === "reviews" ? ({ ...r, spec: { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews", subset: "v3" } }] }] } } as NetworkingResource) : r));
+    expect(controller.setConfig(edited).path).toBe("services");
+    for (const [i, key] of keys.entries()) expect(inbound(key)).toBe(before[i]);
+    // A service of their namespace redefined: rebuilt (and still as a fresh generation would).
+    const moved = withExtra([], detailsOn(9081));
+    expect(controller.setConfig(moved).path).toBe("services");
+    for (const [i, key] of keys.entries()) expect(inbound(key)).not.toBe(before[i]);
+    const fresh = start(moved);
+    for (const [i, key] of keys.entries()) expect(contents(cache.get(key)!)).toEqual(contents(fresh.cache.get(fresh.keys[i]!)!));
+  });
+
+  it("a service the mesh settings' authorizer runs as, redefined in another namespace: sidecars' inbound CUSTOM filters follow (as a fresh generation)", () => {
+    const settings = { authorizationProviders: [{ name: "http-authz", envoyExtAuthzHttp: { service: "ext-authz.authz.svc.cluster.local", port: 8000 } }] };
+    const authorizer = (port: number) =>
+      ({ apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "ext-authz", namespace: "authz" }, spec: { hosts: ["ext-authz.authz.svc.cluster.local"], ports: [{ number: port, name: "http", protocol: "HTTP" }], resolution: "STATIC", endpoints: [{ address: "10.9.9.8" }] } }) as NetworkingResource;
+    const policy = { apiVersion: "security.istio.io/v1", kind: "AuthorizationPolicy", metadata: { name: "ext", namespace: "bookinfo" }, spec: { action: "CUSTOM", provider: { name: "http-authz" }, rules: [{ to: [{ operation: { paths: ["/admin"] } }] }] } } as unknown as NetworkingResource;
+    const startWith = (config: MeshConfig) => {
+      const cache = new SnapshotCache();
+      const controller = new MeshController(cache, silentLogger(), settings);
+      controller.setConfig(config);
+      return { controller, cache, keys: NODES.map((n) => controller.nodeKey(n)) };
+    };
+    const from = withExtra([authorizer(8000), policy]);
+    const to = withExtra([authorizer(8001), policy]);
+    const { controller, cache, keys } = startWith(from);
+    expect(controller.setConfig(to).path).toBe("services");
+    const fresh = startWith(to);
+    for (const [i, key] of keys.entries()) expect(contents(cache.get(key)!)).toEqual(contents(fresh.cache.get(fresh.keys[i]!)!));
+  });
+
   // Each change, applied to a running controller, must give exactly what a controller that
   // starts from the changed config generates (the services path reuses pieces of the others).
   const routeTo = (name: string, hosts: string[], to: string): NetworkingResource =>

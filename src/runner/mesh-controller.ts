@@ -17,7 +17,7 @@ import { InconsistentSnapshotError, type SnapshotCache } from "../cache/snapshot
 import type { Logger } from "../log/logger.js";
 import { buildMeshModel, buildMeshModelSteps, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
 import { proxyClassKey, proxyFromNode, sameLabels, type ProxyModel } from "../model/proxy.js";
-import { SHARED_RESOURCES, outboundEndpoints, planProxy } from "../translate/translate.js";
+import { SHARED_RESOURCES, localPartMayChange, outboundEndpoints, planProxy } from "../translate/translate.js";
 import { TranslationMemo } from "../translate/translation-memo.js";
 import type { OutboundReuse, OutboundServicePiece } from "../translate/sidecar.js";
 import { diffModelsSteps } from "../model/model-diff.js";
@@ -444,14 +444,18 @@ export class MeshController {
       }
     } else if (change.kind === "services") {
       // As a full regeneration, but each outbound part reuses the pieces of the services whose
-      // inputs did not change (their objects and encodings); local parts are rebuilt.
+      // inputs did not change (their objects and encodings). A sidecar's local part (its
+      // inbound listener and clusters) is kept unless what it reads changed (localPartMayChange):
+      // a route-only change rebuilds no sidecar's local part.
       const previous = { outbound: this.outbound, locals: this.locals };
       const reuse = { pieces: this.outboundPieces, rebuild: (s: { hostname: string }) => change.clusters.has(s.hostname) || change.routes.has(s.hostname) };
       this.outbound = new Map();
       this.outboundPieces = new Map();
       this.encoder.forgetInterned();
       this.locals = new Map();
-      for (const [key, entry] of this.classes) count(yield* this.generateSteps(key, entry, { previous, reuse }));
+      for (const [key, entry] of this.classes) {
+        count(yield* this.generateSteps(key, entry, { previous, reuse, reuseLocal: !localPartMayChange(this.model, entry.proxy, change) }));
+      }
     } else if (change.kind === "full") {
       // New parts are compared with the previous ones, so unchanged types keep their objects
       // and changed ones say which names changed (streams then look at those only).
@@ -563,8 +567,9 @@ export class MeshController {
       const security = this.securityFor(proxy);
       if (security === "pending") return "unchanged"; // generated once its certificate is issued
       const plan = planProxy(this.model, proxy, security, this.memo);
-      let local = opts.reuseLocal ? this.locals.get(key) : undefined;
-      if (!local) this.locals.set(key, (local = ResourceSet.build(plan.local(), { encoder: this.encoder, previous: opts.previous?.locals.get(key) })));
+      let local = opts.reuseLocal ? (opts.previous?.locals ?? this.locals).get(key) : undefined;
+      if (!local) local = ResourceSet.build(plan.local(), { encoder: this.encoder, previous: opts.previous?.locals.get(key) });
+      this.locals.set(key, local);
       yield;
       const parts = [this.shared, local];
       entry.outboundKey = plan.outboundKey;

@@ -52,6 +52,23 @@ export interface ProxyPlan {
   local: () => SnapshotInput;
 }
 
+/**
+ * Whether a proxy's `local` part may differ after a change of services, VirtualServices and
+ * DestinationRules only (the model diff's "services" kind: the same settings and rules). A
+ * sidecar's local part (translateSidecarInbound) reads the services of its own namespace and
+ * the services of the mesh settings' providers (ext_authz and tracing: CUSTOM filters and
+ * tracers name their clusters), never VirtualServices or DestinationRules; a gateway's local
+ * part is its whole configuration. `redefined`: hostnames of services added, removed or
+ * redefined; `namespaces`: namespaces where a service was added, removed, redefined or given
+ * new endpoints. With providers configured, any redefined service counts (a short provider
+ * host may resolve to a service that was just added).
+ */
+export function localPartMayChange(model: MeshModel, proxy: ProxyModel, change: { redefined: ReadonlySet<string>; namespaces: ReadonlySet<string> }): boolean {
+  if (proxy.type === "router" || change.namespaces.has(proxy.namespace)) return true;
+  const providers = model.settings.authorizationProviders.length + model.settings.telemetry.extensionProviders.length;
+  return providers > 0 && change.redefined.size > 0;
+}
+
 export interface OutboundPart {
   input: SnapshotInput;
   pieces: ReadonlyMap<string, OutboundServicePiece>;
