@@ -182,9 +182,8 @@ export function checkSidecarSpec(c: IssueCollector, value: unknown, path: string
         if (earlier) c.error(listener.at("port"), `${key} is already used by ${earlier}: egress listeners must not share a port or a unix socket`);
         else egressPorts.set(key, itemPath);
       }
-      const ignored = ["port", "bind", "captureMode"].filter((k) => listener.has(k));
-      if (ignored.length > 0) {
-        c.warning(itemPath, `egress ${ignored.join(", ")} ${ignored.length === 1 ? "is" : "are"} not supported yet by Weft: the hosts of every egress listener apply to every port; ${ignored.join(", ")} ignored`);
+      if (port?.number === 0 && bind?.startsWith("unix://")) {
+        c.warning(itemPath, "egress listeners on a unix domain socket are not supported yet by Weft: this listener is ignored (its hosts stay visible through the other listeners' ports)");
       }
       if (listener.require("hosts", 'a list of "namespace/host" entries such as "./*" or "istio-system/*"')) {
         listener.stringList("hosts", { nonEmpty: true, itemDescription: "hosts", checkItem: egressHostProblem });

@@ -466,7 +466,6 @@ describe("validateResource: Gateway and Sidecar", () => {
   it("checks Sidecar egress hosts and that a port-less egress listener comes last", () => {
     const result = check(resource("Sidecar", { egress: [{ hosts: ["./*"] }, { port: { number: 9080, protocol: "HTTP" }, hosts: ["reviews"] }], outboundTrafficPolicy: { mode: "DENY" } }));
     expect(problems(result)).toEqual([
-      "spec.egress[1]: egress port is not supported yet by Weft: the hosts of every egress listener apply to every port; port ignored",
       'spec.egress[1].hosts[0]: expected "namespace/host" such as "./*" or "istio-system/*", found the string "reviews"',
       "spec.egress[0]: an egress listener without a port catches all other ports, so it must be the last one in the list",
       'spec.outboundTrafficPolicy.mode: expected one of "ALLOW_ANY", "REGISTRY_ONLY", found the string "DENY"',

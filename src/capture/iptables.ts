@@ -29,7 +29,8 @@
 //     every service the proxy can see: the app sends plain HTTP to 127.0.0.1:15080 with
 //     `Host: reviews.default.svc.cluster.local:9080` (or uses it as its HTTP proxy).
 //     Istio's per-port form — a listener on 127.0.0.1:<service port> per service — is the
-//     natural extension for non-HTTP (TCP) services, which need one loopback port each.
+//     natural extension for non-HTTP (TCP) services, which need one loopback port each:
+//     a Sidecar egress listener with a port builds it (src/translate/egress-listeners.ts).
 //   - inbound: traffic arrives where the peer addresses it. A sidecar's inbound listener
 //     only sees it when peers target the sidecar's inbound port (the workload's endpoints
 //     advertise <pod ip>:<inbound port>, and the inbound listener forwards to the app on

@@ -20,6 +20,7 @@ import { buildDefaultRoute, buildVirtualServiceRoutes, resolveDestination, withT
 import { inboundRetryPolicy } from "./retry-policy.js";
 import { MESH_HTTP_ALPNS, PLAINTEXT_HTTP_MATCH, boundListenerFilters, captureListenerFilters, carriesHttp } from "./protocol-sniffing.js";
 import { hasIngressListeners, ingressListenerPorts, servicePorts } from "./inbound-ports.js";
+import { egressPorts, type EgressPorts } from "./egress-listeners.js";
 import { serverTlsSocket } from "./server-tls.js";
 import {
   BLACKHOLE_CLUSTER,
@@ -135,9 +136,15 @@ function uniqueDomains(hosts: VirtualHost[]): VirtualHost[] {
  * configuration (the port in Host never decides: Istio's `reviews:8080` on port 9080 is still
  * reviews). Explicit mode: one per HTTP port in the one route configuration, by Host.
  */
-function serviceVirtualHosts(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, s: ServiceModel): { route: string; host: VirtualHost }[] {
+function serviceVirtualHosts(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, s: ServiceModel, egress: EgressPorts): { route: string; host: VirtualHost }[] {
   const hosts: { route: string; host: VirtualHost }[] = [];
-  const httpPorts = s.ports.filter((p) => carriesHttp(p.protocol));
+  // A Sidecar egress listener bound to its own port routes that port's services by Host, as transparent mode does.
+  for (const listener of egress.bound) {
+    if (!carriesHttp(listener.protocol) || !egress.boundServes(listener, s)) continue;
+    const ctx: RouteContext = { model, proxy, port: listener.port, gateways: ["mesh"] };
+    hosts.push({ route: outboundRouteName(listener.port), host: serviceVirtualHost(ctx, memo, s, listener.port, domainsFor(s, proxy.namespace, { withBareNames: true })) });
+  }
+  const httpPorts = s.ports.filter((p) => carriesHttp(p.protocol) && egress.captured(s, p.number));
   const seenPorts = new Set<number>();
   for (const p of httpPorts) {
     const ctx: RouteContext = { model, proxy, port: p.number, gateways: ["mesh"] };
@@ -153,7 +160,7 @@ function serviceVirtualHosts(model: MeshModel, memo: TranslationMemo, proxy: Pro
 }
 
 /** The route configurations of a sidecar's outbound listener, assembled from the services' pieces (in visible order). */
-function* outboundRouteConfigs(model: MeshModel, proxy: ProxyModel, pieces: readonly OutboundServicePiece[], routePorts: number[]): Steps<RouteConfiguration[]> {
+function* outboundRouteConfigs(model: MeshModel, proxy: ProxyModel, pieces: readonly OutboundServicePiece[], routePorts: number[], boundPorts: number[]): Steps<RouteConfiguration[]> {
   const byRoute = new Map<string, VirtualHost[]>();
   let n = 0;
   for (const piece of pieces) {
@@ -161,9 +168,9 @@ function* outboundRouteConfigs(model: MeshModel, proxy: ProxyModel, pieces: read
     if (++n % 500 === 0) yield;
   }
   const catchAll = catchAllVirtualHost(outboundPolicy(model, proxy));
-  if (proxy.capture !== "transparent") return [{ name: EXPLICIT_OUTBOUND_ROUTE, virtualHosts: [...uniqueDomains(byRoute.get(EXPLICIT_OUTBOUND_ROUTE) ?? []), catchAll] }];
   const configs: RouteConfiguration[] = [];
-  for (const port of routePorts) {
+  if (proxy.capture !== "transparent") configs.push({ name: EXPLICIT_OUTBOUND_ROUTE, virtualHosts: [...uniqueDomains(byRoute.get(EXPLICIT_OUTBOUND_ROUTE) ?? []), catchAll] });
+  for (const port of [...new Set([...routePorts, ...boundPorts])].sort((a, b) => a - b)) {
     configs.push({ name: outboundRouteName(port), virtualHosts: [...uniqueDomains(byRoute.get(outboundRouteName(port)) ?? []), catchAll], validateClusters: false, ignorePortInHostMatching: true });
     yield;
   }
@@ -181,7 +188,7 @@ function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
  * HTTP only, as the HTTP inspector reports it; other bytes pass through), per TCP service port
  * TCP proxying, TLS by SNI; undeclared (AUTO) ports get both, told apart by the inspector.
  */
-function outboundFilterChains(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, services: ServiceModel[], telemetry: SideTelemetry): { chains: FilterChain[]; routePorts: number[]; tlsPorts: number[] } {
+function outboundFilterChains(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, services: ServiceModel[], telemetry: SideTelemetry, egress: EgressPorts): { chains: FilterChain[]; routePorts: number[]; tlsPorts: number[] } {
   const chains: FilterChain[] = [];
   const seen = new Set<string>();
   const add = (key: string, chain: FilterChain) => {
@@ -191,7 +198,7 @@ function outboundFilterChains(model: MeshModel, memo: TranslationMemo, proxy: Pr
   };
   const httpChain = (port: number, match: FilterChainMatch, key: string, name = `0.0.0.0_${port}`) =>
     add(key, { name, filterChainMatch: { destinationPort: port, ...match, ...PLAINTEXT_HTTP_MATCH }, filters: [buildHttpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: outboundRouteName(port) }, { telemetry })] });
-  const portsWhere = (pred: (p: PortProtocol) => boolean) => [...new Set(services.flatMap((s) => s.ports.filter((p) => pred(p.protocol)).map((p) => p.number)))].sort((a, b) => a - b);
+  const portsWhere = (pred: (p: PortProtocol) => boolean) => [...new Set(services.flatMap((s) => s.ports.filter((p) => pred(p.protocol) && egress.captured(s, p.number)).map((p) => p.number)))].sort((a, b) => a - b);
   const httpPorts = portsWhere(isHttpProtocol);
   const routePorts = portsWhere(carriesHttp);
   for (const port of httpPorts) httpChain(port, {}, `${port}`);
@@ -200,7 +207,7 @@ function outboundFilterChains(model: MeshModel, memo: TranslationMemo, proxy: Pr
   for (const s of services) {
     const vss = virtualServicesForService(model, s, meshVs);
     for (const p of s.ports) {
-      if (isHttpProtocol(p.protocol)) continue;
+      if (isHttpProtocol(p.protocol) || !egress.captured(s, p.number)) continue;
       const ips = s.addresses.length > 0 ? s.addresses : s.resolution === "STATIC" ? [...new Set(s.endpoints.map((e) => e.address))] : [];
       const prefixRanges = ips.map((ip) => ({ addressPrefix: ip.split("/")[0]!, prefixLen: Number(ip.split("/")[1] ?? 32) }));
       const ctx: RouteContext = { model, proxy, port: p.number, gateways: ["mesh"] };
@@ -386,9 +393,33 @@ export interface SidecarOutbound extends ProxyResources {
   reused: number;
 }
 
-function outboundServicePiece(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, service: ServiceModel, mtlsTrustDomain: string | undefined): OutboundServicePiece {
+function outboundServicePiece(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel, service: ServiceModel, mtlsTrustDomain: string | undefined, egress: EgressPorts): OutboundServicePiece {
   const { clusters, endpoints } = serviceClusters(model, memo, service, proxy.namespace, proxy.locality, mtlsTrustDomain);
-  return { clusters, endpoints, virtualHosts: serviceVirtualHosts(model, memo, proxy, service) };
+  return { clusters, endpoints, virtualHosts: serviceVirtualHosts(model, memo, proxy, service, egress) };
+}
+
+/**
+ * Listeners of a Sidecar's egress listeners bound to their own address (captureMode NONE, or a
+ * proxy without capture), Istio's "<bind>_<port>": HTTP routed by Host (route configuration of
+ * the port), TCP to the first service of the listener with that port (a bound listener cannot
+ * tell services apart by destination address).
+ */
+function boundEgressListeners(services: readonly ServiceModel[], egress: EgressPorts, telemetry: SideTelemetry): Listener[] {
+  const listeners: Listener[] = [];
+  for (const listener of egress.bound) {
+    const served = services.filter((s) => egress.boundServes(listener, s));
+    const name = `${listener.bind}_${listener.port}`;
+    let filters: FilterChain["filters"];
+    if (carriesHttp(listener.protocol)) {
+      filters = [buildHttpConnectionManager(`outbound_${name}`, { rds: outboundRouteName(listener.port) }, { telemetry })];
+    } else {
+      if (served.length === 0) continue; // nothing to send to: no listener (Envoy refuses one without chains)
+      const cluster = outboundClusterName(listener.port, "", served[0]!.hostname);
+      filters = [buildTcpProxy(cluster, { cluster }, telemetry.accessLog)];
+    }
+    listeners.push({ name, address: socketAddress(listener.bind, listener.port), trafficDirection: TrafficDirection.OUTBOUND, filterChains: [{ name, filters }] });
+  }
+  return listeners;
 }
 
 /**
@@ -409,13 +440,14 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
   const services = visibleServices(model, proxy);
   const telemetry = sideTelemetry(model, proxy, "client");
   const mtlsTrustDomain = security?.secrets ? security.trustDomain : undefined;
+  const egress = egressPorts(model, proxy);
   const pieces = new Map<string, OutboundServicePiece>();
   let reused = 0;
   for (const s of services) {
     const key = servicePieceKey(s);
     const earlier = reuse && !reuse.rebuild(s) ? reuse.previous.get(key) : undefined;
     if (earlier) reused++;
-    pieces.set(key, earlier ?? outboundServicePiece(model, memo, proxy, s, mtlsTrustDomain));
+    pieces.set(key, earlier ?? outboundServicePiece(model, memo, proxy, s, mtlsTrustDomain, egress));
     if (!earlier || reused % 500 === 0) yield;
   }
   // Tracing collectors and external authorizers a Sidecar hides still need their clusters (no routes).
@@ -428,10 +460,11 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
   const endpoints = ordered.flatMap((p) => p.endpoints);
   yield;
   const unknownDestinations = outboundPolicy(model, proxy) === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+  const boundHttpPorts = egress.bound.filter((l) => carriesHttp(l.protocol)).map((l) => l.port);
   const listeners: Listener[] = [];
   let routes: RouteConfiguration[];
   if (proxy.capture === "transparent") {
-    const { chains, routePorts, tlsPorts } = outboundFilterChains(model, memo, proxy, services, telemetry);
+    const { chains, routePorts, tlsPorts } = outboundFilterChains(model, memo, proxy, services, telemetry, egress);
     listeners.push({
       name: VIRTUAL_OUTBOUND_LISTENER,
       address: socketAddress("0.0.0.0", SIDECAR_PORTS.outbound),
@@ -441,7 +474,7 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
       defaultFilterChain: { name: "passthrough", filters: [buildTcpProxy(unknownDestinations, { cluster: unknownDestinations }, telemetry.accessLog)] },
     });
     yield;
-    routes = yield* outboundRouteConfigs(model, proxy, ordered, routePorts);
+    routes = yield* outboundRouteConfigs(model, proxy, ordered, routePorts, boundHttpPorts);
   } else {
     listeners.push({
       name: EXPLICIT_OUTBOUND_LISTENER,
@@ -449,8 +482,9 @@ export function* translateSidecarOutboundSteps(model: MeshModel, proxy: ProxyMod
       trafficDirection: TrafficDirection.OUTBOUND,
       filterChains: [{ filters: [buildHttpConnectionManager("outbound_explicit", { rds: EXPLICIT_OUTBOUND_ROUTE }, { telemetry })] }],
     });
-    routes = yield* outboundRouteConfigs(model, proxy, ordered, []);
+    routes = yield* outboundRouteConfigs(model, proxy, ordered, [], boundHttpPorts);
   }
+  listeners.push(...boundEgressListeners(services, egress, telemetry));
   return { clusters, endpoints, listeners, routes, pieces, reused };
 }
 

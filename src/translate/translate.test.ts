@@ -89,6 +89,8 @@ const CASES: { name: string; input: string; proxy: ProxyModel; mtls?: boolean }[
   { name: "sidecar-ingress.shop", input: "sidecar-ingress", proxy: sidecar("shop", "shop") },
   { name: "sidecar-ingress.shop-mtls", input: "sidecar-ingress", proxy: sidecar("shop", "shop"), mtls: true },
   { name: "sidecar-ingress.shop-explicit", input: "sidecar-ingress", proxy: sidecar("shop", "shop", "explicit") },
+  { name: "egress-ports.shop", input: "egress-ports", proxy: sidecar("shop", "shop") },
+  { name: "egress-ports.shop-explicit", input: "egress-ports", proxy: sidecar("shop", "shop", "explicit") },
   { name: "telemetry.ingressgateway", input: "telemetry", proxy: { type: "router", namespace: "istio-system", labels: { istio: "ingressgateway", app: "istio-ingressgateway" }, capture: "transparent", locality: "" } },
 ];
 

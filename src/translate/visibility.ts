@@ -24,7 +24,7 @@ export function sidecarFor(model: MeshModel, proxy: ProxyModel): Sidecar | undef
 }
 
 /** Whether a Sidecar egress entry "ns/host" admits a service. */
-function egressAdmits(entry: string, service: ServiceModel, sidecarNamespace: string): boolean {
+export function egressAdmits(entry: string, service: ServiceModel, sidecarNamespace: string): boolean {
   const [nsPart, hostPart] = entry.includes("/") ? entry.split("/", 2) as [string, string] : ["*", entry];
   const ns = nsPart === "." ? sidecarNamespace : nsPart;
   if (ns !== "*" && ns !== "~" && ns !== service.namespace) return false;

@@ -1,4 +1,4 @@
-// Sidecar `ingress` listeners with REAL Envoy sidecars in pods (transparent capture) and Weft's
+// Sidecar `ingress` and `egress` listeners with REAL Envoy sidecars in pods (transparent capture) and Weft's
 // control plane: the shop workload's Service declares only port 8080, its app listens on
 // 127.0.0.1:8080 (loopback only: unreachable from other pods without the Sidecar), on
 // 0.0.0.0:8081 and on a unix socket. A Sidecar resource gives the workload ingress listeners
@@ -8,19 +8,21 @@
 //   9090 HTTP, captureMode NONE, bind 127.0.0.1 (a listener of its own) -> 127.0.0.1:8080
 // A client pod calls the shop pod's IP on those ports. Before the Sidecar is applied the same
 // calls fail (nothing listens there), so the test fails on a translator that ignores ingress.
-// Runs under the machine-wide pod lock: flock /tmp/weft-pods.lock npx vitest run e2e/sidecar-ingress.e2e.test.ts
+// Runs under the machine-wide pod lock: flock /tmp/weft-pods.lock npx vitest run e2e/sidecar-listeners.e2e.test.ts
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureSupport } from "../src/capture/iptables.js";
+import { bridgeAddress } from "../src/capture/pod-network.js";
 import { TestMesh, type MeshProxy } from "./harness/mesh.js";
+import { startUpstream, type Upstream } from "./harness/upstream.js";
 
 const support = await captureSupport();
 const skip = !support.transparent;
 const note = skip ? ` (skipped: ${support.reason})` : "";
-if (skip) process.stderr.write(`sidecar-ingress e2e skipped: ${support.reason}\n`);
+if (skip) process.stderr.write(`sidecar-listeners e2e skipped: ${support.reason}\n`);
 
 /** The shop app: answers "<listener> saw <peer>" on loopback 8080, on every address at 8081, and on a unix socket. */
 function shopApp(socket: string): string[] {
@@ -202,5 +204,104 @@ describe.skipIf(skip)(`Sidecar ingress listeners with real Envoy in pods${note}`
       last = await call(9080);
     }
     expect(last).toMatch(/^error|^50[23]/);
+  });
+});
+
+// Sidecar `egress` listeners with ports, with a REAL Envoy client sidecar in a pod: port 9080
+// serves only ratings (reviews, also on 9080, falls to the REGISTRY_ONLY catch-all route: 502);
+// billing's port 8080 is a listener of its own on 127.0.0.1 (captureMode NONE) that the app
+// calls directly, without capture (captured traffic to 8080 meets the black hole).
+describe.skipIf(skip)(`Sidecar egress listeners with ports with real Envoy in a pod${note}`, () => {
+  let mesh: TestMesh;
+  let client: MeshProxy;
+  const ups: Record<string, Upstream> = {};
+
+  const registry = () =>
+    ["ratings", "reviews", "billing"]
+      .map(
+        (name) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name} }
+spec:
+  hosts: [${name}.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${name === "billing" ? 8080 : 9080}, name: http, protocol: HTTP }]
+  endpoints: [{ address: ${bridgeAddress()}, ports: { http: ${ups[name]!.port} } }]
+---
+`,
+      )
+      .join("");
+
+  const egressSidecar = `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: { name: client-egress }
+spec:
+  workloadSelector: { labels: { app: client } }
+  egress:
+  - port: { number: 9080, protocol: HTTP, name: http }
+    hosts: ["./ratings.default.svc.cluster.local"]
+  - port: { number: 8080, protocol: HTTP, name: http-billing }
+    captureMode: NONE
+    hosts: ["./billing.default.svc.cluster.local"]
+  - hosts: ["./*"]
+  outboundTrafficPolicy: { mode: REGISTRY_ONLY }
+`;
+
+  /** GET through capture to an address nobody serves, on `port`, Host `host`: the upstream's name, or the status. */
+  const viaCapture = async (host: string, port: number): Promise<string> => {
+    try {
+      const r = await client.fetch!({ host: "240.240.0.250", port, path: "/", headers: { host }, timeoutMs: 4000 });
+      return r.status === 200 ? String(r.headers["x-upstream"]) : `status ${r.status}`;
+    } catch (e) {
+      return `error: ${(e as Error).message}`;
+    }
+  };
+
+  /** GET from inside the client pod to 127.0.0.1:`port` (not captured: loopback), Host `host`. */
+  const viaLoopback = async (host: string, port: number): Promise<string> => {
+    const script = `
+      require("node:http").get({ host: "127.0.0.1", port: ${port}, path: "/", headers: { host: ${JSON.stringify(host)} }, agent: false, timeout: 4000 }, (res) => {
+        res.resume(); res.on("end", () => process.stdout.write(res.statusCode === 200 ? String(res.headers["x-upstream"]) : "status " + res.statusCode));
+      }).on("error", (e) => process.stdout.write("error: " + e.message));`;
+    return (await client.pod!.run([process.execPath, "-e", script], { cwd: "/", timeoutMs: 10_000 })).stdout;
+  };
+
+  const until = async (fn: () => Promise<string>, want: string): Promise<string> => {
+    const end = Date.now() + 15_000;
+    let last = await fn();
+    while (last !== want && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 200));
+      last = await fn();
+    }
+    return last;
+  };
+
+  beforeAll(async () => {
+    for (const name of ["ratings", "reviews", "billing"]) ups[name] = await startUpstream(name, { host: "0.0.0.0" });
+    mesh = await TestMesh.start({}, { transparent: true });
+    client = await mesh.startProxy({ name: "client-egress", labels: { app: "client" }, capture: "transparent" });
+    await mesh.applyValid(registry());
+  }, 120_000);
+
+  afterAll(async () => {
+    await mesh?.close();
+    await Promise.all(Object.values(ups).map((u) => u.close()));
+  });
+
+  it("without egress ports every service is reachable on its port through capture; nothing listens on 127.0.0.1:8080", async () => {
+    expect(await until(() => viaCapture("ratings", 9080), "ratings")).toBe("ratings");
+    expect(await viaCapture("reviews", 9080)).toBe("reviews");
+    expect(await viaLoopback("billing", 8080)).toMatch(/^error: connect ECONNREFUSED/);
+  });
+
+  it("with them, port 9080 serves only its listener's hosts, and billing's port is a listener of its own on 127.0.0.1", async () => {
+    await mesh.applyValid(registry() + egressSidecar);
+    expect(await until(() => viaLoopback("billing", 8080), "billing")).toBe("billing");
+    expect(await viaCapture("ratings", 9080)).toBe("ratings");
+    // reviews is not on 9080's listener: REGISTRY_ONLY's catch-all route answers 502.
+    expect(await until(() => viaCapture("reviews", 9080), "status 502")).toBe("status 502");
+    // billing's port is bound, not captured: captured traffic to 8080 meets the black hole.
+    expect(await viaCapture("billing", 8080)).toMatch(/^error/);
   });
 });
