@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, stringify } from "yaml";
 import type { ValidationIssue } from "./types.js";
 import fc from "fast-check";
 import { parseDocuments, parseDocumentsSteps, validateResource } from "./validate-resource.js";
@@ -109,6 +109,60 @@ describe("parseDocuments", () => {
         if (issues.every((i) => i.severity !== "error")) expect(docs, text).toEqual(yamlSays);
       }
     }
+  });
+
+  describe("the fast reader (js-yaml) gives what `yaml` gives, or leaves the text to `yaml`", () => {
+    /** `yaml`'s reading of every document, or undefined when `yaml` finds an error or a warning in any. */
+    const byYamlIfClean = (text: string): { document: number; value: unknown }[] | undefined => {
+      const parsed = parseAllDocuments(text, { merge: true, uniqueKeys: true });
+      if (parsed.some((d) => d.errors.length > 0 || d.warnings.length > 0)) return undefined;
+      try {
+        return parsed.map((d, i) => ({ document: i + 1, value: d.toJS({ maxAliasCount: 100 }) as unknown })).filter((d) => d.value !== null && d.value !== undefined);
+      } catch {
+        return undefined;
+      }
+    };
+    /** The property: a reading without issues is `yaml`'s reading of a text `yaml` finds clean. */
+    const agrees = (text: string): void => {
+      const { docs, issues } = parseDocuments(text, "differential.yaml");
+      if (issues.length > 0) return; // read by `yaml` itself
+      expect(docs, JSON.stringify(text)).toEqual(byYamlIfClean(text));
+    };
+    const CORNER_SCALARS = ["017", "0o17", "0x1F", "0b11", "1_000", "1:20", "yes", "on", "~", "null", ".inf", "-.Inf", ".NaN", "1e3", "+12", "-0", "0.", ".5", "+.5e3", "True", "FALSE", "NULL", "08", "0.1.2", "9007199254740993", "5s", "10.0.0.0/8", "2001:db8::1", "001:db8::", "<<", "a b", "a: b", "- x", "#x", "x #y", " lead", "trail ", "multi\nline", "tab\there", "'", '"', "\\", "", "{a}", "[1]", "*.example.com", "%x"];
+    const scalar = fc.oneof(fc.constantFrom(...CORNER_SCALARS), fc.string({ maxLength: 12 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null));
+    const key = fc.oneof(fc.constantFrom("a", "b", "host", "1", "true", "0x1F", "<<", "x y", "-k", "k:"), fc.string({ maxLength: 6 }));
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: "small", withCrossShrink: true }, scalar, tie("list"), tie("map")),
+      list: fc.array(tie("value"), { maxLength: 4 }),
+      map: fc.dictionary(key, tie("value"), { maxKeys: 4 }),
+    }));
+    const STYLES = { collectionStyle: ["any", "block", "flow"], defaultStringType: ["PLAIN", "QUOTE_DOUBLE", "QUOTE_SINGLE", "BLOCK_LITERAL", "BLOCK_FOLDED"], defaultKeyType: [null, "PLAIN", "QUOTE_DOUBLE"] } as const;
+    const options = fc.record({
+      collectionStyle: fc.constantFrom(...STYLES.collectionStyle),
+      defaultStringType: fc.constantFrom(...STYLES.defaultStringType),
+      defaultKeyType: fc.constantFrom(...STYLES.defaultKeyType),
+      indent: fc.integer({ min: 1, max: 4 }),
+      indentSeq: fc.boolean(),
+      lineWidth: fc.constantFrom(0, 8, 20, 80),
+      flowCollectionPadding: fc.boolean(),
+    });
+
+    it("on any value `yaml` writes, in every style (several documents to a file)", () => {
+      fc.assert(
+        fc.property(fc.array(fc.tuple(value, options), { minLength: 1, maxLength: 3 }), (documents) => {
+          agrees(documents.map(([v, o]) => stringify(v, { ...o, aliasDuplicateObjects: false })).join("---\n"));
+        }),
+        { numRuns: 2000, interruptAfterTimeLimit: 8000 },
+      );
+    });
+
+    it("on YAML-like text made of YAML's tokens", () => {
+      const TOKENS = ["\n", "\n", "\n  ", "\n    ", "\n- ", "\n---\n", "\t", " ", "  ", "- ", ": ", ":", "? ", ",", "{", "}", "[", "]", "'", '"', "#", " #c", "|", ">", "|-", ">+2", "&a ", "*a", "!t ", "!!str ", "%YAML 1.2\n", "<<: ", "\\", "\\n", "a", "b", "key", "1", "0x1F", ".5", "1e3", "true", "~", "null", "-", ".", "@", "`"];
+      fc.assert(
+        fc.property(fc.array(fc.constantFrom(...TOKENS), { maxLength: 30 }), (tokens) => agrees(tokens.join(""))),
+        { numRuns: 20000, interruptAfterTimeLimit: 8000 },
+      );
+    });
   });
 
   it("reads aliases with `yaml`, which bounds them, and reports tags it does not know as warnings", () => {

@@ -22,17 +22,25 @@ const TOP_LEVEL_FIELDS = ["apiVersion", "kind", "metadata", "spec", "status"] as
 export { DEFAULT_NAMESPACE } from "./object-meta.js";
 
 /**
- * The fast reader (js-yaml 4) reads YAML 1.2's core schema with merge keys, as `yaml` does, at
- * about 15 times the speed (20 MB of Istio YAML: about 0.4 s of CPU instead of 15 s; js-yaml 5
- * reads through an event list and takes 2.5-3 times as long as 4 on the same text). It is used
- * only where both readers give the same result: no anchors, so no alias can expand (an alias
- * without its anchor is an error); no tags; no directives ("%YAML 1.1" changes the schema); no
- * explicit "?" keys; no null keys (`yaml` turns `null:` into the key "", js-yaml into "null"). The anchors and tags
- * are looked for where a node's properties may stand ("&a", "!x" after a space, "[", "{", ","
- * or ":"); a scalar that merely holds one there is read by `yaml` too (slower, same result).
- * Anything it refuses or does not take, `yaml` reads, with its warnings and precise errors.
+ * The fast reader (js-yaml 4) reads YAML 1.2's core schema as `yaml` does, at about 15 times
+ * the speed (20 MB of Istio YAML: about 0.4 s of CPU instead of 15 s; js-yaml 5 reads through
+ * an event list and takes 2.5-3 times as long as 4 on the same text). It is used only where
+ * both readers give the same result: no anchors, so no alias can expand (an alias without its
+ * anchor is an error); no tags; no merge keys ("<<": js-yaml also merges sequences); no
+ * directives ("%YAML 1.1" changes the schema); no explicit "?" keys; no null keys (`yaml` turns
+ * `null:` into the key "", js-yaml into "null"); no tab in a line's indentation; no block
+ * scalar indentation indicator ("|2": js-yaml counts from another column); no empty sequence
+ * entry ("- - " then "- b": js-yaml puts b in the inner sequence); no comment right after a
+ * closing quote or bracket (js-yaml takes it, `yaml` refuses it); no "---" or "..." at a line's
+ * start before other text (js-yaml takes it as a marker); no empty line first in a block scalar;
+ * no empty key in a flow collection ("[: x]"); no collection as a key (js-yaml names it
+ * "[object Object]"); no quoted scalar over several lines (js-yaml takes less indented lines). Each was found by the differential test in
+ * validate-resource.test.ts. Anchors and tags are looked for where a node's
+ * properties may stand ("&a", "!x" after a space, "[", "{", "," or ":"): a scalar that merely
+ * holds one there, or holds "<<", is read by `yaml` too (slower, same result). Anything the fast
+ * reader refuses, `yaml` reads, with its warnings and precise errors.
  */
-const NEEDS_FULL_READER = /^%|^[ \t-]*\?(?:[ \t]|$)|(?:^|[\s{,?-])(?:~|null|Null|NULL)[ \t]*:(?:[ \t]|$)|(?:^|[\s[{,:])[&!]/m;
+const NEEDS_FULL_READER = /^%|^[ \t-]*\?(?:[ \t]|$)|(?:^|[\s{,?-])(?:~|null|Null|NULL)[ \t]*:(?:[ \t]|$)|(?:^|[\s[{,:])[&!]|<<|^ *\t|[|>][-+]?[1-9]|['"\]}]#|(?:^|[ \t])-[ \t]*(?:#.*)?$|^(?:---|\.\.\.)[^ \t\r\n]|[|>][-+]?[ \t]*(?:#.*)?\r?\n[ \t]*\r?\n|[[{,][ \t]*:(?:[ \t\]},]|$)|[\]}][ \t]*:(?:[ \t]|$)|(?:^|[\s[{,:])(?:"(?:[^"\\\r\n]|\\.)*|'[^'\r\n]*(?:''[^'\r\n]*)*)$/m;
 
 /**
  * YAML 1.2's core schema exactly as `yaml` resolves plain scalars (js-yaml's own core schema
@@ -60,15 +68,13 @@ function coreScalarRule(text: string): ((text: string) => unknown) | undefined {
 }
 
 /**
- * js-yaml's schema for the fast reader: strings, sequences and mappings (failsafe), the core
+ * js-yaml's schema for the fast reader: strings, sequences and mappings (failsafe) and the core
  * scalars under Weft's own tag (so an explicit "!!int" is an unknown tag to js-yaml: refused,
- * and read by `yaml`), and merge keys under the tag js-yaml merges by (its own merge type,
- * which its type declarations do not export).
+ * and read by `yaml`).
  */
 const FAST_SCHEMA = FAILSAFE_SCHEMA.extend({
   implicit: [
     new Type("tag:weft.io,2026:core-scalar", { kind: "scalar", resolve: (text: unknown) => typeof text === "string" && coreScalarRule(text) !== undefined, construct: (text: string) => coreScalarRule(text)!(text) }),
-    new Type("tag:yaml.org,2002:merge", { kind: "scalar", resolve: (text: unknown) => text === "<<" }),
   ],
 });
 
