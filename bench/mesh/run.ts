@@ -54,6 +54,33 @@ function log(msg: string): void {
 
 /** The reply that has `key` (or an error), typed. */
 const has = (key: string) => (o: JsonObject) => key in o;
+/** Where a process's resident memory sits (/proc/PID/smaps): glibc's main arena ([heap]), 64 MiB
+ *  glibc arena reservations, other anonymous mappings (V8's heap pages, mmapped malloc chunks), files. */
+function smapsBreakdown(pid: number): string {
+  let text = "";
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, "utf8");
+  } catch {
+    return "smaps unreadable";
+  }
+  const mb = { brkHeap: 0, arenas64: 0, otherAnon: 0, files: 0, otherAnonCount: 0 };
+  let kind: keyof typeof mb = "otherAnon";
+  for (const line of text.split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[2] ?? "";
+      kind = name === "[heap]" ? "brkHeap" : name.startsWith("/") ? "files" : "otherAnon";
+      continue;
+    }
+    const size = /^Size:\s+(\d+) kB/.exec(line);
+    if (size && kind === "otherAnon" && Number(size[1]) === 65536) kind = "arenas64";
+    if (size && kind === "otherAnon") mb.otherAnonCount++;
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) mb[kind] += Number(rss[1]) / 1024;
+  }
+  return `brk heap ${mb.brkHeap.toFixed(0)} MB, 64 MiB arenas ${mb.arenas64.toFixed(0)} MB, other anonymous ${mb.otherAnon.toFixed(0)} MB (${mb.otherAnonCount} maps), files ${mb.files.toFixed(0)} MB`;
+}
+
 function procMem(pid: number): { rssMb: number; hwmMb: number } {
   return { rssMb: statusKb(pid, "VmRSS") / 1024, hwmMb: statusKb(pid, "VmHWM") / 1024 };
 }
@@ -155,6 +182,7 @@ async function convergenceRun(kind: Server, mode: string, pair: number, nodesFil
       log(`  weft streams ended by the server: ${JSON.stringify(((await server.next(has("stats"), 10_000, "stats")) as unknown as { stats: { refused?: unknown } }).stats.refused ?? {})}`);
     }
     await new Promise((r) => setTimeout(r, 3000));
+    if (kind === "weft") log(`  ${kind} ${mode} synced: RSS ${procMem(pid).rssMb.toFixed(0)} MB: ${smapsBreakdown(pid)}`);
     const heapSyncedMb = await heap();
     if (process.env.MESH_HEAP_SNAPSHOT_DIR && kind === "weft") {
       // For bench/heap-summary.ts: what the synced proxies' state is made of.
@@ -189,6 +217,11 @@ async function convergenceRun(kind: Server, mode: string, pair: number, nodesFil
       await new Promise((r) => setTimeout(r, 1000));
     }
     const mem = procMem(pid);
+    if (kind === "weft") {
+      log(`  ${kind} ${mode} after the steps: RSS ${mem.rssMb.toFixed(0)} MB (peak ${mem.hwmMb.toFixed(0)}): ${smapsBreakdown(pid)}`);
+      server.send({ cmd: "mem" });
+      log(`  after a full GC: ${JSON.stringify((await server.next((o) => "mem" in o, 60_000, "mem")).mem)}; ${smapsBreakdown(pid)}`);
+    }
     lg.send({ cmd: "stats" });
     const stats = (await lg.next(has("stats"), 10_000, "stats")) as unknown as { stats: { cpuSeconds: number } };
     return { mode, pair, server: kind, sync, syncCpuS, steps, rssMb: mem.rssMb, hwmMb: mem.hwmMb, loadgenCpuS: stats.stats.cpuSeconds, heapEmptyMb, heapSyncedMb, heapPerProxyKb };

@@ -20,12 +20,13 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { writeHeapSnapshot } from "node:v8";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import type { MeshConfig } from "../../src/api/types.js";
 import type { ResourceSet } from "../../src/cache/snapshot.js";
 import { PUSH_ORDER } from "../../src/envoy/type-urls.js";
 import { silentLogger } from "../../src/log/logger.js";
+import { applyGlibcMallocSettings } from "../../src/cli/glibc-malloc-settings.js";
 import { startControlPlane } from "../../src/runner/control-plane.js";
 import { MeshController } from "../../src/runner/mesh-controller.js";
 import { SnapshotCache } from "../../src/cache/snapshot-cache.js";
@@ -48,6 +49,10 @@ export function meshSteps(): ShapeVariant[] {
     { movedEndpoint: { service: 5, generation: 2 }, shiftedRoute: 8, extraServices: 1 }, // 5: new service
   ];
 }
+
+// As `weft serve` and `weft demo` do (src/cli/main.ts): glibc's allocator gives large freed
+// blocks back (re-executes once; WEFT_GLIBC_MALLOC_TUNING=0 keeps glibc's defaults, for A/B runs).
+applyGlibcMallocSettings();
 
 const { values } = parseArgs({
   options: {
@@ -166,8 +171,10 @@ createInterface({ input: process.stdin })
       else if (cmd.cmd === "apply") {
         const config = configs[cmd.step ?? -1];
         if (!config) throw new Error(`no step ${cmd.step}`);
+        const cpu0 = process.cpuUsage();
         const stats = controller.setConfig(config);
-        console.log(JSON.stringify({ applied: cmd.step, path: stats.path, millis: stats.millis, changed: stats.changed }));
+        const cpu = process.cpuUsage(cpu0);
+        console.log(JSON.stringify({ applied: cmd.step, path: stats.path, millis: stats.millis, cpuMs: Math.round((cpu.user + cpu.system) / 1000), changed: stats.changed }));
       } else if (cmd.cmd === "stats") {
         console.log(
           JSON.stringify({
@@ -178,7 +185,7 @@ createInterface({ input: process.stdin })
         const gc = (globalThis as { gc?: () => void }).gc;
         gc?.();
         const m = process.memoryUsage();
-        console.log(JSON.stringify({ mem: { heapMb: m.heapUsed / 1e6, externalMb: (m.external + m.arrayBuffers) / 1e6, rssMb: m.rss / 1e6, gc: gc !== undefined } }));
+        console.log(JSON.stringify({ mem: { heapMb: m.heapUsed / 1e6, externalMb: m.external / 1e6, arrayBuffersMb: m.arrayBuffers / 1e6, rssMb: m.rss / 1e6, gc: gc !== undefined, spaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, { usedMb: +(sp.space_used_size / 1e6).toFixed(1), committedMb: +(sp.physical_space_size / 1e6).toFixed(1) }])) } }));
       } else if (cmd.cmd === "heap") {
         console.log(JSON.stringify({ heap: writeHeapSnapshot((cmd as { file?: string }).file) }));
       } else throw new Error(`unknown command ${cmd.cmd}`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // weft: the command-line entry point. Exit codes: 0 ok, 1 failure, 2 usage error.
 import { UsageError } from "./usage-error.js";
+import { applyGlibcMallocSettings } from "./glibc-malloc-settings.js";
 
 // Each command's module is loaded when it runs: `weft validate` does not load gRPC, fastify
 // and the Kubernetes client (0.6 s of CPU at start, measured).
@@ -38,6 +39,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`weft: unknown command "${command}"\n\n${usage()}`);
     return 2;
   }
+  // The long-running commands hold thousands of streams' buffers: glibc's allocator is set to
+  // give large freed blocks back (re-executes once, before anything else is loaded).
+  if (command === "serve" || command === "demo") applyGlibcMallocSettings();
   try {
     return await entry.run(rest);
   } catch (err) {
