@@ -71,7 +71,45 @@ describe("first responses shared between proxies of one class", () => {
   });
 });
 
+describe("responses shared between proxy classes with equal content", () => {
+  it("sotw: a whole CDS of equal content in two classes' snapshots (different objects) is one encoding", () => {
+    const { ctx, sink } = setup();
+    const build = (names: string[]) => Snapshot.build({ [XDS_TYPES.cluster]: names.map((name) => buildEdsCluster({ name })), [XDS_TYPES.endpoint]: names.map((name) => buildLoadAssignment(name, [{ address: "127.0.0.1", port: 9000 }])) });
+    const cache = new SnapshotCache();
+    cache.set("class-a", build(clusters));
+    cache.set("class-b", build(clusters));
+    cache.set("class-c", build(clusters.slice(1)));
+    const shared = { ...ctx, source: cache, admit: (node: { id?: string }) => ({ key: `class-${node.id!.slice(-1)}` }) };
+    const [a, b, c] = ["p-a", "p-b", "p-c"].map((id) => {
+      const s = sink();
+      const stream = new SotwStream(shared, s.sink, "sotw", "ads", id);
+      stream.onRequest({ node: { id }, typeUrl: XDS_TYPES.cluster });
+      return { stream, frames: s.frames };
+    });
+    expect(cache.get("class-a")!.resources(XDS_TYPES.cluster).resources).not.toBe(cache.get("class-b")!.resources(XDS_TYPES.cluster).resources);
+    expect(b!.frames[0]).toBe(a!.frames[0]);
+    expect(c!.frames[0]).not.toBe(a!.frames[0]); // other content, other version
+    expect(DiscoveryResponse.decode(a!.frames[0]!).resources).toHaveLength(clusters.length);
+    expect(DiscoveryResponse.decode(c!.frames[0]!).resources).toHaveLength(clusters.length - 1);
+    for (const p of [a, b, c]) p!.stream.close();
+  });
+});
+
 describe("SharedFrames", () => {
+  it("a content key (string) shares one frame per variant, within the same memory bound", () => {
+    const shared = new SharedFrames();
+    let encodes = 0;
+    const encode = () => (encodes++, Buffer.alloc(1024 * 1024));
+    const first = shared.frame("whole", "cds@v1", "1", encode);
+    expect(shared.frame("whole", "cds@v1", "2", encode)).toBe(first);
+    expect(shared.frame("whole", "cds@v2", "3", encode)).not.toBe(first);
+    expect(encodes).toBe(2);
+    for (let i = 0; i < 100; i++) shared.frame("whole", `lds@${i}`, "4", encode);
+    expect(shared.retainedBytes).toBeLessThanOrEqual(65 * 1024 * 1024);
+    shared.frame("whole", "cds@v1", "5", encode);
+    expect(encodes).toBe(103); // evicted: encoded again
+  });
+
   it("keeps only the most recent frames: memory stays bounded, an old frame is encoded again", () => {
     const shared = new SharedFrames();
     const sharedFrame = shared.frame.bind(shared);

@@ -111,8 +111,11 @@ export function encodeDiscoveryResponse(
   nonce: string,
   resources: readonly CachedResource[],
   controlPlaneId: string,
-  /** What `resources` are, for sharing the encoding: the single resource, or the type's map. */
-  shareKey?: object,
+  /**
+   * What `resources` are, for sharing the encoding: the single resource, a shared subscription,
+   * or a string when `versionInfo` names the content (a whole type's map at its version).
+   */
+  shareKey?: object | string,
 ): Frame {
   const key = shareKey ?? (resources.length === 1 ? resources[0] : undefined);
   return frames.frame(key, `sotw\u0000${typeUrl}\u0000${versionInfo}\u0000${controlPlaneId}\u0000${resources.length}`, nonce, (n) => encodeFramedResponse(typeUrl, versionInfo, n, resources, controlPlaneId));

@@ -49,6 +49,9 @@ interface DesiredView {
   whole: boolean;
 }
 
+/** The content key of a whole type's map (the frame's variant carries the type and its version). */
+const WHOLE_TYPE = "whole-type";
+
 type ResourceView = ReadonlyMap<string, CachedResource> | readonly CachedResource[];
 
 /** A named subscription's list (a type's map may be any ReadonlyMap, e.g. a composed one). */
@@ -270,9 +273,11 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     // The same bytes for every stream that sends the same thing: a whole type's map
     // (wildcard), or a first response to a subscription shared with other streams (same
     // names, same order: see shared-names.ts) at the type's version.
+    // A whole type's map at version V is the same content for every class whose type is at V
+    // (versions are content hashes), whichever object holds it: keyed by content.
     const shareKey =
       isStateOfTheWorld(st.typeUrl) && d.whole
-        ? d.view
+        ? WHOLE_TYPE
         : !isStateOfTheWorld(st.typeUrl) && !st.wildcard && st.held.empty && d.version !== undefined && resources.length > 1
           ? st.names
           : undefined;
