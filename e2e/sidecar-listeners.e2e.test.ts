@@ -50,6 +50,18 @@ function untilListening(child: ChildProcess, what: string): Promise<void> {
   });
 }
 
+/** Polls `fn` until `done` says its answer is final (config reaches Envoy asynchronously), at most 15 s; returns the last answer. */
+async function until(fn: () => Promise<string>, done: string | ((answer: string) => boolean)): Promise<string> {
+  const isDone = typeof done === "string" ? (a: string) => a === done : done;
+  const end = Date.now() + 15_000;
+  let last = await fn();
+  while (!isDone(last) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    last = await fn();
+  }
+  return last;
+}
+
 const registry = (shopIp: string) => `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -108,17 +120,6 @@ describe.skipIf(skip)(`Sidecar ingress listeners with real Envoy in pods${note}`
     }
   };
 
-  /** Polls until `port` answers `want` (listeners reach Envoy asynchronously), at most 15 s; returns the last answer. */
-  const answer = async (port: number, want: string): Promise<string> => {
-    const end = Date.now() + 15_000;
-    let last = await call(port);
-    while (last !== want && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 200));
-      last = await call(port);
-    }
-    return last;
-  };
-
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "weft-sidecar-ingress-"));
     chmodSync(dir, 0o755); // Envoy runs as uid 1337: it reads the certificate and connects to the socket
@@ -148,10 +149,10 @@ describe.skipIf(skip)(`Sidecar ingress listeners with real Envoy in pods${note}`
   it("with the Sidecar, each ingress listener forwards to its defaultEndpoint: loopback, the pod's own address on another port, a unix socket", async () => {
     await mesh.applyValid(registry(shop.pod!.ip) + sidecar(socket, dir));
     // Loopback: Envoy reaches the app from 127.0.0.1 (no 127.0.0.6 bind needed on loopback).
-    expect(await answer(9080, "200 loopback-8080 saw 127.0.0.1")).toBe("200 loopback-8080 saw 127.0.0.1");
+    expect(await until(() => call(9080), "200 loopback-8080 saw 127.0.0.1")).toBe("200 loopback-8080 saw 127.0.0.1");
     // 0.0.0.0:8081: the pod's IP, from 127.0.0.6 so the capture rules let it through.
-    expect(await answer(9081, "200 pod-8081 saw 127.0.0.6")).toBe("200 pod-8081 saw 127.0.0.6");
-    expect(await answer(9082, "200 unix-socket saw a unix peer")).toBe("200 unix-socket saw a unix peer");
+    expect(await until(() => call(9081), "200 pod-8081 saw 127.0.0.6")).toBe("200 pod-8081 saw 127.0.0.6");
+    expect(await until(() => call(9082), "200 unix-socket saw a unix peer")).toBe("200 unix-socket saw a unix peer");
     // The sidecar's HTTP connection manager served it (Envoy's header on the response path is not
     // added inbound; the access log is off): Envoy's listener stats count the requests.
     const stats = await shop.envoy.stats("^http\\.inbound_0\\.0\\.0\\.0_9080\\.downstream_rq_total$");
@@ -166,13 +167,7 @@ describe.skipIf(skip)(`Sidecar ingress listeners with real Envoy in pods${note}`
       });
       req.on("timeout", () => req.destroy(new Error("timeout")));
       req.on("error", (e) => { process.stdout.write("error: " + e.message); });`;
-    const end = Date.now() + 15_000;
-    let out = "";
-    do {
-      out = (await client.pod!.run([process.execPath, "-e", script], { cwd: "/", timeoutMs: 10_000 })).stdout;
-      if (out.startsWith("200")) break;
-      await new Promise((r) => setTimeout(r, 200));
-    } while (Date.now() < end);
+    const out = await until(async () => (await client.pod!.run([process.execPath, "-e", script], { cwd: "/", timeoutMs: 10_000 })).stdout, (a) => a.startsWith("200"));
     expect(out).toBe("200 loopback-8080 saw 127.0.0.1 | shop.example");
     // Plain text to the TLS port does not reach the app.
     expect(await call(9443)).not.toMatch(/^200/);
@@ -183,13 +178,7 @@ describe.skipIf(skip)(`Sidecar ingress listeners with real Envoy in pods${note}`
       require("node:http").get({ host: "127.0.0.1", port: 9090, path: "/", agent: false, timeout: 4000 }, (res) => {
         let body = ""; res.on("data", (d) => body += d); res.on("end", () => process.stdout.write(res.statusCode + " " + body));
       }).on("error", (e) => process.stdout.write("error: " + e.message));`;
-    const end = Date.now() + 15_000;
-    let out = "";
-    do {
-      out = (await shop.pod!.run([process.execPath, "-e", script], { cwd: "/", timeoutMs: 10_000 })).stdout;
-      if (out.startsWith("200")) break;
-      await new Promise((r) => setTimeout(r, 200));
-    } while (Date.now() < end);
+    const out = await until(async () => (await shop.pod!.run([process.execPath, "-e", script], { cwd: "/", timeoutMs: 10_000 })).stdout, (a) => a.startsWith("200"));
     expect(out).toBe("200 loopback-8080 saw 127.0.0.1");
     const stats = await shop.envoy.stats("^listener\\.127\\.0\\.0\\.1_9090\\.downstream_cx_total$");
     expect(stats.get("listener.127.0.0.1_9090.downstream_cx_total") ?? 0).toBeGreaterThan(0);
@@ -197,12 +186,7 @@ describe.skipIf(skip)(`Sidecar ingress listeners with real Envoy in pods${note}`
 
   it("removing the Sidecar takes the ingress listeners away again", async () => {
     await mesh.applyValid(registry(shop.pod!.ip));
-    const end = Date.now() + 15_000;
-    let last = await call(9080);
-    while (last.startsWith("200") && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 200));
-      last = await call(9080);
-    }
+    const last = await until(() => call(9080), (a) => !a.startsWith("200"));
     expect(last).toMatch(/^error|^50[23]/);
   });
 });
@@ -265,16 +249,6 @@ spec:
         res.resume(); res.on("end", () => process.stdout.write(res.statusCode === 200 ? String(res.headers["x-upstream"]) : "status " + res.statusCode));
       }).on("error", (e) => process.stdout.write("error: " + e.message));`;
     return (await client.pod!.run([process.execPath, "-e", script], { cwd: "/", timeoutMs: 10_000 })).stdout;
-  };
-
-  const until = async (fn: () => Promise<string>, want: string): Promise<string> => {
-    const end = Date.now() + 15_000;
-    let last = await fn();
-    while (last !== want && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 200));
-      last = await fn();
-    }
-    return last;
   };
 
   beforeAll(async () => {
