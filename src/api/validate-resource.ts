@@ -25,22 +25,24 @@ export { DEFAULT_NAMESPACE } from "./object-meta.js";
  * The fast reader (js-yaml 4) reads YAML 1.2's core schema as `yaml` does, at about 15 times
  * the speed (20 MB of Istio YAML: about 0.4 s of CPU instead of 15 s; js-yaml 5 reads through
  * an event list and takes 2.5-3 times as long as 4 on the same text). It is used only where
- * both readers give the same result: no anchors, so no alias can expand (an alias without its
- * anchor is an error); no tags; no merge keys ("<<": js-yaml also merges sequences); no
- * directives ("%YAML 1.1" changes the schema); no explicit "?" keys; no null keys (`yaml` turns
- * `null:` into the key "", js-yaml into "null"); no tab in a line's indentation; no block
- * scalar indentation indicator ("|2": js-yaml counts from another column); no empty sequence
- * entry ("- - " then "- b": js-yaml puts b in the inner sequence); no comment right after a
- * closing quote or bracket (js-yaml takes it, `yaml` refuses it); no "---" or "..." at a line's
- * start before other text (js-yaml takes it as a marker); no empty line first in a block scalar;
- * no empty key in a flow collection ("[: x]"); no collection as a key (js-yaml names it
- * "[object Object]"); no quoted scalar over several lines (js-yaml takes less indented lines). Each was found by the differential test in
- * validate-resource.test.ts. Anchors and tags are looked for where a node's
- * properties may stand ("&a", "!x" after a space, "[", "{", "," or ":"): a scalar that merely
- * holds one there, or holds "<<", is read by `yaml` too (slower, same result). Anything the fast
- * reader refuses, `yaml` reads, with its warnings and precise errors.
+ * both readers give the same result. A text goes to `yaml` when it has (found by the
+ * differential tests in validate-resource.test.ts, or known):
+ * - an anchor, so no alias can expand (an alias without its anchor is an error), or a tag:
+ *   looked for where a node's properties may stand ("&a", "!x" after a space, "[", "{", ","
+ *   or ":"); a scalar that merely holds one there is read by `yaml` too (slower, same result);
+ * - a directive ("%YAML 1.1" changes the schema); an explicit "?" key; a merge key "<<"
+ *   (js-yaml also merges sequences);
+ * - a null key: `yaml` turns `null:`, "{~}" or "{? }" into the key "", js-yaml into "null";
+ *   an empty key in a flow collection ("[: x]"); a collection as a key ("[object Object]");
+ * - a tab in a line's indentation; "---" or "..." at a line's start before other text (js-yaml
+ *   takes a marker); an empty sequence entry ("- - " then "- b": js-yaml puts b inside);
+ * - a comment right after a quote, a bracket or a comma (js-yaml takes it, `yaml` refuses it);
+ * - a block scalar with an indentation indicator ("|2": js-yaml counts from another column),
+ *   an empty first line, or its header first on a line ("  >" at the top level);
+ * - a quoted scalar over several lines (js-yaml takes less indented continuation lines).
+ * Anything the fast reader refuses, `yaml` reads, with its warnings and precise errors.
  */
-const NEEDS_FULL_READER = /^%|^[ \t-]*\?(?:[ \t]|$)|(?:^|[\s{,?-])(?:~|null|Null|NULL)[ \t]*:(?:[ \t]|$)|(?:^|[\s[{,:])[&!]|<<|^ *\t|[|>][-+]?[1-9]|['"\]}]#|(?:^|[ \t])-[ \t]*(?:#.*)?$|^(?:---|\.\.\.)[^ \t\r\n]|[|>][-+]?[ \t]*(?:#.*)?\r?\n[ \t]*\r?\n|[[{,][ \t]*:(?:[ \t\]},]|$)|[\]}][ \t]*:(?:[ \t]|$)|(?:^|[\s[{,:])(?:"(?:[^"\\\r\n]|\\.)*|'[^'\r\n]*(?:''[^'\r\n]*)*)$/m;
+const NEEDS_FULL_READER = /^%|^[ \t-]*\?(?:[ \t]|$)|(?:^|[\s{,?-])(?:~|null|Null|NULL)[ \t]*:(?:[ \t]|$)|(?:^|[\s[{,:])[&!]|<<|^ *\t|[|>][-+]?[1-9]|['"[\]{},]#|(?:^|[ \t])-[ \t]*(?:#.*)?$|^(?:---|\.\.\.)[^ \t\r\n]|[|>][-+]?[ \t]*(?:#.*)?\r?\n[ \t]*\r?\n|[[{,]\s*:(?:[\s\]},]|$)|[\]}][ \t]*:(?:[ \t]|$)|[[{,]\s*\?(?:\s|$)|^[ \t-]*[|>]|[{,]\s*(?:~|null|Null|NULL)\s*[,}]|(?:^|[\s[{,:])(?:"(?:[^"\\\r\n]|\\.)*|'[^'\r\n]*(?:''[^'\r\n]*)*)$/m;
 
 /**
  * YAML 1.2's core schema exactly as `yaml` resolves plain scalars (js-yaml's own core schema
