@@ -27,6 +27,7 @@ import type { ResourceSet } from "../../src/cache/snapshot.js";
 import { PUSH_ORDER } from "../../src/envoy/type-urls.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { applyGlibcMallocSettings } from "../../src/cli/glibc-malloc-settings.js";
+import { applyV8GcSettings } from "../../src/cli/v8-gc-settings.js";
 import { startControlPlane } from "../../src/runner/control-plane.js";
 import { MeshController } from "../../src/runner/mesh-controller.js";
 import { SnapshotCache } from "../../src/cache/snapshot-cache.js";
@@ -53,6 +54,8 @@ export function meshSteps(): ShapeVariant[] {
 // As `weft serve` and `weft demo` do (src/cli/main.ts): glibc's allocator gives large freed
 // blocks back (re-executes once; WEFT_GLIBC_MALLOC_TUNING=0 keeps glibc's defaults, for A/B runs).
 applyGlibcMallocSettings();
+// And V8's setting for short-lived buffers (src/cli/v8-gc-settings.ts; WEFT_V8_GC_TUNING=0 for A/B runs).
+applyV8GcSettings();
 
 const { values } = parseArgs({
   options: {

@@ -2,6 +2,7 @@
 // weft: the command-line entry point. Exit codes: 0 ok, 1 failure, 2 usage error.
 import { UsageError } from "./usage-error.js";
 import { applyGlibcMallocSettings } from "./glibc-malloc-settings.js";
+import { applyV8GcSettings } from "./v8-gc-settings.js";
 
 // Each command's module is loaded when it runs: `weft validate` does not load gRPC, fastify
 // and the Kubernetes client (0.6 s of CPU at start, measured).
@@ -41,7 +42,12 @@ async function main(argv: string[]): Promise<number> {
   }
   // The long-running commands hold thousands of streams' buffers: glibc's allocator is set to
   // give large freed blocks back (re-executes once, before anything else is loaded).
-  if (command === "serve" || command === "demo") applyGlibcMallocSettings();
+  if (command === "serve" || command === "demo") {
+    applyGlibcMallocSettings();
+    // Short-lived request and response buffers are collected with the young generation, not by
+    // full collections of the whole heap (see v8-gc-settings.ts).
+    applyV8GcSettings();
+  }
   try {
     return await entry.run(rest);
   } catch (err) {
