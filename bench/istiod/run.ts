@@ -67,6 +67,8 @@ const NS = "bench";
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const WEFT_MAIN = path.join(ROOT, "dist/src/cli/main.js");
 /** Where the result files go (a trial run elsewhere leaves bench/results alone). */
+/** The commit checked out when the bench started (dist/ must have been built from it: `npm run build` first). */
+const WEFT_AT_START = `${execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()} from dist/ (node dist/src/cli/main.js)`;
 const APPEND = process.env.BENCH_ISTIOD_APPEND === "1";
 const OUT_DIR = process.env.BENCH_ISTIOD_OUT ? path.resolve(process.env.BENCH_ISTIOD_OUT) : path.join(ROOT, "bench/results");
 
@@ -691,7 +693,7 @@ function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: 
     command: m.command ?? `npm run build && ${env} npx tsx bench/istiod/run.ts`,
     istiod: `istio.io/istio/pilot/cmd/pilot-discovery@${m.istiodVersion} (scripts/cached-go-build.sh istiod)`,
     istioCrds: `istio.io/api@${m.crds.apiVersion} kubernetes/customresourcedefinitions.gen.yaml`,
-    weft: m.weft ?? `${execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()} from dist/ (node dist/src/cli/main.js)`,
+    weft: m.weft ?? WEFT_AT_START,
     kubernetes: "kube-apiserver + kube-controller-manager from scripts/cached-go-build.sh kubernetes",
     loadGenerator: m.loadGenerator ?? LOADGEN_COMMAND,
     node: process.version,
@@ -741,7 +743,10 @@ function writeResults(rows: Row[], m: { date?: string; weft?: string; command?: 
   const shapes = Object.fromEntries(["full", "small"].map((s) => [s, path.join(dir, `istiod-vs-weft-${s}.json`)] as const).filter(([, f]) => existsSync(f)).map(([s, f]) => [s, JSON.parse(readFileSync(f, "utf8")) as unknown]));
   writeFileSync(path.join(dir, "istiod-vs-weft.json"), JSON.stringify(shapes, null, 2) + "\n");
   const noFull = existsSync(path.join(dir, "istiod-vs-weft-full.md")) ? "" : `> **Istio's load shape (BENCH_ISTIOD_SIZE=full) has not completed on this machine (2026-12-02):** with this TypeScript load generator in one Node process, Weft's SotW sync of 2000 proxies (at most 100 syncing at once) was not done after 16 min at load 18-35: the generator had used 209 CPU-s and 5.5 GB, Weft 52 CPU-s and 506 MB. The generator, not the server, is the limit there; the Go load generator (bench/go/loadgen, -node-meta for Istio's identity) is the next step.\n\n`;
-  writeFileSync(path.join(dir, "istiod-vs-weft.md"), `# istiod vs Weft on the same kube-apiserver, same configuration, same load generator\n\nEvery run's figures: istiod-vs-weft.json (both shapes), also istiod-vs-weft-<shape>.json.\n\n${noFull}${parts.join("\n")}\n${HOW_MEASURED}\n`);
+  // Hand-written reading of the figures (kept across runs; update it when the figures change).
+  const notesFile = path.join(dir, "istiod-vs-weft-notes.md");
+  const notes = existsSync(notesFile) ? `${readFileSync(notesFile, "utf8").trim()}\n\n` : "";
+  writeFileSync(path.join(dir, "istiod-vs-weft.md"), `# istiod vs Weft on the same kube-apiserver, same configuration, same load generator\n\nEvery run's figures: istiod-vs-weft.json (both shapes), also istiod-vs-weft-<shape>.json.\n\n${noFull}${notes}${parts.join("\n")}\n${HOW_MEASURED}\n`);
   process.stdout.write(`\n${md}\n`);
 }
 
