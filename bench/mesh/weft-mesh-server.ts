@@ -54,7 +54,7 @@ export function meshSteps(): ShapeVariant[] {
 // As `weft serve` and `weft demo` do (src/cli/main.ts): glibc's allocator gives large freed
 // blocks back (re-executes once; WEFT_GLIBC_MALLOC_TUNING=0 keeps glibc's defaults, for A/B runs).
 applyGlibcMallocSettings();
-// And V8's setting for short-lived buffers (src/cli/v8-gc-settings.ts; WEFT_V8_GC_TUNING=0 for A/B runs).
+// And V8's opt-in GC setting when WEFT_V8_GC_TUNING=1 (src/cli/v8-gc-settings.ts), as weft serve.
 applyV8GcSettings();
 
 const { values } = parseArgs({

@@ -44,8 +44,7 @@ async function main(argv: string[]): Promise<number> {
   // give large freed blocks back (re-executes once, before anything else is loaded).
   if (command === "serve" || command === "demo") {
     applyGlibcMallocSettings();
-    // Short-lived request and response buffers are collected with the young generation, not by
-    // full collections of the whole heap (see v8-gc-settings.ts).
+    // Opt-in (WEFT_V8_GC_TUNING=1): less GC CPU for much more peak memory (see v8-gc-settings.ts).
     applyV8GcSettings();
   }
   try {
