@@ -28,6 +28,11 @@ export interface InboundPort {
 /** Services whose endpoints are this proxy's workload (same namespace, labels match). */
 export type OwnServices = readonly ServiceModel[];
 
+/** The port this workload receives a service port on: its own endpoint's port mapping, else the service's targetPort. */
+function workloadPort(proxy: ProxyModel, service: ServiceModel, port: ServiceModel["ports"][number]): number {
+  return service.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[port.number] ?? port.targetPort;
+}
+
 /** Inbound ports from the services' ports (no Sidecar ingress listeners): transparent capture only. */
 export function servicePorts(proxy: ProxyModel, services: OwnServices, sidecar: Sidecar | undefined): InboundPort[] {
   const ports: InboundPort[] = [];
@@ -35,7 +40,7 @@ export function servicePorts(proxy: ProxyModel, services: OwnServices, sidecar: 
   const pool = sidecar?.spec.inboundConnectionPool;
   for (const s of services) {
     for (const p of s.ports) {
-      const target = s.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[p.number] ?? p.targetPort;
+      const target = workloadPort(proxy, s, p);
       if (seen.has(target)) continue;
       seen.add(target);
       ports.push({ port: target, protocol: p.protocol, host: s.hostname, cluster: buildInboundCluster(target, p.protocol, s.hostname, { connectionPool: pool }) });
@@ -77,7 +82,7 @@ export function ingressListenerPorts(proxy: ProxyModel, services: OwnServices, s
     const tls = listener.tls && ["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"].includes(listener.tls.mode ?? "") ? listener.tls : undefined;
     const protocol: PortProtocol = declared === undefined || declared === "skip" ? "TCP" : tls ? afterTlsTermination(declared) : declared;
     // Stats under the service that declares this port, if any (Istio's findOrCreateService).
-    const host = services.find((s) => s.ports.some((p) => (s.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[p.number] ?? p.targetPort) === number))?.hostname ?? standIn;
+    const host = services.find((s) => s.ports.some((p) => workloadPort(proxy, s, p) === number))?.hostname ?? standIn;
     const cluster = buildInboundCluster(number, protocol, host, { endpoint: localAppEndpoint(listener.defaultEndpoint), connectionPool: listener.connectionPool ?? sidecar.spec.inboundConnectionPool });
     ports.push({ port: number, protocol, cluster, host, ...(bound ? { bind: listener.bind || "0.0.0.0" } : {}), ...(tls ? { tls } : {}) });
   }
