@@ -53,14 +53,16 @@ function egressPortsOf(sidecar: Sidecar, listeners: IstioEgressListener[], proxy
   const owner = new Map<number, IstioEgressListener>();
   for (const l of withPort) if (l.port!.number > 0 && !owner.has(l.port!.number)) owner.set(l.port!.number, l);
   const bound: BoundEgressListener[] = [];
+  /** Each bound listener's Sidecar egress listener. */
+  const boundListener = new Map<BoundEgressListener, IstioEgressListener>();
   for (const l of withPort) {
     // Unix-socket listeners (port 0) are not translated yet (validation warns).
     if (!isBound(l, proxy) || l.port!.number === 0) continue;
     const protocol = servedProtocol(l.port!.protocol);
-    bound.push({ port: l.port!.number, protocol: protocol === undefined || protocol === "skip" ? "TCP" : protocol, bind: l.bind || "127.0.0.1", hosts: l.hosts });
+    const listener: BoundEgressListener = { port: l.port!.number, protocol: protocol === undefined || protocol === "skip" ? "TCP" : protocol, bind: l.bind || "127.0.0.1", hosts: l.hosts };
+    bound.push(listener);
+    boundListener.set(listener, l);
   }
-  const boundListener = new Map<BoundEgressListener, IstioEgressListener>();
-  withPort.filter((l) => isBound(l, proxy) && l.port!.number !== 0).forEach((l, i) => boundListener.set(bound[i]!, l));
   return {
     captured: (s, port) => {
       const l = owner.get(port);
