@@ -2,7 +2,6 @@
 // wildcard CDS and LDS, then the EDS names its clusters use and the RDS names its listeners
 // use; ACKs every response, NACKs on command; reconnects with the versions it holds.
 // Used by unit tests and, many at a time, by bench/.
-import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { Metadata, credentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import { Cluster, Cluster_DiscoveryType } from "../../generated/envoy/config/cluster/v3/cluster.js";
@@ -19,7 +18,7 @@ import { EXTENSION_TYPES, XDS_CODECS, XDS_TYPES, isXdsTypeUrl, resourceName, typ
 
 export interface HeldResource {
   version: string;
-  /** The serialized resource, or its SHA-1 when the client holds digests (equal bodies, equal digests). */
+  /** The serialized resource. */
   body: Buffer;
   /** Size of the serialized resource in bytes. */
   size: number;
@@ -48,17 +47,6 @@ export interface SimulatedClientOptions {
   token?: string;
   /** Connect over TLS, verifying the server against this CA bundle (PEM) and name. */
   tls?: { caPem: string; serverName: string };
-  /**
-   * Hold a SHA-1 of each resource instead of its bytes (thousands of clients at Istio's load shape
-   * would hold gigabytes), except where keepBody says so. Default: hold the bytes.
-   */
-  holdDigests?: boolean;
-  keepBody?: (typeUrl: string, name: string) => boolean;
-  /**
-   * Name and references of resources already seen, shared by many clients of one load generator
-   * (they receive the same bytes): each distinct resource is decoded once, not once per client.
-   */
-  decoded?: DecodedResources;
   /** Append every response to `responses` (default true; off for long runs of many clients). */
   keepResponses?: boolean;
 }
@@ -175,20 +163,10 @@ export class SimulatedClient extends EventEmitter {
     this.delta.write(req);
   }
 
-  /** What the client keeps of a resource it accepted (bytes or digest, size, references), by name. */
+  /** What the client keeps of a resource it accepted (its bytes, size, references), by name. */
   private holding(typeUrl: string, knownName: string | undefined, version: string, bytes: Uint8Array): [string, HeldResource] {
-    const cache = this.opts.decoded;
-    const digest = this.opts.holdDigests || cache ? createHash("sha1").update(bytes).digest() : undefined;
-    const key = digest && cache ? `${typeUrl} ${digest.toString("base64")}` : "";
-    let seen = cache?.get(key);
-    if (!seen) {
-      const { name, decoded } = knownName === undefined ? decodeNamed(typeUrl, bytes) : { name: knownName, decoded: undefined };
-      seen = { name, refs: referencesOf(typeUrl, bytes, decoded) };
-      cache?.set(key, seen);
-    }
-    const name = knownName ?? seen.name;
-    const keepDigest = digest && this.opts.holdDigests && !this.opts.keepBody?.(typeUrl, name);
-    return [name, { version, body: keepDigest ? digest : Buffer.from(bytes), size: bytes.length, refs: seen.refs }];
+    const { name, decoded } = knownName === undefined ? decodeNamed(typeUrl, bytes) : { name: knownName, decoded: undefined };
+    return [name, { version, body: Buffer.from(bytes), size: bytes.length, refs: referencesOf(typeUrl, bytes, decoded) }];
   }
 
   private record(typeUrl: string, nonce: string, version: string, names: string[], removed: string[], acked: boolean): void {
@@ -326,20 +304,6 @@ export class SimulatedClient extends EventEmitter {
     this.disconnect();
     this.client?.close();
     this.client = undefined;
-  }
-}
-
-/** Names and references by resource digest, for many clients of one process; bounded (cleared when full). */
-export class DecodedResources {
-  private readonly byKey = new Map<string, { name: string; refs?: string[] }>();
-  constructor(private readonly max = 500_000) {}
-  get(key: string): { name: string; refs?: string[] } | undefined {
-    return key ? this.byKey.get(key) : undefined;
-  }
-  set(key: string, value: { name: string; refs?: string[] }): void {
-    if (!key) return;
-    if (this.byKey.size >= this.max) this.byKey.clear();
-    this.byKey.set(key, value);
   }
 }
 
