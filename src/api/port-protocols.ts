@@ -36,6 +36,15 @@ export function servedProtocol(text: string | undefined): Protocol | "skip" | un
   return Object.hasOwn(ISTIO_PROTOCOLS, text.toLowerCase()) ? known!.served : undefined;
 }
 
+/**
+ * What a Sidecar listener's port (ingress or egress) serves: its declared protocol, or TCP when it
+ * declares none, an unknown one or UDP (Istio builds plain TCP listeners for those).
+ */
+export function sidecarListenerProtocol(text: string | undefined): Protocol {
+  const served = servedProtocol(text);
+  return served === undefined || served === "skip" ? "TCP" : served;
+}
+
 /** The protocol a port name declares by its prefix ("http-web", "grpc-web-x", "TCP"), as served; undefined when none. */
 export function protocolFromPortName(name: string | undefined): Protocol | "skip" | undefined {
   if (!name) return undefined;

@@ -5,7 +5,7 @@
 // gives the port a listener of its own on `bind` (default 127.0.0.1) instead of a filter
 // chain of the captured outbound listener. Pure: which service port is served where.
 import type { IstioEgressListener, Sidecar } from "../api/types.js";
-import { servedProtocol } from "../api/port-protocols.js";
+import { sidecarListenerProtocol } from "../api/port-protocols.js";
 import { namespaceOf, type PortProtocol, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { egressAdmits, sidecarFor } from "./visibility.js";
@@ -58,8 +58,7 @@ function egressPortsOf(sidecar: Sidecar, listeners: IstioEgressListener[], proxy
   for (const l of withPort) {
     // Unix-socket listeners (port 0) are not translated yet (validation warns).
     if (!isBound(l, proxy) || l.port!.number === 0) continue;
-    const protocol = servedProtocol(l.port!.protocol);
-    const listener: BoundEgressListener = { port: l.port!.number, protocol: protocol === undefined || protocol === "skip" ? "TCP" : protocol, bind: l.bind || "127.0.0.1", hosts: l.hosts };
+    const listener: BoundEgressListener = { port: l.port!.number, protocol: sidecarListenerProtocol(l.port!.protocol), bind: l.bind || "127.0.0.1", hosts: l.hosts };
     bound.push(listener);
     boundListener.set(listener, l);
   }

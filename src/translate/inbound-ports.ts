@@ -4,7 +4,7 @@
 // Pure: what each port listens on, speaks, and forwards to; sidecar.ts builds the chains.
 import type { Cluster } from "../../generated/envoy/config/cluster/v3/cluster.js";
 import type { IstioIngressListener, ServerTLSSettings, Sidecar } from "../api/types.js";
-import { servedProtocol } from "../api/port-protocols.js";
+import { sidecarListenerProtocol } from "../api/port-protocols.js";
 import { labelsMatch, namespaceOf, type PortProtocol, type ServiceModel } from "../model/mesh-model.js";
 import type { ProxyModel } from "../model/proxy.js";
 import { buildInboundCluster, type LocalAppEndpoint } from "./clusters.js";
@@ -78,9 +78,9 @@ export function ingressListenerPorts(proxy: ProxyModel, services: OwnServices, s
     const captureMode = listener.captureMode ?? "DEFAULT";
     const bound = captureMode === "NONE" || (captureMode === "DEFAULT" && proxy.capture !== "transparent");
     if (!bound && proxy.capture !== "transparent") continue;
-    const declared = servedProtocol(listener.port.protocol);
+    const declared = sidecarListenerProtocol(listener.port.protocol);
     const tls = listener.tls && ["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"].includes(listener.tls.mode ?? "") ? listener.tls : undefined;
-    const protocol: PortProtocol = declared === undefined || declared === "skip" ? "TCP" : tls ? afterTlsTermination(declared) : declared;
+    const protocol: PortProtocol = tls ? afterTlsTermination(declared) : declared;
     // Stats under the service that declares this port, if any (Istio's findOrCreateService).
     const host = services.find((s) => s.ports.some((p) => workloadPort(proxy, s, p) === number))?.hostname ?? standIn;
     const cluster = buildInboundCluster(number, protocol, host, { endpoint: localAppEndpoint(listener.defaultEndpoint), connectionPool: listener.connectionPool ?? sidecar.spec.inboundConnectionPool });
