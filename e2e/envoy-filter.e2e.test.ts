@@ -8,6 +8,7 @@ import { freePort } from "../src/runner/free-port.js";
 import { httpGet } from "./harness/http.js";
 import { TestMesh } from "./harness/mesh.js";
 import { startUpstream, type Upstream } from "./harness/upstream.js";
+import { webBehindGateway } from "./harness/web-gateway.js";
 
 const RATE_LIMIT = 3;
 
@@ -17,34 +18,7 @@ describe("EnvoyFilter with real Envoy", () => {
   let gatewayPort: number;
   let sidecarPort: number;
 
-  const registry = () => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: web, namespace: default }
-spec:
-  hosts: [web.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 8000, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: public, namespace: default }
-spec:
-  selector: { istio: ingressgateway }
-  servers:
-  - { port: { number: ${gatewayPort}, name: http, protocol: HTTP }, hosts: ["*"] }
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: web, namespace: default }
-spec:
-  hosts: ["*"]
-  gateways: [public]
-  http:
-  - route: [{ destination: { host: web, port: { number: 8000 } } }]
----
-`;
+  const registry = () => webBehindGateway({ upstreamPort: upstream.port, gatewayPort });
 
   const localRateLimit = `apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter

@@ -8,6 +8,7 @@ import { freePort } from "../src/runner/free-port.js";
 import { eventually, httpGet } from "./harness/http.js";
 import { TestMesh } from "./harness/mesh.js";
 import { startUpstream, type Upstream } from "./harness/upstream.js";
+import { webBehindGateway } from "./harness/web-gateway.js";
 
 const ISSUER = "https://issuer.example.com";
 
@@ -18,34 +19,7 @@ describe("AuthorizationPolicy and RequestAuthentication on an ingress gateway (r
   let key: CryptoKey;
   let jwks: string;
 
-  const registry = () => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: web, namespace: default }
-spec:
-  hosts: [web.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 8000, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: public, namespace: istio-system }
-spec:
-  selector: { istio: ingressgateway }
-  servers:
-  - { port: { number: ${gatewayPort}, name: http, protocol: HTTP }, hosts: ["*"] }
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: web, namespace: default }
-spec:
-  hosts: ["*"]
-  gateways: [istio-system/public]
-  http:
-  - route: [{ destination: { host: web.default.svc.cluster.local, port: { number: 8000 } } }]
----
-`;
+  const registry = () => webBehindGateway({ upstreamPort: upstream.port, gatewayPort, gatewayNamespace: "istio-system" });
 
   const denyAdmin = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

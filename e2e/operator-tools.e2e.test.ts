@@ -14,6 +14,7 @@ import { freePort } from "../src/runner/free-port.js";
 import { httpGet } from "./harness/http.js";
 import { TestMesh, meshConfigFromYaml } from "./harness/mesh.js";
 import { startUpstream, type Upstream } from "./harness/upstream.js";
+import { webBehindGateway } from "./harness/web-gateway.js";
 
 function weft(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -47,32 +48,7 @@ describe("proxy-config, config-dump and CSDS with a real Envoy", () => {
   let admin: string;
   const GATEWAY = "ingressgateway.istio-system";
 
-  const config = (extra = "") => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: web }
-spec:
-  hosts: [web.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 8000, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${upstream.port} } }]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: public }
-spec:
-  selector: { istio: ingressgateway }
-  servers: [{ port: { number: ${gatewayPort}, name: http, protocol: HTTP }, hosts: ["*"] }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: web }
-spec:
-  hosts: ["*"]
-  gateways: [public]
-  http: [{ route: [{ destination: { host: web, port: { number: 8000 } } }] }]
----
-${extra}`;
+  const config = (extra = "") => webBehindGateway({ upstreamPort: upstream.port, gatewayPort }) + extra;
 
   const csds = () => new ClientStatusDiscoveryServiceClient(`127.0.0.1:${mesh.cp.xdsPort}`, credentials.createInsecure());
   const fetchStatus = (client: ClientStatusDiscoveryServiceClient) =>
