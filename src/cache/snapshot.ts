@@ -32,6 +32,12 @@ export interface TypeResources {
    * carry them (house rule 8: change detection by explicit values, not by identity).
    */
   readonly changes?: { readonly since: string; readonly names: ReadonlySet<string> };
+  /**
+   * A view merged from parts (Snapshot.compose): the parts' own TypeResources, in the order
+   * `resources` iterates them. Lets a response encode each part once for every snapshot that
+   * shares it (see encodeWholeTypeResponse).
+   */
+  readonly parts?: readonly TypeResources[];
 }
 
 export type SnapshotInput = { [U in XdsTypeUrl]?: readonly XdsResourceTypes[U][] };
@@ -266,7 +272,7 @@ export class Snapshot {
       const differing = aligned ? present.map((t, i) => i).filter((i) => present[i]!.version !== before[i]!.version) : [];
       const only = differing.length === 1 ? present[differing[0]!]! : undefined;
       const changes = only?.changes && only.changes.since === before![differing[0]!]!.version ? { since: previous!.resources(typeUrl).version, names: only.changes.names } : undefined;
-      this.byType.set(typeUrl, { version: hash(present.map((t) => `${t.version};`)), resources: new MergedResources(present.map((t) => t.resources)), ...(changes ? { changes } : {}) });
+      this.byType.set(typeUrl, { version: hash(present.map((t) => `${t.version};`)), resources: new MergedResources(present.map((t) => t.resources)), parts: present, ...(changes ? { changes } : {}) });
     }
     this.version = hash(PUSH_ORDER.map((t) => `${t}=${this.resources(t).version};`));
   }

@@ -2,9 +2,11 @@ import { describe, expect, it } from "vitest";
 import { PushBudget, type BudgetOwner } from "./push-budget.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waiters are woken on a turn of the event loop of their own. */
+const tick = () => new Promise((r) => setImmediate(r));
 
 describe("PushBudget", () => {
-  it("has room until the limit is taken, wakes waiters when bytes come back, and counts each release once", () => {
+  it("has room until the limit is taken, wakes waiters when bytes come back, and counts each release once", async () => {
     const budget = new PushBudget(100);
     const a = budget.take(60);
     expect(budget.available).toBe(true);
@@ -15,10 +17,33 @@ describe("PushBudget", () => {
     a();
     a();
     expect(budget.bytesInFlight).toBe(60);
+    await tick();
     expect(woken).toBe(1);
     b();
     expect(budget.bytesInFlight).toBe(0);
+    await tick();
     expect(woken).toBe(1);
+  });
+
+  it("wakes waiters oldest first, one at a time while there is room: a waiter that takes the room leaves the rest waiting", async () => {
+    const budget = new PushBudget(100);
+    const first = budget.take(100);
+    const order: string[] = [];
+    const releases: (() => void)[] = [];
+    for (const name of ["a", "b", "c", "d"]) budget.waitForRoom(() => {
+      order.push(name);
+      if (name !== "b") releases.push(budget.take(100)); // b has nothing to send
+    });
+    first();
+    expect(order).toEqual([]);
+    await tick();
+    expect(order).toEqual(["a"]);
+    releases.shift()!();
+    await tick();
+    expect(order).toEqual(["a", "b", "c"]);
+    releases.shift()!();
+    await tick();
+    expect(order).toEqual(["a", "b", "c", "d"]);
   });
 
   it("after holdMs unanswered bytes stop counting (others may push) and count as overdue until released", async () => {
@@ -90,6 +115,7 @@ describe("PushBudget", () => {
     expect(budget.available).toBe(false);
     releases.get("slow-2")!();
     expect(budget.available).toBe(true);
+    await tick();
     expect(woken).toBe(true);
     // a fourth unread response pushes overdue above the limit again; once holdMs passes, the oldest unread goes
     releases.set("slow-4", budget.take(60, { unread: () => true, cutOff: () => { cut.push("slow-4"); releases.get("slow-4")!(); } }));

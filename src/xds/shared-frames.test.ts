@@ -126,6 +126,27 @@ describe("SharedFrames", () => {
     expect(encodes).toBe(101); // evicted long ago: encoded again
   });
 
+  it("segments: one encoding per content key among the most recently used, within their memory bound", () => {
+    const shared = new SharedFrames({ retainedSegmentBytes: 3 * 1024 });
+    let encodes = 0;
+    const encode = () => (encodes++, Buffer.alloc(1024));
+    const a = shared.segment("a", encode);
+    expect(shared.segment("a", encode)).toBe(a);
+    shared.segment("b", encode);
+    shared.segment("c", encode);
+    expect(encodes).toBe(3);
+    shared.segment("a", encode); // used: now the most recent
+    shared.segment("d", encode); // evicts b, the least recently used
+    expect(shared.retainedSegmentBytes).toBe(3 * 1024);
+    expect(shared.segment("a", encode)).toBe(a);
+    expect(encodes).toBe(4);
+    shared.segment("b", encode);
+    expect(encodes).toBe(5);
+    // One larger than the bound is kept alone (the newest).
+    shared.segment("big", () => Buffer.alloc(8 * 1024));
+    expect(shared.retainedSegmentBytes).toBe(8 * 1024);
+  });
+
   it("belongs to its owner: another server's frames are its own, with their own nonces", () => {
     const key = {};
     const encode = (nonce: string) => Buffer.from(`response ${nonce}`);

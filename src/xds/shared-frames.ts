@@ -25,11 +25,16 @@ export interface Frame {
 /** Bytes of shared frames kept for reuse by default (plus the newest frame). */
 export const DEFAULT_RETAINED_FRAME_BYTES = 64 * 1024 * 1024;
 
+/** Bytes of shared response segments (parts of responses: see `segment`) kept by default. */
+export const DEFAULT_RETAINED_SEGMENT_BYTES = 16 * 1024 * 1024;
+
 export interface SharedFramesOptions {
   /** Frame shared responses for gRPC once (only when grpc-js sends PreframedMessages: installPreframing()). */
   preframe?: boolean;
   /** Bytes of frames kept for reuse (DEFAULT_RETAINED_FRAME_BYTES). */
   retainedBytes?: number;
+  /** Bytes of segments kept for reuse (DEFAULT_RETAINED_SEGMENT_BYTES). */
+  retainedSegmentBytes?: number;
 }
 
 /**
@@ -49,10 +54,45 @@ export class SharedFrames {
   private nonces = 0;
   private readonly preframing: boolean;
   private readonly limit: number;
+  /** Segments by content key, least recently used first (Map iteration follows insertion order). */
+  private readonly segments = new Map<string, Buffer>();
+  private segmentTotal = 0;
+  private readonly segmentLimit: number;
 
   constructor(opts: SharedFramesOptions = {}) {
     this.preframing = opts.preframe ?? false;
     this.limit = opts.retainedBytes ?? DEFAULT_RETAINED_FRAME_BYTES;
+    this.segmentLimit = opts.retainedSegmentBytes ?? DEFAULT_RETAINED_SEGMENT_BYTES;
+  }
+
+  /**
+   * A segment of responses (bytes that several different responses contain, e.g. the encoded
+   * resources of a part shared by many proxy classes' snapshots), by a key naming its content
+   * (e.g. type and content-hash version): encoded once while it is among the most recently
+   * used `retainedSegmentBytes` (plus the newest one).
+   */
+  segment(contentKey: string, encode: () => Buffer): Buffer {
+    let seg = this.segments.get(contentKey);
+    if (seg) {
+      // Most recently used last.
+      this.segments.delete(contentKey);
+      this.segments.set(contentKey, seg);
+      return seg;
+    }
+    seg = encode();
+    this.segments.set(contentKey, seg);
+    this.segmentTotal += seg.length;
+    for (const [key, old] of this.segments) {
+      if (this.segmentTotal <= this.segmentLimit || this.segments.size <= 1) break;
+      this.segments.delete(key);
+      this.segmentTotal -= old.length;
+    }
+    return seg;
+  }
+
+  /** Bytes of segments kept for reuse (bounded by `retainedSegmentBytes` plus the newest segment). */
+  get retainedSegmentBytes(): number {
+    return this.segmentTotal;
   }
 
   /**

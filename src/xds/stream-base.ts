@@ -402,13 +402,17 @@ export abstract class XdsStreamBase<S extends TypeState> {
   }
 
   /**
+   * Called by the push budget when there is room, on a turn of its own: pushes at once, so the
+   * room is taken before the budget wakes its next waiter (see PushBudget.wakeIfRoom).
+   */
+  private readonly wake = () => this.pushAll();
+
+  /**
    * Sends whatever each type needs, respecting in-flight responses and back-pressure.
    * Listeners and routes wait while clusters or endpoints are in flight (Envoy ACKs new
    * clusters only once they are warm), so they never point at clusters that are not ready.
    * Clusters, endpoints and secrets never wait: cluster and listener warming depends on them.
    */
-  private readonly wake = () => this.schedule();
-
   protected pushAll(): void {
     if (!this.snapshot || this.closed || this.blocked) return;
     if (this.ctx.budget && !this.ctx.budget.available) {

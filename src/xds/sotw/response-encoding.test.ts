@@ -5,7 +5,9 @@ import { Snapshot } from "../../cache/snapshot.js";
 import { buildPrefixRoutes } from "../../envoy/builders.js";
 import { XDS_TYPES } from "../../envoy/type-urls.js";
 import { SharedFrames } from "../shared-frames.js";
-import { encodeDiscoveryResponse, encodeFramedResponse } from "./response-encoding.js";
+import { encodeDiscoveryResponse, encodeFramedResponse, encodeFramedSegments, encodeResourceFields, encodeWholeTypeResponse } from "./response-encoding.js";
+import { ResourceSet } from "../../cache/snapshot.js";
+import { buildEdsCluster } from "../../envoy/builders.js";
 
 describe("encodeDiscoveryResponse", () => {
   const routes = Snapshot.build({
@@ -69,3 +71,47 @@ describe("encodeFramedResponse", () => {
     expect(framed.message.equals(encodeGenerated(XDS_TYPES.endpoint, "abc123", "_1", resources.map((r) => r.body), "weft@test"))).toBe(true);
   });
 });
+
+describe("encodeFramedSegments", () => {
+  it("is encodeFramedResponse's bytes for the resources whose fields the segments are, however they are cut", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b)), { maxLength: 40 }),
+        fc.array(fc.nat(40), { maxLength: 5 }),
+        fc.string({ maxLength: 12 }),
+        (bodies, cuts, nonce) => {
+          const resources = bodies.map((b, i) => ({ name: `r${i}`, version: "v", body: b }));
+          const at = [0, ...cuts.map((c) => Math.min(c, resources.length)).sort((a, b) => a - b), resources.length];
+          const segments = at.slice(1).map((end, i) => encodeResourceFields(XDS_TYPES.cluster, resources.slice(at[i], end)));
+          const expected = encodeFramedResponse(XDS_TYPES.cluster, "v1", nonce, resources, "weft@test").framed;
+          expect(encodeFramedSegments(XDS_TYPES.cluster, "v1", nonce, segments, "weft@test").framed.equals(expected)).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("encodeWholeTypeResponse", () => {
+  const part = (names: string[]) => ResourceSet.build({ [XDS_TYPES.cluster]: names.map((name) => buildEdsCluster({ name })) });
+  const outbound = part(Array.from({ length: 100 }, (_, i) => `outbound|80||svc-${i}.ns.svc.cluster.local`));
+  const snapshotOf = (inbound: string) => Snapshot.compose([part([inbound]), outbound]).resources(XDS_TYPES.cluster);
+
+  it("a view merged from parts: the bytes of its resources in order, each large part encoded once for every class sharing it", () => {
+    const frames = new SharedFrames();
+    const a = snapshotOf("inbound|80||a");
+    const b = snapshotOf("inbound|80||b");
+    expect(a.parts).toHaveLength(2);
+    const fa = encodeWholeTypeResponse(frames, XDS_TYPES.cluster, a, "1", "weft@test");
+    const fb = encodeWholeTypeResponse(frames, XDS_TYPES.cluster, b, "1", "weft@test");
+    for (const [frame, typed] of [[fa, a], [fb, b]] as const) {
+      expect(frame.bytes.equals(encodeFramedResponse(XDS_TYPES.cluster, typed.version, frame.nonce, [...typed.resources.values()], "weft@test").message)).toBe(true);
+      expect(DiscoveryResponse.decode(frame.bytes).resources).toHaveLength(101);
+    }
+    // The outbound part (100 clusters) is one segment kept for both; the single inbound cluster is not kept.
+    expect(frames.retainedSegmentBytes).toBe(encodeResourceFields(XDS_TYPES.cluster, outbound.resources(XDS_TYPES.cluster).resources.values()).length);
+    // Equal content (same version) in another object: the same frame.
+    expect(encodeWholeTypeResponse(frames, XDS_TYPES.cluster, snapshotOf("inbound|80||a"), "2", "weft@test")).toBe(fa);
+  });
+});
+

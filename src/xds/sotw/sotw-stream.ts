@@ -10,7 +10,7 @@ import { XdsStreamBase, type TypeState } from "../stream-base.js";
 import { GRPC_INVALID_ARGUMENT, LimitExceeded } from "../xds-limits.js";
 import { truncateText } from "../../log/bounded-text.js";
 import { knownNames, sotwRequestOf, type EncodedSotwRequest, type KnownNames, type SotwRequest } from "./request-names.js";
-import { encodeDiscoveryResponse } from "./response-encoding.js";
+import { encodeDiscoveryResponse, encodeWholeTypeResponse } from "./response-encoding.js";
 import { ALL_NAMES } from "../held-resources.js";
 import { utf8Bytes, type SharedNameList } from "../shared-names.js";
 
@@ -48,9 +48,6 @@ interface DesiredView {
   /** `view` is the type's whole map at `version` (a wildcard subscription, nothing kept back). */
   whole: boolean;
 }
-
-/** The content key of a whole type's map (the frame's variant carries the type and its version). */
-const WHOLE_TYPE = "whole-type";
 
 type ResourceView = ReadonlyMap<string, CachedResource> | readonly CachedResource[];
 
@@ -261,26 +258,30 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
       return false;
     }
     const version = this.versionOfView(d);
-    const resources = isStateOfTheWorld(st.typeUrl) ? [...resourcesOf(d.view)] : this.changed(st, d.view);
-    const updatedClusters =
-      st.typeUrl === XDS_TYPES.cluster
-        ? resources.filter((r) => {
-            const held = st.held.version(r.name);
-            return held !== undefined && held !== r.version;
-          }).map((r) => r.name)
-        : [];
     const nonce = this.nextNonce();
-    // The same bytes for every stream that sends the same thing: a whole type's map
-    // (wildcard), or a first response to a subscription shared with other streams (same
-    // names, same order: see shared-names.ts) at the type's version.
-    // A whole type's map at version V is the same content for every class whose type is at V
-    // (versions are content hashes), whichever object holds it: keyed by content.
-    const shareKey =
-      isStateOfTheWorld(st.typeUrl) && d.whole
-        ? WHOLE_TYPE
-        : !isStateOfTheWorld(st.typeUrl) && !st.wildcard && st.held.empty && d.version !== undefined && resources.length > 1
-          ? st.names
-          : undefined;
+    const updatedClusters: string[] = [];
+    if (st.typeUrl === XDS_TYPES.cluster && !st.held.empty) {
+      for (const r of resourcesOf(d.view)) {
+        const held = st.held.version(r.name);
+        if (held !== undefined && held !== r.version) updatedClusters.push(r.name);
+      }
+    }
+    if (isStateOfTheWorld(st.typeUrl) && d.whole) {
+      // A whole type's map at version V is the same content for every class whose type is at V
+      // (versions are content hashes), whichever object holds it: one encoding for all of them.
+      const frame = encodeWholeTypeResponse(this.ctx.frames, st.typeUrl, snapshot.resources(st.typeUrl), nonce, this.ctx.controlPlaneId);
+      this.holdView(st, d, snapshot);
+      st.sentVersion = version;
+      st.viewChanged = false;
+      this.emit(st, frame, version, sizeOf(d.view));
+      this.resendEndpointsOf(updatedClusters, snapshot);
+      return true;
+    }
+    const resources = isStateOfTheWorld(st.typeUrl) ? [...resourcesOf(d.view)] : this.changed(st, d.view);
+    // The same bytes for every stream that sends the same thing: a first response to a
+    // subscription shared with other streams (same names, same order: see shared-names.ts) at
+    // the type's version.
+    const shareKey = !isStateOfTheWorld(st.typeUrl) && !st.wildcard && st.held.empty && d.version !== undefined && resources.length > 1 ? st.names : undefined;
     const frame = encodeDiscoveryResponse(this.ctx.frames, st.typeUrl, version, nonce, resources, this.ctx.controlPlaneId, shareKey);
     this.holdView(st, d, snapshot);
     st.sentVersion = version;
