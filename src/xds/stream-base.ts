@@ -67,9 +67,18 @@ export interface StreamContext {
   frames: SharedFrames;
   /** Subscriptions shared by streams with equal ones (owned by the server). */
   names: SharedNameSets;
+  /**
+   * A SotW EDS response may replace one still unanswered once the client has read it (its
+   * bytes left this process). Without it, an endpoint change waits on every stream for the
+   * ACK of the previous one: at 2000 proxies each ACK repeats ~3300 names (~230 KB), and the
+   * second of two changes in a row waited for the server to read 460 MB of ACKs of the first
+   * (bench/results/sotw-endpoint-2000.md). The answer to the replaced response is then stale
+   * and ignored, as the xDS nonce rules say.
+   */
+  supersedeEndpoints?: boolean;
 }
 
-/** The response of a type sent and not answered yet (at most one per type). */
+/** The response of a type sent and not answered yet (at most one per type: a newer one replaces it). */
 export interface InflightResponse {
   nonce: string;
   version: string;
@@ -350,6 +359,13 @@ export abstract class XdsStreamBase<S extends TypeState> {
   protected emit(st: S, frame: Frame, version: string, resourceCount: number): void {
     const { nonce } = frame;
     const size = frame.bytes.length;
+    if (st.inflight) {
+      // Superseded (see mayReplaceInflight): its answer will be stale; the newest response's
+      // budget share and stall timer stand for the type from now on.
+      st.inflight.release?.();
+      clearTimeout(st.inflight.stallTimer);
+      st.inflight = undefined;
+    }
     const inflight: InflightResponse = { nonce, version, bytes: size, sentAt: process.hrtime.bigint(), written: false };
     inflight.release = this.ctx.budget?.take(size, {
       unread: () => !inflight.written,
@@ -423,12 +439,17 @@ export abstract class XdsStreamBase<S extends TypeState> {
     for (const typeUrl of PUSH_ORDER) {
       const st = this.types.get(typeUrl);
       const gated = this.service === "ads" && (typeUrl === XDS_TYPES.listener || typeUrl === XDS_TYPES.route) && clustersPending;
-      if (st && !st.inflight && !gated) this.pushType(st, this.snapshot);
+      if (st && (!st.inflight || this.mayReplaceInflight(st)) && !gated) this.pushType(st, this.snapshot);
       if (this.blocked) return;
       if (typeUrl === XDS_TYPES.cluster || typeUrl === XDS_TYPES.endpoint) {
         if (st?.inflight || this.awaitingEndpointSubscription(typeUrl, this.snapshot)) clustersPending = true;
       }
     }
+  }
+
+  /** Whether a type may be pushed while its last response is unanswered (SotW EDS: see StreamContext.supersedeEndpoints). */
+  protected mayReplaceInflight(_st: S): boolean {
+    return false;
   }
 
   /** True while the proxy has ACKed new clusters but not yet asked for their endpoints. */

@@ -69,6 +69,11 @@ export interface XdsServerOptions {
    * on, unless WEFT_GRPC_PREFRAMING=0 or the installed grpc-js lacks the hook.
    */
   preframing?: boolean;
+  /**
+   * SotW EDS: send a newer response while the previous one is unanswered, once the client has
+   * read it (see StreamContext.supersedeEndpoints). Default: on, unless WEFT_SOTW_EDS_SUPERSEDE=0.
+   */
+  supersedeEndpoints?: boolean;
 }
 
 type AnyStream = SotwStream | DeltaStream;
@@ -161,6 +166,7 @@ export class XdsServer {
       // Owned by this server, dropped with it (DESIGN.md rule 8).
       frames: new SharedFrames({ preframe: this.preframing }),
       names: new SharedNameSets(),
+      supersedeEndpoints: opts.supersedeEndpoints ?? process.env.WEFT_SOTW_EDS_SUPERSEDE !== "0",
     };
     this.grpc = new Server({
       "grpc.keepalive_time_ms": 30_000,

@@ -81,6 +81,17 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     this.withinLimits(() => this.handle(req));
   }
 
+  /**
+   * An endpoint response the client has read may be replaced by a newer one before its ACK
+   * arrives (StreamContext.supersedeEndpoints): EDS responses carry only changed resources,
+   * each complete, and Envoy applies responses in order. Not clusters, listeners or routes
+   * (Envoy's warming and the listener/route gate wait for their answers), and not a response
+   * still queued here (the push budget bounds those bytes).
+   */
+  protected override mayReplaceInflight(st: SotwTypeState): boolean {
+    return this.ctx.supersedeEndpoints === true && st.typeUrl === XDS_TYPES.endpoint && st.inflight?.written === true;
+  }
+
   /** The encoded name lists this stream's types hold, to recognise a repeated list by its bytes. */
   private knownLists(): KnownNames[] {
     const out: KnownNames[] = [];
