@@ -16,6 +16,7 @@ import { silentLogger } from "../src/log/logger.js";
 import { NODE_METADATA } from "../src/model/proxy.js";
 import { startMeshRunner, type MeshRunner } from "../src/runner/mesh-runner.js";
 import { FileSource } from "../src/sources/file/file-source.js";
+import { virtualHostResourceName } from "../src/cache/virtual-host-discovery.js";
 import { SimulatedClient } from "../src/xds/simulated-client.js";
 import { httpGet } from "./harness/http.js";
 
@@ -65,10 +66,12 @@ spec:
 
 /** The route timeout (seconds) of svc-`i`'s default route on port 8080, as the client holds it. */
 function heldTimeout(client: SimulatedClient, i: number): number | undefined {
+  const name = `svc-${i}.ns-${i % NAMESPACES}.svc.cluster.local:8080`;
+  // A delta client gets virtual hosts through VHDS (src/cache/virtual-host-discovery.ts).
+  const vhds = client.held.get(XDS_TYPES.virtualHost)?.get(virtualHostResourceName("8080", name))?.body;
   const body = client.held.get(XDS_TYPES.route)?.get("8080")?.body;
-  if (!body) return undefined;
-  const config = XDS_CODECS[XDS_TYPES.route].decode(body);
-  const host = config.virtualHosts?.find((vh) => vh.name === `svc-${i}.ns-${i % NAMESPACES}.svc.cluster.local:8080`);
+  if (!body && !vhds) return undefined;
+  const host = vhds ? XDS_CODECS[XDS_TYPES.virtualHost].decode(vhds) : XDS_CODECS[XDS_TYPES.route].decode(body!).virtualHosts?.find((vh) => vh.name === name);
   const timeout = host?.routes?.find((r) => r.name === "default")?.route?.timeout;
   return timeout ? Number(timeout.seconds) : undefined;
 }

@@ -140,7 +140,8 @@ const cp = await startControlPlane({ logger: silentLogger(), xdsAddress: "127.0.
   maxInflightBytes: values["max-inflight-mb"] ? Number(values["max-inflight-mb"]) * 1024 * 1024 : undefined,
 });
 // Pre-generated classes outlive the wait for clients; every node may be its own class.
-const controller = new MeshController(cp.cache, silentLogger(), {}, { releaseGraceMs: 30 * 60_000, maxClasses: nodes.length + 1 });
+// VHDS for delta clients as `weft serve` (WEFT_VHDS=false: whole route configurations, for A/B).
+const controller = new MeshController(cp.cache, silentLogger(), {}, { releaseGraceMs: 30 * 60_000, maxClasses: nodes.length + 1 }, { virtualHostDiscovery: process.env.WEFT_VHDS !== "false" });
 controller.setConfig(configs[0]!);
 // Classes are generated before clients connect (as for the reference server, which is handed
 // ready snapshots): the storm measures serving, the steps measure generation + serving.

@@ -12,6 +12,7 @@ import type { XdsResourceTypes, XdsTypeUrl } from "../envoy/type-urls.js";
 import { runToEnd, type Steps } from "../work/work-steps.js";
 import { RouteConfigurationEncoder } from "./route-configuration-encoder.js";
 import type { CachedResource } from "./snapshot.js";
+import { VirtualHostResources } from "./virtual-host-discovery.js";
 
 /** A short content hash (versions come from content: house rule 4). */
 export function contentHash(parts: readonly (string | Buffer)[]): string {
@@ -46,6 +47,8 @@ export class ResourceEncoder {
   private readonly byMessage = new WeakMap<object, CachedResource>();
   /** Route configurations from per-virtual-host frames (reused virtual hosts are not encoded again). */
   private readonly routes = new RouteConfigurationEncoder();
+  /** Virtual hosts renamed for VHDS (one message per virtual host and route configuration, so encodings are reused). */
+  readonly virtualHosts = new VirtualHostResources();
   /** Equal bodies share one Buffer (key: type, name, version), until `forgetInterned`. */
   private interned = new Map<string, CachedResource>();
 

@@ -11,6 +11,16 @@ import { runToEnd, type Steps } from "../work/work-steps.js";
 import { ResourceEncoder, contentHash as hash } from "./resource-encoder.js";
 import { collectReferencesSteps, type Reference, type SnapshotReferences } from "./references.js";
 import { PUSH_ORDER, XDS_TYPES, resourceName, type XdsResourceTypes, type XdsTypeUrl } from "../envoy/type-urls.js";
+import type { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
+import { VHDS_ROUTES, vhdsRouteConfiguration, vhdsVirtualHosts } from "./virtual-host-discovery.js";
+
+/**
+ * What a snapshot holds: a type of resources, or VHDS_ROUTES (the route configurations as
+ * served to VHDS clients, whose virtual hosts are the VirtualHost type).
+ */
+export type SnapshotView = XdsTypeUrl | typeof VHDS_ROUTES;
+/** Every view, in push order (VHDS_ROUTES last: derived). */
+export const SNAPSHOT_VIEWS: readonly SnapshotView[] = [...PUSH_ORDER, VHDS_ROUTES];
 
 export interface CachedResource {
   readonly name: string;
@@ -117,12 +127,17 @@ export interface BuildOptions {
   encoder?: ResourceEncoder;
   /** The set this one replaces: its unchanged types are kept, changed ones say which names changed. */
   previous?: ResourceSet;
+  /**
+   * Also derive the VHDS views of the route configurations (VHDS_ROUTES and the VirtualHost
+   * type; see virtual-host-discovery.ts), served to delta ADS clients. Default: off.
+   */
+  virtualHostDiscovery?: boolean;
 }
 
 /** Resources encoded once, with what they reference; the building block of snapshots. */
 export class ResourceSet {
   private constructor(
-    private readonly byType: ReadonlyMap<XdsTypeUrl, TypeResources>,
+    private readonly byType: ReadonlyMap<SnapshotView, TypeResources>,
     /** The decoded resources, kept for consistency checks and debugging. */
     readonly input: SnapshotInput,
     /** EDS names fetched over ADS by this set's clusters. */
@@ -144,11 +159,18 @@ export class ResourceSet {
     const encoder = opts.encoder ?? new ResourceEncoder();
     const previous = opts.previous;
     let n = 0;
-    const byType = new Map<XdsTypeUrl, TypeResources>();
-    for (const typeUrl of PUSH_ORDER) {
-      const list = (input[typeUrl] ?? []) as readonly XdsResourceTypes[typeof typeUrl][];
-      if (list.length === 0) continue;
-      const resources = new Map<string, CachedResource>();
+    const byType = new Map<SnapshotView, TypeResources>();
+    const typeResources = function* (view: SnapshotView, resources: Map<string, CachedResource>): Steps<void> {
+      const sorted = yield* sortedByName(resources);
+      yield;
+      const version = yield* versionOfSortedSteps(sorted.values());
+      yield;
+      const before = previous?.resources(view);
+      // Unchanged content: the previous object itself (its maps are shared, not copied).
+      if (before && before.version === version) byType.set(view, before);
+      else byType.set(view, { version, resources: sorted, ...(before ? changesFrom(before, sorted) : {}) });
+    };
+    const encodeAll = function* <U extends XdsTypeUrl>(typeUrl: U, list: readonly XdsResourceTypes[U][], resources = new Map<string, CachedResource>()): Steps<Map<string, CachedResource>> {
       for (const message of list) {
         const name = resourceName(typeUrl, message);
         if (!name) throw new SnapshotError(`a ${shortType(typeUrl)} resource has no name`);
@@ -156,14 +178,21 @@ export class ResourceSet {
         resources.set(name, yield* encoder.encodedSteps(typeUrl, name, message));
         if (++n % 200 === 0) yield;
       }
-      const sorted = yield* sortedByName(resources);
-      yield;
-      const version = yield* versionOfSortedSteps(sorted.values());
-      yield;
-      const before = previous?.resources(typeUrl);
-      // Unchanged content: the previous object itself (its maps are shared, not copied).
-      if (before && before.version === version) byType.set(typeUrl, before);
-      else byType.set(typeUrl, { version, resources: sorted, ...(before ? changesFrom(before, sorted) : {}) });
+      return resources;
+    };
+    for (const typeUrl of PUSH_ORDER) {
+      const list = (input[typeUrl] ?? []) as readonly XdsResourceTypes[typeof typeUrl][];
+      if (list.length === 0) continue;
+      yield* typeResources(typeUrl, yield* encodeAll(typeUrl, list));
+    }
+    const routes = (input[XDS_TYPES.route] ?? []) as readonly RouteConfiguration[];
+    if (opts.virtualHostDiscovery && routes.length > 0) {
+      // The VHDS views (virtual-host-discovery.ts): route configurations without their
+      // virtual hosts, and the virtual hosts as resources of their own.
+      yield* typeResources(VHDS_ROUTES, yield* encodeAll(XDS_TYPES.route, routes.map(vhdsRouteConfiguration)));
+      const virtualHosts = new Map<string, CachedResource>();
+      for (const rc of routes) yield* encodeAll(XDS_TYPES.virtualHost, vhdsVirtualHosts(rc).map((vh) => encoder.virtualHosts.of(rc.name ?? "", vh)), virtualHosts);
+      yield* typeResources(XDS_TYPES.virtualHost, virtualHosts);
     }
     yield;
     const own = Object.fromEntries(REFERENCE_KINDS.map((kind) => [kind, byType.get(REFERENCED_TYPE[kind])?.resources])) as Record<keyof SnapshotReferences, ReadonlyMap<string, CachedResource> | undefined>;
@@ -171,8 +200,8 @@ export class ResourceSet {
     return new ResourceSet(byType, input, endpoints, external);
   }
 
-  resources(typeUrl: XdsTypeUrl): TypeResources {
-    return this.byType.get(typeUrl) ?? EMPTY;
+  resources(view: SnapshotView): TypeResources {
+    return this.byType.get(view) ?? EMPTY;
   }
 
   /**
@@ -233,9 +262,9 @@ class MergedResources implements ReadonlyMap<string, CachedResource> {
 }
 
 export class Snapshot {
-  private readonly byType = new Map<XdsTypeUrl, TypeResources>();
+  private readonly byType = new Map<SnapshotView, TypeResources>();
   /** Per type, the parts' TypeResources it was made of (to reuse the merged view next time). */
-  private readonly sources = new Map<XdsTypeUrl, readonly TypeResources[]>();
+  private readonly sources = new Map<SnapshotView, readonly TypeResources[]>();
   private mergedInput?: SnapshotInput;
   /** Summary version of the whole snapshot (for logs, status, and "did anything change"). */
   readonly version: string;
@@ -244,7 +273,7 @@ export class Snapshot {
     readonly parts: readonly ResourceSet[],
     previous?: Snapshot,
   ) {
-    for (const typeUrl of PUSH_ORDER) {
+    for (const typeUrl of SNAPSHOT_VIEWS) {
       const present = parts.map((p) => p.resources(typeUrl)).filter((t) => t.resources.size > 0);
       if (present.length === 0) continue;
       this.sources.set(typeUrl, present);
@@ -277,8 +306,8 @@ export class Snapshot {
     this.version = hash(PUSH_ORDER.map((t) => `${t}=${this.resources(t).version};`));
   }
 
-  static build(input: SnapshotInput): Snapshot {
-    return new Snapshot([ResourceSet.build(input)]);
+  static build(input: SnapshotInput, opts: Pick<BuildOptions, "virtualHostDiscovery"> = {}): Snapshot {
+    return new Snapshot([ResourceSet.build(input, opts)]);
   }
 
   /**
@@ -289,8 +318,21 @@ export class Snapshot {
     return new Snapshot(parts, previous);
   }
 
-  resources(typeUrl: XdsTypeUrl): TypeResources {
-    return this.byType.get(typeUrl) ?? EMPTY;
+  resources(view: SnapshotView): TypeResources {
+    return this.byType.get(view) ?? EMPTY;
+  }
+
+  /**
+   * What a stream serves of a type: a VHDS client (delta ADS; `virtualHostDiscovery`) gets the
+   * route configurations with `vhds` and the VirtualHost resources when the snapshot carries
+   * them (BuildOptions.virtualHostDiscovery), the inline route configurations otherwise; any
+   * other client gets the inline route configurations and no VirtualHost resources.
+   */
+  served(typeUrl: XdsTypeUrl, virtualHostDiscovery: boolean): TypeResources {
+    const vhdsRoutes = virtualHostDiscovery ? this.byType.get(VHDS_ROUTES) : undefined;
+    if (typeUrl === XDS_TYPES.route) return vhdsRoutes ?? this.resources(typeUrl);
+    if (typeUrl === XDS_TYPES.virtualHost && !vhdsRoutes) return EMPTY;
+    return this.resources(typeUrl);
   }
 
   /** The decoded resources of every part (for tests and debugging). */

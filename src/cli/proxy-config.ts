@@ -84,8 +84,15 @@ function certificateFacts(chain: Json): string {
   }
 }
 
-/** istioctl-like tables, one per resource type. */
-function render(kind: Kind, t: DumpType): string {
+/** A VHDS virtual host's place: its route configuration and its own name (virtual-host-discovery.ts naming, unescaped). */
+function vhdsPlace(resourceName: string): { routeConfiguration: string; virtualHost: string } {
+  const at = resourceName.lastIndexOf("/");
+  const own = resourceName.slice(at + 1).replaceAll("%2F", "/").replaceAll("%25", "%");
+  return { routeConfiguration: at < 0 ? "" : resourceName.slice(0, at), virtualHost: own };
+}
+
+/** istioctl-like tables, one per resource type (routes: with the virtual hosts sent through VHDS, `vhds`). */
+function render(kind: Kind, t: DumpType, vhds?: DumpType): string {
   const rs = t.resources;
   switch (kind) {
     case "clusters":
@@ -110,12 +117,15 @@ function render(kind: Kind, t: DumpType): string {
     case "routes":
       return table(
         ["NAME", "VIRTUAL HOST", "DOMAINS", "ROUTES"],
-        rs.flatMap((r) =>
-          arr(r.config["virtualHosts"]).map((vh) => {
+        [
+          ...rs.flatMap((r) => arr(r.config["virtualHosts"]).map((vh) => ({ rc: r.name, vh }))),
+          ...(vhds?.resources ?? []).map((r) => ({ rc: vhdsPlace(r.name).routeConfiguration, vh: { ...r.config, name: vhdsPlace(r.name).virtualHost } as Json })),
+        ]
+          .sort((a, b) => (a.rc === b.rc ? 0 : a.rc < b.rc ? -1 : 1))
+          .map(({ rc, vh }) => {
             const domains = arr(vh["domains"]).map(str);
-            return [r.name, str(vh["name"]), domains.slice(0, 3).join(",") + (domains.length > 3 ? `,+${domains.length - 3}` : ""), String(arr(vh["routes"]).length)];
+            return [rc, str(vh["name"]), domains.slice(0, 3).join(",") + (domains.length > 3 ? `,+${domains.length - 3}` : ""), String(arr(vh["routes"]).length)];
           }),
-        ),
       );
     case "endpoints":
       return table(
@@ -163,14 +173,19 @@ export async function runProxyConfig(argv: string[]): Promise<number> {
   const dump = await fetchDump(values.admin, proxy, KINDS[kind as Kind]);
   const p = dump.proxies[0]!;
   const t = p.types[0] ?? { type: KINDS[kind as Kind], typeUrl: "", state: "NOT_SENT", resources: [] };
-  if (output === "json") process.stdout.write(JSON.stringify(t, null, 2) + "\n");
-  else if (output === "yaml") process.stdout.write(stringify(t));
+  // A delta proxy gets its route configurations' virtual hosts through VHDS: shown with them.
+  const vhds = kind === "routes" ? (await fetchDump(values.admin, proxy, "vhds")).proxies[0]?.types[0] : undefined;
+  const shown = vhds && vhds.resources.length > 0 ? vhds : undefined;
+  if (output === "json") process.stdout.write(JSON.stringify(shown ? [t, shown] : t, null, 2) + "\n");
+  else if (output === "yaml") process.stdout.write(stringify(shown ? [t, shown] : t));
   else {
-    const versions = `sent ${t.sentVersion ?? "-"}, acked ${t.ackedVersion ?? "-"}`;
-    process.stdout.write(`${p.nodeId}: ${kind} (${t.type}) ${t.state} (${versions})${t.nack ? `\nNACK of ${t.nack.version}: ${t.nack.message.replace(/\s+/g, " ")}` : ""}\n\n`);
-    process.stdout.write(render(kind as Kind, t));
+    for (const x of shown ? [t, shown] : [t]) {
+      const versions = `sent ${x.sentVersion ?? "-"}, acked ${x.ackedVersion ?? "-"}`;
+      process.stdout.write(`${p.nodeId}: ${kind} (${x.type}) ${x.state} (${versions})${x.nack ? `\nNACK of ${x.nack.version}: ${x.nack.message.replace(/\s+/g, " ")}` : ""}\n`);
+    }
+    process.stdout.write("\n" + render(kind as Kind, t, shown));
   }
-  return t.state === "ERROR" ? 1 : 0;
+  return t.state === "ERROR" || shown?.state === "ERROR" ? 1 : 0;
 }
 
 export async function runConfigDump(argv: string[]): Promise<number> {

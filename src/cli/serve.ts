@@ -159,6 +159,7 @@ const FLAGS = {
   kubeconfig: { type: "string", env: "WEFT_KUBECONFIG", help: "with --kubernetes: kubeconfig file (default: the in-cluster service account inside a pod, else $KUBECONFIG, else ~/.kube/config)" },
   "cluster-domain": { type: "string", env: "WEFT_CLUSTER_DOMAIN", default: "cluster.local", help: "with --kubernetes: the cluster's DNS domain (Service hosts are <name>.<namespace>.svc.<domain>)" },
   "cluster-id": { type: "string", env: "WEFT_CLUSTER_ID", default: "Kubernetes", help: "with --kubernetes: the cluster's name in messages (Istio's default cluster ID)" },
+  vhds: { type: "string", env: "WEFT_VHDS", default: "true", help: "serve the virtual hosts of route configurations through VHDS to delta ADS clients, so a route change sends only the changed virtual hosts (true/false; false: whole route configurations, as to state-of-the-world clients)" },
   "leader-elect": { type: "string", env: "WEFT_LEADER_ELECT", default: "true", help: "with --kubernetes: elect one leader among replicas with a coordination.k8s.io Lease (true/false; false: this replica always leads)" },
   "leader-election-namespace": { type: "string", env: "WEFT_LEADER_ELECTION_NAMESPACE", help: "with --kubernetes: namespace of the leader Lease (default $POD_NAMESPACE, else istio-system)" },
   "leader-election-name": { type: "string", env: "WEFT_LEADER_ELECTION_NAME", default: "weft-leader", help: "with --kubernetes: name of the leader Lease" },
@@ -267,6 +268,8 @@ export async function runServe(argv: string[]): Promise<number> {
       );
     }
   }
+  const vhds = values.vhds ?? "true";
+  if (vhds !== "true" && vhds !== "false") throw new UsageError(`--vhds must be true or false, got "${vhds}"`);
   let leaderElection: LeaderElection | undefined;
   const leaderElect = values["leader-elect"] ?? "true";
   if (leaderElect !== "true" && leaderElect !== "false") throw new UsageError(`--leader-elect must be true or false, got "${leaderElect}"`);
@@ -310,6 +313,7 @@ export async function runServe(argv: string[]): Promise<number> {
     sources: [...(values["config-dir"] ? [new FileSource(values["config-dir"], { ...fileLimits, logger: logger.child({ component: "files" }) })] : []), ...(kubernetesSource ? [kubernetesSource] : [])],
     largeRemovalShare: removalPercent / 100,
     classLimits,
+    virtualHostDiscovery: vhds === "true",
     settings: { outboundTrafficPolicy: policy, rootNamespace: values["root-namespace"], ...meshSettings },
     ...(values.security
       ? {

@@ -5,6 +5,7 @@ import { Cluster } from "../../generated/envoy/config/cluster/v3/cluster.js";
 import { ClusterLoadAssignment } from "../../generated/envoy/config/endpoint/v3/endpoint.js";
 import { Listener } from "../../generated/envoy/config/listener/v3/listener.js";
 import { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
+import { VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import { Secret } from "../../generated/envoy/extensions/transport_sockets/tls/v3/secret.js";
 import { HttpConnectionManager } from "../../generated/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.js";
 import { TcpProxy } from "../../generated/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.js";
@@ -41,12 +42,17 @@ export interface MessageCodec<T> {
 
 const PREFIX = "type.googleapis.com/";
 
-/** xDS resource types served by the management server, in push order (CDS before EDS before LDS before RDS). */
+/**
+ * xDS resource types served by the management server, in push order (CDS before EDS before LDS
+ * before RDS before VHDS). VirtualHost: the virtual hosts of route configurations served through
+ * VHDS to delta ADS clients (see src/cache/virtual-host-discovery.ts).
+ */
 export const XDS_TYPES = {
   cluster: `${PREFIX}envoy.config.cluster.v3.Cluster`,
   endpoint: `${PREFIX}envoy.config.endpoint.v3.ClusterLoadAssignment`,
   listener: `${PREFIX}envoy.config.listener.v3.Listener`,
   route: `${PREFIX}envoy.config.route.v3.RouteConfiguration`,
+  virtualHost: `${PREFIX}envoy.config.route.v3.VirtualHost`,
   secret: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.Secret`,
 } as const;
 
@@ -59,6 +65,7 @@ export const PUSH_ORDER: readonly XdsTypeUrl[] = [
   XDS_TYPES.endpoint,
   XDS_TYPES.listener,
   XDS_TYPES.route,
+  XDS_TYPES.virtualHost,
   XDS_TYPES.secret,
 ];
 
@@ -68,6 +75,7 @@ export interface XdsResourceTypes {
   [XDS_TYPES.endpoint]: ClusterLoadAssignment;
   [XDS_TYPES.listener]: Listener;
   [XDS_TYPES.route]: RouteConfiguration;
+  [XDS_TYPES.virtualHost]: VirtualHost;
   [XDS_TYPES.secret]: Secret;
 }
 
@@ -76,13 +84,14 @@ export const XDS_CODECS: { [U in XdsTypeUrl]: MessageCodec<XdsResourceTypes[U]> 
   [XDS_TYPES.endpoint]: ClusterLoadAssignment,
   [XDS_TYPES.listener]: Listener,
   [XDS_TYPES.route]: RouteConfiguration,
+  [XDS_TYPES.virtualHost]: VirtualHost,
   [XDS_TYPES.secret]: Secret,
 };
 
 /** The name Envoy knows each resource by. */
 export function resourceName<U extends XdsTypeUrl>(typeUrl: U, resource: XdsResourceTypes[U]): string {
   if (typeUrl === XDS_TYPES.endpoint) return (resource as ClusterLoadAssignment).clusterName ?? "";
-  return (resource as Cluster | Listener | RouteConfiguration | Secret).name ?? "";
+  return (resource as Cluster | Listener | RouteConfiguration | VirtualHost | Secret).name ?? "";
 }
 
 /** Short names used in metrics, logs and status ("cds", "eds", ...). */
@@ -91,6 +100,7 @@ export const TYPE_SHORT_NAMES: { [U in XdsTypeUrl]: string } = {
   [XDS_TYPES.endpoint]: "eds",
   [XDS_TYPES.listener]: "lds",
   [XDS_TYPES.route]: "rds",
+  [XDS_TYPES.virtualHost]: "vhds",
   [XDS_TYPES.secret]: "sds",
 };
 
@@ -98,9 +108,13 @@ export function isXdsTypeUrl(url: string): url is XdsTypeUrl {
   return Object.prototype.hasOwnProperty.call(TYPE_SHORT_NAMES, url);
 }
 
-/** Types for which an empty subscription means "everything" (legacy wildcard, xDS spec). */
+/**
+ * Types for which an empty subscription means "everything" (legacy wildcard, xDS spec). Envoy
+ * (1.40, delta ADS) opens its VirtualHost (VHDS) subscription with no names, and takes the
+ * virtual hosts the server then sends by their names ("<route configuration>/...").
+ */
 export function isWildcardByDefault(typeUrl: XdsTypeUrl): boolean {
-  return typeUrl === XDS_TYPES.listener || typeUrl === XDS_TYPES.cluster;
+  return typeUrl === XDS_TYPES.listener || typeUrl === XDS_TYPES.cluster || typeUrl === XDS_TYPES.virtualHost;
 }
 
 /** Extension messages packed into `typed_config` / `typed_extension_protocol_options`. */

@@ -12,7 +12,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { Node } from "../../generated/envoy/config/core/v3/base.js";
 import type { Admission } from "../xds/stream-base.js";
 import type { MeshConfig } from "../api/types.js";
-import { ResourceSet, Snapshot, type CachedResource } from "../cache/snapshot.js";
+import { ResourceSet, SNAPSHOT_VIEWS, Snapshot, type CachedResource } from "../cache/snapshot.js";
 import { InconsistentSnapshotError, type SnapshotCache } from "../cache/snapshot-cache.js";
 import type { Logger } from "../log/logger.js";
 import { buildMeshModel, buildMeshModelSteps, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
@@ -24,7 +24,7 @@ import { diffModelsSteps } from "../model/model-diff.js";
 import { ResourceEncoder } from "../cache/resource-encoder.js";
 import { runToEnd, type Steps } from "../work/work-steps.js";
 import { SlicedWorkQueue } from "./sliced-work-queue.js";
-import { PUSH_ORDER, XDS_TYPES } from "../envoy/type-urls.js";
+import { XDS_TYPES } from "../envoy/type-urls.js";
 import type { MeshSecurity } from "../translate/mtls.js";
 import type { Credential, CredentialStore } from "../identity/credential-store.js";
 import { identityKey, type WorkloadCertificates } from "../identity/workload-certificates.js";
@@ -62,6 +62,13 @@ export interface ControllerWork {
    * reload. Unset: everything runs synchronously when asked (tests, benches).
    */
   sliceMs?: number;
+  /**
+   * Also build the VHDS forms of route configurations (src/cache/virtual-host-discovery.ts), so
+   * delta ADS clients get route changes as the changed virtual hosts only. Default: on
+   * (`weft serve --vhds=false` / WEFT_VHDS=false turns it off: every client gets whole route
+   * configurations).
+   */
+  virtualHostDiscovery?: boolean;
 }
 
 export const DEFAULT_MAX_PROXY_CLASSES = 2000;
@@ -141,6 +148,8 @@ export class MeshController {
   private sweepScheduled = false;
   private closed = false;
   private readonly work: SlicedWorkQueue;
+  /** Parts carry the VHDS forms of their route configurations (ControllerWork.virtualHostDiscovery). */
+  private readonly virtualHostDiscovery: boolean;
   /** A config waiting for its turn in the work queue (a newer one replaces it). */
   private queuedConfig: { config: MeshConfig; done?: Promise<GenerationStats> } | undefined;
 
@@ -152,6 +161,7 @@ export class MeshController {
     work: ControllerWork = {},
   ) {
     this.work = new SlicedWorkQueue(work.sliceMs);
+    this.virtualHostDiscovery = work.virtualHostDiscovery ?? true;
     this.model = buildMeshModel({ resources: [], issues: [] }, settings);
     this.maxClasses = limits.maxClasses ?? DEFAULT_MAX_PROXY_CLASSES;
     this.releaseGraceMs = limits.releaseGraceMs ?? DEFAULT_CLASS_RELEASE_GRACE_MS;
@@ -351,7 +361,7 @@ export class MeshController {
     for (const k of [...this.outbound.keys()]) if (!usedOutbound.has(k)) this.outbound.delete(k);
     for (const k of [...this.outboundPieces.keys()]) if (!usedOutbound.has(k)) this.outboundPieces.delete(k);
     const live = new Set<CachedResource>();
-    for (const set of [...this.outbound.values(), ...this.locals.values()]) for (const t of PUSH_ORDER) for (const r of set.resources(t).resources.values()) live.add(r);
+    for (const set of [...this.outbound.values(), ...this.locals.values()]) for (const t of SNAPSHOT_VIEWS) for (const r of set.resources(t).resources.values()) live.add(r);
     this.encoder.keepInterned(live);
   }
 
@@ -568,7 +578,7 @@ export class MeshController {
       if (security === "pending") return "unchanged"; // generated once its certificate is issued
       const plan = planProxy(this.model, proxy, security, this.memo);
       let local = opts.reuseLocal ? (opts.previous?.locals ?? this.locals).get(key) : undefined;
-      if (!local) local = ResourceSet.build(plan.local(), { encoder: this.encoder, previous: opts.previous?.locals.get(key) });
+      if (!local) local = ResourceSet.build(plan.local(), { encoder: this.encoder, previous: opts.previous?.locals.get(key), virtualHostDiscovery: this.virtualHostDiscovery });
       this.locals.set(key, local);
       yield;
       const parts = [this.shared, local];
@@ -584,7 +594,7 @@ export class MeshController {
             const part = yield* plan.outboundSteps(earlier ? { previous: earlier, rebuild: opts.reuse!.rebuild } : undefined);
             this.pieceCounts.reused += part.reused;
             this.pieceCounts.translated += part.pieces.size - part.reused;
-            outbound = yield* ResourceSet.buildSteps(part.input, { encoder: this.encoder, previous: opts.previous?.outbound.get(plan.outboundKey) });
+            outbound = yield* ResourceSet.buildSteps(part.input, { encoder: this.encoder, previous: opts.previous?.outbound.get(plan.outboundKey), virtualHostDiscovery: this.virtualHostDiscovery });
             this.outboundPieces.set(plan.outboundKey, part.pieces);
           }
           memo.set(plan.outboundKey, outbound);

@@ -94,6 +94,8 @@ export interface MeshRunnerOptions extends Omit<ControlPlaneOptions, "nodeKey" |
    * (default DEFAULT_SLICE_MS); see ControllerWork.
    */
   sliceMs?: number;
+  /** Serve route configurations' virtual hosts through VHDS to delta ADS clients (default true; see ControllerWork). */
+  virtualHostDiscovery?: boolean;
   /** Called when an applied config's validation problems differ from the previous one's (the demo prints them). */
   onProblemsChanged?: (report: ConfigProblemsReport) => void;
   /** Called after every applied config (tests and the demo use it to measure). */
@@ -269,7 +271,7 @@ export async function startMeshRunner(opts: MeshRunnerOptions): Promise<MeshRunn
   if (xdsServing) xdsServing.serve = (pair) => cp.xds.setServingCertificate(pair);
   // Generation runs in slices (the event loop is given back every sliceMs): admin and xDS
   // stay responsive while a large config is applied.
-  controller = new MeshController(cp.cache, logger.child({ component: "mesh" }), opts.settings, { ...opts.classLimits, metrics: metricsRegistry }, { sliceMs: opts.sliceMs ?? DEFAULT_SLICE_MS });
+  controller = new MeshController(cp.cache, logger.child({ component: "mesh" }), opts.settings, { ...opts.classLimits, metrics: metricsRegistry }, { sliceMs: opts.sliceMs ?? DEFAULT_SLICE_MS, virtualHostDiscovery: opts.virtualHostDiscovery });
   if (security) {
     const sec = security;
     controller.enableSecurity({

@@ -9,7 +9,7 @@ export function isSynced(registry: ProxyRegistry, nodeId: string, snapshot: Snap
   const status = registry.byNode(nodeId)[0];
   if (!status) return false;
   return PUSH_ORDER.every((t) => {
-    const r = snapshot.resources(t);
+    const r = snapshot.served(t, status.virtualHostDiscovery ?? false);
     if (r.resources.size === 0) return true;
     const ts = status.types[TYPE_SHORT_NAMES[t]];
     return ts !== undefined && !ts.pending && ts.ackedVersion === r.version;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RouteConfiguration } from "../../generated/envoy/config/route/v3/route.js";
+import { VirtualHost } from "../../generated/envoy/config/route/v3/route_components.js";
 import type { MeshConfig } from "../api/types.js";
 import { validateResource } from "../api/validate-resource.js";
 import type { CachedResource } from "../cache/snapshot.js";
@@ -55,6 +56,14 @@ describe("NACK attribution", () => {
   it("an RDS NACK quoting a regex names only the VirtualService whose route carries it", () => {
     const message = "regex '/(ab){300}' RE2 program size of 1803 > max program size of 100 set for the error level threshold.";
     expect(attributeNack({ type: "rds", message, resources: routes() }, model)).toEqual(["VirtualService/shop/web.v2"]);
+  });
+
+  it("a VHDS NACK (delta client: virtual hosts as resources) names the VirtualService whose route carries the value", () => {
+    const message = "regex '/(ab){300}' RE2 program size of 1803 > max program size of 100 set for the error level threshold.";
+    const vh = RouteConfiguration.decode(routes().get("9080")!.body).virtualHosts![0]!;
+    const body = Buffer.from(VirtualHost.encode({ ...vh, name: "9080/web.shop.svc.cluster.local:9080" }).finish());
+    const resources = new Map([["9080/web.shop.svc.cluster.local:9080", { name: "9080/web.shop.svc.cluster.local:9080", version: "v1", body }]]);
+    expect(attributeNack({ type: "vhds", message, resources }, model)).toEqual(["VirtualService/shop/web.v2"]);
   });
 
   it("an RDS NACK that quotes nothing found in the routes names nobody", () => {

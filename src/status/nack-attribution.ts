@@ -6,7 +6,8 @@
 // - RDS: Envoy quotes the offending value ("regex '/(a){300}' RE2 program size of ..."). Every
 //   route of the sent RouteConfigurations carrying a quoted value is found; the VirtualService
 //   that produced the route is read from its decorator ("<name>.<namespace>:<rule>", as
-//   http-routes.ts writes it).
+//   http-routes.ts writes it). VHDS (delta clients get virtual hosts as resources of their own):
+//   the same, over the VirtualHost resources sent.
 // - CDS: Envoy names the clusters ("Error adding/updating cluster(s) outbound|9080|v1|reviews...:
 //   ..."). An outbound cluster's settings come from the DestinationRule that applies to its host
 //   for the proxy's namespace; without one, from the ServiceEntry that declared the host.
@@ -62,21 +63,23 @@ export interface NackToAttribute {
   proxyNamespace?: string;
 }
 
-/** Decoded RouteConfigurations, by content version: decode each body once per pass. */
+/** Decoded RouteConfigurations (a VirtualHost: a configuration of one), by type and content version: decode each body once per pass. */
 export type RouteDecodeCache = Map<string, RouteConfiguration>;
 
 /** Keys ("VirtualService/ns/name") of the resources the NACK is about, sorted; [] when unclear. */
 export function attributeNack(nack: NackToAttribute, model: MeshModel, decoded: RouteDecodeCache = new Map()): string[] {
   const keys = new Set<string>();
-  if (nack.type === "rds") {
+  if (nack.type === "rds" || nack.type === "vhds") {
     const fragments = quotedValues(nack.message);
     if (fragments.length === 0) return [];
     const known = new Set(model.virtualServices.map((vs) => `VirtualService/${namespaceOf(vs)}/${vs.metadata.name}`));
     for (const resource of nack.resources.values()) {
-      let config = decoded.get(resource.version);
+      // VHDS (delta clients): the resources are virtual hosts, seen here as a configuration of one.
+      const key = `${nack.type}\u0000${resource.version}`;
+      let config = decoded.get(key);
       if (!config) {
-        config = XDS_CODECS[XDS_TYPES.route].decode(resource.body);
-        decoded.set(resource.version, config);
+        config = nack.type === "rds" ? XDS_CODECS[XDS_TYPES.route].decode(resource.body) : { virtualHosts: [XDS_CODECS[XDS_TYPES.virtualHost].decode(resource.body)] };
+        decoded.set(key, config);
       }
       for (const vhost of config.virtualHosts ?? []) {
         for (const route of vhost.routes ?? []) {

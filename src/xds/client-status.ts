@@ -5,6 +5,7 @@
 // secrets are redacted here, once, for every reader.
 import type { Any } from "../../generated/google/protobuf/any.js";
 import type { SnapshotSource } from "../cache/snapshot-cache.js";
+import { routeConfigurationOf } from "../cache/virtual-host-discovery.js";
 import { PUSH_ORDER, TYPE_SHORT_NAMES, XDS_CODECS, XDS_TYPES, type XdsTypeUrl } from "../envoy/type-urls.js";
 import type { ProxyRegistry, ProxyStatus, TypeStatus } from "./proxy-registry.js";
 
@@ -23,7 +24,7 @@ export interface ResourceStatus {
 
 export interface TypeClientStatus {
   typeUrl: XdsTypeUrl;
-  /** "cds", "eds", "lds", "rds", "sds". */
+  /** "cds", "eds", "lds", "rds", "vhds", "sds". */
   type: string;
   state: ConfigState;
   /** Version of the type in the snapshot Weft serves the proxy now. */
@@ -65,13 +66,14 @@ export function clientStatusOf(proxy: ProxyStatus, source: SnapshotSource): Prox
   for (const typeUrl of PUSH_ORDER) {
     const short = TYPE_SHORT_NAMES[typeUrl];
     const t = proxy.types[short] ?? proxy.types[typeUrl];
-    const current = snapshot?.resources(typeUrl);
+    const current = snapshot?.served(typeUrl, proxy.virtualHostDiscovery ?? false);
     if (!t && (!current || current.resources.size === 0)) continue;
     // Only what the proxy subscribed to (the listed names are bounded: beyond them, everything).
     const names = t && t.subscribed !== "*" && t.subscribed.length === t.subscribedCount ? new Set(t.subscribed) : undefined;
     const resources: ResourceStatus[] = [];
     for (const r of current?.resources.values() ?? []) {
-      if (names && !names.has(r.name)) continue;
+      // VirtualHost subscriptions name route configurations (virtual-host-discovery.ts).
+      if (names && !names.has(typeUrl === XDS_TYPES.virtualHost ? routeConfigurationOf(r.name) : r.name)) continue;
       resources.push({ name: r.name, version: r.version, body: typeUrl === XDS_TYPES.secret ? redactSecret(r.body) : r.body });
     }
     resources.sort((a, b) => a.name.localeCompare(b.name));

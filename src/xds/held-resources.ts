@@ -11,7 +11,11 @@ import type { CachedResource } from "../cache/snapshot.js";
 
 /** Every name (a wildcard subscription). */
 export const ALL_NAMES = "*";
-export type NameFilter = ReadonlySet<string> | typeof ALL_NAMES;
+/** Names matched by a rule rather than listed (VHDS: every name under a subscribed route configuration). */
+export interface NameMatcher {
+  has(name: string): boolean;
+}
+export type NameFilter = ReadonlySet<string> | NameMatcher | typeof ALL_NAMES;
 
 export class HeldResources {
   /** The map the proxy was brought up to date with (read only; usually a snapshot's own). */
@@ -70,7 +74,7 @@ export class HeldResources {
   }
 
   /** The proxy dropped every name not in `names` (it unsubscribed from them). */
-  keepOnly(names: ReadonlySet<string>): void {
+  keepOnly(names: ReadonlySet<string> | NameMatcher): void {
     if (this.base) this.filters.push(names);
     for (const [name, v] of this.overrides) if (v !== null && !names.has(name)) this.overrides.delete(name);
   }
@@ -93,10 +97,10 @@ export class HeldResources {
   *names(): Generator<string> {
     for (const [name, v] of this.overrides) if (v !== null) yield name;
     if (!this.base) return;
-    const filters = this.filters.filter((f) => f !== ALL_NAMES) as ReadonlySet<string>[];
-    // Iterate the smaller of the base and the first subscription.
+    const filters = this.filters.filter((f) => f !== ALL_NAMES) as (ReadonlySet<string> | NameMatcher)[];
+    // Iterate the smaller of the base and the first subscription (when it lists names).
     const first = filters[0];
-    const candidates: Iterable<string> = first && first.size < this.base.size ? first : this.base.keys();
+    const candidates: Iterable<string> = first instanceof Set && first.size < this.base.size ? (first as ReadonlySet<string>) : this.base.keys();
     for (const name of candidates) {
       if (this.overrides.has(name) || !this.base.has(name)) continue;
       if (filters.every((f) => f.has(name))) yield name;

@@ -49,6 +49,8 @@ export interface ProxyStatus {
   snapshotKey: string;
   /** Who the stream authenticated as ("" when unauthenticated). */
   principal: string;
+  /** Routes are served through VHDS when the snapshot carries its views (a delta ADS stream; Snapshot.served). */
+  virtualHostDiscovery?: boolean;
   connectedAt: string;
   types: Record<string, TypeStatus>;
 }

@@ -2,6 +2,7 @@
 // wildcard CDS and LDS, then the EDS names its clusters use and the RDS names its listeners
 // use; ACKs every response, NACKs on command; reconnects with the versions it holds.
 // Used by unit tests and, many at a time, by bench/.
+import _m0 from "protobufjs/minimal.js";
 import { EventEmitter } from "node:events";
 import { Metadata, credentials, type ClientDuplexStream } from "@grpc/grpc-js";
 import { Cluster, Cluster_DiscoveryType } from "../../generated/envoy/config/cluster/v3/cluster.js";
@@ -69,6 +70,8 @@ export class SimulatedClient extends EventEmitter {
   private readonly subscribed = new Map<string, Set<string>>();
   private rejecter?: Rejecter;
   private firstMessage = true;
+  /** Delta: the VirtualHost (VHDS) subscription is open on this stream. */
+  private vhdsOpen = false;
 
   constructor(readonly opts: SimulatedClientOptions) {
     super();
@@ -88,6 +91,7 @@ export class SimulatedClient extends EventEmitter {
     const md = new Metadata();
     if (this.opts.token) md.set("authorization", `Bearer ${this.opts.token}`);
     this.firstMessage = true;
+    this.vhdsOpen = false;
     this.lastNonce.clear();
     if (this.opts.mode === "sotw") {
       const stream = this.client.streamAggregatedResources(md);
@@ -117,6 +121,9 @@ export class SimulatedClient extends EventEmitter {
           initialResourceVersions: held ? Object.fromEntries([...held].map(([n, r]) => [n, r.version])) : {},
         });
       }
+      // Like Envoy: virtual hosts held from a previous stream are claimed again (VHDS).
+      const vhosts = this.held.get(XDS_TYPES.virtualHost);
+      if (vhosts && vhosts.size > 0) this.openVhds();
       // Re-subscribe named types held from a previous stream.
       for (const typeUrl of [XDS_TYPES.endpoint, XDS_TYPES.route]) {
         const names = this.subscribed.get(typeUrl);
@@ -130,6 +137,12 @@ export class SimulatedClient extends EventEmitter {
         }
       }
     }
+  }
+
+  private openVhds(): void {
+    this.vhdsOpen = true;
+    const held = this.held.get(XDS_TYPES.virtualHost);
+    this.writeDelta({ typeUrl: XDS_TYPES.virtualHost, resourceNamesSubscribe: [], initialResourceVersions: held ? Object.fromEntries([...held].map(([n, r]) => [n, r.version])) : {} });
   }
 
   private nodePart(): { node?: DiscoveryRequest["node"] } {
@@ -225,6 +238,9 @@ export class SimulatedClient extends EventEmitter {
     }
     for (const name of removed) held.delete(name);
     this.acceptedVersion.set(typeUrl, res.systemVersionInfo ?? "");
+    // Like Envoy 1.40: the first route configuration with `vhds` (field 9) opens the VirtualHost
+    // subscription, with no names, before the RDS ACK.
+    if (typeUrl === XDS_TYPES.route && !this.vhdsOpen && (res.resources ?? []).some((r) => hasTopLevelField(r.resource?.value ?? new Uint8Array(), 9))) this.openVhds();
     this.writeDelta({ typeUrl, responseNonce: nonce });
     this.followReferences(typeUrl);
     this.record(typeUrl, nonce, res.systemVersionInfo ?? "", names, removed, true);
@@ -305,6 +321,17 @@ export class SimulatedClient extends EventEmitter {
     this.client?.close();
     this.client = undefined;
   }
+}
+
+/** Whether an encoded message has top-level field `field` (e.g. a RouteConfiguration's `vhds`, 9), without decoding it. */
+function hasTopLevelField(bytes: Uint8Array, field: number): boolean {
+  const reader = _m0.Reader.create(bytes);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag >>> 3 === field) return true;
+    reader.skipType(tag & 7);
+  }
+  return false;
 }
 
 function decodeNamed(typeUrl: string, bytes: Uint8Array): { name: string; decoded?: unknown } {

@@ -263,6 +263,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
       service: this.service === "ads" ? "ads" : TYPE_SHORT_NAMES[this.service],
       snapshotKey: key,
       principal: this.principal ?? "",
+      virtualHostDiscovery: this.virtualHostDiscovery,
       connectedAt: new Date().toISOString(),
       types: {},
     };
@@ -293,6 +294,14 @@ export abstract class XdsStreamBase<S extends TypeState> {
       if (this.status) this.status.types[st.short] = status;
     }
     return st;
+  }
+
+  /**
+   * Whether the stream serves routes through VHDS when the snapshot carries the VHDS views
+   * (Snapshot.served): Envoy's VHDS needs delta xDS, and its config source is the ADS stream.
+   */
+  protected get virtualHostDiscovery(): boolean {
+    return this.api === "delta" && this.service === "ads";
   }
 
   protected nextNonce(): string {
@@ -438,7 +447,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
     let clustersPending = false;
     for (const typeUrl of PUSH_ORDER) {
       const st = this.types.get(typeUrl);
-      const gated = this.service === "ads" && (typeUrl === XDS_TYPES.listener || typeUrl === XDS_TYPES.route) && clustersPending;
+      const gated = this.service === "ads" && (typeUrl === XDS_TYPES.listener || typeUrl === XDS_TYPES.route || typeUrl === XDS_TYPES.virtualHost) && clustersPending;
       if (st && (!st.inflight || this.mayReplaceInflight(st)) && !gated) this.pushType(st, this.snapshot);
       if (this.blocked) return;
       if (typeUrl === XDS_TYPES.cluster || typeUrl === XDS_TYPES.endpoint) {
@@ -480,7 +489,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
 
   /** Clusters the proxy has but the snapshot dropped are kept until listeners and routes settle. */
   protected keepRemovedClusters(): boolean {
-    return this.service === "ads" && !(this.settled(XDS_TYPES.listener) && this.settled(XDS_TYPES.route));
+    return this.service === "ads" && !(this.settled(XDS_TYPES.listener) && this.settled(XDS_TYPES.route) && this.settled(XDS_TYPES.virtualHost));
   }
 
   /**

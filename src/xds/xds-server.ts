@@ -355,7 +355,7 @@ export class XdsServer {
     const snapshot = this.ctx.source.get(admission.key);
     admission.release?.();
     if (!snapshot) return cb({ code: GrpcStatus.UNAVAILABLE, details: `no configuration for node ${node.id} yet` });
-    const typed = snapshot.resources(typeUrl);
+    const typed = snapshot.served(typeUrl, false);
     const names = request.rawNames?.decode() ?? request.resourceNames ?? [];
     const wildcard = names.length === 0 ? isWildcardByDefault(typeUrl) : names.includes("*");
     const resources = wildcard ? [...typed.resources.values()] : names.flatMap((n) => typed.resources.get(n) ?? []);

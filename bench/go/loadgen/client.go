@@ -112,6 +112,52 @@ func (c *client) received(t string, size int, at time.Time, names []string, remo
 	return matchMarks(c.id, t, at, names, removed, sotw, changed)
 }
 
+// receivedAs: as received, with marks matched as type `as` with these names (a VHDS response
+// meets RDS marks); removed names count as updated route configurations.
+func (c *client) receivedAs(t, as string, size int, at time.Time, names []string, changed map[string]bool) []*mark {
+	rx.add(t, size)
+	c.rxBytes.Add(int64(size))
+	c.rxMsgs.Add(1)
+	c.lastRxNs.Store(at.UnixNano())
+	lastRxNs.Store(at.UnixNano())
+	if activeMarks.Load() == 0 {
+		return nil
+	}
+	return matchMarks(c.id, as, at, names, nil, false, changed)
+}
+
+// vhdsRouteConfigurations: the route configurations that VirtualHost resources (updated or
+// removed) belong to, and those whose virtual hosts' bodies changed (-content).
+func vhdsRouteConfigurations(updated, removed []string, changed map[string]bool) ([]string, map[string]bool) {
+	seen := map[string]bool{}
+	var rcs []string
+	for _, list := range [][]string{updated, removed} {
+		for _, n := range list {
+			rc := routeConfigurationOf(n)
+			if !seen[rc] {
+				seen[rc] = true
+				rcs = append(rcs, rc)
+			}
+		}
+	}
+	var rcChanged map[string]bool
+	for n := range changed {
+		if rcChanged == nil {
+			rcChanged = map[string]bool{}
+		}
+		rcChanged[routeConfigurationOf(n)] = true
+	}
+	if *contentHash {
+		for _, n := range removed { // a virtual host gone changes its route configuration too
+			if rcChanged == nil {
+				rcChanged = map[string]bool{}
+			}
+			rcChanged[routeConfigurationOf(n)] = true
+		}
+	}
+	return rcs, rcChanged
+}
+
 // sent counts one request of this client.
 func (c *client) sent() {
 	c.txMsgs.Add(1)
@@ -173,8 +219,11 @@ func (c *client) checkSynced() {
 // holdsAll: every type ACKed since the (re)connect, or (delta reconnect) kept from before,
 // and every subscribed name held.
 func (c *client) holdsAll(kept map[string]bool) bool {
-	for _, t := range []string{cdsType, ldsType, edsType, rdsType} {
+	for _, t := range []string{cdsType, ldsType, edsType, rdsType, vhdsType} {
 		s := c.types[t]
+		if t == vhdsType && s == nil {
+			continue // no route configuration with vhds
+		}
 		if s == nil || !(s.acked || kept[t]) {
 			return false
 		}
@@ -454,7 +503,7 @@ func (c *client) runDelta(ctx context.Context) error {
 	}
 	// Initial requests, in Envoy's subscription order: wildcard CDS and LDS, and (after a
 	// reconnect) the EDS/RDS names it had, each with what the client already holds.
-	for _, t := range []string{cdsType, edsType, ldsType, rdsType} {
+	for _, t := range []string{cdsType, edsType, ldsType, rdsType, vhdsType} {
 		s := c.types[t]
 		if s == nil {
 			continue
@@ -497,7 +546,15 @@ func (c *client) runDelta(ctx context.Context) error {
 		res := resp.GetResources()
 		changed := s.contentChanges(names, func(i int) []byte { return res[i].GetResource().GetValue() }, false)
 		c.noteChurn(t, names, func(i int) []byte { return res[i].GetResource().GetValue() }, at)
-		hits := c.received(t, proto.Size(resp), at, names, resp.GetRemovedResources(), false, changed)
+		var hits []*mark
+		if t == vhdsType {
+			// Virtual hosts update their route configurations: RDS marks (route configuration
+			// names) are met by the route configurations whose virtual hosts came or went.
+			rcs, rcChanged := vhdsRouteConfigurations(names, resp.GetRemovedResources(), changed)
+			hits = c.receivedAs(t, rdsType, proto.Size(resp), at, rcs, rcChanged)
+		} else {
+			hits = c.received(t, proto.Size(resp), at, names, resp.GetRemovedResources(), false, changed)
+		}
 		if c.takeNack(t) {
 			if err := send(&discovery.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce(),
 				ErrorDetail: &status.Status{Code: 13, Message: nackMessage}}); err != nil {
@@ -544,6 +601,20 @@ func (c *client) runDelta(ctx context.Context) error {
 		if !ldsRequested && t == edsType && c.clustersWarm() {
 			if err := requestLds(); err != nil { // Envoy asks for listeners before it ACKs the endpoints
 				return err
+			}
+		}
+		if t == rdsType && c.types[vhdsType] == nil {
+			// Like Envoy 1.40: the first route configuration with vhds opens the VirtualHost
+			// subscription, with no names (the server sends the virtual hosts of the route
+			// configurations it sent), before the RDS ACK.
+			for _, r := range resp.GetResources() {
+				if hasField(r.GetResource().GetValue(), 9) {
+					c.st(vhdsType)
+					if err := send(&discovery.DeltaDiscoveryRequest{TypeUrl: vhdsType}); err != nil {
+						return err
+					}
+					break
+				}
 			}
 		}
 		if err := send(&discovery.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce()}); err != nil {

@@ -6,18 +6,18 @@ import (
 
 // Response counters for every client together, cumulative since start. Marks and stats report
 // differences of snapshots of these.
-var knownTypes = []string{cdsType, edsType, ldsType, rdsType, sdsType}
+var knownTypes = []string{cdsType, edsType, ldsType, rdsType, sdsType, vhdsType}
 
 const otherType = "other"
 
 type counters struct {
-	bytes [6]atomic.Int64 // index: position in knownTypes, last = other
-	msgs  [6]atomic.Int64
+	bytes [7]atomic.Int64 // index: position in knownTypes, last = other
+	msgs  [7]atomic.Int64
 }
 
 type totals struct {
-	Bytes [6]int64
-	Msgs  [6]int64
+	Bytes [7]int64
+	Msgs  [7]int64
 }
 
 var (

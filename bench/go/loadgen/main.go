@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,7 +35,10 @@ const (
 	edsType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 	ldsType = "type.googleapis.com/envoy.config.listener.v3.Listener"
 	rdsType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-	sdsType = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+	// VHDS: delta only. A route configuration with `vhds` (field 9) gets its virtual hosts as
+	// VirtualHost resources named "<route configuration>/<virtual host>".
+	vhdsType = "type.googleapis.com/envoy.config.route.v3.VirtualHost"
+	sdsType  = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 )
 
 type result struct {
@@ -99,6 +103,53 @@ func decodeNameBytes(b []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// hasField reports whether an encoded message has top-level field `want` (any wire type),
+// without decoding it (e.g. a RouteConfiguration's `vhds`, field 9).
+func hasField(b []byte, want uint64) bool {
+	for i := 0; i < len(b); {
+		key, n := uvarint(b[i:])
+		if n <= 0 {
+			return false
+		}
+		i += n
+		field, wt := key>>3, key&7
+		if field == want {
+			return true
+		}
+		switch wt {
+		case 0:
+			_, n = uvarint(b[i:])
+			if n <= 0 {
+				return false
+			}
+			i += n
+		case 1:
+			i += 8
+		case 5:
+			i += 4
+		case 2:
+			l, n := uvarint(b[i:])
+			if n <= 0 {
+				return false
+			}
+			i += n + int(l)
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// routeConfigurationOf: the route configuration a VirtualHost resource belongs to (the part
+// before the last "/", as Envoy matches VHDS names).
+func routeConfigurationOf(name string) string {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return ""
+	}
+	return name[:i]
 }
 
 func uvarint(b []byte) (uint64, int) {

@@ -4,9 +4,26 @@
 // initial_resource_versions on reconnect; see held-resources.ts) and sends only resources
 // whose version differs, plus removed_resources for those the proxy holds that are gone.
 import { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from "../../../generated/envoy/service/discovery/v3/discovery.js";
-import type { CachedResource, Snapshot } from "../../cache/snapshot.js";
+//
+// VHDS (see src/cache/virtual-host-discovery.ts): an ADS stream serves route configurations
+// with `vhds` and their virtual hosts as VirtualHost resources, when the snapshot carries
+// them. Envoy 1.40 opens its VirtualHost subscription empty (a legacy wildcard) and gives each
+// virtual host to its route configuration by name ("<route configuration>/...", namespace
+// matching); the stream sends the virtual hosts of the route configurations it has sent
+// (vhdsRoutes), whatever names the VirtualHost subscription carries.
+import type { CachedResource, Snapshot, TypeResources } from "../../cache/snapshot.js";
+import { routeConfigurationOf } from "../../cache/virtual-host-discovery.js";
 import { XDS_TYPES, isWildcardByDefault } from "../../envoy/type-urls.js";
+import type { NameMatcher } from "../held-resources.js";
 import { XdsStreamBase, type TypeState } from "../stream-base.js";
+
+/** VirtualHost resources under subscribed route configurations. */
+class UnderRouteConfigurations implements NameMatcher {
+  constructor(private readonly routes: ReadonlySet<string>) {}
+  has(name: string): boolean {
+    return this.routes.has(routeConfigurationOf(name));
+  }
+}
 
 interface DeltaUpdate {
   updated: CachedResource[];
@@ -63,22 +80,59 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
     this.pushAll();
   }
 
+  /** What this stream serves of the type (the VHDS forms of routes on an ADS stream; see Snapshot.served). */
+  private served(st: TypeState, snapshot: Snapshot): TypeResources {
+    return snapshot.served(st.typeUrl, this.virtualHostDiscovery);
+  }
+
+  /** Whether the proxy subscribed to `name` (VirtualHost: see vhdsRoutes). */
+  private subscribed(st: TypeState, name: string): boolean {
+    if (st.typeUrl === XDS_TYPES.virtualHost) return this.vhdsRoutes.has(routeConfigurationOf(name));
+    return st.wildcard || st.names.has(name);
+  }
+
+  /**
+   * VHDS: the route configurations whose virtual hosts may be sent — those this stream has sent
+   * (RDS goes before VHDS on the stream, so Envoy has each one's VHDS subscription before its
+   * virtual hosts arrive; virtual hosts of a route configuration Envoy does not have yet would be
+   * dropped, and never sent again). Recomputed when VirtualHost updates are looked at; when the
+   * set changes, virtual hosts of route configurations gone are forgotten (Envoy dropped them).
+   */
+  private vhdsRoutes: ReadonlySet<string> = new Set();
+  private vhdsRoutesKey = "";
+
+  private refreshVhdsRoutes(st: TypeState): void {
+    const names = new Set<string>();
+    const rds = this.types.get(XDS_TYPES.route);
+    if (rds) for (const name of rds.held.names()) names.add(name);
+    const key = [...names].sort().join("\n");
+    if (key === this.vhdsRoutesKey) return;
+    this.vhdsRoutes = names;
+    this.vhdsRoutesKey = key;
+    st.held.keepOnly(new UnderRouteConfigurations(names));
+    st.cleanVersion = undefined;
+  }
+
   private update(st: TypeState, snapshot: Snapshot): DeltaUpdate {
-    const typed = snapshot.resources(st.typeUrl);
+    const typed = this.served(st, snapshot);
     const all = typed.resources;
     const updated: CachedResource[] = [];
     const removed: string[] = [];
+    const virtualHosts = st.typeUrl === XDS_TYPES.virtualHost;
+    if (virtualHosts) this.refreshVhdsRoutes(st);
     const c = this.candidates(st, typed);
     if (c === "clean") return { updated, removed };
     if (c !== "all") {
       // EDS fast path: only names that changed since the proxy was up to date.
       for (const name of c) {
         const r = all.get(name);
-        if (r && (st.wildcard || st.names.has(name)) && st.held.version(name) !== r.version) updated.push(r);
+        if (r && this.subscribed(st, name) && st.held.version(name) !== r.version) updated.push(r);
       }
       return { updated, removed };
     }
-    if (st.wildcard) {
+    if (virtualHosts) {
+      for (const r of all.values()) if (this.subscribed(st, r.name) && st.held.version(r.name) !== r.version) updated.push(r);
+    } else if (st.wildcard) {
       if (st.held.isExactly(typed.version)) return { updated, removed };
       for (const r of all.values()) if (st.held.version(r.name) !== r.version) updated.push(r);
     } else {
@@ -88,7 +142,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
       }
     }
     for (const name of st.held.names()) {
-      if (!all.has(name) && (st.wildcard || st.names.has(name))) removed.push(name);
+      if (!all.has(name) && this.subscribed(st, name)) removed.push(name);
     }
     // Removed clusters stay until listeners and routes settle; only ask when some were removed.
     if (removed.length > 0 && st.typeUrl === XDS_TYPES.cluster && this.keepRemovedClusters()) return { updated, removed: [], kept: true };
@@ -102,7 +156,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
 
   protected override pushType(st: TypeState, snapshot: Snapshot): boolean {
     const { updated, removed, kept } = this.update(st, snapshot);
-    const typed = snapshot.resources(st.typeUrl);
+    const typed = this.served(st, snapshot);
     const version = typed.version;
     if (updated.length === 0 && removed.length === 0) {
       // Up to date with this type, unless removed clusters are being kept.
@@ -142,6 +196,11 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
     this.emit(st, frame, version, updated.length + removed.length);
     this.resendEndpointsOf(updatedClusters, snapshot);
     return true;
+  }
+
+  protected override holdAll(st: TypeState, typed: TypeResources): void {
+    if (st.typeUrl !== XDS_TYPES.virtualHost) return super.holdAll(st, typed);
+    st.held.rebase(typed.resources, new UnderRouteConfigurations(this.vhdsRoutes), typed.version);
   }
 
   protected override forgetSent(st: TypeState, names: readonly string[]): void {

@@ -143,7 +143,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
    * change nothing, and a storm of proxies would otherwise pay O(resources) each time.
    */
   private desired(st: SotwTypeState, snapshot: Snapshot): DesiredView {
-    const typed = snapshot.resources(st.typeUrl);
+    const typed = snapshot.served(st.typeUrl, false);
     let view: ResourceView;
     // A named subscription's version_info is the type's version too (as go-control-plane
     // does): hashing each proxy's own view on every push cost O(names) per proxy.
@@ -205,7 +205,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   }
 
   protected override hasPending(st: SotwTypeState, snapshot: Snapshot): boolean {
-    const typed = snapshot.resources(st.typeUrl);
+    const typed = snapshot.served(st.typeUrl, false);
     const c = this.candidates(st, typed);
     if (c === "clean") return false;
     if (c !== "all") return this.changedAmong(st, typed, c).length > 0;
@@ -213,7 +213,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   }
 
   protected override pushType(st: SotwTypeState, snapshot: Snapshot): boolean {
-    const typed = snapshot.resources(st.typeUrl);
+    const typed = snapshot.served(st.typeUrl, false);
     const c = this.candidates(st, typed);
     if (c === "clean") return false;
     if (c !== "all") {
@@ -309,7 +309,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
   private holdView(st: SotwTypeState, d: DesiredView, snapshot: Snapshot): void {
     // A wildcard subscription's view is always a map.
     if (st.wildcard && !d.whole && !isList(d.view)) st.held.rebase(d.view, ALL_NAMES);
-    else this.holdAll(st, snapshot.resources(st.typeUrl));
+    else this.holdAll(st, snapshot.served(st.typeUrl, false));
   }
 
   protected override forgetSent(st: SotwTypeState, names: readonly string[]): void {
