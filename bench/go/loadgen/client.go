@@ -320,8 +320,10 @@ func (c *client) restartStream() {
 		c.types = map[string]*typeState{}
 		return
 	}
+	// Delta: the client keeps what it holds and claims it in initial_resource_versions; a server
+	// may answer nothing for a type it holds in full (Weft does), so a type ACKed before the
+	// failure stays ACKed (otherwise a client cut during the initial sync never counts as synced).
 	for _, s := range c.types {
-		s.acked = false
 		s.lastNonce = ""
 	}
 }
