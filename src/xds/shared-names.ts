@@ -6,6 +6,7 @@
 // The pool belongs to a SharedNameSets object, owned by the xDS server (created and dropped with
 // it; DESIGN.md rule 8).
 import { createHash } from "node:crypto";
+import type { CachedResource, TypeResources } from "../cache/snapshot.js";
 import type { KnownNames } from "./sotw/request-names.js";
 
 /** A subscription list shared by the streams that send it: its names, and its encoding when known. */
@@ -49,6 +50,32 @@ export class SharedNameSets {
     // One native call: hashing name by name cost more in call overhead than in hashing.
     const key = createHash("sha1").update([...names].join("\u0000")).digest("base64");
     return this.shared(`set:${key}`, () => names);
+  }
+
+  /** Per shared set (weakly) and type: the resources it names at the type's newest version looked up. */
+  private readonly lookups = new WeakMap<ReadonlySet<string>, Map<string, { version: string; list: readonly CachedResource[] }>>();
+
+  /**
+   * The resources of `typed` that `names` subscribe to, in the order of `names`. For a set shared
+   * by many streams (share, byFingerprint) the lookup is made once per version of the type, not
+   * once per stream (3300 EDS names for each of 2000 sidecars). Versions are content hashes, so
+   * the list found for a version holds for any TypeResources at that version.
+   */
+  resolve(names: ReadonlySet<string>, typeUrl: string, typed: TypeResources): readonly CachedResource[] {
+    const pooled = names.size >= SHARE_THRESHOLD;
+    let byType = pooled ? this.lookups.get(names) : undefined;
+    const found = byType?.get(typeUrl);
+    if (found && found.version === typed.version) return found.list;
+    const list: CachedResource[] = [];
+    for (const name of names) {
+      const r = typed.resources.get(name);
+      if (r) list.push(r);
+    }
+    if (pooled) {
+      if (!byType) this.lookups.set(names, (byType = new Map()));
+      byType.set(typeUrl, { version: typed.version, list });
+    }
+    return list;
   }
 
   /** How many distinct shared sets are alive (for tests and metrics). */

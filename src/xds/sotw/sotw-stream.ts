@@ -151,12 +151,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     if (st.wildcard) {
       view = typed.resources;
     } else {
-      const named: CachedResource[] = [];
-      for (const name of st.names) {
-        const r = typed.resources.get(name);
-        if (r) named.push(r);
-      }
-      view = named;
+      view = this.ctx.names.resolve(st.names, st.typeUrl, typed);
     }
     if (st.typeUrl === XDS_TYPES.cluster && !st.held.empty && !st.held.isExactly(st.wildcard ? typed.version : undefined)) {
       // Removed clusters stay until listeners and routes settle; only ask when some were removed.
