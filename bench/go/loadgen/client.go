@@ -367,7 +367,7 @@ func (c *client) prepareReconnect(op *reconnectOp) {
 }
 
 func (c *client) runSotw(ctx context.Context) error {
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(c.conn).StreamAggregatedResources(ctx)
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(c.conn).StreamAggregatedResources(ctx, grpc.ForceCodecV2(newResponseCodec()))
 	if err != nil {
 		return err
 	}
@@ -486,7 +486,7 @@ func (c *client) runSotw(ctx context.Context) error {
 }
 
 func (c *client) runDelta(ctx context.Context) error {
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(c.conn).DeltaAggregatedResources(ctx)
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(c.conn).DeltaAggregatedResources(ctx, grpc.ForceCodecV2(newResponseCodec()))
 	if err != nil {
 		return err
 	}
