@@ -65,4 +65,38 @@ describe("gRPC preframing (grpc-js internals, pinned)", () => {
       client.close();
     }
   });
+
+  it("a PreframedMessage in pieces, written piece after piece (as the xDS server's sink does), arrives as one message", async () => {
+    expect(installPreframing({})).toBe(true);
+    const body = Buffer.alloc(200_000, 3);
+    const whole = preframe(Buffer.concat([Buffer.from("head"), body, Buffer.from("tail")]));
+    const header = whole.framed.subarray(0, 5 + 4);
+    const inPieces = new PreframedMessage(Buffer.from(header), [body, Buffer.from("tail")]);
+    expect(inPieces.size).toBe(whole.message.length);
+    const sent: (Buffer | PreframedMessage)[] = [preframe(Buffer.from("before")), inPieces, Buffer.from("plain after"), inPieces];
+    const server = new Server();
+    servers.push(server);
+    server.addService(SERVICE, {
+      send: (call: ServerWritableStream<Buffer, Buffer | PreframedMessage>) => {
+        for (const m of sent) for (const piece of m instanceof PreframedMessage ? m.pieces : [m]) call.write(piece);
+        call.end();
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    try {
+      const received = await new Promise<Buffer[]>((resolve, reject) => {
+        const out: Buffer[] = [];
+        const stream = client.makeServerStreamRequest("/weft.test.Frames/Send", identity, identity, Buffer.alloc(0));
+        stream.on("data", (b: Buffer) => out.push(b));
+        stream.on("error", reject);
+        stream.on("end", () => resolve(out));
+      });
+      const expected = [Buffer.from("before"), whole.message, Buffer.from("plain after"), whole.message];
+      expect(received.length).toBe(expected.length);
+      for (let i = 0; i < expected.length; i++) expect(Buffer.compare(received[i]!, expected[i]!), `message ${i}`).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
 });

@@ -26,18 +26,42 @@ const PATCHED = Symbol.for("weft.grpc-preframing");
 /** gRPC's message header: 1 byte flags (compressed or not), 4 bytes message length (big-endian). */
 export const GRPC_FRAME_HEADER_BYTES = 5;
 
-/** A message already framed for gRPC (header + message): grpc-js writes `framed` as it is. */
+/**
+ * A message already framed for gRPC (header + message): grpc-js writes `framed` as it is.
+ *
+ * It may come in pieces (`more`): the header and the first bytes, then the rest, written as
+ * consecutive writes of the stream (see `pieces`). The gRPC header says how long the message is,
+ * and HTTP/2 carries a stream's bytes in order, so the client reads one message. This lets a
+ * response share large encoded parts with other responses (e.g. the 3300 outbound clusters of a
+ * namespace in 200 different CDS responses) instead of copying them into a new frame each time.
+ */
 export class PreframedMessage {
   readonly [PREFRAMED] = true;
+  private joined?: Buffer;
 
   constructor(
-    /** The 5-byte gRPC header followed by the message. */
+    /** The 5-byte gRPC header followed by the message (or its first bytes, see `more`). */
     readonly framed: Buffer,
+    /** The rest of the message, in order, when it comes in pieces. */
+    readonly more: readonly Buffer[] = [],
   ) {}
 
-  /** The message bytes (a view of `framed`, no copy). */
+  /** Bytes of the message (without the header). */
+  get size(): number {
+    let n = this.framed.length - GRPC_FRAME_HEADER_BYTES;
+    for (const b of this.more) n += b.length;
+    return n;
+  }
+
+  /** The message bytes: a view of `framed` (no copy), or, in pieces, one copy made on first use. */
   get message(): Buffer {
-    return this.framed.subarray(GRPC_FRAME_HEADER_BYTES);
+    if (this.more.length === 0) return this.framed.subarray(GRPC_FRAME_HEADER_BYTES);
+    return (this.joined ??= Buffer.concat([this.framed.subarray(GRPC_FRAME_HEADER_BYTES), ...this.more]));
+  }
+
+  /** What to hand grpc-js, write after write (each written as it is): the message's pieces. */
+  get pieces(): readonly PreframedMessage[] {
+    return this.more.length === 0 ? [this] : [new PreframedMessage(this.framed), ...this.more.map((b) => new PreframedMessage(b))];
   }
 }
 

@@ -15,8 +15,10 @@ import { PreframedMessage, preframe } from "./grpc-framing.js";
 
 /** An encoded response and the nonce it carries. */
 export interface Frame {
-  /** The encoded response message. */
+  /** The encoded response message (for a message in pieces, joined on first use: see PreframedMessage). */
   readonly bytes: Buffer;
+  /** Bytes of the message. */
+  readonly size: number;
   readonly nonce: string;
   /** The same message framed for gRPC once (see grpc-framing.ts), when the server sends such. */
   readonly preframed?: PreframedMessage;
@@ -136,8 +138,10 @@ export class SharedFrames {
   }
 
   private toFrame(encoded: Buffer | PreframedMessage, nonce: string): Frame {
-    if (!(encoded instanceof PreframedMessage)) return { bytes: encoded, nonce };
-    return this.preframing ? { bytes: encoded.message, nonce, preframed: encoded } : { bytes: encoded.message, nonce };
+    if (!(encoded instanceof PreframedMessage)) return { bytes: encoded, size: encoded.length, nonce };
+    if (!this.preframing) return { bytes: encoded.message, size: encoded.size, nonce };
+    // A message in pieces is joined only if someone reads `bytes` (tests, debugging).
+    return { get bytes() { return encoded.message; }, size: encoded.size, nonce, preframed: encoded };
   }
 
   /** Bytes of shared frames kept for reuse (bounded by `retainedBytes` plus the newest frame). */
@@ -146,8 +150,8 @@ export class SharedFrames {
   }
 
   private retain(key: object | string, variant: string, frame: Frame): void {
-    this.retained.push({ key: typeof key === "string" ? key : new WeakRef(key), variant, bytes: frame.bytes.length });
-    this.retainedTotal += frame.bytes.length;
+    this.retained.push({ key: typeof key === "string" ? key : new WeakRef(key), variant, bytes: frame.size });
+    this.retainedTotal += frame.size;
     while (this.retainedTotal > this.limit && this.retained.length > 1) {
       const old = this.retained.shift()!;
       this.retainedTotal -= old.bytes;

@@ -367,7 +367,7 @@ export abstract class XdsStreamBase<S extends TypeState> {
   /** Writes one encoded response and marks it in flight. */
   protected emit(st: S, frame: Frame, version: string, resourceCount: number): void {
     const { nonce } = frame;
-    const size = frame.bytes.length;
+    const size = frame.size;
     if (st.inflight) {
       // Superseded (see mayReplaceInflight): its answer will be stale; the newest response's
       // budget share and stall timer stand for the type from now on.

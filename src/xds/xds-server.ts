@@ -238,8 +238,15 @@ export class XdsServer {
 
   private sinkFor(call: ServerDuplexStream<unknown, Buffer>): ResponseSink {
     return {
-      // A PreframedMessage goes out as it is (grpc-framing.ts); the identity serializer never sees it.
-      write: (frame, onWritten) => call.write((frame.preframed ?? frame.bytes) as Buffer, onWritten ? () => onWritten() : undefined),
+      // A PreframedMessage goes out as it is (grpc-framing.ts), piece after piece; the identity
+      // serializer never sees it.
+      write: (frame, onWritten) => {
+        const done = onWritten ? () => onWritten() : undefined;
+        if (!frame.preframed) return call.write(frame.bytes, done);
+        const pieces = frame.preframed.pieces;
+        for (let i = 0; i < pieces.length - 1; i++) call.write(pieces[i] as unknown as Buffer);
+        return call.write(pieces[pieces.length - 1] as unknown as Buffer, done);
+      },
       onDrain: (listener) => call.on("drain", listener),
       end: () => call.end(),
       fail: (code, message) => {

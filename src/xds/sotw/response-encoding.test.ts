@@ -5,7 +5,7 @@ import { Snapshot } from "../../cache/snapshot.js";
 import { buildPrefixRoutes } from "../../envoy/builders.js";
 import { XDS_TYPES } from "../../envoy/type-urls.js";
 import { SharedFrames } from "../shared-frames.js";
-import { encodeDiscoveryResponse, encodeFramedResponse, encodeFramedSegments, encodeResourceFields, encodeWholeTypeResponse } from "./response-encoding.js";
+import { encodeDiscoveryResponse, encodeFramedPieces, encodeFramedResponse, encodeFramedSegments, encodeResourceFields, encodeWholeTypeResponse } from "./response-encoding.js";
 import { ResourceSet } from "../../cache/snapshot.js";
 import { buildEdsCluster } from "../../envoy/builders.js";
 
@@ -85,6 +85,11 @@ describe("encodeFramedSegments", () => {
           const segments = at.slice(1).map((end, i) => encodeResourceFields(XDS_TYPES.cluster, resources.slice(at[i], end)));
           const expected = encodeFramedResponse(XDS_TYPES.cluster, "v1", nonce, resources, "weft@test").framed;
           expect(encodeFramedSegments(XDS_TYPES.cluster, "v1", nonce, segments, "weft@test").framed.equals(expected)).toBe(true);
+          // In pieces: the same bytes once written one after the other, the header counting them all.
+          const pieces = encodeFramedPieces(XDS_TYPES.cluster, "v1", nonce, segments, "weft@test");
+          expect(Buffer.concat(pieces.pieces.map((p) => p.framed)).equals(expected)).toBe(true);
+          expect(pieces.size).toBe(expected.length - 5);
+          expect(pieces.message.equals(expected.subarray(5))).toBe(true);
         },
       ),
       { numRuns: 200 },
@@ -98,7 +103,7 @@ describe("encodeWholeTypeResponse", () => {
   const snapshotOf = (inbound: string) => Snapshot.compose([part([inbound]), outbound]).resources(XDS_TYPES.cluster);
 
   it("a view merged from parts: the bytes of its resources in order, each large part encoded once for every class sharing it", () => {
-    const frames = new SharedFrames();
+    const frames = new SharedFrames({ preframe: true });
     const a = snapshotOf("inbound|80||a");
     const b = snapshotOf("inbound|80||b");
     expect(a.parts).toHaveLength(2);
@@ -108,6 +113,9 @@ describe("encodeWholeTypeResponse", () => {
       expect(frame.bytes.equals(encodeFramedResponse(XDS_TYPES.cluster, typed.version, frame.nonce, [...typed.resources.values()], "weft@test").message)).toBe(true);
       expect(DiscoveryResponse.decode(frame.bytes).resources).toHaveLength(101);
     }
+    // Sent in pieces: the outbound part's segment itself (no copy) is a piece of both responses.
+    const shared = fa.preframed?.pieces.map((p) => p.framed).filter((b) => fb.preframed?.pieces.some((q) => q.framed === b));
+    expect(shared?.map((b) => b.length)).toEqual([encodeResourceFields(XDS_TYPES.cluster, outbound.resources(XDS_TYPES.cluster).resources.values()).length]);
     // The outbound part (100 clusters) is one segment kept for both; the single inbound cluster is not kept.
     expect(frames.retainedSegmentBytes).toBe(encodeResourceFields(XDS_TYPES.cluster, outbound.resources(XDS_TYPES.cluster).resources.values()).length);
     // Equal content (same version) in another object: the same frame.

@@ -180,6 +180,38 @@ export function encodeDiscoveryResponse(
 }
 
 /**
+ * The same response as encodeFramedSegments, in pieces (see PreframedMessage): the gRPC header
+ * and version_info, each segment as it is (no copy: a segment shared with other responses stays
+ * one buffer), then type_url, nonce and control_plane.
+ */
+export function encodeFramedPieces(typeUrl: string, versionInfo: string, nonce: string, segments: readonly Buffer[], controlPlaneId: string): PreframedMessage {
+  const typeBytes = Buffer.from(typeUrl, "utf8");
+  const versionBytes = Buffer.from(versionInfo, "utf8");
+  const nonceBytes = Buffer.from(nonce, "utf8");
+  const idBytes = Buffer.from(controlPlaneId, "utf8");
+  const headSize = versionBytes.length > 0 ? fieldSize(versionBytes.length) : 0;
+  let tailSize = 0;
+  if (typeBytes.length > 0) tailSize += fieldSize(typeBytes.length);
+  if (nonceBytes.length > 0) tailSize += fieldSize(nonceBytes.length);
+  tailSize += fieldSize(idBytes.length > 0 ? fieldSize(idBytes.length) : 0);
+  let size = headSize + tailSize;
+  for (const seg of segments) size += seg.length;
+
+  const head = Buffer.allocUnsafe(GRPC_FRAME_HEADER_BYTES + headSize);
+  head[0] = 0; // not compressed
+  head.writeUInt32BE(size, 1);
+  if (writeString(head, GRPC_FRAME_HEADER_BYTES, VERSION_INFO, versionBytes) !== head.length) throw new Error("DiscoveryResponse encoding: head");
+  const tail = Buffer.allocUnsafe(tailSize);
+  let pos = writeString(tail, 0, TYPE_URL, typeBytes);
+  pos = writeString(tail, pos, NONCE, nonceBytes);
+  tail[pos++] = CONTROL_PLANE;
+  pos = writeVarint(tail, pos, idBytes.length > 0 ? fieldSize(idBytes.length) : 0);
+  pos = writeString(tail, pos, CONTROL_PLANE_IDENTIFIER, idBytes);
+  if (pos !== tail.length) throw new Error(`DiscoveryResponse encoding: wrote ${pos} of ${tail.length} tail bytes`);
+  return new PreframedMessage(head, [...segments.filter((seg) => seg.length > 0), tail]);
+}
+
+/**
  * Parts of a type with at least this many resources are encoded once for every response that
  * carries them (SharedFrames.segment); smaller ones cost less to encode than to look up.
  */
@@ -190,7 +222,8 @@ const SEGMENT_MIN_RESOURCES = 64;
  * that sends this type at this version (versions are content hashes). When `typed` is merged
  * from parts (Snapshot.compose), each large part is encoded once for every response that
  * carries it: at 2000 proxy classes, each CDS (1.2 MB) was one class's few inbound clusters
- * and the 3300 outbound clusters of its namespace, encoded again for each of 1000 classes.
+ * and the 3300 outbound clusters of its namespace, encoded again for each of 1000 classes. The
+ * response goes out in pieces (encodeFramedPieces): the shared segments are not copied either.
  */
 export function encodeWholeTypeResponse(frames: SharedFrames, typeUrl: XdsTypeUrl, typed: TypeResources, nonce: string, controlPlaneId: string): Frame {
   const count = typed.resources.size;
@@ -201,7 +234,8 @@ export function encodeWholeTypeResponse(frames: SharedFrames, typeUrl: XdsTypeUr
         ? frames.segment(`${typeUrl}\u0000${part.version}`, () => encodeResourceFields(typeUrl, part.resources.values()))
         : encodeResourceFields(typeUrl, part.resources.values()),
     );
-    return encodeFramedSegments(typeUrl, typed.version, n, segments, controlPlaneId);
+    // In pieces: the shared segments are written as they are, not copied into a frame per class.
+    return encodeFramedPieces(typeUrl, typed.version, n, segments, controlPlaneId);
   });
 }
 

@@ -275,7 +275,7 @@ export class SotwStream extends XdsStreamBase<SotwTypeState> {
     if (isStateOfTheWorld(st.typeUrl) && d.whole) {
       // A whole type's map at version V is the same content for every class whose type is at V
       // (versions are content hashes), whichever object holds it: one encoding for all of them.
-      const frame = encodeWholeTypeResponse(this.ctx.frames, st.typeUrl, snapshot.resources(st.typeUrl), nonce, this.ctx.controlPlaneId);
+      const frame = encodeWholeTypeResponse(this.ctx.frames, st.typeUrl, snapshot.served(st.typeUrl, false), nonce, this.ctx.controlPlaneId);
       this.holdView(st, d, snapshot);
       st.sentVersion = version;
       st.viewChanged = false;
