@@ -41,6 +41,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
     const begun = this.beginRequest(req.node, req.typeUrl, (base) => base);
     if (!begun) return;
     const { st, isNew } = begun;
+    if (st.typeUrl === XDS_TYPES.route) this.routesHeldGeneration++;
     const subscribe = req.resourceNamesSubscribe ?? [];
     const unsubscribe = req.resourceNamesUnsubscribe ?? [];
     if (isNew) {
@@ -100,8 +101,13 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
    */
   private vhdsRoutes: ReadonlySet<string> = new Set();
   private vhdsRoutesKey = "";
+  /** Bumped whenever what the proxy holds of RDS may change; vhdsRoutes is recomputed only then. */
+  private routesHeldGeneration = 0;
+  private vhdsRoutesGeneration = -1;
 
   private refreshVhdsRoutes(st: TypeState): void {
+    if (this.vhdsRoutesGeneration === this.routesHeldGeneration) return;
+    this.vhdsRoutesGeneration = this.routesHeldGeneration;
     const names = new Set<string>();
     const rds = this.types.get(XDS_TYPES.route);
     if (rds) for (const name of rds.held.names()) names.add(name);
@@ -167,6 +173,8 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
       this.markInSync(st, version);
       return false;
     }
+    // Route configurations sent or removed: the virtual hosts that may follow change (vhdsRoutes).
+    if (st.typeUrl === XDS_TYPES.route) this.routesHeldGeneration++;
     const nonce = this.nextNonce();
     const encode = (n: string) => {
       const bytes = DeltaDiscoveryResponse.encode({
@@ -204,6 +212,7 @@ export class DeltaStream extends XdsStreamBase<TypeState> {
   }
 
   protected override forgetSent(st: TypeState, names: readonly string[]): void {
+    if (st.typeUrl === XDS_TYPES.route) this.routesHeldGeneration++;
     st.cleanVersion = undefined;
     for (const n of names) st.held.delete(n);
   }
