@@ -74,7 +74,7 @@ verify_prometheus() { output_has "version $version" "$bin/prometheus" --version;
 # e2e tests and the demo, pinned by our module in e2e/observability/jaeger (go.mod `tool` line + go.sum).
 recipe_jaeger() {
   module="$repo/e2e/observability/jaeger"
-  version="$(sed -n 's/^\tgithub.com\/jaegertracing\/jaeger \(v[0-9.]*\).*$/\1/p' "$module/go.mod" | head -1)"
+  version="$(sed -n 's/^\tgithub.com\/jaegertracing\/jaeger \(v[0-9.]*\).*$/\1/p' "$module/go.mod" | sed -n 1p)"
   [ -n "$version" ] || die "no 'github.com/jaegertracing/jaeger vX.Y.Z' requirement in $module/go.mod"
   cache_env=WEFT_JAEGER_CACHE
   binaries=(jaeger)
