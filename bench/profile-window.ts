@@ -1,9 +1,11 @@
-// Self time of a V8 .cpuprofile (from `node --cpu-prof`) within a wall-clock window, and a
-// timeline of busy / GC / idle per slice, to see what the server did between a push and the
-// last ACK (bench/mesh logs each step's wall-clock time).
-//   npx tsx bench/profile-window.ts <file.cpuprofile> [--from HH:MM:SS[.mmm]] [--to HH:MM:SS[.mmm]] [--top N] [--slice-ms MS] [--end-wall ISO]
+// Self time of a V8 .cpuprofile (from `node --cpu-prof`) within a window, and a timeline of
+// busy / GC / idle per slice, to see what the server did between a push and the last ACK
+// (bench/mesh logs each step's wall-clock time).
+//   npx tsx bench/profile-window.ts <file.cpuprofile> [--from T] [--to T] [--top N] [--slice-ms MS] [--mark REGEX] [--total] [--end-wall ISO]
+// T is a wall-clock time HH:MM:SS[.mmm] (UTC) or a number of seconds after the profile's start.
 // The profile's clock is monotonic: its end is taken as the file's modification time (the
-// process wrote it on exit), or --end-wall. Times are UTC.
+// process wrote it on exit), or --end-wall. --slice-ms 1000 without a window finds the busy
+// stretch; --total adds the top functions by inclusive time.
 import { readFileSync, statSync } from "node:fs";
 
 interface Node {
@@ -20,10 +22,12 @@ const opt = (name: string): string | undefined => {
 const prof = JSON.parse(readFileSync(file, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
 const endWallMs = opt("end-wall") ? Date.parse(opt("end-wall")!) : statSync(file).mtimeMs;
 const day = new Date(endWallMs).toISOString().slice(0, 10);
-const wall = (s: string | undefined, d: number) => (s ? Date.parse(`${day}T${s}Z`) : d);
 const toProfUs = (wallMs: number) => prof.endTime - (endWallMs - wallMs) * 1000;
-const fromUs = toProfUs(wall(opt("from"), -Infinity));
-const toUs = toProfUs(wall(opt("to"), Infinity));
+/** A window bound in the profile's clock: HH:MM:SS is wall clock, a plain number seconds after the start. */
+const bound = (s: string | undefined, d: number) => (s === undefined ? d : /^[0-9.]+$/.test(s) ? prof.startTime + Number(s) * 1e6 : toProfUs(Date.parse(`${day}T${s}Z`)));
+const fromUs = bound(opt("from"), -Infinity);
+const toUs = bound(opt("to"), Infinity);
+const inclusive = args.includes("--total");
 const top = Number(opt("top") ?? 25);
 const sliceUs = Number(opt("slice-ms") ?? 0) * 1000;
 /** --mark REGEX: the timeline also shows the share of samples with a frame matching it on the stack. */
@@ -43,6 +47,7 @@ function caller(id: number): string {
 }
 
 const self = new Map<string, number>();
+const totalTime = new Map<string, number>();
 const selfWithCaller = new Map<string, number>();
 const slices = new Map<number, { busy: number; gc: number; total: number; marked: number }>();
 const markedIds = new Map<number, boolean>();
@@ -71,6 +76,15 @@ prof.samples.forEach((id, i) => {
   if (name === "(garbage collector)") gc += dt;
   const key = keyOf(node.callFrame);
   self.set(key, (self.get(key) ?? 0) + dt);
+  if (inclusive) {
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const k = keyOf(byId.get(cur)!.callFrame);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      totalTime.set(k, (totalTime.get(k) ?? 0) + dt);
+    }
+  }
   if (!node.callFrame.url || node.callFrame.url.startsWith("node:") || name.startsWith("(")) {
     const k2 = `${key}  <-  ${caller(id)}`;
     selfWithCaller.set(k2, (selfWithCaller.get(k2) ?? 0) + dt);
@@ -91,6 +105,10 @@ console.log(`window ${opt("from") ?? "start"} .. ${opt("to") ?? "end"}: total ${
 for (const [k, v] of [...self.entries()].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${(v / 1000).toFixed(1).padStart(8)} ms ${((100 * v) / Math.max(1, busy)).toFixed(1).padStart(5)}%  ${k}`);
 console.log("\nnative/builtin/GC frames by their nearest JS caller:");
 for (const [k, v] of [...selfWithCaller.entries()].filter(([k]) => !k.startsWith("(idle)")).sort((a, b) => b[1] - a[1]).slice(0, Math.ceil(top / 2))) console.log(`${(v / 1000).toFixed(1).padStart(8)} ms ${((100 * v) / Math.max(1, busy)).toFixed(1).padStart(5)}%  ${k}`);
+if (inclusive) {
+  console.log("\nby total (inclusive) time:");
+  for (const [k, v] of [...totalTime.entries()].filter(([k]) => !k.startsWith("(")).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${(v / 1000).toFixed(1).padStart(8)} ms ${((100 * v) / Math.max(1, busy)).toFixed(1).padStart(5)}%  ${k}`);
+}
 if (sliceUs > 0) {
   console.log(`\ntimeline (${sliceUs / 1000} ms slices, wall clock UTC): busy% gc%${mark ? ` ${mark.source}%` : ""}`);
   for (const [s, e] of [...slices.entries()].sort((a, b) => a[0] - b[0])) {
