@@ -101,26 +101,26 @@ func (c *client) takeNack(t string) bool {
 // received accounts one response: counters, and the marks it satisfies (returned so the
 // caller stamps their ACK time once the ACK is sent).
 func (c *client) received(t string, size int, at time.Time, names []string, removed []string, sotw bool, changed map[string]bool) []*mark {
-	rx.add(t, size)
-	c.rxBytes.Add(int64(size))
-	c.rxMsgs.Add(1)
-	c.lastRxNs.Store(at.UnixNano())
-	lastRxNs.Store(at.UnixNano())
-	if activeMarks.Load() == 0 {
+	if !c.count(t, size, at) {
 		return nil
 	}
 	return matchMarks(c.id, t, at, names, removed, sotw, changed)
 }
 
-// receivedAs: as received, with marks matched as type `as` with these names (a VHDS response
-// meets RDS marks); removed names count as updated route configurations.
-func (c *client) receivedAs(t, as string, size int, at time.Time, names []string, changed map[string]bool) []*mark {
+// count adds one received response to the counters; false when no mark is active.
+func (c *client) count(t string, size int, at time.Time) bool {
 	rx.add(t, size)
 	c.rxBytes.Add(int64(size))
 	c.rxMsgs.Add(1)
 	c.lastRxNs.Store(at.UnixNano())
 	lastRxNs.Store(at.UnixNano())
-	if activeMarks.Load() == 0 {
+	return activeMarks.Load() != 0
+}
+
+// receivedAs: as received, with marks matched as type `as` with these names (a VHDS response
+// meets RDS marks); removed names count as updated route configurations.
+func (c *client) receivedAs(t, as string, size int, at time.Time, names []string, changed map[string]bool) []*mark {
+	if !c.count(t, size, at) {
 		return nil
 	}
 	return matchMarks(c.id, as, at, names, nil, false, changed)
