@@ -60,14 +60,15 @@ export async function startWeftReplica(name: string, args: string[], opts: { env
       return undefined;
     },
     async proxies() {
-      const syncz = JSON.parse((await httpGet(`${base}/debug/syncz`)).body) as { proxies: { nodeId: string; snapshotKey: string; types: Record<string, { ackedVersion?: string; pending: boolean }> }[] };
-      const snaps = JSON.parse((await httpGet(`${base}/debug/snapshots`)).body) as { snapshots: { key: string; types: Record<string, { version: string; names: string[] }> }[] };
-      const byKey = new Map(snaps.snapshots.map((s) => [s.key, s.types]));
+      // Weft's own per-type state of each proxy (what its stream is served: a SotW proxy gets no
+      // VirtualHost resources, a delta one its route configurations in their VHDS form).
+      const syncz = JSON.parse((await httpGet(`${base}/debug/syncz`)).body) as { proxies: { nodeId: string }[] };
       const result = new Map<string, boolean>();
-      for (const p of syncz.proxies) {
-        const types = byKey.get(p.snapshotKey);
-        const synced = types !== undefined && Object.entries(types).every(([t, r]) => r.names.length === 0 || (p.types[t]?.ackedVersion === r.version && !p.types[t]!.pending));
-        result.set(p.nodeId, synced);
+      for (const { nodeId } of syncz.proxies) {
+        const dump = await httpGet(`${base}/debug/config_dump?proxy=${encodeURIComponent(nodeId)}`);
+        if (dump.status !== 200) continue; // gone since the list
+        const { proxies } = JSON.parse(dump.body) as { proxies: { types: { state: string; resources: unknown[] }[] }[] };
+        result.set(nodeId, proxies.length > 0 && proxies.every((p) => p.types.every((t) => t.state === "SYNCED" || (t.state === "NOT_SENT" && t.resources.length === 0))));
       }
       return result;
     },
