@@ -18,6 +18,7 @@
 //   knobs: BENCH_ISTIOD_OUT (results directory) BENCH_ISTIOD_APPEND=1 (keep the other servers' rows)
 //          BENCH_MIN_AVAILABLE_GB (a run is stopped when the machine has less memory available) BENCH_SERVICES BENCH_PAIRS BENCH_CHANGES BENCH_MAX_SYNCING BENCH_CHURN_RATES BENCH_CHURN_SECONDS
 //          BENCH_STORMS BENCH_STORM_TIMEOUT_S BENCH_MODES=sotw,delta BENCH_SERVERS=istiod,istiod-raised,weft
+//          BENCH_WEFT_NODE_ARGS=--cpu-prof,--cpu-prof-dir=DIR (node flags for Weft, comma-separated)
 // Needs the istiod binary (scripts/cached-go-build.sh istiod; ~10-30 min once) and Istio's CRDs from
 // the Go module istio.io/api (downloaded with `go mod download` when absent).
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
@@ -163,7 +164,7 @@ async function startServer(kind: ServerKind, cluster: KubernetesCluster, istiodB
     const admin = await freePort();
     // From dist/ as users run it (npm run build first), not under tsx.
     const proc = track(
-      spawn(process.execPath, [WEFT_MAIN, "serve", "--kubernetes", "--kubeconfig", cluster.kubeconfigPath, "--xds-port", String(xdsPort), "--admin-port", String(admin), "--leader-elect", "false", "--write-status", "false", "--state-dir", path.join(dir, "state")], { cwd: ROOT, stdio: ["ignore", fd, fd], detached: true }),
+      spawn(process.execPath, [...(process.env.BENCH_WEFT_NODE_ARGS ?? "").split(",").filter(Boolean), WEFT_MAIN, "serve", "--kubernetes", "--kubeconfig", cluster.kubeconfigPath, "--xds-port", String(xdsPort), "--admin-port", String(admin), "--leader-elect", "false", "--write-status", "false", "--state-dir", path.join(dir, "state")], { cwd: ROOT, stdio: ["ignore", fd, fd], detached: true }),
     );
     await waitHttp(`http://127.0.0.1:${admin}/readyz`, proc, "weft", logFile);
     return { proc, xds: `127.0.0.1:${xdsPort}`, dir };
