@@ -71,7 +71,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const cache = new SnapshotCache({
     onSet: (key, snap) => {
       metrics.snapshotsSet.inc();
-      log.info({ key, version: snap.version }, "snapshot set");
+      log.debug({ key, version: snap.version }, "snapshot set");
     },
     onRefused: (key, err) => {
       metrics.snapshotsRefused.inc();

@@ -79,6 +79,29 @@ describe("MeshController generation", () => {
     expect(after).toEqual(expected);
   });
 
+  it("an endpoint-only change rebuilds a sidecar's local part only when what it reads changed (the services it serves, its own port mapping)", () => {
+    const { controller, cache, keys } = start(bookinfo());
+    const inbound = (k: string) => cache.get(k)!.parts.find((p) => p.resources(XDS_TYPES.listener).resources.has("virtualInbound"));
+    const before = keys.map(inbound);
+    expect(before.every((p) => p !== undefined)).toBe(true);
+    // Another address for reviews-v2: every sidecar of the namespace serves what it served.
+    expect(controller.setConfig(bookinfo(moveReviewsV2("10.77.0.99"))).path).toBe("endpoints");
+    for (const [i, key] of keys.entries()) expect(inbound(key), `sidecar ${i}`).toBe(before[i]);
+    // reviews-v2 now receives port http on 9090: its own inbound side changes, no other's.
+    const remapped = (r: NetworkingResource) => {
+      const moved = moveReviewsV2("10.77.0.99")(r);
+      return moved.kind === "WorkloadEntry" && moved.metadata.name === "reviews-v2" ? ({ ...moved, spec: { ...(moved as WorkloadEntry).spec, ports: { http: 9090 } } } as NetworkingResource) : moved;
+    };
+    expect(controller.setConfig(bookinfo(remapped)).path).toBe("endpoints");
+    for (const [i, key] of keys.entries()) {
+      if (i === 2) expect(inbound(key), "reviews-v2").not.toBe(before[i]);
+      else expect(inbound(key), `sidecar ${i}`).toBe(before[i]);
+    }
+    expect(Object.keys(contents(cache.get(keys[2]!)!)[XDS_TYPES.listener]!).some((n) => n.includes("9090")) || JSON.stringify(cache.get(keys[2]!)!.input).includes("9090")).toBe(true);
+    const fresh = start(bookinfo(remapped));
+    for (const [i, key] of keys.entries()) expect(contents(cache.get(key)!)).toEqual(contents(fresh.cache.get(fresh.keys[i]!)!));
+  });
+
   it("applying the same config again changes nothing and wakes nobody", () => {
     const { controller } = start(bookinfo());
     const stats = controller.setConfig(bookinfo());

@@ -17,7 +17,7 @@ import { InconsistentSnapshotError, type SnapshotCache } from "../cache/snapshot
 import type { Logger } from "../log/logger.js";
 import { buildMeshModel, buildMeshModelSteps, type MeshModel, type MeshSettings } from "../model/mesh-model.js";
 import { proxyClassKey, proxyFromNode, sameLabels, type ProxyModel } from "../model/proxy.js";
-import { SHARED_RESOURCES, localPartMayChange, outboundEndpoints, planProxy } from "../translate/translate.js";
+import { SHARED_RESOURCES, endpointChangeScope, localPartMayChange, localPartSeesEndpoints, outboundEndpoints, planProxy } from "../translate/translate.js";
 import { TranslationMemo } from "../translate/translation-memo.js";
 import type { OutboundReuse, OutboundServicePiece } from "../translate/sidecar.js";
 import { diffModelsSteps } from "../model/model-diff.js";
@@ -434,13 +434,14 @@ export class MeshController {
     };
     if (change.kind === "endpoints") {
       const updated = new Map<string, ResourceSet>();
+      const scope = endpointChangeScope(previous, next, change.services);
       for (const [key, entry] of this.classes) {
         // A rebuilt local part is compared with the previous one (read before it is replaced),
         // so its unchanged types keep their objects and streams see "nothing changed" at once.
         count(
           yield* this.generateSteps(key, entry, {
-            // A gateway's local part holds its outbound clusters and endpoints too: always rebuilt.
-            reuseLocal: entry.proxy.type !== "router" && !change.namespaces.has(entry.proxy.namespace),
+            // Only where what the local part reads of the changed services differs (a gateway's always).
+            reuseLocal: !localPartSeesEndpoints(scope, entry.proxy),
             outboundUpdate: { from: this.outbound, into: updated, services: change.services },
             previous: { outbound: this.outbound, locals: this.locals },
           }),

@@ -28,9 +28,14 @@ export interface InboundPort {
 /** Services whose endpoints are this proxy's workload (same namespace, labels match). */
 export type OwnServices = readonly ServiceModel[];
 
+/** The endpoint of a service that stands for this workload (its port mapping): the first its labels match. */
+export function workloadEndpoint(proxy: ProxyModel, service: ServiceModel): ServiceModel["endpoints"][number] | undefined {
+  return service.endpoints.find((e) => labelsMatch(e.labels, proxy.labels));
+}
+
 /** The port this workload receives a service port on: its own endpoint's port mapping, else the service's targetPort. */
 function workloadPort(proxy: ProxyModel, service: ServiceModel, port: ServiceModel["ports"][number]): number {
-  return service.endpoints.find((e) => labelsMatch(e.labels, proxy.labels))?.ports[port.number] ?? port.targetPort;
+  return workloadEndpoint(proxy, service)?.ports[port.number] ?? port.targetPort;
 }
 
 /** Inbound ports from the services' ports (no Sidecar ingress listeners): transparent capture only. */

@@ -259,7 +259,12 @@ function ownServices(model: MeshModel, memo: TranslationMemo, proxy: ProxyModel)
     for (const s of model.services) if (s.location === "MESH_INTERNAL") m.set(s.namespace, [...(m.get(s.namespace) ?? []), s]);
     return m;
   });
-  return (byNs.get(proxy.namespace) ?? []).filter((s) => s.endpoints.some((e) => Object.keys(e.labels).length > 0 && labelsMatch(e.labels, proxy.labels)));
+  return (byNs.get(proxy.namespace) ?? []).filter((s) => servesService(s, proxy));
+}
+
+/** Whether a sidecar serves a service of its namespace: an endpoint's labels (not none) match its own. */
+export function servesService(s: ServiceModel, proxy: ProxyModel): boolean {
+  return s.endpoints.some((e) => Object.keys(e.labels).length > 0 && labelsMatch(e.labels, proxy.labels));
 }
 
 /**
