@@ -102,3 +102,174 @@ export function preframe(message: Buffer): PreframedMessage {
   message.copy(out, GRPC_FRAME_HEADER_BYTES);
   return new PreframedMessage(out);
 }
+
+/**
+ * A received message left in the pieces it arrived in (views of the HTTP/2 DATA chunks, without
+ * the gRPC header): what a deserializer that accepts chunks (`acceptChunks`) gets for a large
+ * uncompressed request instead of one Buffer grpc-js would have concatenated.
+ *
+ * Why: every SotW EDS ACK repeats all the names the proxy subscribes to (~230 KB for 3300
+ * clusters), so one endpoint change at 2000 proxies is ~460 MB of requests. grpc-js copied each
+ * into a fresh Buffer (`Buffer.concat` of ~15 DATA frames: 17 % of the server's busy time on
+ * ACK intake, and most of what its GC then collected: bench/results/sotw-endpoint-2000.md),
+ * only for the stream to compare the names with the list it holds. In chunks, that comparison
+ * runs over the received views and nothing large is allocated.
+ */
+export class ChunkedMessage {
+  private joinedCopy?: Buffer;
+
+  constructor(
+    /** The message's bytes in order (views; at least one). */
+    readonly chunks: readonly Buffer[],
+    readonly length: number,
+  ) {}
+
+  /** The message as one Buffer (a copy made on first use, unless it is one chunk). */
+  joined(): Buffer {
+    if (this.chunks.length === 1) return this.chunks[0]!;
+    return (this.joinedCopy ??= Buffer.concat(this.chunks as Buffer[], this.length));
+  }
+}
+
+/** Marks a deserializer that takes a ChunkedMessage as well as a Buffer. */
+const ACCEPTS_CHUNKS = Symbol.for("weft.accepts-chunked-messages");
+const PATCHED_RECEIVE = Symbol.for("weft.grpc-chunked-receive");
+/** Below this size a message is joined as grpc-js does (one small copy is cheaper than the bookkeeping). */
+export const CHUNKED_MESSAGE_MIN_BYTES = 16 * 1024;
+
+/** Declares that `deserialize` takes a ChunkedMessage for a large request (see installChunkedReceive). */
+export function acceptChunks<T extends (input: Buffer | ChunkedMessage) => unknown>(deserialize: T): T {
+  (deserialize as unknown as Record<symbol, boolean>)[ACCEPTS_CHUNKS] = true;
+  return deserialize;
+}
+
+/** What a chunk decoder hands on: a framed message for grpc-js's own path, or a chunked one. */
+type Decoded = { framed: Buffer } | { chunked: ChunkedMessage };
+
+/**
+ * gRPC's length-prefixed messages from a stream's DATA chunks (gRPC over HTTP/2: 1 byte
+ * compressed flag, 4 bytes big-endian length, the message). Large uncompressed messages are
+ * handed on as their chunks; the rest as framed Buffers, as grpc-js's own decoder does.
+ */
+export class ChunkDecoder {
+  private header = Buffer.alloc(GRPC_FRAME_HEADER_BYTES);
+  private headerHave = 0;
+  private body: Buffer[] = [];
+  private remaining = 0;
+
+  constructor(private readonly maxMessageBytes: number) {}
+
+  /** The messages completed by `data`; throws when one is over the size bound. */
+  write(data: Buffer): Decoded[] {
+    const out: Decoded[] = [];
+    let at = 0;
+    while (at < data.length) {
+      if (this.headerHave < GRPC_FRAME_HEADER_BYTES) {
+        const n = Math.min(GRPC_FRAME_HEADER_BYTES - this.headerHave, data.length - at);
+        data.copy(this.header, this.headerHave, at, at + n);
+        this.headerHave += n;
+        at += n;
+        if (this.headerHave < GRPC_FRAME_HEADER_BYTES) break;
+        const size = this.header.readUInt32BE(1);
+        if (this.maxMessageBytes !== -1 && size > this.maxMessageBytes) throw new Error(`Received message larger than max (${size} vs ${this.maxMessageBytes})`);
+        this.remaining = size;
+        this.body = [];
+        if (size === 0) out.push(this.finish());
+        continue;
+      }
+      const n = Math.min(this.remaining, data.length - at);
+      this.body.push(data.subarray(at, at + n));
+      this.remaining -= n;
+      at += n;
+      if (this.remaining === 0) out.push(this.finish());
+    }
+    return out;
+  }
+
+  private finish(): Decoded {
+    const size = this.header.readUInt32BE(1);
+    const compressed = this.header[0] !== 0;
+    const body = this.body;
+    this.headerHave = 0;
+    this.body = [];
+    if (!compressed && size >= CHUNKED_MESSAGE_MIN_BYTES) return { chunked: new ChunkedMessage(body, size) };
+    return { framed: Buffer.concat([this.header, ...body], GRPC_FRAME_HEADER_BYTES + size) };
+  }
+}
+
+/** The members of grpc-js 1.14.7's BaseServerInterceptingCall the receive patch uses. */
+interface ServerCallInternals {
+  handler?: { deserialize?: ((input: unknown) => unknown) & { [ACCEPTS_CHUNKS]?: boolean } };
+  maxReceiveMessageSize: number;
+  stream: { pause(): void };
+  readQueue: { type: string; compressedMessage: Buffer | null; parsedMessage: unknown }[];
+  callEventTracker?: { addMessageReceived(): void } | null;
+  checkCancelled(): boolean;
+  sendStatus(status: { code: number; details: string }): void;
+  decompressAndMaybePush(entry: ServerCallInternals["readQueue"][number]): unknown;
+  maybePushNextMessage(): void;
+  [PATCHED_RECEIVE]?: ChunkDecoder;
+}
+
+const GRPC_INTERNAL = 13;
+const GRPC_RESOURCE_EXHAUSTED_CODE = 8;
+
+/**
+ * Teaches grpc-js to hand large uncompressed requests to deserializers marked with
+ * `acceptChunks` as ChunkedMessages (once per process: it patches grpc-js's
+ * BaseServerInterceptingCall.prototype.handleDataFrame of the pinned 1.14.7). Other handlers,
+ * compressed and small messages take grpc-js's own path. Returns whether grpc-js now does:
+ * false when WEFT_GRPC_CHUNKED_RECEIVE=0 or when the installed grpc-js lacks what the patch
+ * uses (then deserializers get Buffers, as always). Guarded by grpc-framing.test.ts.
+ */
+export function installChunkedReceive(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.WEFT_GRPC_CHUNKED_RECEIVE === "0") return false; // for A/B measurements
+  try {
+    const require = createRequire(import.meta.url);
+    const mod = require("@grpc/grpc-js/build/src/server-interceptors.js") as { BaseServerInterceptingCall?: { prototype: Record<string, unknown> } };
+    const proto = mod.BaseServerInterceptingCall?.prototype;
+    const original = proto?.handleDataFrame as ((this: ServerCallInternals, data: Buffer) => void) & { [PATCHED_RECEIVE]?: true };
+    if (!proto || typeof original !== "function") return false;
+    if (original[PATCHED_RECEIVE]) return true;
+    for (const m of ["checkCancelled", "sendStatus", "decompressAndMaybePush", "maybePushNextMessage"]) if (typeof proto[m] !== "function") return false;
+    const patched = function (this: ServerCallInternals, data: Buffer): void {
+      const deserialize = this.handler?.deserialize;
+      if (!deserialize?.[ACCEPTS_CHUNKS] || !Array.isArray(this.readQueue)) return original.call(this, data);
+      if (this.checkCancelled()) return;
+      const decoder = (this[PATCHED_RECEIVE] ??= new ChunkDecoder(this.maxReceiveMessageSize));
+      let messages: Decoded[];
+      try {
+        messages = decoder.write(data);
+      } catch (err) {
+        this.sendStatus({ code: GRPC_RESOURCE_EXHAUSTED_CODE, details: (err as Error).message });
+        return;
+      }
+      for (const m of messages) {
+        this.stream.pause();
+        if ("framed" in m) {
+          // grpc-js's own path (decompression, deserialization, ordering).
+          const entry = { type: "COMPRESSED", compressedMessage: m.framed, parsedMessage: null as unknown };
+          this.readQueue.push(entry);
+          void this.decompressAndMaybePush(entry);
+        } else {
+          let parsed: unknown;
+          try {
+            parsed = deserialize(m.chunked);
+          } catch {
+            this.sendStatus({ code: GRPC_INTERNAL, details: "Error deserializing request" });
+            return;
+          }
+          // Queued behind any message still being decompressed: delivered in order.
+          this.readQueue.push({ type: "READABLE", compressedMessage: null, parsedMessage: parsed });
+          this.maybePushNextMessage();
+        }
+        this.callEventTracker?.addMessageReceived();
+      }
+    } as typeof original;
+    patched[PATCHED_RECEIVE] = true;
+    proto.handleDataFrame = patched;
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -37,7 +37,7 @@ import { SotwStream } from "./sotw/sotw-stream.js";
 import { encodeResponse } from "./sotw/response-encoding.js";
 import { SharedFrames } from "./shared-frames.js";
 import { SharedNameSets } from "./shared-names.js";
-import { installPreframing } from "./grpc-framing.js";
+import { installChunkedReceive, installPreframing } from "./grpc-framing.js";
 import type { AdmitStream, ResponseSink, StreamContext } from "./stream-base.js";
 import type { XdsMetrics } from "./xds-metrics.js";
 import { xdsLimits, type XdsLimits } from "./xds-limits.js";
@@ -69,6 +69,12 @@ export interface XdsServerOptions {
    * on, unless WEFT_GRPC_PREFRAMING=0 or the installed grpc-js lacks the hook.
    */
   preframing?: boolean;
+  /**
+   * Hand large SotW requests to their stream in the chunks they arrived in, not copied into one
+   * Buffer by grpc-js (grpc-framing.ts, ChunkedMessage). Default: on, unless
+   * WEFT_GRPC_CHUNKED_RECEIVE=0 or the installed grpc-js lacks what the patch uses.
+   */
+  chunkedReceive?: boolean;
   /**
    * SotW EDS: send a newer response while the previous one is unanswered, once the client has
    * read it (see StreamContext.supersedeEndpoints). Default: on, unless WEFT_SOTW_EDS_SUPERSEDE=0.
@@ -111,7 +117,10 @@ interface GeneratedMethod {
 }
 type GeneratedService = Record<string, GeneratedMethod>;
 
-function withRawResponses(def: GeneratedService): ServiceDefinition {
+/** The SotW deserializer for a server that does not take chunked requests (unmarked: Buffers only). */
+const receiveSotwBuffer = (bytes: Buffer) => receiveSotwRequest(bytes);
+
+function withRawResponses(def: GeneratedService, chunkedReceive: boolean): ServiceDefinition {
   const out: Record<string, MethodDefinition<unknown, Buffer>> = {};
   for (const [name, m] of Object.entries(def)) {
     out[name] = {
@@ -120,7 +129,7 @@ function withRawResponses(def: GeneratedService): ServiceDefinition {
       responseStream: m.responseStream,
       requestSerialize: m.requestSerialize as (value: unknown) => Buffer,
       // SotW requests (Stream*/Fetch*): large ones are decoded by their stream (see request-names.ts).
-      requestDeserialize: m.path.includes("/Delta") ? m.requestDeserialize : receiveSotwRequest,
+      requestDeserialize: m.path.includes("/Delta") ? m.requestDeserialize : chunkedReceive ? receiveSotwRequest : receiveSotwBuffer,
       responseSerialize: (b: Buffer) => b,
       responseDeserialize: (b: Buffer) => b,
     };
@@ -146,11 +155,14 @@ export class XdsServer {
   private boundPort?: number;
   /** Whether shared responses go to grpc-js framed already (see grpc-framing.ts). */
   readonly preframing: boolean;
+  /** Whether large SotW requests reach their streams as received chunks (see grpc-framing.ts). */
+  readonly chunkedReceive: boolean;
 
   constructor(private readonly opts: XdsServerOptions) {
     const limits = xdsLimits(opts.limits);
     this.registry = opts.registry ?? new ProxyRegistry(limits);
     this.preframing = (opts.preframing ?? true) && installPreframing();
+    this.chunkedReceive = (opts.chunkedReceive ?? true) && installChunkedReceive();
     this.ctx = {
       limits,
       source: opts.source,
@@ -181,9 +193,9 @@ export class XdsServer {
       streamAggregatedResources: (call: ServerDuplexStream<SotwRequest | EncodedSotwRequest, Buffer>) => this.serveSotw(call, "ads"),
       deltaAggregatedResources: (call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) => this.serveDelta(call, "ads"),
     };
-    this.grpc.addService(withRawResponses(AggregatedDiscoveryServiceService), ads);
+    this.grpc.addService(withRawResponses(AggregatedDiscoveryServiceService, this.chunkedReceive), ads);
     for (const { def, typeUrl, suffix } of PER_TYPE_SERVICES) {
-      this.grpc.addService(withRawResponses(def), {
+      this.grpc.addService(withRawResponses(def, this.chunkedReceive), {
         [`stream${suffix}`]: (call: ServerDuplexStream<SotwRequest | EncodedSotwRequest, Buffer>) => this.serveSotw(call, typeUrl),
         [`delta${suffix}`]: (call: ServerDuplexStream<DeltaDiscoveryRequest, Buffer>) => this.serveDelta(call, typeUrl),
         [`fetch${suffix}`]: (call: ServerUnaryCall<SotwRequest | EncodedSotwRequest, Buffer>, cb: sendUnaryData<Buffer>) => void this.fetch(call, cb, typeUrl),
