@@ -14,6 +14,7 @@
 // PreframedMessage through a real grpc-js server and fails on an upgrade that changes this.
 // No state: the patch recognises a PreframedMessage by a brand; nothing is remembered.
 import { createRequire } from "node:module";
+import { status as GrpcStatus } from "@grpc/grpc-js";
 
 /**
  * Brands PreframedMessages (a registered symbol, not `instanceof`: a test runner may load this
@@ -211,9 +212,6 @@ interface ServerCallInternals {
   [PATCHED_RECEIVE]?: ChunkDecoder;
 }
 
-const GRPC_INTERNAL = 13;
-const GRPC_RESOURCE_EXHAUSTED_CODE = 8;
-
 /**
  * Teaches grpc-js to hand large uncompressed requests to deserializers marked with
  * `acceptChunks` as ChunkedMessages (once per process: it patches grpc-js's
@@ -241,7 +239,7 @@ export function installChunkedReceive(env: NodeJS.ProcessEnv = process.env): boo
       try {
         messages = decoder.write(data);
       } catch (err) {
-        this.sendStatus({ code: GRPC_RESOURCE_EXHAUSTED_CODE, details: (err as Error).message });
+        this.sendStatus({ code: GrpcStatus.RESOURCE_EXHAUSTED, details: (err as Error).message });
         return;
       }
       for (const m of messages) {
@@ -256,7 +254,7 @@ export function installChunkedReceive(env: NodeJS.ProcessEnv = process.env): boo
           try {
             parsed = deserialize(m.chunked);
           } catch {
-            this.sendStatus({ code: GRPC_INTERNAL, details: "Error deserializing request" });
+            this.sendStatus({ code: GrpcStatus.INTERNAL, details: "Error deserializing request" });
             return;
           }
           // Queued behind any message still being decompressed: delivered in order.
